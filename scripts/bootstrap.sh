@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Installs everything this repo needs on Debian 12 with the .NET 10 SDK. Idempotent: every step
+# checks first and prints what it does, so rerunning it is cheap and safe.
+set -euo pipefail
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+say() { printf '[bootstrap] %s\n' "$*"; }
+sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+apt_update_once() {
+  if [ "$apt_updated" -eq 0 ]; then
+    say "apt-get update"
+    sudo_if_needed apt-get update -qq
+    apt_updated=1
+  fi
+}
+
+has_glibcxx_3_4_32() {
+  local lib
+  lib="$(/sbin/ldconfig -p | awk '/libstdc\+\+\.so\.6 .*x86-64/ {print $NF; exit}')"
+  [ -n "$lib" ] && grep -aq 'GLIBCXX_3\.4\.32' "$lib"
+}
+
+# 1. TorchSharp 0.107's native library needs GLIBCXX_3.4.32 (GCC 13+ runtime). Debian 12 ships
+#    GCC 12's, so take libstdc++6 (and only what it needs) from trixie behind a low-priority pin.
+if has_glibcxx_3_4_32; then
+  say "libstdc++ already provides GLIBCXX_3.4.32"
+else
+  say "libstdc++ lacks GLIBCXX_3.4.32: installing libstdc++6 from Debian trixie (pin priority 100)"
+  src=/etc/apt/sources.list.d/trixie.sources
+  if [ ! -f "$src" ]; then
+    say "adding $src"
+    sudo_if_needed tee "$src" >/dev/null <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: trixie
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+  fi
+  pin=/etc/apt/preferences.d/trixie-low-priority
+  if [ ! -f "$pin" ]; then
+    say "adding $pin (trixie never wins unless asked for)"
+    sudo_if_needed tee "$pin" >/dev/null <<'PIN'
+Package: *
+Pin: release n=trixie
+Pin-Priority: 100
+PIN
+  fi
+  apt_updated=0
+  apt_update_once
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie --no-install-recommends libstdc++6
+  has_glibcxx_3_4_32 || { say "ERROR: GLIBCXX_3.4.32 still missing after installing libstdc++6"; exit 1; }
+fi
+
+# 2. Real PyTorch and numpy for the interop tests, always run as /usr/bin/python3.
+if /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
+  say "/usr/bin/python3 already has torch and numpy"
+else
+  say "installing python3-torch and python3-numpy from Debian"
+  apt_update_once
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy
+fi
+
+# 3. Azurite, pinned by package-lock.json, installed into the repo's node_modules.
+if ! command -v npm >/dev/null 2>&1; then
+  say "installing nodejs and npm from Debian"
+  apt_update_once
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+fi
+stamp="$repo/node_modules/.package-lock.json"
+if [ -x "$repo/node_modules/.bin/azurite" ] && [ "$stamp" -nt "$repo/package-lock.json" ]; then
+  say "azurite already installed ($("$repo/node_modules/.bin/azurite" --version))"
+else
+  say "npm ci (azurite pinned in package-lock.json)"
+  (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# 4. NuGet packages for the whole solution.
+say "dotnet restore"
+(cd "$repo" && dotnet restore Checkpointing.slnx --verbosity quiet)
+say "done"

@@ -1,0 +1,30 @@
+namespace Checkpointing.Abstractions;
+
+/// <summary>
+/// fvcore's PeriodicCheckpointer settings: save every <see cref="Period"/> iterations, save
+/// "{prefix}_final" at <see cref="MaxIter"/> - 1, keep the newest <see cref="MaxToKeep"/> periodic checkpoints.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record PeriodicPolicy(
+    [property: Id(0)] int Period,
+    [property: Id(1)] long? MaxIter = null,
+    [property: Id(2)] int? MaxToKeep = null,
+    [property: Id(3)] string FilePrefix = "model")
+{
+    public PeriodicPolicy Validated()
+    {
+        if (Period < 1) throw new ArgumentOutOfRangeException(nameof(Period), Period, "period must be at least 1.");
+        if (MaxIter is < 1) throw new ArgumentOutOfRangeException(nameof(MaxIter), MaxIter, "max_iter must be at least 1 when given.");
+        if (MaxToKeep is < 1) throw new ArgumentOutOfRangeException(nameof(MaxToKeep), MaxToKeep, "max_to_keep must be at least 1 when given.");
+        CheckpointName.Validate(FilePrefix, "file prefix");
+        return this;
+    }
+
+    public string PeriodicName(long iteration) => $"{FilePrefix}_{iteration:D7}";
+
+    public string FinalName => $"{FilePrefix}_final";
+
+    public bool IsPeriodicStep(long iteration) => (iteration + 1) % Period == 0;
+
+    public bool IsFinalStep(long iteration) => MaxIter is { } max && iteration >= max - 1;
+}

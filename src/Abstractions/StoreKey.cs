@@ -1,0 +1,32 @@
+namespace Checkpointing.Abstractions;
+
+/// <summary>
+/// Keys inside an <see cref="ICheckpointStore"/> are relative, '/'-separated paths whose every
+/// segment is a valid <see cref="CheckpointName"/>. This keeps `../x`, absolute paths and
+/// hidden temporary names out of every store implementation.
+/// </summary>
+public static class StoreKey
+{
+    public const int MaxLength = 1024;
+
+    public static string Validate(string? key)
+    {
+        if (string.IsNullOrEmpty(key)) throw new ArgumentException("Invalid store key: it is empty.", nameof(key));
+        if (key.Length > MaxLength) throw new ArgumentException($"Invalid store key '{key}': longer than {MaxLength} characters.", nameof(key));
+        foreach (var segment in key.Split('/'))
+        {
+            if (!CheckpointName.IsValid(segment))
+            {
+                CheckpointName.Validate(segment, $"segment '{segment}' of store key '{key}'");
+            }
+        }
+        return key;
+    }
+
+    /// <summary>Joins validated segments with '/'; empty parts are skipped so a root prefix of "" works.</summary>
+    public static string Combine(params string[] parts)
+    {
+        var key = string.Join('/', parts.Where(p => p.Length > 0));
+        return Validate(key);
+    }
+}

@@ -1,0 +1,130 @@
+using System.IO.Hashing;
+
+namespace Checkpointing.Formats;
+
+/// <summary>Formats and compares the "crc64:&lt;hex&gt;" checksums recorded in manifests.</summary>
+public static class ShardChecksum
+{
+    public const string Crc64Prefix = "crc64:";
+
+    public static string Format(ulong crc) => $"{Crc64Prefix}{crc:x16}";
+
+    public static bool IsWellFormed(string? checksum) =>
+        checksum is { Length: 22 } && checksum.StartsWith(Crc64Prefix, StringComparison.Ordinal) &&
+        checksum.AsSpan(Crc64Prefix.Length).ContainsAnyExcept("0123456789abcdef") is false;
+}
+
+/// <summary>Write-through stream that computes the CRC-64 and length of everything written, so checksums cost no second pass.</summary>
+public sealed class ChecksummingWriteStream(Stream inner) : Stream
+{
+    private readonly Crc64 _crc = new();
+
+    public long BytesWritten { get; private set; }
+    public string Checksum => ShardChecksum.Format(_crc.GetCurrentHashAsUInt64());
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        _crc.Append(buffer);
+        inner.Write(buffer);
+        BytesWritten += buffer.Length;
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    public override void WriteByte(byte value) => Write([value]);
+    public override void Flush() => inner.Flush();
+    public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => BytesWritten;
+    public override long Position { get => BytesWritten; set => throw new NotSupportedException(); }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
+
+/// <summary>Read-through stream that computes the CRC-64 of everything read and counts bytes.</summary>
+public sealed class ChecksummingReadStream(Stream inner) : Stream
+{
+    private readonly Crc64 _crc = new();
+
+    public long BytesRead { get; private set; }
+    public string Checksum => ShardChecksum.Format(_crc.GetCurrentHashAsUInt64());
+
+    public override int Read(Span<byte> buffer)
+    {
+        var n = inner.Read(buffer);
+        _crc.Append(buffer[..n]);
+        BytesRead += n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    /// <summary>Reads and hashes the rest of the stream; returns how many bytes that was.</summary>
+    public long Drain()
+    {
+        var buffer = new byte[1 << 20];
+        long total = 0;
+        int n;
+        while ((n = Read(buffer)) > 0) total += n;
+        return total;
+    }
+
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => throw new NotSupportedException();
+    public override long Position { get => BytesRead; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+    protected override void Dispose(bool disposing)
+    {
+        if (disposing) inner.Dispose();
+        base.Dispose(disposing);
+    }
+}
+
+/// <summary>
+/// Exposes exactly <c>length</c> bytes of an inner stream. Reading past them returns 0; an inner
+/// stream that ends early throws <see cref="EndOfStreamException"/> (a truncated file).
+/// </summary>
+internal sealed class BoundedReadStream(Stream inner, long length) : Stream
+{
+    private readonly long _length = length;
+    private long _remaining = length;
+
+    public override int Read(Span<byte> buffer)
+    {
+        if (_remaining == 0) return 0;
+        var want = (int)Math.Min(buffer.Length, _remaining);
+        var n = inner.Read(buffer[..want]);
+        if (n == 0 && want > 0) throw new EndOfStreamException($"stream ended {_remaining} bytes early");
+        _remaining -= n;
+        return n;
+    }
+
+    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+
+    /// <summary>Consumes whatever the reader of this tensor left unread, keeping the outer stream aligned.</summary>
+    public void SkipRest()
+    {
+        if (_remaining == 0) return;
+        var buffer = new byte[(int)Math.Min(_remaining, 1 << 20)];
+        while (Read(buffer) > 0) { }
+    }
+
+    public long Remaining => _remaining;
+    public override bool CanRead => true;
+    public override bool CanSeek => false;
+    public override bool CanWrite => false;
+    public override long Length => _length;
+    public override long Position { get => _length - _remaining; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+}

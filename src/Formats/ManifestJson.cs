@@ -1,0 +1,155 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>Reads and writes manifest.json, validating every field so a damaged manifest fails with a precise message.</summary>
+public static class ManifestJson
+{
+    public const string FileName = "manifest.json";
+    public const long MaxBytes = 256L << 20;
+
+    public static byte[] Serialize(CheckpointManifest m)
+    {
+        using var buffer = new MemoryStream();
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartObject();
+            w.WriteNumber("format_version", m.FormatVersion);
+            w.WriteString("run", m.Run);
+            w.WriteString("name", m.Name);
+            if (m.Iteration is { } it) w.WriteNumber("iteration", it); else w.WriteNull("iteration");
+            w.WriteNumber("world_size", m.WorldSize);
+            w.WriteString("created_utc", m.CreatedUtc.UtcDateTime.ToString("O"));
+            w.WriteStartArray("shards");
+            foreach (var s in m.Shards)
+            {
+                w.WriteStartObject();
+                w.WriteString("path", s.Path);
+                w.WriteNumber("bytes", s.Bytes);
+                w.WriteString("checksum", s.Checksum);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteStartObject("tensors");
+            foreach (var (key, t) in m.Tensors)
+            {
+                w.WriteStartObject(key);
+                w.WriteNumber("shard", t.Shard);
+                w.WriteString("dtype", t.DType);
+                WriteLongs(w, "shape", t.Shape);
+                WriteLongs(w, "data_offsets", t.DataOffsets);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+            w.WritePropertyName("state");
+            m.State.WriteTo(w);
+            w.WriteEndObject();
+        }
+        return buffer.ToArray();
+    }
+
+    private static void WriteLongs(Utf8JsonWriter w, string name, long[] values)
+    {
+        w.WriteStartArray(name);
+        foreach (var v in values) w.WriteNumberValue(v);
+        w.WriteEndArray();
+    }
+
+    public static CheckpointManifest Parse(ReadOnlySpan<byte> json, string source)
+    {
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(json) as JsonObject ?? throw new CheckpointFormatException(source, "manifest", "top level is not a JSON object");
+        }
+        catch (JsonException e)
+        {
+            throw new CheckpointFormatException(source, "manifest JSON", e.Message, e);
+        }
+        var version = Int(root, "format_version", source);
+        if (version != CheckpointManifest.CurrentFormatVersion)
+            throw new CheckpointFormatException(source, "manifest version", $"format_version {version} is not supported (this build reads {CheckpointManifest.CurrentFormatVersion})");
+
+        var shards = new List<ShardInfo>();
+        foreach (var node in Array(root, "shards", source))
+        {
+            var s = node as JsonObject ?? throw Bad(source, "a shard entry is not an object");
+            var path = Str(s, "path", source);
+            try { StoreKey.Validate(path); }
+            catch (ArgumentException e) { throw new CheckpointFormatException(source, "manifest", $"shard path: {e.Message}", e); }
+            var checksum = Str(s, "checksum", source);
+            if (!ShardChecksum.IsWellFormed(checksum)) throw Bad(source, $"shard '{path}' has malformed checksum '{checksum}'");
+            var bytes = Long(s, "bytes", source);
+            if (bytes < 8) throw Bad(source, $"shard '{path}' has impossible length {bytes}");
+            shards.Add(new ShardInfo(path, bytes, checksum));
+        }
+
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var tensorsNode = root["tensors"] as JsonObject ?? throw Bad(source, "'tensors' is missing or not an object");
+        foreach (var (key, node) in tensorsNode)
+        {
+            var t = node as JsonObject ?? throw Bad(source, $"tensor '{key}' is not an object");
+            var shard = Int(t, "shard", source);
+            if (shard < 0 || shard >= shards.Count) throw Bad(source, $"tensor '{key}' names shard {shard}, but there are {shards.Count}");
+            var dtype = Str(t, "dtype", source);
+            if (!TensorDTypes.TryParse(dtype, out var parsed)) throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtype}'");
+            var shape = Longs(t, "shape", source);
+            var offsets = Longs(t, "data_offsets", source);
+            if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0]) throw Bad(source, $"tensor '{key}' has bad data_offsets");
+            long expected;
+            try { expected = TensorDTypes.ByteLength(parsed, shape); }
+            catch (Exception e) when (e is FormatException or OverflowException) { throw Bad(source, $"tensor '{key}': {e.Message}"); }
+            if (expected != offsets[1] - offsets[0]) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, offsets span {offsets[1] - offsets[0]}");
+            tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets));
+        }
+
+        var state = root["state"] as JsonObject ?? throw Bad(source, "'state' is missing or not an object");
+        var dangling = StateTree.TensorReferences(state).FirstOrDefault(r => !tensors.ContainsKey(r));
+        if (dangling is not null) throw Bad(source, $"state references tensor '{dangling}', which the index lacks");
+
+        var createdText = Str(root, "created_utc", source);
+        if (!DateTimeOffset.TryParse(createdText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var created))
+            throw Bad(source, $"created_utc '{createdText}' is not a timestamp");
+        var name = Str(root, "name", source);
+        if (!CheckpointName.IsValid(name)) throw Bad(source, $"name '{name}' is not a valid checkpoint name");
+
+        return new CheckpointManifest
+        {
+            FormatVersion = version,
+            Run = Str(root, "run", source),
+            Name = name,
+            Iteration = root["iteration"] is null ? null : Long(root, "iteration", source),
+            WorldSize = Int(root, "world_size", source),
+            CreatedUtc = created,
+            Shards = shards,
+            Tensors = tensors,
+            State = (JsonObject)state.DeepClone(),
+        };
+    }
+
+    private static CheckpointFormatException Bad(string source, string detail) => new(source, "manifest", detail);
+
+    private static JsonNode Field(JsonObject o, string name, string source) =>
+        o[name] ?? throw Bad(source, $"field '{name}' is missing");
+
+    private static string Str(JsonObject o, string name, string source) =>
+        Field(o, name, source) is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : throw Bad(source, $"field '{name}' is not a string");
+
+    private static long Long(JsonObject o, string name, string source) =>
+        Field(o, name, source) is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var l) ? l : throw Bad(source, $"field '{name}' is not an integer");
+
+    private static int Int(JsonObject o, string name, string source)
+    {
+        var l = Long(o, name, source);
+        return l is >= int.MinValue and <= int.MaxValue ? (int)l : throw Bad(source, $"field '{name}' is out of range");
+    }
+
+    private static JsonArray Array(JsonObject o, string name, string source) =>
+        Field(o, name, source) as JsonArray ?? throw Bad(source, $"field '{name}' is not an array");
+
+    private static long[] Longs(JsonObject o, string name, string source) =>
+        Array(o, name, source).Select(n => n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var l) && l >= 0
+            ? l : throw Bad(source, $"field '{name}' holds a value that is not a non-negative integer")).ToArray();
+}

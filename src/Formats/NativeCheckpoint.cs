@@ -1,0 +1,173 @@
+using System.Security.Cryptography;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>Who a checkpoint belongs to and where in training it was taken.</summary>
+public sealed record CheckpointIdentity(string Run, string Name, long? Iteration, int WorldSize = 1);
+
+public sealed record NativeWriteOptions
+{
+    /// <summary>How many shards to split the tensors into, balanced by bytes.</summary>
+    public int ShardCount { get; init; } = 1;
+
+    /// <summary>Bytes of tensor data written so far, reported as each tensor completes.</summary>
+    public IProgress<long>? Progress { get; init; }
+}
+
+/// <summary>
+/// Writes a native checkpoint (DESIGN.md §5) into a store: shards first, each under a name unique
+/// to this attempt, then manifest.json, whose atomic appearance is the commit. Re-saving an
+/// existing name never touches the shards its current manifest points to.
+/// </summary>
+public static class NativeCheckpointWriter
+{
+    public static async Task<CheckpointManifest> WriteAsync(ICheckpointStore store, string checkpointKey, CheckpointIdentity identity,
+        IReadOnlyDictionary<string, object?> state, Func<object, ITensorSource?> asTensor, NativeWriteOptions? options = null,
+        CancellationToken cancellationToken = default)
+    {
+        options ??= new NativeWriteOptions();
+        StoreKey.Validate(checkpointKey);
+        CheckpointName.Validate(identity.Name);
+        if (options.ShardCount < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ShardCount, "ShardCount must be at least 1");
+
+        var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
+        var plan = ShardPlanner.Split(tensors, options.ShardCount);
+        var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        var shards = new List<ShardInfo>();
+        var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        for (var i = 0; i < plan.Count; i++)
+        {
+            var shardPath = $"shard-{i:D5}-of-{plan.Count:D5}-{attempt}.safetensors";
+            IReadOnlyList<SafetensorsEntry> layout = [];
+            string checksum = "";
+            long length = 0;
+            var shardTensors = plan[i];
+            await store.WriteAsync($"{checkpointKey}/{shardPath}", (stream, ct) =>
+            {
+                var hashing = new ChecksummingWriteStream(stream);
+                layout = SafetensorsShardWriter.Write(hashing, shardTensors, new Dictionary<string, string> { ["format"] = "pt" }, options.Progress);
+                checksum = hashing.Checksum;
+                length = hashing.BytesWritten;
+                return Task.CompletedTask;
+            }, cancellationToken).ConfigureAwait(false);
+            shards.Add(new ShardInfo(shardPath, length, checksum));
+            foreach (var e in layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
+        }
+
+        // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
+        var orderedIndex = tensors.ToDictionary(t => t.Key, t => index[t.Key], StringComparer.Ordinal);
+        var manifest = new CheckpointManifest
+        {
+            FormatVersion = CheckpointManifest.CurrentFormatVersion,
+            Run = identity.Run,
+            Name = identity.Name,
+            Iteration = identity.Iteration,
+            WorldSize = identity.WorldSize,
+            CreatedUtc = DateTimeOffset.UtcNow,
+            Shards = shards,
+            Tensors = orderedIndex,
+            State = stateJson,
+        };
+        var manifestBytes = ManifestJson.Serialize(manifest);
+        await store.WriteAsync($"{checkpointKey}/{ManifestJson.FileName}", (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
+        await DeleteUnreferencedAsync(store, checkpointKey, manifest, cancellationToken).ConfigureAwait(false);
+        return manifest;
+    }
+
+    /// <summary>Removes shards of earlier attempts at the same name (crashed or superseded) once the new manifest is in place.</summary>
+    private static async Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, CancellationToken ct)
+    {
+        var keep = manifest.Shards.Select(s => $"{checkpointKey}/{s.Path}").Append($"{checkpointKey}/{ManifestJson.FileName}").ToHashSet(StringComparer.Ordinal);
+        var stale = new List<string>();
+        await foreach (var entry in store.ListAsync(checkpointKey + "/", ct).ConfigureAwait(false))
+        {
+            if (!keep.Contains(entry.Key)) stale.Add(entry.Key);
+        }
+        foreach (var key in stale) await store.DeleteAsync(key, ct).ConfigureAwait(false);
+    }
+}
+
+/// <summary>Splits tensors into shards of nearly equal bytes (largest first onto the lightest shard).</summary>
+public static class ShardPlanner
+{
+    public static IReadOnlyList<List<NamedTensor>> Split(IReadOnlyList<NamedTensor> tensors, int shardCount)
+    {
+        var count = Math.Max(1, Math.Min(shardCount, Math.Max(1, tensors.Count)));
+        var shards = Enumerable.Range(0, count).Select(_ => new List<NamedTensor>()).ToArray();
+        var load = new long[count];
+        foreach (var t in tensors.OrderByDescending(t => t.ByteLength).ThenBy(t => t.Key, StringComparer.Ordinal))
+        {
+            var lightest = Array.IndexOf(load, load.Min());
+            shards[lightest].Add(t);
+            load[lightest] += t.ByteLength;
+        }
+        return shards;
+    }
+}
+
+/// <summary>Reads and verifies native checkpoints. Nothing is returned until every shard's length and checksum have been checked.</summary>
+public static class NativeCheckpointReader
+{
+    public static async Task<CheckpointManifest> ReadManifestAsync(ICheckpointStore store, string checkpointKey, CancellationToken cancellationToken = default)
+    {
+        var key = $"{StoreKey.Validate(checkpointKey)}/{ManifestJson.FileName}";
+        var entry = await store.GetEntryAsync(key, cancellationToken).ConfigureAwait(false)
+            ?? throw new CheckpointNotFoundException(checkpointKey, store.Description);
+        if (entry.Length > ManifestJson.MaxBytes) throw new CheckpointFormatException(key, "manifest length", $"{entry.Length} bytes exceeds {ManifestJson.MaxBytes}");
+        var bytes = new byte[entry.Length];
+        await store.ReadRangeAsync(key, 0, bytes, cancellationToken).ConfigureAwait(false);
+        return ManifestJson.Parse(bytes, key);
+    }
+
+    /// <summary>Loads every tensor through <paramref name="allocate"/> and returns the state tree.</summary>
+    public static async Task<OrderedDictionary<string, object?>> LoadAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        TensorAllocator allocate, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var values = new Dictionary<string, object>(StringComparer.Ordinal);
+        await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
+        {
+            var (value, target) = allocate(key, dtype, info.Shape);
+            values.Add(key, value);
+            return target;
+        }, progress, cancellationToken).ConfigureAwait(false);
+        return StateTree.Expand(manifest.State, key => values[key]);
+    }
+
+    /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
+    public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, progress, cancellationToken);
+
+    private static async Task ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, CancellationToken ct)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < manifest.Shards.Count; i++)
+        {
+            var shard = manifest.Shards[i];
+            var key = $"{checkpointKey}/{shard.Path}";
+            var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
+                ?? throw new CheckpointFormatException(key, "presence", $"shard is missing from {store.Description}");
+            if (entry.Length != shard.Bytes)
+                throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
+            var shardIndex = i;
+            await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
+            SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
+            {
+                if (!manifest.Tensors.TryGetValue(e.Key, out var info) || info.Shard != shardIndex)
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
+                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest says {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
+                seen.Add(e.Key);
+                return targetFor(e.Key, info, e.DType);
+            }, progress);
+        }
+        var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.Contains(k));
+        if (absent is not null)
+            throw new CheckpointFormatException($"{checkpointKey}/{manifest.Shards[manifest.Tensors[absent].Shard].Path}", "index", $"tensor '{absent}' is indexed but not in its shard");
+    }
+}
+
+/// <summary>No committed checkpoint (no manifest) exists at the location.</summary>
+public sealed class CheckpointNotFoundException(string checkpoint, string store)
+    : FileNotFoundException($"No checkpoint '{checkpoint}' in {store} (no {ManifestJson.FileName}).", checkpoint);
