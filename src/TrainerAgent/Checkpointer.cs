@@ -1,0 +1,188 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>
+/// fvcore's <c>Checkpointer</c> over TorchSharp: saves the model and every checkpointable
+/// (optimizer, scheduler, user objects) into a native checkpoint under <see cref="SaveDir"/>, tags
+/// it in <c>last_checkpoint</c> once it is complete, and loads it back with fvcore's model rules.
+/// </summary>
+public class Checkpointer
+{
+    public const string ModelKey = "model";
+
+    private readonly OrderedDictionary<string, ICheckpointable> _checkpointables = new(StringComparer.Ordinal);
+    private readonly LocalCatalog? _catalog;
+
+    /// <param name="model">The model; its state dict is saved under "model".</param>
+    /// <param name="saveDir">Folder for checkpoints; "" means this checkpointer only loads.</param>
+    /// <param name="saveToDisk">False on ranks that must not write (fvcore: non-main processes).</param>
+    /// <param name="checkpointables">Other objects with state: TorchSharp modules, optimizers, LR schedulers, or <see cref="ICheckpointable"/>.</param>
+    public Checkpointer(nn.Module model, string saveDir = "", bool saveToDisk = true,
+        IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null)
+    {
+        Model = model;
+        SaveDir = saveDir.Length == 0 ? "" : Path.GetFullPath(saveDir);
+        SaveToDisk = saveToDisk;
+        Logger = logger ?? NullLogger.Instance;
+        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _catalog = new LocalCatalog(new FileSystemStore(SaveDir));
+        foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
+    }
+
+    public nn.Module Model { get; }
+    public string SaveDir { get; }
+    public bool SaveToDisk { get; }
+    public ILogger Logger { get; }
+    public IReadOnlyDictionary<string, ICheckpointable> Checkpointables => _checkpointables;
+
+    /// <summary>Shard count and progress reporting for saves.</summary>
+    public NativeWriteOptions WriteOptions { get; init; } = new();
+
+    /// <summary>Progress of loads, in bytes of tensor data read.</summary>
+    public IProgress<long>? LoadProgress { get; init; }
+
+    internal LocalCatalog? Catalog => _catalog;
+
+    public void AddCheckpointable(string key, object checkpointable)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key == ModelKey || _checkpointables.ContainsKey(key)) throw new ArgumentException($"Key {key} already used in the Checkpointer", nameof(key));
+        _checkpointables.Add(key, CheckpointableAdapters.Adapt(key, checkpointable, Logger));
+    }
+
+    public void Save(string name, IReadOnlyDictionary<string, object?>? extra = null) => SaveAsync(name, extra).GetAwaiter().GetResult();
+
+    /// <summary>Writes checkpoint <paramref name="name"/> (model, checkpointables, then <paramref name="extra"/>) and tags it last once complete.</summary>
+    public async Task SaveAsync(string name, IReadOnlyDictionary<string, object?>? extra = null, CancellationToken cancellationToken = default)
+    {
+        CheckpointName.Validate(name);
+        if (_catalog is null || !SaveToDisk) return;
+        var data = new OrderedDictionary<string, object?>(StringComparer.Ordinal) { [ModelKey] = ModuleCheckpointable.StateOf(Model) };
+        foreach (var (key, checkpointable) in _checkpointables) data[key] = checkpointable.StateDict();
+        foreach (var (key, value) in extra ?? new Dictionary<string, object?>())
+        {
+            if (data.ContainsKey(key)) throw new ArgumentException($"Extra data key '{key}' would overwrite the saved {key} state.", nameof(extra));
+            data[key] = value;
+        }
+        var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
+        var path = Path.Combine(SaveDir, name);
+        Logger.LogInformation("Saving checkpoint to {Path}", path);
+        await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, WriteOptions, cancellationToken).ConfigureAwait(false);
+        await TagLastCheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    public OrderedDictionary<string, object?> Load(string path, IReadOnlyCollection<string>? checkpointables = null) =>
+        LoadAsync(path, checkpointables).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Loads the checkpoint at <paramref name="path"/> into the model and the named checkpointables
+    /// (all when null) and returns what was not consumed, e.g. "iteration". Nothing is changed
+    /// unless the whole checkpoint reads back with valid checksums.
+    /// </summary>
+    public async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IReadOnlyCollection<string>? checkpointables = null, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            Logger.LogInformation("No checkpoint found. Initializing model from scratch");
+            return new OrderedDictionary<string, object?>();
+        }
+        Logger.LogInformation("[Checkpointer] Loading from {Path} ...", path);
+        var checkpoint = await LoadFileAsync(path, cancellationToken).ConfigureAwait(false);
+        var incompatible = LoadModel(checkpoint);
+        if (incompatible is not null) ModelStateLoader.Log(Logger, Model, incompatible);
+
+        foreach (var key in checkpointables ?? _checkpointables.Keys)
+        {
+            if (!_checkpointables.TryGetValue(key, out var target)) throw new ArgumentException($"No checkpointable named '{key}' (have: {string.Join(", ", _checkpointables.Keys)}).", nameof(checkpointables));
+            if (!checkpoint.Remove(key, out var state)) continue;
+            Logger.LogInformation("Loading {Key} from {Path} ...", key, path);
+            target.LoadStateDict(state as IReadOnlyDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry '{key}' is a {state?.GetType().Name ?? "null"}, not a state dict."));
+        }
+        return checkpoint;
+    }
+
+    /// <summary>Reads a checkpoint file or folder into a state tree (fvcore's <c>_load_file</c>).</summary>
+    protected virtual Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken) =>
+        NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken);
+
+    /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>
+    protected virtual IncompatibleKeys? LoadModel(OrderedDictionary<string, object?> checkpoint)
+    {
+        if (!checkpoint.Remove(ModelKey, out var state)) return null;
+        return ModelStateLoader.Load(Model, state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict."));
+    }
+
+    public bool HasCheckpoint() => HasCheckpointAsync().GetAwaiter().GetResult();
+
+    public async Task<bool> HasCheckpointAsync(CancellationToken cancellationToken = default) =>
+        _catalog is not null && await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>The full path of the tagged checkpoint, or "" when there is none.</summary>
+    public string GetCheckpointFile() => GetCheckpointFileAsync().GetAwaiter().GetResult();
+
+    public async Task<string> GetCheckpointFileAsync(CancellationToken cancellationToken = default)
+    {
+        var last = _catalog is null ? null : await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false);
+        return last is null ? "" : Path.Combine(SaveDir, last);
+    }
+
+    /// <summary>Full paths of every committed checkpoint in the save folder.</summary>
+    public IReadOnlyList<string> GetAllCheckpointFiles() =>
+        _catalog is null ? [] : _catalog.ListNamesAsync().GetAwaiter().GetResult().Select(n => Path.Combine(SaveDir, n)).ToList();
+
+    public OrderedDictionary<string, object?> ResumeOrLoad(string path, bool resume = true) => ResumeOrLoadAsync(path, resume).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// With <paramref name="resume"/> and a tagged checkpoint: loads it with every checkpointable.
+    /// Otherwise loads only the model from <paramref name="path"/> ("" starts from scratch).
+    /// </summary>
+    public async Task<OrderedDictionary<string, object?>> ResumeOrLoadAsync(string path, bool resume = true, CancellationToken cancellationToken = default)
+    {
+        if (resume && await HasCheckpointAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return await LoadAsync(await GetCheckpointFileAsync(cancellationToken).ConfigureAwait(false), null, cancellationToken).ConfigureAwait(false);
+        }
+        return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    public void TagLastCheckpoint(string lastFilenameBasename) => TagLastCheckpointAsync(lastFilenameBasename).GetAwaiter().GetResult();
+
+    public Task TagLastCheckpointAsync(string lastFilenameBasename, CancellationToken cancellationToken = default) =>
+        _catalog is null ? Task.CompletedTask : _catalog.TagLastAsync(lastFilenameBasename, cancellationToken);
+
+    /// <summary>Deletes a checkpoint of the save folder (retention); the tagged one is never deleted.</summary>
+    internal async Task<bool> DeleteCheckpointAsync(string name, CancellationToken cancellationToken = default)
+    {
+        if (_catalog is null) return false;
+        if (await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
+        return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0;
+    }
+}
+
+/// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>
+public static class NativeCheckpointFiles
+{
+    public static (FileSystemStore Store, string Key) Locate(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Path.GetFileName(full) == ManifestJson.FileName) full = Path.GetDirectoryName(full)!;
+        full = full.TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' is not a checkpoint folder.", nameof(path));
+        if (!File.Exists(Path.Combine(full, ManifestJson.FileName)))
+            throw new CheckpointNotFoundException(full, $"folder {parent}");
+        return (new FileSystemStore(parent), Path.GetFileName(full));
+    }
+
+    public static async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        var (store, key) = Locate(path);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
+        return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, progress, cancellationToken).ConfigureAwait(false);
+    }
+}

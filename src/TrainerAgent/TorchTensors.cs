@@ -1,0 +1,97 @@
+using Checkpointing.Formats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>Maps TorchSharp tensors to the byte-level format: dtypes, streaming out and filling in.</summary>
+public static class TorchTensors
+{
+    /// <summary>TorchSharp's <c>Tensor.bytes</c> is a Span, so at most 2 GiB can be viewed at once; larger tensors go in chunks.</summary>
+    private const long MaxChunkBytes = 1L << 30;
+
+    public static TensorDType ToDType(ScalarType type) => type switch
+    {
+        ScalarType.Float64 => TensorDType.F64,
+        ScalarType.Float32 => TensorDType.F32,
+        ScalarType.Float16 => TensorDType.F16,
+        ScalarType.BFloat16 => TensorDType.BF16,
+        ScalarType.Int64 => TensorDType.I64,
+        ScalarType.Int32 => TensorDType.I32,
+        ScalarType.Int16 => TensorDType.I16,
+        ScalarType.Int8 => TensorDType.I8,
+        ScalarType.Byte => TensorDType.U8,
+        ScalarType.Bool => TensorDType.BOOL,
+        _ => throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint (supported: {string.Join(", ", Enum.GetNames<TensorDType>())})."),
+    };
+
+    public static ScalarType ToScalarType(TensorDType dtype) => dtype switch
+    {
+        TensorDType.F64 => ScalarType.Float64,
+        TensorDType.F32 => ScalarType.Float32,
+        TensorDType.F16 => ScalarType.Float16,
+        TensorDType.BF16 => ScalarType.BFloat16,
+        TensorDType.I64 => ScalarType.Int64,
+        TensorDType.I32 => ScalarType.Int32,
+        TensorDType.I16 => ScalarType.Int16,
+        TensorDType.I8 => ScalarType.Int8,
+        TensorDType.U8 => ScalarType.Byte,
+        TensorDType.BOOL => ScalarType.Bool,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+    };
+
+    /// <summary>The state-tree adapter for the writer: TorchSharp tensors are tensors, anything else is not.</summary>
+    public static ITensorSource? AsSource(object value) => value is Tensor t ? new TorchTensorSource(t) : null;
+
+    /// <summary>Allocates an empty CPU tensor for a stored one and reads its bytes straight into its memory.</summary>
+    public static (object Value, ITensorTarget Target) Allocate(string key, TensorDType dtype, long[] shape)
+    {
+        var tensor = empty(shape, ToScalarType(dtype), CPU);
+        return (tensor, new TorchTensorTarget(tensor));
+    }
+
+    /// <summary>Visits a contiguous CPU tensor's memory in spans of at most <see cref="MaxChunkBytes"/>.</summary>
+    internal static void ForEachChunk(Tensor contiguousCpu, SpanAction action)
+    {
+        var total = contiguousCpu.numel() * contiguousCpu.ElementSize;
+        if (total <= MaxChunkBytes)
+        {
+            action(contiguousCpu.bytes);
+            return;
+        }
+        using var flat = contiguousCpu.view(-1);
+        var elementsPerChunk = MaxChunkBytes / contiguousCpu.ElementSize;
+        for (long start = 0; start < flat.numel(); start += elementsPerChunk)
+        {
+            using var chunk = flat.narrow(0, start, Math.Min(elementsPerChunk, flat.numel() - start));
+            action(chunk.bytes);
+        }
+    }
+
+    internal delegate void SpanAction(Span<byte> bytes);
+}
+
+/// <summary>Streams a tensor's bytes from tensor memory; CUDA or non-contiguous tensors are copied to host one tensor at a time.</summary>
+internal sealed class TorchTensorSource(Tensor tensor) : ITensorSource
+{
+    public TensorDType DType { get; } = TorchTensors.ToDType(tensor.dtype);
+    public long[] Shape { get; } = tensor.shape;
+
+    public void WriteTo(Stream destination)
+    {
+        var host = tensor.device_type == DeviceType.CPU && tensor.is_contiguous() ? tensor : tensor.detach().cpu().contiguous();
+        try
+        {
+            TorchTensors.ForEachChunk(host, span => destination.Write(span));
+        }
+        finally
+        {
+            if (!ReferenceEquals(host, tensor)) host.Dispose();
+        }
+    }
+}
+
+internal sealed class TorchTensorTarget(Tensor tensor) : ITensorTarget
+{
+    public void Fill(Stream source) => TorchTensors.ForEachChunk(tensor, span => source.ReadExactly(span));
+}
