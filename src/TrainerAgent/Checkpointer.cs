@@ -49,6 +49,9 @@ public class Checkpointer
 
     internal LocalCatalog? Catalog => _catalog;
 
+    /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
+    public event Action<string>? Saved;
+
     public void AddCheckpointable(string key, object checkpointable)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
@@ -75,6 +78,7 @@ public class Checkpointer
         Logger.LogInformation("Saving checkpoint to {Path}", path);
         await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, WriteOptions, cancellationToken).ConfigureAwait(false);
         await TagLastCheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+        Saved?.Invoke(name);
     }
 
     public OrderedDictionary<string, object?> Load(string path, IReadOnlyCollection<string>? checkpointables = null) =>
@@ -115,7 +119,11 @@ public class Checkpointer
     protected virtual IncompatibleKeys? LoadModel(OrderedDictionary<string, object?> checkpoint)
     {
         if (!checkpoint.Remove(ModelKey, out var state)) return null;
-        return ModelStateLoader.Load(Model, state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict."));
+        var modelState = state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict.");
+        var keys = ModelStateLoader.Load(Model, modelState);
+        // The loaded tensors were copied into the model's own; free their native memory now rather than at GC.
+        foreach (var value in modelState.Values) (value as IDisposable)?.Dispose();
+        return keys;
     }
 
     public bool HasCheckpoint() => HasCheckpointAsync().GetAwaiter().GetResult();

@@ -1,0 +1,139 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent;
+
+namespace Checkpointing.Cli;
+
+/// <summary><c>ckpt ls</c>, <c>ckpt inspect</c> and <c>ckpt verify</c> over native checkpoints in local folders.</summary>
+public static class CatalogCommands
+{
+    public static async Task<int> LsAsync(CliArguments args, CliContext context)
+    {
+        var dir = args.Positional(0, "DIR");
+        var json = args.Flag("json");
+        args.ThrowOnUnknown(1);
+        if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}");
+        var catalog = new LocalCatalog(new FileSystemStore(dir));
+        var entries = await catalog.ListAsync();
+        var last = await catalog.GetLastAsync();
+        if (json)
+        {
+            var array = new JsonArray(entries.Select(e => (JsonNode?)new JsonObject
+            {
+                ["name"] = e.Name,
+                ["iteration"] = e.Iteration,
+                ["bytes"] = e.Bytes,
+                ["tensors"] = e.Tensors,
+                ["created_utc"] = e.CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+                ["last"] = e.Name == last,
+            }).ToArray());
+            context.Out.WriteLine(new JsonObject { ["dir"] = Path.GetFullPath(dir), ["last"] = last, ["checkpoints"] = array }.ToJsonString());
+            return 0;
+        }
+        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"CREATED (UTC)",-20}");
+        foreach (var e in entries)
+        {
+            context.Out.WriteLine($"{(e.Name == last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.Bytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+        }
+        context.Out.WriteLine(last is null ? "no checkpoint is tagged last" : $"* = last_checkpoint ({last})");
+        return 0;
+    }
+
+    public static async Task<int> InspectAsync(CliArguments args, CliContext context)
+    {
+        var path = args.Positional(0, "PATH");
+        var json = args.Flag("json");
+        args.ThrowOnUnknown(1);
+        var (store, key) = NativeCheckpointFiles.Locate(path);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
+        var values = new JsonObject();
+        CollectValues(manifest.State, "", values);
+        if (json)
+        {
+            context.Out.WriteLine(new JsonObject
+            {
+                ["name"] = manifest.Name,
+                ["iteration"] = manifest.Iteration,
+                ["world_size"] = manifest.WorldSize,
+                ["created_utc"] = manifest.CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+                ["total_bytes"] = manifest.TotalBytes,
+                ["shards"] = new JsonArray(manifest.Shards.Select(s => (JsonNode?)new JsonObject { ["path"] = s.Path, ["bytes"] = s.Bytes, ["checksum"] = s.Checksum }).ToArray()),
+                ["tensors"] = new JsonArray(manifest.Tensors.Select(t => (JsonNode?)new JsonObject
+                {
+                    ["key"] = t.Key,
+                    ["dtype"] = t.Value.DType,
+                    ["shape"] = new JsonArray(t.Value.Shape.Select(d => (JsonNode?)d).ToArray()),
+                    ["bytes"] = t.Value.ByteLength,
+                    ["shard"] = t.Value.Shard,
+                }).ToArray()),
+                ["values"] = values,
+            }.ToJsonString());
+            return 0;
+        }
+        context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s)");
+        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-5} {"SHAPE",-20} {"BYTES",12}");
+        foreach (var (k, t) in manifest.Tensors)
+        {
+            context.Out.WriteLine($"{k,-56} {t.DType,-5} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.ByteLength,12:N0}");
+        }
+        context.Out.WriteLine("non-tensor values:");
+        foreach (var (k, v) in values) context.Out.WriteLine($"  {k} = {v?.ToJsonString() ?? "null"}");
+        return 0;
+    }
+
+    /// <summary>Flattens the non-tensor leaves of the state into "path": value pairs.</summary>
+    private static void CollectValues(JsonNode? node, string path, JsonObject into)
+    {
+        switch (node)
+        {
+            case JsonObject o when o.ContainsKey(StateTree.TensorMarker) && o.Count == 1:
+                return;
+            case JsonObject o:
+                foreach (var (k, v) in o) CollectValues(v, StateTree.Child(path, k), into);
+                return;
+            case JsonArray a:
+                for (var i = 0; i < a.Count; i++) CollectValues(a[i], StateTree.Child(path, i.ToString(CultureInfo.InvariantCulture)), into);
+                return;
+            default:
+                into[path] = node?.DeepClone();
+                return;
+        }
+    }
+
+    public static async Task<int> VerifyAsync(CliArguments args, CliContext context)
+    {
+        var path = args.Positional(0, "PATH");
+        var json = args.Flag("json");
+        args.ThrowOnUnknown(1);
+        try
+        {
+            var (store, key) = NativeCheckpointFiles.Locate(path);
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
+            var bar = new ProgressBar(context.Error, manifest.TotalBytes, context.Interactive);
+            long done = 0;
+            await NativeCheckpointReader.VerifyAsync(store, key, manifest, new SyncProgress(n => bar.Update(done += n, "bytes verified")));
+            bar.Finish();
+            Report(context, json, ok: true, $"OK: {manifest.Name}: {manifest.Shards.Count} shard(s), {manifest.Tensors.Count} tensors, {manifest.TotalBytes:N0} bytes; lengths, headers and checksums match the manifest");
+            return 0;
+        }
+        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or IOException)
+        {
+            Report(context, json, ok: false, $"FAILED: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static void Report(CliContext context, bool json, bool ok, string message)
+    {
+        context.Out.WriteLine(json ? JsonSerializer.Serialize(new { ok, message }) : message);
+    }
+}
+
+/// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder output).</summary>
+public sealed class SyncProgress(Action<long> report) : IProgress<long>
+{
+    public void Report(long value) => report(value);
+}

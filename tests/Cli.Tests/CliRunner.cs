@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+
+namespace Checkpointing.Cli.Tests;
+
+public sealed record CliResult(int ExitCode, string Out, string Error)
+{
+    public JsonObject Json => JsonNode.Parse(Out) as JsonObject ?? throw new InvalidOperationException($"stdout is not a JSON object: {Out}");
+}
+
+/// <summary>Runs ckpt in-process (fast, most tests) or as a real child process (crash and kill tests).</summary>
+public static class CliRunner
+{
+    public static async Task<CliResult> InProcess(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        var code = await CliApp.RunAsync(args, output, error);
+        return new CliResult(code, output.ToString(), error.ToString());
+    }
+
+    /// <summary>The ckpt.dll built next to this test assembly's configuration.</summary>
+    public static string CkptDll
+    {
+        get
+        {
+            var testBin = new DirectoryInfo(AppContext.BaseDirectory);
+            var rid = testBin.Name;                     // linux-x64
+            var tfm = testBin.Parent!.Name;             // net10.0
+            var configuration = testBin.Parent.Parent!.Name; // Debug or Release
+            var root = testBin;
+            while (root is not null && !File.Exists(Path.Combine(root.FullName, "Checkpointing.slnx"))) root = root.Parent;
+            var dll = Path.Combine(root?.FullName ?? throw new InvalidOperationException("repository root not found"), "src", "Cli", "bin", configuration, tfm, rid, "ckpt.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"ckpt.dll not built at {dll}; run `dotnet build Checkpointing.slnx`.");
+        }
+    }
+
+    public static Process Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(CkptDll);
+        foreach (var a in args) info.ArgumentList.Add(a);
+        return Process.Start(info) ?? throw new InvalidOperationException("could not start ckpt");
+    }
+
+    public static async Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args)
+    {
+        using var process = Start(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            process.Kill(entireProcessTree: true);
+            throw new TimeoutException($"ckpt {string.Join(' ', args)} did not finish within {timeout}");
+        }
+        return new CliResult(process.ExitCode, await stdout, await stderr);
+    }
+}
