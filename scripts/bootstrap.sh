@@ -6,12 +6,22 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 say() { printf '[bootstrap] %s\n' "$*"; }
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
+apt_log="${TMPDIR:-/tmp}/checkpointing-bootstrap-apt.log"
 apt_updated=0
 apt_update_once() {
   if [ "$apt_updated" -eq 0 ]; then
     say "apt-get update"
     sudo_if_needed apt-get update -qq
     apt_updated=1
+  fi
+}
+# apt's per-package chatter goes to a log; it is shown only when the install fails.
+apt_install() {
+  say "apt-get install $* (log: $apt_log)"
+  if ! sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$@" >>"$apt_log" 2>&1; then
+    tail -n 40 "$apt_log"
+    say "ERROR: apt-get install $* failed"
+    exit 1
   fi
 }
 
@@ -49,7 +59,7 @@ PIN
   fi
   apt_updated=0
   apt_update_once
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie --no-install-recommends libstdc++6
+  apt_install -t trixie --no-install-recommends libstdc++6
   has_glibcxx_3_4_32 || { say "ERROR: GLIBCXX_3.4.32 still missing after installing libstdc++6"; exit 1; }
 fi
 
@@ -59,14 +69,14 @@ if /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
 else
   say "installing python3-torch and python3-numpy from Debian"
   apt_update_once
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-torch python3-numpy
+  apt_install --no-install-recommends python3-torch python3-numpy
 fi
 
 # 3. Azurite, pinned by package-lock.json, installed into the repo's node_modules.
 if ! command -v npm >/dev/null 2>&1; then
   say "installing nodejs and npm from Debian"
   apt_update_once
-  sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm
+  apt_install --no-install-recommends nodejs npm
 fi
 stamp="$repo/node_modules/.package-lock.json"
 if [ -x "$repo/node_modules/.bin/azurite" ] && [ "$stamp" -nt "$repo/package-lock.json" ]; then
