@@ -39,7 +39,7 @@ public sealed class DemoTraining
         using var scope = torch.NewDisposeScope();
         using var generator = new torch.Generator((ulong)(_seed * 1_000_003 + iteration));
         var x = torch.randn([BatchSize, Inputs], generator: generator);
-        var y = x.matmul(_teacher).sin();
+        var y = (x.matmul(_teacher) * 0.5).tanh();
         var loss = nn.functional.mse_loss(Model.call(x), y);
         Optimizer.zero_grad();
         loss.backward();
