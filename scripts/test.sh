@@ -8,9 +8,10 @@ bash scripts/bootstrap.sh
 dotnet build Checkpointing.slnx -c Release --nologo -v quiet
 results="$repo/artifacts/test-results"
 rm -rf "$results"
+mkdir -p "$results"
 set +e
 dotnet test Checkpointing.slnx -c Release --no-build --nologo --filter "Category!=Slow" \
-  --logger "console;verbosity=normal" --logger trx --results-directory "$results" 2>&1 | tee "$repo/artifacts/test.log"
+  --logger trx --results-directory "$results" 2>&1 | tee "$repo/artifacts/test.log"
 status=${PIPESTATUS[0]}
 set -e
 # One closing line summed over every test assembly, e.g. "tests: 120 passed, 0 failed".
