@@ -28,12 +28,14 @@ public sealed record CheckpointManifest
 /// <param name="Path">The shard's key relative to the checkpoint folder.</param>
 /// <param name="Bytes">Exact file length.</param>
 /// <param name="Checksum">"crc64:" and 16 hex digits: CRC-64/ECMA-182 (System.IO.Hashing.Crc64) of the whole file.</param>
-public sealed record ShardInfo(string Path, long Bytes, string Checksum);
+[GenerateSerializer, Immutable]
+public sealed record ShardInfo([property: Id(0)] string Path, [property: Id(1)] long Bytes, [property: Id(2)] string Checksum);
 
 /// <param name="Shard">Index into <see cref="CheckpointManifest.Shards"/>.</param>
 /// <param name="DType">safetensors dtype name, e.g. "F32".</param>
 /// <param name="DataOffsets">[begin, end) relative to the shard's data section, as in the safetensors header.</param>
-public sealed record TensorInfo(int Shard, string DType, long[] Shape, long[] DataOffsets)
+[GenerateSerializer, Immutable]
+public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] string DType, [property: Id(2)] long[] Shape, [property: Id(3)] long[] DataOffsets)
 {
     public long ByteLength => DataOffsets[1] - DataOffsets[0];
 }

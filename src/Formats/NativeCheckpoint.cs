@@ -32,7 +32,8 @@ public static class NativeCheckpointWriter
         if (options.ShardCount < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ShardCount, "ShardCount must be at least 1");
 
         var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
-        var plan = ShardPlanner.Split(tensors, options.ShardCount);
+        // Never more shards than tensors: an empty shard would carry no information.
+        var plan = ShardPlanner.Split(tensors, Math.Max(1, Math.Min(options.ShardCount, tensors.Count)), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var shards = new List<ShardInfo>();
         var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
@@ -85,24 +86,6 @@ public static class NativeCheckpointWriter
             if (!keep.Contains(entry.Key)) stale.Add(entry.Key);
         }
         foreach (var key in stale) await store.DeleteAsync(key, ct).ConfigureAwait(false);
-    }
-}
-
-/// <summary>Splits tensors into shards of nearly equal bytes (largest first onto the lightest shard).</summary>
-public static class ShardPlanner
-{
-    public static IReadOnlyList<List<NamedTensor>> Split(IReadOnlyList<NamedTensor> tensors, int shardCount)
-    {
-        var count = Math.Max(1, Math.Min(shardCount, Math.Max(1, tensors.Count)));
-        var shards = Enumerable.Range(0, count).Select(_ => new List<NamedTensor>()).ToArray();
-        var load = new long[count];
-        foreach (var t in tensors.OrderByDescending(t => t.ByteLength).ThenBy(t => t.Key, StringComparer.Ordinal))
-        {
-            var lightest = Array.IndexOf(load, load.Min());
-            shards[lightest].Add(t);
-            load[lightest] += t.ByteLength;
-        }
-        return shards;
     }
 }
 

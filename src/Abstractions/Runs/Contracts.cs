@@ -1,0 +1,114 @@
+namespace Checkpointing.Abstractions.Runs;
+
+/// <summary>A committed checkpoint of a run, as its catalog lists it.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CheckpointRecord(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long? Iteration,
+    [property: Id(2)] long Bytes,
+    [property: Id(3)] int WorldSize,
+    [property: Id(4)] DateTimeOffset CommittedUtc,
+    [property: Id(5)] string ManifestKey,
+    [property: Id(6)] string AttemptId,
+    [property: Id(7)] long Epoch);
+
+/// <summary>What a run grain reports about itself.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RunView(
+    [property: Id(0)] RunId Id,
+    [property: Id(1)] PeriodicPolicy Policy,
+    [property: Id(2)] long Epoch,
+    [property: Id(3)] string? LastCheckpoint,
+    [property: Id(4)] IReadOnlyList<CheckpointRecord> Catalog,
+    [property: Id(5)] IReadOnlyList<PendingView> Pending,
+    [property: Id(6)] CheckpointRequest? CheckpointRequest,
+    [property: Id(7)] DateTimeOffset CreatedUtc)
+{
+    public long RetainedBytes => Catalog.Sum(c => c.Bytes);
+}
+
+[GenerateSerializer, Immutable]
+public sealed record PendingView(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long Epoch,
+    [property: Id(2)] int WorldSize,
+    [property: Id(3)] IReadOnlyList<int> RanksReported,
+    [property: Id(4)] DateTimeOffset StartedUtc);
+
+/// <summary>A tensor a rank holds, by key and byte size, so the grain can split the work by bytes.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TensorSize([property: Id(0)] string Key, [property: Id(1)] long Bytes);
+
+/// <summary>
+/// Phase one of a save: rank <see cref="Rank"/> of <see cref="WorldSize"/> asks to save
+/// <see cref="Name"/> at <see cref="Iteration"/> under attempt <see cref="Epoch"/>.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record BeginCheckpointRequest(
+    [property: Id(0)] string Name,
+    [property: Id(1)] long? Iteration,
+    [property: Id(2)] int WorldSize,
+    [property: Id(3)] int Rank,
+    [property: Id(4)] long Epoch,
+    [property: Id(5)] IReadOnlyList<TensorSize> Tensors);
+
+/// <summary>Which tensors this rank writes and where: the shard's key in the store.</summary>
+[GenerateSerializer, Immutable]
+public sealed record SavePlan(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string AttemptId,
+    [property: Id(2)] int Rank,
+    [property: Id(3)] int WorldSize,
+    [property: Id(4)] string CheckpointPrefix,
+    [property: Id(5)] string ShardPath,
+    [property: Id(6)] IReadOnlyList<string> TensorKeys)
+{
+    public string ShardKey => $"{CheckpointPrefix}/{ShardPath}";
+}
+
+/// <summary>Phase two: a rank's shard is durable in the store with this length and checksum.</summary>
+/// <param name="StateJson">The non-tensor state tree (manifest "state"), sent by rank 0 only.</param>
+[GenerateSerializer, Immutable]
+public sealed record ShardReport(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string AttemptId,
+    [property: Id(2)] int Rank,
+    [property: Id(3)] long Epoch,
+    [property: Id(4)] ShardInfo Shard,
+    [property: Id(5)] IReadOnlyDictionary<string, TensorInfo> Tensors,
+    [property: Id(6)] string? StateJson);
+
+/// <summary>The answer to a shard report: committed (every rank is in) or still waiting for some ranks.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardAck(
+    [property: Id(0)] bool Committed,
+    [property: Id(1)] IReadOnlyList<int> WaitingForRanks,
+    [property: Id(2)] CheckpointRecord? Record);
+
+/// <summary>An operator's or scheduler's request that the run checkpoint as soon as possible (e.g. preemption notice).</summary>
+[GenerateSerializer, Immutable]
+public sealed record CheckpointRequest(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] DateTimeOffset RequestedUtc);
+
+/// <summary>What an agent should do at this step, beyond its periodic schedule.</summary>
+[GenerateSerializer, Immutable]
+public sealed record StepDirective(
+    [property: Id(0)] CheckpointRequest? CheckpointNow,
+    [property: Id(1)] PeriodicPolicy Policy);
+
+/// <summary>A tenant's limits. Null means unlimited.</summary>
+[GenerateSerializer, Immutable]
+public sealed record TenantLimits(
+    [property: Id(0)] int? MaxRuns,
+    [property: Id(1)] long? MaxRetainedBytes);
+
+[GenerateSerializer, Immutable]
+public sealed record TenantView(
+    [property: Id(0)] string Tenant,
+    [property: Id(1)] TenantLimits Limits,
+    [property: Id(2)] IReadOnlyDictionary<string, long> RetainedBytesByRun)
+{
+    public long RetainedBytes => RetainedBytesByRun.Values.Sum();
+}

@@ -1,0 +1,57 @@
+namespace Checkpointing.Abstractions.Runs;
+
+/// <summary>
+/// One training run (key "tenant/run"): owns its policy, catalog, last-checkpoint tag and the
+/// two-phase commit of multi-rank checkpoints. Bytes never pass through it; only shard metadata.
+/// </summary>
+public interface ITrainingRunGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the run with its policy; repeating the same call is a no-op, a different policy is refused.</summary>
+    Task<RunView> Create(PeriodicPolicy policy);
+
+    Task<RunView> Get();
+
+    Task<RunView> SetPolicy(PeriodicPolicy policy);
+
+    /// <summary>Starts a new attempt of the job: returns the new epoch. Calls carrying an older epoch are rejected from now on.</summary>
+    Task<long> StartAttempt();
+
+    Task<SavePlan> BeginCheckpoint(BeginCheckpointRequest request);
+
+    Task<ShardAck> ReportShard(ShardReport report);
+
+    Task<CheckpointRecord?> GetLastCheckpoint();
+
+    Task<IReadOnlyList<CheckpointRecord>> ListCheckpoints();
+
+    /// <summary>Moves the last-checkpoint tag to a committed checkpoint.</summary>
+    Task TagLastCheckpoint(string name);
+
+    Task RequestCheckpointNow(string reason);
+
+    /// <summary>Polled by agents each step: an outstanding checkpoint-now request and the current policy.</summary>
+    Task<StepDirective> GetDirective(long epoch);
+
+    /// <summary>Deletes every checkpoint's blobs and the run's state.</summary>
+    Task Delete();
+}
+
+/// <summary>A tenant (key = tenant name): its runs, limits and retained bytes.</summary>
+public interface ITenantGrain : IGrainWithStringKey
+{
+    Task<TenantView> Get();
+
+    Task<TenantView> SetLimits(TenantLimits limits);
+
+    /// <summary>Registers a new run; refused when the tenant is at its run limit.</summary>
+    Task RegisterRun(string run);
+
+    Task UnregisterRun(string run);
+
+    /// <summary>Refuses (throws) when the run's retained bytes would take the tenant over its limit.</summary>
+    Task CheckRetainedBytes(string run, long runRetainedBytes);
+
+    Task ReportRetainedBytes(string run, long runRetainedBytes);
+
+    Task<IReadOnlyList<string>> ListRuns();
+}

@@ -1,0 +1,36 @@
+namespace Checkpointing.Abstractions.Runs;
+
+/// <summary>A control-plane request was refused; the message says why. Serializable across silos and clients.</summary>
+[GenerateSerializer]
+public class RunRefusedException : Exception
+{
+    public RunRefusedException(string message) : base(message) { }
+}
+
+/// <summary>The call carries an older attempt's epoch: that attempt was superseded by a job restart.</summary>
+[GenerateSerializer]
+public sealed class StaleAttemptException : RunRefusedException
+{
+    public StaleAttemptException(string message) : base(message) { }
+}
+
+/// <summary>The run does not exist (never created, or deleted).</summary>
+[GenerateSerializer]
+public sealed class RunNotFoundException : RunRefusedException
+{
+    public RunNotFoundException(string message) : base(message) { }
+}
+
+/// <summary>The tenant's limits refuse this request.</summary>
+[GenerateSerializer]
+public sealed class TenantLimitException : RunRefusedException
+{
+    public TenantLimitException(string message) : base(message) { }
+}
+
+/// <summary>The caller's credential does not grant access to the target tenant.</summary>
+[GenerateSerializer]
+public sealed class TenantAccessDeniedException : RunRefusedException
+{
+    public TenantAccessDeniedException(string message) : base(message) { }
+}

@@ -1,0 +1,26 @@
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Grains;
+
+/// <summary>The blob store the cluster keeps checkpoints in (Azure Blob, or a folder in dev mode); run prefixes are per tenant and run.</summary>
+public interface ICheckpointStoreProvider
+{
+    ICheckpointStore Store { get; }
+}
+
+public sealed class CheckpointStoreProvider(ICheckpointStore store) : ICheckpointStoreProvider
+{
+    public ICheckpointStore Store { get; } = store;
+}
+
+/// <summary>Run-grain settings from the silo's configuration (section "Runs").</summary>
+public sealed class RunGrainOptions
+{
+    public const string Section = "Runs";
+
+    /// <summary>A pending checkpoint with no progress for this long is abandoned and its shards collected.</summary>
+    public TimeSpan PendingTimeout { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>How often an active run grain looks for abandoned checkpoints and owed deletions.</summary>
+    public TimeSpan SweepPeriod { get; set; } = TimeSpan.FromMinutes(1);
+}

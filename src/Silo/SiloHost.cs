@@ -1,0 +1,78 @@
+using System.Net;
+using Azure.Data.Tables;
+using Azure.Storage.Blobs;
+using Checkpointing.Abstractions;
+using Checkpointing.Grains;
+using Checkpointing.Storage;
+using Orleans.Configuration;
+
+namespace Checkpointing.Silo;
+
+/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks and the health endpoint.</summary>
+public static class SiloHost
+{
+    public static WebApplication Build(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
+        var silo = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
+        var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
+        builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HealthPort}");
+
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
+        builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
+        builder.Services.AddSingleton<ICheckpointStoreProvider>(_ => new CheckpointStoreProvider(CreateCheckpointStore(storage)));
+
+        builder.UseOrleans(orleans =>
+        {
+            orleans.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = silo.ClusterId;
+                o.ServiceId = silo.ServiceId;
+            });
+            switch (silo.Mode)
+            {
+                case "Dev":
+                    orleans.UseLocalhostClustering(silo.SiloPort, silo.GatewayPort,
+                        silo.PrimarySiloPort is { } primary ? new IPEndPoint(IPAddress.Loopback, primary) : null,
+                        silo.ServiceId, silo.ClusterId);
+                    break;
+                case "Cluster":
+                    orleans.ConfigureEndpoints(IPAddress.Parse(silo.AdvertisedAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
+                    orleans.UseAzureStorageClustering(o =>
+                    {
+                        o.TableServiceClient = new TableServiceClient(storage.ConnectionString);
+                        o.TableName = storage.MembershipTable;
+                    });
+                    break;
+                default:
+                    throw new InvalidOperationException($"Silo:Mode must be Dev or Cluster, not '{silo.Mode}'.");
+            }
+            foreach (var name in new[] { GrainStorage.Runs, GrainStorage.Tenants })
+            {
+                if (storage.GrainState == "Memory") orleans.AddMemoryGrainStorage(name);
+                else orleans.AddAzureBlobGrainStorage(name, o =>
+                {
+                    o.BlobServiceClient = new BlobServiceClient(storage.ConnectionString);
+                    o.ContainerName = storage.GrainStateContainer;
+                });
+            }
+            orleans.AddIncomingGrainCallFilter<TenantAccessFilter>();
+        });
+
+        var app = builder.Build();
+        app.MapGet("/healthz", (IHostApplicationLifetime lifetime) =>
+            lifetime.ApplicationStopping.IsCancellationRequested
+                ? Results.Json(new { status = "stopping" }, statusCode: 503)
+                : Results.Json(new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }));
+        return app;
+    }
+
+    private static ICheckpointStore CreateCheckpointStore(StorageSettings storage) => storage.Checkpoints switch
+    {
+        "Folder" => new FileSystemStore(storage.CheckpointFolder),
+        "AzureBlob" => new AzureBlobStore(new BlobServiceClient(storage.ConnectionString).GetBlobContainerClient(storage.CheckpointContainer)),
+        var other => throw new InvalidOperationException($"Storage:Checkpoints must be AzureBlob or Folder, not '{other}'."),
+    };
+}

@@ -1,0 +1,40 @@
+namespace Checkpointing.Silo;
+
+/// <summary>How the silo joins a cluster and where it keeps state (section "Silo" and "Storage").</summary>
+public sealed class SiloSettings
+{
+    public const string Section = "Silo";
+
+    /// <summary>"Dev": localhost clustering, one or more silos on this machine. "Cluster": Azure Table membership.</summary>
+    public string Mode { get; set; } = "Dev";
+    public string ClusterId { get; set; } = "checkpointing-dev";
+    public string ServiceId { get; set; } = "checkpointing";
+    public int SiloPort { get; set; } = 11111;
+    public int GatewayPort { get; set; } = 30000;
+    /// <summary>Dev mode with several silos: the first silo's port, which the others join.</summary>
+    public int? PrimarySiloPort { get; set; }
+    /// <summary>Cluster mode: the address other silos and clients reach this one at.</summary>
+    public string AdvertisedAddress { get; set; } = "127.0.0.1";
+    /// <summary>Port of the HTTP health endpoint (/healthz).</summary>
+    public int HealthPort { get; set; } = 8080;
+}
+
+public sealed class StorageSettings
+{
+    public const string Section = "Storage";
+
+    /// <summary>Azure Storage connection string (Azurite in dev) for membership, grain state and, with Checkpoints=AzureBlob, shards.</summary>
+    public string ConnectionString { get; set; } = AzuriteConnectionString;
+    /// <summary>"AzureBlob" or "Memory" (volatile; tests and experiments only).</summary>
+    public string GrainState { get; set; } = "AzureBlob";
+    public string GrainStateContainer { get; set; } = "grainstate";
+    /// <summary>"AzureBlob" (container <see cref="CheckpointContainer"/>) or "Folder" (<see cref="CheckpointFolder"/>).</summary>
+    public string Checkpoints { get; set; } = "AzureBlob";
+    public string CheckpointContainer { get; set; } = "checkpoints";
+    public string CheckpointFolder { get; set; } = "checkpoints";
+    public string MembershipTable { get; set; } = "OrleansSiloInstances";
+
+    /// <summary>Azurite's well-known development account on 127.0.0.1.</summary>
+    public const string AzuriteConnectionString =
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;";
+}

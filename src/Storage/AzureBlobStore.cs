@@ -1,0 +1,144 @@
+using System.Runtime.CompilerServices;
+using Azure;
+using Azure.Core;
+using Azure.Storage;
+using Azure.Storage.Blobs;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Storage;
+
+public sealed record AzureBlobStoreOptions
+{
+    /// <summary>Bytes per staged block.</summary>
+    public int BlockSize { get; init; } = 8 << 20;
+
+    /// <summary>Blocks being uploaded at once; memory in flight is at most this × <see cref="BlockSize"/>.</summary>
+    public int MaxBlocksInFlight { get; init; } = 4;
+
+    /// <summary>Buffer of the sequential read stream (each refill is one range read).</summary>
+    public int ReadBufferSize { get; init; } = 4 << 20;
+}
+
+/// <summary>
+/// A store over one Azure Blob container (Azurite locally). Objects are block blobs: blocks are
+/// staged in parallel with a bounded number of buffers and become visible only when the block
+/// list is committed after the writer finished, so a failed or cancelled write leaves nothing.
+/// Every block carries an MD5 the service verifies. Retries and timeouts come from the
+/// <see cref="BlobClientOptions"/> the container client was created with (<see cref="CreateClientOptions"/>).
+/// </summary>
+public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStoreOptions? options = null) : ICheckpointStore
+{
+    private readonly AzureBlobStoreOptions _options = options ?? new AzureBlobStoreOptions();
+    private int _containerReady;
+
+    public string Description => $"blob container {container.Uri}";
+
+    public BlobContainerClient Container => container;
+
+    /// <summary>Exponential retries and a per-try network timeout suited to multi-megabyte blocks.</summary>
+    public static BlobClientOptions CreateClientOptions(int maxRetries = 5, TimeSpan? networkTimeout = null) => new()
+    {
+        Retry =
+        {
+            Mode = RetryMode.Exponential,
+            MaxRetries = maxRetries,
+            Delay = TimeSpan.FromMilliseconds(200),
+            MaxDelay = TimeSpan.FromSeconds(10),
+            NetworkTimeout = networkTimeout ?? TimeSpan.FromSeconds(100),
+        },
+    };
+
+    public static AzureBlobStore FromConnectionString(string connectionString, string containerName, AzureBlobStoreOptions? options = null) =>
+        new(new BlobServiceClient(connectionString, CreateClientOptions()).GetBlobContainerClient(containerName), options);
+
+    private async Task EnsureContainerAsync(CancellationToken ct)
+    {
+        if (Volatile.Read(ref _containerReady) == 1) return;
+        await container.CreateIfNotExistsAsync(cancellationToken: ct).ConfigureAwait(false);
+        Volatile.Write(ref _containerReady, 1);
+    }
+
+    public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
+    {
+        StoreKey.Validate(key);
+        await EnsureContainerAsync(cancellationToken).ConfigureAwait(false);
+        var blob = container.GetBlockBlobClient(key);
+        await using var upload = new BlockUploadStream(blob, _options, cancellationToken);
+        await writeContent(upload, cancellationToken).ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+        await upload.CommitAsync().ConfigureAwait(false);
+    }
+
+    public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
+    {
+        var blob = container.GetBlobClient(StoreKey.Validate(key));
+        try
+        {
+            return await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = _options.ReadBufferSize }, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new StoreObjectNotFoundException(key, Description);
+        }
+    }
+
+    public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        if (destination.Length == 0) return;
+        var blob = container.GetBlobClient(StoreKey.Validate(key));
+        try
+        {
+            var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(offset, destination.Length) }, cancellationToken).ConfigureAwait(false);
+            await using var content = response.Value.Content;
+            var done = 0;
+            while (done < destination.Length)
+            {
+                var n = await content.ReadAsync(destination[done..], cancellationToken).ConfigureAwait(false);
+                if (n == 0) throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.");
+                done += n;
+            }
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            throw new StoreObjectNotFoundException(key, Description);
+        }
+        catch (RequestFailedException e) when (e.Status == 416)
+        {
+            throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.", e);
+        }
+    }
+
+    public async Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
+    {
+        var blob = container.GetBlobClient(StoreKey.Validate(key));
+        try
+        {
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new StoreEntry(key, properties.Value.ContentLength, properties.Value.LastModified);
+        }
+        catch (RequestFailedException e) when (e.Status == 404)
+        {
+            return null;
+        }
+    }
+
+    public async IAsyncEnumerable<StoreEntry> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await EnsureContainerAsync(cancellationToken).ConfigureAwait(false);
+        // The service lists in UTF-8 byte order, which is ordinal order for the ASCII keys StoreKey allows.
+        await foreach (var item in container.GetBlobsAsync(new GetBlobsOptions { Prefix = prefix }, cancellationToken).ConfigureAwait(false))
+        {
+            yield return new StoreEntry(item.Name, item.Properties.ContentLength ?? 0, item.Properties.LastModified ?? DateTimeOffset.MinValue);
+        }
+    }
+
+    public async Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        var blob = container.GetBlobClient(StoreKey.Validate(key));
+        var response = await blob.DeleteIfExistsAsync(DeleteSnapshotsOption.IncludeSnapshots, cancellationToken: cancellationToken).ConfigureAwait(false);
+        return response.Value;
+    }
+}

@@ -1,0 +1,127 @@
+using System.Buffers;
+using System.Security.Cryptography;
+using System.Text;
+using Azure.Storage.Blobs.Models;
+using Azure.Storage.Blobs.Specialized;
+
+namespace Checkpointing.Storage;
+
+/// <summary>
+/// A write-only stream that cuts what is written into blocks and stages them concurrently (at most
+/// <see cref="AzureBlobStoreOptions.MaxBlocksInFlight"/> at once, so memory stays bounded); the
+/// blob appears only at <see cref="CommitAsync"/>. The first failed block fails the next write.
+/// </summary>
+internal sealed class BlockUploadStream : Stream
+{
+    private readonly BlockBlobClient _blob;
+    private readonly AzureBlobStoreOptions _options;
+    private readonly CancellationToken _cancellation;
+    private readonly SemaphoreSlim _slots;
+    private readonly List<string> _blockIds = [];
+    private readonly List<Task> _uploads = [];
+    private readonly string _uploadId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(8));
+    private byte[] _buffer;
+    private int _filled;
+    private long _length;
+    private bool _committed;
+
+    public BlockUploadStream(BlockBlobClient blob, AzureBlobStoreOptions options, CancellationToken cancellation)
+    {
+        _blob = blob;
+        _options = options;
+        _cancellation = cancellation;
+        _slots = new SemaphoreSlim(options.MaxBlocksInFlight, options.MaxBlocksInFlight);
+        _buffer = ArrayPool<byte>.Shared.Rent(options.BlockSize);
+    }
+
+    public override void Write(ReadOnlySpan<byte> buffer)
+    {
+        while (buffer.Length > 0)
+        {
+            ThrowIfUploadFailed();
+            var n = Math.Min(buffer.Length, _options.BlockSize - _filled);
+            buffer[..n].CopyTo(_buffer.AsSpan(_filled));
+            _filled += n;
+            _length += n;
+            buffer = buffer[n..];
+            if (_filled == _options.BlockSize) StageCurrentBlock();
+        }
+    }
+
+    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+    public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+    {
+        Write(buffer.Span);
+        return ValueTask.CompletedTask;
+    }
+
+    public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+        WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+    /// <summary>Hands the full buffer to a background upload, waiting for a free slot first (the memory bound).</summary>
+    private void StageCurrentBlock()
+    {
+        _slots.Wait(_cancellation);
+        var block = _buffer;
+        var length = _filled;
+        var blockId = Convert.ToBase64String(Encoding.ASCII.GetBytes($"{_uploadId}-{_blockIds.Count:D8}"));
+        _blockIds.Add(blockId);
+        _uploads.Add(Task.Run(async () =>
+        {
+            try
+            {
+                using var content = new MemoryStream(block, 0, length, writable: false);
+                await _blob.StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions
+                {
+                    TransferValidation = new Azure.Storage.UploadTransferValidationOptions { ChecksumAlgorithm = Azure.Storage.StorageChecksumAlgorithm.MD5 },
+                }, _cancellation).ConfigureAwait(false);
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(block);
+                _slots.Release();
+            }
+        }, _cancellation));
+        _buffer = ArrayPool<byte>.Shared.Rent(_options.BlockSize);
+        _filled = 0;
+    }
+
+    private void ThrowIfUploadFailed()
+    {
+        var failed = _uploads.FirstOrDefault(t => t.IsFaulted || t.IsCanceled);
+        failed?.GetAwaiter().GetResult();
+    }
+
+    /// <summary>Stages the last block, waits for every block, then commits the block list: the blob appears atomically.</summary>
+    public async Task CommitAsync()
+    {
+        if (_filled > 0 || _blockIds.Count == 0) StageCurrentBlock();
+        await Task.WhenAll(_uploads).ConfigureAwait(false);
+        await _blob.CommitBlockListAsync(_blockIds, new CommitBlockListOptions(), _cancellation).ConfigureAwait(false);
+        _committed = true;
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        if (!_committed)
+        {
+            // Let staged uploads finish (or fail) before returning their buffers; uncommitted blocks expire on the service.
+            try { await Task.WhenAll(_uploads).ConfigureAwait(false); }
+            catch (Exception) { /* the write already failed; its exception is the one the caller sees */ }
+        }
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _slots.Dispose();
+        await base.DisposeAsync().ConfigureAwait(false);
+    }
+
+    public override bool CanRead => false;
+    public override bool CanSeek => false;
+    public override bool CanWrite => true;
+    public override long Length => _length;
+    public override long Position { get => _length; set => throw new NotSupportedException(); }
+    public override void Flush() { }
+    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    public override void SetLength(long value) => throw new NotSupportedException();
+}
