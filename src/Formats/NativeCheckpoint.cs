@@ -40,20 +40,9 @@ public static class NativeCheckpointWriter
         for (var i = 0; i < plan.Count; i++)
         {
             var shardPath = $"shard-{i:D5}-of-{plan.Count:D5}-{attempt}.safetensors";
-            IReadOnlyList<SafetensorsEntry> layout = [];
-            string checksum = "";
-            long length = 0;
-            var shardTensors = plan[i];
-            await store.WriteAsync($"{checkpointKey}/{shardPath}", (stream, ct) =>
-            {
-                var hashing = new ChecksummingWriteStream(stream);
-                layout = SafetensorsShardWriter.Write(hashing, shardTensors, new Dictionary<string, string> { ["format"] = "pt" }, options.Progress);
-                checksum = hashing.Checksum;
-                length = hashing.BytesWritten;
-                return Task.CompletedTask;
-            }, cancellationToken).ConfigureAwait(false);
-            shards.Add(new ShardInfo(shardPath, length, checksum));
-            foreach (var e in layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
+            var written = await StoredShard.WriteAsync(store, $"{checkpointKey}/{shardPath}", plan[i], options.Progress, cancellationToken).ConfigureAwait(false);
+            shards.Add(new ShardInfo(shardPath, written.Length, written.Checksum));
+            foreach (var e in written.Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
         }
 
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.

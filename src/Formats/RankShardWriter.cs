@@ -1,0 +1,41 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+
+namespace Checkpointing.Formats;
+
+/// <summary>
+/// The data-plane half of a cluster save: one rank streams the tensors its <see cref="SavePlan"/>
+/// assigns into its shard in the store, then describes the shard for the run grain.
+/// </summary>
+public static class RankShardWriter
+{
+    /// <param name="tensors">At least the plan's tensors; others (another rank's share) are ignored.</param>
+    /// <param name="stateJson">The non-tensor state; rank 0 must send it.</param>
+    public static async Task<ShardReport> WriteAsync(ICheckpointStore store, SavePlan plan, long epoch, IReadOnlyList<NamedTensor> tensors,
+        string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
+        var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it.", nameof(tensors))).ToList();
+        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine, progress, cancellationToken).ConfigureAwait(false);
+        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End]), StringComparer.Ordinal);
+        return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson);
+    }
+}
+
+/// <summary>A safetensors shard written atomically into a store, with its layout, length and CRC-64 taken while streaming.</summary>
+public sealed record StoredShard(IReadOnlyList<SafetensorsEntry> Layout, long Length, string Checksum)
+{
+    public static async Task<StoredShard> WriteAsync(ICheckpointStore store, string key, IReadOnlyList<NamedTensor> tensors,
+        IProgress<long>? progress, CancellationToken cancellationToken)
+    {
+        StoredShard? result = null;
+        await store.WriteAsync(key, (stream, ct) =>
+        {
+            var hashing = new ChecksummingWriteStream(stream);
+            var layout = SafetensorsShardWriter.Write(hashing, tensors, new Dictionary<string, string> { ["format"] = "pt" }, progress);
+            result = new StoredShard(layout, hashing.BytesWritten, hashing.Checksum);
+            return Task.CompletedTask;
+        }, cancellationToken).ConfigureAwait(false);
+        return result!;
+    }
+}

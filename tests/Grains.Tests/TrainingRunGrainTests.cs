@@ -1,0 +1,216 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+
+namespace Checkpointing.Grains.Tests;
+
+[CollectionDefinition(nameof(TwoSilos))]
+public sealed class TwoSilos : ICollectionFixture<TwoSiloCluster>;
+
+[Collection(nameof(TwoSilos))]
+public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
+{
+    private static int _runs;
+
+    private async Task<FakeJob> NewRun(int worldSize, PeriodicPolicy? policy = null, string tenant = "acme")
+    {
+        TestTenancy.ActAs(tenant);
+        var run = new RunId(tenant, $"run{Interlocked.Increment(ref _runs)}");
+        var job = new FakeJob(fixture.Client, fixture.Store, run, worldSize);
+        await job.Grain.Create(policy ?? new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        return job;
+    }
+
+    [Fact]
+    public async Task Four_ranks_commit_a_checkpoint_that_any_reader_loads()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 4);
+        var plans = await Task.WhenAll(Enumerable.Range(0, 4).Select(r => job.Begin("model_0000009", 9, r)));
+
+        var allKeys = plans.SelectMany(p => p.TensorKeys).ToList();
+        Assert.Equal(job.Tensors(9).Select(t => t.Key).Order(), allKeys.Order());
+        Assert.Equal(allKeys.Count, allKeys.Distinct().Count());
+        Assert.All(plans, p => Assert.NotEmpty(p.TensorKeys));
+        Assert.Single(plans.Select(p => p.AttemptId).Distinct());
+
+        var acks = new List<ShardAck>();
+        foreach (var plan in plans) acks.Add(await job.Grain.ReportShard(await job.WriteShard(plan, 9)));
+        Assert.All(acks.Take(3), a => Assert.False(a.Committed));
+        Assert.Equal([3], acks[2].WaitingForRanks);
+        Assert.True(acks[3].Committed);
+
+        var record = Assert.IsType<CheckpointRecord>(acks[3].Record);
+        Assert.Equal("model_0000009", (await job.Grain.GetLastCheckpoint())!.Name);
+        var prefix = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+        Assert.StartsWith("tenants/acme/runs/", prefix);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, prefix);
+        Assert.Equal(4, manifest.WorldSize);
+        Assert.Equal(4, manifest.Shards.Count);
+        var state = await NativeCheckpointReader.LoadAsync(fixture.Store, prefix, manifest, HostTensor.Allocator);
+        var model = (OrderedDictionary<string, object?>)state["model"]!;
+        foreach (var expected in job.Tensors(9))
+        {
+            Assert.Equal(((HostTensor)expected.Source).Data, ((HostTensor)model[expected.Key["model/".Length..]]!).Data);
+        }
+        Assert.Equal(9L, state["iteration"]);
+    }
+
+    [Fact]
+    public async Task Retried_begin_and_duplicate_reports_never_duplicate_the_catalog()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        var first = await job.Begin("model_0000009", 9, 0);
+        var retried = await job.Begin("model_0000009", 9, 0);
+        Assert.Equal(first with { TensorKeys = [] }, retried with { TensorKeys = [] });
+        Assert.Equal(first.TensorKeys, retried.TensorKeys);
+        var report0 = await job.WriteShard(first, 9);
+        await job.Grain.ReportShard(report0);
+        await job.Grain.ReportShard(report0);
+        var plan1 = await job.Begin("model_0000009", 9, 1);
+        var report1 = await job.WriteShard(plan1, 9);
+        Assert.True((await job.Grain.ReportShard(report1)).Committed);
+        var again = await job.Grain.ReportShard(report1);
+        Assert.True(again.Committed);
+        Assert.Single(await job.Grain.ListCheckpoints());
+
+        var conflicting = report0 with { Shard = report0.Shard with { Checksum = "crc64:0000000000000000" } };
+        var newPlan = await job.Begin("model_0000019", 19, 0);
+        await job.Grain.ReportShard(await job.WriteShard(newPlan, 19));
+        var e = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(conflicting with { Name = "model_0000019", AttemptId = newPlan.AttemptId, Tensors = newPlan.TensorKeys.ToDictionary(k => k, k => report0.Tensors.Values.First()) }));
+        Assert.Contains("already reported", e.Message);
+    }
+
+    [Fact]
+    public async Task A_stale_attempt_is_fenced_off_and_its_shards_collected()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        var oldEpoch = job.Epoch;
+        var plan = await job.Begin("model_0000009", 9, 0);
+        var report = await job.WriteShard(plan, 9);
+
+        var newEpoch = await job.Grain.StartAttempt();
+        Assert.Equal(oldEpoch + 1, newEpoch);
+        var e = await Assert.ThrowsAsync<StaleAttemptException>(() => job.Grain.ReportShard(report));
+        Assert.Contains($"a call from attempt {oldEpoch} is stale", e.Message);
+        await Assert.ThrowsAsync<StaleAttemptException>(() => job.Begin("model_0000009", 9, 1));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => job.Grain.GetDirective(oldEpoch));
+        Assert.Empty((await job.Grain.Get()).Pending);
+        Assert.False(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
+
+        job.Epoch = newEpoch;
+        await job.SaveAsync("model_0000009", 9);
+        Assert.Equal("model_0000009", (await job.Grain.GetLastCheckpoint())!.Name);
+    }
+
+    [Fact]
+    public async Task Retention_keeps_max_to_keep_periodic_checkpoints_and_deletes_the_rest()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2, new PeriodicPolicy(10, MaxIter: 50, MaxToKeep: 2));
+        foreach (var it in new long[] { 9, 19, 29, 39 }) await job.SaveAsync($"model_{it:D7}", it);
+        await job.SaveAsync("model_final", 49);
+        await job.SaveAsync("model_0000049", 49);
+
+        var names = (await job.Grain.ListCheckpoints()).Select(c => c.Name).ToList();
+        Assert.Equal(["model_0000039", "model_final", "model_0000049"], names);
+        var runDir = Path.Combine(fixture.StoreRoot, "tenants", "acme", "runs", (await job.Grain.Get()).Id.Run);
+        Assert.Equal(names.Order(), Directory.GetDirectories(runDir).Select(Path.GetFileName).Order());
+    }
+
+    [Fact]
+    public async Task Commits_out_of_iteration_order_keep_the_catalog_ordered_and_the_tag_on_the_newest()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 1);
+        var late = await job.Begin("model_0000009", 9, 0);
+        await job.SaveAsync("model_0000019", 19);
+        await job.Grain.ReportShard(await job.WriteShard(late, 9));
+        Assert.Equal(["model_0000009", "model_0000019"], (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+        Assert.Equal("model_0000019", (await job.Grain.GetLastCheckpoint())!.Name);
+    }
+
+    [Fact]
+    public async Task Abandoned_pending_checkpoints_expire_and_their_shards_are_collected()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        var plan = await job.Begin("model_0000009", 9, 0);
+        await job.Grain.ReportShard(await job.WriteShard(plan, 9));
+        Assert.True(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
+
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await job.Grain.Get()).Pending.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
+        Assert.Empty((await job.Grain.Get()).Pending);
+        Assert.False(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
+        var e = await Assert.ThrowsAsync<RunRefusedException>(async () => await job.Grain.ReportShard(await job.WriteShard(plan, 9)));
+        Assert.Contains("expired, was aborted, or was never begun", e.Message);
+    }
+
+    [Fact]
+    public async Task Checkpoint_now_is_seen_by_agents_until_a_checkpoint_commits()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        Assert.Null((await job.Grain.GetDirective(job.Epoch)).CheckpointNow);
+        await job.Grain.RequestCheckpointNow("preemption notice");
+        var directive = await job.Grain.GetDirective(job.Epoch);
+        Assert.Equal("preemption notice", directive.CheckpointNow!.Reason);
+        await job.SaveAsync("preempted", 5);
+        Assert.Null((await job.Grain.GetDirective(job.Epoch)).CheckpointNow);
+    }
+
+    [Fact]
+    public async Task Plans_are_validated()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.BeginCheckpoint(new BeginCheckpointRequest("x", 1, 2, 5, job.Epoch, [])));
+        await Assert.ThrowsAsync<ArgumentException>(() => job.Grain.BeginCheckpoint(new BeginCheckpointRequest("../x", 1, 2, 0, job.Epoch, [])));
+        var plan = await job.Begin("model_0000009", 9, 0);
+        var report = await job.WriteShard(plan, 9);
+        var wrongShard = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(report with { Rank = 1 }));
+        Assert.Contains("the plan says", wrongShard.Message);
+        await Assert.ThrowsAsync<RunNotFoundException>(() => fixture.Client.GetGrain<ITrainingRunGrain>("acme/never-created").Get());
+    }
+
+    [Fact]
+    public async Task Creating_twice_with_another_policy_is_refused_and_delete_removes_everything()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 1);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.Create(new PeriodicPolicy(5)));
+        await job.SaveAsync("model_0000009", 9);
+        var run = (await job.Grain.Get()).Id;
+        Assert.Contains(run.Run, await fixture.Client.GetGrain<ITenantGrain>("acme").ListRuns());
+        await job.Grain.Delete();
+        Assert.False(Directory.Exists(Path.Combine(fixture.StoreRoot, run.StorePrefix)));
+        Assert.DoesNotContain(run.Run, await fixture.Client.GetGrain<ITenantGrain>("acme").ListRuns());
+        await Assert.ThrowsAsync<RunNotFoundException>(() => job.Grain.Get());
+    }
+
+    [Fact]
+    public async Task Fifty_runs_of_eight_ranks_commit_at_once_and_every_catalog_is_exact()
+    {
+        TestTenancy.ActAs("load"); // a credential set inside a helper would not flow back here
+        var jobs = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => NewRun(worldSize: 8, new PeriodicPolicy(10), tenant: "load")));
+        await Task.WhenAll(jobs.Select(async job =>
+        {
+            foreach (var it in new long[] { 9, 19, 29 }) await job.SaveAsync($"model_{it:D7}", it);
+        }));
+        foreach (var job in jobs)
+        {
+            var catalog = await job.Grain.ListCheckpoints();
+            Assert.Equal(["model_0000009", "model_0000019", "model_0000029"], catalog.Select(c => c.Name));
+            Assert.All(catalog, c => Assert.Equal(8, c.WorldSize));
+            Assert.Equal("model_0000029", (await job.Grain.GetLastCheckpoint())!.Name);
+            Assert.Empty((await job.Grain.Get()).Pending);
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, catalog[^1].ManifestKey[..catalog[^1].ManifestKey.LastIndexOf('/')]);
+            Assert.Equal(12, manifest.Tensors.Count);
+        }
+    }
+}
