@@ -76,10 +76,11 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.True(again.Committed);
         Assert.Single(await job.Grain.ListCheckpoints());
 
-        var conflicting = report0 with { Shard = report0.Shard with { Checksum = "crc64:0000000000000000" } };
         var newPlan = await job.Begin("model_0000019", 19, 0);
-        await job.Grain.ReportShard(await job.WriteShard(newPlan, 19));
-        var e = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(conflicting with { Name = "model_0000019", AttemptId = newPlan.AttemptId, Tensors = newPlan.TensorKeys.ToDictionary(k => k, k => report0.Tensors.Values.First()) }));
+        var newReport = await job.WriteShard(newPlan, 19);
+        await job.Grain.ReportShard(newReport);
+        var conflicting = newReport with { Shard = newReport.Shard with { Checksum = "crc64:0000000000000000" } };
+        var e = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(conflicting));
         Assert.Contains("already reported", e.Message);
     }
 
