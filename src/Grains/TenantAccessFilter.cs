@@ -30,10 +30,12 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, TimePro
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        var targetTenant = context.Grain switch
+        // Only the run and tenant interfaces are guarded: timer ticks and other system calls pass
+        // through filters too, without any caller's RequestContext.
+        var targetTenant = context.InterfaceMethod.DeclaringType switch
         {
-            TrainingRunGrain => RunId.Parse(context.TargetId.Key.ToString()!).Tenant,
-            TenantGrain => context.TargetId.Key.ToString(),
+            var t when t == typeof(ITrainingRunGrain) => RunId.Parse(context.TargetId.Key.ToString()!).Tenant,
+            var t when t == typeof(ITenantGrain) => context.TargetId.Key.ToString(),
             _ => null,
         };
         if (targetTenant is null || IsFromGrain(context.SourceId)) return context.Invoke();

@@ -357,7 +357,7 @@ public sealed class TrainingRunGrain(
 
     private RunView View() => new(_id, S.Policy, S.Epoch, S.LastCheckpoint, S.Catalog.ToList(),
         S.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, p.Reports.Keys.Order().ToList(), p.StartedUtc)).ToList(),
-        S.CheckpointRequest, S.CreatedUtc);
+        S.CheckpointRequest, S.CreatedUtc, RuntimeIdentity);
 }
 
 /// <summary>Names of the grain storage providers the silo must register.</summary>

@@ -59,6 +59,8 @@ public static class SiloHost
                 });
             }
             orleans.AddIncomingGrainCallFilter<TenantAccessFilter>();
+            // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
+            orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
         });
 
         var app = builder.Build();

@@ -22,7 +22,8 @@ public sealed record RunView(
     [property: Id(4)] IReadOnlyList<CheckpointRecord> Catalog,
     [property: Id(5)] IReadOnlyList<PendingView> Pending,
     [property: Id(6)] CheckpointRequest? CheckpointRequest,
-    [property: Id(7)] DateTimeOffset CreatedUtc)
+    [property: Id(7)] DateTimeOffset CreatedUtc,
+    [property: Id(8)] string HostedBy)
 {
     public long RetainedBytes => Catalog.Sum(c => c.Bytes);
 }

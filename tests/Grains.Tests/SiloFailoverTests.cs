@@ -1,0 +1,96 @@
+using Azure.Data.Tables;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.TestSupport;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans.Configuration;
+using Orleans.Hosting;
+using Orleans.Runtime;
+
+namespace Checkpointing.Grains.Tests;
+
+/// <summary>Two silo processes joined through Azure Table membership in Azurite; the one hosting a run is SIGKILLed mid-commit.</summary>
+public sealed class SiloFailoverTests
+{
+    [Fact]
+    public async Task A_run_grain_survives_the_kill_of_its_silo_mid_commit()
+    {
+        await using var azurite = await Azurite.StartAsync();
+        var clusterId = $"failover-{Guid.NewGuid():N}";
+        await using var first = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);
+        await using var second = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);
+        using var clientHost = await StartClient(azurite.ConnectionString, clusterId);
+        var client = clientHost.Services.GetRequiredService<IClusterClient>();
+        var store = AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints");
+
+        var job = new FakeJob(client, store, new RunId("ha", "run"), worldSize: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        await job.SaveAsync("model_0000009", 9);
+
+        // Mid-commit: rank 0 has reported, rank 1 has its plan but has not reported yet.
+        var plan0 = await job.Begin("model_0000019", 19, 0);
+        var plan1 = await job.Begin("model_0000019", 19, 1);
+        Assert.False((await job.Grain.ReportShard(await job.WriteShard(plan0, 19))).Committed);
+        var host = (await job.Grain.Get()).HostedBy;
+        var (victim, survivor) = host.Contains($":{first.SiloPort}:", StringComparison.Ordinal) ? (first, second) : (second, first);
+        Assert.Contains($":{victim.SiloPort}:", host);
+        victim.Kill();
+
+        var report1 = await job.WriteShard(plan1, 19);
+        var ack = await Retry(() => job.Grain.ReportShard(report1));
+        Assert.True(ack.Committed);
+
+        var view = await Retry(() => job.Grain.Get());
+        Assert.Contains($":{survivor.SiloPort}:", view.HostedBy);
+        Assert.Equal(["model_0000009", "model_0000019"], view.Catalog.Select(c => c.Name));
+        Assert.Equal("model_0000019", view.LastCheckpoint);
+        Assert.Empty(view.Pending);
+        var prefix = view.Catalog[^1].ManifestKey[..view.Catalog[^1].ManifestKey.LastIndexOf('/')];
+        await NativeCheckpointReader.VerifyAsync(store, prefix, await NativeCheckpointReader.ReadManifestAsync(store, prefix));
+        Assert.False(survivor.HasExited, survivor.Log);
+    }
+
+    /// <summary>What a client does when the silo behind its call disappears: retry until the grain is reactivated elsewhere.</summary>
+    private static async Task<T> Retry<T>(Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception e) when (e is TimeoutException or OrleansMessageRejectionException or SiloUnavailableException or OrleansException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(500);
+            }
+        }
+    }
+
+    private static async Task<IHost> StartClient(string connectionString, string clusterId)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.UseOrleansClient(client =>
+        {
+            client.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connectionString));
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = clusterId;
+                o.ServiceId = "checkpointing";
+            });
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
+            client.AddOutgoingGrainCallFilter(context =>
+            {
+                RequestContext.Set(TenantTokens.RequestContextKey, TestTenancy.Token("ha"));
+                return context.Invoke();
+            });
+        });
+        var host = builder.Build();
+        await host.StartAsync();
+        return host;
+    }
+}

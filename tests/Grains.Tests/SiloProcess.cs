@@ -1,0 +1,101 @@
+using System.Diagnostics;
+using Checkpointing.TestSupport;
+
+namespace Checkpointing.Grains.Tests;
+
+/// <summary>A real Checkpointing.Silo process in cluster mode (Azure Table membership), started and killed by PID.</summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly List<string> _log = [];
+
+    private SiloProcess(Process process, int siloPort, int gatewayPort, int healthPort)
+    {
+        _process = process;
+        SiloPort = siloPort;
+        GatewayPort = gatewayPort;
+        HealthPort = healthPort;
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.Add(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int SiloPort { get; }
+    public int GatewayPort { get; }
+    public int HealthPort { get; }
+    public bool HasExited => _process.HasExited;
+    public string Log { get { lock (_log) return string.Join('\n', _log.TakeLast(40)); } }
+
+    public static string SiloDll
+    {
+        get
+        {
+            var testBin = new DirectoryInfo(AppContext.BaseDirectory);
+            var dll = Path.Combine(RepoPaths.Root, "src", "Silo", "bin", testBin.Parent!.Parent!.Name, testBin.Parent.Name, testBin.Name, "Checkpointing.Silo.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException($"the silo is not built at {dll}; run `dotnet build Checkpointing.slnx`.");
+        }
+    }
+
+    public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey)
+    {
+        var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(SiloDll);
+        var env = new Dictionary<string, string>
+        {
+            ["CKPT_Silo__Mode"] = "Cluster",
+            ["CKPT_Silo__ClusterId"] = clusterId,
+            ["CKPT_Silo__SiloPort"] = $"{siloPort}",
+            ["CKPT_Silo__GatewayPort"] = $"{gatewayPort}",
+            ["CKPT_Silo__HealthPort"] = $"{healthPort}",
+            ["CKPT_Storage__ConnectionString"] = connectionString,
+            ["CKPT_Storage__Checkpoints"] = "AzureBlob",
+            ["CKPT_Tenancy__SigningKey"] = signingKey,
+            // Declare a killed silo dead within seconds rather than the production default of about a minute.
+            ["CKPT_Membership__ProbeTimeout"] = "00:00:01",
+            ["CKPT_Membership__NumMissedProbesLimit"] = "2",
+            ["CKPT_Membership__NumProbedSilos"] = "1",
+            ["CKPT_Membership__NumVotesForDeathDeclaration"] = "1",
+        };
+        foreach (var (k, v) in env) info.Environment[k] = v;
+        var silo = new SiloProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the silo"), siloPort, gatewayPort, healthPort);
+        await silo.WaitHealthyAsync();
+        return silo;
+    }
+
+    private async Task WaitHealthyAsync()
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            if (_process.HasExited) throw new InvalidOperationException($"silo exited with {_process.ExitCode}:\n{Log}");
+            try
+            {
+                if ((await http.GetAsync($"http://127.0.0.1:{HealthPort}/healthz")).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"silo on port {SiloPort} not healthy after 90 s:\n{Log}");
+    }
+
+    /// <summary>SIGKILL: no graceful shutdown, no deactivation, like a machine failure.</summary>
+    public void Kill()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+        _process.Dispose();
+    }
+}
