@@ -18,7 +18,7 @@ public class Checkpointer
     public const string ModelKey = "model";
 
     private readonly OrderedDictionary<string, ICheckpointable> _checkpointables = new(StringComparer.Ordinal);
-    private readonly LocalCatalog? _catalog;
+    private readonly ICheckpointBackend? _backend;
 
     /// <param name="model">The model; its state dict is saved under "model".</param>
     /// <param name="saveDir">Folder for checkpoints; "" means this checkpointer only loads.</param>
@@ -31,7 +31,18 @@ public class Checkpointer
         SaveDir = saveDir.Length == 0 ? "" : Path.GetFullPath(saveDir);
         SaveToDisk = saveToDisk;
         Logger = logger ?? NullLogger.Instance;
-        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _catalog = new LocalCatalog(new FileSystemStore(SaveDir));
+        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _backend = new LocalBackend(SaveDir);
+        foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
+    }
+
+    /// <summary>A checkpointer over another backend, e.g. a run grain and blob store (cluster mode).</summary>
+    public Checkpointer(nn.Module model, ICheckpointBackend backend, IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null)
+    {
+        Model = model;
+        SaveDir = "";
+        SaveToDisk = true;
+        Logger = logger ?? NullLogger.Instance;
+        _backend = backend;
         foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
     }
 
@@ -47,7 +58,7 @@ public class Checkpointer
     /// <summary>Progress of loads, in bytes of tensor data read.</summary>
     public IProgress<long>? LoadProgress { get; init; }
 
-    internal LocalCatalog? Catalog => _catalog;
+    public ICheckpointBackend? Backend => _backend;
 
     /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
     public event Action<string>? Saved;
@@ -65,7 +76,7 @@ public class Checkpointer
     public async Task SaveAsync(string name, IReadOnlyDictionary<string, object?>? extra = null, CancellationToken cancellationToken = default)
     {
         CheckpointName.Validate(name);
-        if (_catalog is null || !SaveToDisk) return;
+        if (_backend is null || !SaveToDisk) return;
         var data = new OrderedDictionary<string, object?>(StringComparer.Ordinal) { [ModelKey] = ModuleCheckpointable.StateOf(Model) };
         foreach (var (key, checkpointable) in _checkpointables) data[key] = checkpointable.StateDict();
         foreach (var (key, value) in extra ?? new Dictionary<string, object?>())
@@ -74,10 +85,8 @@ public class Checkpointer
             data[key] = value;
         }
         var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
-        var path = Path.Combine(SaveDir, name);
-        Logger.LogInformation("Saving checkpoint to {Path}", path);
-        await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, WriteOptions, cancellationToken).ConfigureAwait(false);
-        await TagLastCheckpointAsync(name, cancellationToken).ConfigureAwait(false);
+        Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
+        await _backend.SaveAsync(name, iteration, data, WriteOptions, cancellationToken).ConfigureAwait(false);
         Saved?.Invoke(name);
     }
 
@@ -112,8 +121,15 @@ public class Checkpointer
     }
 
     /// <summary>Reads a checkpoint file or folder into a state tree (fvcore's <c>_load_file</c>).</summary>
-    protected virtual Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken) =>
-        NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken);
+    protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
+    {
+        if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
+        {
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
+            return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, LoadProgress, cancellationToken).ConfigureAwait(false);
+        }
+        return await NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>
     protected virtual IncompatibleKeys? LoadModel(OrderedDictionary<string, object?> checkpoint)
@@ -129,20 +145,20 @@ public class Checkpointer
     public bool HasCheckpoint() => HasCheckpointAsync().GetAwaiter().GetResult();
 
     public async Task<bool> HasCheckpointAsync(CancellationToken cancellationToken = default) =>
-        _catalog is not null && await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is not null;
+        _backend is not null && await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false) is not null;
 
     /// <summary>The full path of the tagged checkpoint, or "" when there is none.</summary>
     public string GetCheckpointFile() => GetCheckpointFileAsync().GetAwaiter().GetResult();
 
     public async Task<string> GetCheckpointFileAsync(CancellationToken cancellationToken = default)
     {
-        var last = _catalog is null ? null : await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false);
-        return last is null ? "" : Path.Combine(SaveDir, last);
+        var last = _backend is null ? null : await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false);
+        return last is null ? "" : _backend!.PathOf(last);
     }
 
     /// <summary>Full paths of every committed checkpoint in the save folder.</summary>
     public IReadOnlyList<string> GetAllCheckpointFiles() =>
-        _catalog is null ? [] : _catalog.ListNamesAsync().GetAwaiter().GetResult().Select(n => Path.Combine(SaveDir, n)).ToList();
+        _backend is null ? [] : _backend.ListAsync(CancellationToken.None).GetAwaiter().GetResult().Select(_backend.PathOf).ToList();
 
     public OrderedDictionary<string, object?> ResumeOrLoad(string path, bool resume = true) => ResumeOrLoadAsync(path, resume).GetAwaiter().GetResult();
 
@@ -162,15 +178,7 @@ public class Checkpointer
     public void TagLastCheckpoint(string lastFilenameBasename) => TagLastCheckpointAsync(lastFilenameBasename).GetAwaiter().GetResult();
 
     public Task TagLastCheckpointAsync(string lastFilenameBasename, CancellationToken cancellationToken = default) =>
-        _catalog is null ? Task.CompletedTask : _catalog.TagLastAsync(lastFilenameBasename, cancellationToken);
-
-    /// <summary>Deletes a checkpoint of the save folder (retention); the tagged one is never deleted.</summary>
-    internal async Task<bool> DeleteCheckpointAsync(string name, CancellationToken cancellationToken = default)
-    {
-        if (_catalog is null) return false;
-        if (await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
-        return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0;
-    }
+        _backend is null ? Task.CompletedTask : _backend.TagLastAsync(CheckpointName.Validate(lastFilenameBasename), cancellationToken);
 }
 
 /// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>

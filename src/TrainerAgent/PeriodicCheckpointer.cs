@@ -22,10 +22,10 @@ public sealed class PeriodicCheckpointer
     {
         Checkpointer = checkpointer;
         Policy = new PeriodicPolicy(period, maxIter, maxToKeep, filePrefix).Validated();
-        if (Policy.MaxToKeep is not null && checkpointer.Catalog is { } catalog)
+        if (Policy.MaxToKeep is not null && checkpointer.Backend is { AppliesRetention: false } backend)
         {
             var pattern = new Regex($"^{Regex.Escape(filePrefix)}_(\\d{{7,}})$");
-            _recent.AddRange(catalog.ListNamesAsync().GetAwaiter().GetResult()
+            _recent.AddRange(backend.ListAsync(CancellationToken.None).GetAwaiter().GetResult()
                 .Select(n => (Name: n, Match: pattern.Match(n)))
                 .Where(x => x.Match.Success)
                 .OrderBy(x => long.Parse(x.Match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
@@ -50,7 +50,7 @@ public sealed class PeriodicCheckpointer
         {
             var name = Policy.PeriodicName(iteration);
             await Checkpointer.SaveAsync(name, additionalState, cancellationToken).ConfigureAwait(false);
-            if (Policy.MaxToKeep is { } maxToKeep)
+            if (Policy.MaxToKeep is { } maxToKeep && Checkpointer.Backend is { AppliesRetention: false } backend)
             {
                 _recent.Remove(name);
                 _recent.Add(name);
@@ -59,7 +59,7 @@ public sealed class PeriodicCheckpointer
                     var evicted = _recent[0];
                     _recent.RemoveAt(0);
                     if (evicted.EndsWith("_final", StringComparison.Ordinal)) continue;
-                    if (await Checkpointer.DeleteCheckpointAsync(evicted, cancellationToken).ConfigureAwait(false))
+                    if (await backend.DeleteAsync(evicted, cancellationToken).ConfigureAwait(false))
                     {
                         Checkpointer.Logger.LogInformation("Deleted checkpoint {Name} (max_to_keep={MaxToKeep})", evicted, maxToKeep);
                     }
