@@ -80,7 +80,7 @@ public static class PthWriter
                     break;
                 case IDictionary dict:
                     _writer.EmptyDict();
-                    Items(dict.Cast<DictionaryEntry>().Select(e => new KeyValuePair<object, object?>(e.Key, e.Value)), path);
+                    Items(Entries(dict), path);
                     break;
                 case IReadOnlyDictionary<string, object?> dict:
                     _writer.EmptyDict();
@@ -96,6 +96,13 @@ public static class PthWriter
                     Tensor(value, asTensor(value) ?? throw new ArgumentException($"Value at '{path}' has type {value.GetType().FullName}, which a .pth file cannot hold (use strings, numbers, booleans, null, lists, dictionaries and tensors)"));
                     break;
             }
+        }
+
+        /// <summary>IDictionary's own enumerator yields DictionaryEntry; its IEnumerable one may not (OrderedDictionary yields KeyValuePair).</summary>
+        private static IEnumerable<KeyValuePair<object, object?>> Entries(IDictionary dict)
+        {
+            var entry = dict.GetEnumerator();
+            while (entry.MoveNext()) yield return new(entry.Key, entry.Value);
         }
 
         private void Items(IEnumerable<KeyValuePair<object, object?>> items, string path)
