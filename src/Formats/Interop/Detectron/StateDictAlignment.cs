@@ -124,19 +124,22 @@ internal static class MatchReport
             {
                 done.UnionWith(group);
                 rows.Add([
-                    CommonDottedPrefix(group.Select(k => k[commonPrefix.Length..]).ToList()) + "*",
+                    CommonDottedPrefix(group.Select(k => After(k, commonPrefix)).ToList()) + "*",
                     GroupNames(group.Select(k => originalByModelKey[k]).ToList()),
                     string.Join(" ", group.Select(k => Shapes.Tuple(modelShapes[k]).Replace(" ", "", StringComparison.Ordinal))),
                 ]);
             }
             else
             {
-                rows.Add([key[commonPrefix.Length..], originalByModelKey[key], Shapes.Tuple(modelShapes[key])]);
+                rows.Add([After(key, commonPrefix), originalByModelKey[key], Shapes.Tuple(modelShapes[key])]);
             }
         }
         var title = "Following weights matched with " + (commonPrefix.Length > 0 ? $"submodule {commonPrefix[..^1]}" : "model") + ":\n";
         return title + PipeTable(["Names in Model", "Names in Checkpoint", "Shapes"], rows);
     }
+
+    /// <summary>Python's <c>key[len(prefix):]</c>: a single match's "prefix" is the whole key plus a dot, which leaves "".</summary>
+    private static string After(string key, string prefix) => prefix.Length < key.Length ? key[prefix.Length..] : "";
 
     /// <summary>Model keys of one submodule ("a.b." prefix) form a group when their checkpoint names share a prefix.</summary>
     private static Dictionary<string, List<string>> GroupByModule(List<string> keys, IReadOnlyDictionary<string, string> originals)
