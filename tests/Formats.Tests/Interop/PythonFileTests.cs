@@ -102,6 +102,16 @@ public sealed class PythonFileTests(InteropFixtures fixtures)
         Assert.Equal(["stem.conv.weight", "stem.bn.weight"], Dict(checkpoint["model"]).Keys);
     }
 
+    [Fact]
+    public void Torch_checkpoint_with_a_model_key_is_returned_as_is()
+    {
+        var checkpoint = DetectronCheckpointFile.Load(fixtures.PathOf("nested.pth"));
+
+        Assert.IsType<PythonOrderedDict>(checkpoint[DetectronCheckpointFile.ModelKey]);
+        Assert.Equal(12345L, checkpoint["iteration"]);
+        Assert.False(checkpoint.ContainsKey(DetectronCheckpointFile.MatchingHeuristicsKey));
+    }
+
     [Theory]
     [InlineData("hostile_system.pkl", "posix.system", "system.marker")]
     [InlineData("hostile_eval.pkl", "builtins.eval", "eval.marker")]
