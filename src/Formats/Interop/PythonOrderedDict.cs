@@ -1,0 +1,11 @@
+namespace Checkpointing.Formats.Interop;
+
+/// <summary>
+/// A string-keyed dictionary that is Python's <c>collections.OrderedDict</c> on the Python side:
+/// the .pth reader returns one for every OrderedDict (torch state dicts are), and the .pth writer
+/// writes one back as OrderedDict (any other dictionary becomes a plain dict).
+/// </summary>
+public sealed class PythonOrderedDict : OrderedDictionary<string, object?>
+{
+    public PythonOrderedDict() : base(StringComparer.Ordinal) { }
+}
