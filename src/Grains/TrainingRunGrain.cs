@@ -274,11 +274,17 @@ public sealed class TrainingRunGrain(
         logger.LogInformation("Run {Run}: checkpoint requested ({Reason})", _id, reason);
     }
 
-    public Task<StepDirective> GetDirective(long epoch)
+    public async Task<StepDirective> GetDirective(long epoch, long iteration)
     {
         EnsureCreated();
         CheckEpoch(epoch);
-        return Task.FromResult(new StepDirective(S.CheckpointRequest, S.Policy));
+        if (S.CheckpointRequest is { SaveAtIteration: null } request)
+        {
+            // Ranks of a data-parallel job are at most a step apart: two steps of margin let all of them see it in time.
+            S.CheckpointRequest = request with { SaveAtIteration = iteration + 2 };
+            await state.WriteStateAsync();
+        }
+        return new StepDirective(S.CheckpointRequest, S.Policy);
     }
 
     public async Task Delete()

@@ -98,7 +98,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         var e = await Assert.ThrowsAsync<StaleAttemptException>(() => job.Grain.ReportShard(report));
         Assert.Contains($"a call from attempt {oldEpoch} is stale", e.Message);
         await Assert.ThrowsAsync<StaleAttemptException>(() => job.Begin("model_0000009", 9, 1));
-        await Assert.ThrowsAsync<StaleAttemptException>(() => job.Grain.GetDirective(oldEpoch));
+        await Assert.ThrowsAsync<StaleAttemptException>(() => job.Grain.GetDirective(oldEpoch, 0));
         Assert.Empty((await job.Grain.Get()).Pending);
         Assert.False(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
 
@@ -156,12 +156,14 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     {
         TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
         var job = await NewRun(worldSize: 2);
-        Assert.Null((await job.Grain.GetDirective(job.Epoch)).CheckpointNow);
+        Assert.Null((await job.Grain.GetDirective(job.Epoch, 3)).CheckpointNow);
         await job.Grain.RequestCheckpointNow("preemption notice");
-        var directive = await job.Grain.GetDirective(job.Epoch);
+        var directive = await job.Grain.GetDirective(job.Epoch, 4);
         Assert.Equal("preemption notice", directive.CheckpointNow!.Reason);
-        await job.SaveAsync("preempted", 5);
-        Assert.Null((await job.Grain.GetDirective(job.Epoch)).CheckpointNow);
+        Assert.Equal(6, directive.CheckpointNow.SaveAtIteration);
+        Assert.Equal(6, (await job.Grain.GetDirective(job.Epoch, 5)).CheckpointNow!.SaveAtIteration); // the other rank, a step behind, agrees
+        await job.SaveAsync("model_0000006", 6);
+        Assert.Null((await job.Grain.GetDirective(job.Epoch, 7)).CheckpointNow);
     }
 
     [Fact]

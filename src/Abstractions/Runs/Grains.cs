@@ -29,8 +29,11 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     Task RequestCheckpointNow(string reason);
 
-    /// <summary>Polled by agents each step: an outstanding checkpoint-now request and the current policy.</summary>
-    Task<StepDirective> GetDirective(long epoch);
+    /// <summary>
+    /// Polled by every rank at every step: an outstanding checkpoint-now request (with the iteration
+    /// all ranks save at, two steps after the first rank saw it) and the current policy.
+    /// </summary>
+    Task<StepDirective> GetDirective(long epoch, long iteration);
 
     /// <summary>Deletes every checkpoint's blobs and the run's state.</summary>
     Task Delete();

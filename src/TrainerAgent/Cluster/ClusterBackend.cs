@@ -1,0 +1,76 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+
+namespace Checkpointing.TrainerAgent.Cluster;
+
+/// <summary>
+/// Cluster mode: the run grain owns the catalog, tag and retention; this rank streams only its
+/// share of the tensors (the grain's save plan) straight into the blob store. Save is collective:
+/// every rank of the world calls it for the same name, and it returns once the grain committed.
+/// </summary>
+public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch) : ICheckpointBackend
+{
+    public const string Scheme = "ckpt://";
+
+    public RunId Run { get; } = run;
+    public int Rank { get; } = rank;
+    public int WorldSize { get; } = worldSize;
+    public long Epoch { get; } = epoch;
+    public ICheckpointStore Store { get; } = store;
+    public ITrainingRunGrain Grain => grains.GetGrain<ITrainingRunGrain>(Run.Key);
+
+    /// <summary>How long a rank that reported waits for the other ranks before the save fails.</summary>
+    public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    public bool AppliesRetention => true;
+
+    public string PathOf(string name) => $"{Scheme}{Run.Key}/{name}";
+
+    public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
+    {
+        var (state, tensors) = StateTree.Flatten(data, TorchTensors.AsSource);
+        var plan = await Grain.BeginCheckpoint(new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch,
+            tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList())).ConfigureAwait(false);
+        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
+        var ack = await Grain.ReportShard(report).ConfigureAwait(false);
+        if (!ack.Committed) await WaitForCommitAsync(plan, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task WaitForCommitAsync(SavePlan plan, CancellationToken cancellationToken)
+    {
+        var deadline = DateTimeOffset.UtcNow + CommitTimeout;
+        while (true)
+        {
+            var view = await Grain.Get().ConfigureAwait(false);
+            if (view.Catalog.Any(c => c.Name == plan.Name && c.AttemptId == plan.AttemptId)) return;
+            if (view.Pending.All(p => p.Name != plan.Name))
+                throw new RunRefusedException($"Checkpoint {plan.Name} of {Run} was abandoned before every rank reported (see the run grain's log).");
+            if (DateTimeOffset.UtcNow > deadline)
+                throw new TimeoutException($"Checkpoint {plan.Name} of {Run}: ranks {string.Join(", ", view.Pending.First(p => p.Name == plan.Name).RanksReported)} of {WorldSize} reported within {CommitTimeout}.");
+            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Grain.GetLastCheckpoint().ConfigureAwait(false))?.Name;
+
+    public Task TagLastAsync(string name, CancellationToken cancellationToken) => Grain.TagLastCheckpoint(name);
+
+    public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
+        (await Grain.ListCheckpoints().ConfigureAwait(false)).Select(c => c.Name).ToList();
+
+    /// <summary>The run grain applies max_to_keep after each commit; agents never delete.</summary>
+    public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
+
+    /// <summary>"ckpt://tenant/run/NAME": the committed checkpoint's folder in the store, whatever world size wrote it.</summary>
+    public async Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!path.StartsWith(Scheme, StringComparison.Ordinal)) return null;
+        var parts = path[Scheme.Length..].Split('/');
+        if (parts.Length != 3) throw new ArgumentException($"'{path}' is not {Scheme}tenant/run/NAME.", nameof(path));
+        var runId = new RunId(parts[0], parts[1]);
+        var catalog = await grains.GetGrain<ITrainingRunGrain>(runId.Key).ListCheckpoints().ConfigureAwait(false);
+        var record = catalog.FirstOrDefault(c => c.Name == parts[2]) ?? throw new CheckpointNotFoundException(path, $"run {runId}");
+        return (Store, record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
+    }
+}

@@ -1,0 +1,54 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Microsoft.Extensions.Logging;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.TrainerAgent.Cluster;
+
+/// <summary>
+/// One rank of a training job in cluster mode: a <see cref="Checkpointer"/> over the run grain and
+/// blob store, and a <see cref="PeriodicCheckpointer"/> that follows the grain's policy and its
+/// checkpoint-now requests. Call <see cref="StepAsync"/> once per iteration on every rank.
+/// </summary>
+public sealed class RunAgent
+{
+    private PeriodicCheckpointer _periodic;
+
+    private RunAgent(Checkpointer checkpointer, ClusterBackend backend, PeriodicPolicy policy)
+    {
+        Checkpointer = checkpointer;
+        Backend = backend;
+        _periodic = Periodic(policy);
+    }
+
+    public Checkpointer Checkpointer { get; }
+    public ClusterBackend Backend { get; }
+    public PeriodicPolicy Policy => _periodic.Policy;
+
+    public static async Task<RunAgent> JoinAsync(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch,
+        nn.Module model, IEnumerable<KeyValuePair<string, object>> checkpointables, ILogger? logger = null)
+    {
+        var backend = new ClusterBackend(grains, run, store, rank, worldSize, epoch);
+        var checkpointer = new Checkpointer(model, backend, checkpointables, logger);
+        var directive = await backend.Grain.GetDirective(epoch, -1).ConfigureAwait(false);
+        return new RunAgent(checkpointer, backend, directive.Policy);
+    }
+
+    private PeriodicCheckpointer Periodic(PeriodicPolicy policy) =>
+        new(Checkpointer, policy.Period, policy.MaxIter, policy.MaxToKeep, policy.FilePrefix);
+
+    /// <summary>Saves when the policy or a checkpoint-now request says so; picks up policy changes made on the grain.</summary>
+    public async Task StepAsync(long iteration, IReadOnlyDictionary<string, object?>? extra = null, CancellationToken cancellationToken = default)
+    {
+        var directive = await Backend.Grain.GetDirective(Backend.Epoch, iteration).ConfigureAwait(false);
+        if (directive.Policy != _periodic.Policy) _periodic = Periodic(directive.Policy);
+        if (directive.CheckpointNow?.SaveAtIteration == iteration && !_periodic.Policy.IsPeriodicStep(iteration))
+        {
+            var state = new Dictionary<string, object?>(StringComparer.Ordinal) { ["iteration"] = iteration };
+            foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) state[key] = value;
+            await Checkpointer.SaveAsync(_periodic.Policy.PeriodicName(iteration), state, cancellationToken).ConfigureAwait(false);
+        }
+        await _periodic.StepAsync(iteration, extra, cancellationToken).ConfigureAwait(false);
+    }
+}
