@@ -12,14 +12,24 @@ public static class CatalogCommands
 {
     public static async Task<int> LsAsync(CliArguments args, CliContext context)
     {
+        if (args.String("run") is { } run)
+        {
+            // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
+            var json = args.Flag("json");
+            var options = ClusterOptions.Read(args);
+            args.ThrowOnUnknown(0);
+            await using var connection = await TrainerAgent.Cluster.ClusterConnection.ConnectAsync(options);
+            RunCommands.Print(context, json, await connection.Run(Abstractions.Runs.RunId.Parse(run)).Get());
+            return 0;
+        }
         var dir = args.Positional(0, "DIR");
-        var json = args.Flag("json");
+        var jsonOut = args.Flag("json");
         args.ThrowOnUnknown(1);
         if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}");
         var catalog = new LocalCatalog(new FileSystemStore(dir));
         var entries = await catalog.ListAsync();
         var last = await catalog.GetLastAsync();
-        if (json)
+        if (jsonOut)
         {
             var array = new JsonArray(entries.Select(e => (JsonNode?)new JsonObject
             {

@@ -28,6 +28,19 @@ public static class CliApp
           ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
 
+        cluster mode (a silo; see README):
+          ckpt job [--agents 2] [--iters 120] [--period 20] [--max-to-keep 3] [--kill-at N] [--json]
+              the main job on this machine: Azurite, a silo, N agents checkpointing into blobs;
+              one agent is SIGKILLed at iteration N, the job restarts and resumes, then lists the run
+          ckpt run create|show|policy|delete|attempt|checkpoint-now TENANT/RUN [--period P]
+                   [--max-iter M] [--max-to-keep K] [--prefix model] [--reason R] [--json]
+          ckpt run ls TENANT [--json]
+              cluster options: --silo HOST:PORT (default 127.0.0.1:30000) [--cluster-id ID]
+                               --token TOKEN (or env CKPT_TOKEN)
+          ckpt token --key BASE64 --tenant T [--hours 24]   issue a tenant credential ('*' = operator)
+          ckpt agent --run T/R --rank R --world-size N --epoch E (--storage CONN | --store-folder DIR)
+              one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout
+
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         """;
 
@@ -51,6 +64,10 @@ public static class CliApp
                 "ls" => await CatalogCommands.LsAsync(parsed, context),
                 "inspect" => await CatalogCommands.InspectAsync(parsed, context),
                 "verify" => await CatalogCommands.VerifyAsync(parsed, context),
+                "run" => await RunCommands.RunAsync(parsed, context),
+                "token" => RunCommands.Token(parsed, context),
+                "agent" => await AgentCommand.RunAsync(parsed, context),
+                "job" => await JobCommand.RunAsync(parsed, context),
                 null or "help" or "-h" => Help(output),
                 var other => throw new UsageException($"unknown command '{other}'"),
             };
@@ -61,7 +78,8 @@ public static class CliApp
             error.WriteLine(Usage);
             return UsageExitCode;
         }
-        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException)
+        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
+            or Abstractions.Runs.RunRefusedException or TimeoutException or InvalidOperationException)
         {
             error.WriteLine($"ckpt: {e.Message}");
             return 1;
@@ -73,4 +91,13 @@ public static class CliApp
         output.WriteLine(Usage);
         return 0;
     }
+}
+
+/// <summary>A logger factory that drops everything, for output-only contexts.</summary>
+internal sealed class NullLoggers : Microsoft.Extensions.Logging.ILoggerFactory
+{
+    public static readonly NullLoggers Instance = new();
+    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) { }
+    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
+    public void Dispose() { }
 }

@@ -16,7 +16,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
 {
     private Azurite _azurite = null!;
 
-    public async Task InitializeAsync() => _azurite = await Azurite.StartAsync();
+    public async Task InitializeAsync() => _azurite = await RepoPaths.StartAzurite();
 
     public async Task DisposeAsync() => await _azurite.DisposeAsync();
 

@@ -18,7 +18,7 @@ public sealed class SiloFailoverTests
     [Fact]
     public async Task A_run_grain_survives_the_kill_of_its_silo_mid_commit()
     {
-        await using var azurite = await Azurite.StartAsync();
+        await using var azurite = await RepoPaths.StartAzurite();
         var clusterId = $"failover-{Guid.NewGuid():N}";
         await using var first = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);
         await using var second = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);

@@ -1,3 +1,4 @@
+using Checkpointing.Storage;
 using System.Diagnostics;
 using Checkpointing.TestSupport;
 

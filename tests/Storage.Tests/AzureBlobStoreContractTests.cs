@@ -1,3 +1,4 @@
+using Checkpointing.Storage;
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.TestSupport;
@@ -9,7 +10,7 @@ public sealed class AzuriteFixture : IAsyncLifetime
 {
     public Azurite Azurite { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Azurite = await Azurite.StartAsync();
+    public async Task InitializeAsync() => Azurite = await RepoPaths.StartAzurite();
 
     public async Task DisposeAsync() => await Azurite.DisposeAsync();
 }

@@ -1,0 +1,65 @@
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.TrainerAgent.Cluster;
+using Microsoft.Extensions.Logging;
+
+namespace Checkpointing.Cli;
+
+/// <summary>
+/// <c>ckpt agent</c>: one rank of the demo training job in cluster mode. It resumes from the run
+/// grain's last checkpoint, trains, saves per the grain's policy (streaming its share of the shards
+/// into the blob store), and prints one JSON line per event on stdout for the launcher.
+/// </summary>
+/// <remarks>
+/// The demo has no collective communication: every rank computes the same deterministic step, so
+/// the replicas stay identical as data-parallel replicas would after their all-reduce.
+/// </remarks>
+public static class AgentCommand
+{
+    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    {
+        var run = RunId.Parse(args.String("run") ?? throw new UsageException("agent needs --run tenant/run"));
+        var rank = (int)args.Long("rank", 0, min: 0);
+        var worldSize = (int)args.Long("world-size", 1, min: 1);
+        var epoch = args.Long("epoch", 0, min: 1);
+        var width = (int)args.Long("width", 64, min: 1);
+        var seed = args.Long("seed", 1);
+        var options = ClusterOptions.Read(args);
+        var store = ClusterOptions.ReadStore(args);
+        args.ThrowOnUnknown(0);
+        if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}");
+
+        await using var connection = await ClusterConnection.ConnectAsync(options);
+        var policy = (await connection.Run(run).Get()).Policy;
+        var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy");
+        var training = new DemoTraining(seed, width, iterations);
+        var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, training.Model, training.Checkpointables, context.Logger($"agent{rank}"));
+        agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
+
+        var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;
+        var extra = await agent.Checkpointer.ResumeOrLoadAsync("", resume: true);
+        var start = extra.TryGetValue("iteration", out var it) && it is long last ? last + 1 : 0;
+        Emit(context, "start", rank, new JsonObject { ["resumed_from"] = resumedFrom, ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch });
+
+        for (var iteration = start; iteration < iterations; iteration++)
+        {
+            var loss = training.Step(iteration);
+            Emit(context, "step", rank, new JsonObject { ["iteration"] = iteration, ["loss"] = loss });
+            await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
+        }
+        Emit(context, "done", rank, new JsonObject { ["last"] = await agent.Backend.GetLastAsync(CancellationToken.None) });
+        context.Logger("agent").LogInformation("rank {Rank} finished", rank);
+        return 0;
+    }
+
+    private static void Emit(CliContext context, string kind, int rank, JsonObject fields)
+    {
+        fields["event"] = kind;
+        fields["rank"] = rank;
+        lock (context.Out)
+        {
+            context.Out.WriteLine(fields.ToJsonString());
+            context.Out.Flush();
+        }
+    }
+}

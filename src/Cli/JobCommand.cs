@@ -1,0 +1,191 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent.Cluster;
+
+namespace Checkpointing.Cli;
+
+/// <summary>
+/// <c>ckpt job</c>: the main job end to end on one machine. Starts Azurite and a silo, creates a
+/// run, launches N agent processes that checkpoint into Azurite blobs under the run grain, SIGKILLs
+/// one agent mid-run (the job then restarts all ranks, as a data-parallel job must), resumes from the
+/// grain's last checkpoint, trains to model_final and prints the run's catalog.
+/// </summary>
+public static class JobCommand
+{
+    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    {
+        var agents = (int)args.Long("agents", 2, min: 1);
+        var iterations = args.Long("iters", 120, min: 2);
+        var period = (int)args.Long("period", 20, min: 1);
+        var maxToKeep = (int?)args.OptionalLong("max-to-keep", min: 1) ?? 3;
+        var killAt = args.Long("kill-at", iterations / 2, min: 1);
+        var width = (int)args.Long("width", 64, min: 1);
+        var json = args.Flag("json");
+        var repo = args.String("repo") ?? FindRepoRoot();
+        var siloDll = args.String("silo-dll") ?? SiblingBuild(repo, "Silo", "Checkpointing.Silo.dll");
+        args.ThrowOnUnknown(0);
+        if (killAt >= iterations) throw new UsageException("--kill-at must be below --iters");
+        var say = (string line) => context.Error.WriteLine($"[job] {line}");
+
+        say("starting Azurite (127.0.0.1, in memory)");
+        await using var azurite = await Azurite.StartAsync(repo);
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
+        say($"starting a silo (gateway 127.0.0.1:{gatewayPort}, health http://127.0.0.1:{healthPort}/healthz)");
+        await using var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
+        {
+            ["CKPT_Silo__Mode"] = "Dev",
+            ["CKPT_Silo__SiloPort"] = $"{siloPort}",
+            ["CKPT_Silo__GatewayPort"] = $"{gatewayPort}",
+            ["CKPT_Silo__HealthPort"] = $"{healthPort}",
+            ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
+            ["CKPT_Tenancy__SigningKey"] = key,
+        });
+        await WaitHealthyAsync(silo, healthPort);
+
+        var run = new RunId("demo", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+        var token = TenantTokens.Issue(Convert.FromBase64String(key), run.Tenant, DateTimeOffset.UtcNow.AddHours(6));
+        await using var connection = await ClusterConnection.ConnectAsync(new ClusterConnectionOptions { Gateways = [$"127.0.0.1:{gatewayPort}"], TenantToken = token });
+        var grain = connection.Run(run);
+        await grain.Create(new PeriodicPolicy(period, iterations, maxToKeep));
+        say($"run {run}: period {period}, max_iter {iterations}, max_to_keep {maxToKeep}, {agents} agents");
+
+        var agentArgs = new Func<int, long, string[]>((rank, epoch) =>
+        [
+            typeof(JobCommand).Assembly.Location, "agent", "--run", run.Key, "--rank", $"{rank}", "--world-size", $"{agents}", "--epoch", $"{epoch}",
+            "--width", $"{width}", "--silo", $"127.0.0.1:{gatewayPort}", "--token", token, "--storage", azurite.ConnectionString,
+        ]);
+        var progress = new ProgressBar(context.Error, iterations, context.Interactive);
+
+        // Attempt 1: train until the kill point, then SIGKILL the last rank; the job restarts all ranks.
+        var epoch1 = await grain.StartAttempt();
+        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1)), progress, killAtIteration: killAt);
+        var killedRank = agents - 1;
+        say($"SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {first.LastIteration}; the job restarts");
+        var lastBeforeKill = (await grain.GetLastCheckpoint())?.Name;
+
+        // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the grain's last checkpoint.
+        var epoch2 = await grain.StartAttempt();
+        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2)), progress, killAtIteration: null);
+        progress.Finish();
+
+        var view = await grain.Get();
+        RunCommands.Print(new CliContext(context.Error, context.Error, NullLoggers.Instance, false), false, view);
+        await silo.StopAsync(TimeSpan.FromSeconds(20));
+        var summary = new JsonObject
+        {
+            ["run"] = run.Key,
+            ["agents"] = agents,
+            ["attempts"] = 2,
+            ["killed_rank"] = killedRank,
+            ["killed_at_iteration"] = first.LastIteration,
+            ["last_before_kill"] = lastBeforeKill,
+            ["resumed_from"] = second.ResumedFrom,
+            ["start_iter"] = second.StartIteration,
+            ["loss_before_kill"] = first.LastLoss,
+            ["loss_after_resume"] = second.FirstLoss,
+            // The same iteration's loss in the killed attempt: a resume that continues exactly reproduces it.
+            ["first_attempt_loss_at_start_iter"] = first.Losses.TryGetValue(second.StartIteration, out var same) ? same : null,
+            ["saved"] = new JsonArray(first.Saved.Concat(second.Saved).Select(s => (JsonNode?)s).ToArray()),
+            ["last"] = view.LastCheckpoint,
+            ["catalog"] = RunCommands.ToJson(view)["checkpoints"]!.DeepClone(),
+        };
+        context.Out.WriteLine(json ? summary.ToJsonString() : $"job {run}: resumed from {second.ResumedFrom} at iteration {second.StartIteration}; last checkpoint {view.LastCheckpoint}");
+        return view.LastCheckpoint == new PeriodicPolicy(period, iterations).FinalName ? 0 : 1;
+    }
+
+    private sealed record AttemptResult(long LastIteration, double? LastLoss, double? FirstLoss, string? ResumedFrom, long StartIteration, List<string> Saved, int? KilledPid,
+        Dictionary<long, double> Losses);
+
+    /// <summary>Starts the ranks, follows rank 0's events, and either waits for all to finish or kills the last rank at an iteration.</summary>
+    private static async Task<AttemptResult> RunAgentsAsync(int count, Func<int, ChildProcess> start, ProgressBar progress, long? killAtIteration)
+    {
+        var ranks = Enumerable.Range(0, count).Select(start).ToList();
+        try
+        {
+            long lastIteration = -1, startIteration = 0;
+            double? lastLoss = null, firstLoss = null;
+            string? resumedFrom = null;
+            var saved = new List<string>();
+            var losses = new Dictionary<long, double>();
+            await foreach (var e in ranks[0].Events.ReadAllAsync())
+            {
+                switch ((string?)e["event"])
+                {
+                    case "start":
+                        resumedFrom = (string?)e["resumed_from"];
+                        startIteration = (long)e["start_iter"]!;
+                        break;
+                    case "step":
+                        lastIteration = (long)e["iteration"]!;
+                        lastLoss = (double)e["loss"]!;
+                        firstLoss ??= lastLoss;
+                        losses[lastIteration] = lastLoss.Value;
+                        progress.Update(lastIteration + 1, $"loss {lastLoss:F5}{(saved.Count > 0 ? $" saved {saved[^1]}" : "")}");
+                        break;
+                    case "saved":
+                        saved.Add((string)e["name"]!);
+                        break;
+                }
+                if (killAtIteration is { } k && lastIteration >= k && saved.Count > 0)
+                {
+                    var victim = ranks[^1];
+                    var pid = victim.Id;
+                    await victim.KillAsync();
+                    foreach (var other in ranks) await other.KillAsync(); // a data-parallel job cannot go on without a rank
+                    return new AttemptResult(lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, pid, losses);
+                }
+            }
+            foreach (var rank in ranks)
+            {
+                await rank.WaitForExitAsync();
+                if (rank.ExitCode != 0) throw new InvalidOperationException($"agent pid {rank.Id} exited with {rank.ExitCode}:\n{rank.ErrorTail}");
+            }
+            return new AttemptResult(lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, null, losses);
+        }
+        finally
+        {
+            foreach (var rank in ranks) await rank.DisposeAsync();
+        }
+    }
+
+    private static async Task WaitHealthyAsync(ChildProcess silo, int healthPort)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            if (silo.HasExited) throw new InvalidOperationException($"the silo exited with {silo.ExitCode}:\n{silo.ErrorTail}");
+            try
+            {
+                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/healthz"))).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(250);
+        }
+        throw new TimeoutException($"the silo was not healthy within 90 s:\n{silo.ErrorTail}");
+    }
+
+    /// <summary>The repository this ckpt was built in (its node_modules holds Azurite).</summary>
+    private static string FindRepoRoot()
+    {
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Checkpointing.slnx"))) dir = dir.Parent;
+        return dir?.FullName ?? throw new UsageException("run ckpt job from a build inside the repository, or pass --repo DIR");
+    }
+
+    /// <summary>Another project's build output in the same configuration as this ckpt (Debug or Release).</summary>
+    private static string SiblingBuild(string repo, string project, string dll)
+    {
+        var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
+        var path = Path.Combine(repo, "src", project, "bin", here.Parent!.Parent!.Name, here.Parent.Name, here.Name, dll);
+        return File.Exists(path) ? path : throw new UsageException($"{dll} is not built at {path}: run `dotnet build src/{project} -c {here.Parent.Parent.Name}` or pass --silo-dll");
+    }
+}

@@ -1,0 +1,171 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.TrainerAgent.Cluster;
+
+namespace Checkpointing.Cli;
+
+/// <summary><c>ckpt run create|show|ls|policy|delete|attempt|checkpoint-now</c> and <c>ckpt token</c>: the control plane from a terminal.</summary>
+public static class RunCommands
+{
+    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    {
+        var verb = args.Positional(0, "run subcommand (create, show, ls, policy, delete, attempt, checkpoint-now)");
+        var json = args.Flag("json");
+        var options = ClusterOptions.Read(args);
+        switch (verb)
+        {
+            case "create":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                var policy = ReadPolicy(args, new PeriodicPolicy(20));
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                Print(context, json, await connection.Run(id).Create(policy));
+                return 0;
+            }
+            case "show":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                Print(context, json, await connection.Run(id).Get());
+                return 0;
+            }
+            case "policy":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                var current = (await connection.Run(id).Get()).Policy;
+                var policy = ReadPolicy(args, current);
+                args.ThrowOnUnknown(2);
+                Print(context, json, await connection.Run(id).SetPolicy(policy));
+                return 0;
+            }
+            case "ls":
+            {
+                var tenant = args.Positional(1, "tenant");
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                var view = await connection.Tenant(tenant).Get();
+                if (json)
+                {
+                    context.Out.WriteLine(new JsonObject
+                    {
+                        ["tenant"] = tenant,
+                        ["max_runs"] = view.Limits.MaxRuns,
+                        ["max_retained_bytes"] = view.Limits.MaxRetainedBytes,
+                        ["runs"] = new JsonArray(view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)
+                            .Select(r => (JsonNode?)new JsonObject { ["run"] = r.Key, ["retained_bytes"] = r.Value }).ToArray()),
+                    }.ToJsonString());
+                }
+                else
+                {
+                    foreach (var (run, bytes) in view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)) context.Out.WriteLine($"{tenant}/{run,-30} {bytes,16:N0} bytes");
+                }
+                return 0;
+            }
+            case "delete":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await connection.Run(id).Delete();
+                context.Out.WriteLine(json ? new JsonObject { ["deleted"] = id.Key }.ToJsonString() : $"deleted {id}");
+                return 0;
+            }
+            case "attempt":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                var epoch = await connection.Run(id).StartAttempt();
+                context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["epoch"] = epoch }.ToJsonString() : epoch.ToString(CultureInfo.InvariantCulture));
+                return 0;
+            }
+            case "checkpoint-now":
+            {
+                var id = RunId.Parse(args.Positional(1, "tenant/run"));
+                var reason = args.String("reason") ?? "requested from the CLI";
+                args.ThrowOnUnknown(2);
+                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await connection.Run(id).RequestCheckpointNow(reason);
+                context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["requested"] = reason }.ToJsonString() : $"checkpoint requested for {id}");
+                return 0;
+            }
+            default:
+                throw new UsageException($"unknown run subcommand '{verb}'");
+        }
+    }
+
+    private static PeriodicPolicy ReadPolicy(CliArguments args, PeriodicPolicy current) => new PeriodicPolicy(
+        (int)args.Long("period", current.Period, min: 1),
+        args.OptionalLong("max-iter", min: 1) ?? current.MaxIter,
+        (int?)args.OptionalLong("max-to-keep", min: 1) ?? current.MaxToKeep,
+        args.String("prefix") ?? current.FilePrefix).Validated();
+
+    public static JsonObject ToJson(RunView view) => new()
+    {
+        ["run"] = view.Id.Key,
+        ["policy"] = new JsonObject
+        {
+            ["period"] = view.Policy.Period,
+            ["max_iter"] = view.Policy.MaxIter,
+            ["max_to_keep"] = view.Policy.MaxToKeep,
+            ["file_prefix"] = view.Policy.FilePrefix,
+        },
+        ["epoch"] = view.Epoch,
+        ["last"] = view.LastCheckpoint,
+        ["retained_bytes"] = view.RetainedBytes,
+        ["checkpoints"] = new JsonArray(view.Catalog.Select(c => (JsonNode?)new JsonObject
+        {
+            ["name"] = c.Name,
+            ["iteration"] = c.Iteration,
+            ["bytes"] = c.Bytes,
+            ["world_size"] = c.WorldSize,
+            ["committed_utc"] = c.CommittedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["last"] = c.Name == view.LastCheckpoint,
+        }).ToArray()),
+        ["pending"] = new JsonArray(view.Pending.Select(p => (JsonNode?)new JsonObject
+        {
+            ["name"] = p.Name,
+            ["epoch"] = p.Epoch,
+            ["world_size"] = p.WorldSize,
+            ["ranks_reported"] = new JsonArray(p.RanksReported.Select(r => (JsonNode?)r).ToArray()),
+        }).ToArray()),
+        ["checkpoint_request"] = view.CheckpointRequest?.Reason,
+    };
+
+    public static void Print(CliContext context, bool json, RunView view)
+    {
+        if (json)
+        {
+            context.Out.WriteLine(ToJson(view).ToJsonString());
+            return;
+        }
+        context.Out.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
+        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"RANKS",5} {"COMMITTED (UTC)",-20}");
+        foreach (var c in view.Catalog)
+        {
+            context.Out.WriteLine($"{(c.Name == view.LastCheckpoint ? "*" : " "),1} {c.Name,-24} {c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {c.Bytes,14:N0} {c.WorldSize,5} {c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+        }
+        foreach (var p in view.Pending) context.Out.WriteLine($"  (pending) {p.Name}: ranks {string.Join(",", p.RanksReported)} of {p.WorldSize} reported");
+        context.Out.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
+    }
+
+    /// <summary><c>ckpt token --key BASE64 --tenant T [--hours 24]</c>: the operator issues a tenant credential offline.</summary>
+    public static int Token(CliArguments args, CliContext context)
+    {
+        var key = args.String("key") ?? Environment.GetEnvironmentVariable("CKPT_SIGNING_KEY") ?? throw new UsageException("token needs --key BASE64 (the silo's Tenancy:SigningKey) or env CKPT_SIGNING_KEY");
+        var tenant = args.String("tenant") ?? throw new UsageException("token needs --tenant NAME ('*' for the operator)");
+        var hours = args.Long("hours", 24, min: 1);
+        args.ThrowOnUnknown(0);
+        byte[] keyBytes;
+        try { keyBytes = Convert.FromBase64String(key); }
+        catch (FormatException) { throw new UsageException("--key must be base64"); }
+        context.Out.WriteLine(TenantTokens.Issue(keyBytes, tenant, DateTimeOffset.UtcNow.AddHours(hours)));
+        return 0;
+    }
+
+}

@@ -1,0 +1,27 @@
+namespace Checkpointing.Cli.Tests;
+
+/// <summary>The main job end to end, as README command 1 runs it: Azurite, a silo, two agent processes, a SIGKILL, a restart.</summary>
+[Collection(nameof(CliCollection))]
+public sealed class JobCliTests
+{
+    [Fact]
+    public async Task Job_survives_a_killed_agent_resumes_exactly_and_ends_with_model_final()
+    {
+        var result = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(5), "job", "--agents", "2", "--iters", "50", "--period", "10", "--max-to-keep", "2", "--kill-at", "25", "--json");
+        Assert.True(result.ExitCode == 0, result.Error);
+        var summary = result.Json;
+        Assert.Equal(2, (long)summary["attempts"]!);
+        Assert.Equal(1, (long)summary["killed_rank"]!);
+        Assert.True((long)summary["killed_at_iteration"]! >= 25);
+        Assert.Equal("model_0000019", (string)summary["last_before_kill"]!);
+        Assert.Equal("model_0000019", (string)summary["resumed_from"]!);
+        Assert.Equal(20, (long)summary["start_iter"]!);
+        // Training continues exactly where it was: iteration 20's loss is the same in both attempts.
+        Assert.Equal((double)summary["first_attempt_loss_at_start_iter"]!, (double)summary["loss_after_resume"]!);
+        Assert.Equal("model_final", (string)summary["last"]!);
+        var catalog = summary["catalog"]!.AsArray().Select(c => (string)c!["name"]!).ToList();
+        Assert.Equal(["model_0000039", "model_0000049", "model_final"], catalog);
+        Assert.All(summary["catalog"]!.AsArray(), c => Assert.Equal(2, (long)c!["world_size"]!));
+        Assert.Contains("* = last checkpoint (model_final)", result.Error);
+    }
+}
