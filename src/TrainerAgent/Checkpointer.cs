@@ -58,6 +58,16 @@ public class Checkpointer
     /// <summary>Progress of loads, in bytes of tensor data read.</summary>
     public IProgress<long>? LoadProgress { get; init; }
 
+    /// <summary>
+    /// When true, <see cref="SaveAsync"/> returns as soon as every tensor is copied to host memory and
+    /// the write continues in the background. The next save (or <see cref="WaitForPendingSaveAsync"/>)
+    /// waits for it first, so at most one snapshot is in memory; a failed background save is logged,
+    /// never tagged, and rethrown there.
+    /// </summary>
+    public bool AsyncSave { get; init; }
+
+    private Task? _pendingSave;
+
     public ICheckpointBackend? Backend => _backend;
 
     /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
@@ -86,8 +96,52 @@ public class Checkpointer
         }
         var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
         Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
-        await _backend.SaveAsync(name, iteration, data, WriteOptions, cancellationToken).ConfigureAwait(false);
-        Saved?.Invoke(name);
+        if (!AsyncSave)
+        {
+            await _backend.SaveAsync(name, iteration, data, WriteOptions, cancellationToken).ConfigureAwait(false);
+            Saved?.Invoke(name);
+            return;
+        }
+        await WaitForPendingSaveAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = HostSnapshot.Copy(data);
+        var backend = _backend;
+        _pendingSave = Task.Run(async () =>
+        {
+            try
+            {
+                await backend.SaveAsync(name, iteration, snapshot, WriteOptions, CancellationToken.None).ConfigureAwait(false);
+                Saved?.Invoke(name);
+            }
+            catch (Exception e)
+            {
+                Logger.LogError(e, "Background save of checkpoint {Name} failed; it was not tagged", name);
+                throw;
+            }
+            finally
+            {
+                HostSnapshot.Dispose(snapshot);
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>True while an <see cref="AsyncSave"/> write is still running.</summary>
+    public bool IsSavePending => _pendingSave is { IsCompleted: false };
+
+    /// <summary>Waits for the background save, if any; throws <see cref="CheckpointSaveFailedException"/> when it failed.</summary>
+    public async Task WaitForPendingSaveAsync(CancellationToken cancellationToken = default)
+    {
+        var pending = _pendingSave;
+        if (pending is null) return;
+        try
+        {
+            await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _pendingSave = null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || pending.IsCompleted)
+        {
+            _pendingSave = null;
+            throw new CheckpointSaveFailedException($"The background save failed and was not tagged: {e.Message}", e);
+        }
     }
 
     public OrderedDictionary<string, object?> Load(string path, IReadOnlyCollection<string>? checkpointables = null) =>
