@@ -2,64 +2,8 @@ using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
-using Microsoft.Extensions.DependencyInjection;
-using Orleans.Hosting;
-using Orleans.TestingHost;
 
 namespace Checkpointing.Grains.Tests;
-
-/// <summary>Test keys and tokens: the operator's key signs every tenant's credential.</summary>
-public static class TestTenancy
-{
-    public static readonly byte[] Key = Enumerable.Range(1, 32).Select(i => (byte)i).ToArray();
-    public static string SigningKey => Convert.ToBase64String(Key);
-
-    public static string Token(string tenant) => TenantTokens.Issue(Key, tenant, DateTimeOffset.UtcNow.AddHours(1));
-
-    /// <summary>Every grain call made by this async flow carries <paramref name="tenant"/>'s credential.</summary>
-    public static void ActAs(string tenant) => Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, Token(tenant));
-}
-
-/// <summary>
-/// Two real silos in this process with memory grain storage, the tenant-token filter, and a
-/// folder checkpoint store, as the protocol tests need. Short pending timeout so expiry is testable.
-/// </summary>
-public sealed class TwoSiloCluster : IAsyncLifetime
-{
-    public string StoreRoot { get; } = Directory.CreateTempSubdirectory("grain-store-").FullName;
-    public InProcessTestCluster Cluster { get; private set; } = null!;
-    public IClusterClient Client => Cluster.Client;
-    public FileSystemStore Store => new(StoreRoot);
-
-    public async Task InitializeAsync()
-    {
-        var builder = new InProcessTestClusterBuilder(2);
-        var root = StoreRoot;
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddMemoryGrainStorage(GrainStorage.Runs);
-            silo.AddMemoryGrainStorage(GrainStorage.Tenants);
-            silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
-            silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(new FileSystemStore(root)));
-            silo.Services.Configure<TenancyOptions>(o => o.SigningKey = TestTenancy.SigningKey);
-            silo.Services.Configure<RunGrainOptions>(o =>
-            {
-                o.PendingTimeout = TimeSpan.FromSeconds(2);
-                o.SweepPeriod = TimeSpan.FromMilliseconds(300);
-            });
-        });
-        Cluster = builder.Build();
-        await Cluster.DeployAsync();
-    }
-
-    public async Task DisposeAsync()
-    {
-        await Cluster.DisposeAsync();
-        Directory.Delete(StoreRoot, recursive: true);
-    }
-}
 
 /// <summary>Plays the ranks of a training job: real shards with real bytes, through the real protocol.</summary>
 public sealed class FakeJob(IClusterClient client, ICheckpointStore store, RunId run, int worldSize, int tensors = 12)

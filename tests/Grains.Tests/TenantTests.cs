@@ -1,3 +1,4 @@
+using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 

@@ -1,0 +1,39 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.TrainerAgent;
+using Checkpointing.TrainerAgent.Cluster;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Integration.Tests;
+
+/// <summary>Ranks of a data-parallel job in one process: identical replicas (same seed), each with its own cluster checkpointer.</summary>
+public static class ClusterRanks
+{
+    public static Sequential Replica(long seed)
+    {
+        torch.manual_seed(seed);
+        // Four equally heavy layers: a by-bytes split over four ranks can give each about a quarter.
+        return nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10));
+    }
+
+    public static async Task<RunId> CreateRunAsync(IGrainFactory grains, string name, PeriodicPolicy policy)
+    {
+        var run = new RunId("it", name);
+        var grain = grains.GetGrain<ITrainingRunGrain>(run.Key);
+        await grain.Create(policy);
+        return run;
+    }
+
+    public static Checkpointer Checkpointer(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch, nn.Module model) =>
+        new(model, new ClusterBackend(grains, run, store, rank, worldSize, epoch));
+
+    public static bool SameWeights(nn.Module a, nn.Module b) =>
+        a.state_dict().All(kv =>
+        {
+            using var x = kv.Value.detach().contiguous();
+            using var y = b.state_dict()[kv.Key].detach().contiguous();
+            return x.bytes.SequenceEqual(y.bytes);
+        });
+}

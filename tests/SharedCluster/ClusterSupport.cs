@@ -1,0 +1,68 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Grains;
+using Checkpointing.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Hosting;
+using Orleans.TestingHost;
+
+namespace Checkpointing.TestSupport;
+
+/// <summary>Test keys and tokens: the operator's key signs every tenant's credential.</summary>
+public static class TestTenancy
+{
+    public static readonly byte[] Key = Enumerable.Range(1, 32).Select(i => (byte)i).ToArray();
+    public static string SigningKey => Convert.ToBase64String(Key);
+
+    public static string Token(string tenant) => TenantTokens.Issue(Key, tenant, DateTimeOffset.UtcNow.AddHours(1));
+
+    /// <summary>Every grain call made by this async flow carries <paramref name="tenant"/>'s credential.</summary>
+    public static void ActAs(string tenant) => Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, Token(tenant));
+}
+
+/// <summary>
+/// Two real silos in this process with memory grain storage, the tenant-token filter, and a
+/// folder checkpoint store, as the protocol tests need. Short pending timeout so expiry is testable.
+/// </summary>
+public sealed class TwoSiloCluster : IAsyncLifetime
+{
+    public string StoreRoot { get; } = Directory.CreateTempSubdirectory("grain-store-").FullName;
+    public InProcessTestCluster Cluster { get; private set; } = null!;
+    public IClusterClient Client => Cluster.Client;
+    public FileSystemStore Store => new(StoreRoot);
+
+    public async Task InitializeAsync() => Cluster = await TestClusters.StartAsync(new FileSystemStore(StoreRoot), TimeSpan.FromSeconds(2));
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.DisposeAsync();
+        Directory.Delete(StoreRoot, recursive: true);
+    }
+}
+
+
+public static class TestClusters
+{
+    /// <summary>Two in-process silos with memory grain state, the tenant filter and <paramref name="store"/> for checkpoints.</summary>
+    public static async Task<InProcessTestCluster> StartAsync(ICheckpointStore store, TimeSpan? pendingTimeout = null)
+    {
+        var builder = new InProcessTestClusterBuilder(2);
+        builder.ConfigureSilo((_, silo) =>
+        {
+            silo.AddMemoryGrainStorage(GrainStorage.Runs);
+            silo.AddMemoryGrainStorage(GrainStorage.Tenants);
+            silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
+            silo.Services.AddSingleton(TimeProvider.System);
+            silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(store));
+            silo.Services.Configure<TenancyOptions>(o => o.SigningKey = TestTenancy.SigningKey);
+            silo.Services.Configure<RunGrainOptions>(o =>
+            {
+                o.PendingTimeout = pendingTimeout ?? TimeSpan.FromHours(1);
+                o.SweepPeriod = TimeSpan.FromMilliseconds(300);
+            });
+        });
+        var cluster = builder.Build();
+        await cluster.DeployAsync();
+        return cluster;
+    }
+}
