@@ -1,9 +1,10 @@
+using Checkpointing.TestSupport;
 namespace Checkpointing.Formats.Tests.Interop;
 
 /// <summary>Every Python-made fixture, written once per test run by Scripts/make_fixtures.py into a temporary folder.</summary>
 public sealed class InteropFixtures : IDisposable
 {
-    public InteropFixtures() => PythonTorch.Run("make_fixtures.py", Directory);
+    public InteropFixtures() => PythonTorch.Run(Path.Combine(AppContext.BaseDirectory, "Interop", "Scripts", "make_fixtures.py"), Directory);
 
     public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("interop-fixtures-").FullName;
 

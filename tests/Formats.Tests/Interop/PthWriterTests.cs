@@ -1,3 +1,4 @@
+using Checkpointing.TestSupport;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats.Interop;
 using Checkpointing.Formats.Interop.Torch;
@@ -18,7 +19,7 @@ public sealed class PthWriterTests : IDisposable
 
         PthWriter.Write(path, tree, AsTensor);
 
-        var report = JsonNode.Parse(PythonTorch.Run("check_written.py", path))!;
+        var report = JsonNode.Parse(PythonTorch.Run(Path.Combine(AppContext.BaseDirectory, "Interop", "Scripts", "check_written.py"), path))!;
         Assert.Equal(ValueSummary.Of(tree), report["summary"]!.ToJsonString());
         Assert.Equal("[0]", report["compression"]!.ToJsonString()); // every record stored, none deflated
         Assert.True(report["tied"]!.GetValue<bool>(), "one tensor written twice should share its storage in torch");
