@@ -108,10 +108,7 @@ public static class TableBenchmarks
         {
             silo.AddMemoryGrainStorage(GrainStorage.Runs);
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
-            silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
-            silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(new FileSystemStore(Path.Combine(root, "grain"))));
-            silo.Services.Configure<TenancyOptions>(o => o.SigningKey = Convert.ToBase64String(key));
+            silo.AddCheckpointing(new FileSystemStore(Path.Combine(root, "grain")), o => o.SigningKey = Convert.ToBase64String(key));
         });
         await using var cluster = builder.Build();
         await cluster.DeployAsync();

@@ -290,14 +290,11 @@ public sealed class TrainingRunGrain(
     public async Task Delete()
     {
         EnsureCreated();
-        var keys = new List<string>();
-        await foreach (var entry in Store.ListAsync(_id.StorePrefix + "/")) keys.Add(entry.Key);
-        // Manifests first: a crash midway never leaves a manifest whose shards are gone.
-        foreach (var key in keys.OrderBy(k => k.EndsWith("/" + ManifestJson.FileName, StringComparison.Ordinal) ? 0 : 1)) await Store.DeleteAsync(key);
+        var deleted = await Store.DeleteFolderAsync(_id.StorePrefix);
         await GrainFactory.GetGrain<ITenantGrain>(_id.Tenant).UnregisterRun(_id.Run);
         await state.ClearStateAsync();
         state.State = new RunState();
-        logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, keys.Count);
+        logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
         DeactivateOnIdle();
     }
 

@@ -19,10 +19,8 @@ public static class SiloHost
         var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
         builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HealthPort}");
 
-        builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
-        builder.Services.AddSingleton<ICheckpointStoreProvider>(_ => new CheckpointStoreProvider(CreateCheckpointStore(storage)));
 
         builder.UseOrleans(orleans =>
         {
@@ -58,7 +56,7 @@ public static class SiloHost
                     o.ContainerName = storage.GrainStateContainer;
                 });
             }
-            orleans.AddIncomingGrainCallFilter<TenantAccessFilter>();
+            orleans.AddCheckpointing(CreateCheckpointStore(storage));
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
         });

@@ -32,10 +32,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
             {
                 silo.AddAzureBlobGrainStorage(name, o => o.BlobServiceClient = new BlobServiceClient(connection));
             }
-            silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
-            silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(AzureBlobStore.FromConnectionString(connection, "checkpoints")));
-            silo.Services.Configure<TenancyOptions>(o => o.SigningKey = TestTenancy.SigningKey);
+            silo.AddCheckpointing(AzureBlobStore.FromConnectionString(connection, "checkpoints"), o => o.SigningKey = TestTenancy.SigningKey);
         });
         var cluster = builder.Build();
         await cluster.DeployAsync();

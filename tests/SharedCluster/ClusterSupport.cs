@@ -51,11 +51,7 @@ public static class TestClusters
         {
             silo.AddMemoryGrainStorage(GrainStorage.Runs);
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
-            silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
-            silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(store));
-            silo.Services.Configure<TenancyOptions>(o => o.SigningKey = TestTenancy.SigningKey);
-            silo.Services.Configure<RunGrainOptions>(o =>
+            silo.AddCheckpointing(store, o => o.SigningKey = TestTenancy.SigningKey, o =>
             {
                 o.PendingTimeout = pendingTimeout ?? TimeSpan.FromHours(1);
                 o.SweepPeriod = TimeSpan.FromMilliseconds(300);
