@@ -37,11 +37,14 @@ public sealed class PathManager
 
     public Task<string> GetLocalPathAsync(string path, CancellationToken cancellationToken = default)
     {
-        IPathHandler? handler;
+        (string Prefix, IPathHandler Handler)? best = null;
         lock (_handlers)
         {
-            handler = _handlers.Where(h => path.StartsWith(h.Key, StringComparison.Ordinal)).MaxBy(h => h.Key.Length).Value;
+            foreach (var (prefix, handler) in _handlers)
+            {
+                if (path.StartsWith(prefix, StringComparison.Ordinal) && prefix.Length > (best?.Prefix.Length ?? 0)) best = (prefix, handler);
+            }
         }
-        return handler is null ? Task.FromResult(path) : handler.GetLocalPathAsync(path, cancellationToken);
+        return best is { Handler: var chosen } ? chosen.GetLocalPathAsync(path, cancellationToken) : Task.FromResult(path);
     }
 }
