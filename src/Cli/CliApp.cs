@@ -25,8 +25,12 @@ public static class CliApp
               train a small model with periodic checkpoints into DIR, resuming from its last
               checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash
           ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
-          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values
+          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
+          ckpt convert SRC DST [--rename c2] [--match-to TARGET] [--json]
+              convert SRC (.pth/.pt, .pkl, .pyth or a native checkpoint folder) to DST (.pth by
+              extension, else a native folder); --rename c2 applies detectron2's Caffe2 renames;
+              --match-to aligns SRC's model keys to TARGET's keys and shapes and prints the matches
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         """;
@@ -51,6 +55,7 @@ public static class CliApp
                 "ls" => await CatalogCommands.LsAsync(parsed, context),
                 "inspect" => await CatalogCommands.InspectAsync(parsed, context),
                 "verify" => await CatalogCommands.VerifyAsync(parsed, context),
+                "convert" => await InteropCommands.ConvertAsync(parsed, context),
                 null or "help" or "-h" => Help(output),
                 var other => throw new UsageException($"unknown command '{other}'"),
             };
