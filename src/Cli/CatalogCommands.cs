@@ -57,6 +57,7 @@ public static class CatalogCommands
         var path = args.Positional(0, "PATH");
         var json = args.Flag("json");
         args.ThrowOnUnknown(1);
+        if (CheckpointTrees.IsInteropFile(path)) return InteropCommands.InspectFile(path, json, context);
         var (store, key) = NativeCheckpointFiles.Locate(path);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
         var values = new JsonObject();

@@ -25,8 +25,12 @@ public static class CliApp
               train a small model with periodic checkpoints into DIR, resuming from its last
               checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash
           ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
-          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values
+          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
+          ckpt convert SRC DST [--rename c2] [--match-to TARGET] [--json]
+              convert SRC (.pth/.pt, .pkl, .pyth or a native checkpoint folder) to DST (.pth by
+              extension, else a native folder); --rename c2 applies detectron2's Caffe2 renames;
+              --match-to aligns SRC's model keys to TARGET's keys and shapes and prints the matches
 
         cluster mode (a silo; see README):
           ckpt job [--agents 2] [--iters 120] [--period 20] [--max-to-keep 3] [--kill-at N] [--json]
@@ -64,6 +68,7 @@ public static class CliApp
                 "ls" => await CatalogCommands.LsAsync(parsed, context),
                 "inspect" => await CatalogCommands.InspectAsync(parsed, context),
                 "verify" => await CatalogCommands.VerifyAsync(parsed, context),
+                "convert" => await InteropCommands.ConvertAsync(parsed, context),
                 "run" => await RunCommands.RunAsync(parsed, context),
                 "token" => RunCommands.Token(parsed, context),
                 "agent" => await AgentCommand.RunAsync(parsed, context),

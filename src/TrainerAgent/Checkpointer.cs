@@ -19,6 +19,7 @@ public class Checkpointer
 
     private readonly OrderedDictionary<string, ICheckpointable> _checkpointables = new(StringComparer.Ordinal);
     private readonly ICheckpointBackend? _backend;
+    private readonly CheckpointFormat _format;
 
     /// <param name="model">The model; its state dict is saved under "model".</param>
     /// <param name="saveDir">Folder for checkpoints; "" means this checkpointer only loads.</param>
@@ -69,6 +70,22 @@ public class Checkpointer
     private Task? _pendingSave;
 
     public ICheckpointBackend? Backend => _backend;
+
+    /// <summary>How <see cref="Save"/> writes into the local save folder: native folders (default) or fvcore's <c>NAME.pth</c> files.</summary>
+    /// <exception cref="InvalidOperationException">a non-native format for a checkpointer over another backend</exception>
+    public CheckpointFormat Format
+    {
+        get => _format;
+        init
+        {
+            _format = value;
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value);
+            else if (_backend is not null && value != CheckpointFormat.Native) throw new InvalidOperationException($"Format {value} applies to local save folders only.");
+        }
+    }
+
+    /// <summary>Resolves paths with a scheme (<c>https://</c>, custom prefixes) to local files before loading (fvcore's <c>path_manager</c>).</summary>
+    public PathManager PathManager { get; init; } = PathManager.CreateDefault();
 
     /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
     public event Action<string>? Saved;
@@ -152,7 +169,7 @@ public class Checkpointer
     /// (all when null) and returns what was not consumed, e.g. "iteration". Nothing is changed
     /// unless the whole checkpoint reads back with valid checksums.
     /// </summary>
-    public async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IReadOnlyCollection<string>? checkpointables = null, CancellationToken cancellationToken = default)
+    public virtual async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IReadOnlyCollection<string>? checkpointables = null, CancellationToken cancellationToken = default)
     {
         if (string.IsNullOrEmpty(path))
         {
@@ -160,6 +177,7 @@ public class Checkpointer
             return new OrderedDictionary<string, object?>();
         }
         Logger.LogInformation("[Checkpointer] Loading from {Path} ...", path);
+        path = await PathManager.GetLocalPathAsync(path, cancellationToken).ConfigureAwait(false);
         var checkpoint = await LoadFileAsync(path, cancellationToken).ConfigureAwait(false);
         var incompatible = LoadModel(checkpoint);
         if (incompatible is not null) ModelStateLoader.Log(Logger, Model, incompatible);
@@ -174,13 +192,22 @@ public class Checkpointer
         return checkpoint;
     }
 
-    /// <summary>Reads a checkpoint file or folder into a state tree (fvcore's <c>_load_file</c>).</summary>
+    /// <summary>
+    /// Reads a checkpoint into a state tree of TorchSharp tensors (fvcore's <c>_load_file</c>): a native
+    /// folder (or its manifest.json), or a <c>torch.save</c> file.
+    /// </summary>
     protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
     {
         if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
         {
             var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
             return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, LoadProgress, cancellationToken).ConfigureAwait(false);
+        }
+        if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
+        {
+            if (Path.GetExtension(path).Equals(".pkl", StringComparison.OrdinalIgnoreCase))
+                throw new NotSupportedException($"{path}: .pkl files (Caffe2 / Detectron model zoo) are read by DetectionCheckpointer.");
+            return TorchFiles.Load(path);
         }
         return await NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken).ConfigureAwait(false);
     }

@@ -33,35 +33,84 @@ public interface ICheckpointBackend
     Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken);
 }
 
-/// <summary>A local save folder: checkpoint sub-folders and the fvcore-compatible last_checkpoint file.</summary>
-public sealed class LocalBackend(string saveDir) : ICheckpointBackend
+/// <summary>How a local save folder stores each checkpoint.</summary>
+public enum CheckpointFormat
+{
+    /// <summary>A folder of safetensors shards and a manifest (checksummed, shardable).</summary>
+    Native,
+
+    /// <summary>One <c>NAME.pth</c> file that <c>torch.load</c> reads, as fvcore and detectron2 write it.</summary>
+    Pth,
+}
+
+/// <summary>
+/// A local save folder and its fvcore-compatible last_checkpoint file. Checkpoints are saved in
+/// <see cref="Format"/>; both layouts are listed and loaded: a native sub-folder <c>NAME/</c> or a
+/// file <c>NAME.pth</c> (the tag then holds the file name, as detectron2 writes it). Names in this
+/// API never carry the <c>.pth</c> extension.
+/// </summary>
+public sealed class LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native) : ICheckpointBackend
 {
     private readonly LocalCatalog _catalog = new(new Storage.FileSystemStore(saveDir));
 
     public string SaveDir { get; } = Path.GetFullPath(saveDir);
+    public CheckpointFormat Format { get; } = format;
     public LocalCatalog Catalog => _catalog;
     public bool AppliesRetention => false;
 
-    public string PathOf(string name) => Path.Combine(SaveDir, name);
+    /// <summary>The folder of a native checkpoint, or the <c>.pth</c> file when that is what exists (or what this backend writes).</summary>
+    public string PathOf(string name)
+    {
+        var folder = Path.Combine(SaveDir, name);
+        var file = folder + TorchFiles.Extension;
+        if (Format == CheckpointFormat.Pth) return file;
+        return !File.Exists(Path.Combine(folder, ManifestJson.FileName)) && File.Exists(file) ? file : folder;
+    }
 
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
-        await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, options, cancellationToken).ConfigureAwait(false);
-        await _catalog.TagLastAsync(name, cancellationToken).ConfigureAwait(false);
+        if (Format == CheckpointFormat.Pth)
+        {
+            await _catalog.Store.WriteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, (stream, _) =>
+            {
+                TorchFiles.Write(stream, data, name);
+                return Task.CompletedTask;
+            }, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, options, cancellationToken).ConfigureAwait(false);
+        }
+        await TagLastAsync(name, cancellationToken).ConfigureAwait(false);
     }
 
-    public Task<string?> GetLastAsync(CancellationToken cancellationToken) => _catalog.GetLastAsync(cancellationToken);
+    public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
+        await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is { } tag ? WithoutPthExtension(tag) : null;
 
-    public Task TagLastAsync(string name, CancellationToken cancellationToken) => _catalog.TagLastAsync(name, cancellationToken);
+    public Task TagLastAsync(string name, CancellationToken cancellationToken) =>
+        _catalog.TagLastAsync(Format == CheckpointFormat.Pth ? WithoutPthExtension(name) + TorchFiles.Extension : name, cancellationToken);
 
-    public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => _catalog.ListNamesAsync(cancellationToken);
+    /// <summary>Native checkpoints and <c>.pth</c> files, by name in ordinal order.</summary>
+    public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
+    {
+        var names = new SortedSet<string>(await _catalog.ListNamesAsync(cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+        await foreach (var entry in _catalog.Store.ListAsync("", cancellationToken).ConfigureAwait(false))
+        {
+            if (!entry.Key.Contains('/', StringComparison.Ordinal) && entry.Key.EndsWith(TorchFiles.Extension, StringComparison.Ordinal)) names.Add(WithoutPthExtension(entry.Key));
+        }
+        return names.ToList();
+    }
 
     public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
-        if (await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
-        return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0;
+        if (await GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
+        var deletedFile = await _catalog.Store.DeleteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, cancellationToken).ConfigureAwait(false);
+        return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0 || deletedFile;
     }
 
     public Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken) =>
-        Task.FromResult<(ICheckpointStore, string)?>(null); // local paths are opened as folders by the checkpointer
+        Task.FromResult<(ICheckpointStore, string)?>(null); // local paths are opened as folders or files by the checkpointer
+
+    private static string WithoutPthExtension(string name) =>
+        name.EndsWith(TorchFiles.Extension, StringComparison.Ordinal) ? name[..^TorchFiles.Extension.Length] : name;
 }

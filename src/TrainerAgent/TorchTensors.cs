@@ -40,8 +40,30 @@ public static class TorchTensors
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
     };
 
-    /// <summary>The state-tree adapter for the writer: TorchSharp tensors are tensors, anything else is not.</summary>
-    public static ITensorSource? AsSource(object value) => value is Tensor t ? new TorchTensorSource(t) : null;
+    /// <summary>The state-tree adapter for writers: TorchSharp tensors and byte-level tensors (<see cref="HostTensor"/>) are tensors, anything else is not.</summary>
+    public static ITensorSource? AsSource(object value) => value switch
+    {
+        Tensor t => new TorchTensorSource(t),
+        ITensorSource source => source,
+        _ => null,
+    };
+
+    /// <summary>A CPU TorchSharp tensor holding a copy of <paramref name="host"/>'s bytes.</summary>
+    public static Tensor FromHost(HostTensor host)
+    {
+        var (value, target) = Allocate("", host.DType, host.Shape);
+        using (var bytes = new MemoryStream(host.Data, writable: false)) target.Fill(bytes);
+        return (Tensor)value;
+    }
+
+    /// <summary>A byte-level copy of <paramref name="tensor"/> (for code that works on <see cref="HostTensor"/>s, like Caffe2 renaming).</summary>
+    public static HostTensor ToHost(Tensor tensor)
+    {
+        var host = HostTensor.Allocate(ToDType(tensor.dtype), tensor.shape);
+        using var bytes = new MemoryStream(host.Data);
+        new TorchTensorSource(tensor).WriteTo(bytes);
+        return host;
+    }
 
     /// <summary>Allocates an empty CPU tensor for a stored one and reads its bytes straight into its memory.</summary>
     public static (object Value, ITensorTarget Target) Allocate(string key, TensorDType dtype, long[] shape)

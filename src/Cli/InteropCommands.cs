@@ -1,0 +1,140 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Checkpointing.Formats;
+using Checkpointing.Formats.Interop.Detectron;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent;
+
+namespace Checkpointing.Cli;
+
+/// <summary><c>ckpt convert</c> between formats, and <c>ckpt inspect</c> of PyTorch / detectron2 files.</summary>
+public static class InteropCommands
+{
+    public static async Task<int> ConvertAsync(CliArguments args, CliContext context)
+    {
+        var source = args.Positional(0, "SRC");
+        var destination = args.Positional(1, "DST");
+        var rename = args.String("rename");
+        var matchTo = args.String("match-to");
+        var json = args.Flag("json");
+        args.ThrowOnUnknown(2);
+        if (rename is not (null or "c2")) throw new UsageException($"--rename supports only 'c2', got '{rename}'");
+
+        var data = await CheckpointTrees.LoadAsync(source);
+        var model = CheckpointTrees.Model(data, source);
+        IReadOnlyDictionary<string, string>? originalNames = null;
+        if (rename == "c2")
+        {
+            var host = model.ToDictionary(p => p.Key, p => p.Value as HostTensor ?? throw new InvalidDataException($"{source}: model entry '{p.Key}' is not a tensor."), StringComparer.Ordinal);
+            var (renamed, newToOriginal, _) = C2NameConversion.ConvertC2DetectronWeights(host);
+            model = new OrderedDictionary<string, object?>(renamed.Select(p => new KeyValuePair<string, object?>(p.Key, p.Value)), StringComparer.Ordinal);
+            originalNames = newToOriginal;
+            // The names are detectron2's now: loading must not convert them a second time.
+            data.Remove(DetectronCheckpointFile.AuthorKey);
+        }
+        JsonObject? match = null;
+        if (matchTo is not null)
+        {
+            var target = CheckpointTrees.Model(await CheckpointTrees.LoadAsync(matchTo), matchTo);
+            var alignment = StateDictAlignment.Align(CheckpointTrees.Shapes(target, matchTo), CheckpointTrees.Shapes(model, source), originalNames);
+            model = alignment.Apply<object?>(model);
+            data.Remove(DetectronCheckpointFile.MatchingHeuristicsKey);
+            match = MatchJson(alignment, originalNames);
+            if (!json)
+            {
+                context.Out.WriteLine(alignment.Report);
+                foreach (var warning in alignment.Warnings) context.Out.WriteLine("warning: " + warning);
+            }
+        }
+        data[Checkpointer.ModelKey] = model;
+
+        var pth = TorchFiles.IsTorchFile(destination);
+        await WriteAsync(destination, data, pth);
+        var tensors = CheckpointTrees.Leaves(data).Select(l => l.Value).OfType<HostTensor>().ToList();
+        var bytes = tensors.Sum(t => t.Data.LongLength);
+        if (json)
+        {
+            context.Out.WriteLine(new JsonObject
+            {
+                ["source"] = Path.GetFullPath(source),
+                ["destination"] = Path.GetFullPath(destination),
+                ["format"] = pth ? "pth" : "native",
+                ["tensors"] = tensors.Count,
+                ["bytes"] = bytes,
+                ["renamed"] = rename,
+                ["match"] = match,
+            }.ToJsonString());
+        }
+        else
+        {
+            context.Out.WriteLine($"wrote {destination} ({(pth ? ".pth" : "native checkpoint")}, {tensors.Count} tensors, {bytes:N0} bytes)");
+        }
+        return 0;
+    }
+
+    /// <summary>A <c>.pth</c> file or a native checkpoint folder, each committed atomically (temporary name, fsync, rename).</summary>
+    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, bool pth)
+    {
+        var full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
+        var store = new FileSystemStore(Path.GetDirectoryName(full)!);
+        var name = Path.GetFileName(full);
+        if (pth)
+        {
+            await store.WriteAsync(name, (stream, _) =>
+            {
+                TorchFiles.Write(stream, data, Path.GetFileNameWithoutExtension(name));
+                return Task.CompletedTask;
+            });
+            return;
+        }
+        var iteration = data.GetValueOrDefault("iteration") as long?;
+        await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource);
+    }
+
+    private static JsonObject MatchJson(StateDictAlignmentResult alignment, IReadOnlyDictionary<string, string>? originalNames) => new()
+    {
+        ["matched"] = new JsonArray(alignment.Matches.Select(m => (JsonNode?)new JsonObject
+        {
+            ["model"] = m.Key,
+            ["checkpoint"] = originalNames?.GetValueOrDefault(m.Value) ?? m.Value,
+        }).ToArray()),
+        ["unmatched"] = new JsonArray(alignment.UnmatchedCheckpointKeys.Select(k => (JsonNode?)k).ToArray()),
+        ["warnings"] = new JsonArray(alignment.Warnings.Select(w => (JsonNode?)w).ToArray()),
+        ["report"] = alignment.Report,
+    };
+
+    /// <summary><c>ckpt inspect</c> of a <c>.pth</c>/<c>.pt</c>/<c>.pkl</c>/<c>.pyth</c> file: every tensor and every other value, as stored.</summary>
+    public static int InspectFile(string path, bool json, CliContext context)
+    {
+        var leaves = CheckpointTrees.Leaves(CheckpointTrees.ReadRaw(path)).ToList();
+        var tensors = leaves.Where(l => l.Value is HostTensor).Select(l => (l.Path, Tensor: (HostTensor)l.Value!)).ToList();
+        var values = new JsonObject();
+        foreach (var (key, value) in leaves.Where(l => l.Value is not HostTensor)) values[key] = CheckpointTrees.ToJson(value);
+        var total = tensors.Sum(t => t.Tensor.Data.LongLength);
+        var format = Path.GetExtension(path).TrimStart('.').ToLowerInvariant();
+        if (json)
+        {
+            context.Out.WriteLine(new JsonObject
+            {
+                ["path"] = Path.GetFullPath(path),
+                ["format"] = format,
+                ["total_bytes"] = total,
+                ["tensors"] = new JsonArray(tensors.Select(t => (JsonNode?)new JsonObject
+                {
+                    ["key"] = t.Path,
+                    ["dtype"] = t.Tensor.DType.Name(),
+                    ["shape"] = new JsonArray(t.Tensor.Shape.Select(d => (JsonNode?)d).ToArray()),
+                    ["bytes"] = t.Tensor.Data.LongLength,
+                }).ToArray()),
+                ["values"] = values,
+            }.ToJsonString());
+            return 0;
+        }
+        context.Out.WriteLine($"{format} file {path}  {tensors.Count} tensors, {total.ToString("N0", CultureInfo.InvariantCulture)} bytes");
+        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-5} {"SHAPE",-20} {"BYTES",12}");
+        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-5} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
+        context.Out.WriteLine("non-tensor values:");
+        foreach (var (key, value) in values) context.Out.WriteLine($"  {key} = {value?.ToJsonString() ?? "null"}");
+        return 0;
+    }
+}
