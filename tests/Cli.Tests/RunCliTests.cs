@@ -1,0 +1,81 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using Checkpointing.Storage;
+
+namespace Checkpointing.Cli.Tests;
+
+/// <summary>`ckpt token` and `ckpt run …` against a real silo process (dev mode) backed by Azurite.</summary>
+[Collection(nameof(CliCollection))]
+public sealed class RunCliTests
+{
+    [Fact]
+    public async Task Run_commands_create_show_change_and_delete_a_run_through_a_silo()
+    {
+        var repo = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.CkptDll)!, "..", "..", "..", "..", "..", ".."));
+        await using var azurite = await Azurite.StartAsync(repo);
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var (siloPort, gateway, health) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
+        var siloDll = CliRunner.CkptDll.Replace(Path.Combine("src", "Cli"), Path.Combine("src", "Silo"), StringComparison.Ordinal).Replace("ckpt.dll", "Checkpointing.Silo.dll", StringComparison.Ordinal);
+        await using var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
+        {
+            ["CKPT_Silo__SiloPort"] = $"{siloPort}",
+            ["CKPT_Silo__GatewayPort"] = $"{gateway}",
+            ["CKPT_Silo__HealthPort"] = $"{health}",
+            ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
+            ["CKPT_Tenancy__SigningKey"] = key,
+        });
+        await WaitHealthy(silo, health);
+
+        var token = (await CliRunner.InProcess("token", "--key", key, "--tenant", "acme")).Out.Trim();
+        var operatorToken = (await CliRunner.InProcess("token", "--key", key, "--tenant", "*")).Out.Trim();
+        string[] cluster = ["--silo", $"127.0.0.1:{gateway}", "--token", token];
+
+        var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "5", "--max-iter", "100", "--max-to-keep", "2", "--json", .. cluster]);
+        Assert.True(created.ExitCode == 0, created.Error);
+        Assert.Equal(5, (long)created.Json["policy"]!["period"]!);
+        Assert.Equal(2, (long)created.Json["policy"]!["max_to_keep"]!);
+
+        var policy = await CliRunner.InProcess(["run", "policy", "acme/r1", "--period", "7", "--json", .. cluster]);
+        Assert.Equal(7, (long)policy.Json["policy"]!["period"]!);
+        Assert.Equal(100, (long)policy.Json["policy"]!["max_iter"]!);
+
+        var attempt = await CliRunner.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster]);
+        Assert.Equal(1, (long)attempt.Json["epoch"]!);
+        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", "--reason", "maintenance", .. cluster]);
+        var shown = await CliRunner.InProcess(["run", "show", "acme/r1", "--json", .. cluster]);
+        Assert.Equal("maintenance", (string)shown.Json["checkpoint_request"]!);
+        Assert.Empty(shown.Json["checkpoints"]!.AsArray());
+
+        var listed = await CliRunner.InProcess(["run", "ls", "acme", "--json", .. cluster]);
+        Assert.Equal(["r1"], listed.Json["runs"]!.AsArray().Select(r => (string)r!["run"]!));
+
+        var denied = await CliRunner.InProcess(["run", "show", "other/r1", .. cluster]);
+        Assert.Equal(1, denied.ExitCode);
+        Assert.Contains("the credential is for tenant 'acme'", denied.Error);
+        var asOperator = await CliRunner.InProcess("run", "show", "acme/r1", "--json", "--silo", $"127.0.0.1:{gateway}", "--token", operatorToken);
+        Assert.Equal("acme/r1", (string)asOperator.Json["run"]!);
+
+        Assert.Equal(0, (await CliRunner.InProcess(["run", "delete", "acme/r1", .. cluster])).ExitCode);
+        var gone = await CliRunner.InProcess(["run", "show", "acme/r1", .. cluster]);
+        Assert.Equal(1, gone.ExitCode);
+        Assert.Contains("does not exist", gone.Error);
+    }
+
+    private static async Task WaitHealthy(ChildProcess silo, int port)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            Assert.False(silo.HasExited, silo.ErrorTail);
+            try
+            {
+                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"))).IsSuccessStatusCode) return;
+            }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            await Task.Delay(250);
+        }
+        Assert.Fail($"silo not healthy in 90 s:\n{silo.ErrorTail}");
+    }
+}
