@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net.Http;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
@@ -47,7 +45,7 @@ public static class JobCommand
             ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
             ["CKPT_Tenancy__SigningKey"] = key,
         });
-        await WaitHealthyAsync(silo, healthPort);
+        await silo.WaitHealthyAsync(healthPort);
 
         var run = new RunId("demo", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         var token = TenantTokens.Issue(Convert.FromBase64String(key), run.Tenant, DateTimeOffset.UtcNow.AddHours(6));
@@ -153,24 +151,6 @@ public static class JobCommand
         {
             foreach (var rank in ranks) await rank.DisposeAsync();
         }
-    }
-
-    private static async Task WaitHealthyAsync(ChildProcess silo, int healthPort)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(90))
-        {
-            if (silo.HasExited) throw new InvalidOperationException($"the silo exited with {silo.ExitCode}:\n{silo.ErrorTail}");
-            try
-            {
-                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/healthz"))).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
-            await Task.Delay(250);
-        }
-        throw new TimeoutException($"the silo was not healthy within 90 s:\n{silo.ErrorTail}");
     }
 
     /// <summary>The repository this ckpt was built in (its node_modules holds Azurite).</summary>

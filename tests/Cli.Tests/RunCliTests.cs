@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Checkpointing.Storage;
 
@@ -24,7 +23,7 @@ public sealed class RunCliTests
             ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
             ["CKPT_Tenancy__SigningKey"] = key,
         });
-        await WaitHealthy(silo, health);
+        await silo.WaitHealthyAsync(health);
 
         var token = (await CliRunner.InProcess("token", "--key", key, "--tenant", "acme")).Out.Trim();
         var operatorToken = (await CliRunner.InProcess("token", "--key", key, "--tenant", "*")).Out.Trim();
@@ -59,23 +58,5 @@ public sealed class RunCliTests
         var gone = await CliRunner.InProcess(["run", "show", "acme/r1", .. cluster]);
         Assert.Equal(1, gone.ExitCode);
         Assert.Contains("does not exist", gone.Error);
-    }
-
-    private static async Task WaitHealthy(ChildProcess silo, int port)
-    {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(90))
-        {
-            Assert.False(silo.HasExited, silo.ErrorTail);
-            try
-            {
-                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz"))).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
-            await Task.Delay(250);
-        }
-        Assert.Fail($"silo not healthy in 90 s:\n{silo.ErrorTail}");
     }
 }
