@@ -38,7 +38,8 @@ public static class SafetensorsShardWriter
         var layout = Layout(tensors);
         destination.Write(SafetensorsHeader.Build(layout, metadata));
         var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
-        var counter = new ChecksummingWriteStream(destination);
+        // Callers usually hand in the hashing stream already: count through it rather than hashing every byte twice.
+        var counter = destination as ChecksummingWriteStream ?? new ChecksummingWriteStream(destination);
         foreach (var entry in layout)
         {
             var before = counter.BytesWritten;

@@ -17,8 +17,11 @@ public sealed record AzureBlobStoreOptions
     /// <summary>Blocks being uploaded at once; memory in flight is at most this × <see cref="BlockSize"/>.</summary>
     public int MaxBlocksInFlight { get; init; } = 4;
 
-    /// <summary>Buffer of the sequential read stream (each refill is one range read).</summary>
-    public int ReadBufferSize { get; init; } = 4 << 20;
+    /// <summary>Bytes per range download of a sequential read.</summary>
+    public int ReadRangeSize { get; init; } = 8 << 20;
+
+    /// <summary>Range downloads in flight ahead of a sequential reader; memory is at most this × <see cref="ReadRangeSize"/>.</summary>
+    public int MaxRangesInFlight { get; init; } = 4;
 }
 
 /// <summary>
@@ -76,7 +79,8 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         var blob = container.GetBlobClient(StoreKey.Validate(key));
         try
         {
-            return await blob.OpenReadAsync(new BlobOpenReadOptions(allowModifications: false) { BufferSize = _options.ReadBufferSize }, cancellationToken).ConfigureAwait(false);
+            var properties = await blob.GetPropertiesAsync(cancellationToken: cancellationToken).ConfigureAwait(false);
+            return new PrefetchingBlobReadStream(blob, properties.Value.ContentLength, _options.ReadRangeSize, _options.MaxRangesInFlight, cancellationToken);
         }
         catch (RequestFailedException e) when (e.Status == 404)
         {
