@@ -24,6 +24,7 @@ public static class AgentCommand
         var epoch = args.Long("epoch", 0, min: 1);
         var width = (int)args.Long("width", 64, min: 1);
         var seed = args.Long("seed", 1);
+        var holdAt = args.OptionalLong("hold-at", min: 0);
         var options = ClusterOptions.Read(args);
         var store = ClusterOptions.ReadStore(args);
         args.ThrowOnUnknown(0);
@@ -43,6 +44,13 @@ public static class AgentCommand
 
         for (var iteration = start; iteration < iterations; iteration++)
         {
+            if (iteration == holdAt)
+            {
+                // Lets a launcher kill this rank at an exact point: it stops here until it is killed.
+                Emit(context, "hold", rank, new JsonObject { ["iteration"] = iteration });
+                await Task.Delay(TimeSpan.FromMinutes(10));
+                throw new TimeoutException($"rank {rank} was held at iteration {iteration} for 10 minutes and never killed");
+            }
             var loss = training.Step(iteration);
             Emit(context, "step", rank, new JsonObject { ["iteration"] = iteration, ["loss"] = loss });
             await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });

@@ -43,7 +43,9 @@ public static class CliApp
                                --token TOKEN (or env CKPT_TOKEN)
           ckpt token --key BASE64 --tenant T [--hours 24]   issue a tenant credential ('*' = operator)
           ckpt agent --run T/R --rank R --world-size N --epoch E (--storage CONN | --store-folder DIR)
-              one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout
+                     [--width 64] [--seed 1] [--hold-at N]
+              one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout;
+              --hold-at N stops before iteration N until the launcher kills it
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         """;

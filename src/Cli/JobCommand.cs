@@ -54,23 +54,24 @@ public static class JobCommand
         await grain.Create(new PeriodicPolicy(period, iterations, maxToKeep));
         say($"run {run}: period {period}, max_iter {iterations}, max_to_keep {maxToKeep}, {agents} agents");
 
-        var agentArgs = new Func<int, long, string[]>((rank, epoch) =>
+        var agentArgs = new Func<int, long, long?, string[]>((rank, epoch, holdAt) =>
         [
             typeof(JobCommand).Assembly.Location, "agent", "--run", run.Key, "--rank", $"{rank}", "--world-size", $"{agents}", "--epoch", $"{epoch}",
             "--width", $"{width}", "--silo", $"127.0.0.1:{gatewayPort}", "--token", token, "--storage", azurite.ConnectionString,
+            .. holdAt is { } h ? new[] { "--hold-at", $"{h}" } : [],
         ]);
         var progress = new ProgressBar(context.Error, iterations, context.Interactive);
 
         // Attempt 1: train until the kill point, then SIGKILL the last rank; the job restarts all ranks.
         var epoch1 = await grain.StartAttempt();
-        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1)), progress, killAtIteration: killAt);
+        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1, rank == agents - 1 ? killAt : null)), progress, killAtIteration: killAt);
         var killedRank = agents - 1;
-        say($"SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {first.LastIteration}; the job restarts");
+        say($"SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {killAt}; the job restarts");
         var lastBeforeKill = (await grain.GetLastCheckpoint())?.Name;
 
         // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the grain's last checkpoint.
         var epoch2 = await grain.StartAttempt();
-        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2)), progress, killAtIteration: null);
+        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2, null)), progress, killAtIteration: null);
         progress.Finish();
 
         var view = await grain.Get();
@@ -101,51 +102,71 @@ public static class JobCommand
     private sealed record AttemptResult(long LastIteration, double? LastLoss, double? FirstLoss, string? ResumedFrom, long StartIteration, List<string> Saved, int? KilledPid,
         Dictionary<long, double> Losses);
 
-    /// <summary>Starts the ranks, follows rank 0's events, and either waits for all to finish or kills the last rank at an iteration.</summary>
+    /// <summary>
+    /// Starts the ranks and follows their events. With <paramref name="killAtIteration"/>, the last rank holds
+    /// at that iteration and is SIGKILLed there (then every rank: a data-parallel job cannot go on without one);
+    /// otherwise waits for all ranks to finish.
+    /// </summary>
     private static async Task<AttemptResult> RunAgentsAsync(int count, Func<int, ChildProcess> start, ProgressBar progress, long? killAtIteration)
     {
         var ranks = Enumerable.Range(0, count).Select(start).ToList();
+        var victim = ranks[^1];
+        var held = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        long lastIteration = -1, startIteration = 0;
+        double? lastLoss = null, firstLoss = null;
+        string? resumedFrom = null;
+        var saved = new List<string>();
+        var losses = new Dictionary<long, double>();
+        var readers = ranks.Select(async (rank, index) =>
+        {
+            await foreach (var e in rank.Events.ReadAllAsync())
+            {
+                var kind = (string?)e["event"];
+                if (kind == "hold" && ReferenceEquals(rank, victim)) held.TrySetResult();
+                if (index != 0) continue;
+                lock (losses)
+                {
+                    switch (kind)
+                    {
+                        case "start":
+                            resumedFrom = (string?)e["resumed_from"];
+                            startIteration = (long)e["start_iter"]!;
+                            break;
+                        case "step":
+                            lastIteration = (long)e["iteration"]!;
+                            lastLoss = (double)e["loss"]!;
+                            firstLoss ??= lastLoss;
+                            losses[lastIteration] = lastLoss.Value;
+                            progress.Update(lastIteration + 1, $"loss {lastLoss:F5}{(saved.Count > 0 ? $" saved {saved[^1]}" : "")}");
+                            break;
+                        case "saved":
+                            saved.Add((string)e["name"]!);
+                            break;
+                    }
+                }
+            }
+        }).ToList();
         try
         {
-            long lastIteration = -1, startIteration = 0;
-            double? lastLoss = null, firstLoss = null;
-            string? resumedFrom = null;
-            var saved = new List<string>();
-            var losses = new Dictionary<long, double>();
-            await foreach (var e in ranks[0].Events.ReadAllAsync())
+            int? killedPid = null;
+            if (killAtIteration is not null)
             {
-                switch ((string?)e["event"])
+                await Task.WhenAny(held.Task, victim.WaitForExitAsync());
+                if (!held.Task.IsCompleted) throw new InvalidOperationException($"agent pid {victim.Id} exited with {victim.ExitCode} before it was killed:\n{victim.ErrorTail}");
+                killedPid = victim.Id;
+                await victim.KillAsync();
+                foreach (var other in ranks) await other.KillAsync();
+            }
+            else
+            {
+                foreach (var rank in ranks)
                 {
-                    case "start":
-                        resumedFrom = (string?)e["resumed_from"];
-                        startIteration = (long)e["start_iter"]!;
-                        break;
-                    case "step":
-                        lastIteration = (long)e["iteration"]!;
-                        lastLoss = (double)e["loss"]!;
-                        firstLoss ??= lastLoss;
-                        losses[lastIteration] = lastLoss.Value;
-                        progress.Update(lastIteration + 1, $"loss {lastLoss:F5}{(saved.Count > 0 ? $" saved {saved[^1]}" : "")}");
-                        break;
-                    case "saved":
-                        saved.Add((string)e["name"]!);
-                        break;
-                }
-                if (killAtIteration is { } k && lastIteration >= k && saved.Count > 0)
-                {
-                    var victim = ranks[^1];
-                    var pid = victim.Id;
-                    await victim.KillAsync();
-                    foreach (var other in ranks) await other.KillAsync(); // a data-parallel job cannot go on without a rank
-                    return new AttemptResult(lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, pid, losses);
+                    await rank.WaitForExitAsync();
+                    if (rank.ExitCode != 0) throw new InvalidOperationException($"agent pid {rank.Id} exited with {rank.ExitCode}:\n{rank.ErrorTail}");
                 }
             }
-            foreach (var rank in ranks)
-            {
-                await rank.WaitForExitAsync();
-                if (rank.ExitCode != 0) throw new InvalidOperationException($"agent pid {rank.Id} exited with {rank.ExitCode}:\n{rank.ErrorTail}");
-            }
-            return new AttemptResult(lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, null, losses);
+            await Task.WhenAll(readers); // every event the ranks printed before they ended
+            return new AttemptResult(killAtIteration ?? lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, killedPid, losses);
         }
         finally
         {
