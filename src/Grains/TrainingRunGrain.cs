@@ -115,6 +115,8 @@ public sealed class TrainingRunGrain(
         S.Pending[request.Name] = pending;
         await state.WriteStateAsync();
         await RunDeletionsAsync();
+        // Stay active until the sweep could expire this checkpoint, so an abandoned one is collected even if nobody calls again.
+        DelayDeactivation(options.Value.PendingTimeout + options.Value.SweepPeriod * 2);
         return PlanFor(pending, request.Rank);
     }
 

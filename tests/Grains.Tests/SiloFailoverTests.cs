@@ -52,6 +52,13 @@ public sealed class SiloFailoverTests
         var prefix = view.Catalog[^1].ManifestKey[..view.Catalog[^1].ManifestKey.LastIndexOf('/')];
         await NativeCheckpointReader.VerifyAsync(store, prefix, await NativeCheckpointReader.ReadManifestAsync(store, prefix));
         Assert.False(survivor.HasExited, survivor.Log);
+
+        // The survivor shuts down gracefully on SIGTERM: it exits 0 and the run's state is durable.
+        Assert.Equal(0, await survivor.TerminateAsync(TimeSpan.FromSeconds(60)));
+        await using var replacement = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);
+        var reread = await Retry(() => job.Grain.Get());
+        Assert.Equal(["model_0000009", "model_0000019"], reread.Catalog.Select(c => c.Name));
+        Assert.Contains($":{replacement.SiloPort}:", reread.HostedBy);
     }
 
     /// <summary>What a client does when the silo behind its call disappears: retry until the grain is reactivated elsewhere.</summary>

@@ -90,6 +90,15 @@ public sealed class SiloProcess : IAsyncDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGTERM: the host's graceful shutdown (running calls finish, grains deactivate); returns the exit code.</summary>
+    public async Task<int> TerminateAsync(TimeSpan grace)
+    {
+        using (var kill = Process.Start("kill", ["-TERM", $"{_process.Id}"])) await kill.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(grace);
+        await _process.WaitForExitAsync(timeout.Token);
+        return _process.ExitCode;
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)
