@@ -100,11 +100,3 @@ public static class CliApp
     }
 }
 
-/// <summary>A logger factory that drops everything, for output-only contexts.</summary>
-internal sealed class NullLoggers : Microsoft.Extensions.Logging.ILoggerFactory
-{
-    public static readonly NullLoggers Instance = new();
-    public void AddProvider(Microsoft.Extensions.Logging.ILoggerProvider provider) { }
-    public Microsoft.Extensions.Logging.ILogger CreateLogger(string categoryName) => Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-    public void Dispose() { }
-}

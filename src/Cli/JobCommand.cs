@@ -75,7 +75,7 @@ public static class JobCommand
         progress.Finish();
 
         var view = await grain.Get();
-        RunCommands.Print(new CliContext(context.Error, context.Error, NullLoggers.Instance, false), false, view);
+        RunCommands.Print(context.Error, false, view);
         await silo.StopAsync(TimeSpan.FromSeconds(20));
         var summary = new JsonObject
         {

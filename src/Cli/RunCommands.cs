@@ -137,21 +137,23 @@ public static class RunCommands
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
     };
 
-    public static void Print(CliContext context, bool json, RunView view)
+    public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view);
+
+    public static void Print(TextWriter output, bool json, RunView view)
     {
         if (json)
         {
-            context.Out.WriteLine(ToJson(view).ToJsonString());
+            output.WriteLine(ToJson(view).ToJsonString());
             return;
         }
-        context.Out.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
-        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"RANKS",5} {"COMMITTED (UTC)",-20}");
+        output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
+        output.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"RANKS",5} {"COMMITTED (UTC)",-20}");
         foreach (var c in view.Catalog)
         {
-            context.Out.WriteLine($"{(c.Name == view.LastCheckpoint ? "*" : " "),1} {c.Name,-24} {c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {c.Bytes,14:N0} {c.WorldSize,5} {c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+            output.WriteLine($"{(c.Name == view.LastCheckpoint ? "*" : " "),1} {c.Name,-24} {c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {c.Bytes,14:N0} {c.WorldSize,5} {c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
-        foreach (var p in view.Pending) context.Out.WriteLine($"  (pending) {p.Name}: ranks {string.Join(",", p.RanksReported)} of {p.WorldSize} reported");
-        context.Out.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
+        foreach (var p in view.Pending) output.WriteLine($"  (pending) {p.Name}: ranks {string.Join(",", p.RanksReported)} of {p.WorldSize} reported");
+        output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }
 
     /// <summary><c>ckpt token --key BASE64 --tenant T [--hours 24]</c>: the operator issues a tenant credential offline.</summary>
