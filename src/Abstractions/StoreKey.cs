@@ -22,11 +22,4 @@ public static class StoreKey
         }
         return key;
     }
-
-    /// <summary>Joins validated segments with '/'; empty parts are skipped so a root prefix of "" works.</summary>
-    public static string Combine(params string[] parts)
-    {
-        var key = string.Join('/', parts.Where(p => p.Length > 0));
-        return Validate(key);
-    }
 }

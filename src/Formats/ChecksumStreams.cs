@@ -117,7 +117,6 @@ internal sealed class BoundedReadStream(Stream inner, long length) : Stream
         while (Read(buffer) > 0) { }
     }
 
-    public long Remaining => _remaining;
     public override bool CanRead => true;
     public override bool CanSeek => false;
     public override bool CanWrite => false;

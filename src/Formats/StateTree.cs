@@ -104,10 +104,6 @@ public static class StateTree
         return path.Length == 0 ? escaped : $"{path}/{escaped}";
     }
 
-    /// <summary>Splits a '/'-joined path back into its unescaped keys.</summary>
-    public static string[] SplitPath(string path) =>
-        path.Split('/').Select(p => p.Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal)).ToArray();
-
     /// <summary>Builds C# values from <paramref name="state"/>, asking <paramref name="tensorFor"/> for each tensor reference.</summary>
     public static OrderedDictionary<string, object?> Expand(JsonObject state, Func<string, object> tensorFor) =>
         (OrderedDictionary<string, object?>)ReadValue(state, "", tensorFor)!;

@@ -5,10 +5,7 @@ namespace Checkpointing.TrainerAgent;
 public sealed record IncompatibleKeys(
     IReadOnlyList<string> MissingKeys,
     IReadOnlyList<string> UnexpectedKeys,
-    IReadOnlyList<(string Key, long[] CheckpointShape, long[] ModelShape)> IncorrectShapes)
-{
-    public bool IsEmpty => MissingKeys.Count == 0 && UnexpectedKeys.Count == 0 && IncorrectShapes.Count == 0;
-}
+    IReadOnlyList<(string Key, long[] CheckpointShape, long[] ModelShape)> IncorrectShapes);
 
 /// <summary>fvcore's grouped messages for keys that did not match, e.g. "layer1.{bias, weight}".</summary>
 public static class IncompatibleKeyMessages
