@@ -27,8 +27,10 @@ public static class StoreExtensions
         var keys = new List<string>();
         await foreach (var entry in store.ListAsync(StoreKey.Validate(folderKey) + "/", cancellationToken).ConfigureAwait(false)) keys.Add(entry.Key);
         // Delete the manifest first so that a crash midway never leaves a manifest without its shards.
-        keys.Sort((a, b) => (b.EndsWith("/manifest.json", StringComparison.Ordinal) ? 1 : 0) - (a.EndsWith("/manifest.json", StringComparison.Ordinal) ? 1 : 0));
-        foreach (var key in keys) await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+        foreach (var key in keys.OrderBy(k => k.EndsWith("/manifest.json", StringComparison.Ordinal) ? 0 : 1))
+        {
+            await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
+        }
         return keys.Count;
     }
 }

@@ -93,10 +93,12 @@ public sealed class LocalBackend(string saveDir, CheckpointFormat format = Check
     /// <summary>Native checkpoints and <c>.pth</c> files, by name in ordinal order.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
     {
-        var names = new SortedSet<string>(await _catalog.ListNamesAsync(cancellationToken).ConfigureAwait(false), StringComparer.Ordinal);
+        // One pass over the folder finds both layouts.
+        var names = new SortedSet<string>(StringComparer.Ordinal);
         await foreach (var entry in _catalog.Store.ListAsync("", cancellationToken).ConfigureAwait(false))
         {
-            if (!entry.Key.Contains('/', StringComparison.Ordinal) && entry.Key.EndsWith(TorchFiles.Extension, StringComparison.Ordinal)) names.Add(WithoutPthExtension(entry.Key));
+            if (LocalCatalog.CommittedName(entry.Key) is { } native) names.Add(native);
+            else if (!entry.Key.Contains('/', StringComparison.Ordinal) && entry.Key.EndsWith(TorchFiles.Extension, StringComparison.Ordinal)) names.Add(WithoutPthExtension(entry.Key));
         }
         return names.ToList();
     }

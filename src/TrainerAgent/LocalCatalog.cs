@@ -32,10 +32,16 @@ public sealed class LocalCatalog(ICheckpointStore store)
         var names = new List<string>();
         await foreach (var entry in Store.ListAsync("", ct).ConfigureAwait(false))
         {
-            var parts = entry.Key.Split('/');
-            if (parts.Length == 2 && parts[1] == ManifestJson.FileName) names.Add(parts[0]);
+            if (CommittedName(entry.Key) is { } name) names.Add(name);
         }
         return names;
+    }
+
+    /// <summary>The checkpoint a store key commits ("NAME/manifest.json" → NAME), or null for any other key.</summary>
+    public static string? CommittedName(string key)
+    {
+        var parts = key.Split('/');
+        return parts.Length == 2 && parts[1] == ManifestJson.FileName ? parts[0] : null;
     }
 
     /// <summary>Every committed checkpoint with its manifest's facts, oldest iteration first.</summary>
