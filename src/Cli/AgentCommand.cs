@@ -30,7 +30,7 @@ public static class AgentCommand
         args.ThrowOnUnknown(0);
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}");
 
-        await using var connection = await ClusterConnection.ConnectAsync(options);
+        await using var connection = await ClusterOptions.ConnectAsync(options);
         var policy = (await connection.Run(run).Get()).Policy;
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy");
         var training = new DemoTraining(seed, width, iterations);

@@ -18,7 +18,7 @@ public static class CatalogCommands
             var json = args.Flag("json");
             var options = ClusterOptions.Read(args);
             args.ThrowOnUnknown(0);
-            await using var connection = await TrainerAgent.Cluster.ClusterConnection.ConnectAsync(options);
+            await using var connection = await ClusterOptions.ConnectAsync(options);
             RunCommands.Print(context, json, await connection.Run(Abstractions.Runs.RunId.Parse(run)).Get());
             return 0;
         }
@@ -26,29 +26,38 @@ public static class CatalogCommands
         var jsonOut = args.Flag("json");
         args.ThrowOnUnknown(1);
         if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}");
-        var catalog = new LocalCatalog(new FileSystemStore(dir));
-        var entries = await catalog.ListAsync();
-        var last = await catalog.GetLastAsync();
+        var survey = await CheckpointSurvey.OfFolderAsync(dir);
         if (jsonOut)
         {
-            var array = new JsonArray(entries.Select(e => (JsonNode?)new JsonObject
+            var array = new JsonArray(survey.Sound.Select(e => (JsonNode?)new JsonObject
             {
                 ["name"] = e.Name,
                 ["iteration"] = e.Iteration,
                 ["bytes"] = e.Bytes,
                 ["tensors"] = e.Tensors,
                 ["created_utc"] = e.CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
-                ["last"] = e.Name == last,
+                ["last"] = e.Name == survey.Last,
             }).ToArray());
-            context.Out.WriteLine(new JsonObject { ["dir"] = Path.GetFullPath(dir), ["last"] = last, ["checkpoints"] = array }.ToJsonString());
+            var damaged = new JsonArray(survey.Damaged.Select(d => (JsonNode?)new JsonObject { ["name"] = d.Name, ["error"] = d.Problem }).ToArray());
+            context.Out.WriteLine(new JsonObject
+            {
+                ["dir"] = Path.GetFullPath(dir),
+                ["last"] = survey.Last,
+                ["last_error"] = survey.TagProblem,
+                ["checkpoints"] = array,
+                ["damaged"] = damaged,
+            }.ToJsonString());
             return 0;
         }
         context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"CREATED (UTC)",-20}");
-        foreach (var e in entries)
+        foreach (var e in survey.Sound)
         {
-            context.Out.WriteLine($"{(e.Name == last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.Bytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+            context.Out.WriteLine($"{(e.Name == survey.Last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.Bytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
-        context.Out.WriteLine(last is null ? "no checkpoint is tagged last" : $"* = last_checkpoint ({last})");
+        foreach (var d in survey.Damaged) context.Out.WriteLine($"! {d.Name,-24} DAMAGED: {d.Problem}");
+        if (survey.Damaged.Count > 0) context.Out.WriteLine("! = damaged, cannot be loaded (ckpt verify DIR/NAME for details)");
+        if (survey.TagProblem is not null) context.Out.WriteLine($"last_checkpoint: {survey.TagProblem}");
+        else context.Out.WriteLine(survey.Last is null ? "no checkpoint is tagged last" : $"* = last_checkpoint ({survey.Last})");
         return 0;
     }
 
@@ -59,7 +68,7 @@ public static class CatalogCommands
         args.ThrowOnUnknown(1);
         if (CheckpointTrees.IsInteropFile(path)) return InteropCommands.InspectFile(path, json, context);
         var (store, key) = NativeCheckpointFiles.Locate(path);
-        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
+        var manifest = await CheckpointSurvey.ReadManifestAsync(store, key);
         var values = new JsonObject();
         CollectValues(manifest.State, "", values);
         if (json)
@@ -122,7 +131,7 @@ public static class CatalogCommands
         try
         {
             var (store, key) = NativeCheckpointFiles.Locate(path);
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
+            var manifest = await CheckpointSurvey.ReadManifestAsync(store, key);
             var bar = new ProgressBar(context.Error, manifest.TotalBytes, context.Interactive);
             long done = 0;
             await NativeCheckpointReader.VerifyAsync(store, key, manifest, new SyncProgress(n => bar.Update(done += n, "bytes verified")));
@@ -132,14 +141,14 @@ public static class CatalogCommands
         }
         catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or IOException)
         {
-            Report(context, json, ok: false, $"FAILED: {e.Message}");
+            Report(context, json, ok: false, $"FAILED: {CliFailure.OneLine(e.Message)}");
             return 1;
         }
     }
 
     private static void Report(CliContext context, bool json, bool ok, string message)
     {
-        context.Out.WriteLine(json ? JsonSerializer.Serialize(new { ok, message }) : message);
+        context.Out.WriteLine(json ? JsonSerializer.Serialize(new { ok, message, error = ok ? null : message }) : message);
     }
 }
 

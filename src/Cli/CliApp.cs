@@ -1,4 +1,7 @@
-using Checkpointing.Formats;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Cli;
@@ -39,7 +42,7 @@ public static class CliApp
           ckpt run create|show|policy|delete|attempt|checkpoint-now TENANT/RUN [--period P]
                    [--max-iter M] [--max-to-keep K] [--prefix model] [--reason R] [--json]
           ckpt run ls TENANT [--json]
-              cluster options: --silo HOST:PORT (default 127.0.0.1:30000) [--cluster-id ID]
+              cluster options: --silo HOST:PORT (default 127.0.0.1:30000) [--cluster-id ID] [--connect-timeout 20]
                                --token TOKEN (or env CKPT_TOKEN)
           ckpt token --key BASE64 --tenant T [--hours 24]   issue a tenant credential ('*' = operator)
           ckpt agent --run T/R --rank R --world-size N --epoch E (--storage CONN | --store-folder DIR)
@@ -48,14 +51,18 @@ public static class CliApp
               --hold-at N stops before iteration N until the launcher kills it
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
+        a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
+        JSON object on stdout instead: {"error": "...", "kind": "disk_full"} (kinds: usage, bad_input,
+        not_found, disk_full, read_only, permission_denied, io, storage_unavailable, network,
+        silo_unreachable, timeout, refused, cancelled, failed, internal); --verbose logs the details
         """;
 
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "json", "verbose", "help" };
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
-        var parsed = new CliArguments(args.Skip(1), Flags);
-        var verbose = parsed.Flag("verbose");
+        var command = args.FirstOrDefault();
+        var verbose = args.Contains("--verbose");
         using var loggers = LoggerFactory.Create(b => b
             .SetMinimumLevel(verbose ? LogLevel.Information : LogLevel.Warning)
             .AddSimpleConsole(o => o.SingleLine = true)
@@ -63,8 +70,10 @@ public static class CliApp
         var context = new CliContext(output, error, loggers, interactive: ReferenceEquals(error, Console.Error) && !Console.IsErrorRedirected);
         try
         {
+            var parsed = new CliArguments(args.Skip(1), Flags);
+            parsed.Flag("verbose");
             if (parsed.Flag("help")) return Help(output);
-            return args.FirstOrDefault() switch
+            return command switch
             {
                 "demo" => await DemoCommand.RunAsync(parsed, context),
                 "ls" => await CatalogCommands.LsAsync(parsed, context),
@@ -79,18 +88,48 @@ public static class CliApp
                 var other => throw new UsageException($"unknown command '{other}'"),
             };
         }
-        catch (UsageException e)
+        catch (Exception e)
         {
-            error.WriteLine($"ckpt: {e.Message}");
-            error.WriteLine(Usage);
-            return UsageExitCode;
+            // The last resort as well: whatever a command ends with becomes one line, never a stack trace.
+            var failure = CliFailure.From(e);
+            if (verbose) context.Logger("ckpt").LogError(e, "ckpt {Command} failed ({Kind})", command, failure.Kind);
+            Report(failure, args, output, error);
+            return failure.ExitCode;
         }
-        catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
-            or Abstractions.Runs.RunRefusedException or TimeoutException or InvalidOperationException)
+    }
+
+    /// <summary>
+    /// With --json (and always for <c>ckpt agent</c>, whose stdout is a stream of JSON events) the
+    /// failure is one JSON object on stdout and nothing goes to stderr; otherwise one line on stderr.
+    /// </summary>
+    private static void Report(CliFailure failure, string[] args, TextWriter output, TextWriter error)
+    {
+        var agent = args.FirstOrDefault() == "agent";
+        if (!agent && !args.Contains("--json"))
         {
-            error.WriteLine($"ckpt: {e.Message}");
-            return 1;
+            var hint = failure.Kind == "usage" ? " (ckpt --help shows the usage)" : "";
+            error.WriteLine($"ckpt: {failure.Message}{hint}");
+            return;
         }
+        var json = new JsonObject();
+        if (agent)
+        {
+            json["event"] = "error";
+            if (ValueAfter(args, "--rank") is { } rank && int.TryParse(rank, NumberStyles.None, CultureInfo.InvariantCulture, out var r)) json["rank"] = r;
+        }
+        json["error"] = failure.Message;
+        json["kind"] = failure.Kind;
+        output.WriteLine(json.ToJsonString(ReadableJson));
+        output.Flush();
+    }
+
+    /// <summary>Paths and quotes stay readable in error messages; JSON still escapes what it must.</summary>
+    private static readonly JsonSerializerOptions ReadableJson = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static string? ValueAfter(string[] args, string option)
+    {
+        var i = Array.IndexOf(args, option);
+        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 
     private static int Help(TextWriter output)

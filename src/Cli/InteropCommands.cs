@@ -23,7 +23,9 @@ public static class InteropCommands
         var data = await CheckpointTrees.LoadAsync(source);
         var model = CheckpointTrees.Model(data, source);
         IReadOnlyDictionary<string, string>? originalNames = null;
-        if (rename == "c2")
+        // detectron2 renames Caffe2 weights before matching them (c2_conversion when __author__ is "Caffe2").
+        var c2 = rename == "c2" || (matchTo is not null && data.GetValueOrDefault(DetectronCheckpointFile.AuthorKey) as string == "Caffe2");
+        if (c2)
         {
             var host = model.ToDictionary(p => p.Key, p => p.Value as HostTensor ?? throw new InvalidDataException($"{source}: model entry '{p.Key}' is not a tensor."), StringComparer.Ordinal);
             var (renamed, newToOriginal, _) = C2NameConversion.ConvertC2DetectronWeights(host);
@@ -61,7 +63,7 @@ public static class InteropCommands
                 ["format"] = pth ? "pth" : "native",
                 ["tensors"] = tensors.Count,
                 ["bytes"] = bytes,
-                ["renamed"] = rename,
+                ["renamed"] = c2 ? "c2" : null,
                 ["match"] = match,
             }.ToJsonString());
         }

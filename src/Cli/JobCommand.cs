@@ -49,7 +49,7 @@ public static class JobCommand
 
         var run = new RunId("demo", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         var token = TenantTokens.Issue(Convert.FromBase64String(key), run.Tenant, DateTimeOffset.UtcNow.AddHours(6));
-        await using var connection = await ClusterConnection.ConnectAsync(new ClusterConnectionOptions { Gateways = [$"127.0.0.1:{gatewayPort}"], TenantToken = token });
+        await using var connection = await ClusterOptions.ConnectAsync(new ClusterConnectionOptions { Gateways = [$"127.0.0.1:{gatewayPort}"], TenantToken = token });
         var grain = connection.Run(run);
         await grain.Create(new PeriodicPolicy(period, iterations, maxToKeep));
         say($"run {run}: period {period}, max_iter {iterations}, max_to_keep {maxToKeep}, {agents} agents");
@@ -117,12 +117,14 @@ public static class JobCommand
         string? resumedFrom = null;
         var saved = new List<string>();
         var losses = new Dictionary<long, double>();
+        var errors = new string?[count];
         var readers = ranks.Select(async (rank, index) =>
         {
             await foreach (var e in rank.Events.ReadAllAsync())
             {
                 var kind = (string?)e["event"];
                 if (kind == "hold" && ReferenceEquals(rank, victim)) held.TrySetResult();
+                if (kind == "error") errors[index] = (string?)e["error"];
                 if (index != 0) continue;
                 lock (losses)
                 {
@@ -152,17 +154,17 @@ public static class JobCommand
             if (killAtIteration is not null)
             {
                 await Task.WhenAny(held.Task, victim.WaitForExitAsync());
-                if (!held.Task.IsCompleted) throw new InvalidOperationException($"agent pid {victim.Id} exited with {victim.ExitCode} before it was killed:\n{victim.ErrorTail}");
+                if (!held.Task.IsCompleted) throw new InvalidOperationException(await FailureOf(count - 1, "before it was killed"));
                 killedPid = victim.Id;
                 await victim.KillAsync();
                 foreach (var other in ranks) await other.KillAsync();
             }
             else
             {
-                foreach (var rank in ranks)
+                for (var index = 0; index < count; index++)
                 {
-                    await rank.WaitForExitAsync();
-                    if (rank.ExitCode != 0) throw new InvalidOperationException($"agent pid {rank.Id} exited with {rank.ExitCode}:\n{rank.ErrorTail}");
+                    await ranks[index].WaitForExitAsync();
+                    if (ranks[index].ExitCode != 0) throw new InvalidOperationException(await FailureOf(index, ""));
                 }
             }
             await Task.WhenAll(readers); // every event the ranks printed before they ended
@@ -171,6 +173,14 @@ public static class JobCommand
         finally
         {
             foreach (var rank in ranks) await rank.DisposeAsync();
+        }
+
+        // The rank's own one-line error event, or the last line it wrote to stderr.
+        async Task<string> FailureOf(int index, string when)
+        {
+            await readers[index];
+            var reason = errors[index] ?? ranks[index].ErrorTail.Split('\n')[^1];
+            return $"agent rank {index} (pid {ranks[index].Id}) exited with {ranks[index].ExitCode}{(when.Length > 0 ? " " + when : "")}: {(reason.Length > 0 ? reason : "no error reported")}";
         }
     }
 

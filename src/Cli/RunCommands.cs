@@ -21,7 +21,7 @@ public static class RunCommands
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
                 var policy = ReadPolicy(args, new PeriodicPolicy(20));
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 Print(context, json, await connection.Run(id).Create(policy));
                 return 0;
             }
@@ -29,14 +29,14 @@ public static class RunCommands
             {
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 Print(context, json, await connection.Run(id).Get());
                 return 0;
             }
             case "policy":
             {
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 var current = (await connection.Run(id).Get()).Policy;
                 var policy = ReadPolicy(args, current);
                 args.ThrowOnUnknown(2);
@@ -47,7 +47,7 @@ public static class RunCommands
             {
                 var tenant = args.Positional(1, "tenant");
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 var view = await connection.Tenant(tenant).Get();
                 if (json)
                 {
@@ -70,7 +70,7 @@ public static class RunCommands
             {
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 await connection.Run(id).Delete();
                 context.Out.WriteLine(json ? new JsonObject { ["deleted"] = id.Key }.ToJsonString() : $"deleted {id}");
                 return 0;
@@ -79,7 +79,7 @@ public static class RunCommands
             {
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 var epoch = await connection.Run(id).StartAttempt();
                 context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["epoch"] = epoch }.ToJsonString() : epoch.ToString(CultureInfo.InvariantCulture));
                 return 0;
@@ -89,7 +89,7 @@ public static class RunCommands
                 var id = RunId.Parse(args.Positional(1, "tenant/run"));
                 var reason = args.String("reason") ?? "requested from the CLI";
                 args.ThrowOnUnknown(2);
-                await using var connection = await ClusterConnection.ConnectAsync(options);
+                await using var connection = await ClusterOptions.ConnectAsync(options);
                 await connection.Run(id).RequestCheckpointNow(reason);
                 context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["requested"] = reason }.ToJsonString() : $"checkpoint requested for {id}");
                 return 0;

@@ -37,12 +37,20 @@ public static class NativeCheckpointWriter
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var shards = new List<ShardInfo>();
         var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-        for (var i = 0; i < plan.Count; i++)
+        try
         {
-            var shardPath = $"shard-{i:D5}-of-{plan.Count:D5}-{attempt}.safetensors";
-            var written = await StoredShard.WriteAsync(store, $"{checkpointKey}/{shardPath}", plan[i], options.Progress, cancellationToken).ConfigureAwait(false);
-            shards.Add(new ShardInfo(shardPath, written.Length, written.Checksum));
-            foreach (var e in written.Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
+            for (var i = 0; i < plan.Count; i++)
+            {
+                var shardPath = $"shard-{i:D5}-of-{plan.Count:D5}-{attempt}.safetensors";
+                var written = await StoredShard.WriteAsync(store, $"{checkpointKey}/{shardPath}", plan[i], options.Progress, cancellationToken).ConfigureAwait(false);
+                shards.Add(new ShardInfo(shardPath, written.Length, written.Checksum));
+                foreach (var e in written.Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
+            }
+        }
+        catch
+        {
+            await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
+            throw;
         }
 
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
@@ -60,9 +68,36 @@ public static class NativeCheckpointWriter
             State = stateJson,
         };
         var manifestBytes = ManifestJson.Serialize(manifest);
-        await store.WriteAsync($"{checkpointKey}/{ManifestJson.FileName}", (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await store.WriteAsync($"{checkpointKey}/{ManifestJson.FileName}", (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
+            throw;
+        }
         await DeleteUnreferencedAsync(store, checkpointKey, manifest, cancellationToken).ConfigureAwait(false);
         return manifest;
+    }
+
+    /// <summary>
+    /// A save that failed (disk full, storage down) removes the shards it wrote: without a manifest
+    /// nothing references them. Best effort: the save's own failure is what the caller must see.
+    /// </summary>
+    private static async Task DeleteShardsAsync(ICheckpointStore store, string checkpointKey, List<ShardInfo> shards)
+    {
+        foreach (var shard in shards)
+        {
+            try
+            {
+                await store.DeleteAsync($"{checkpointKey}/{shard.Path}", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (Exception)
+            {
+                // The store is failing too (any store's exception types): the leftover shard is collected at a later save.
+            }
+        }
     }
 
     /// <summary>Removes shards of earlier attempts at the same name (crashed or superseded) once the new manifest is in place.</summary>

@@ -30,6 +30,7 @@ public sealed class FileSystemStore : ICheckpointStore
     {
         var target = PathOf(key);
         var folder = Path.GetDirectoryName(target)!;
+        var createdFolder = !Directory.Exists(folder);
         Directory.CreateDirectory(folder);
         var temp = Path.Combine(folder, $".{Path.GetFileName(target)}{TempMarker}{Guid.NewGuid():N}");
         try
@@ -46,6 +47,7 @@ public sealed class FileSystemStore : ICheckpointStore
         catch
         {
             TryDelete(temp);
+            if (createdFolder) TryDeleteEmptyFolder(folder);
             throw;
         }
     }
@@ -141,6 +143,14 @@ public sealed class FileSystemStore : ICheckpointStore
             }
             folder = Path.GetDirectoryName(folder)!;
         }
+    }
+
+    /// <summary>Removes a folder this write created, unless something else is in it by now.</summary>
+    private static void TryDeleteEmptyFolder(string folder)
+    {
+        try { Directory.Delete(folder, recursive: false); }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
     }
 
     private static void TryDelete(string path)

@@ -35,17 +35,24 @@ public static class CliRunner
         }
     }
 
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => Start(launcher: [], args);
+
+    /// <summary>Starts ckpt through <paramref name="launcher"/> (e.g. setpriv to drop privileges), or directly when it is empty.</summary>
+    public static Process Start(IReadOnlyList<string> launcher, IReadOnlyList<string> args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in launcher.Skip(1)) info.ArgumentList.Add(a);
+        if (launcher.Count > 0) info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(CkptDll);
         foreach (var a in args) info.ArgumentList.Add(a);
         return Process.Start(info) ?? throw new InvalidOperationException("could not start ckpt");
     }
 
-    public static async Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args)
+    public static Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args) => OutOfProcess(timeout, launcher: [], args);
+
+    public static async Task<CliResult> OutOfProcess(TimeSpan timeout, IReadOnlyList<string> launcher, IReadOnlyList<string> args)
     {
-        using var process = Start(args);
+        using var process = Start(launcher, args);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);

@@ -102,6 +102,37 @@ public sealed class ConvertCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Match_to_applies_the_caffe2_renames_to_a_caffe2_pkl_as_detectron2_does()
+    {
+        WriteC2Pkl(In("model.pkl"));
+        var target = new Dictionary<string, object?>
+        {
+            ["model"] = new Dictionary<string, object?>
+            {
+                ["backbone.stem.conv1.weight"] = HostTensor.Allocate(TensorDType.F32, [4, 3, 3, 3]),
+                ["backbone.stem.conv1.bias"] = HostTensor.Allocate(TensorDType.F32, [4]),
+                ["roi_heads.box_head.fc1.weight"] = HostTensor.Allocate(TensorDType.F32, [5, 8]),
+                ["roi_heads.box_head.fc1.bias"] = HostTensor.Allocate(TensorDType.F32, [5]),
+            },
+        };
+        using (var stream = File.Create(In("target.pth"))) TorchFiles.Write(stream, target);
+
+        // No --rename: the file says __author__ = "Caffe2", which is what makes detectron2 convert the names.
+        var result = await CliRunner.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--match-to", In("target.pth"), "--json");
+
+        Assert.Equal(0, result.ExitCode);
+        Assert.Equal("c2", (string)result.Json["renamed"]!);
+        var matched = result.Json["match"]!["matched"]!.AsArray().ToDictionary(m => (string)m!["model"]!, m => (string)m!["checkpoint"]!);
+        Assert.Equal("conv1_w", matched["backbone.stem.conv1.weight"]);
+        Assert.Equal("conv1_b", matched["backbone.stem.conv1.bias"]);
+        Assert.Equal("fc6_w", matched["roi_heads.box_head.fc1.weight"]);
+        Assert.Equal("fc6_b", matched["roi_heads.box_head.fc1.bias"]);
+        var keys = TorchLoad(In("aligned.pth"))["model_keys"]!.AsArray().Select(k => (string)k!).ToList();
+        Assert.Contains("backbone.stem.conv1.weight", keys);
+        Assert.Contains("roi_heads.box_head.fc1.bias", keys);
+    }
+
+    [Fact]
     public async Task Inspect_reads_a_pth_written_by_PyTorch()
     {
         PythonScripts.Run("write_d2_folder", _dir);

@@ -1,0 +1,86 @@
+using System.Text.Json;
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent;
+
+namespace Checkpointing.Cli;
+
+/// <summary>A checkpoint folder that has a manifest but cannot be loaded, and why.</summary>
+public sealed record DamagedCheckpoint(string Name, string Problem);
+
+/// <summary>
+/// What <c>ckpt ls</c> shows of a save folder: every committed checkpoint, sound or damaged. One
+/// bad manifest or missing shard marks that checkpoint; it never hides the others.
+/// </summary>
+public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOnlyList<DamagedCheckpoint> Damaged, string? Last, string? TagProblem)
+{
+    public static async Task<CheckpointSurvey> OfFolderAsync(string dir)
+    {
+        var store = new FileSystemStore(dir);
+        var catalog = new LocalCatalog(store);
+        var sound = new List<CatalogEntry>();
+        var damaged = new List<DamagedCheckpoint>();
+        foreach (var name in await catalog.ListNamesAsync())
+        {
+            try
+            {
+                var m = await ReadManifestAsync(store, name);
+                await CheckShardsPresentAsync(store, name, m);
+                sound.Add(new CatalogEntry(name, m.Iteration, m.TotalBytes, m.CreatedUtc, m.Tensors.Count));
+            }
+            catch (Exception e) when (IsDamage(e))
+            {
+                damaged.Add(new DamagedCheckpoint(name, CliFailure.OneLine(e.Message)));
+            }
+        }
+
+        string? last = null, tagProblem = null;
+        try
+        {
+            last = await catalog.GetLastAsync();
+        }
+        catch (Exception e) when (IsDamage(e))
+        {
+            tagProblem = CliFailure.OneLine(e.Message);
+        }
+        if (last is not null && sound.All(e => e.Name != last))
+        {
+            tagProblem = $"{LocalCatalog.TagFile} names '{last}', which {(damaged.Any(d => d.Name == last) ? "is damaged" : "is not a checkpoint in this folder")}";
+        }
+        var ordered = sound.OrderBy(e => e.Iteration ?? long.MaxValue).ThenBy(e => e.CreatedUtc).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
+        return new CheckpointSurvey(ordered, damaged, last, tagProblem);
+    }
+
+    /// <summary>
+    /// The manifest of a native checkpoint. A parser fault that does not name its input (a duplicated
+    /// JSON key surfaces as an ArgumentException) is reported against the manifest file.
+    /// </summary>
+    public static async Task<CheckpointManifest> ReadManifestAsync(FileSystemStore store, string checkpointKey)
+    {
+        try
+        {
+            return await NativeCheckpointReader.ReadManifestAsync(store, checkpointKey);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException or InvalidOperationException or JsonException or KeyNotFoundException)
+        {
+            throw new CheckpointFormatException(store.PathOf($"{checkpointKey}/{ManifestJson.FileName}"), "manifest JSON", e.Message, e);
+        }
+    }
+
+    /// <summary>Every shard the manifest names exists with its recorded length (a cheap check; <c>ckpt verify</c> reads the bytes).</summary>
+    private static async Task CheckShardsPresentAsync(ICheckpointStore store, string name, CheckpointManifest manifest)
+    {
+        foreach (var shard in manifest.Shards)
+        {
+            var key = $"{name}/{shard.Path}";
+            var entry = await store.GetEntryAsync(key)
+                ?? throw new CheckpointFormatException(key, "presence", "shard is missing");
+            if (entry.Length != shard.Bytes)
+                throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, the file has {entry.Length}");
+        }
+    }
+
+    private static bool IsDamage(Exception e) =>
+        e is CheckpointFormatException or InvalidDataException or IOException or UnauthorizedAccessException;
+}

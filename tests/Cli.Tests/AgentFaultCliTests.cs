@@ -1,0 +1,112 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Checkpointing.Integration.Tests;
+
+namespace Checkpointing.Cli.Tests;
+
+/// <summary>Blob storage goes down under a real `ckpt agent` process: one JSON error event, exit code 1, the previous checkpoint still the run's last and loadable.</summary>
+[Collection(nameof(CliCollection))]
+public sealed class AgentFaultCliTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
+
+    [Fact]
+    public async Task Storage_down_during_an_agents_upload_is_one_error_event_and_the_previous_checkpoint_stays_last()
+    {
+        await using var silo = await TestSilo.StartAsync();
+        await using var proxy = new FlakyProxy(silo.Azurite.BlobPort);
+        var storage = silo.Azurite.ConnectionString.Replace($"127.0.0.1:{silo.Azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
+        var cluster = silo.ClusterArgs("acme");
+        // No periodic saves: the test asks for each checkpoint with checkpoint-now, so it knows when each upload happens.
+        var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
+        Assert.True(created.ExitCode == 0, created.Error);
+
+        await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster);
+        await first.Next("start");
+        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
+        var saved = (string)(await first.Next("saved"))["name"]!;
+        proxy.Break();
+        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
+        var (exitCode, lines, stderr) = await first.WaitForExit();
+
+        Assert.True(exitCode == 1, $"exit code {exitCode}; stderr: {stderr}");
+        Assert.DoesNotContain(" at ", stderr, StringComparison.Ordinal);
+        Assert.All(lines, l => Assert.IsType<JsonObject>(JsonNode.Parse(l)));
+        var error = JsonNode.Parse(lines[^1])!.AsObject();
+        Assert.Equal("error", (string)error["event"]!);
+        Assert.Equal("storage_unavailable", (string)error["kind"]!);
+        Assert.Equal(0, (int)error["rank"]!);
+        Assert.Single(lines, l => l.Contains("\"error\"", StringComparison.Ordinal));
+
+        var run = (await CliRunner.InProcess(["run", "show", "acme/r1", "--json", .. cluster])).Json;
+        Assert.Equal(saved, (string)run["last"]!);
+        Assert.Equal([saved], run["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!));
+
+        // Storage back: a restarted agent resumes from that checkpoint, reading every shard back.
+        proxy.Heal();
+        await using var second = AgentProcess.Start(await Attempt(cluster), storage, cluster);
+        Assert.Equal(saved, (string)(await second.Next("start"))["resumed_from"]!);
+    }
+
+    private static async Task<long> Attempt(string[] cluster) =>
+        (long)(await CliRunner.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
+
+    /// <summary>Rank 0 of acme/r1 as a child process; its stdout JSON events are read as they come.</summary>
+    private sealed class AgentProcess : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
+        private readonly List<string> _all = [];
+        private readonly Task<string> _stderr;
+        private readonly Task _reading;
+
+        private AgentProcess(Process process)
+        {
+            _process = process;
+            _stderr = process.StandardError.ReadToEndAsync();
+            _reading = Task.Run(async () =>
+            {
+                while (await process.StandardOutput.ReadLineAsync() is { } line)
+                {
+                    lock (_all) _all.Add(line);
+                    await _lines.Writer.WriteAsync(line);
+                }
+                _lines.Writer.Complete();
+            });
+        }
+
+        public static AgentProcess Start(long epoch, string storage, string[] cluster) => new(CliRunner.Start(
+            ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. cluster]));
+
+        /// <summary>The next event of <paramref name="kind"/>; fails if the agent ends or is silent for too long first.</summary>
+        public async Task<JsonObject> Next(string kind)
+        {
+            using var timeout = new CancellationTokenSource(Limit);
+            await foreach (var line in _lines.Reader.ReadAllAsync(timeout.Token))
+            {
+                if (JsonNode.Parse(line) is JsonObject e && (string?)e["event"] == kind) return e;
+            }
+            throw new InvalidOperationException($"the agent ended before a '{kind}' event; stderr: {await _stderr}");
+        }
+
+        public async Task<(int ExitCode, List<string> Lines, string Stderr)> WaitForExit()
+        {
+            using var timeout = new CancellationTokenSource(Limit);
+            await _process.WaitForExitAsync(timeout.Token);
+            await _reading;
+            var stderr = await _stderr;
+            lock (_all) return (_process.ExitCode, _all.ToList(), stderr);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+            _process.Dispose();
+        }
+    }
+}
