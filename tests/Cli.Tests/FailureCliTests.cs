@@ -99,6 +99,20 @@ public sealed class FailureCliTests : IDisposable
     }
 
     [Fact]
+    public async Task The_details_of_a_failure_are_logged_only_with_verbose()
+    {
+        var missing = Path.Combine(_dir, "missing.pth");
+
+        var plain = await CliRunner.OutOfProcess(Limit, "inspect", missing);
+        var verbose = await CliRunner.OutOfProcess(Limit, "inspect", missing, "--verbose");
+
+        AssertOneErrorLine(plain, missing);
+        Assert.Equal(1, verbose.ExitCode);
+        Assert.Contains("System.IO.FileNotFoundException", verbose.Error, StringComparison.Ordinal);
+        Assert.Contains(" at ", verbose.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Usage_errors_are_one_line_or_one_json_object_with_exit_code_2()
     {
         var missingValue = await CliRunner.InProcess("run", "show", "acme/r1", "--silo");
