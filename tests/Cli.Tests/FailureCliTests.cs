@@ -37,6 +37,12 @@ public sealed class FailureCliTests : IDisposable
         AssertJsonError(json, "disk_full");
         Assert.Equal("model_0000001", File.ReadAllText(Path.Combine(disk.Path, "last_checkpoint")));
         AssertOnlyCommittedCheckpoints(disk.Path, "model_0000000", "model_0000001");
+
+        // In one shard the disk fills on the checkpoint's first file: the folder the save created goes too.
+        var oneShard = await CliRunner.OutOfProcess(Limit, [.. demo[..^2], "--shards", "1"]);
+
+        AssertOneErrorLine(oneShard, "disk full: No space left on device");
+        AssertOnlyCommittedCheckpoints(disk.Path, "model_0000000", "model_0000001");
         Assert.Equal(0, (await CliRunner.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
     }
 
