@@ -50,7 +50,17 @@ public static class PthReader
     {
         try
         {
-            return new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            try
+            {
+                _ = archive.Entries.Count; // the central directory is read lazily; damage there must surface here
+                return archive;
+            }
+            catch
+            {
+                archive.Dispose();
+                throw;
+            }
         }
         catch (InvalidDataException e)
         {
