@@ -161,6 +161,21 @@ public sealed class HostileInputTests
         Assert.Contains("= 1024)", error.Message);
     }
 
+    /// <summary>Found by the fuzz suite: ZipArchive reads its directory lazily, and the first release let that InvalidDataException escape.</summary>
+    [Fact]
+    public void Zip_whose_end_record_miscounts_its_entries_is_a_zip_error()
+    {
+        var file = HostileFiles.ViewPth(size: [4], stride: [1]);
+        var end = file.AsSpan().LastIndexOf([(byte)0x50, (byte)0x4b, (byte)0x05, (byte)0x06]);
+        file[end + 8]++; // entries on this disk
+        file[end + 10]++; // entries in total
+
+        var error = Assert.Throws<CheckpointFormatException>(() => PthReader.Read(new MemoryStream(file), "miscounted.pth"));
+
+        Assert.Equal("zip", error.Check);
+        Assert.Contains("the zip directory is unreadable", error.Message);
+    }
+
     [Fact]
     public void Copies_made_by_set_are_charged_to_the_object_limit()
     {
