@@ -70,6 +70,7 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
     public static object CheckKey(object? key, BudgetMeter meter)
     {
         if (key is null) throw new PickleDataException("dict key of type None is not supported");
+        if (key is not object?[]) return IsScalar(key) ? key : throw new PickleDataException($"dict key of type {PyDict.PyTypeName(key)} is not supported");
         var limit = meter.Budget.MaxKeyItems;
         var pending = new Stack<object?>();
         pending.Push(key);
@@ -77,20 +78,20 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
         {
             if (visited >= limit)
                 throw meter.Exceeded($"a dict key holds more than {limit} items (limit {nameof(ReadBudget.MaxKeyItems)} = {limit})");
-            switch (item)
+            if (item is object?[] tuple)
             {
-                case string or long or double or bool or byte[]: break;
-                case object?[] tuple:
-                    foreach (var child in tuple) pending.Push(child);
-                    break;
-                default: throw new PickleDataException($"dict key of type {PyDict.PyTypeName(item)} is not supported");
+                foreach (var child in tuple) pending.Push(child);
             }
+            else if (!IsScalar(item)) throw new PickleDataException($"dict key of type {PyDict.PyTypeName(item)} is not supported");
         }
         return key;
     }
 
+    private static bool IsScalar(object? item) => item is string or long or double or bool or byte[];
+
     public new bool Equals(object? x, object? y)
     {
+        if (x is not object?[] || y is not object?[]) return ScalarEquals(x, y);
         var pending = new Stack<(object? X, object? Y)>();
         pending.Push((x, y));
         while (pending.TryPop(out var pair))
@@ -107,6 +108,7 @@ internal sealed class PyKeyComparer : IEqualityComparer<object>
 
     public int GetHashCode(object obj)
     {
+        if (obj is not object?[]) return ScalarHash(obj);
         var hash = new HashCode();
         var pending = new Stack<object?>();
         pending.Push(obj);
