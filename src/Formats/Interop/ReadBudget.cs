@@ -62,6 +62,14 @@ internal sealed class BudgetMeter
     public BudgetMeter(ReadBudget budget, string source, long fileBytes)
     {
         ArgumentNullException.ThrowIfNull(budget);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget.MaxDepth, nameof(ReadBudget.MaxDepth));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget.MaxObjects, nameof(ReadBudget.MaxObjects));
+        ArgumentOutOfRangeException.ThrowIfNegative(budget.MaxMemoEntries, nameof(ReadBudget.MaxMemoEntries));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget.MaxKeyItems, nameof(ReadBudget.MaxKeyItems));
+        ArgumentOutOfRangeException.ThrowIfNegative(budget.MaterializedBytesFloor, nameof(ReadBudget.MaterializedBytesFloor));
+        ArgumentOutOfRangeException.ThrowIfNegative(budget.MaterializedBytesPerFileByte, nameof(ReadBudget.MaterializedBytesPerFileByte));
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(budget.MaxCompressionRatio, nameof(ReadBudget.MaxCompressionRatio));
+        ArgumentOutOfRangeException.ThrowIfLessThan(budget.MaxTime, TimeSpan.Zero, nameof(ReadBudget.MaxTime));
         Budget = budget;
         Source = source;
         _materializedLimit = budget.MaterializedBytesFor(fileBytes);

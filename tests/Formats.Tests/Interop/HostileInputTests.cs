@@ -219,6 +219,16 @@ public sealed class HostileInputTests
     }
 
     [Fact]
+    public void A_budget_with_a_zero_compression_ratio_is_refused_up_front()
+    {
+        var budget = ReadBudget.Default with { MaxCompressionRatio = 0 };
+
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => PthReader.Read(new MemoryStream(HostileFiles.ViewPth(size: [4], stride: [1])), "ok.pth", budget));
+
+        Assert.Equal(nameof(ReadBudget.MaxCompressionRatio), error.ParamName);
+    }
+
+    [Fact]
     public void The_materialized_limit_saturates_instead_of_overflowing()
     {
         Assert.Equal(long.MaxValue, ReadBudget.Default.MaterializedBytesFor(long.MaxValue / 2));
