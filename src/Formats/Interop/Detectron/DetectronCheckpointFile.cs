@@ -21,13 +21,14 @@ public static class DetectronCheckpointFile
     public const string AuthorKey = "__author__";
     public const string MatchingHeuristicsKey = "matching_heuristics";
 
-    public static OrderedDictionary<string, object?> Load(string path)
+    /// <param name="budget">the limits on reading the untrusted file (<see cref="ReadBudget.Default"/> when null)</param>
+    public static OrderedDictionary<string, object?> Load(string path, ReadBudget? budget = null)
     {
         var source = Path.GetFileName(path);
         var extension = Path.GetExtension(path);
-        if (extension.Equals(".pkl", StringComparison.OrdinalIgnoreCase)) return FromPickle(SafeUnpickler.LoadFile(path), source);
-        if (extension.Equals(".pyth", StringComparison.OrdinalIgnoreCase)) return FromPycls(PthReader.Read(path), source);
-        var loaded = PthReader.Read(path);
+        if (extension.Equals(".pkl", StringComparison.OrdinalIgnoreCase)) return FromPickle(SafeUnpickler.LoadFile(path, budget), source);
+        if (extension.Equals(".pyth", StringComparison.OrdinalIgnoreCase)) return FromPycls(PthReader.Read(path, budget), source);
+        var loaded = PthReader.Read(path, budget);
         return loaded is OrderedDictionary<string, object?> dict && dict.ContainsKey(ModelKey) ? dict : new() { [ModelKey] = loaded };
     }
 

@@ -16,9 +16,9 @@ internal static class NumpyGlobals
 
     private static IEnumerable<PyGlobal> CreateAll()
     {
-        var ndarray = new PyGlobal(NdarrayName, _ => throw new PickleDataException("numpy.ndarray(...) is only supported through _reconstruct"));
+        var ndarray = new PyGlobal(NdarrayName, (_, _) => throw new PickleDataException("numpy.ndarray(...) is only supported through _reconstruct"));
         yield return ndarray;
-        yield return new PyGlobal("numpy.dtype", NumpyDType.Create);
+        yield return new PyGlobal("numpy.dtype", (args, _) => NumpyDType.Create(args));
         foreach (var core in new[] { "numpy.core", "numpy._core" })
         {
             yield return new PyGlobal($"{core}.multiarray._reconstruct", Reconstruct);
@@ -28,25 +28,25 @@ internal static class NumpyGlobals
     }
 
     /// <summary><c>_reconstruct(ndarray, (0,), b'b')</c>: an empty array that BUILD fills.</summary>
-    private static object Reconstruct(object?[] args) =>
+    private static object Reconstruct(object?[] args, BudgetMeter meter) =>
         args is [PyGlobal { Name: NdarrayName }, ..]
-            ? new NumpyArray()
+            ? new NumpyArray(meter)
             : throw new PickleDataException("numpy _reconstruct of anything but numpy.ndarray is not supported", "numpy array");
 
     /// <summary><c>_frombuffer(buffer, dtype, shape, order)</c>: protocol 5's form of a contiguous array.</summary>
-    private static object FromBuffer(object?[] args) => args switch
+    private static object FromBuffer(object?[] args, BudgetMeter meter) => args switch
     {
         [byte[] buffer, NumpyDType dtype, object?[] shape, string order] when order is "C" or "F" =>
-            NumpyArray.ToTensor(dtype, NumpyArray.Shape(shape), fortranOrder: order == "F", buffer),
+            NumpyArray.ToTensor(dtype, NumpyArray.Shape(shape), fortranOrder: order == "F", buffer, meter),
         _ => throw new PickleDataException("numpy _frombuffer called with unsupported arguments", "numpy array"),
     };
 
     /// <summary><c>scalar(dtype, bytes)</c>: a numpy scalar, returned as the Python number it holds.</summary>
-    private static object Scalar(object?[] args)
+    private static object Scalar(object?[] args, BudgetMeter meter)
     {
-        if (args is not [NumpyDType dtype, var raw] || NumpyArray.Bytes(raw) is not { } bytes || bytes.Length != dtype.ItemSize)
+        if (args is not [NumpyDType dtype, var raw] || NumpyArray.Bytes(raw, meter) is not { } bytes || bytes.Length != dtype.ItemSize)
             throw new PickleDataException("numpy scalar called with unsupported arguments", "numpy array");
-        var le = dtype.ToLittleEndian(bytes);
+        var le = dtype.ToLittleEndian(bytes, meter);
         return dtype.TensorType switch
         {
             TensorDType.F64 => BinaryPrimitives.ReadDoubleLittleEndian(le),
@@ -114,9 +114,10 @@ internal sealed class NumpyDType : IPickleBuildable
     }
 
     /// <summary>The bytes in little-endian order: a swapped copy for big-endian dtypes (the input may be shared).</summary>
-    public byte[] ToLittleEndian(byte[] bytes)
+    public byte[] ToLittleEndian(byte[] bytes, BudgetMeter meter)
     {
         if (!BigEndian || ItemSize == 1) return bytes;
+        meter.ChargeBytes(bytes.LongLength, $"byte-swapping a numpy '{Code}' array");
         var swapped = bytes.ToArray();
         for (var i = 0; i < swapped.Length; i += ItemSize) swapped.AsSpan(i, ItemSize).Reverse();
         return swapped;
@@ -124,7 +125,7 @@ internal sealed class NumpyDType : IPickleBuildable
 }
 
 /// <summary>An ndarray made by <c>_reconstruct</c> and filled by BUILD with (version, shape, dtype, is_fortran, data).</summary>
-internal sealed class NumpyArray : IPickleBuildable, IPickleValue
+internal sealed class NumpyArray(BudgetMeter meter) : IPickleBuildable, IPickleValue
 {
     private HostTensor? _tensor;
 
@@ -139,13 +140,13 @@ internal sealed class NumpyArray : IPickleBuildable, IPickleValue
         };
         if (items is not [object?[] shape, NumpyDType dtype, bool fortran, var data])
             throw new PickleDataException("numpy array state is not (version, shape, dtype, is_fortran, data)", "numpy array");
-        var bytes = Bytes(data) ?? throw new PickleDataException($"numpy array of dtype '{dtype.Code}' carries no raw bytes (object arrays are not supported)", "numpy array");
-        _tensor = ToTensor(dtype, Shape(shape), fortran, bytes);
+        var bytes = Bytes(data, meter) ?? throw new PickleDataException($"numpy array of dtype '{dtype.Code}' carries no raw bytes (object arrays are not supported)", "numpy array");
+        _tensor = ToTensor(dtype, Shape(shape), fortran, bytes, meter);
     }
 
     public object ToValue() => _tensor ?? throw new PickleDataException("numpy array was reconstructed but never filled (missing BUILD)", "numpy array");
 
-    public static HostTensor ToTensor(NumpyDType dtype, long[] shape, bool fortranOrder, byte[] bytes)
+    public static HostTensor ToTensor(NumpyDType dtype, long[] shape, bool fortranOrder, byte[] bytes, BudgetMeter meter)
     {
         long expected;
         try
@@ -158,7 +159,7 @@ internal sealed class NumpyArray : IPickleBuildable, IPickleValue
         }
         if (bytes.LongLength != expected)
             throw new PickleDataException($"numpy array {dtype.Code}[{string.Join(", ", shape)}] needs {expected} bytes, the pickle holds {bytes.LongLength}", "numpy array");
-        var littleEndian = dtype.ToLittleEndian(bytes);
+        var littleEndian = dtype.ToLittleEndian(bytes, meter);
         if (!fortranOrder || shape.Length < 2) return new HostTensor(dtype.TensorType, shape, littleEndian);
         // Column-major data is the C-ordered tensor viewed with reversed strides.
         var strides = new long[shape.Length];
@@ -168,17 +169,22 @@ internal sealed class NumpyArray : IPickleBuildable, IPickleValue
             strides[i] = stride;
             stride *= shape[i];
         }
-        return StridedView.Materialize(littleEndian, dtype.TensorType, 0, shape, strides);
+        return StridedView.Materialize(littleEndian, dtype.TensorType, 0, shape, strides, meter, "a Fortran-ordered numpy array");
     }
 
     public static long[] Shape(object?[] shape) =>
         shape.Select(d => d is long n and >= 0 ? n : throw new PickleDataException("numpy array shape holds a non-integer or negative dimension", "numpy array")).ToArray();
 
     /// <summary>Raw array bytes: bytes in Python 3 pickles, a latin-1 str in Python 2 ones.</summary>
-    public static byte[]? Bytes(object? data) => data switch
+    public static byte[]? Bytes(object? data, BudgetMeter meter)
     {
-        byte[] bytes => bytes,
-        string latin1 when latin1.All(c => c <= '\u00ff') => System.Text.Encoding.Latin1.GetBytes(latin1),
-        _ => null,
-    };
+        switch (data)
+        {
+            case byte[] bytes: return bytes;
+            case string latin1 when latin1.All(c => c <= '\u00ff'):
+                meter.ChargeBytes(latin1.Length, "decoding numpy array bytes from a Python 2 string");
+                return System.Text.Encoding.Latin1.GetBytes(latin1);
+            default: return null;
+        }
+    }
 }

@@ -13,8 +13,8 @@ internal sealed class PickleGlobals
     /// <summary>Collections and codecs that plain Python data needs.</summary>
     public static IEnumerable<PyGlobal> PythonData { get; } =
     [
-        new("collections.OrderedDict", args => FillDict(new PyDict(isOrderedDict: true), args, "OrderedDict")),
-        new("collections.Counter", args => FillDict(new PyDict(isOrderedDict: false), args, "Counter")),
+        new("collections.OrderedDict", (args, meter) => FillDict(new PyDict(isOrderedDict: true, meter), args, "OrderedDict")),
+        new("collections.Counter", (args, meter) => FillDict(new PyDict(isOrderedDict: false, meter), args, "Counter")),
         new("builtins.set", MakeSet),
         new("builtins.frozenset", MakeSet),
         new("_codecs.encode", Encode),
@@ -54,26 +54,34 @@ internal sealed class PickleGlobals
         return dict;
     }
 
-    private static PySet MakeSet(object?[] args)
+    private static PySet MakeSet(object?[] args, BudgetMeter meter)
     {
         var set = new PySet();
         switch (args)
         {
             case []: break;
-            case [var items] when items is object?[] or List<object?> or PySet: set.Items.AddRange(Items(items)); break;
+            case [var items] when items is object?[] or List<object?> or PySet:
+                meter.ChargeObjects(Items(items).Count);
+                set.Items.AddRange(Items(items));
+                break;
             default: throw new PickleDataException("set called with unsupported arguments");
         }
         return set;
     }
 
     /// <summary><c>_codecs.encode(text, 'latin1')</c>: how Python 3 writes bytes in protocol 2.</summary>
-    private static byte[] Encode(object?[] args) => args switch
+    private static byte[] Encode(object?[] args, BudgetMeter meter)
     {
-        [string text, string encoding] when encoding is "latin1" or "latin-1" or "iso-8859-1" =>
-            text.All(c => c <= '\u00ff') ? System.Text.Encoding.Latin1.GetBytes(text) : throw new PickleDataException("_codecs.encode: text is not latin-1"),
-        [string, string encoding] => throw new PickleDataException($"_codecs.encode with encoding '{encoding}' is not supported"),
-        _ => throw new PickleDataException("_codecs.encode called with unsupported arguments"),
-    };
+        switch (args)
+        {
+            case [string text, string encoding] when encoding is "latin1" or "latin-1" or "iso-8859-1":
+                if (!text.All(c => c <= '\u00ff')) throw new PickleDataException("_codecs.encode: text is not latin-1");
+                meter.ChargeBytes(text.Length, "_codecs.encode");
+                return System.Text.Encoding.Latin1.GetBytes(text);
+            case [string, string encoding]: throw new PickleDataException($"_codecs.encode with encoding '{encoding}' is not supported");
+            default: throw new PickleDataException("_codecs.encode called with unsupported arguments");
+        }
+    }
 
     private static IReadOnlyList<object?> Items(object? sequence) => sequence switch
     {

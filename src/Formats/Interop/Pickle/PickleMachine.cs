@@ -25,28 +25,33 @@ internal sealed class PickleMachine
     private readonly byte[] _data;
     private readonly PickleGlobals _globals;
     private readonly Func<object?, object?>? _persistentLoad;
+    private readonly BudgetMeter _meter;
     private readonly List<object?> _stack = [];
     private readonly List<int> _marks = [];
     private readonly Dictionary<long, object?> _memo = [];
     private int _position;
 
-    private PickleMachine(byte[] data, PickleGlobals globals, Func<object?, object?>? persistentLoad)
+    private PickleMachine(byte[] data, PickleGlobals globals, BudgetMeter meter, Func<object?, object?>? persistentLoad)
     {
         _data = data;
         _globals = globals;
+        _meter = meter;
         _persistentLoad = persistentLoad;
     }
 
-    /// <summary>Unpickles <paramref name="data"/>; every failure is a <see cref="CheckpointFormatException"/> naming <paramref name="source"/>.</summary>
-    public static object? Run(byte[] data, string source, PickleGlobals globals, Func<object?, object?>? persistentLoad = null)
+    /// <summary>
+    /// Unpickles <paramref name="data"/> within <paramref name="meter"/>'s budget; every failure is a
+    /// <see cref="CheckpointFormatException"/> naming the meter's source.
+    /// </summary>
+    public static object? Run(byte[] data, PickleGlobals globals, BudgetMeter meter, Func<object?, object?>? persistentLoad = null)
     {
         try
         {
-            return new PickleMachine(data, globals, persistentLoad).Execute();
+            return new PickleMachine(data, globals, meter, persistentLoad).Execute();
         }
         catch (PickleDataException e)
         {
-            throw new CheckpointFormatException(source, e.Check, e.Message, e);
+            throw new CheckpointFormatException(meter.Source, e.Check, e.Message, e);
         }
     }
 
@@ -54,6 +59,7 @@ internal sealed class PickleMachine
     {
         while (true)
         {
+            _meter.Tick();
             var opcode = ReadByte();
             switch (opcode)
             {
@@ -99,50 +105,50 @@ internal sealed class PickleMachine
                 case 0x98: if (Peek() is not byte[]) throw new PickleDataException("READONLY_BUFFER applied to a non-buffer"); break;
 
                 case (byte)')': Push(Array.Empty<object?>()); break;
-                case (byte)'t': Push(PopMark().ToArray()); break;
+                case (byte)'t': Push(Stored(PopMark()).ToArray()); break;
                 case 0x85: Push(PopItems(1)); break;
                 case 0x86: Push(PopItems(2)); break;
                 case 0x87: Push(PopItems(3)); break;
                 case (byte)']': Push(new List<object?>()); break;
-                case (byte)'l': Push(PopMark()); break;
-                case (byte)'a': var item = Pop(); PeekAs<List<object?>>("APPEND").Add(item); break;
-                case (byte)'e': var items = PopMark(); PeekAs<List<object?>>("APPENDS").AddRange(items); break;
-                case (byte)'}': Push(new PyDict(isOrderedDict: false)); break;
-                case (byte)'d': Push(SetItems(new PyDict(isOrderedDict: false), PopMark())); break;
+                case (byte)'l': Push(Stored(PopMark())); break;
+                case (byte)'a': var item = Pop(); _meter.ChargeObjects(1); PeekAs<List<object?>>("APPEND").Add(item); break;
+                case (byte)'e': var items = Stored(PopMark()); PeekAs<List<object?>>("APPENDS").AddRange(items); break;
+                case (byte)'}': Push(new PyDict(isOrderedDict: false, _meter)); break;
+                case (byte)'d': Push(SetItems(new PyDict(isOrderedDict: false, _meter), PopMark())); break;
                 case (byte)'s': var value = Pop(); var key = Pop(); PeekAs<PyDict>("SETITEM").Set(key, value); break;
                 case (byte)'u': var pairs = PopMark(); SetItems(PeekAs<PyDict>("SETITEMS"), pairs); break;
                 case 0x8f: Push(new PySet()); break;
-                case 0x90: var added = PopMark(); PeekAs<PySet>("ADDITEMS").Items.AddRange(added); break;
-                case 0x91: var frozen = new PySet(); frozen.Items.AddRange(PopMark()); Push(frozen); break;
+                case 0x90: var added = Stored(PopMark()); PeekAs<PySet>("ADDITEMS").Items.AddRange(added); break;
+                case 0x91: var frozen = new PySet(); frozen.Items.AddRange(Stored(PopMark())); Push(frozen); break;
 
                 case (byte)'g': Push(MemoGet(ParseLong(ReadLine()))); break;
                 case (byte)'h': Push(MemoGet(ReadByte())); break;
                 case (byte)'j': Push(MemoGet(BinaryPrimitives.ReadUInt32LittleEndian(ReadSpan(4)))); break;
-                case (byte)'p': _memo[ParseLong(ReadLine())] = Peek(); break;
-                case (byte)'q': _memo[ReadByte()] = Peek(); break;
-                case (byte)'r': _memo[BinaryPrimitives.ReadUInt32LittleEndian(ReadSpan(4))] = Peek(); break;
-                case 0x94: _memo[_memo.Count] = Peek(); break; // MEMOIZE
+                case (byte)'p': MemoPut(ParseLong(ReadLine())); break;
+                case (byte)'q': MemoPut(ReadByte()); break;
+                case (byte)'r': MemoPut(BinaryPrimitives.ReadUInt32LittleEndian(ReadSpan(4))); break;
+                case 0x94: MemoPut(_memo.Count); break; // MEMOIZE
 
                 case (byte)'c': var module = ReadLine(); Push(_globals.Resolve(module, ReadLine())); break;
                 case 0x93: var name = PopAs<string>("STACK_GLOBAL name"); Push(_globals.Resolve(PopAs<string>("STACK_GLOBAL module"), name)); break;
                 case (byte)'i': // INST: class named inline, arguments since the mark
                     var instModule = ReadLine();
                     var instClass = _globals.Resolve(instModule, ReadLine());
-                    Push(instClass.Call(PopMark().ToArray()));
+                    Push(instClass.Call(PopMark().ToArray(), _meter));
                     break;
                 case (byte)'o': // OBJ: class and arguments since the mark
                     var objItems = PopMark();
                     if (objItems.Count == 0 || objItems[0] is not PyGlobal objClass) throw new PickleDataException("OBJ without a class");
-                    Push(objClass.Call(objItems.Skip(1).ToArray()));
+                    Push(objClass.Call(objItems.Skip(1).ToArray(), _meter));
                     break;
                 case (byte)'R' or 0x81: // REDUCE, NEWOBJ: callable(*args); NEWOBJ's cls.__new__ is the same for the allowed classes
                     var args = PopAs<object?[]>("REDUCE arguments");
-                    Push(PopAs<PyGlobal>("REDUCE callable").Call(args));
+                    Push(PopAs<PyGlobal>("REDUCE callable").Call(args, _meter));
                     break;
                 case 0x92: // NEWOBJ_EX
                     if (PopAs<PyDict>("NEWOBJ_EX keywords").Items.Count > 0) throw new PickleDataException("NEWOBJ_EX with keyword arguments is not supported");
                     var exArgs = PopAs<object?[]>("NEWOBJ_EX arguments");
-                    Push(PopAs<PyGlobal>("NEWOBJ_EX class").Call(exArgs));
+                    Push(PopAs<PyGlobal>("NEWOBJ_EX class").Call(exArgs, _meter));
                     break;
                 case (byte)'b': var state = Pop(); PeekAs<IPickleBuildable>("BUILD").SetState(state); break;
                 case (byte)'P': Push(PersistentLoad(ReadLine())); break;
@@ -161,6 +167,21 @@ internal sealed class PickleMachine
         if (pairs.Count % 2 != 0) throw new PickleDataException("SETITEMS with an odd number of items");
         for (var i = 0; i < pairs.Count; i += 2) dict.Set(pairs[i], pairs[i + 1]);
         return dict;
+    }
+
+    /// <summary>Items moved from the stack into a container count against <see cref="ReadBudget.MaxObjects"/>.</summary>
+    private List<object?> Stored(List<object?> items)
+    {
+        _meter.ChargeObjects(items.Count);
+        return items;
+    }
+
+    private void MemoPut(long index)
+    {
+        var value = Peek();
+        if (!_memo.ContainsKey(index) && _memo.Count >= _meter.Budget.MaxMemoEntries)
+            throw _meter.Exceeded($"the pickle writes more than {_meter.Budget.MaxMemoEntries} memo entries (limit {nameof(ReadBudget.MaxMemoEntries)} = {_meter.Budget.MaxMemoEntries})");
+        _memo[index] = value;
     }
 
     private object? MemoGet(long index) =>
@@ -190,6 +211,7 @@ internal sealed class PickleMachine
     private object?[] PopItems(int count)
     {
         if (_stack.Count - Floor < count) throw new PickleDataException("stack underflow");
+        _meter.ChargeObjects(count);
         var items = _stack.GetRange(_stack.Count - count, count).ToArray();
         _stack.RemoveRange(_stack.Count - count, count);
         return items;

@@ -1,16 +1,15 @@
-using System.Diagnostics.CodeAnalysis;
-
 namespace Checkpointing.Formats.Interop.Pickle;
 
 /// <summary>
 /// A global (class or function) that a pickle named and the allow-list granted. Calling it is the
 /// only way a pickle can make anything happen, and every callable is our own C# code.
 /// </summary>
-internal sealed class PyGlobal(string name, Func<object?[], object?> call)
+internal sealed class PyGlobal(string name, Func<object?[], BudgetMeter, object?> call)
 {
     public string Name { get; } = name;
 
-    public object? Call(object?[] args) => call(args);
+    /// <summary>Runs the global; it charges whatever it copies or allocates to <paramref name="meter"/> first.</summary>
+    public object? Call(object?[] args, BudgetMeter meter) => call(args, meter);
 
     public override string ToString() => Name;
 }
@@ -24,16 +23,18 @@ internal interface IPickleBuildable
 /// <summary>
 /// A Python dict during unpickling: insertion-ordered like Python's, with Python's key equality
 /// (1 == 1.0 == True). <see cref="IsOrderedDict"/> remembers <c>collections.OrderedDict</c>.
+/// Keys are bounded (<see cref="ReadBudget.MaxKeyItems"/>) so that hashing and comparing one stays cheap.
 /// </summary>
-internal sealed class PyDict(bool isOrderedDict) : IPickleBuildable
+internal sealed class PyDict(bool isOrderedDict, BudgetMeter meter) : IPickleBuildable
 {
     public OrderedDictionary<object, object?> Items { get; } = new(PyKeyComparer.Instance);
     public bool IsOrderedDict { get; } = isOrderedDict;
 
     public void Set(object? key, object? value)
     {
-        if (!PyKeyComparer.IsHashable(key)) throw new PickleDataException($"dict key of type {PyTypeName(key)} is not supported");
-        Items[key] = value;
+        var checkedKey = PyKeyComparer.CheckKey(key, meter);
+        meter.ChargeObjects(1);
+        Items[checkedKey] = value;
     }
 
     /// <summary>An OrderedDict's BUILD carries instance attributes (torch's <c>_metadata</c>); they are dropped.</summary>
@@ -57,44 +58,94 @@ internal sealed class PickleDataException(string detail, string check = "pickle"
     public string Check { get; } = check;
 }
 
-/// <summary>Python's equality for the key types a checkpoint may use: str, int, float, bool, bytes and tuples of those.</summary>
+/// <summary>
+/// Python's equality for the key types a checkpoint may use: str, int, float, bool, bytes and tuples of
+/// those. Tuples are walked with an explicit stack: a key's nesting never reaches the call stack.
+/// </summary>
 internal sealed class PyKeyComparer : IEqualityComparer<object>
 {
     public static readonly PyKeyComparer Instance = new();
 
-    public static bool IsHashable([NotNullWhen(true)] object? key) => key switch
+    /// <summary>The key, unless it is not hashable or reaches more than <see cref="ReadBudget.MaxKeyItems"/> items.</summary>
+    public static object CheckKey(object? key, BudgetMeter meter)
     {
-        string or long or double or bool or byte[] => true,
-        object?[] tuple => tuple.All(IsHashable),
-        _ => false,
-    };
+        if (key is null) throw new PickleDataException("dict key of type None is not supported");
+        if (key is not object?[]) return IsScalar(key) ? key : throw new PickleDataException($"dict key of type {PyDict.PyTypeName(key)} is not supported");
+        var limit = meter.Budget.MaxKeyItems;
+        var pending = new Stack<object?>();
+        pending.Push(key);
+        for (var visited = 0; pending.TryPop(out var item); visited++)
+        {
+            if (visited >= limit)
+                throw meter.Exceeded($"a dict key holds more than {limit} items (limit {nameof(ReadBudget.MaxKeyItems)} = {limit})");
+            if (item is object?[] tuple)
+            {
+                foreach (var child in tuple) pending.Push(child);
+            }
+            else if (!IsScalar(item)) throw new PickleDataException($"dict key of type {PyDict.PyTypeName(item)} is not supported");
+        }
+        return key;
+    }
+
+    private static bool IsScalar(object? item) => item is string or long or double or bool or byte[];
 
     public new bool Equals(object? x, object? y)
+    {
+        if (x is not object?[] || y is not object?[]) return ScalarEquals(x, y);
+        var pending = new Stack<(object? X, object? Y)>();
+        pending.Push((x, y));
+        while (pending.TryPop(out var pair))
+        {
+            if (pair is (object?[] s, object?[] t))
+            {
+                if (s.Length != t.Length) return false;
+                for (var i = 0; i < s.Length; i++) pending.Push((s[i], t[i]));
+            }
+            else if (!ScalarEquals(pair.X, pair.Y)) return false;
+        }
+        return true;
+    }
+
+    public int GetHashCode(object obj)
+    {
+        if (obj is not object?[]) return ScalarHash(obj);
+        var hash = new HashCode();
+        var pending = new Stack<object?>();
+        pending.Push(obj);
+        while (pending.TryPop(out var item))
+        {
+            if (item is object?[] tuple)
+            {
+                hash.Add(tuple.Length);
+                for (var i = tuple.Length - 1; i >= 0; i--) pending.Push(tuple[i]);
+            }
+            else hash.Add(ScalarHash(item));
+        }
+        return hash.ToHashCode();
+    }
+
+    private static bool ScalarEquals(object? x, object? y)
     {
         if (TryNumber(x, out var a) && TryNumber(y, out var b)) return a == b;
         return (x, y) switch
         {
             (string s, string t) => string.Equals(s, t, StringComparison.Ordinal),
             (byte[] s, byte[] t) => s.AsSpan().SequenceEqual(t),
-            (object?[] s, object?[] t) => s.Length == t.Length && s.Zip(t).All(p => Equals(p.First, p.Second)),
             _ => false,
         };
     }
 
-    public int GetHashCode(object obj)
+    /// <summary>Seeded per process (HashCode), so a file cannot pick keys that all collide.</summary>
+    private static int ScalarHash(object? item)
     {
-        if (TryNumber(obj, out var number)) return number.GetHashCode();
-        switch (obj)
+        if (TryNumber(item, out var number)) return HashCode.Combine(number);
+        switch (item)
         {
             case string s: return StringComparer.Ordinal.GetHashCode(s);
             case byte[] bytes:
                 var hash = new HashCode();
                 hash.AddBytes(bytes);
                 return hash.ToHashCode();
-            case object?[] tuple:
-                var combined = new HashCode();
-                foreach (var item in tuple) combined.Add(item is null ? 0 : GetHashCode(item));
-                return combined.ToHashCode();
             default: return 0;
         }
     }

@@ -12,8 +12,12 @@ public static class SafeUnpickler
     private static readonly PickleGlobals Globals = new PickleGlobals(PickleGlobals.PythonData).With(NumpyGlobals.All);
 
     /// <summary>The value tree of <paramref name="pickle"/>: the value model of <see cref="StateTree"/>; numpy arrays become <see cref="HostTensor"/>s.</summary>
-    public static object? Load(byte[] pickle, string source) =>
-        PickleValues.ToStateValue(PickleMachine.Run(pickle, source, Globals), source);
+    /// <param name="budget">the limits (<see cref="ReadBudget.Default"/> when null); the file's size is the pickle's length</param>
+    public static object? Load(byte[] pickle, string source, ReadBudget? budget = null)
+    {
+        var meter = new BudgetMeter(budget ?? ReadBudget.Default, source, pickle.LongLength);
+        return PickleValues.ToStateValue(PickleMachine.Run(pickle, Globals, meter), meter);
+    }
 
-    public static object? LoadFile(string path) => Load(File.ReadAllBytes(path), Path.GetFileName(path));
+    public static object? LoadFile(string path, ReadBudget? budget = null) => Load(File.ReadAllBytes(path), Path.GetFileName(path), budget);
 }

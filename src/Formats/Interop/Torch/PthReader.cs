@@ -5,29 +5,32 @@ namespace Checkpointing.Formats.Interop.Torch;
 
 /// <summary>
 /// Reads a <c>torch.save</c> file (the zip format of torch ≥ 1.6) into the checkpoint value model
-/// (see <see cref="PickleValues"/>): tensors become C-ordered <see cref="HostTensor"/>s.
+/// (see <see cref="PickleValues"/>): tensors become C-ordered <see cref="HostTensor"/>s. The file is
+/// untrusted: reading it stays within a <see cref="ReadBudget"/>.
 /// </summary>
 public static class PthReader
 {
-    public static object? Read(string path)
+    public static object? Read(string path, ReadBudget? budget = null)
     {
         using var file = File.OpenRead(path);
-        return Read(file, Path.GetFileName(path));
+        return Read(file, Path.GetFileName(path), budget);
     }
 
     /// <param name="stream">a seekable stream over the whole file</param>
     /// <param name="source">the name errors report</param>
-    public static object? Read(Stream stream, string source)
+    /// <param name="budget">the limits (<see cref="ReadBudget.Default"/> when null); the file's size is the stream's length</param>
+    public static object? Read(Stream stream, string source, ReadBudget? budget = null)
     {
+        var meter = new BudgetMeter(budget ?? ReadBudget.Default, source, stream.Length - stream.Position);
         CheckSignature(stream, source);
         using var archive = OpenZip(stream, source);
         var pickle = FindDataPickle(archive, source);
         var prefix = pickle.FullName[..^"data.pkl".Length];
-        if (archive.GetEntry(prefix + "byteorder") is { } byteOrder && ZipRecords.ReadText(byteOrder, source).Trim() != "little")
+        if (archive.GetEntry(prefix + "byteorder") is { } byteOrder && ZipRecords.ReadText(byteOrder, meter).Trim() != "little")
             throw new CheckpointFormatException(source, "byteorder", "the checkpoint was saved on a big-endian machine; only little-endian files are supported");
-        var storages = new StorageRecords(archive, prefix, source);
-        var raw = PickleMachine.Run(ZipRecords.ReadAll(pickle, source), source, TorchGlobals.Table, storages.Load);
-        return PickleValues.ToStateValue(raw, source);
+        var storages = new StorageRecords(archive, prefix, meter);
+        var raw = PickleMachine.Run(ZipRecords.ReadAll(pickle, meter), TorchGlobals.Table, meter, storages.Load);
+        return PickleValues.ToStateValue(raw, meter);
     }
 
     /// <summary>Tells the legacy (torch &lt; 1.6, a bare pickle stream) and unknown formats apart from a zip.</summary>
@@ -47,7 +50,17 @@ public static class PthReader
     {
         try
         {
-            return new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            var archive = new ZipArchive(stream, ZipArchiveMode.Read, leaveOpen: true);
+            try
+            {
+                _ = archive.Entries.Count; // the central directory is read lazily; damage there must surface here
+                return archive;
+            }
+            catch
+            {
+                archive.Dispose();
+                throw;
+            }
         }
         catch (InvalidDataException e)
         {
@@ -68,7 +81,7 @@ public static class PthReader
     }
 
     /// <summary>Resolves persistent ids <c>('storage', storage_type, key, location, numel)</c>, reading each record once.</summary>
-    private sealed class StorageRecords(ZipArchive archive, string prefix, string source)
+    private sealed class StorageRecords(ZipArchive archive, string prefix, BudgetMeter meter)
     {
         private readonly Dictionary<string, byte[]> _read = new(StringComparer.Ordinal);
 
@@ -82,7 +95,7 @@ public static class PthReader
             if (!_read.TryGetValue(key, out var bytes))
             {
                 var entry = archive.GetEntry($"{prefix}data/{key}") ?? throw new PickleDataException($"storage record data/{key} is missing", "storage");
-                bytes = ZipRecords.ReadAll(entry, source);
+                bytes = ZipRecords.ReadAll(entry, meter);
                 _read[key] = bytes;
             }
             var expected = (decimal)numel * dtype.ElementSize();

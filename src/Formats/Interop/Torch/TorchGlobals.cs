@@ -30,16 +30,16 @@ internal static class TorchGlobals
     private static IEnumerable<PyGlobal> CreateTorch()
     {
         foreach (var name in StorageTypes.Keys)
-            yield return new PyGlobal(name, _ => throw new PickleDataException($"{name} is only supported inside a persistent id", "storage"));
+            yield return new PyGlobal(name, (_, _) => throw new PickleDataException($"{name} is only supported inside a persistent id", "storage"));
         yield return new PyGlobal("torch._utils._rebuild_tensor_v2", RebuildTensor);
-        yield return new PyGlobal("torch._utils._rebuild_parameter", RebuildParameter);
-        yield return new PyGlobal("torch._utils._rebuild_parameter_with_state", RebuildParameter);
-        yield return new PyGlobal("torch.storage._load_from_bytes", _ => throw new PickleDataException(
+        yield return new PyGlobal("torch._utils._rebuild_parameter", (args, _) => RebuildParameter(args));
+        yield return new PyGlobal("torch._utils._rebuild_parameter_with_state", (args, _) => RebuildParameter(args));
+        yield return new PyGlobal("torch.storage._load_from_bytes", (_, _) => throw new PickleDataException(
             "the checkpoint holds storages in the legacy torch.save format (torch < 1.6), which is not supported; re-save it with torch>=1.6", "legacy format"));
     }
 
     /// <summary><c>_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])</c>.</summary>
-    private static HostTensor RebuildTensor(object?[] args)
+    private static HostTensor RebuildTensor(object?[] args, BudgetMeter meter)
     {
         if (args is not [TorchStorage storage, long offset, object?[] size, object?[] stride, bool, _, ..] || args.Length > 7)
             throw new PickleDataException("_rebuild_tensor_v2 called with unsupported arguments", "tensor view");
@@ -51,7 +51,7 @@ internal static class TorchGlobals
             throw new PickleDataException(
                 $"tensor view (offset {offset}, size [{string.Join(", ", sizes)}], stride [{string.Join(", ", strides)}]) reaches outside storage '{storage.Key}' of {storage.Numel} elements",
                 "tensor view");
-        return StridedView.Materialize(storage.Bytes, storage.DType, offset, sizes, strides);
+        return StridedView.Materialize(storage.Bytes, storage.DType, offset, sizes, strides, meter, $"tensor view of storage '{storage.Key}'");
     }
 
     /// <summary><c>_rebuild_parameter(data, requires_grad, backward_hooks[, state])</c>: a Parameter is its tensor here.</summary>
