@@ -35,17 +35,25 @@ public static class CliRunner
         }
     }
 
-    public static Process Start(params string[] args)
+    public static Process Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    private static Process Start(Dictionary<string, string> environment, string[] args)
     {
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(CkptDll);
         foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var (k, v) in environment) info.Environment[k] = v;
         return Process.Start(info) ?? throw new InvalidOperationException("could not start ckpt");
     }
 
-    public static async Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args)
+    public static Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args) => OutOfProcessWithEnvironment(timeout, [], args);
+
+    /// <summary>Runs ckpt as a child process; <paramref name="whileRunning"/> gets its PID and runs until it exits.</summary>
+    public static async Task<CliResult> OutOfProcessWithEnvironment(TimeSpan timeout, Dictionary<string, string> environment, string[] args, Func<int, CancellationToken, Task>? whileRunning = null)
     {
-        using var process = Start(args);
+        using var process = Start(environment, args);
+        using var exited = new CancellationTokenSource();
+        var watcher = whileRunning?.Invoke(process.Id, exited.Token) ?? Task.CompletedTask;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
@@ -57,6 +65,11 @@ public static class CliRunner
         {
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"ckpt {string.Join(' ', args)} did not finish within {timeout}");
+        }
+        finally
+        {
+            await exited.CancelAsync();
+            await watcher;
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
