@@ -62,8 +62,8 @@ public sealed class ChildProcess : IAsyncDisposable
         catch (OperationCanceledException) { await KillAsync(); }
     }
 
-    /// <summary>Waits until the process answers <c>GET /healthz</c> on <paramref name="healthPort"/> with success (a silo).</summary>
-    public async Task WaitHealthyAsync(int healthPort)
+    /// <summary>Waits until a silo answers <c>GET /readyz</c> on <paramref name="healthPort"/> with success: started, its storage reachable.</summary>
+    public async Task WaitReadyAsync(int healthPort)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var clock = Stopwatch.StartNew();
@@ -72,13 +72,13 @@ public sealed class ChildProcess : IAsyncDisposable
             if (HasExited) throw new InvalidOperationException($"the process exited with {ExitCode}:\n{ErrorTail}");
             try
             {
-                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/healthz"))).IsSuccessStatusCode) return;
+                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/readyz"))).IsSuccessStatusCode) return;
             }
             catch (HttpRequestException) { }
             catch (TaskCanceledException) { }
             await Task.Delay(250);
         }
-        throw new TimeoutException($"not healthy within 90 s:\n{ErrorTail}");
+        throw new TimeoutException($"not ready within 90 s:\n{ErrorTail}");
     }
 
     public Task WaitForExitAsync(CancellationToken cancellationToken = default) => _process.WaitForExitAsync(cancellationToken);

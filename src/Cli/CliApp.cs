@@ -43,9 +43,11 @@ public static class CliApp
                    [--max-iter M] [--max-to-keep K] [--prefix model] [--reason R] [--json]
           ckpt run ls TENANT [--json]
               cluster options: --silo HOST:PORT (default 127.0.0.1:30000) [--cluster-id ID] [--connect-timeout 20]
-                               --token TOKEN (or env CKPT_TOKEN)
-          ckpt token --key BASE64 --tenant T [--hours 24]   issue a tenant credential ('*' = operator)
-          ckpt agent --run T/R --rank R --world-size N --epoch E (--storage CONN | --store-folder DIR)
+                               env CKPT_TOKEN=TOKEN (or --token TOKEN, visible to other users)
+          ckpt token --tenant T [--hours 24] [--key-file FILE]
+              issue a tenant credential ('*' = operator) signed with the silo's Tenancy:SigningKey,
+              read from env CKPT_SIGNING_KEY or --key-file FILE (never argv: --key is refused)
+          ckpt agent --run T/R --rank R --world-size N --epoch E (env CKPT_STORAGE=CONN | --store-folder DIR)
                      [--width 64] [--seed 1] [--hold-at N]
               one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout;
               --hold-at N stops before iteration N until the launcher kills it

@@ -35,7 +35,7 @@ public static class JobCommand
         await using var azurite = await Azurite.StartAsync(repo);
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
-        say($"starting a silo (gateway 127.0.0.1:{gatewayPort}, health http://127.0.0.1:{healthPort}/healthz)");
+        say($"starting a silo (gateway 127.0.0.1:{gatewayPort}, readiness http://127.0.0.1:{healthPort}/readyz)");
         await using var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
         {
             ["CKPT_Silo__Mode"] = "Dev",
@@ -45,7 +45,7 @@ public static class JobCommand
             ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
             ["CKPT_Tenancy__SigningKey"] = key,
         });
-        await silo.WaitHealthyAsync(healthPort);
+        await silo.WaitReadyAsync(healthPort);
 
         var run = new RunId("demo", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         var token = TenantTokens.Issue(Convert.FromBase64String(key), run.Tenant, DateTimeOffset.UtcNow.AddHours(6));
@@ -57,21 +57,23 @@ public static class JobCommand
         var agentArgs = new Func<int, long, long?, string[]>((rank, epoch, holdAt) =>
         [
             typeof(JobCommand).Assembly.Location, "agent", "--run", run.Key, "--rank", $"{rank}", "--world-size", $"{agents}", "--epoch", $"{epoch}",
-            "--width", $"{width}", "--silo", $"127.0.0.1:{gatewayPort}", "--token", token, "--storage", azurite.ConnectionString,
+            "--width", $"{width}", "--silo", $"127.0.0.1:{gatewayPort}",
             .. holdAt is { } h ? new[] { "--hold-at", $"{h}" } : [],
         ]);
+        // Secrets go to the agents through their environment: a command line is readable by every user (/proc/PID/cmdline).
+        var agentSecrets = new Dictionary<string, string> { [ClusterOptions.TokenVariable] = token, [ClusterOptions.StorageVariable] = azurite.ConnectionString };
         var progress = new ProgressBar(context.Error, iterations, context.Interactive);
 
         // Attempt 1: train until the kill point, then SIGKILL the last rank; the job restarts all ranks.
         var epoch1 = await grain.StartAttempt();
-        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1, rank == agents - 1 ? killAt : null)), progress, killAtIteration: killAt);
+        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1, rank == agents - 1 ? killAt : null), agentSecrets), progress, killAtIteration: killAt);
         var killedRank = agents - 1;
         say($"SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {killAt}; the job restarts");
         var lastBeforeKill = (await grain.GetLastCheckpoint())?.Name;
 
         // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the grain's last checkpoint.
         var epoch2 = await grain.StartAttempt();
-        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2, null)), progress, killAtIteration: null);
+        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2, null), agentSecrets), progress, killAtIteration: null);
         progress.Finish();
 
         var view = await grain.Get();

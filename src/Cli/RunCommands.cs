@@ -156,18 +156,34 @@ public static class RunCommands
         output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }
 
-    /// <summary><c>ckpt token --key BASE64 --tenant T [--hours 24]</c>: the operator issues a tenant credential offline.</summary>
+    public const string SigningKeyVariable = "CKPT_SIGNING_KEY";
+
+    /// <summary>
+    /// <c>ckpt token --tenant T [--hours 24] [--key-file FILE]</c>: the operator issues a tenant credential
+    /// offline, with the silo's signing key from env CKPT_SIGNING_KEY or a file, never from argv.
+    /// </summary>
     public static int Token(CliArguments args, CliContext context)
     {
-        var key = args.String("key") ?? Environment.GetEnvironmentVariable("CKPT_SIGNING_KEY") ?? throw new UsageException("token needs --key BASE64 (the silo's Tenancy:SigningKey) or env CKPT_SIGNING_KEY");
+        if (args.String("key") is not null)
+            throw new UsageException($"--key is refused: a key on the command line is readable by every user of this machine (ps, /proc/PID/cmdline) and stays in shell history; set env {SigningKeyVariable} or give --key-file FILE");
+        var keyFile = args.String("key-file");
         var tenant = args.String("tenant") ?? throw new UsageException("token needs --tenant NAME ('*' for the operator)");
         var hours = args.Long("hours", 24, min: 1);
         args.ThrowOnUnknown(0);
+        var (key, source) = keyFile is not null ? (ReadKeyFile(keyFile), keyFile)
+            : (Environment.GetEnvironmentVariable(SigningKeyVariable), $"env {SigningKeyVariable}");
+        if (string.IsNullOrWhiteSpace(key)) throw new UsageException($"token needs the silo's Tenancy:SigningKey (base64): set env {SigningKeyVariable} or give --key-file FILE");
         byte[] keyBytes;
-        try { keyBytes = Convert.FromBase64String(key); }
-        catch (FormatException) { throw new UsageException("--key must be base64"); }
+        try { keyBytes = Convert.FromBase64String(key.Trim()); }
+        catch (FormatException) { throw new UsageException($"the signing key in {source} is not base64"); }
+        if (keyBytes.Length < 32) throw new UsageException($"the signing key in {source} has {keyBytes.Length} bytes; the silo needs at least 32");
         context.Out.WriteLine(TenantTokens.Issue(keyBytes, tenant, DateTimeOffset.UtcNow.AddHours(hours)));
         return 0;
     }
 
+    private static string ReadKeyFile(string path)
+    {
+        try { return File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { throw new InvalidOperationException($"cannot read the signing key file {path}: {e.Message}"); }
+    }
 }

@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Microsoft.Extensions.Options;
 using Orleans.Runtime;
@@ -20,35 +21,63 @@ public sealed class TenancyOptions
 }
 
 /// <summary>
-/// Every call from outside the cluster to a run or tenant grain must carry a tenant token (in
-/// <see cref="RequestContext"/>) that grants the target's tenant; only the operator's token may
-/// change tenant limits. Calls between grains of the silo are trusted: a client cannot pose as a grain.
+/// Default-deny access to the application's grain interfaces, by each member's
+/// <see cref="GrainAccessAttribute"/>: tenant members need a tenant token (in <see cref="RequestContext"/>)
+/// granting the target's tenant, operator members the operator's token, internal members a proof
+/// that only a run grain of this cluster can attach (<see cref="InternalCallSigner"/>); an
+/// unclassified member is refused. The caller's <see cref="IGrainCallContext.SourceId"/> is not
+/// trusted for any of this: a hand-written client chooses the sending grain id the gateway forwards.
 /// </summary>
-public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, TimeProvider time) : IIncomingGrainCallFilter
+public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, InternalCallProof proof, TimeProvider time) : IIncomingGrainCallFilter
 {
     private readonly byte[] _key = options.Value.KeyBytes();
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
-        // Only the run and tenant interfaces are guarded: timer ticks and other system calls pass
-        // through filters too, without any caller's RequestContext.
-        var targetTenant = context.InterfaceMethod.DeclaringType switch
+        if (context.InterfaceMethod is not { DeclaringType: { } type } method || type.Assembly != typeof(ITrainingRunGrain).Assembly)
         {
-            var t when t == typeof(ITrainingRunGrain) => RunId.Parse(context.TargetId.Key.ToString()!).Tenant,
-            var t when t == typeof(ITenantGrain) => context.TargetId.Key.ToString(),
-            _ => null,
-        };
-        if (targetTenant is null || IsFromGrain(context.SourceId)) return context.Invoke();
+            // Orleans' own interfaces (timer ticks, grain extensions) on our grains are not for clients.
+            if (context.TargetContext?.GrainInstance is TrainingRunGrain or TenantGrain && IsClient(context.SourceId))
+                throw new TenantAccessDeniedException($"{context.InterfaceName}.{context.MethodName} may not be called by clients.");
+            return context.Invoke();
+        }
 
+        var member = $"{type.Name}.{method.Name}";
+        switch (GrainAccessAttribute.Of(method))
+        {
+            case CallerAccess.Internal:
+                var presented = RequestContext.Get(InternalCallProof.RequestContextKey) as string;
+                RequestContext.Remove(InternalCallProof.RequestContextKey);
+                if (!proof.Verify(presented, context.TargetId, method))
+                    throw new TenantAccessDeniedException($"{member} is internal to the cluster: only its grains may call it.");
+                return context.Invoke();
+            case CallerAccess.Tenant:
+                CheckToken(context, member, operatorOnly: false);
+                return context.Invoke();
+            case CallerAccess.Operator:
+                CheckToken(context, member, operatorOnly: true);
+                return context.Invoke();
+            default:
+                throw new TenantAccessDeniedException($"{member} has no access classification, so nobody may call it.");
+        }
+    }
+
+    private void CheckToken(IIncomingGrainCallContext context, string member, bool operatorOnly)
+    {
+        var targetTenant = TargetTenant(context.TargetId);
         var (granted, problem) = TenantTokens.Validate(_key, RequestContext.Get(TenantTokens.RequestContextKey) as string, time.GetUtcNow());
         if (granted is null) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: {problem}.");
         if (!TenantTokens.Grants(granted, targetTenant)) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: the credential is for tenant '{granted}'.");
-        if (context.MethodName == nameof(ITenantGrain.SetLimits) && granted != TenantTokens.OperatorTenant)
-            throw new TenantAccessDeniedException($"Only the operator may change tenant '{targetTenant}''s limits.");
-        return context.Invoke();
+        if (operatorOnly && granted != TenantTokens.OperatorTenant)
+            throw new TenantAccessDeniedException($"Only the operator may call {member} on tenant '{targetTenant}'.");
     }
 
-    /// <summary>Clients have system grain types ("sys.client…"); application grains run inside the silo.</summary>
-    private static bool IsFromGrain(GrainId? source) =>
-        source is { } id && !id.Type.ToString()!.StartsWith("sys.", StringComparison.Ordinal);
+    /// <summary>Run grains are keyed "tenant/run", tenant grains by the tenant name.</summary>
+    private static string TargetTenant(GrainId target)
+    {
+        var key = target.Key.ToString()!;
+        return key.Contains('/') ? RunId.Parse(key).Tenant : CheckpointName.Validate(key, "tenant name");
+    }
+
+    private static bool IsClient(GrainId? source) => source is { } id && GrainTypePrefix.IsClient(id);
 }

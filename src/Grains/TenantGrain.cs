@@ -1,4 +1,5 @@
 using Orleans.Runtime;
+using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Microsoft.Extensions.Logging;
 
@@ -14,11 +15,12 @@ public sealed class TenantState
 /// <summary>
 /// A tenant's runs and limits. A commit that would take the tenant past its retained-bytes limit
 /// is refused (not evicted): silently deleting another run's checkpoints would be worse than a
-/// clear error the job can act on.
+/// clear error the job can act on. Accounting members are reachable from run grains only (the
+/// call filter refuses clients) and still check their arguments.
 /// </summary>
 public sealed class TenantGrain(
     [PersistentState("tenant", GrainStorage.Tenants)] IPersistentState<TenantState> state,
-    ILogger<TenantGrain> logger) : Grain, ITenantGrain
+    ILogger<TenantGrain> logger) : Grain, ITenantGrain, ITenantAccounting
 {
     private TenantState S => state.State;
     private string Tenant => this.GetPrimaryKeyString();
@@ -36,6 +38,7 @@ public sealed class TenantGrain(
 
     public async Task RegisterRun(string run)
     {
+        CheckpointName.Validate(run, "run name");
         if (S.RetainedBytesByRun.ContainsKey(run)) return;
         if (S.Limits.MaxRuns is { } max && S.RetainedBytesByRun.Count >= max)
             throw new TenantLimitException($"Tenant {Tenant} already has {S.RetainedBytesByRun.Count} runs, its limit is {max}.");
@@ -45,11 +48,13 @@ public sealed class TenantGrain(
 
     public async Task UnregisterRun(string run)
     {
+        CheckpointName.Validate(run, "run name");
         if (S.RetainedBytesByRun.Remove(run)) await state.WriteStateAsync();
     }
 
     public Task CheckRetainedBytes(string run, long runRetainedBytes)
     {
+        CheckAccounted(run, runRetainedBytes);
         if (S.Limits.MaxRetainedBytes is { } max)
         {
             var total = S.RetainedBytesByRun.Where(kv => kv.Key != run).Sum(kv => kv.Value) + runRetainedBytes;
@@ -61,12 +66,21 @@ public sealed class TenantGrain(
 
     public async Task ReportRetainedBytes(string run, long runRetainedBytes)
     {
+        CheckAccounted(run, runRetainedBytes);
         if (S.RetainedBytesByRun.TryGetValue(run, out var current) && current == runRetainedBytes) return;
         S.RetainedBytesByRun[run] = runRetainedBytes;
         await state.WriteStateAsync();
     }
 
     public Task<IReadOnlyList<string>> ListRuns() => Task.FromResult<IReadOnlyList<string>>(S.RetainedBytesByRun.Keys.Order(StringComparer.Ordinal).ToList());
+
+    /// <summary>Bytes are only ever reported for a registered run and are never negative (a negative report would hide other runs' bytes).</summary>
+    private void CheckAccounted(string run, long runRetainedBytes)
+    {
+        CheckpointName.Validate(run, "run name");
+        if (runRetainedBytes < 0) throw new RunRefusedException($"Run {Tenant}/{run} reported {runRetainedBytes} retained bytes; retained bytes are never negative.");
+        if (!S.RetainedBytesByRun.ContainsKey(run)) throw new RunRefusedException($"Run {Tenant}/{run} is not registered with its tenant.");
+    }
 
     private TenantView View() => new(Tenant, S.Limits, new Dictionary<string, long>(S.RetainedBytesByRun));
 }

@@ -43,7 +43,7 @@ public sealed class TrainingRunGrain(
             if (S.Policy == policy) return View();
             throw new RunRefusedException($"Run {_id} already exists with policy {S.Policy}; use SetPolicy to change it.");
         }
-        await GrainFactory.GetGrain<ITenantGrain>(_id.Tenant).RegisterRun(_id.Run);
+        await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).RegisterRun(_id.Run);
         S.Created = true;
         S.Policy = policy;
         S.CreatedUtc = time.GetUtcNow();
@@ -188,7 +188,7 @@ public sealed class TrainingRunGrain(
         var retainedAfter = S.Catalog.Sum(c => c.Bytes) - (replaced?.Bytes ?? 0) + manifest.TotalBytes;
         try
         {
-            await GrainFactory.GetGrain<ITenantGrain>(_id.Tenant).CheckRetainedBytes(_id.Run, retainedAfter);
+            await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).CheckRetainedBytes(_id.Run, retainedAfter);
         }
         catch (TenantLimitException)
         {
@@ -293,7 +293,7 @@ public sealed class TrainingRunGrain(
     {
         EnsureCreated();
         var deleted = await Store.DeleteFolderAsync(_id.StorePrefix);
-        await GrainFactory.GetGrain<ITenantGrain>(_id.Tenant).UnregisterRun(_id.Run);
+        await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).UnregisterRun(_id.Run);
         await state.ClearStateAsync();
         state.State = new RunState();
         logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
@@ -341,7 +341,7 @@ public sealed class TrainingRunGrain(
     }
 
     private Task ReportRetainedAsync() =>
-        GrainFactory.GetGrain<ITenantGrain>(_id.Tenant).ReportRetainedBytes(_id.Run, S.Catalog.Sum(c => c.Bytes));
+        GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).ReportRetainedBytes(_id.Run, S.Catalog.Sum(c => c.Bytes));
 
     private SavePlan PlanFor(PendingCheckpoint pending, int rank) => new(
         pending.Name, pending.AttemptId, rank, pending.WorldSize,

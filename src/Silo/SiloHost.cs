@@ -8,7 +8,7 @@ using Orleans.Configuration;
 
 namespace Checkpointing.Silo;
 
-/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks and the health endpoint.</summary>
+/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks, liveness (/healthz) and readiness (/readyz).</summary>
 public static class SiloHost
 {
     public static WebApplication Build(string[] args)
@@ -66,6 +66,16 @@ public static class SiloHost
             lifetime.ApplicationStopping.IsCancellationRequested
                 ? Results.Json(new { status = "stopping" }, statusCode: 503)
                 : Results.Json(new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }));
+        var readiness = new StorageReadiness(storage);
+        app.MapGet("/readyz", async (IHostApplicationLifetime lifetime, CancellationToken cancellationToken) =>
+        {
+            var problem = lifetime.ApplicationStopping.IsCancellationRequested ? "stopping"
+                : !lifetime.ApplicationStarted.IsCancellationRequested ? "starting"
+                : await readiness.ProblemAsync(cancellationToken);
+            return problem is null
+                ? Results.Json(new { status = "ready" })
+                : Results.Json(new { status = "not ready", reason = problem }, statusCode: 503);
+        });
         return app;
     }
 

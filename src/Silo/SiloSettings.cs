@@ -15,7 +15,7 @@ public sealed class SiloSettings
     public int? PrimarySiloPort { get; set; }
     /// <summary>Cluster mode: the address other silos and clients reach this one at.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
-    /// <summary>Port of the HTTP health endpoint (/healthz).</summary>
+    /// <summary>Port of the HTTP liveness (/healthz) and readiness (/readyz) endpoints.</summary>
     public int HealthPort { get; set; } = 8080;
 }
 

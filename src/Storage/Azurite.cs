@@ -30,13 +30,14 @@ public sealed class Azurite : IAsyncDisposable
         $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
 
     /// <param name="repoRoot">The repository whose node_modules holds the pinned Azurite.</param>
-    public static async Task<Azurite> StartAsync(string repoRoot)
+    /// <param name="ports">Blob, queue and table ports; free ones when null.</param>
+    public static async Task<Azurite> StartAsync(string repoRoot, (int Blob, int Queue, int Table)? ports = null)
     {
         var root = repoRoot;
         var script = Path.Combine(root, "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(script))
             throw new InvalidOperationException($"Azurite is not installed ({script} is missing): run scripts/bootstrap.sh, which runs `npm ci` with the pinned package-lock.json.");
-        var (blob, queue, table) = (FreePort(), FreePort(), FreePort());
+        var (blob, queue, table) = ports ?? (FreePort(), FreePort(), FreePort());
         var info = new ProcessStartInfo("node")
         {
             RedirectStandardOutput = true,
@@ -90,6 +91,9 @@ public sealed class Azurite : IAsyncDisposable
         _process.Kill(entireProcessTree: true);
         await _process.WaitForExitAsync();
     }
+
+    /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports (an outage ending; in-memory data is gone).</summary>
+    public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort));
 
     public async ValueTask DisposeAsync()
     {

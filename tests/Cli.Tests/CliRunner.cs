@@ -35,24 +35,34 @@ public static class CliRunner
         }
     }
 
-    public static Process Start(params string[] args) => Start(launcher: [], args);
+    public static Process Start(params string[] args) => Start(launcher: [], environment: new Dictionary<string, string>(), args);
 
-    /// <summary>Starts ckpt through <paramref name="launcher"/> (e.g. setpriv to drop privileges), or directly when it is empty.</summary>
-    public static Process Start(IReadOnlyList<string> launcher, IReadOnlyList<string> args)
+    /// <summary>Starts ckpt through <paramref name="launcher"/> (e.g. setpriv to drop privileges), or directly when it is empty, with extra environment variables.</summary>
+    public static Process Start(IReadOnlyList<string> launcher, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string> args)
     {
         var info = new ProcessStartInfo(launcher.Count > 0 ? launcher[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (var a in launcher.Skip(1)) info.ArgumentList.Add(a);
         if (launcher.Count > 0) info.ArgumentList.Add("dotnet");
         info.ArgumentList.Add(CkptDll);
         foreach (var a in args) info.ArgumentList.Add(a);
+        foreach (var (k, v) in environment) info.Environment[k] = v;
         return Process.Start(info) ?? throw new InvalidOperationException("could not start ckpt");
     }
 
     public static Task<CliResult> OutOfProcess(TimeSpan timeout, params string[] args) => OutOfProcess(timeout, launcher: [], args);
 
-    public static async Task<CliResult> OutOfProcess(TimeSpan timeout, IReadOnlyList<string> launcher, IReadOnlyList<string> args)
+    public static Task<CliResult> OutOfProcess(TimeSpan timeout, IReadOnlyList<string> launcher, IReadOnlyList<string> args) =>
+        Run(timeout, launcher, new Dictionary<string, string>(), args, whileRunning: null);
+
+    /// <summary>Runs ckpt as a child process; <paramref name="whileRunning"/> gets its PID and runs until it exits.</summary>
+    public static Task<CliResult> OutOfProcessWithEnvironment(TimeSpan timeout, Dictionary<string, string> environment, string[] args, Func<int, CancellationToken, Task>? whileRunning = null) =>
+        Run(timeout, launcher: [], environment, args, whileRunning);
+
+    private static async Task<CliResult> Run(TimeSpan timeout, IReadOnlyList<string> launcher, IReadOnlyDictionary<string, string> environment, IReadOnlyList<string> args, Func<int, CancellationToken, Task>? whileRunning)
     {
-        using var process = Start(launcher, args);
+        using var process = Start(launcher, environment, args);
+        using var exited = new CancellationTokenSource();
+        var watcher = whileRunning?.Invoke(process.Id, exited.Token) ?? Task.CompletedTask;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(timeout);
@@ -64,6 +74,11 @@ public static class CliRunner
         {
             process.Kill(entireProcessTree: true);
             throw new TimeoutException($"ckpt {string.Join(' ', args)} did not finish within {timeout}");
+        }
+        finally
+        {
+            await exited.CancelAsync();
+            await watcher;
         }
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }

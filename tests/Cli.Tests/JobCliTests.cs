@@ -7,8 +7,22 @@ public sealed class JobCliTests
     [Fact]
     public async Task Job_survives_a_killed_agent_resumes_exactly_and_ends_with_model_final()
     {
-        var result = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(5), "job", "--agents", "2", "--iters", "50", "--period", "10", "--max-to-keep", "2", "--kill-at", "25", "--json");
+        var commandLines = new HashSet<string>();
+        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+            ["job", "--agents", "2", "--iters", "50", "--period", "10", "--max-to-keep", "2", "--kill-at", "25", "--json"],
+            (pid, stop) => ProcessTree.WatchDescendantsAsync(pid, commandLines, stop));
         Assert.True(result.ExitCode == 0, result.Error);
+
+        // Secrets reach the silo and the agents through their environment: no command line holds one.
+        var agents = commandLines.Where(c => c.Contains(" agent ", StringComparison.Ordinal)).ToList();
+        Assert.True(agents.Count >= 2, $"saw no agent processes among: {string.Join('\n', commandLines)}");
+        Assert.All(commandLines, c =>
+        {
+            Assert.DoesNotContain("--token", c);
+            Assert.DoesNotContain("v1.demo.", c);
+            Assert.DoesNotContain("AccountKey=", c);
+            Assert.DoesNotContain("SigningKey", c);
+        });
         var summary = result.Json;
         Assert.Equal(2, (long)summary["attempts"]!);
         Assert.Equal(1, (long)summary["killed_rank"]!);

@@ -23,10 +23,13 @@ public sealed class RunCliTests
             ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
             ["CKPT_Tenancy__SigningKey"] = key,
         });
-        await silo.WaitHealthyAsync(health);
+        await silo.WaitReadyAsync(health);
 
-        var token = (await CliRunner.InProcess("token", "--key", key, "--tenant", "acme")).Out.Trim();
-        var operatorToken = (await CliRunner.InProcess("token", "--key", key, "--tenant", "*")).Out.Trim();
+        var keyFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(keyFile, key + "\n");
+        var token = (await CliRunner.InProcess("token", "--key-file", keyFile, "--tenant", "acme")).Out.Trim();
+        var operatorToken = (await CliRunner.InProcess("token", "--key-file", keyFile, "--tenant", "*")).Out.Trim();
+        File.Delete(keyFile);
         string[] cluster = ["--silo", $"127.0.0.1:{gateway}", "--token", token];
 
         var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "5", "--max-iter", "100", "--max-to-keep", "2", "--json", .. cluster]);
@@ -58,5 +61,31 @@ public sealed class RunCliTests
         var gone = await CliRunner.InProcess(["run", "show", "acme/r1", .. cluster]);
         Assert.Equal(1, gone.ExitCode);
         Assert.Contains("does not exist", gone.Error);
+    }
+
+    [Fact]
+    public async Task Token_refuses_a_key_on_the_command_line_and_reads_it_from_env_or_a_file()
+    {
+        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+        var refused = await CliRunner.InProcess("token", "--key", key, "--tenant", "acme");
+        Assert.Equal(2, refused.ExitCode);
+        Assert.Contains("--key is refused", refused.Error);
+        Assert.Contains("CKPT_SIGNING_KEY", refused.Error);
+        Assert.DoesNotContain("v1.", refused.Out);
+
+        var fromEnv = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(1), new() { ["CKPT_SIGNING_KEY"] = key }, ["token", "--tenant", "a.b"]);
+        Assert.True(fromEnv.ExitCode == 0, fromEnv.Error);
+        Assert.Equal(("a.b", null), Abstractions.Runs.TenantTokens.Validate(Convert.FromBase64String(key), fromEnv.Out.Trim(), DateTimeOffset.UtcNow));
+
+        var missing = await CliRunner.InProcess("token", "--tenant", "acme", "--key-file", "/nonexistent/signing.key");
+        Assert.Equal(1, missing.ExitCode);
+        Assert.Contains("/nonexistent/signing.key", missing.Error);
+
+        var shortKeyFile = Path.GetTempFileName();
+        await File.WriteAllTextAsync(shortKeyFile, Convert.ToBase64String(new byte[16]));
+        var tooShort = await CliRunner.InProcess("token", "--tenant", "acme", "--key-file", shortKeyFile);
+        File.Delete(shortKeyFile);
+        Assert.Equal(2, tooShort.ExitCode);
+        Assert.Contains("at least 32", tooShort.Error);
     }
 }

@@ -4,7 +4,7 @@ using Checkpointing.TestSupport;
 
 namespace Checkpointing.Grains.Tests;
 
-/// <summary>A real Checkpointing.Silo process in cluster mode (Azure Table membership), started and killed by PID.</summary>
+/// <summary>A real Checkpointing.Silo process (cluster mode with Azure Table membership, or dev mode), started and killed by PID.</summary>
 public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
@@ -38,14 +38,14 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey)
+    public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey, string mode = "Cluster")
     {
         var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(SiloDll);
         var env = new Dictionary<string, string>
         {
-            ["CKPT_Silo__Mode"] = "Cluster",
+            ["CKPT_Silo__Mode"] = mode,
             ["CKPT_Silo__ClusterId"] = clusterId,
             ["CKPT_Silo__SiloPort"] = $"{siloPort}",
             ["CKPT_Silo__GatewayPort"] = $"{gatewayPort}",
@@ -61,26 +61,38 @@ public sealed class SiloProcess : IAsyncDisposable
         };
         foreach (var (k, v) in env) info.Environment[k] = v;
         var silo = new SiloProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the silo"), siloPort, gatewayPort, healthPort);
-        await silo.WaitHealthyAsync();
+        await silo.WaitForAsync("/readyz", 200);
         return silo;
     }
 
-    private async Task WaitHealthyAsync()
+    /// <summary>GET <paramref name="path"/> on the health port: the status code and body, or (0, why) when nothing answers.</summary>
+    public async Task<(int Status, string Body)> ProbeAsync(string path)
     {
-        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        try
+        {
+            using var response = await http.GetAsync($"http://127.0.0.1:{HealthPort}{path}");
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+        {
+            return (0, e.Message);
+        }
+    }
+
+    /// <summary>Polls <paramref name="path"/> until it answers <paramref name="status"/>; returns that answer's body.</summary>
+    public async Task<string> WaitForAsync(string path, int status)
+    {
         var deadline = Stopwatch.StartNew();
+        var last = (Status: 0, Body: "");
         while (deadline.Elapsed < TimeSpan.FromSeconds(90))
         {
             if (_process.HasExited) throw new InvalidOperationException($"silo exited with {_process.ExitCode}:\n{Log}");
-            try
-            {
-                if ((await http.GetAsync($"http://127.0.0.1:{HealthPort}/healthz")).IsSuccessStatusCode) return;
-            }
-            catch (HttpRequestException) { }
-            catch (TaskCanceledException) { }
+            last = await ProbeAsync(path);
+            if (last.Status == status) return last.Body;
             await Task.Delay(250);
         }
-        throw new TimeoutException($"silo on port {SiloPort} not healthy after 90 s:\n{Log}");
+        throw new TimeoutException($"silo on port {SiloPort}: {path} did not answer {status} within 90 s (last: {last.Status} {last.Body}):\n{Log}");
     }
 
     /// <summary>SIGKILL: no graceful shutdown, no deactivation, like a machine failure.</summary>

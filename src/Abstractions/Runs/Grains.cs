@@ -3,7 +3,9 @@ namespace Checkpointing.Abstractions.Runs;
 /// <summary>
 /// One training run (key "tenant/run"): owns its policy, catalog, last-checkpoint tag and the
 /// two-phase commit of multi-rank checkpoints. Bytes never pass through it; only shard metadata.
+/// Every member may be called by a holder of the run's tenant credential.
 /// </summary>
+[GrainAccess(CallerAccess.Tenant)]
 public interface ITrainingRunGrain : IGrainWithStringKey
 {
     /// <summary>Creates the run with its policy; repeating the same call is a no-op, a different policy is refused.</summary>
@@ -39,13 +41,25 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     Task Delete();
 }
 
-/// <summary>A tenant (key = tenant name): its runs, limits and retained bytes.</summary>
+/// <summary>A tenant (key = tenant name): what its credential holders may read, and its limits.</summary>
+[GrainAccess(CallerAccess.Tenant)]
 public interface ITenantGrain : IGrainWithStringKey
 {
     Task<TenantView> Get();
 
+    [GrainAccess(CallerAccess.Operator)]
     Task<TenantView> SetLimits(TenantLimits limits);
 
+    Task<IReadOnlyList<string>> ListRuns();
+}
+
+/// <summary>
+/// The tenant's run registry and byte accounting, called only by the tenant's run grains (key =
+/// tenant name, same activation as <see cref="ITenantGrain"/>). Clients are refused at the silo.
+/// </summary>
+[GrainAccess(CallerAccess.Internal)]
+public interface ITenantAccounting : IGrainWithStringKey
+{
     /// <summary>Registers a new run; refused when the tenant is at its run limit.</summary>
     Task RegisterRun(string run);
 
@@ -55,6 +69,4 @@ public interface ITenantGrain : IGrainWithStringKey
     Task CheckRetainedBytes(string run, long runRetainedBytes);
 
     Task ReportRetainedBytes(string run, long runRetainedBytes);
-
-    Task<IReadOnlyList<string>> ListRuns();
 }

@@ -9,10 +9,16 @@ namespace Checkpointing.Abstractions.Runs;
 /// operator's key. A token grants access to one tenant's runs until it expires; the tenant name
 /// "*" is the operator's and grants every tenant. The silo checks the token on every call.
 /// </summary>
+/// <remarks>
+/// Tenant names may contain '.', the expiry and the signature never do: a token is read from the
+/// right (signature, then expiry), and everything between "v1." and the expiry is the tenant.
+/// </remarks>
 public static class TenantTokens
 {
     public const string RequestContextKey = "ckpt-tenant-token";
     public const string OperatorTenant = "*";
+
+    private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
 
     public static string Issue(byte[] key, string tenant, DateTimeOffset expires)
     {
@@ -25,14 +31,19 @@ public static class TenantTokens
     public static (string? Tenant, string? Problem) Validate(byte[] key, string? token, DateTimeOffset now)
     {
         if (string.IsNullOrEmpty(token)) return (null, "no tenant credential was sent");
-        var parts = token.Split('.');
-        if (parts.Length != 4 || parts[0] != "v1") return (null, "the tenant credential is malformed");
-        var payload = $"{parts[0]}.{parts[1]}.{parts[2]}";
+        const string malformed = "the tenant credential is malformed";
+        var signatureDot = token.LastIndexOf('.');
+        var expiryDot = signatureDot > 0 ? token.LastIndexOf('.', signatureDot - 1) : -1;
+        if (!token.StartsWith("v1.", StringComparison.Ordinal) || expiryDot <= 3) return (null, malformed);
+        var payload = token[..signatureDot];
         var expected = Encoding.ASCII.GetBytes(Signature(key, payload));
-        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.ASCII.GetBytes(parts[3]))) return (null, "the tenant credential's signature is invalid");
-        if (!long.TryParse(parts[2], NumberStyles.None, CultureInfo.InvariantCulture, out var expiry)) return (null, "the tenant credential is malformed");
+        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token[(signatureDot + 1)..]))) return (null, "the tenant credential's signature is invalid");
+        var tenant = token[3..expiryDot];
+        if (tenant != OperatorTenant && !CheckpointName.IsValid(tenant)) return (null, malformed);
+        if (!long.TryParse(token[(expiryDot + 1)..signatureDot], NumberStyles.None, CultureInfo.InvariantCulture, out var expiry)) return (null, malformed);
+        if (expiry > MaxUnixSeconds) return (null, malformed);
         if (DateTimeOffset.FromUnixTimeSeconds(expiry) <= now) return (null, "the tenant credential has expired");
-        return (parts[1], null);
+        return (tenant, null);
     }
 
     public static bool Grants(string grantedTenant, string targetTenant) =>
