@@ -39,7 +39,7 @@ public sealed class TestSilo : IAsyncDisposable
         });
         try
         {
-            await silo.WaitHealthyAsync(health);
+            await silo.WaitReadyAsync(health);
             return new TestSilo(azurite, silo, gateway, key);
         }
         catch
