@@ -25,11 +25,12 @@ public static class CliApp
               train a small model with periodic checkpoints into DIR, resuming from its last
               checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash
           ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
-          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth)
+          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth/.safetensors)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
           ckpt convert SRC DST [--rename c2] [--match-to TARGET] [--json]
-              convert SRC (.pth/.pt, .pkl, .pyth or a native checkpoint folder) to DST (.pth by
-              extension, else a native folder); --rename c2 applies detectron2's Caffe2 renames;
+              convert SRC (.pth/.pt, .pkl, .pyth, .safetensors or a native checkpoint folder) to DST
+              (.pth or .safetensors (model tensors and __metadata__ only) by extension, else a native
+              folder); --rename c2 applies detectron2's Caffe2 renames;
               --match-to aligns SRC's model keys to TARGET's keys and shapes and prints the matches
 
         cluster mode (a silo; see README):

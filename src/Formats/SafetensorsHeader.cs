@@ -68,7 +68,7 @@ public sealed class SafetensorsHeader
                 throw new CheckpointFormatException(source, "header JSON", $"expected an object, found {document.RootElement.ValueKind}");
 
             var entries = new List<SafetensorsEntry>();
-            var metadata = new Dictionary<string, string>();
+            var metadata = new OrderedDictionary<string, string>(StringComparer.Ordinal);
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
@@ -156,7 +156,7 @@ public sealed class SafetensorsHeader
             throw new CheckpointFormatException(source, "data offsets", $"data section has {dataLength - cursor} trailing bytes no tensor covers");
     }
 
-    private static void ParseMetadata(JsonElement value, Dictionary<string, string> metadata, string source)
+    private static void ParseMetadata(JsonElement value, OrderedDictionary<string, string> metadata, string source)
     {
         if (value.ValueKind != JsonValueKind.Object) throw new CheckpointFormatException(source, "header", "__metadata__ is not an object");
         foreach (var field in value.EnumerateObject())
