@@ -87,7 +87,7 @@ public static class CliApp
             return UsageExitCode;
         }
         catch (Exception e) when (e is CheckpointFormatException or FileNotFoundException or DirectoryNotFoundException or InvalidDataException or ArgumentException
-            or Abstractions.Runs.RunRefusedException or TimeoutException or InvalidOperationException)
+            or Abstractions.Runs.RunRefusedException or TimeoutException or InvalidOperationException or NotSupportedException)
         {
             error.WriteLine($"ckpt: {e.Message}");
             return 1;
