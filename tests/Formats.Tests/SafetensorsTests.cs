@@ -184,6 +184,15 @@ public class SafetensorsTests
         Assert.Contains($"{SafetensorsHeader.MaxJsonDepth}", e.Message);
     }
 
+    /// <summary>The README names the variant: CRC-64/ECMA-182 (poly 0x42F0E1EBA9EA3693, not reflected, init and xorout 0).</summary>
+    [Fact]
+    public void Shard_checksums_are_crc64_ecma_182()
+    {
+        var hashing = new ChecksummingWriteStream(Stream.Null);
+        hashing.Write("123456789"u8);
+        Assert.Equal("crc64:6c40df5f0b497347", hashing.Checksum); // the catalogue's check value for CRC-64/ECMA-182
+    }
+
     [Fact]
     public void Flipped_data_byte_fails_the_checksum()
     {
