@@ -146,8 +146,8 @@ public static class InteropCommands
             return 0;
         }
         context.Out.WriteLine($"{format} file {path}  {tensors.Count} tensors, {total.ToString("N0", CultureInfo.InvariantCulture)} bytes");
-        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-5} {"SHAPE",-20} {"BYTES",12}");
-        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-5} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
+        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
+        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-7} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
         context.Out.WriteLine("non-tensor values:");
         foreach (var (key, value) in values) context.Out.WriteLine($"  {key} = {value?.ToJsonString() ?? "null"}");
         return 0;

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
@@ -67,6 +68,7 @@ public static class ManifestJson
     public static CheckpointManifest Parse(ReadOnlySpan<byte> json, string source)
     {
         if (json.Length > MaxBytes) throw new CheckpointFormatException(source, "manifest length", $"{json.Length} bytes exceeds the limit of {MaxBytes}");
+        if (!Utf8.IsValid(json)) throw new CheckpointFormatException(source, "manifest JSON", "the file is not valid UTF-8");
         JsonObject root;
         try
         {

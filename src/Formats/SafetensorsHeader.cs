@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Checkpointing.Formats;
 
@@ -53,6 +54,8 @@ public sealed class SafetensorsHeader
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, long fileLength, string source)
     {
         var dataStart = 8 + (long)json.Length;
+        // Checked up front: System.Text.Json only finds bad UTF-8 when a string is read, with an InvalidOperationException.
+        if (!Utf8.IsValid(json)) throw new CheckpointFormatException(source, "header JSON", "the header is not valid UTF-8");
         JsonDocument document;
         try
         {

@@ -71,4 +71,13 @@ public class ManifestJsonTests
         Assert.Equal("shape", e.Check);
         Assert.Contains($"limit of {SafetensorsHeader.MaxRank}", e.Message);
     }
+
+    [Fact]
+    public void Invalid_utf8_in_the_manifest_is_a_format_error()
+    {
+        var bytes = Encoding.UTF8.GetBytes(ValidManifest().Replace("\"run\": \"r\"", "\"run\": \"rX\"", StringComparison.Ordinal));
+        bytes[Array.IndexOf(bytes, (byte)'X')] = 0xC3;
+        var e = Assert.Throws<CheckpointFormatException>(() => ManifestJson.Parse(bytes, "m/manifest.json"));
+        Assert.StartsWith("m/manifest.json: ", e.Message);
+    }
 }

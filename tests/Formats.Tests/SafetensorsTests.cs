@@ -184,6 +184,25 @@ public class SafetensorsTests
         Assert.Contains($"{SafetensorsHeader.MaxJsonDepth}", e.Message);
     }
 
+    [Theory]
+    [InlineData("key")]
+    [InlineData("metadata")]
+    [InlineData("dtype")]
+    public void Invalid_utf8_in_the_header_is_a_format_error(string where)
+    {
+        var header = where switch
+        {
+            "key" => """{"aXb":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
+            "metadata" => """{"__metadata__":{"k":"vXw"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
+            _ => """{"a":{"dtype":"F3X","shape":[2],"data_offsets":[0,8]}}""",
+        };
+        var file = Raw(header, 8);
+        var at = Array.IndexOf(file, (byte)'X');
+        file[at] = 0xC3; // a lead byte without its continuation
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsHeader.Read(new MemoryStream(file), file.Length, "utf8.safetensors"));
+        Assert.StartsWith("utf8.safetensors: ", e.Message);
+    }
+
     /// <summary>The README names the variant: CRC-64/ECMA-182 (poly 0x42F0E1EBA9EA3693, not reflected, init and xorout 0).</summary>
     [Fact]
     public void Shard_checksums_are_crc64_ecma_182()
