@@ -18,6 +18,12 @@ public static class ManifestJson
 
     public const int MaxTensors = 1_000_000;
 
+    /// <summary>
+    /// JSON tokens (values, property names, brackets) allowed; counted before any node is built, because the node tree
+    /// costs tens of bytes per token. A tensor's index entry is about 17 tokens.
+    /// </summary>
+    public const long MaxTokens = 8_000_000;
+
     public static byte[] Serialize(CheckpointManifest m)
     {
         using var buffer = new MemoryStream();
@@ -72,7 +78,8 @@ public static class ManifestJson
         JsonObject root;
         try
         {
-            // Duplicate keys are refused: System.Text.Json would otherwise keep the last one silently.
+            CountTokens(json, source);
+            // Duplicate keys fail here, as a format error naming the file (JsonObject would throw a bare ArgumentException).
             var options = new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = MaxJsonDepth };
             root = JsonNode.Parse(json, documentOptions: options) as JsonObject ?? throw new CheckpointFormatException(source, "manifest", "top level is not a JSON object");
         }
@@ -143,6 +150,16 @@ public static class ManifestJson
             Tensors = tensors,
             State = (JsonObject)state.DeepClone(),
         };
+    }
+
+    private static void CountTokens(ReadOnlySpan<byte> json, string source)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
+        long tokens = 0;
+        while (reader.Read())
+        {
+            if (++tokens > MaxTokens) throw new CheckpointFormatException(source, "manifest size", $"more than the limit of {MaxTokens} JSON tokens");
+        }
     }
 
     private static CheckpointFormatException Bad(string source, string detail) => new(source, "manifest", detail);

@@ -124,8 +124,6 @@ public sealed class SafetensorsHeader
             throw new CheckpointFormatException(source, "header", $"tensor '{key}' needs dtype, shape and data_offsets");
         if (!TensorDTypes.TryParse(dtypeName, out var dtype))
             throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtypeName}' (supported: {TensorDTypes.SupportedNames})");
-        if (shape.Length > MaxRank)
-            throw new CheckpointFormatException(source, "shape", $"tensor '{key}' has {shape.Length} dimensions, more than the limit of {MaxRank}");
         if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
             throw new CheckpointFormatException(source, "data offsets", $"tensor '{key}' has data_offsets [{string.Join(", ", offsets)}]; expected [begin, end] with 0 <= begin <= end");
         long expected;
@@ -172,6 +170,7 @@ public sealed class SafetensorsHeader
     private static long[] ReadLongArray(JsonElement value, string key, string field, string source)
     {
         if (value.ValueKind != JsonValueKind.Array) throw new CheckpointFormatException(source, "header", $"tensor '{key}': {field} is not an array");
+        if (value.GetArrayLength() > MaxRank) throw new CheckpointFormatException(source, "shape", $"tensor '{key}': {field} has {value.GetArrayLength()} entries, more than the limit of {MaxRank}");
         var result = new long[value.GetArrayLength()];
         var i = 0;
         foreach (var item in value.EnumerateArray())

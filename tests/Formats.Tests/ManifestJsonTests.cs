@@ -80,4 +80,15 @@ public class ManifestJsonTests
         var e = Assert.Throws<CheckpointFormatException>(() => ManifestJson.Parse(bytes, "m/manifest.json"));
         Assert.StartsWith("m/manifest.json: ", e.Message);
     }
+
+    [Fact]
+    public void A_manifest_over_the_token_budget_is_refused_before_building_nodes()
+    {
+        var huge = "[" + string.Join(',', Enumerable.Repeat('0', (int)ManifestJson.MaxTokens)) + "]";
+        var text = ValidManifest(new JsonObject { ["model"] = new JsonObject { ["w"] = new JsonObject { ["$tensor"] = "model/w" } }, ["big"] = "X" })
+            .Replace("\"X\"", huge, StringComparison.Ordinal);
+        var e = ParseFails(text);
+        Assert.Equal("manifest size", e.Check);
+        Assert.Contains($"limit of {ManifestJson.MaxTokens}", e.Message);
+    }
 }
