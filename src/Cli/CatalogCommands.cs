@@ -94,10 +94,10 @@ public static class CatalogCommands
             return 0;
         }
         context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s)");
-        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-5} {"SHAPE",-20} {"BYTES",12}");
+        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
         foreach (var (k, t) in manifest.Tensors)
         {
-            context.Out.WriteLine($"{k,-56} {t.DType,-5} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.ByteLength,12:N0}");
+            context.Out.WriteLine($"{k,-56} {t.DType,-7} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.ByteLength,12:N0}");
         }
         context.Out.WriteLine("non-tensor values:");
         foreach (var (k, v) in values) context.Out.WriteLine($"  {k} = {v?.ToJsonString() ?? "null"}");

@@ -12,7 +12,7 @@ namespace Checkpointing.Cli;
 /// <summary>Checkpoints of every supported format as trees of <see cref="HostTensor"/>s: the CLI converts and inspects without libtorch.</summary>
 public static class CheckpointTrees
 {
-    private static readonly string[] InteropExtensions = [".pth", ".pt", ".pkl", ".pyth"];
+    private static readonly string[] InteropExtensions = [".pth", ".pt", ".pkl", ".pyth", SafetensorsFile.Extension];
 
     /// <summary>True for a file the interop readers open (by extension); anything else is a native checkpoint folder.</summary>
     public static bool IsInteropFile(string path) =>
@@ -28,8 +28,14 @@ public static class CheckpointTrees
     }
 
     /// <summary>The file exactly as pickled (no normalization), for inspection.</summary>
-    public static object? ReadRaw(string path) =>
-        Path.GetExtension(path).Equals(".pkl", StringComparison.OrdinalIgnoreCase) ? SafeUnpickler.LoadFile(path) : PthReader.Read(path);
+    public static object? ReadRaw(string path)
+    {
+        if (Path.GetExtension(path).Equals(".pkl", StringComparison.OrdinalIgnoreCase)) return SafeUnpickler.LoadFile(path);
+        if (!SafetensorsFile.HasExtension(path)) return PthReader.Read(path);
+        var (tensors, metadata) = SafetensorsFile.Read(path, HostTensor.Allocator);
+        if (metadata.Count > 0) tensors.Insert(0, SafetensorsFile.MetadataKey, new OrderedDictionary<string, object?>(metadata.Select(p => new KeyValuePair<string, object?>(p.Key, p.Value)), StringComparer.Ordinal));
+        return tensors;
+    }
 
     /// <summary>Every leaf of the tree (tensors and plain values) with its '/'-joined path, depth first.</summary>
     public static IEnumerable<(string Path, object? Value)> Leaves(object? value, string path = "")

@@ -28,11 +28,12 @@ public static class CliApp
               train a small model with periodic checkpoints into DIR, resuming from its last
               checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash
           ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
-          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth)
+          ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth/.safetensors)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
           ckpt convert SRC DST [--rename c2] [--match-to TARGET] [--json]
-              convert SRC (.pth/.pt, .pkl, .pyth or a native checkpoint folder) to DST (.pth by
-              extension, else a native folder); --rename c2 applies detectron2's Caffe2 renames;
+              convert SRC (.pth/.pt, .pkl, .pyth, .safetensors or a native checkpoint folder) to DST
+              (.pth or .safetensors (model tensors and __metadata__ only) by extension, else a native
+              folder); --rename c2 applies detectron2's Caffe2 renames;
               --match-to aligns SRC's model keys to TARGET's keys and shapes and prints the matches
 
         cluster mode (a silo; see README):
@@ -56,7 +57,8 @@ public static class CliApp
         a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
         JSON object on stdout instead: {"error": "...", "kind": "disk_full"} (kinds: usage, bad_input,
         not_found, disk_full, read_only, permission_denied, io, storage_unavailable, network,
-        silo_unreachable, timeout, refused, cancelled, failed, internal); --verbose logs the details
+        silo_unreachable, timeout, refused, cancelled, unsupported, failed, internal); --verbose logs
+        the details
         """;
 
     private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "json", "verbose", "help" };

@@ -78,6 +78,7 @@ public sealed partial record CliFailure(string Kind, string Message)
         RunRefusedException => new("refused", OneLine(e.Message)),
         TimeoutException => new("timeout", OneLine(e.Message)),
         OperationCanceledException => new("cancelled", OneLine(e.Message)),
+        NotSupportedException => new("unsupported", OneLine(e.Message)),
         ArgumentException or InvalidOperationException or FormatException or OrleansException => new("failed", OneLine(e.Message)),
         _ => new("internal", $"internal error ({e.GetType().Name}): {OneLine(e.Message)}"),
     };

@@ -50,8 +50,8 @@ public static class InteropCommands
         }
         data[Checkpointer.ModelKey] = model;
 
-        var pth = TorchFiles.IsTorchFile(destination);
-        await WriteAsync(destination, data, pth);
+        var format = TorchFiles.IsTorchFile(destination) ? "pth" : SafetensorsFile.HasExtension(destination) ? "safetensors" : "native";
+        await WriteAsync(destination, data, format);
         var tensors = CheckpointTrees.Leaves(data).Select(l => l.Value).OfType<HostTensor>().ToList();
         var bytes = tensors.Sum(t => t.Data.LongLength);
         if (json)
@@ -60,7 +60,7 @@ public static class InteropCommands
             {
                 ["source"] = Path.GetFullPath(source),
                 ["destination"] = Path.GetFullPath(destination),
-                ["format"] = pth ? "pth" : "native",
+                ["format"] = format,
                 ["tensors"] = tensors.Count,
                 ["bytes"] = bytes,
                 ["renamed"] = c2 ? "c2" : null,
@@ -69,22 +69,37 @@ public static class InteropCommands
         }
         else
         {
-            context.Out.WriteLine($"wrote {destination} ({(pth ? ".pth" : "native checkpoint")}, {tensors.Count} tensors, {bytes:N0} bytes)");
+            context.Out.WriteLine($"wrote {destination} ({(format == "native" ? "native checkpoint" : "." + format)}, {tensors.Count} tensors, {bytes:N0} bytes)");
         }
         return 0;
     }
 
-    /// <summary>A <c>.pth</c> file or a native checkpoint folder, each committed atomically (temporary name, fsync, rename).</summary>
-    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, bool pth)
+    /// <summary>A <c>.pth</c> file, a <c>.safetensors</c> file or a native checkpoint folder, each committed atomically (temporary name, fsync, rename).</summary>
+    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format)
     {
         var full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
         var store = new FileSystemStore(Path.GetDirectoryName(full)!);
         var name = Path.GetFileName(full);
-        if (pth)
+        if (format == "pth")
         {
             await store.WriteAsync(name, (stream, _) =>
             {
                 TorchFiles.Write(stream, data, Path.GetFileNameWithoutExtension(name));
+                return Task.CompletedTask;
+            });
+            return;
+        }
+        if (format == "safetensors")
+        {
+            // A bare safetensors file holds flat named tensors: the model's, plus the string metadata.
+            var tensors = CheckpointTrees.Model(data, destination)
+                .Select(p => new NamedTensor(p.Key, p.Value as HostTensor ?? throw new InvalidDataException($"model entry '{p.Key}' is not a tensor; a .safetensors file holds tensors only.")))
+                .ToList();
+            // Hugging Face loaders expect format=pt when a file carries no metadata of its own.
+            var metadata = SafetensorsFile.MetadataOf(data) ?? new Dictionary<string, string> { ["format"] = "pt" };
+            await store.WriteAsync(name, (stream, _) =>
+            {
+                SafetensorsShardWriter.Write(stream, tensors, metadata);
                 return Task.CompletedTask;
             });
             return;
@@ -105,7 +120,7 @@ public static class InteropCommands
         ["report"] = alignment.Report,
     };
 
-    /// <summary><c>ckpt inspect</c> of a <c>.pth</c>/<c>.pt</c>/<c>.pkl</c>/<c>.pyth</c> file: every tensor and every other value, as stored.</summary>
+    /// <summary><c>ckpt inspect</c> of a <c>.pth</c>/<c>.pt</c>/<c>.pkl</c>/<c>.pyth</c>/<c>.safetensors</c> file: every tensor and every other value, as stored.</summary>
     public static int InspectFile(string path, bool json, CliContext context)
     {
         var leaves = CheckpointTrees.Leaves(CheckpointTrees.ReadRaw(path)).ToList();
@@ -133,8 +148,8 @@ public static class InteropCommands
             return 0;
         }
         context.Out.WriteLine($"{format} file {path}  {tensors.Count} tensors, {total.ToString("N0", CultureInfo.InvariantCulture)} bytes");
-        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-5} {"SHAPE",-20} {"BYTES",12}");
-        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-5} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
+        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
+        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-7} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
         context.Out.WriteLine("non-tensor values:");
         foreach (var (key, value) in values) context.Out.WriteLine($"  {key} = {value?.ToJsonString() ?? "null"}");
         return 0;

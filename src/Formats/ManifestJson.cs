@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Unicode;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
@@ -9,6 +10,19 @@ public static class ManifestJson
 {
     public const string FileName = "manifest.json";
     public const long MaxBytes = 256L << 20;
+
+    /// <summary>Nesting allowed in manifest.json, user state included (the parser and the state tree recurse this deep).</summary>
+    public const int MaxJsonDepth = 64;
+
+    public const int MaxShards = 100_000;
+
+    public const int MaxTensors = 1_000_000;
+
+    /// <summary>
+    /// JSON tokens (values, property names, brackets) allowed; counted before any node is built, because the node tree
+    /// costs tens of bytes per token. A tensor's index entry is about 17 tokens.
+    /// </summary>
+    public const long MaxTokens = 8_000_000;
 
     public static byte[] Serialize(CheckpointManifest m)
     {
@@ -59,10 +73,15 @@ public static class ManifestJson
 
     public static CheckpointManifest Parse(ReadOnlySpan<byte> json, string source)
     {
+        if (json.Length > MaxBytes) throw new CheckpointFormatException(source, "manifest length", $"{json.Length} bytes exceeds the limit of {MaxBytes}");
+        if (!Utf8.IsValid(json)) throw new CheckpointFormatException(source, "manifest JSON", "the file is not valid UTF-8");
         JsonObject root;
         try
         {
-            root = JsonNode.Parse(json) as JsonObject ?? throw new CheckpointFormatException(source, "manifest", "top level is not a JSON object");
+            CountTokens(json, source);
+            // Duplicate keys fail here, as a format error naming the file (JsonObject would throw a bare ArgumentException).
+            var options = new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = MaxJsonDepth };
+            root = JsonNode.Parse(json, documentOptions: options) as JsonObject ?? throw new CheckpointFormatException(source, "manifest", "top level is not a JSON object");
         }
         catch (JsonException e)
         {
@@ -73,7 +92,9 @@ public static class ManifestJson
             throw new CheckpointFormatException(source, "manifest version", $"format_version {version} is not supported (this build reads {CheckpointManifest.CurrentFormatVersion})");
 
         var shards = new List<ShardInfo>();
-        foreach (var node in Array(root, "shards", source))
+        var shardNodes = Array(root, "shards", source);
+        if (shardNodes.Count > MaxShards) throw new CheckpointFormatException(source, "shard count", $"{shardNodes.Count} shards exceed the limit of {MaxShards}");
+        foreach (var node in shardNodes)
         {
             var s = node as JsonObject ?? throw Bad(source, "a shard entry is not an object");
             var path = Str(s, "path", source);
@@ -88,14 +109,16 @@ public static class ManifestJson
 
         var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         var tensorsNode = root["tensors"] as JsonObject ?? throw Bad(source, "'tensors' is missing or not an object");
+        if (tensorsNode.Count > MaxTensors) throw new CheckpointFormatException(source, "tensor count", $"{tensorsNode.Count} tensors exceed the limit of {MaxTensors}");
         foreach (var (key, node) in tensorsNode)
         {
             var t = node as JsonObject ?? throw Bad(source, $"tensor '{key}' is not an object");
             var shard = Int(t, "shard", source);
             if (shard < 0 || shard >= shards.Count) throw Bad(source, $"tensor '{key}' names shard {shard}, but there are {shards.Count}");
             var dtype = Str(t, "dtype", source);
-            if (!TensorDTypes.TryParse(dtype, out var parsed)) throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtype}'");
+            if (!TensorDTypes.TryParse(dtype, out var parsed)) throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtype}' (supported: {TensorDTypes.SupportedNames})");
             var shape = Longs(t, "shape", source);
+            if (shape.Length > SafetensorsHeader.MaxRank) throw new CheckpointFormatException(source, "shape", $"tensor '{key}' has {shape.Length} dimensions, more than the limit of {SafetensorsHeader.MaxRank}");
             var offsets = Longs(t, "data_offsets", source);
             if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0]) throw Bad(source, $"tensor '{key}' has bad data_offsets");
             long expected;
@@ -127,6 +150,16 @@ public static class ManifestJson
             Tensors = tensors,
             State = (JsonObject)state.DeepClone(),
         };
+    }
+
+    private static void CountTokens(ReadOnlySpan<byte> json, string source)
+    {
+        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MaxJsonDepth });
+        long tokens = 0;
+        while (reader.Read())
+        {
+            if (++tokens > MaxTokens) throw new CheckpointFormatException(source, "manifest size", $"more than the limit of {MaxTokens} JSON tokens");
+        }
     }
 
     private static CheckpointFormatException Bad(string source, string detail) => new(source, "manifest", detail);

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using System.Text.Json;
+using System.Text.Unicode;
 
 namespace Checkpointing.Formats;
 
@@ -19,6 +20,15 @@ public sealed class SafetensorsHeader
 {
     /// <summary>Same bound as the reference implementation: a larger header is refused before allocation.</summary>
     public const long MaxHeaderBytes = 100_000_000;
+
+    /// <summary>Most tensors one file may declare (real checkpoints hold thousands).</summary>
+    public const int MaxTensors = 1_000_000;
+
+    /// <summary>Most dimensions one tensor may have.</summary>
+    public const int MaxRank = 64;
+
+    /// <summary>Nesting the format needs: root object, tensor object, shape array.</summary>
+    public const int MaxJsonDepth = 8;
 
     public required IReadOnlyList<SafetensorsEntry> Entries { get; init; }
     public required IReadOnlyDictionary<string, string> Metadata { get; init; }
@@ -44,10 +54,12 @@ public sealed class SafetensorsHeader
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, long fileLength, string source)
     {
         var dataStart = 8 + (long)json.Length;
+        // Checked up front: System.Text.Json only finds bad UTF-8 when a string is read, with an InvalidOperationException.
+        if (!Utf8.IsValid(json)) throw new CheckpointFormatException(source, "header JSON", "the header is not valid UTF-8");
         JsonDocument document;
         try
         {
-            document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = 8 });
+            document = JsonDocument.Parse(json.ToArray(), new JsonDocumentOptions { MaxDepth = MaxJsonDepth });
         }
         catch (JsonException e)
         {
@@ -59,7 +71,7 @@ public sealed class SafetensorsHeader
                 throw new CheckpointFormatException(source, "header JSON", $"expected an object, found {document.RootElement.ValueKind}");
 
             var entries = new List<SafetensorsEntry>();
-            var metadata = new Dictionary<string, string>();
+            var metadata = new OrderedDictionary<string, string>(StringComparer.Ordinal);
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in document.RootElement.EnumerateObject())
             {
@@ -69,9 +81,15 @@ public sealed class SafetensorsHeader
                     ParseMetadata(property.Value, metadata, source);
                     continue;
                 }
+                if (entries.Count == MaxTensors) throw new CheckpointFormatException(source, "tensor count", $"header declares more than the limit of {MaxTensors} tensors");
                 entries.Add(ParseEntry(property.Name, property.Value, source));
             }
-            entries.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+            // As the official reader does: order by (begin, end), so empty tensors sit before the tensor that starts
+            // at their offset. The key breaks the remaining ties, making the order independent of the sort's stability.
+            entries.Sort(static (a, b) =>
+                a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin)
+                : a.End != b.End ? a.End.CompareTo(b.End)
+                : string.CompareOrdinal(a.Key, b.Key));
             CheckCoverage(entries, fileLength - dataStart, source);
             return new SafetensorsHeader { Entries = entries, Metadata = metadata, DataStart = dataStart };
         }
@@ -83,8 +101,10 @@ public sealed class SafetensorsHeader
         string? dtypeName = null;
         long[]? shape = null;
         long[]? offsets = null;
+        var fields = new HashSet<string>(StringComparer.Ordinal);
         foreach (var field in value.EnumerateObject())
         {
+            if (!fields.Add(field.Name)) throw new CheckpointFormatException(source, "header", $"tensor '{key}' has field '{field.Name}' twice");
             switch (field.Name)
             {
                 case "dtype":
@@ -103,7 +123,7 @@ public sealed class SafetensorsHeader
         if (dtypeName is null || shape is null || offsets is null)
             throw new CheckpointFormatException(source, "header", $"tensor '{key}' needs dtype, shape and data_offsets");
         if (!TensorDTypes.TryParse(dtypeName, out var dtype))
-            throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtypeName}' (supported: {string.Join(' ', Enum.GetNames<TensorDType>())})");
+            throw new CheckpointFormatException(source, "dtype", $"tensor '{key}' has unknown dtype '{dtypeName}' (supported: {TensorDTypes.SupportedNames})");
         if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0])
             throw new CheckpointFormatException(source, "data offsets", $"tensor '{key}' has data_offsets [{string.Join(", ", offsets)}]; expected [begin, end] with 0 <= begin <= end");
         long expected;
@@ -137,19 +157,20 @@ public sealed class SafetensorsHeader
             throw new CheckpointFormatException(source, "data offsets", $"data section has {dataLength - cursor} trailing bytes no tensor covers");
     }
 
-    private static void ParseMetadata(JsonElement value, Dictionary<string, string> metadata, string source)
+    private static void ParseMetadata(JsonElement value, OrderedDictionary<string, string> metadata, string source)
     {
         if (value.ValueKind != JsonValueKind.Object) throw new CheckpointFormatException(source, "header", "__metadata__ is not an object");
         foreach (var field in value.EnumerateObject())
         {
             if (field.Value.ValueKind != JsonValueKind.String) throw new CheckpointFormatException(source, "header", $"__metadata__ value '{field.Name}' is not a string");
-            metadata[field.Name] = field.Value.GetString()!;
+            if (!metadata.TryAdd(field.Name, field.Value.GetString()!)) throw new CheckpointFormatException(source, "header", $"__metadata__ has key '{field.Name}' twice");
         }
     }
 
     private static long[] ReadLongArray(JsonElement value, string key, string field, string source)
     {
         if (value.ValueKind != JsonValueKind.Array) throw new CheckpointFormatException(source, "header", $"tensor '{key}': {field} is not an array");
+        if (value.GetArrayLength() > MaxRank) throw new CheckpointFormatException(source, "shape", $"tensor '{key}': {field} has {value.GetArrayLength()} entries, more than the limit of {MaxRank}");
         var result = new long[value.GetArrayLength()];
         var i = 0;
         foreach (var item in value.EnumerateArray())

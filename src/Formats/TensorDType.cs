@@ -13,20 +13,28 @@ public enum TensorDType
     I8,
     U8,
     BOOL,
+    U16,
+    U32,
+    U64,
+    F8_E4M3,
+    F8_E5M2,
 }
 
 public static class TensorDTypes
 {
     public static int ElementSize(this TensorDType dtype) => dtype switch
     {
-        TensorDType.F64 or TensorDType.I64 => 8,
-        TensorDType.F32 or TensorDType.I32 => 4,
-        TensorDType.F16 or TensorDType.BF16 or TensorDType.I16 => 2,
-        TensorDType.I8 or TensorDType.U8 or TensorDType.BOOL => 1,
+        TensorDType.F64 or TensorDType.I64 or TensorDType.U64 => 8,
+        TensorDType.F32 or TensorDType.I32 or TensorDType.U32 => 4,
+        TensorDType.F16 or TensorDType.BF16 or TensorDType.I16 or TensorDType.U16 => 2,
+        TensorDType.I8 or TensorDType.U8 or TensorDType.BOOL or TensorDType.F8_E4M3 or TensorDType.F8_E5M2 => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "unknown dtype"),
     };
 
     public static string Name(this TensorDType dtype) => dtype.ToString();
+
+    /// <summary>The supported names, space-separated, for error messages.</summary>
+    public static string SupportedNames => string.Join(' ', Enum.GetNames<TensorDType>());
 
     public static bool TryParse(string? name, out TensorDType dtype)
     {

@@ -194,7 +194,7 @@ public class Checkpointer
 
     /// <summary>
     /// Reads a checkpoint into a state tree of TorchSharp tensors (fvcore's <c>_load_file</c>): a native
-    /// folder (or its manifest.json), or a <c>torch.save</c> file.
+    /// folder (or its manifest.json), a <c>torch.save</c> file, or a bare <c>.safetensors</c> file.
     /// </summary>
     protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
     {
@@ -207,6 +207,7 @@ public class Checkpointer
         {
             if (Path.GetExtension(path).Equals(".pkl", StringComparison.OrdinalIgnoreCase))
                 throw new NotSupportedException($"{path}: .pkl files (Caffe2 / Detectron model zoo) are read by DetectionCheckpointer.");
+            if (SafetensorsFile.HasExtension(path)) return SafetensorsFile.ReadCheckpoint(path, TorchTensors.Allocate, ModelKey);
             return TorchFiles.Load(path);
         }
         return await NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken).ConfigureAwait(false);

@@ -22,10 +22,10 @@ public static class TorchTensors
         ScalarType.Int8 => TensorDType.I8,
         ScalarType.Byte => TensorDType.U8,
         ScalarType.Bool => TensorDType.BOOL,
-        _ => throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint (supported: {string.Join(", ", Enum.GetNames<TensorDType>())})."),
+        _ => throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint (supported: {TensorDTypes.SupportedNames})."),
     };
 
-    public static ScalarType ToScalarType(TensorDType dtype) => dtype switch
+    public static ScalarType ToScalarType(TensorDType dtype, string? key = null) => dtype switch
     {
         TensorDType.F64 => ScalarType.Float64,
         TensorDType.F32 => ScalarType.Float32,
@@ -37,7 +37,8 @@ public static class TorchTensors
         TensorDType.I8 => ScalarType.Int8,
         TensorDType.U8 => ScalarType.Byte,
         TensorDType.BOOL => ScalarType.Bool,
-        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, null),
+        // TorchSharp 0.107 has no unsigned 16/32/64-bit or float8 tensors: such files stay readable as bytes (inspect, convert).
+        _ => throw new NotSupportedException($"{(key is null ? "" : $"tensor '{key}': ")}{dtype} tensors have no TorchSharp type; read them as bytes (ckpt inspect / ckpt convert to .safetensors) instead of loading them into a model."),
     };
 
     /// <summary>The state-tree adapter for writers: TorchSharp tensors and byte-level tensors (<see cref="HostTensor"/>) are tensors, anything else is not.</summary>
@@ -68,7 +69,7 @@ public static class TorchTensors
     /// <summary>Allocates an empty CPU tensor for a stored one and reads its bytes straight into its memory.</summary>
     public static (object Value, ITensorTarget Target) Allocate(string key, TensorDType dtype, long[] shape)
     {
-        var tensor = empty(shape, ToScalarType(dtype), CPU);
+        var tensor = empty(shape, ToScalarType(dtype, key), CPU);
         return (tensor, new TorchTensorTarget(tensor));
     }
 

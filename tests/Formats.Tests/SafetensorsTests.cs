@@ -114,6 +114,104 @@ public class SafetensorsTests
         Assert.StartsWith("bad.safetensors: ", e.Message);
     }
 
+    /// <summary>
+    /// Issue 8, data loss 4: an empty tensor shares its offset with the next tensor. With more than 16
+    /// entries the old start-only, unstable sort could put the non-empty one first and report an overlap.
+    /// </summary>
+    [Theory]
+    [InlineData(17)]
+    [InlineData(40)]
+    [InlineData(300)]
+    public void Shards_with_empty_tensors_among_many_read_back(int count)
+    {
+        for (var emptyAt = 0; emptyAt < count; emptyAt += Math.Max(1, count / 20))
+        {
+            var tensors = Enumerable.Range(0, count)
+                .Select(i => ($"t{i:D3}", i == emptyAt || i % 7 == 3 ? Tensor(TensorDType.F32, 0, 3) : Tensor(TensorDType.F32, 2)))
+                .ToArray();
+            var read = ReadAll(Shard(tensors));
+            Assert.Equal(count, read.Count);
+            foreach (var (key, t) in tensors) Assert.Equal(t.Data, read[key].Data);
+        }
+    }
+
+    [Fact]
+    public void Several_empty_tensors_at_one_offset_are_accepted_in_any_header_order()
+    {
+        // The official library sorts by (begin, end): empties at an offset come before the tensor starting there.
+        const string Empty8 = "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[8,8]}";
+        var entries = Enumerable.Range(0, 20).Select(i => "\"e" + i + Empty8)
+            .Prepend("\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}")
+            .Append("\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}")
+            .Append("\"z\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,16]}");
+        var file = Raw("{" + string.Join(",", entries) + "}", 16);
+        var header = SafetensorsHeader.Read(new MemoryStream(file), file.Length, "s");
+        Assert.Equal(23, header.Entries.Count);
+        Assert.Equal(16, header.DataLength);
+        Assert.Equal("a", header.Entries[0].Key);
+        Assert.Equal(["e0", "e1", "e10"], header.Entries.Skip(1).Take(3).Select(e => e.Key));
+        Assert.Equal("b", header.Entries[^2].Key);
+        Assert.Equal("z", header.Entries[^1].Key);
+    }
+
+    [Theory]
+    [InlineData("""{"a":{"dtype":"F32","dtype":"I32","shape":[2],"data_offsets":[0,8]}}""", "tensor 'a' has field 'dtype' twice")]
+    [InlineData("""{"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""", "__metadata__ has key 'k' twice")]
+    public void Duplicated_fields_inside_the_header_are_refused(string header, string detail)
+    {
+        var file = Raw(header, 8);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsHeader.Read(new MemoryStream(file), file.Length, "dup.safetensors"));
+        Assert.Contains(detail, e.Message);
+        Assert.StartsWith("dup.safetensors: ", e.Message);
+    }
+
+    [Fact]
+    public void A_tensor_with_more_dimensions_than_the_limit_is_refused()
+    {
+        var shape = string.Join(",", Enumerable.Repeat(1, SafetensorsHeader.MaxRank)) + ",2";
+        var file = Raw($$$"""{"a":{"dtype":"F32","shape":[{{{shape}}}],"data_offsets":[0,8]}}""", 8);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsHeader.Read(new MemoryStream(file), file.Length, "deep.safetensors"));
+        Assert.Equal("shape", e.Check);
+        Assert.Contains($"limit of {SafetensorsHeader.MaxRank}", e.Message);
+    }
+
+    [Fact]
+    public void Header_json_nested_beyond_the_format_is_refused()
+    {
+        var file = Raw("""{"__metadata__":{"a":[[[[[[[[[[1]]]]]]]]]]}}""", 0);
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsHeader.Read(new MemoryStream(file), file.Length, "nest.safetensors"));
+        Assert.Equal("header JSON", e.Check);
+        Assert.Contains($"{SafetensorsHeader.MaxJsonDepth}", e.Message);
+    }
+
+    [Theory]
+    [InlineData("key")]
+    [InlineData("metadata")]
+    [InlineData("dtype")]
+    public void Invalid_utf8_in_the_header_is_a_format_error(string where)
+    {
+        var header = where switch
+        {
+            "key" => """{"aXb":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
+            "metadata" => """{"__metadata__":{"k":"vXw"},"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}""",
+            _ => """{"a":{"dtype":"F3X","shape":[2],"data_offsets":[0,8]}}""",
+        };
+        var file = Raw(header, 8);
+        var at = Array.IndexOf(file, (byte)'X');
+        file[at] = 0xC3; // a lead byte without its continuation
+        var e = Assert.Throws<CheckpointFormatException>(() => SafetensorsHeader.Read(new MemoryStream(file), file.Length, "utf8.safetensors"));
+        Assert.StartsWith("utf8.safetensors: ", e.Message);
+    }
+
+    /// <summary>The README names the variant: CRC-64/ECMA-182 (poly 0x42F0E1EBA9EA3693, not reflected, init and xorout 0).</summary>
+    [Fact]
+    public void Shard_checksums_are_crc64_ecma_182()
+    {
+        var hashing = new ChecksummingWriteStream(Stream.Null);
+        hashing.Write("123456789"u8);
+        Assert.Equal("crc64:6c40df5f0b497347", hashing.Checksum); // the catalogue's check value for CRC-64/ECMA-182
+    }
+
     [Fact]
     public void Flipped_data_byte_fails_the_checksum()
     {

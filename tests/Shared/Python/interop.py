@@ -4,6 +4,7 @@ import hashlib
 import json
 import os
 import pickle
+import struct
 import sys
 
 import numpy as np
@@ -79,7 +80,52 @@ def write_c2_pkl(path):
     print(json.dumps({k: {"shape": list(v.shape), "values": [float(x) for x in v.ravel()]} for k, v in blobs.items()}))
 
 
-COMMANDS = {"read_pth": read_pth, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl}
+def write_safetensors_file(path, arrays, metadata):
+    """The official safetensors layout, by hand (Debian has no `safetensors` package): 8-byte little-endian header
+    length, JSON header (``__metadata__`` first) padded with spaces to 8 bytes, then the tensors' little-endian bytes
+    ordered by alignment (largest first) and name, as the official serializer orders them."""
+    order = sorted(arrays, key=lambda k: (-arrays[k][2].itemsize, k))
+    header, offset, data = {"__metadata__": metadata}, 0, b""
+    for key in order:
+        dtype, shape, array = arrays[key]
+        raw = np.ascontiguousarray(array).astype(array.dtype.newbyteorder("<")).tobytes()
+        header[key] = {"dtype": dtype, "shape": shape, "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        data += raw
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)) + text + data)
+    return {k: {"dtype": arrays[k][0], "shape": arrays[k][1], "sha256": hashlib.sha256(np.ascontiguousarray(arrays[k][2]).astype(arrays[k][2].dtype.newbyteorder("<")).tobytes()).hexdigest()} for k in order}
+
+
+def write_safetensors_dtypes(path):
+    """One tensor of every dtype the official library writes, including those torch 1.13 lacks (U16-U64, float8 as raw bytes)."""
+    rng = np.random.RandomState(5)
+    arrays = {
+        "u16": ("U16", [2, 3], np.arange(60000, 60006, dtype=np.uint16).reshape(2, 3)),
+        "u32": ("U32", [3], np.array([1, 2**31 + 5, 2**32 - 1], dtype=np.uint32)),
+        "u64": ("U64", [2], np.array([7, 2**64 - 1], dtype=np.uint64)),
+        "f8_e4m3": ("F8_E4M3", [4], rng.randint(0, 256, 4).astype(np.uint8)),
+        "f8_e5m2": ("F8_E5M2", [2, 2], rng.randint(0, 256, 4).astype(np.uint8).reshape(2, 2)),
+        "f32": ("F32", [2, 2], rng.randn(2, 2).astype(np.float32)),
+        "empty": ("F32", [0, 3], np.zeros((0, 3), dtype=np.float32)),
+        "scalar": ("I64", [], np.array(42, dtype=np.int64)),
+        "mask": ("BOOL", [3], np.array([True, False, True])),
+    }
+    print(json.dumps({"tensors": write_safetensors_file(path, arrays, {"format": "pt", "source": "hand-written"})}))
+
+
+def write_safetensors_model(path):
+    """small_model()'s state dict as pretrained weights in a .safetensors file; prints each tensor's summary."""
+    state = small_model().state_dict()
+    arrays = {k: ("F32", list(v.shape), v.numpy()) for k, v in state.items()}
+    write_safetensors_file(path, arrays, {"format": "pt"})
+    print(json.dumps({k: tensor_summary(v) for k, v in state.items()}))
+
+
+COMMANDS = {"read_pth": read_pth, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl,
+            "write_safetensors_dtypes": write_safetensors_dtypes, "write_safetensors_model": write_safetensors_model}
 
 if __name__ == "__main__":
     COMMANDS[sys.argv[1]](*sys.argv[2:])

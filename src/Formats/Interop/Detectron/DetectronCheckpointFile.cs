@@ -12,6 +12,7 @@ namespace Checkpointing.Formats.Interop.Detectron;
 /// <c>*_momentum</c> entries become <c>model</c>, with <c>__author__ = "Caffe2"</c> and <c>matching_heuristics</c>;</item>
 /// <item><c>.pyth</c>: a pycls torch.save file; <c>model_state</c> without <c>num_batches_tracked</c>
 /// becomes <c>model</c>, with <c>__author__ = "pycls"</c> and <c>matching_heuristics</c>;</item>
+/// <item><c>.safetensors</c>: pretrained weights, wrapped as <c>{"model": ...}</c> with the file's <c>__metadata__</c>;</item>
 /// <item>anything else: a torch.save file, wrapped as <c>{"model": ...}</c> unless it has a <c>model</c> key.</item>
 /// </list>
 /// </summary>
@@ -28,6 +29,7 @@ public static class DetectronCheckpointFile
         var extension = Path.GetExtension(path);
         if (extension.Equals(".pkl", StringComparison.OrdinalIgnoreCase)) return FromPickle(SafeUnpickler.LoadFile(path, budget), source);
         if (extension.Equals(".pyth", StringComparison.OrdinalIgnoreCase)) return FromPycls(PthReader.Read(path, budget), source);
+        if (SafetensorsFile.HasExtension(path)) return SafetensorsFile.ReadCheckpoint(path, HostTensor.Allocator, ModelKey);
         var loaded = PthReader.Read(path, budget);
         return loaded is OrderedDictionary<string, object?> dict && dict.ContainsKey(ModelKey) ? dict : new() { [ModelKey] = loaded };
     }

@@ -170,6 +170,7 @@ public static class PthWriter
         }
 
         private static string StorageClass(TensorDType dtype) =>
-            TorchGlobals.StorageTypes.First(p => p.Value == dtype).Key["torch.".Length..];
+            TorchGlobals.StorageTypes.FirstOrDefault(p => p.Value == dtype).Key?["torch.".Length..]
+            ?? throw new NotSupportedException($"A .pth file cannot hold {dtype} tensors (torch.save has no legacy storage type for them); write .safetensors or a native checkpoint instead.");
     }
 }
