@@ -22,7 +22,8 @@ public static class TestTenancy
 
 /// <summary>
 /// Two real silos in this process with memory grain storage, the tenant-token filter, and a
-/// folder checkpoint store, as the protocol tests need. Short pending timeout so expiry is testable.
+/// folder checkpoint store, as the protocol tests need. A pending timeout short enough to test expiry
+/// yet long enough for 50 runs of 8 ranks to report on a loaded 2-core machine.
 /// </summary>
 public sealed class TwoSiloCluster : IAsyncLifetime
 {
@@ -31,7 +32,7 @@ public sealed class TwoSiloCluster : IAsyncLifetime
     public IClusterClient Client => Cluster.Client;
     public FileSystemStore Store => new(StoreRoot);
 
-    public async Task InitializeAsync() => Cluster = await TestClusters.StartAsync(new FileSystemStore(StoreRoot), TimeSpan.FromSeconds(2));
+    public async Task InitializeAsync() => Cluster = await TestClusters.StartAsync(new FileSystemStore(StoreRoot), TimeSpan.FromSeconds(10));
 
     public async Task DisposeAsync()
     {
