@@ -53,12 +53,11 @@ public sealed partial class DirectoryHandle : IDisposable
     /// <summary>Takes the exclusive lock if no other open handle holds any lock on this folder.</summary>
     public bool TryLockExclusive() => TryLock(LockEx | LockNb);
 
-    /// <summary>Takes a shared lock, waiting while another handle holds the exclusive one.</summary>
-    public void LockShared()
-    {
-        if (_fd < 0) return;
-        if (!TryLock(LockSh)) throw Failure("flock", Path);
-    }
+    /// <summary>
+    /// Takes a shared lock, waiting while another handle holds the exclusive one. False where the file
+    /// system has no locks (some network mounts): there no handle can take the exclusive lock either.
+    /// </summary>
+    public bool LockShared() => TryLock(LockSh);
 
     public void Unlock()
     {

@@ -90,7 +90,7 @@ public sealed class LocalBackend : ICheckpointBackend
     {
         using var folderLock = DirectoryHandle.Open(SaveDir);
         if (folderLock.TryLockExclusive()) await CollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
-        folderLock.LockShared();
+        _ = folderLock.LockShared(); // without locks nobody can collect, so writing unlocked is safe
         if (Format == CheckpointFormat.Pth)
         {
             await _catalog.Store.WriteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, (stream, _) =>

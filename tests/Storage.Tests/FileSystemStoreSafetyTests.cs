@@ -100,7 +100,7 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
     {
         using var first = DirectoryHandle.Open(_store.Root);
         using var second = DirectoryHandle.Open(_store.Root);
-        first.LockShared();
+        Assert.True(first.LockShared());
         Assert.False(second.TryLockExclusive());
         first.Unlock();
         Assert.True(second.TryLockExclusive());

@@ -156,7 +156,7 @@ public sealed class SaveFolderSafetyTests : IDisposable
 
         using (var liveWriter = DirectoryHandle.Open(_dir.Path))
         {
-            liveWriter.LockShared();
+            Assert.True(liveWriter.LockShared());
             checkpointer.Save("model_0000019", At(19));
             Assert.True(File.Exists(temp));
         }
