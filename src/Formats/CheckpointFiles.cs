@@ -71,6 +71,19 @@ public static partial class CheckpointFiles
     /// </summary>
     public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, CancellationToken ct = default)
     {
+        var shards = new List<string>();
+        var hasManifest = false;
+        await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
+        {
+            var file = FileIn(checkpointKey, entry.Key);
+            if (file == ManifestJson.FileName) hasManifest = true;
+            else if (file is not null && IsShard(file)) shards.Add(file);
+        }
+        if (shards.Count == 0) return 0;
+        // One save writes all its shards under one attempt id and deletes other attempts' after its manifest:
+        // a manifest beside the shards of a single attempt references exactly those, so it need not be read.
+        if (hasManifest && shards.Select(AttemptOf).Distinct().Count() == 1) return 0;
+
         HashSet<string> referenced;
         try
         {
