@@ -31,7 +31,7 @@ public sealed class TwoSiloCluster : IAsyncLifetime
     public IClusterClient Client => Cluster.Client;
     public FileSystemStore Store => new(StoreRoot);
 
-    public async Task InitializeAsync() => Cluster = await TestClusters.StartAsync(new FileSystemStore(StoreRoot), TimeSpan.FromSeconds(2));
+    public async Task InitializeAsync() => Cluster = await TestClusters.StartAsync(new FileSystemStore(StoreRoot), TimeSpan.FromSeconds(5));
 
     public async Task DisposeAsync()
     {
