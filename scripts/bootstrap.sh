@@ -72,6 +72,13 @@ else
   apt_install --no-install-recommends python3-torch python3-numpy
 fi
 
+# strace: a durability test checks that each rename is followed by an fsync of its folder.
+if ! command -v strace >/dev/null 2>&1; then
+  say "installing strace"
+  apt_update_once
+  apt_install --no-install-recommends strace
+fi
+
 # 3. Azurite, pinned by package-lock.json, installed into the repo's node_modules.
 if ! command -v npm >/dev/null 2>&1; then
   say "installing nodejs and npm from Debian"

@@ -74,10 +74,16 @@ public static class InteropCommands
         return 0;
     }
 
-    /// <summary>A <c>.pth</c> file, a <c>.safetensors</c> file or a native checkpoint folder, each committed atomically (temporary name, fsync, rename).</summary>
+    /// <summary>
+    /// A <c>.pth</c> file, a <c>.safetensors</c> file or a native checkpoint folder, each committed atomically
+    /// (temporary name, fsync, rename). A native destination must be new, empty, or a native checkpoint: a folder
+    /// holding anything else (hidden files and sub-folders included) is refused, so nothing of the user's is
+    /// replaced or deleted.
+    /// </summary>
     private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format)
     {
         var full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
+        if (format == "native") EnsureCheckpointFolderOrAbsent(full);
         var store = new FileSystemStore(Path.GetDirectoryName(full)!);
         var name = Path.GetFileName(full);
         if (format == "pth")
@@ -106,6 +112,20 @@ public static class InteropCommands
         }
         var iteration = data.GetValueOrDefault("iteration") as long?;
         await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource);
+    }
+
+    private static void EnsureCheckpointFolderOrAbsent(string folder)
+    {
+        if (File.Exists(folder)) throw new ForeignContentException(folder, [Path.GetFileName(folder) + " (a file, not a folder)"]);
+        if (!Directory.Exists(folder)) return;
+        if (new DirectoryInfo(folder).LinkTarget is not null) throw new SymbolicLinkRefusedException(folder);
+        var foreign = new DirectoryInfo(folder).EnumerateFileSystemInfos()
+            .Where(e => e is DirectoryInfo || e.LinkTarget is not null
+                || !(CheckpointFiles.IsOurs(e.Name) || FileSystemStore.TargetOfTemporary(e.Name) is { } target && CheckpointFiles.IsOurs(target)))
+            .Select(e => e.Name)
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (foreign.Count > 0) throw new ForeignContentException(folder, foreign);
     }
 
     private static JsonObject MatchJson(StateDictAlignmentResult alignment, IReadOnlyDictionary<string, string>? originalNames) => new()

@@ -31,6 +31,9 @@ public static class NativeCheckpointWriter
         CheckpointName.Validate(identity.Name);
         if (options.ShardCount < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ShardCount, "ShardCount must be at least 1");
 
+        var foreign = await CheckpointFiles.ForeignKeysAsync(store, checkpointKey, cancellationToken).ConfigureAwait(false);
+        if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
+
         var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = ShardPlanner.Split(tensors, Math.Max(1, Math.Min(options.ShardCount, tensors.Count)), t => t.Key, t => t.ByteLength);
@@ -41,7 +44,7 @@ public static class NativeCheckpointWriter
         {
             for (var i = 0; i < plan.Count; i++)
             {
-                var shardPath = $"shard-{i:D5}-of-{plan.Count:D5}-{attempt}.safetensors";
+                var shardPath = CheckpointFiles.ShardName(i, plan.Count, attempt);
                 var written = await StoredShard.WriteAsync(store, $"{checkpointKey}/{shardPath}", plan[i], options.Progress, cancellationToken).ConfigureAwait(false);
                 shards.Add(new ShardInfo(shardPath, written.Length, written.Checksum));
                 foreach (var e in written.Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
@@ -101,15 +104,10 @@ public static class NativeCheckpointWriter
     }
 
     /// <summary>Removes shards of earlier attempts at the same name (crashed or superseded) once the new manifest is in place.</summary>
-    private static async Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, CancellationToken ct)
+    private static Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, CancellationToken ct)
     {
-        var keep = manifest.Shards.Select(s => $"{checkpointKey}/{s.Path}").Append($"{checkpointKey}/{ManifestJson.FileName}").ToHashSet(StringComparer.Ordinal);
-        var stale = new List<string>();
-        await foreach (var entry in store.ListAsync(checkpointKey + "/", ct).ConfigureAwait(false))
-        {
-            if (!keep.Contains(entry.Key)) stale.Add(entry.Key);
-        }
-        foreach (var key in stale) await store.DeleteAsync(key, ct).ConfigureAwait(false);
+        var keep = manifest.Shards.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+        return CheckpointFiles.DeleteShardsAsync(store, checkpointKey, file => !keep.Contains(file), ct);
     }
 }
 

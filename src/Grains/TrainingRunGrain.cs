@@ -75,6 +75,7 @@ public sealed class TrainingRunGrain(
         foreach (var stale in S.Pending.Values.Where(p => p.Epoch < S.Epoch).ToList()) Abort(stale, "superseded by a new attempt");
         await state.WriteStateAsync();
         await RunDeletionsAsync();
+        await CollectOrphansAsync();
         logger.LogInformation("Run {Run} attempt {Epoch} started", _id, S.Epoch);
         return S.Epoch;
     }
@@ -292,7 +293,8 @@ public sealed class TrainingRunGrain(
     public async Task Delete()
     {
         EnsureCreated();
-        var deleted = await Store.DeleteFolderAsync(_id.StorePrefix);
+        var deleted = 0;
+        foreach (var name in await CheckpointFoldersAsync()) deleted += await CheckpointFiles.DeleteCheckpointAsync(Store, $"{_id.StorePrefix}/{name}");
         await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).UnregisterRun(_id.Run);
         await state.ClearStateAsync();
         state.State = new RunState();
@@ -329,15 +331,55 @@ public sealed class TrainingRunGrain(
             var livePending = S.Pending.GetValueOrDefault(name);
             await foreach (var entry in Store.ListAsync(deletion.CheckpointPrefix + "/"))
             {
-                var file = entry.Key[(deletion.CheckpointPrefix.Length + 1)..];
-                if (deletion.AttemptId is { } attempt && !file.Contains($"-{attempt}.", StringComparison.Ordinal)) continue;
-                if (live is not null && (file == ManifestJson.FileName || file.Contains($"-{live.AttemptId}.", StringComparison.Ordinal))) continue;
-                if (livePending is not null && file.Contains($"-{livePending.AttemptId}.", StringComparison.Ordinal)) continue;
+                if (CheckpointFiles.FileIn(deletion.CheckpointPrefix, entry.Key) is not { } file || !CheckpointFiles.IsOurs(file)) continue;
+                var fileAttempt = CheckpointFiles.AttemptOf(file);
+                if (deletion.AttemptId is { } attempt && fileAttempt != attempt) continue;
+                if (live is not null && (file == ManifestJson.FileName || fileAttempt == live.AttemptId)) continue;
+                if (livePending is not null && fileAttempt == livePending.AttemptId) continue;
                 await Store.DeleteAsync(entry.Key);
             }
             S.Deletions.Remove(deletion);
         }
         await state.WriteStateAsync();
+    }
+
+    /// <summary>
+    /// Deletes what killed ranks and crashed commits left under the run prefix: shards of attempts
+    /// that are neither committed nor pending (they can never be reported now), and manifests of
+    /// checkpoints that are neither in the catalog nor pending. Objects not named as ours stay.
+    /// </summary>
+    private async Task CollectOrphansAsync()
+    {
+        var orphans = new List<string>();
+        foreach (var name in await CheckpointFoldersAsync())
+        {
+            var folder = $"{_id.StorePrefix}/{name}";
+            var committed = S.Catalog.FirstOrDefault(c => c.Name == name);
+            var pending = S.Pending.GetValueOrDefault(name);
+            await foreach (var entry in Store.ListAsync(folder + "/"))
+            {
+                if (CheckpointFiles.FileIn(folder, entry.Key) is not { } file) continue;
+                var garbage = CheckpointFiles.AttemptOf(file) is { } attempt
+                    ? attempt != committed?.AttemptId && attempt != pending?.AttemptId
+                    : file == ManifestJson.FileName && committed is null && pending is null;
+                if (garbage) orphans.Add(entry.Key);
+            }
+        }
+        foreach (var key in orphans) await Store.DeleteAsync(key);
+        if (orphans.Count > 0) logger.LogInformation("Run {Run}: collected {Count} orphan object(s) of interrupted saves", _id, orphans.Count);
+    }
+
+    /// <summary>Names of the checkpoint folders under the run prefix, committed or not.</summary>
+    private async Task<SortedSet<string>> CheckpointFoldersAsync()
+    {
+        var names = new SortedSet<string>(StringComparer.Ordinal);
+        var prefix = _id.StorePrefix + "/";
+        await foreach (var entry in Store.ListAsync(prefix))
+        {
+            var slash = entry.Key.IndexOf('/', prefix.Length);
+            if (slash > prefix.Length) names.Add(entry.Key[prefix.Length..slash]);
+        }
+        return names;
     }
 
     private Task ReportRetainedAsync() =>
@@ -346,7 +388,7 @@ public sealed class TrainingRunGrain(
     private SavePlan PlanFor(PendingCheckpoint pending, int rank) => new(
         pending.Name, pending.AttemptId, rank, pending.WorldSize,
         $"{_id.StorePrefix}/{pending.Name}",
-        $"shard-{rank:D5}-of-{pending.WorldSize:D5}-{pending.AttemptId}.safetensors",
+        CheckpointFiles.ShardName(rank, pending.WorldSize, pending.AttemptId),
         pending.KeysByRank[rank]);
 
     private void CheckEpoch(long epoch)

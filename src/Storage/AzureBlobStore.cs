@@ -71,8 +71,12 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         await using var upload = new BlockUploadStream(blob, _options, cancellationToken);
         await writeContent(upload, cancellationToken).ConfigureAwait(false);
         cancellationToken.ThrowIfCancellationRequested();
-        await upload.CommitAsync().ConfigureAwait(false);
+        await upload.CommitAsync(new BlobHttpHeaders { ContentType = ContentTypeOf(key) }).ConfigureAwait(false);
     }
+
+    /// <summary>JSON documents (manifests) say so, so that browsers and tools show them as JSON; everything else is bytes.</summary>
+    private static string ContentTypeOf(string key) =>
+        key.EndsWith(".json", StringComparison.Ordinal) ? "application/json" : "application/octet-stream";
 
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {

@@ -94,11 +94,11 @@ internal sealed class BlockUploadStream : Stream
     }
 
     /// <summary>Stages the last block, waits for every block, then commits the block list: the blob appears atomically.</summary>
-    public async Task CommitAsync()
+    public async Task CommitAsync(BlobHttpHeaders headers)
     {
         if (_filled > 0 || _blockIds.Count == 0) StageCurrentBlock();
         await Task.WhenAll(_uploads).ConfigureAwait(false);
-        await _blob.CommitBlockListAsync(_blockIds, new CommitBlockListOptions(), _cancellation).ConfigureAwait(false);
+        await _blob.CommitBlockListAsync(_blockIds, new CommitBlockListOptions { HttpHeaders = headers }, _cancellation).ConfigureAwait(false);
         _committed = true;
     }
 

@@ -5,13 +5,21 @@ namespace Checkpointing.Storage;
 
 /// <summary>
 /// A store over a local folder (the embedded default). Writes go to a hidden temporary file in
-/// the target folder, are flushed to disk, then renamed over the target: a crash at any point
-/// leaves either the old object or the new one, and temporary files are never listed.
+/// the target folder, are flushed to disk, renamed over the target, then the folder is flushed:
+/// a crash at any point leaves either the old object or the new one, and temporary files are never
+/// listed. The store never follows a symbolic link below its root: a key whose path crosses one is
+/// refused with <see cref="SymbolicLinkRefusedException"/>, and listing skips links.
 /// </summary>
 public sealed class FileSystemStore : ICheckpointStore
 {
     internal const string TempMarker = ".tmp-";
     private const int BufferSize = 1 << 20;
+    private static readonly EnumerationOptions NoLinks = new()
+    {
+        RecurseSubdirectories = true,
+        AttributesToSkip = FileAttributes.ReparsePoint,
+        MatchType = MatchType.Simple,
+    };
     private readonly string _root;
 
     public FileSystemStore(string root)
@@ -26,13 +34,28 @@ public sealed class FileSystemStore : ICheckpointStore
     /// <summary>The file behind a key; keys are validated, so the path never leaves the root.</summary>
     public string PathOf(string key) => Path.Combine(_root, StoreKey.Validate(key).Replace('/', Path.DirectorySeparatorChar));
 
+    /// <summary><see cref="PathOf"/>, refusing a key whose path goes through a symbolic link below the root.</summary>
+    private string LinkFreePathOf(string key)
+    {
+        var path = PathOf(key);
+        var at = _root.Length;
+        while (at < path.Length)
+        {
+            var next = path.IndexOf(Path.DirectorySeparatorChar, at + 1);
+            var prefix = next < 0 ? path : path[..next];
+            if (new FileInfo(prefix).LinkTarget is not null) throw new SymbolicLinkRefusedException(prefix);
+            if (next < 0) break;
+            at = next;
+        }
+        return path;
+    }
+
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
-        var target = PathOf(key);
+        var target = LinkFreePathOf(key);
         var folder = Path.GetDirectoryName(target)!;
-        var createdFolder = !Directory.Exists(folder);
-        Directory.CreateDirectory(folder);
-        var temp = Path.Combine(folder, $".{Path.GetFileName(target)}{TempMarker}{Guid.NewGuid():N}");
+        var created = CreateFolders(folder);
+        var temp = TemporaryPathOf(target);
         try
         {
             await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.None))
@@ -43,18 +66,21 @@ public sealed class FileSystemStore : ICheckpointStore
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, target, overwrite: true);
+            // The rename and any folder this write created are durable only once their parents are flushed.
+            DirectoryHandle.Flush(folder);
+            foreach (var parent in created) DirectoryHandle.Flush(parent);
         }
         catch
         {
             TryDelete(temp);
-            if (createdFolder) TryDeleteEmptyFolder(folder);
+            if (created.Count > 0) TryDeleteEmptyFolder(folder); // only the folder this write created, if it stayed empty
             throw;
         }
     }
 
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {
-        var path = PathOf(key);
+        var path = LinkFreePathOf(key);
         try
         {
             Stream stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete, BufferSize, FileOptions.SequentialScan);
@@ -71,7 +97,7 @@ public sealed class FileSystemStore : ICheckpointStore
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         try
         {
-            using var handle = File.OpenHandle(PathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            using var handle = File.OpenHandle(LinkFreePathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
             var done = 0;
             while (done < destination.Length)
             {
@@ -88,7 +114,7 @@ public sealed class FileSystemStore : ICheckpointStore
 
     public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
     {
-        var info = new FileInfo(PathOf(key));
+        var info = new FileInfo(LinkFreePathOf(key));
         return Task.FromResult(info.Exists ? new StoreEntry(key, info.Length, info.LastWriteTimeUtc) : null);
     }
 
@@ -97,10 +123,10 @@ public sealed class FileSystemStore : ICheckpointStore
         // The prefix may end inside a name ("model_00"), so enumerate from its folder and filter.
         var slash = prefix.LastIndexOf('/');
         var folderKey = slash < 0 ? "" : prefix[..slash];
-        var folder = folderKey.Length == 0 ? _root : PathOf(folderKey);
+        var folder = folderKey.Length == 0 ? _root : LinkFreePathOf(folderKey);
         if (!Directory.Exists(folder)) yield break;
         var entries = new List<StoreEntry>();
-        foreach (var file in Directory.EnumerateFiles(folder, "*", SearchOption.AllDirectories))
+        foreach (var file in Directory.EnumerateFiles(folder, "*", NoLinks))
         {
             cancellationToken.ThrowIfCancellationRequested();
             var key = Path.GetRelativePath(_root, file).Replace(Path.DirectorySeparatorChar, '/');
@@ -118,11 +144,70 @@ public sealed class FileSystemStore : ICheckpointStore
 
     public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
-        var path = PathOf(key);
+        var path = LinkFreePathOf(key);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
         RemoveEmptyFolders(Path.GetDirectoryName(path)!);
         return Task.FromResult(true);
+    }
+
+    /// <summary>
+    /// Deletes the hidden temporary files that writes into <paramref name="folderKey"/> ("" for the
+    /// root) left when their process was killed. Only call it when no write into the folder can be in
+    /// flight (see <see cref="DirectoryHandle.TryLockExclusive"/>). <paramref name="ofTarget"/> selects by
+    /// the name each temporary file was going to become; returns the names deleted.
+    /// </summary>
+    public IReadOnlyList<string> DeleteTemporaryFiles(string folderKey, Func<string, bool> ofTarget)
+    {
+        var folder = folderKey.Length == 0 ? _root : LinkFreePathOf(folderKey);
+        if (!Directory.Exists(folder)) return [];
+        var deleted = new List<string>();
+        foreach (var file in Directory.EnumerateFiles(folder, ".*", new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint }))
+        {
+            var name = Path.GetFileName(file);
+            if (TargetOfTemporary(name) is not { } target || !ofTarget(target)) continue;
+            File.Delete(file);
+            deleted.Add(name);
+        }
+        return deleted;
+    }
+
+    /// <summary>Removes the folder of <paramref name="folderKey"/> when it holds nothing at all (hidden files included).</summary>
+    public bool DeleteFolderIfEmpty(string folderKey)
+    {
+        var folder = LinkFreePathOf(folderKey);
+        if (!Directory.Exists(folder) || Directory.EnumerateFileSystemEntries(folder).Any()) return false;
+        try
+        {
+            Directory.Delete(folder);
+            return true;
+        }
+        catch (IOException)
+        {
+            return false; // a writer put something there meanwhile
+        }
+    }
+
+    /// <summary>The name a temporary file of this store was going to become (".{target}.tmp-{32 hex digits}"), or null for any other name.</summary>
+    public static string? TargetOfTemporary(string fileName)
+    {
+        var marker = fileName.LastIndexOf(TempMarker, StringComparison.Ordinal);
+        if (!fileName.StartsWith('.') || marker < 2) return null;
+        var id = fileName.AsSpan(marker + TempMarker.Length);
+        var target = fileName[1..marker];
+        return id.Length == 32 && !id.ContainsAnyExcept("0123456789abcdef") && CheckpointName.IsValid(target) ? target : null;
+    }
+
+    private static string TemporaryPathOf(string target) =>
+        Path.Combine(Path.GetDirectoryName(target)!, $".{Path.GetFileName(target)}{TempMarker}{Guid.NewGuid():N}");
+
+    /// <summary>Creates <paramref name="folder"/> and its missing parents; returns the parents of what it created, innermost first.</summary>
+    private List<string> CreateFolders(string folder)
+    {
+        var parents = new List<string>();
+        for (var f = folder; f.Length > _root.Length && !Directory.Exists(f); f = Path.GetDirectoryName(f)!) parents.Add(Path.GetDirectoryName(f)!);
+        Directory.CreateDirectory(folder);
+        return parents;
     }
 
     /// <summary>Hidden names (temporary files of writes in flight or crashed) are not objects.</summary>

@@ -20,17 +20,4 @@ public static class StoreExtensions
         await store.ReadRangeAsync(key, 0, bytes, cancellationToken).ConfigureAwait(false);
         return Encoding.UTF8.GetString(bytes);
     }
-
-    /// <summary>Deletes every object under <paramref name="folderKey"/>/; returns how many.</summary>
-    public static async Task<int> DeleteFolderAsync(this ICheckpointStore store, string folderKey, CancellationToken cancellationToken = default)
-    {
-        var keys = new List<string>();
-        await foreach (var entry in store.ListAsync(StoreKey.Validate(folderKey) + "/", cancellationToken).ConfigureAwait(false)) keys.Add(entry.Key);
-        // Delete the manifest first so that a crash midway never leaves a manifest without its shards.
-        foreach (var key in keys.OrderBy(k => k.EndsWith("/manifest.json", StringComparison.Ordinal) ? 0 : 1))
-        {
-            await store.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
-        }
-        return keys.Count;
-    }
 }

@@ -32,7 +32,7 @@ public class Checkpointer
         SaveDir = saveDir.Length == 0 ? "" : Path.GetFullPath(saveDir);
         SaveToDisk = saveToDisk;
         Logger = logger ?? NullLogger.Instance;
-        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _backend = new LocalBackend(SaveDir);
+        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _backend = new LocalBackend(SaveDir, logger: Logger);
         foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
     }
 
@@ -79,7 +79,7 @@ public class Checkpointer
         init
         {
             _format = value;
-            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value);
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value, Logger);
             else if (_backend is not null && value != CheckpointFormat.Native) throw new InvalidOperationException($"Format {value} applies to local save folders only.");
         }
     }

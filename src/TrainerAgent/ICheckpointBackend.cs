@@ -1,5 +1,8 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Checkpointing.TrainerAgent;
 
@@ -49,12 +52,28 @@ public enum CheckpointFormat
 /// file <c>NAME.pth</c> (the tag then holds the file name, as detectron2 writes it). Names in this
 /// API never carry the <c>.pth</c> extension.
 /// </summary>
-public sealed class LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native) : ICheckpointBackend
+/// <remarks>
+/// Every save holds a shared <c>flock</c> on the save folder while it writes. A save that can take the
+/// exclusive lock first knows no other save is in flight there, and collects what killed saves left:
+/// hidden temporary files, shards no manifest references, and the folders they leave empty.
+/// </remarks>
+public sealed class LocalBackend : ICheckpointBackend
 {
-    private readonly LocalCatalog _catalog = new(new Storage.FileSystemStore(saveDir));
+    private readonly FileSystemStore _store;
+    private readonly LocalCatalog _catalog;
+    private readonly ILogger _logger;
 
-    public string SaveDir { get; } = Path.GetFullPath(saveDir);
-    public CheckpointFormat Format { get; } = format;
+    public LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native, ILogger? logger = null)
+    {
+        _store = new FileSystemStore(saveDir);
+        _catalog = new LocalCatalog(_store);
+        _logger = logger ?? NullLogger.Instance;
+        SaveDir = _store.Root;
+        Format = format;
+    }
+
+    public string SaveDir { get; }
+    public CheckpointFormat Format { get; }
     public LocalCatalog Catalog => _catalog;
     public bool AppliesRetention => false;
 
@@ -69,6 +88,9 @@ public sealed class LocalBackend(string saveDir, CheckpointFormat format = Check
 
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
+        using var folderLock = DirectoryHandle.Open(SaveDir);
+        if (folderLock.TryLockExclusive()) await CollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
+        _ = folderLock.LockShared(); // without locks nobody can collect, so writing unlocked is safe
         if (Format == CheckpointFormat.Pth)
         {
             await _catalog.Store.WriteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, (stream, _) =>
@@ -103,11 +125,41 @@ public sealed class LocalBackend(string saveDir, CheckpointFormat format = Check
         return names.ToList();
     }
 
+    /// <remarks>A checkpoint folder or file that is a symbolic link is not deleted (nor is anything it points at): logged, false.</remarks>
     public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         if (await GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
-        var deletedFile = await _catalog.Store.DeleteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, cancellationToken).ConfigureAwait(false);
-        return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0 || deletedFile;
+        try
+        {
+            var deletedFile = await _catalog.Store.DeleteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, cancellationToken).ConfigureAwait(false);
+            return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0 || deletedFile;
+        }
+        catch (SymbolicLinkRefusedException e)
+        {
+            _logger.LogWarning("Not deleting checkpoint {Name}: {Reason}", name, e.Message);
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Deletes what killed saves left: temporary files in the save folder and in checkpoint folders,
+    /// shards no manifest references, and checkpoint folders that this leaves empty. Folders holding
+    /// anything not ours, and symbolic links, are skipped. Call only under the exclusive folder lock.
+    /// </summary>
+    private async Task CollectLeftoversAsync(CancellationToken cancellationToken)
+    {
+        var collected = _store.DeleteTemporaryFiles("", _ => true).Count;
+        var noLinksNoHidden = new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint | FileAttributes.Hidden };
+        foreach (var folder in Directory.EnumerateDirectories(SaveDir, "*", noLinksNoHidden))
+        {
+            var name = Path.GetFileName(folder);
+            if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
+            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs).Count
+                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, cancellationToken).ConfigureAwait(false);
+            if (here > 0) _store.DeleteFolderIfEmpty(name);
+            collected += here;
+        }
+        if (collected > 0) _logger.LogInformation("Collected {Count} leftover file(s) of interrupted saves in {Folder}", collected, SaveDir);
     }
 
     public Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken) =>

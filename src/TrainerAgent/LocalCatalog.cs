@@ -17,11 +17,39 @@ public sealed class LocalCatalog(ICheckpointStore store)
 
     public ICheckpointStore Store { get; } = store;
 
+    /// <summary>The tag file, as an error message names it.</summary>
+    public string TagDescription => Store is FileSystemStore folder ? folder.PathOf(TagFile) : $"{TagFile} in {Store.Description}";
+
+    /// <summary>
+    /// The tagged name, or null when there is no tag file. A tag that exists but is empty, unreadable,
+    /// not a valid name, or names a checkpoint that is not there is an error: resuming from scratch
+    /// would overwrite the checkpoints the tag was meant to point at.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">the tag file is damaged or dangling; the message names it</exception>
     public async Task<string?> GetLastAsync(CancellationToken ct = default)
     {
-        var text = await Store.ReadTextAsync(TagFile, ct).ConfigureAwait(false);
-        return string.IsNullOrWhiteSpace(text) ? null : text.Trim();
+        string? text;
+        try
+        {
+            text = await Store.ReadTextAsync(TagFile, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new CheckpointFormatException(TagDescription, "tag", $"it cannot be read ({e.Message})", e);
+        }
+        if (text is null) return null;
+        var name = text.Trim();
+        if (name.Length == 0)
+            throw new CheckpointFormatException(TagDescription, "tag", "the file is empty; it must name the last checkpoint. Restore it, or delete it to start from scratch");
+        if (!CheckpointName.IsValid(name))
+            throw new CheckpointFormatException(TagDescription, "tag", $"'{Shorten(name)}' is not a checkpoint name");
+        if (await Store.GetEntryAsync($"{name}/{ManifestJson.FileName}", ct).ConfigureAwait(false) is null
+            && await Store.GetEntryAsync(name, ct).ConfigureAwait(false) is null)
+            throw new CheckpointFormatException(TagDescription, "tag", $"it names checkpoint '{name}', which does not exist in {Store.Description}");
+        return name;
     }
+
+    private static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";
 
     public Task TagLastAsync(string name, CancellationToken ct = default) =>
         Store.WriteTextAsync(TagFile, CheckpointName.Validate(name), ct);
@@ -56,5 +84,6 @@ public sealed class LocalCatalog(ICheckpointStore store)
         return entries.OrderBy(e => e.Iteration ?? long.MaxValue).ThenBy(e => e.CreatedUtc).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
     }
 
-    public Task<int> DeleteAsync(string name, CancellationToken ct = default) => Store.DeleteFolderAsync(CheckpointName.Validate(name), ct);
+    /// <summary>Deletes a checkpoint's manifest and shards; anything else in its folder stays.</summary>
+    public Task<int> DeleteAsync(string name, CancellationToken ct = default) => CheckpointFiles.DeleteCheckpointAsync(Store, CheckpointName.Validate(name), ct);
 }

@@ -38,6 +38,65 @@ public sealed class KillDuringSaveTests : IDisposable
         Assert.Equal("model_final", (string)resume.Json["last"]!);
     }
 
+    [Fact]
+    public async Task Repeated_kills_leave_only_the_retained_checkpoints_and_the_tag_after_the_next_run()
+    {
+        const int kills = 5;
+        for (var kill = 0; kill < kills; kill++) await KillOnceWritingShards();
+
+        var tagged = File.ReadAllText(Path.Combine(_dir, "last_checkpoint"));
+        var taggedIteration = long.Parse(tagged["model_".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        var resume = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json"]);
+        Assert.True(resume.ExitCode == 0, resume.Error);
+
+        // max_to_keep 2: the two newest periodic checkpoints, model_final, and the tag; nothing hidden, nothing half-written.
+        string[] retained = [$"model_{taggedIteration + 1:D7}", $"model_{taggedIteration + 2:D7}", "model_final"];
+        var all = new EnumerationOptions { AttributesToSkip = 0 };
+        Assert.Equal(retained.Append("last_checkpoint").Order(StringComparer.Ordinal),
+            Directory.EnumerateFileSystemEntries(_dir, "*", all).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        foreach (var name in retained)
+        {
+            var manifest = Formats.ManifestJson.Parse(File.ReadAllBytes(Path.Combine(_dir, name, "manifest.json")), name);
+            Assert.Equal(manifest.Shards.Select(s => s.Path).Append("manifest.json").Order(StringComparer.Ordinal),
+                Directory.EnumerateFileSystemEntries(Path.Combine(_dir, name), "*", all).Select(Path.GetFileName).Order(StringComparer.Ordinal));
+        }
+    }
+
+    /// <summary>Runs the demo until it has committed a checkpoint of its own and is writing the next one's shards, then SIGKILLs it.</summary>
+    private async Task KillOnceWritingShards()
+    {
+        var tagFile = Path.Combine(_dir, "last_checkpoint");
+        var tagBefore = File.Exists(tagFile) ? File.ReadAllText(tagFile) : null;
+        var leftBefore = Directory.EnumerateFiles(_dir, ".shard-*.tmp-*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).ToHashSet();
+        using var process = CliRunner.Start(["demo", "--dir", _dir, .. DemoArgs]);
+        var stderr = process.StandardError.ReadToEndAsync();
+        try
+        {
+            var deadline = Stopwatch.StartNew();
+            while (deadline.Elapsed < TimeSpan.FromMinutes(2))
+            {
+                if (process.HasExited) throw new InvalidOperationException($"demo exited early with {process.ExitCode}: {await stderr}");
+                var tag = File.Exists(tagFile) ? File.ReadAllText(tagFile) : null;
+                if (tag is not null && tag != tagBefore && Directory.EnumerateFiles(_dir, ".shard-*.tmp-*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).Any(f => !leftBefore.Contains(f)))
+                {
+                    process.Kill(entireProcessTree: true);
+                    await process.WaitForExitAsync();
+                    return;
+                }
+                await Task.Delay(1);
+            }
+            throw new TimeoutException("the demo did not start writing a second checkpoint within 2 minutes");
+        }
+        finally
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+            }
+        }
+    }
+
     /// <summary>Starts the demo, waits for a first committed checkpoint, then kills the process as soon as a later one's shards are being written.</summary>
     private async Task<(string Tagged, string InFlight)> KillWhileWritingShards()
     {

@@ -93,6 +93,45 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
         Assert.Equal(30, view.Policy.Period);
     }
 
+    [Fact]
+    public async Task Blobs_left_by_killed_ranks_and_crashed_commits_are_collected_when_the_job_restarts()
+    {
+        TestTenancy.ActAs("orphans");
+        await using var cluster = await StartCluster();
+        var store = CheckpointStore();
+        var run = new RunId("orphans", "r");
+        var job = new FakeJob(cluster.Client, store, run, worldSize: 2);
+        await job.Grain.Create(new PeriodicPolicy(10, MaxToKeep: 2));
+        job.Epoch = await job.Grain.StartAttempt();
+        await job.SaveAsync("model_0000009", 9);
+        var committed = (await job.Grain.ListCheckpoints()).Single();
+        string[] kept = [.. await Keys(store, run)];
+
+        // Rank 0 uploaded its shard, then the job was killed before rank 1 did: a pending checkpoint with one shard.
+        await job.WriteShard(await job.Begin("model_0000019", 19, 0), 19);
+        // A rank of an attempt the grain never knew (or already forgot) uploaded into a committed folder and a new one.
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/{CheckpointFiles.ShardName(1, 2, "0badf00d")}", "orphan");
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000029/{CheckpointFiles.ShardName(0, 1, "12345678")}", "orphan");
+        // A commit that wrote its manifest and crashed before the run's state was written.
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000039/manifest.json", "{}");
+        // Something that is not ours stays.
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/notes.txt", "not a checkpoint file");
+
+        job.Epoch = await job.Grain.StartAttempt(); // the job restarts
+
+        Assert.Equal(kept.Append($"{run.StorePrefix}/model_0000009/notes.txt").Order(StringComparer.Ordinal), await Keys(store, run));
+        Assert.Equal(committed, (await job.Grain.ListCheckpoints()).Single());
+        var folder = committed.ManifestKey[..committed.ManifestKey.LastIndexOf('/')];
+        await NativeCheckpointReader.VerifyAsync(store, folder, await NativeCheckpointReader.ReadManifestAsync(store, folder));
+    }
+
+    private static async Task<List<string>> Keys(ICheckpointStore store, RunId run)
+    {
+        var keys = new List<string>();
+        await foreach (var entry in store.ListAsync(run.StorePrefix + "/")) keys.Add(entry.Key);
+        return keys;
+    }
+
     private static async Task<BlobClient> FindStateBlob(BlobContainerClient container, string runKey)
     {
         await foreach (var item in container.GetBlobsAsync())

@@ -36,4 +36,15 @@ public sealed class AzureBlobStoreContractTests(AzuriteFixture fixture) : StoreC
         Assert.Null(await _store.GetEntryAsync("x/partial"));
         await foreach (var _ in _store.ListAsync("x/")) Assert.Fail("a failed upload must not be listed");
     }
+
+    [Fact]
+    public async Task Manifest_blobs_are_application_json_and_shards_are_bytes()
+    {
+        await _store.WriteTextAsync("ct/ck/manifest.json", "{}");
+        await _store.WriteBytesAsync("ct/ck/shard-00000-of-00001-0123abcd.safetensors", new byte[300 << 10]); // several blocks
+        var manifest = await _store.Container.GetBlobClient("ct/ck/manifest.json").GetPropertiesAsync();
+        var shard = await _store.Container.GetBlobClient("ct/ck/shard-00000-of-00001-0123abcd.safetensors").GetPropertiesAsync();
+        Assert.Equal("application/json", manifest.Value.ContentType);
+        Assert.Equal("application/octet-stream", shard.Value.ContentType);
+    }
 }

@@ -112,16 +112,6 @@ public abstract class StoreContractTests
         await Assert.ThrowsAsync<StoreObjectNotFoundException>(() => Store.OpenReadAsync("d/x"));
     }
 
-    [Fact]
-    public async Task Delete_folder_removes_everything_under_it_only()
-    {
-        await Store.WriteTextAsync("f/ck/manifest.json", "{}");
-        await Store.WriteTextAsync("f/ck/shard-0", "s");
-        await Store.WriteTextAsync("f/ck2/manifest.json", "{}");
-        Assert.Equal(2, await Store.DeleteFolderAsync("f/ck"));
-        Assert.Equal(["f/ck2/manifest.json"], (await List("f/")).Select(e => e.Key));
-    }
-
     [Theory]
     [InlineData("../x")]
     [InlineData("a/../../x")]

@@ -1,0 +1,97 @@
+using System.ComponentModel;
+using System.Runtime.InteropServices;
+
+namespace Checkpointing.Storage;
+
+/// <summary>
+/// An open directory (POSIX <c>open(dir, O_RDONLY)</c>), for what .NET cannot do with a folder:
+/// fsync it so that a rename inside it is durable, and take an advisory <c>flock</c> on it that the
+/// kernel releases when the process dies. .NET refuses to open directories as files, hence libc.
+/// On systems other than Linux and macOS the handle does nothing and every lock attempt fails.
+/// </summary>
+public sealed partial class DirectoryHandle : IDisposable
+{
+    private const int ORdOnly = 0;
+    private const int LockSh = 1;
+    private const int LockEx = 2;
+    private const int LockNb = 4;
+    private const int LockUn = 8;
+    private const int EIntr = 4;
+
+    private static readonly bool Supported = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
+    private int _fd;
+
+    private DirectoryHandle(string path, int fd)
+    {
+        Path = path;
+        _fd = fd;
+    }
+
+    public string Path { get; }
+
+    public static DirectoryHandle Open(string path)
+    {
+        if (!Supported) return new DirectoryHandle(path, -1);
+        var fd = NativeOpen(path, ORdOnly);
+        if (fd < 0) throw Failure("open", path);
+        return new DirectoryHandle(path, fd);
+    }
+
+    /// <summary>Makes the folder's entries (names created, renamed or removed in it) durable.</summary>
+    public static void Flush(string path)
+    {
+        using var handle = Open(path);
+        handle.Flush();
+    }
+
+    public void Flush()
+    {
+        if (_fd < 0) return;
+        if (NativeFsync(_fd) != 0) throw Failure("fsync", Path);
+    }
+
+    /// <summary>Takes the exclusive lock if no other open handle holds any lock on this folder.</summary>
+    public bool TryLockExclusive() => TryLock(LockEx | LockNb);
+
+    /// <summary>
+    /// Takes a shared lock, waiting while another handle holds the exclusive one. False where the file
+    /// system has no locks (some network mounts): there no handle can take the exclusive lock either.
+    /// </summary>
+    public bool LockShared() => TryLock(LockSh);
+
+    public void Unlock()
+    {
+        if (_fd >= 0) NativeFlock(_fd, LockUn);
+    }
+
+    private bool TryLock(int operation)
+    {
+        if (_fd < 0) return false;
+        while (true)
+        {
+            if (NativeFlock(_fd, operation) == 0) return true;
+            if (Marshal.GetLastPInvokeError() != EIntr) return false;
+        }
+    }
+
+    public void Dispose()
+    {
+        var fd = Interlocked.Exchange(ref _fd, -1);
+        if (fd >= 0) NativeClose(fd);
+    }
+
+    private static IOException Failure(string call, string path) =>
+        new($"{call} of folder {path} failed: {new Win32Exception(Marshal.GetLastPInvokeError()).Message}");
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int NativeOpen(string path, int flags);
+
+    [LibraryImport("libc", EntryPoint = "fsync", SetLastError = true)]
+    private static partial int NativeFsync(int fd);
+
+    [LibraryImport("libc", EntryPoint = "flock", SetLastError = true)]
+    private static partial int NativeFlock(int fd, int operation);
+
+    [LibraryImport("libc", EntryPoint = "close", SetLastError = true)]
+    private static partial int NativeClose(int fd);
+}
