@@ -75,8 +75,10 @@ public sealed class SaveSafetyCliTests : IDisposable
         var result = await CliRunner.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json");
 
         Assert.Equal(1, result.ExitCode);
-        Assert.Contains(tag, result.Error);
-        Assert.Contains("empty", result.Error);
+        var error = (string)result.Json["error"]!; // with --json the failure is one object on stdout
+        Assert.Contains(tag, error);
+        Assert.Contains("empty", error);
+        Assert.Equal("bad_input", (string)result.Json["kind"]!);
         Assert.Equal(before, Snapshot(run));
     }
 
