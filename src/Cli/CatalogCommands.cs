@@ -68,7 +68,7 @@ public static class CatalogCommands
         args.ThrowOnUnknown(1);
         if (CheckpointTrees.IsInteropFile(path)) return InteropCommands.InspectFile(path, json, context);
         var (store, key) = NativeCheckpointFiles.Locate(path);
-        var manifest = await CheckpointSurvey.ReadManifestAsync(store, key);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
         var values = new JsonObject();
         CollectValues(manifest.State, "", values);
         if (json)
@@ -131,7 +131,7 @@ public static class CatalogCommands
         try
         {
             var (store, key) = NativeCheckpointFiles.Locate(path);
-            var manifest = await CheckpointSurvey.ReadManifestAsync(store, key);
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
             var bar = new ProgressBar(context.Error, manifest.TotalBytes, context.Interactive);
             long done = 0;
             await NativeCheckpointReader.VerifyAsync(store, key, manifest, new SyncProgress(n => bar.Update(done += n, "bytes verified")));

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
@@ -25,7 +24,7 @@ public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOn
         {
             try
             {
-                var m = await ReadManifestAsync(store, name);
+                var m = await NativeCheckpointReader.ReadManifestAsync(store, name);
                 await CheckShardsPresentAsync(store, name, m);
                 sound.Add(new CatalogEntry(name, m.Iteration, m.TotalBytes, m.CreatedUtc, m.Tensors.Count));
             }
@@ -44,28 +43,13 @@ public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOn
         {
             tagProblem = CliFailure.OneLine(e.Message);
         }
-        if (last is not null && sound.All(e => e.Name != last))
+        // A tag may name a .pth checkpoint file (Checkpointer's Pth format), which ls does not list.
+        if (last is not null && sound.All(e => e.Name != last) && !(TorchFiles.IsTorchFile(last) && File.Exists(store.PathOf(last))))
         {
             tagProblem = $"{LocalCatalog.TagFile} names '{last}', which {(damaged.Any(d => d.Name == last) ? "is damaged" : "is not a checkpoint in this folder")}";
         }
         var ordered = sound.OrderBy(e => e.Iteration ?? long.MaxValue).ThenBy(e => e.CreatedUtc).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
         return new CheckpointSurvey(ordered, damaged, last, tagProblem);
-    }
-
-    /// <summary>
-    /// The manifest of a native checkpoint. A parser fault that does not name its input (a duplicated
-    /// JSON key surfaces as an ArgumentException) is reported against the manifest file.
-    /// </summary>
-    public static async Task<CheckpointManifest> ReadManifestAsync(FileSystemStore store, string checkpointKey)
-    {
-        try
-        {
-            return await NativeCheckpointReader.ReadManifestAsync(store, checkpointKey);
-        }
-        catch (Exception e) when (e is ArgumentException or FormatException or OverflowException or InvalidOperationException or JsonException or KeyNotFoundException)
-        {
-            throw new CheckpointFormatException(store.PathOf($"{checkpointKey}/{ManifestJson.FileName}"), "manifest JSON", e.Message, e);
-        }
     }
 
     /// <summary>Every shard the manifest names exists with its recorded length (a cheap check; <c>ckpt verify</c> reads the bytes).</summary>

@@ -23,7 +23,7 @@ public static class CheckpointTrees
     {
         if (IsInteropFile(path)) return DetectronCheckpointFile.Load(path);
         var (store, key) = NativeCheckpointFiles.Locate(path);
-        var manifest = await CheckpointSurvey.ReadManifestAsync(store, key);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
         return await NativeCheckpointReader.LoadAsync(store, key, manifest, HostTensor.Allocator);
     }
 

@@ -2,6 +2,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Formats;
+using Checkpointing.Storage;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 
@@ -74,8 +75,9 @@ public sealed partial record CliFailure(string Kind, string Message)
         UsageException => new("usage", OneLine(e.Message)),
         CheckpointFormatException or InvalidDataException => new("bad_input", OneLine(e.Message)),
         FileNotFoundException or DirectoryNotFoundException => new("not_found", OneLine(e.Message)),
+        // Refusals that protect the user's files, not I/O faults.
+        SymbolicLinkRefusedException or ForeignContentException or RunRefusedException => new("refused", OneLine(e.Message)),
         IOException => new("io", "I/O error: " + OneLine(e.Message)),
-        RunRefusedException => new("refused", OneLine(e.Message)),
         TimeoutException => new("timeout", OneLine(e.Message)),
         OperationCanceledException => new("cancelled", OneLine(e.Message)),
         NotSupportedException => new("unsupported", OneLine(e.Message)),

@@ -11,6 +11,23 @@ public sealed class DamagedFolderCliTests : IDisposable
     private string Manifest(string name) => Path.Combine(_dir, name, "manifest.json");
 
     [Fact]
+    public async Task A_tag_naming_a_pth_checkpoint_file_is_sound()
+    {
+        var native = Path.Combine(_dir, "native");
+        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", native, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
+        var pthRun = Path.Combine(_dir, "pth");
+        Directory.CreateDirectory(pthRun);
+        Assert.Equal(0, (await CliRunner.InProcess("convert", Path.Combine(native, "model_final"), Path.Combine(pthRun, "model_final.pth"))).ExitCode);
+        File.WriteAllText(Path.Combine(pthRun, "last_checkpoint"), "model_final.pth");
+
+        var ls = await CliRunner.InProcess("ls", pthRun, "--json");
+
+        Assert.Equal(0, ls.ExitCode);
+        Assert.Equal("model_final.pth", (string)ls.Json["last"]!);
+        Assert.Null(ls.Json["last_error"]);
+    }
+
+    [Fact]
     public async Task Ls_lists_the_sound_checkpoints_and_marks_each_damaged_one_with_the_file_at_fault()
     {
         Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", _dir, "--iters", "5", "--period", "1", "--width", "8", "--json")).ExitCode);

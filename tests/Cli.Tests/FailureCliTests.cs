@@ -105,6 +105,28 @@ public sealed class FailureCliTests : IDisposable
     }
 
     [Fact]
+    public async Task Refusing_to_touch_user_files_is_kind_refused()
+    {
+        var run = Path.Combine(_dir, "run");
+        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
+        var project = Path.Combine(_dir, "project");
+        Directory.CreateDirectory(project);
+        File.WriteAllText(Path.Combine(project, "notes.txt"), "mine");
+        var linked = Path.Combine(run, "linked");
+        Directory.CreateSymbolicLink(linked, Path.Combine(run, "model_final"));
+
+        var convert = await CliRunner.InProcess("convert", Path.Combine(run, "model_final"), project, "--json");
+        var inspect = await CliRunner.InProcess("inspect", linked, "--json");
+
+        Assert.Equal(1, convert.ExitCode);
+        Assert.Equal("refused", (string)convert.Json["kind"]!);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(project, "notes.txt")));
+        Assert.Equal(1, inspect.ExitCode);
+        Assert.Equal("refused", (string)inspect.Json["kind"]!);
+        Assert.Contains("symbolic link", (string)inspect.Json["error"]!);
+    }
+
+    [Fact]
     public async Task The_details_of_a_failure_are_logged_only_with_verbose()
     {
         var missing = Path.Combine(_dir, "missing.pth");
