@@ -1,5 +1,4 @@
 using System.Security.Cryptography;
-using Checkpointing.Storage;
 
 namespace Checkpointing.Cli.Tests;
 
@@ -10,20 +9,8 @@ public sealed class RunCliTests
     [Fact]
     public async Task Run_commands_create_show_change_and_delete_a_run_through_a_silo()
     {
-        var repo = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.CkptDll)!, "..", "..", "..", "..", "..", ".."));
-        await using var azurite = await Azurite.StartAsync(repo);
-        var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
-        var (siloPort, gateway, health) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
-        var siloDll = CliRunner.CkptDll.Replace(Path.Combine("src", "Cli"), Path.Combine("src", "Silo"), StringComparison.Ordinal).Replace("ckpt.dll", "Checkpointing.Silo.dll", StringComparison.Ordinal);
-        await using var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
-        {
-            ["CKPT_Silo__SiloPort"] = $"{siloPort}",
-            ["CKPT_Silo__GatewayPort"] = $"{gateway}",
-            ["CKPT_Silo__HealthPort"] = $"{health}",
-            ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
-            ["CKPT_Tenancy__SigningKey"] = key,
-        });
-        await silo.WaitReadyAsync(health);
+        await using var silo = await TestSilo.StartAsync();
+        var (key, gateway) = (silo.SigningKey, silo.GatewayPort);
 
         var keyFile = Path.GetTempFileName();
         await File.WriteAllTextAsync(keyFile, key + "\n");
