@@ -31,6 +31,7 @@ public sealed class Tmpfs : IDisposable
         using var process = Process.Start(info) ?? throw new InvalidOperationException($"could not start {command}");
         var error = process.StandardError.ReadToEnd();
         process.WaitForExit();
-        if (process.ExitCode != 0) throw new InvalidOperationException($"{command} {string.Join(' ', args)} failed with {process.ExitCode}: {error}");
+        if (process.ExitCode != 0) throw new InvalidOperationException($"{command} {string.Join(' ', args)} failed with {process.ExitCode}: {error} " +
+            "(these tests mount their own tmpfs: run them as root, with mount from util-linux)");
     }
 }
