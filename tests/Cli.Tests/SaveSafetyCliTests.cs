@@ -103,7 +103,7 @@ public sealed class SaveSafetyCliTests : IDisposable
         var rename = Array.FindIndex(lines, l => l.Contains("rename", StringComparison.Ordinal) && l.Contains(".manifest.json.tmp-", StringComparison.Ordinal)
             && l.Contains($"\"{destination}/manifest.json\"", StringComparison.Ordinal));
         Assert.True(rename >= 0, "no rename of the temporary manifest in the trace");
-        var open = new Regex($"open(at)?\\((AT_FDCWD, )?\"{Regex.Escape(destination)}\", O_RDONLY\\) = (?<fd>\\d+)");
+        var open = new Regex($"open(at)?\\((AT_FDCWD, )?\"{Regex.Escape(destination)}\", O_RDONLY\\|O_DIRECTORY\\|O_CLOEXEC\\) = (?<fd>\\d+)");
         var opened = lines.Skip(rename + 1).Select(l => open.Match(l)).FirstOrDefault(m => m.Success);
         Assert.True(opened is not null, $"the folder {destination} is not opened after the rename");
         Assert.Contains(lines.Skip(rename + 1), l => l.Contains($"fsync({opened.Groups["fd"].Value}", StringComparison.Ordinal));
