@@ -23,6 +23,7 @@ public static class DemoCommand
         var shards = (int)args.Long("shards", 1, min: 1);
         var seed = args.Long("seed", 1);
         var json = args.Flag("json");
+        var leftoverMinAge = args.Long("leftover-min-age", (long)LocalBackend.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
         args.ThrowOnUnknown(0);
 
         var training = new DemoTraining(seed, width, iterations);
@@ -30,6 +31,7 @@ public static class DemoCommand
         var checkpointer = new Checkpointer(training.Model, dir, saveToDisk: true, training.Checkpointables, context.Logger("checkpointer"))
         {
             WriteOptions = new Formats.NativeWriteOptions { ShardCount = shards },
+            LeftoverMinimumAge = TimeSpan.FromSeconds(leftoverMinAge),
         };
         var saved = new List<string>();
         checkpointer.Saved += saved.Add;

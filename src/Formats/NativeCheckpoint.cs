@@ -73,11 +73,13 @@ public static class NativeCheckpointWriter
         var manifestBytes = ManifestJson.Serialize(manifest);
         try
         {
+            ManifestJson.Parse(manifestBytes, $"{checkpointKey}/{ManifestJson.FileName}"); // never commit a manifest no reader accepts (e.g. state nested too deep)
             await store.WriteAsync($"{checkpointKey}/{ManifestJson.FileName}", (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
-            await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
+            // The write may have failed after its commit (a folder fsync, a lost reply): then the manifest in place references these shards.
+            if (!await IsCommittedAsync(store, checkpointKey, shards).ConfigureAwait(false)) await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
             throw;
         }
         await DeleteUnreferencedAsync(store, checkpointKey, manifest, cancellationToken).ConfigureAwait(false);
@@ -100,6 +102,28 @@ public static class NativeCheckpointWriter
             {
                 // The store is failing too (any store's exception types): the leftover shard is collected at a later save.
             }
+        }
+    }
+
+    /// <summary>Whether the manifest now in the store references this attempt's shards; true when that cannot be told, so they are kept.</summary>
+    private static async Task<bool> IsCommittedAsync(ICheckpointStore store, string checkpointKey, List<ShardInfo> shards)
+    {
+        try
+        {
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, checkpointKey, CancellationToken.None).ConfigureAwait(false);
+            return manifest.Shards.Any(s => shards.Any(mine => mine.Path == s.Path));
+        }
+        catch (CheckpointNotFoundException)
+        {
+            return false;
+        }
+        catch (CheckpointFormatException)
+        {
+            return false; // not ours: a manifest this attempt wrote parses
+        }
+        catch (Exception)
+        {
+            return true; // the store is failing too: keeping the shards is safe, a later save collects them
         }
     }
 

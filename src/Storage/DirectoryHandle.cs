@@ -4,19 +4,23 @@ using System.Runtime.InteropServices;
 namespace Checkpointing.Storage;
 
 /// <summary>
-/// An open directory (POSIX <c>open(dir, O_RDONLY)</c>), for what .NET cannot do with a folder:
+/// An open directory (POSIX <c>open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)</c>), for what .NET cannot do with a folder:
 /// fsync it so that a rename inside it is durable, and take an advisory <c>flock</c> on it that the
 /// kernel releases when the process dies. .NET refuses to open directories as files, hence libc.
 /// On systems other than Linux and macOS the handle does nothing and every lock attempt fails.
 /// </summary>
 public sealed partial class DirectoryHandle : IDisposable
 {
-    private const int ORdOnly = 0;
+    // O_RDONLY | O_DIRECTORY | O_CLOEXEC: a child process started meanwhile must not inherit the descriptor (and its lock).
+    private static readonly int OpenFlags = OperatingSystem.IsMacOS() ? 0x100000 | 0x1000000 : 0x10000 | 0x80000;
     private const int LockSh = 1;
     private const int LockEx = 2;
     private const int LockNb = 4;
     private const int LockUn = 8;
     private const int EIntr = 4;
+    private const int EBadF = 9;
+    private const int EInval = 22;
+    private static readonly int[] NoDirectoryFsync = OperatingSystem.IsMacOS() ? [EBadF, EInval, 45, 102] : [EBadF, EInval, 95];
 
     private static readonly bool Supported = OperatingSystem.IsLinux() || OperatingSystem.IsMacOS();
     private int _fd;
@@ -32,7 +36,7 @@ public sealed partial class DirectoryHandle : IDisposable
     public static DirectoryHandle Open(string path)
     {
         if (!Supported) return new DirectoryHandle(path, -1);
-        var fd = NativeOpen(path, ORdOnly);
+        var fd = NativeOpen(path, OpenFlags);
         if (fd < 0) throw Failure("open", path);
         return new DirectoryHandle(path, fd);
     }
@@ -44,10 +48,11 @@ public sealed partial class DirectoryHandle : IDisposable
         handle.Flush();
     }
 
+    /// <remarks>File systems that cannot fsync a folder (EINVAL, EBADF, ENOTSUP/EOPNOTSUPP) are not an error, as in PostgreSQL.</remarks>
     public void Flush()
     {
         if (_fd < 0) return;
-        if (NativeFsync(_fd) != 0) throw Failure("fsync", Path);
+        if (NativeFsync(_fd) != 0 && !NoDirectoryFsync.Contains(Marshal.GetLastPInvokeError())) throw Failure("fsync", Path);
     }
 
     /// <summary>Takes the exclusive lock if no other open handle holds any lock on this folder.</summary>
@@ -80,8 +85,12 @@ public sealed partial class DirectoryHandle : IDisposable
         if (fd >= 0) NativeClose(fd);
     }
 
-    private static IOException Failure(string call, string path) =>
-        new($"{call} of folder {path} failed: {new Win32Exception(Marshal.GetLastPInvokeError()).Message}");
+    /// <summary>The errno goes into HResult, as .NET does for its own failed file system calls on Unix.</summary>
+    private static IOException Failure(string call, string path)
+    {
+        var errno = Marshal.GetLastPInvokeError();
+        return new($"{call} of folder {path} failed: {new Win32Exception(errno).Message}", errno);
+    }
 
     [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int NativeOpen(string path, int flags);

@@ -66,16 +66,17 @@ public sealed class FileSystemStore : ICheckpointStore
                 stream.Flush(flushToDisk: true);
             }
             File.Move(temp, target, overwrite: true);
-            // The rename and any folder this write created are durable only once their parents are flushed.
-            DirectoryHandle.Flush(folder);
-            foreach (var parent in created) DirectoryHandle.Flush(parent);
         }
         catch
         {
             TryDelete(temp);
-            if (created.Count > 0) TryDeleteEmptyFolder(folder); // only the folder this write created, if it stayed empty
+            RemoveEmptyFolders(folder, levels: created.Count); // only folders this write created, if they stayed empty
             throw;
         }
+        // The object is in place: a failure from here on must not undo it (the caller may see the error, but the write happened).
+        // The rename and any folder this write created are durable only once their parents are flushed.
+        DirectoryHandle.Flush(folder);
+        foreach (var parent in created) DirectoryHandle.Flush(parent);
     }
 
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
@@ -147,7 +148,7 @@ public sealed class FileSystemStore : ICheckpointStore
         var path = LinkFreePathOf(key);
         if (!File.Exists(path)) return Task.FromResult(false);
         File.Delete(path);
-        RemoveEmptyFolders(Path.GetDirectoryName(path)!);
+        RemoveEmptyFolders(Path.GetDirectoryName(path)!, levels: int.MaxValue);
         return Task.FromResult(true);
     }
 
@@ -155,9 +156,10 @@ public sealed class FileSystemStore : ICheckpointStore
     /// Deletes the hidden temporary files that writes into <paramref name="folderKey"/> ("" for the
     /// root) left when their process was killed. Only call it when no write into the folder can be in
     /// flight (see <see cref="DirectoryHandle.TryLockExclusive"/>). <paramref name="ofTarget"/> selects by
-    /// the name each temporary file was going to become; returns the names deleted.
+    /// the name each temporary file was going to become; files modified less than <paramref name="minimumAge"/>
+    /// ago are kept (a writer that takes no lock may still be writing them). Returns the names deleted.
     /// </summary>
-    public IReadOnlyList<string> DeleteTemporaryFiles(string folderKey, Func<string, bool> ofTarget)
+    public IReadOnlyList<string> DeleteTemporaryFiles(string folderKey, Func<string, bool> ofTarget, TimeSpan minimumAge)
     {
         var folder = folderKey.Length == 0 ? _root : LinkFreePathOf(folderKey);
         if (!Directory.Exists(folder)) return [];
@@ -165,7 +167,7 @@ public sealed class FileSystemStore : ICheckpointStore
         foreach (var file in Directory.EnumerateFiles(folder, ".*", new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint }))
         {
             var name = Path.GetFileName(file);
-            if (TargetOfTemporary(name) is not { } target || !ofTarget(target)) continue;
+            if (TargetOfTemporary(name) is not { } target || !ofTarget(target) || DateTime.UtcNow - File.GetLastWriteTimeUtc(file) < minimumAge) continue;
             File.Delete(file);
             deleted.Add(name);
         }
@@ -173,20 +175,7 @@ public sealed class FileSystemStore : ICheckpointStore
     }
 
     /// <summary>Removes the folder of <paramref name="folderKey"/> when it holds nothing at all (hidden files included).</summary>
-    public bool DeleteFolderIfEmpty(string folderKey)
-    {
-        var folder = LinkFreePathOf(folderKey);
-        if (!Directory.Exists(folder) || Directory.EnumerateFileSystemEntries(folder).Any()) return false;
-        try
-        {
-            Directory.Delete(folder);
-            return true;
-        }
-        catch (IOException)
-        {
-            return false; // a writer put something there meanwhile
-        }
-    }
+    public bool DeleteFolderIfEmpty(string folderKey) => RemoveEmptyFolders(LinkFreePathOf(folderKey), levels: 1) > 0;
 
     /// <summary>The name a temporary file of this store was going to become (".{target}.tmp-{32 hex digits}"), or null for any other name.</summary>
     public static string? TargetOfTemporary(string fileName)
@@ -213,29 +202,24 @@ public sealed class FileSystemStore : ICheckpointStore
     /// <summary>Hidden names (temporary files of writes in flight or crashed) are not objects.</summary>
     private static bool IsVisible(string key) => key.Split('/').All(segment => !segment.StartsWith('.'));
 
-    private void RemoveEmptyFolders(string folder)
+    /// <summary>Removes <paramref name="folder"/> and up to <paramref name="levels"/> - 1 of its parents below the root while each is empty; returns how many it removed.</summary>
+    private int RemoveEmptyFolders(string folder, int levels)
     {
-        while (folder.Length > _root.Length && folder.StartsWith(_root, StringComparison.Ordinal))
+        var removed = 0;
+        for (; removed < levels && folder.Length > _root.Length && folder.StartsWith(_root, StringComparison.Ordinal); removed++)
         {
             try
             {
-                if (Directory.EnumerateFileSystemEntries(folder).Any()) return;
+                if (!Directory.Exists(folder) || Directory.EnumerateFileSystemEntries(folder).Any()) break;
                 Directory.Delete(folder);
             }
-            catch (IOException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                return; // another writer put something there meanwhile
+                break; // another writer put something there meanwhile, or the folder is not ours to remove
             }
             folder = Path.GetDirectoryName(folder)!;
         }
-    }
-
-    /// <summary>Removes a folder this write created, unless something else is in it by now.</summary>
-    private static void TryDeleteEmptyFolder(string folder)
-    {
-        try { Directory.Delete(folder, recursive: false); }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
+        return removed;
     }
 
     private static void TryDelete(string path)

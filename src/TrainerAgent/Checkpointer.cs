@@ -79,8 +79,18 @@ public class Checkpointer
         init
         {
             _format = value;
-            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value, Logger);
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value, Logger, local.LeftoverMinimumAge);
             else if (_backend is not null && value != CheckpointFormat.Native) throw new InvalidOperationException($"Format {value} applies to local save folders only.");
+        }
+    }
+
+    /// <summary>How old leftovers of killed saves in the save folder must be before a save deletes them (<see cref="LocalBackend.DefaultLeftoverMinimumAge"/>).</summary>
+    public TimeSpan LeftoverMinimumAge
+    {
+        get => (_backend as LocalBackend)?.LeftoverMinimumAge ?? LocalBackend.DefaultLeftoverMinimumAge;
+        init
+        {
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, local.Format, Logger, value);
         }
     }
 

@@ -63,8 +63,15 @@ public sealed class LocalBackend : ICheckpointBackend
     private readonly LocalCatalog _catalog;
     private readonly ILogger _logger;
 
-    public LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native, ILogger? logger = null)
+    /// <summary>How old leftovers of killed saves must be before a save deletes them, unless told otherwise.</summary>
+    public static readonly TimeSpan DefaultLeftoverMinimumAge = TimeSpan.FromMinutes(10);
+
+    /// <param name="leftoverMinimumAge">Temporary files and unreferenced shards younger than this are kept even under the folder lock:
+    /// writers that take no lock (<c>ckpt convert</c> into the folder, other hosts where locks are host-local) may still be writing them.
+    /// Default <see cref="DefaultLeftoverMinimumAge"/>.</param>
+    public LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native, ILogger? logger = null, TimeSpan? leftoverMinimumAge = null)
     {
+        LeftoverMinimumAge = leftoverMinimumAge ?? DefaultLeftoverMinimumAge;
         _store = new FileSystemStore(saveDir);
         _catalog = new LocalCatalog(_store);
         _logger = logger ?? NullLogger.Instance;
@@ -74,6 +81,7 @@ public sealed class LocalBackend : ICheckpointBackend
 
     public string SaveDir { get; }
     public CheckpointFormat Format { get; }
+    public TimeSpan LeftoverMinimumAge { get; }
     public LocalCatalog Catalog => _catalog;
     public bool AppliesRetention => false;
 
@@ -89,7 +97,7 @@ public sealed class LocalBackend : ICheckpointBackend
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
         using var folderLock = DirectoryHandle.Open(SaveDir);
-        if (folderLock.TryLockExclusive()) await CollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
+        if (folderLock.TryLockExclusive()) await TryCollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
         _ = folderLock.LockShared(); // without locks nobody can collect, so writing unlocked is safe
         if (Format == CheckpointFormat.Pth)
         {
@@ -109,8 +117,13 @@ public sealed class LocalBackend : ICheckpointBackend
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
         await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is { } tag ? WithoutPthExtension(tag) : null;
 
-    public Task TagLastAsync(string name, CancellationToken cancellationToken) =>
-        _catalog.TagLastAsync(Format == CheckpointFormat.Pth ? WithoutPthExtension(name) + TorchFiles.Extension : name, cancellationToken);
+    /// <remarks>Under the shared folder lock, so that a collecting save never deletes the tag's temporary file.</remarks>
+    public async Task TagLastAsync(string name, CancellationToken cancellationToken)
+    {
+        using var folderLock = DirectoryHandle.Open(SaveDir);
+        _ = folderLock.LockShared();
+        await _catalog.TagLastAsync(Format == CheckpointFormat.Pth ? WithoutPthExtension(name) + TorchFiles.Extension : name, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>Native checkpoints and <c>.pth</c> files, by name in ordinal order.</summary>
     public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken)
@@ -145,17 +158,30 @@ public sealed class LocalBackend : ICheckpointBackend
     /// Deletes what killed saves left: temporary files in the save folder and in checkpoint folders,
     /// shards no manifest references, and checkpoint folders that this leaves empty. Folders holding
     /// anything not ours, and symbolic links, are skipped. Call only under the exclusive folder lock.
+    /// Best effort: a folder it cannot read or clean (a link, no permission, removed meanwhile) never fails the save.
     /// </summary>
+    private async Task TryCollectLeftoversAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _logger.LogWarning("Could not collect leftovers of interrupted saves in {Folder}: {Reason}", SaveDir, e.Message);
+        }
+    }
+
     private async Task CollectLeftoversAsync(CancellationToken cancellationToken)
     {
-        var collected = _store.DeleteTemporaryFiles("", _ => true).Count;
+        var collected = _store.DeleteTemporaryFiles("", _ => true, LeftoverMinimumAge).Count;
         var noLinksNoHidden = new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint | FileAttributes.Hidden };
         foreach (var folder in Directory.EnumerateDirectories(SaveDir, "*", noLinksNoHidden))
         {
             var name = Path.GetFileName(folder);
             if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
-            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs).Count
-                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, cancellationToken).ConfigureAwait(false);
+            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count
+                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, cancellationToken).ConfigureAwait(false);
             if (here > 0) _store.DeleteFolderIfEmpty(name);
             collected += here;
         }

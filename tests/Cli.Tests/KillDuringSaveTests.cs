@@ -46,7 +46,7 @@ public sealed class KillDuringSaveTests : IDisposable
 
         var tagged = File.ReadAllText(Path.Combine(_dir, "last_checkpoint"));
         var taggedIteration = long.Parse(tagged["model_".Length..], System.Globalization.CultureInfo.InvariantCulture);
-        var resume = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json"]);
+        var resume = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json", "--leftover-min-age", "0"]); // the kills were just now
         Assert.True(resume.ExitCode == 0, resume.Error);
 
         // max_to_keep 2: the two newest periodic checkpoints, model_final, and the tag; nothing hidden, nothing half-written.

@@ -103,9 +103,11 @@ public sealed class SaveSafetyCliTests : IDisposable
         var rename = Array.FindIndex(lines, l => l.Contains("rename", StringComparison.Ordinal) && l.Contains(".manifest.json.tmp-", StringComparison.Ordinal)
             && l.Contains($"\"{destination}/manifest.json\"", StringComparison.Ordinal));
         Assert.True(rename >= 0, "no rename of the temporary manifest in the trace");
-        var open = new Regex($"open(at)?\\((AT_FDCWD, )?\"{Regex.Escape(destination)}\", O_RDONLY\\) = (?<fd>\\d+)");
+        var open = new Regex($"open(at)?\\((AT_FDCWD, )?\"{Regex.Escape(destination)}\", (?<flags>O_RDONLY[|A-Z_]*)\\) = (?<fd>\\d+)");
         var opened = lines.Skip(rename + 1).Select(l => open.Match(l)).FirstOrDefault(m => m.Success);
         Assert.True(opened is not null, $"the folder {destination} is not opened after the rename");
+        // O_CLOEXEC: a child process started during the save must not inherit the folder (and its lock).
+        Assert.Equal(["O_CLOEXEC", "O_DIRECTORY", "O_RDONLY"], opened.Groups["flags"].Value.Split('|').Order(StringComparer.Ordinal));
         Assert.Contains(lines.Skip(rename + 1), l => l.Contains($"fsync({opened.Groups["fd"].Value}", StringComparison.Ordinal));
     }
 }

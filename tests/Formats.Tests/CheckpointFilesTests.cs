@@ -77,8 +77,8 @@ public sealed class CheckpointFilesTests : IDisposable
         Directory.CreateDirectory(Path.Combine(_dir, "killed"));
         File.WriteAllText(Path.Combine(_dir, "killed", orphan), "killed save");
 
-        Assert.Equal(1, await CheckpointFiles.DeleteOrphanShardsAsync(_store, "ck"));
-        Assert.Equal(1, await CheckpointFiles.DeleteOrphanShardsAsync(_store, "killed"));
+        Assert.Equal(1, await CheckpointFiles.DeleteOrphanShardsAsync(_store, "ck", TimeSpan.Zero));
+        Assert.Equal(1, await CheckpointFiles.DeleteOrphanShardsAsync(_store, "killed", TimeSpan.Zero));
 
         Assert.Equal(["manifest.json", manifest.Shards.Single().Path], Directory.GetFiles(Path.Combine(_dir, "ck")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
         Assert.False(Directory.Exists(Path.Combine(_dir, "killed")));

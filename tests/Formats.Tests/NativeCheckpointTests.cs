@@ -1,4 +1,5 @@
 using System.Text;
+using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 
@@ -210,5 +211,54 @@ public sealed class NativeCheckpointTests : IDisposable
         }));
         Assert.Contains("\"iteration\": null", text);
         Assert.Equal("n", ManifestJson.Parse(Encoding.UTF8.GetBytes(text), "m").Name);
+    }
+
+    [Fact]
+    public async Task A_manifest_write_that_fails_after_its_commit_keeps_the_shards_it_references()
+    {
+        await Write("ck", SampleState());
+        var state = SampleState();
+        var store = new FailsAfterCommitStore(_store, ManifestJson.FileName);
+
+        await Assert.ThrowsAsync<IOException>(() => NativeCheckpointWriter.WriteAsync(store, "ck", new CheckpointIdentity("local", "ck", 100), state, v => v as HostTensor));
+
+        // The re-save's manifest is in place (the previous one is gone), so its shards must be too.
+        Assert.Equal(100, (await NativeCheckpointReader.ReadManifestAsync(_store, "ck")).Iteration);
+        AssertSameTree(state, await Read("ck"));
+    }
+
+    [Fact]
+    public async Task A_state_nested_deeper_than_readers_accept_is_refused_and_leaves_nothing()
+    {
+        var state = new OrderedDictionary<string, object?> { ["w"] = Filled(TensorDType.F32, 2) };
+        var inner = state;
+        for (var i = 1; i < ManifestJson.MaxJsonDepth; i++) // the state alone is within the limit, the manifest around it is not
+        {
+            var next = new OrderedDictionary<string, object?>();
+            inner["n"] = next;
+            inner = next;
+        }
+
+        await Assert.ThrowsAsync<CheckpointFormatException>(() => Write("deep", state));
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_dir));
+    }
+
+    /// <summary>A folder store whose writes of one file name succeed and then report failure, as a lost reply or a failed folder fsync would.</summary>
+    private sealed class FailsAfterCommitStore(ICheckpointStore inner, string fileName) : ICheckpointStore
+    {
+        public string Description => inner.Description;
+
+        public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
+        {
+            await inner.WriteAsync(key, writeContent, cancellationToken);
+            if (key.EndsWith("/" + fileName, StringComparison.Ordinal)) throw new IOException("reply lost after commit");
+        }
+
+        public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default) => inner.OpenReadAsync(key, cancellationToken);
+        public Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default) => inner.ReadRangeAsync(key, offset, destination, cancellationToken);
+        public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) => inner.GetEntryAsync(key, cancellationToken);
+        public IAsyncEnumerable<StoreEntry> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
+        public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
     }
 }

@@ -67,7 +67,7 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
         string[] foreign = [".gitignore", ".manifest.json.tmp-short", ".tmp-" + Guid.NewGuid().ToString("N"), "visible.tmp-" + Guid.NewGuid().ToString("N")];
         foreach (var name in foreign.Append(ours).Append(oursOtherTarget)) File.WriteAllText(Save(Path.Combine("ck", name)), "x");
 
-        Assert.Equal([ours], _store.DeleteTemporaryFiles("ck", target => target == "manifest.json"));
+        Assert.Equal([ours], _store.DeleteTemporaryFiles("ck", target => target == "manifest.json", TimeSpan.Zero));
 
         Assert.Equal(foreign.Append(oursOtherTarget).Append("manifest.json").Order(StringComparer.Ordinal),
             Directory.GetFiles(Save("ck")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
@@ -105,5 +105,33 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
         first.Unlock();
         Assert.True(second.TryLockExclusive());
         Assert.False(first.TryLockExclusive());
+    }
+
+    [Fact]
+    public void A_folder_whose_file_system_cannot_fsync_folders_flushes_without_error()
+    {
+        DirectoryHandle.Flush("/proc"); // fsync of a procfs folder fails with EINVAL, as on some network and FUSE file systems
+    }
+
+    [Fact]
+    public void A_failed_folder_call_carries_its_errno_in_HResult_as_dotnet_does_for_ENOSPC_and_EROFS()
+    {
+        File.WriteAllText(Save("file"), "not a folder");
+        Assert.Equal(2, Assert.Throws<IOException>(() => DirectoryHandle.Open(Save("missing"))).HResult); // ENOENT
+        Assert.Equal(20, Assert.Throws<IOException>(() => DirectoryHandle.Open(Save("file"))).HResult); // ENOTDIR: opened with O_DIRECTORY
+    }
+
+    [Fact]
+    public void Temporary_files_younger_than_the_minimum_age_are_kept()
+    {
+        Directory.CreateDirectory(Save("ck"));
+        var young = $".manifest.json.tmp-{Guid.NewGuid():N}";
+        var old = $".manifest.json.tmp-{Guid.NewGuid():N}";
+        File.WriteAllText(Save($"ck/{young}"), "{");
+        File.WriteAllText(Save($"ck/{old}"), "{");
+        File.SetLastWriteTimeUtc(Save($"ck/{old}"), DateTime.UtcNow.AddHours(-1));
+
+        Assert.Equal([old], _store.DeleteTemporaryFiles("ck", _ => true, TimeSpan.FromMinutes(10)));
+        Assert.True(File.Exists(Save($"ck/{young}")));
     }
 }

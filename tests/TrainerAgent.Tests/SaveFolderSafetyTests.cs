@@ -26,7 +26,7 @@ public sealed class SaveFolderSafetyTests : IDisposable
 
     private Checkpointer SaveTwo()
     {
-        var checkpointer = new Checkpointer(Models.Small(), _dir.Path);
+        var checkpointer = new Checkpointer(Models.Small(), _dir.Path) { LeftoverMinimumAge = TimeSpan.Zero };
         checkpointer.Save("model_0000004", At(4));
         checkpointer.Save("model_0000009", At(9));
         return checkpointer;
@@ -162,5 +162,56 @@ public sealed class SaveFolderSafetyTests : IDisposable
         }
         checkpointer.Save("model_0000024", At(24));
         Assert.False(Directory.Exists(_dir.Sub("model_0000014")));
+    }
+
+    [Fact]
+    public void Leftovers_younger_than_the_minimum_age_are_kept_for_writers_that_take_no_lock()
+    {
+        var checkpointer = new Checkpointer(Models.Small(), _dir.Path);
+        Directory.CreateDirectory(_dir.Sub("model_0000014"));
+        string[] leftovers = [_dir.Sub($"model_0000014/.{CheckpointFiles.ShardName(0, 2, "0badf00d")}.tmp-{Guid.NewGuid():N}"),
+            _dir.Sub($"model_0000014/{CheckpointFiles.ShardName(1, 2, "0badf00d")}"), _dir.Sub($".last_checkpoint.tmp-{Guid.NewGuid():N}")];
+        foreach (var file in leftovers) File.WriteAllText(file, "being written by `ckpt convert`");
+
+        checkpointer.Save("model_0000019", At(19));
+        Assert.All(leftovers, file => Assert.True(File.Exists(file)));
+
+        foreach (var file in leftovers) File.SetLastWriteTimeUtc(file, DateTime.UtcNow - LocalBackend.DefaultLeftoverMinimumAge - TimeSpan.FromMinutes(1));
+        checkpointer.Save("model_0000024", At(24));
+        Assert.All(leftovers, file => Assert.False(File.Exists(file)));
+        Assert.False(Directory.Exists(_dir.Sub("model_0000014")));
+    }
+
+    [Fact]
+    public void A_checkpoint_folder_that_cannot_be_collected_fails_no_later_save()
+    {
+        var checkpointer = SaveTwo();
+        var shard = _dir.Sub($"model_0000014/{CheckpointFiles.ShardName(0, 1, "0badf00d")}");
+        Directory.CreateDirectory(_dir.Sub("model_0000014"));
+        File.WriteAllText(shard, "kept: its manifest cannot be read");
+        File.WriteAllText(Path.Combine(_elsewhere.Path, "manifest.json"), "{}");
+        File.CreateSymbolicLink(_dir.Sub("model_0000014/manifest.json"), Path.Combine(_elsewhere.Path, "manifest.json"));
+
+        checkpointer.Save("model_0000019", At(19));
+
+        Assert.Equal("model_0000019", File.ReadAllText(Tag));
+        Assert.True(File.Exists(shard));
+    }
+
+    [Fact]
+    public async Task Tagging_waits_while_a_save_collects_leftovers()
+    {
+        var checkpointer = SaveTwo();
+        Task tagging;
+        using (var collector = DirectoryHandle.Open(_dir.Path))
+        {
+            Assert.True(collector.TryLockExclusive());
+            tagging = Task.Run(() => checkpointer.TagLastCheckpoint("model_0000004"));
+            await Task.Delay(200);
+            Assert.False(tagging.IsCompleted);
+            Assert.Equal("model_0000009", File.ReadAllText(Tag));
+        }
+        await tagging;
+        Assert.Equal("model_0000004", File.ReadAllText(Tag));
     }
 }
