@@ -24,9 +24,10 @@ public static class CliApp
 
         usage:
           ckpt demo --dir DIR [--iters 200] [--period 20] [--max-to-keep K] [--stop-at N]
-                    [--width 64] [--shards 1] [--seed 1] [--json] [--verbose]
+                    [--width 64] [--shards 1] [--seed 1] [--leftover-min-age 600] [--json] [--verbose]
               train a small model with periodic checkpoints into DIR, resuming from its last
-              checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash
+              checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash;
+              leftovers of killed saves older than --leftover-min-age seconds are collected
           ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
           ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth/.safetensors)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
