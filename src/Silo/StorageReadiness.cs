@@ -24,8 +24,8 @@ public sealed class StorageReadiness
     {
         _storage = storage;
         var options = new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = Timeout } };
-        if (storage.GrainState == "AzureBlob") _containers.Add(new BlobServiceClient(storage.ConnectionString, options).GetBlobContainerClient(storage.GrainStateContainer));
-        if (storage.Checkpoints == "AzureBlob") _containers.Add(new BlobServiceClient(storage.ConnectionString, options).GetBlobContainerClient(storage.CheckpointContainer));
+        if (storage.GrainState == "AzureBlob") _containers.Add(new BlobContainerClient(storage.ConnectionString, storage.GrainStateContainer, options));
+        if (storage.Checkpoints == "AzureBlob") _containers.Add(new BlobContainerClient(storage.ConnectionString, storage.CheckpointContainer, options));
     }
 
     /// <summary>Null when the storage answers, else one line naming what does not.</summary>
