@@ -64,7 +64,7 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
 
     private void CheckToken(IIncomingGrainCallContext context, string member, bool operatorOnly)
     {
-        var targetTenant = TargetTenant(context.TargetId);
+        var targetTenant = TargetTenant(context.InterfaceMethod.DeclaringType!, context.TargetId);
         var (granted, problem) = TenantTokens.Validate(_key, RequestContext.Get(TenantTokens.RequestContextKey) as string, time.GetUtcNow());
         if (granted is null) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: {problem}.");
         if (!TenantTokens.Grants(granted, targetTenant)) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: the credential is for tenant '{granted}'.");
@@ -72,11 +72,23 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
             throw new TenantAccessDeniedException($"Only the operator may call {member} on tenant '{targetTenant}'.");
     }
 
-    /// <summary>Run grains are keyed "tenant/run", tenant grains by the tenant name.</summary>
-    private static string TargetTenant(GrainId target)
+    /// <summary>
+    /// The tenant a call is for, decided by the interface called, not by the key's shape: run grains
+    /// are keyed "tenant/run", tenant grains by a valid tenant name; any other key is refused.
+    /// </summary>
+    private static string TargetTenant(Type grainInterface, GrainId target)
     {
         var key = target.Key.ToString()!;
-        return key.Contains('/') ? RunId.Parse(key).Tenant : CheckpointName.Validate(key, "tenant name");
+        try
+        {
+            if (grainInterface == typeof(ITrainingRunGrain)) return RunId.Parse(key).Tenant;
+            if (grainInterface == typeof(ITenantGrain)) return CheckpointName.Validate(key, "tenant name");
+        }
+        catch (ArgumentException e)
+        {
+            throw new TenantAccessDeniedException($"'{key}' is not a valid key for {grainInterface.Name}: {e.Message}");
+        }
+        throw new TenantAccessDeniedException($"{grainInterface.Name} is not keyed by tenant, so no tenant credential opens it.");
     }
 
     private static bool IsClient(GrainId? source) => source is { } id && GrainTypePrefix.IsClient(id);

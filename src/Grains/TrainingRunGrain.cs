@@ -74,8 +74,7 @@ public sealed class TrainingRunGrain(
         // Checkpoints begun by earlier attempts can never complete now: collect them.
         foreach (var stale in S.Pending.Values.Where(p => p.Epoch < S.Epoch).ToList()) Abort(stale, "superseded by a new attempt");
         await state.WriteStateAsync();
-        await RunDeletionsAsync();
-        await CollectOrphansAsync();
+        await CleanUpForNewAttemptAsync();
         logger.LogInformation("Run {Run} attempt {Epoch} started", _id, S.Epoch);
         return S.Epoch;
     }
@@ -344,29 +343,59 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>
-    /// Deletes what killed ranks and crashed commits left under the run prefix: shards of attempts
-    /// that are neither committed nor pending (they can never be reported now), and manifests of
-    /// checkpoints that are neither in the catalog nor pending. Objects not named as ours stay.
+    /// Finishes owed deletions, then deletes the shards killed ranks left under the run prefix: those of
+    /// attempts that are neither committed nor pending (they can never be reported now) and that their
+    /// folder's manifest does not reference. Manifests are never deleted here: one the catalog does not
+    /// know (lost grain state, a commit that crashed before its state was saved) is a checkpoint someone
+    /// may load, so it is kept and logged. Best effort: the new epoch is already saved, so a storage
+    /// error is logged rather than failing the attempt; the sweep and the next attempt try again.
     /// </summary>
-    private async Task CollectOrphansAsync()
+    private async Task CleanUpForNewAttemptAsync()
     {
-        var orphans = new List<string>();
-        foreach (var name in await CheckpointFoldersAsync())
+        try
         {
-            var folder = $"{_id.StorePrefix}/{name}";
-            var committed = S.Catalog.FirstOrDefault(c => c.Name == name);
-            var pending = S.Pending.GetValueOrDefault(name);
-            await foreach (var entry in Store.ListAsync(folder + "/"))
+            await RunDeletionsAsync();
+            var collected = 0;
+            foreach (var name in await CheckpointFoldersAsync()) collected += await CollectOrphansAsync(name);
+            if (collected > 0) logger.LogInformation("Run {Run}: collected {Count} orphan shard(s) of interrupted saves", _id, collected);
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Run {Run}: cleaning up after earlier attempts failed; it is retried later", _id);
+        }
+    }
+
+    private async Task<int> CollectOrphansAsync(string name)
+    {
+        var folder = $"{_id.StorePrefix}/{name}";
+        var known = new[] { S.Catalog.FirstOrDefault(c => c.Name == name)?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId };
+        var candidates = new List<string>();
+        var hasManifest = false;
+        await foreach (var entry in Store.ListAsync(folder + "/"))
+        {
+            var file = CheckpointFiles.FileIn(folder, entry.Key);
+            if (file == ManifestJson.FileName) hasManifest = true;
+            else if (file is not null && CheckpointFiles.AttemptOf(file) is { } attempt && !known.Contains(attempt)) candidates.Add(file);
+        }
+        if (hasManifest && known[0] is null)
+            logger.LogWarning("Run {Run}: {Folder} holds a manifest the catalog does not know (lost grain state or an interrupted commit); it and its shards are kept", _id, folder);
+        if (candidates.Count == 0) return 0;
+
+        var referenced = new HashSet<string>(StringComparer.Ordinal);
+        if (hasManifest)
+        {
+            try
             {
-                if (CheckpointFiles.FileIn(folder, entry.Key) is not { } file) continue;
-                var garbage = CheckpointFiles.AttemptOf(file) is { } attempt
-                    ? attempt != committed?.AttemptId && attempt != pending?.AttemptId
-                    : file == ManifestJson.FileName && committed is null && pending is null;
-                if (garbage) orphans.Add(entry.Key);
+                referenced.UnionWith((await NativeCheckpointReader.ReadManifestAsync(Store, folder)).Shards.Select(s => s.Path));
+            }
+            catch (CheckpointFormatException)
+            {
+                return 0; // a damaged manifest may still be repaired: keep everything it might reference
             }
         }
-        foreach (var key in orphans) await Store.DeleteAsync(key);
-        if (orphans.Count > 0) logger.LogInformation("Run {Run}: collected {Count} orphan object(s) of interrupted saves", _id, orphans.Count);
+        var doomed = candidates.Where(f => !referenced.Contains(f)).ToList();
+        foreach (var file in doomed) await Store.DeleteAsync($"{folder}/{file}");
+        return doomed.Count;
     }
 
     /// <summary>Names of the checkpoint folders under the run prefix, committed or not.</summary>

@@ -94,7 +94,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Blobs_left_by_killed_ranks_and_crashed_commits_are_collected_when_the_job_restarts()
+    public async Task Shards_left_by_killed_ranks_are_collected_when_the_job_restarts_and_unknown_manifests_kept()
     {
         TestTenancy.ActAs("orphans");
         await using var cluster = await StartCluster();
@@ -112,14 +112,15 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
         // A rank of an attempt the grain never knew (or already forgot) uploaded into a committed folder and a new one.
         await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/{CheckpointFiles.ShardName(1, 2, "0badf00d")}", "orphan");
         await store.WriteTextAsync($"{run.StorePrefix}/model_0000029/{CheckpointFiles.ShardName(0, 1, "12345678")}", "orphan");
-        // A commit that wrote its manifest and crashed before the run's state was written.
+        // A commit that wrote its manifest and crashed before the run's state was written: kept, as any manifest the catalog does not know.
         await store.WriteTextAsync($"{run.StorePrefix}/model_0000039/manifest.json", "{}");
         // Something that is not ours stays.
         await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/notes.txt", "not a checkpoint file");
 
         job.Epoch = await job.Grain.StartAttempt(); // the job restarts
 
-        Assert.Equal(kept.Append($"{run.StorePrefix}/model_0000009/notes.txt").Order(StringComparer.Ordinal), await Keys(store, run));
+        string[] expected = [.. kept, $"{run.StorePrefix}/model_0000009/notes.txt", $"{run.StorePrefix}/model_0000039/manifest.json"];
+        Assert.Equal(expected.Order(StringComparer.Ordinal), await Keys(store, run));
         Assert.Equal(committed, (await job.Grain.ListCheckpoints()).Single());
         var folder = committed.ManifestKey[..committed.ManifestKey.LastIndexOf('/')];
         await NativeCheckpointReader.VerifyAsync(store, folder, await NativeCheckpointReader.ReadManifestAsync(store, folder));

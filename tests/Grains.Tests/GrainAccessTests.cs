@@ -122,7 +122,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.RegisterRun("x"));
 
         // A genuine proof is bound to one member of one grain: it opens nothing else.
-        var proof = new InternalCallProof(Options.Create(new TenancyOptions { SigningKey = TestTenancy.SigningKey }));
+        var proof = ProofIssuedAt(DateTimeOffset.UtcNow);
         var other = fixture.Client.GetGrain<ITenantAccounting>("forge-other");
         RequestContext.Set(InternalCallProof.RequestContextKey, proof.For(other.GetGrainId(), typeof(ITenantAccounting).GetMethod(nameof(ITenantAccounting.RegisterRun))!));
         await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.RegisterRun("x"));
@@ -132,10 +132,49 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task A_grain_key_of_the_wrong_shape_for_its_interface_is_refused_to_every_credential()
+    {
+        foreach (var tenant in new[] { "shape", TenantTokens.OperatorTenant })
+        {
+            TestTenancy.ActAs(tenant);
+            await Assert.ThrowsAsync<TenantAccessDeniedException>(() => fixture.Client.GetGrain<ITenantGrain>("shape/run").Get());
+            // A run grain parses its key when it activates, before any call reaches it.
+            var run = await Assert.ThrowsAsync<ArgumentException>(() => fixture.Client.GetGrain<ITrainingRunGrain>("shape").Get());
+            Assert.Contains("must be 'tenant/run'", run.Message);
+        }
+        TestTenancy.ActAs("shape");
+        Assert.Empty(await fixture.Client.GetGrain<ITenantGrain>("shape").ListRuns());
+    }
+
+    [Fact]
+    public async Task An_internal_call_proof_is_good_for_minutes_only_and_its_issue_time_is_signed()
+    {
+        TestTenancy.ActAs(TenantTokens.OperatorTenant);
+        var accounting = fixture.Client.GetGrain<ITenantAccounting>("replay");
+        var register = typeof(ITenantAccounting).GetMethod(nameof(ITenantAccounting.RegisterRun))!;
+        string IssuedAgo(TimeSpan ago) => ProofIssuedAt(DateTimeOffset.UtcNow - ago).For(accounting.GetGrainId(), register);
+        Task RegisterWith(string proof, string run)
+        {
+            RequestContext.Set(InternalCallProof.RequestContextKey, proof);
+            return accounting.RegisterRun(run);
+        }
+
+        var captured = IssuedAgo(InternalCallProof.Validity + TimeSpan.FromMinutes(1));
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => RegisterWith(captured, "stale"));
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => RegisterWith(IssuedAgo(-InternalCallProof.ClockSkew - TimeSpan.FromMinutes(1)), "future"));
+        var restamped = $"{DateTimeOffset.UtcNow.ToUnixTimeSeconds()}{captured[captured.IndexOf('.')..]}";
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => RegisterWith(restamped, "restamped"));
+        await RegisterWith(IssuedAgo(TimeSpan.FromMinutes(1)), "fresh");
+        await RegisterWith(IssuedAgo(-TimeSpan.FromSeconds(30)), "skewed");
+        RequestContext.Remove(InternalCallProof.RequestContextKey);
+        Assert.Equal(["fresh", "skewed"], (await fixture.Client.GetGrain<ITenantGrain>("replay").ListRuns()).Order());
+    }
+
+    [Fact]
     public async Task The_tenant_grain_checks_accounting_arguments_itself()
     {
         TestTenancy.ActAs(TenantTokens.OperatorTenant);
-        var proof = new InternalCallProof(Options.Create(new TenancyOptions { SigningKey = TestTenancy.SigningKey }));
+        var proof = ProofIssuedAt(DateTimeOffset.UtcNow);
         var accounting = fixture.Client.GetGrain<ITenantAccounting>("depth");
         Task Signed(string member, Func<ITenantAccounting, Task> call)
         {
@@ -151,6 +190,14 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         await Assert.ThrowsAsync<ArgumentException>(() => Signed(nameof(ITenantAccounting.RegisterRun), a => a.RegisterRun("../escape")));
         RequestContext.Remove(InternalCallProof.RequestContextKey);
         Assert.Equal(["real"], await fixture.Client.GetGrain<ITenantGrain>("depth").ListRuns());
+    }
+
+    private static InternalCallProof ProofIssuedAt(DateTimeOffset now) =>
+        new(Options.Create(new TenancyOptions { SigningKey = TestTenancy.SigningKey }), new FixedClock(now));
+
+    private sealed class FixedClock(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
     }
 
     private static void ActAs(Caller caller, string tenant)

@@ -38,7 +38,10 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey, string mode = "Cluster")
+    /// <param name="settings">More CKPT_ environment settings, overriding the defaults here.</param>
+    /// <param name="waitUntilReady">Return only once /readyz answers 200.</param>
+    public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey, string mode = "Cluster",
+        IReadOnlyDictionary<string, string>? settings = null, bool waitUntilReady = true)
     {
         var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
@@ -59,9 +62,9 @@ public sealed class SiloProcess : IAsyncDisposable
             ["CKPT_Membership__NumProbedSilos"] = "1",
             ["CKPT_Membership__NumVotesForDeathDeclaration"] = "1",
         };
-        foreach (var (k, v) in env) info.Environment[k] = v;
+        foreach (var (k, v) in env.Concat(settings ?? new Dictionary<string, string>())) info.Environment[k] = v;
         var silo = new SiloProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start the silo"), siloPort, gatewayPort, healthPort);
-        await silo.WaitForAsync("/readyz", 200);
+        if (waitUntilReady) await silo.WaitForAsync("/readyz", 200);
         return silo;
     }
 
@@ -80,8 +83,8 @@ public sealed class SiloProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Polls <paramref name="path"/> until it answers <paramref name="status"/>; returns that answer's body.</summary>
-    public async Task<string> WaitForAsync(string path, int status)
+    /// <summary>Polls <paramref name="path"/> until it answers <paramref name="status"/> (with a body containing <paramref name="containing"/>); returns that answer's body.</summary>
+    public async Task<string> WaitForAsync(string path, int status, string containing = "")
     {
         var deadline = Stopwatch.StartNew();
         var last = (Status: 0, Body: "");
@@ -89,7 +92,7 @@ public sealed class SiloProcess : IAsyncDisposable
         {
             if (_process.HasExited) throw new InvalidOperationException($"silo exited with {_process.ExitCode}:\n{Log}");
             last = await ProbeAsync(path);
-            if (last.Status == status) return last.Body;
+            if (last.Status == status && last.Body.Contains(containing, StringComparison.Ordinal)) return last.Body;
             await Task.Delay(250);
         }
         throw new TimeoutException($"silo on port {SiloPort}: {path} did not answer {status} within 90 s (last: {last.Status} {last.Body}):\n{Log}");

@@ -1,3 +1,5 @@
+using Azure.Storage.Blobs;
+using Azure.Storage.Sas;
 using Checkpointing.TestSupport;
 
 namespace Checkpointing.Grains.Tests;
@@ -16,7 +18,7 @@ public sealed class SiloReadinessTests
 
             await azurite.StopAsync();
             var down = await silo.WaitForAsync("/readyz", 503);
-            Assert.Contains("storage unreachable: blob service", down);
+            Assert.Contains("storage unreachable: blob container", down);
             Assert.Contains($"127.0.0.1:{azurite.BlobPort}", down);
             Assert.DoesNotContain('\n', down);
             Assert.Equal(200, (await silo.ProbeAsync("/healthz")).Status);
@@ -28,5 +30,31 @@ public sealed class SiloReadinessTests
         {
             await azurite.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task A_credential_scoped_to_the_checkpoint_container_makes_the_silo_ready_and_a_refused_one_is_named()
+    {
+        await using var azurite = await RepoPaths.StartAzurite();
+        var blobs = new BlobServiceClient(azurite.ConnectionString);
+        async Task<string> ScopedTo(string container)
+        {
+            var client = blobs.GetBlobContainerClient(container);
+            await client.CreateIfNotExistsAsync();
+            var sas = client.GenerateSasUri(BlobContainerSasPermissions.All, DateTimeOffset.UtcNow.AddHours(1)).Query.TrimStart('?');
+            return $"BlobEndpoint=http://127.0.0.1:{azurite.BlobPort}/devstoreaccount1;SharedAccessSignature={sas}";
+        }
+        var settings = new Dictionary<string, string> { ["CKPT_Storage__GrainState"] = "Memory", ["CKPT_Storage__CheckpointContainer"] = "checkpoints" };
+
+        await using (var scoped = await SiloProcess.StartAsync($"scoped-{Guid.NewGuid():N}", await ScopedTo("checkpoints"), TestTenancy.SigningKey, mode: "Dev", settings))
+        {
+            Assert.Contains("\"ready\"", await scoped.WaitForAsync("/readyz", 200));
+        }
+
+        await using var refused = await SiloProcess.StartAsync($"refused-{Guid.NewGuid():N}", await ScopedTo("elsewhere"), TestTenancy.SigningKey, mode: "Dev", settings, waitUntilReady: false);
+        var body = await refused.WaitForAsync("/readyz", 503, "storage refuses access");
+        Assert.Contains("/checkpoints", body);
+        Assert.Contains("403", body);
+        Assert.DoesNotContain("sig=", body);
     }
 }

@@ -109,6 +109,69 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task A_new_attempt_keeps_checkpoints_the_catalog_does_not_know_and_collects_only_unreferenced_shards()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var source = await NewRun(worldSize: 2);
+        await source.SaveAsync("model_0000009", 9);
+        var sourceFolder = Path.Combine(fixture.StoreRoot, (await source.Grain.Get()).Id.StorePrefix, "model_0000009");
+
+        // A run whose grain state was lost while its checkpoints persisted, plus leftovers of killed saves.
+        var lost = new RunId("acme", $"run{Interlocked.Increment(ref _runs)}");
+        var kept = Path.Combine(fixture.StoreRoot, lost.StorePrefix, "model_0000009");
+        Directory.CreateDirectory(kept);
+        foreach (var file in Directory.GetFiles(sourceFolder)) File.Copy(file, Path.Combine(kept, Path.GetFileName(file)));
+        var referenced = Directory.GetFiles(kept).Select(Path.GetFileName).Order().ToList();
+        var shard = Directory.GetFiles(kept, "shard-*")[0];
+        File.Copy(shard, Path.Combine(kept, CheckpointFiles.ShardName(0, 2, "deadbeef")));
+        var unfinished = Path.Combine(fixture.StoreRoot, lost.StorePrefix, "model_0000019", CheckpointFiles.ShardName(0, 2, "cafebabe"));
+        Directory.CreateDirectory(Path.GetDirectoryName(unfinished)!);
+        File.Copy(shard, unfinished);
+
+        var grain = fixture.Client.GetGrain<ITrainingRunGrain>(lost.Key);
+        await grain.Create(new PeriodicPolicy(10));
+        await grain.StartAttempt();
+
+        Assert.Equal(referenced, Directory.GetFiles(kept).Select(Path.GetFileName).Order());
+        Assert.False(File.Exists(unfinished));
+        var prefix = $"{lost.StorePrefix}/model_0000009";
+        var state = await NativeCheckpointReader.LoadAsync(fixture.Store, prefix, await NativeCheckpointReader.ReadManifestAsync(fixture.Store, prefix), HostTensor.Allocator);
+        Assert.Equal(9L, state["iteration"]);
+    }
+
+    [Fact]
+    public async Task A_storage_error_while_collecting_leftovers_does_not_fail_the_new_attempt()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 2);
+        var folder = Path.Combine(fixture.StoreRoot, (await job.Grain.Get()).Id.StorePrefix, "model_0000009");
+        Directory.CreateDirectory(folder);
+        var leftover = Path.Combine(folder, CheckpointFiles.ShardName(0, 2, "deadbeef"));
+        await File.WriteAllBytesAsync(leftover, new byte[16]);
+
+        await Chattr("+i", folder); // even root cannot delete from an immutable folder
+        try
+        {
+            Assert.Equal(job.Epoch + 1, await job.Grain.StartAttempt());
+            Assert.Equal(job.Epoch + 1, (await job.Grain.Get()).Epoch);
+            Assert.True(File.Exists(leftover));
+        }
+        finally
+        {
+            await Chattr("-i", folder);
+        }
+        Assert.Equal(job.Epoch + 2, await job.Grain.StartAttempt());
+        Assert.False(File.Exists(leftover));
+    }
+
+    private static async Task Chattr(string flag, string path)
+    {
+        using var chattr = System.Diagnostics.Process.Start("chattr", [flag, path]);
+        await chattr.WaitForExitAsync();
+        Assert.Equal(0, chattr.ExitCode);
+    }
+
+    [Fact]
     public async Task Retention_keeps_max_to_keep_periodic_checkpoints_and_deletes_the_rest()
     {
         TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
