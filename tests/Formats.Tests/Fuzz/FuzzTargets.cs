@@ -1,3 +1,4 @@
+using Checkpointing.TestSupport;
 using System.IO.Compression;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;
@@ -36,20 +37,5 @@ public static class FuzzTargets
             stream.CopyTo(copy);
             return (e.FullName, copy.ToArray());
         }).ToList();
-    }
-
-    /// <summary>Stores <paramref name="records"/> uncompressed, as torch.save does.</summary>
-    public static byte[] Zip(IEnumerable<(string Name, byte[] Data)> records)
-    {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (name, data) in records)
-            {
-                using var stream = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
-                stream.Write(data);
-            }
-        }
-        return buffer.ToArray();
     }
 }

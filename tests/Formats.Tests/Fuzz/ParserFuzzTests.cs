@@ -1,3 +1,4 @@
+using Checkpointing.TestSupport;
 using System.Globalization;
 using CsCheck;
 using Xunit.Abstractions;
@@ -68,7 +69,7 @@ public sealed class ParserFuzzTests(FuzzSeeds seeds, ITestOutputHelper output) :
         var chosen = record % records.Count;
         var donors = records.Select(r => r.Data).ToList();
         records[chosen] = (records[chosen].Name, mutations.Aggregate(records[chosen].Data, (bytes, m) => m.Apply(bytes, donors)));
-        return FuzzTargets.Zip(records);
+        return HostileFiles.StoredZip(records);
     }
 
     /// <summary>Parses on its own thread: a hang fails the test instead of stalling it, and allocation is measured for this input alone.</summary>

@@ -1,3 +1,4 @@
+using Checkpointing.TestSupport;
 using System.IO.Compression;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;
@@ -30,7 +31,7 @@ public sealed class MalformedPthTests
     [Fact]
     public void Zip_without_data_pkl_fails_the_data_pkl_check()
     {
-        var error = Assert.Throws<CheckpointFormatException>(() => Read(Zip(("ckpt/version", "3\n"u8.ToArray()))));
+        var error = Assert.Throws<CheckpointFormatException>(() => Read(HostileFiles.StoredZip([("ckpt/version", "3\n"u8.ToArray())])));
 
         Assert.Equal("data.pkl", error.Check);
     }
@@ -47,7 +48,7 @@ public sealed class MalformedPthTests
     [Fact]
     public void Missing_storage_record_fails_the_storage_check()
     {
-        var error = Assert.Throws<CheckpointFormatException>(() => Read(Zip(("ckpt/data.pkl", TensorPickle(numel: 4, offset: 0, size: 4)))));
+        var error = Assert.Throws<CheckpointFormatException>(() => Read(HostileFiles.StoredZip([("ckpt/data.pkl", TensorPickle(numel: 4, offset: 0, size: 4))])));
 
         Assert.Equal("storage", error.Check);
         Assert.Contains("data/0 is missing", error.Message);
@@ -105,19 +106,5 @@ public sealed class MalformedPthTests
     }
 
     private static byte[] Archive(byte[] pickle, int storageBytes) =>
-        Zip(("ckpt/data.pkl", pickle), ("ckpt/data/0", Enumerable.Range(0, storageBytes).Select(i => (byte)i).ToArray()), ("ckpt/version", "3\n"u8.ToArray()));
-
-    private static byte[] Zip(params (string Name, byte[] Data)[] records)
-    {
-        using var buffer = new MemoryStream();
-        using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
-        {
-            foreach (var (name, data) in records)
-            {
-                using var stream = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
-                stream.Write(data);
-            }
-        }
-        return buffer.ToArray();
-    }
+        HostileFiles.StoredZip([("ckpt/data.pkl", pickle), ("ckpt/data/0", Enumerable.Range(0, storageBytes).Select(i => (byte)i).ToArray()), ("ckpt/version", "3\n"u8.ToArray())]);
 }

@@ -102,7 +102,10 @@ public static class HostileFiles
         return p.Stop();
     }
 
-    private static byte[] Zip(CompressionLevel level, params (string Name, byte[] Data)[] records)
+    /// <summary>A zip archive of <paramref name="records"/> stored uncompressed, as torch.save writes them.</summary>
+    public static byte[] StoredZip(IEnumerable<(string Name, byte[] Data)> records) => Zip(CompressionLevel.NoCompression, [.. records]);
+
+    public static byte[] Zip(CompressionLevel level, params (string Name, byte[] Data)[] records)
     {
         using var buffer = new MemoryStream();
         using (var zip = new ZipArchive(buffer, ZipArchiveMode.Create, leaveOpen: true))
