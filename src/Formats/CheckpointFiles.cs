@@ -67,28 +67,29 @@ public static partial class CheckpointFiles
     /// <summary>
     /// Collects what killed saves left in checkpoint <paramref name="checkpointKey"/>: shards its
     /// manifest does not reference, or every shard when it has no manifest. The caller must know
-    /// that no locking save of this checkpoint is in flight; shards modified less than <paramref name="minimumAge"/> ago
-    /// are kept for writers that take no lock. A manifest that does not parse or cannot be read keeps everything.
+    /// that no save of this checkpoint is in flight other than those of <paramref name="liveAttempts"/>,
+    /// whose shards are kept; shards modified less than <paramref name="minimumAge"/> ago are kept for
+    /// writers that take no lock. A manifest that does not parse or cannot be read keeps everything.
     /// </summary>
-    public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, TimeSpan minimumAge, CancellationToken ct = default)
+    public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, TimeSpan minimumAge, IReadOnlyCollection<string>? liveAttempts = null, CancellationToken ct = default)
     {
-        var shards = new List<string>();
+        var attempts = new HashSet<string>(StringComparer.Ordinal);
         var old = new HashSet<string>(StringComparer.Ordinal);
         var hasManifest = false;
         await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
         {
             var file = FileIn(checkpointKey, entry.Key);
             if (file == ManifestJson.FileName) hasManifest = true;
-            else if (file is not null && IsShard(file))
+            else if (file is not null && AttemptOf(file) is { } attempt)
             {
-                shards.Add(file);
-                if (DateTimeOffset.UtcNow - entry.LastModified >= minimumAge) old.Add(file);
+                attempts.Add(attempt);
+                if (liveAttempts?.Contains(attempt) != true && DateTimeOffset.UtcNow - entry.LastModified >= minimumAge) old.Add(file);
             }
         }
         if (old.Count == 0) return 0;
         // One save writes all its shards under one attempt id and deletes other attempts' after its manifest:
         // a manifest beside the shards of a single attempt references exactly those, so it need not be read.
-        if (hasManifest && shards.Select(AttemptOf).Distinct().Count() == 1) return 0;
+        if (hasManifest && attempts.Count == 1) return 0;
 
         HashSet<string> referenced;
         try

@@ -368,34 +368,12 @@ public sealed class TrainingRunGrain(
     private async Task<int> CollectOrphansAsync(string name)
     {
         var folder = $"{_id.StorePrefix}/{name}";
-        var known = new[] { S.Catalog.FirstOrDefault(c => c.Name == name)?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId };
-        var candidates = new List<string>();
-        var hasManifest = false;
-        await foreach (var entry in Store.ListAsync(folder + "/"))
-        {
-            var file = CheckpointFiles.FileIn(folder, entry.Key);
-            if (file == ManifestJson.FileName) hasManifest = true;
-            else if (file is not null && CheckpointFiles.AttemptOf(file) is { } attempt && !known.Contains(attempt)) candidates.Add(file);
-        }
-        if (hasManifest && known[0] is null)
+        var committed = S.Catalog.FirstOrDefault(c => c.Name == name);
+        if (committed is null && await Store.GetEntryAsync($"{folder}/{ManifestJson.FileName}") is not null)
             logger.LogWarning("Run {Run}: {Folder} holds a manifest the catalog does not know (lost grain state or an interrupted commit); it and its shards are kept", _id, folder);
-        if (candidates.Count == 0) return 0;
-
-        var referenced = new HashSet<string>(StringComparer.Ordinal);
-        if (hasManifest)
-        {
-            try
-            {
-                referenced.UnionWith((await NativeCheckpointReader.ReadManifestAsync(Store, folder)).Shards.Select(s => s.Path));
-            }
-            catch (CheckpointFormatException)
-            {
-                return 0; // a damaged manifest may still be repaired: keep everything it might reference
-            }
-        }
-        var doomed = candidates.Where(f => !referenced.Contains(f)).ToList();
-        foreach (var file in doomed) await Store.DeleteAsync($"{folder}/{file}");
-        return doomed.Count;
+        string[] live = [.. new[] { committed?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId }.OfType<string>()];
+        // Blob timestamps need no minimum age: every rank of an earlier attempt is fenced off by the new epoch.
+        return await CheckpointFiles.DeleteOrphanShardsAsync(Store, folder, TimeSpan.Zero, live);
     }
 
     /// <summary>Names of the checkpoint folders under the run prefix, committed or not.</summary>

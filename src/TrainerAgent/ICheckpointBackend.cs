@@ -181,7 +181,7 @@ public sealed class LocalBackend : ICheckpointBackend
             var name = Path.GetFileName(folder);
             if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
             var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count
-                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, cancellationToken).ConfigureAwait(false);
+                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, ct: cancellationToken).ConfigureAwait(false);
             if (here > 0) _store.DeleteFolderIfEmpty(name);
             collected += here;
         }
