@@ -30,26 +30,8 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
         var (state, tensors) = StateTree.Flatten(data, TorchTensors.AsSource);
-        var plan = await Grain.BeginCheckpoint(new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch,
-            tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList())).ConfigureAwait(false);
-        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
-        var ack = await Grain.ReportShard(report).ConfigureAwait(false);
-        if (!ack.Committed) await WaitForCommitAsync(plan, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task WaitForCommitAsync(SavePlan plan, CancellationToken cancellationToken)
-    {
-        var deadline = DateTimeOffset.UtcNow + CommitTimeout;
-        while (true)
-        {
-            var view = await Grain.Get().ConfigureAwait(false);
-            if (view.Catalog.Any(c => c.Name == plan.Name && c.AttemptId == plan.AttemptId)) return;
-            if (view.Pending.All(p => p.Name != plan.Name))
-                throw new RunRefusedException($"Checkpoint {plan.Name} of {Run} was abandoned before every rank reported (see the run grain's log).");
-            if (DateTimeOffset.UtcNow > deadline)
-                throw new TimeoutException($"Checkpoint {plan.Name} of {Run}: ranks {string.Join(", ", view.Pending.First(p => p.Name == plan.Name).RanksReported)} of {WorldSize} reported within {CommitTimeout}.");
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
-        }
+        var committer = new RankCommitter(grains, Run, Store, Rank, WorldSize, Epoch) { CommitTimeout = CommitTimeout };
+        await committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Grain.GetLastCheckpoint().ConfigureAwait(false))?.Name;
