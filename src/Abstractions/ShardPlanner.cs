@@ -2,7 +2,8 @@ namespace Checkpointing.Abstractions;
 
 /// <summary>
 /// Splits items into <c>count</c> groups of nearly equal bytes: largest first onto the lightest
-/// group, ties broken by key so that every rank computing the plan gets the same answer.
+/// group (the lowest index among equals), ties between items broken by key, so that every rank
+/// and the run grain computing the plan get the same answer. O(n log n + n log count).
 /// </summary>
 public static class ShardPlanner
 {
@@ -10,12 +11,12 @@ public static class ShardPlanner
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
         var groups = Enumerable.Range(0, count).Select(_ => new List<T>()).ToArray();
-        var load = new long[count];
+        var lightest = new PriorityQueue<int, (long Load, int Index)>(Enumerable.Range(0, count).Select(i => (i, (0L, i))));
         foreach (var item in items.OrderByDescending(bytes).ThenBy(key, StringComparer.Ordinal))
         {
-            var lightest = Array.IndexOf(load, load.Min());
-            groups[lightest].Add(item);
-            load[lightest] += bytes(item);
+            lightest.TryDequeue(out var group, out var priority);
+            groups[group].Add(item);
+            lightest.Enqueue(group, (priority.Load + bytes(item), group));
         }
         return groups;
     }

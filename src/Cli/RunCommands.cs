@@ -132,7 +132,7 @@ public static class RunCommands
             ["name"] = p.Name,
             ["epoch"] = p.Epoch,
             ["world_size"] = p.WorldSize,
-            ["ranks_reported"] = new JsonArray(p.RanksReported.Select(r => (JsonNode?)r).ToArray()),
+            ["ranks_reported"] = p.RanksReported,
         }).ToArray()),
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
     };
@@ -152,7 +152,7 @@ public static class RunCommands
         {
             output.WriteLine($"{(c.Name == view.LastCheckpoint ? "*" : " "),1} {c.Name,-24} {c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {c.Bytes,14:N0} {c.WorldSize,5} {c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
-        foreach (var p in view.Pending) output.WriteLine($"  (pending) {p.Name}: ranks {string.Join(",", p.RanksReported)} of {p.WorldSize} reported");
+        foreach (var p in view.Pending) output.WriteLine($"  (pending) {p.Name}: {p.RanksReported} of {p.WorldSize} ranks reported");
         output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }
 

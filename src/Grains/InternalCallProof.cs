@@ -51,7 +51,7 @@ public sealed class InternalCallSigner(InternalCallProof proof) : IOutgoingGrain
 {
     public async Task Invoke(IOutgoingGrainCallContext context)
     {
-        if (context.SourceContext?.GrainInstance is not TrainingRunGrain || GrainAccessAttribute.Of(context.InterfaceMethod) != CallerAccess.Internal)
+        if (context.SourceContext?.GrainInstance is not (TrainingRunGrain or TenantGrain) || GrainAccessAttribute.Of(context.InterfaceMethod) != CallerAccess.Internal)
         {
             await context.Invoke();
             return;

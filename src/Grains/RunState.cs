@@ -20,7 +20,11 @@ public sealed class RunState
     [Id(8)] public List<PendingDeletion> Deletions { get; set; } = [];
 }
 
-/// <summary>A checkpoint between Begin and the last rank's report.</summary>
+/// <summary>
+/// A checkpoint between the first rank's Begin and its commit: O(1) in ranks and tensors. The ranks'
+/// reports are held by the activation only (<see cref="CommitCollector"/>); after a failover the
+/// ranks send them again.
+/// </summary>
 [GenerateSerializer]
 public sealed class PendingCheckpoint
 {
@@ -30,13 +34,20 @@ public sealed class PendingCheckpoint
     [Id(3)] public required int WorldSize { get; init; }
     [Id(4)] public required long? Iteration { get; init; }
     [Id(5)] public required DateTimeOffset StartedUtc { get; init; }
-    /// <summary>Tensor keys each rank writes, index = rank.</summary>
-    [Id(6)] public required List<List<string>> KeysByRank { get; init; }
-    [Id(7)] public Dictionary<int, ShardReport> Reports { get; set; } = [];
-    /// <summary>Begin or the latest report; a checkpoint idle past the pending timeout is abandoned.</summary>
+    /// <summary>Begin, or (in memory) the latest report; a checkpoint idle past the pending timeout is abandoned.</summary>
     [Id(8)] public DateTimeOffset LastProgressUtc { get; set; }
+    /// <summary>The tensor list every rank began with; the union of the reports must match it.</summary>
+    [Id(9)] public required TensorListSummary Tensors { get; init; }
 }
 
-/// <summary>Blobs to delete: a whole checkpoint folder, or only the shards of one attempt in it.</summary>
+/// <summary>
+/// Blobs to delete. With <see cref="WorldSize"/> known, the names are computed (the manifest when
+/// <see cref="IncludesManifest"/>, and the attempt's shards), so no listing is needed; entries saved
+/// by the first release (WorldSize null) list the folder: the whole folder, or one attempt's shards.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record PendingDeletion([property: Id(0)] string CheckpointPrefix, [property: Id(1)] string? AttemptId);
+public sealed record PendingDeletion(
+    [property: Id(0)] string CheckpointPrefix,
+    [property: Id(1)] string? AttemptId,
+    [property: Id(2)] int? WorldSize = null,
+    [property: Id(3)] bool IncludesManifest = false);

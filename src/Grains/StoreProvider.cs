@@ -23,4 +23,13 @@ public sealed class RunGrainOptions
 
     /// <summary>How often an active run grain looks for abandoned checkpoints and owed deletions.</summary>
     public TimeSpan SweepPeriod { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>
+    /// Period of the durable sweep reminder a run holds while it has pending checkpoints or owed
+    /// deletions: it fires on a surviving silo after this run's silo crashed. Orleans' minimum reminder period applies.
+    /// </summary>
+    public TimeSpan ReminderPeriod { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>The longest a rank's AwaitCommit call is held before it answers "waiting" (below the client's response timeout).</summary>
+    public TimeSpan MaxCommitWait { get; set; } = TimeSpan.FromSeconds(15);
 }

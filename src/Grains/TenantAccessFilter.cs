@@ -13,6 +13,12 @@ public sealed class TenancyOptions
     /// <summary>Base64 HMAC key that signs tenant tokens (at least 32 bytes).</summary>
     public string SigningKey { get; set; } = "";
 
+    /// <summary>How long a run commits against a retained-bytes grant before it asks its tenant again.</summary>
+    public TimeSpan GrantLease { get; set; } = TimeSpan.FromMinutes(1);
+
+    /// <summary>How often a tenant grain saves the retained bytes its runs reported (grants are saved at once).</summary>
+    public TimeSpan ReportFlushPeriod { get; set; } = TimeSpan.FromSeconds(5);
+
     public byte[] KeyBytes()
     {
         var key = Convert.FromBase64String(SigningKey);

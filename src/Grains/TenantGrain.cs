@@ -2,6 +2,7 @@ using Orleans.Runtime;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;
 
@@ -9,21 +10,50 @@ namespace Checkpointing.Grains;
 public sealed class TenantState
 {
     [Id(0)] public TenantLimits Limits { get; set; } = new(null, null);
+    /// <summary>Every registered run with the retained bytes it last reported.</summary>
     [Id(1)] public Dictionary<string, long> RetainedBytesByRun { get; set; } = [];
+    /// <summary>Live grants: bytes a run may commit up to without asking (DESIGN.md §13).</summary>
+    [Id(2)] public Dictionary<string, long> GrantedBytesByRun { get; set; } = [];
 }
 
 /// <summary>
 /// A tenant's runs and limits. A commit that would take the tenant past its retained-bytes limit
 /// is refused (not evicted): silently deleting another run's checkpoints would be worse than a
-/// clear error the job can act on. Accounting members are reachable from run grains only (the
-/// call filter refuses clients) and still check their arguments.
+/// clear error the job can act on.
+/// <para>
+/// The tenant is off the commit path: each run commits against a grant (at least what it retains
+/// after the commit, at most twice that), asking again only when it needs more or its lease ended.
+/// A run counts as max(reported retained, granted), and grants are made only while the sum stays
+/// within the limit, so the tenant never goes over its limit through commits. A grant is written
+/// before it is given; retained-bytes reports are written lazily (a lost report leaves the grant
+/// counted, which errs on the safe side). When an operator lowers the limit, runs' grants are
+/// revoked: only commits already past their check can still land (at most one checkpoint per run).
+/// </para>
+/// Accounting members are reachable from run grains only (the call filter refuses clients) and still check their arguments.
 /// </summary>
 public sealed class TenantGrain(
     [PersistentState("tenant", GrainStorage.Tenants)] IPersistentState<TenantState> state,
+    IOptions<TenancyOptions> options,
     ILogger<TenantGrain> logger) : Grain, ITenantGrain, ITenantAccounting
 {
     private TenantState S => state.State;
     private string Tenant => this.GetPrimaryKeyString();
+    private GroupCommit _writer = null!;
+    private bool _dirty;
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _writer = new GroupCommit(() => state.WriteStateAsync());
+        var period = options.Value.ReportFlushPeriod;
+        this.RegisterGrainTimer(FlushReportsAsync, new GrainTimerCreationOptions(period, period) { Interleave = true, KeepAlive = false });
+        return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        try { await FlushReportsAsync(cancellationToken); }
+        catch (Exception e) { logger.LogWarning(e, "Tenant {Tenant}: saving reported retained bytes on deactivation failed; grants stay counted", Tenant); }
+    }
 
     public Task<TenantView> Get() => Task.FromResult(View());
 
@@ -31,9 +61,20 @@ public sealed class TenantGrain(
     {
         if (limits.MaxRuns is < 0 || limits.MaxRetainedBytes is < 0) throw new RunRefusedException("Tenant limits must not be negative.");
         S.Limits = limits;
-        await state.WriteStateAsync();
+        await _writer.WriteAsync();
         logger.LogInformation("Tenant {Tenant} limits set to {Limits}", Tenant, limits);
+        await RevokeGrantsAsync();
         return View();
+    }
+
+    /// <summary>Runs drop their grants and ask again under the new limits; then only what they retain counts.</summary>
+    private async Task RevokeGrantsAsync()
+    {
+        var runs = S.RetainedBytesByRun.Keys.ToList();
+        foreach (var batch in runs.Chunk(64))
+            await Task.WhenAll(batch.Select(run => GrainFactory.GetGrain<IRunAccounting>(new RunId(Tenant, run).Key).RevokeGrant()));
+        foreach (var run in runs) S.GrantedBytesByRun.Remove(run);
+        await _writer.WriteAsync();
     }
 
     public async Task RegisterRun(string run)
@@ -43,34 +84,56 @@ public sealed class TenantGrain(
         if (S.Limits.MaxRuns is { } max && S.RetainedBytesByRun.Count >= max)
             throw new TenantLimitException($"Tenant {Tenant} already has {S.RetainedBytesByRun.Count} runs, its limit is {max}.");
         S.RetainedBytesByRun[run] = 0;
-        await state.WriteStateAsync();
+        await _writer.WriteAsync();
     }
 
     public async Task UnregisterRun(string run)
     {
         CheckpointName.Validate(run, "run name");
-        if (S.RetainedBytesByRun.Remove(run)) await state.WriteStateAsync();
+        var removed = S.RetainedBytesByRun.Remove(run) | S.GrantedBytesByRun.Remove(run);
+        if (removed) await _writer.WriteAsync();
     }
 
-    public Task CheckRetainedBytes(string run, long runRetainedBytes)
+    public async Task<RetainedBytesGrant> Reserve(string run, long retainedBytes)
     {
-        CheckAccounted(run, runRetainedBytes);
-        if (S.Limits.MaxRetainedBytes is { } max)
-        {
-            var total = S.RetainedBytesByRun.Where(kv => kv.Key != run).Sum(kv => kv.Value) + runRetainedBytes;
-            if (total > max)
-                throw new TenantLimitException($"Tenant {Tenant} would retain {total:N0} bytes with this checkpoint of run {run}; its limit is {max:N0}. Delete checkpoints or runs, lower max_to_keep, or raise the limit.");
-        }
+        CheckAccounted(run, retainedBytes);
+        var lease = options.Value.GrantLease;
+        if (S.Limits.MaxRetainedBytes is not { } max) return new RetainedBytesGrant(null, lease);
+        var others = S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
+        if (others + retainedBytes > max)
+            throw new TenantLimitException($"Tenant {Tenant} would retain {others + retainedBytes:N0} bytes with this checkpoint of run {run}; its limit is {max:N0}. Delete checkpoints or runs, lower max_to_keep, or raise the limit.");
+        // Slack (up to the same again) lets a growing run commit a few more times before it asks again.
+        var granted = retainedBytes + Math.Min(retainedBytes, max - others - retainedBytes);
+        S.GrantedBytesByRun[run] = granted;
+        await _writer.WriteAsync();
+        return new RetainedBytesGrant(granted, lease);
+    }
+
+    public Task Report(string run, long retainedBytes, bool releaseGrant)
+    {
+        CheckAccounted(run, retainedBytes);
+        S.RetainedBytesByRun[run] = retainedBytes;
+        if (releaseGrant) S.GrantedBytesByRun.Remove(run);
+        _dirty = true;
         return Task.CompletedTask;
     }
 
-    public async Task ReportRetainedBytes(string run, long runRetainedBytes)
+    private async Task FlushReportsAsync(CancellationToken cancellationToken)
     {
-        CheckAccounted(run, runRetainedBytes);
-        if (S.RetainedBytesByRun.TryGetValue(run, out var current) && current == runRetainedBytes) return;
-        S.RetainedBytesByRun[run] = runRetainedBytes;
-        await state.WriteStateAsync();
+        if (!_dirty) return;
+        _dirty = false;
+        try
+        {
+            await _writer.WriteAsync();
+        }
+        catch
+        {
+            _dirty = true;
+            throw;
+        }
     }
+
+    private long Accounted(string run) => Math.Max(S.RetainedBytesByRun.GetValueOrDefault(run), S.GrantedBytesByRun.GetValueOrDefault(run));
 
     public Task<IReadOnlyList<string>> ListRuns() => Task.FromResult<IReadOnlyList<string>>(S.RetainedBytesByRun.Keys.Order(StringComparer.Ordinal).ToList());
 

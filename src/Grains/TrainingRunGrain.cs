@@ -1,5 +1,6 @@
 using Orleans.Runtime;
 using System.Security.Cryptography;
+using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Checkpointing.Abstractions;
@@ -12,27 +13,50 @@ using Microsoft.Extensions.Options;
 namespace Checkpointing.Grains;
 
 /// <summary>
-/// The single writer of one run's catalog (DESIGN.md §6). Orleans runs one call at a time per
-/// grain, so every check-then-act below is atomic with respect to other callers. Every change is
-/// persisted before it is acknowledged; deletions of blobs happen after the state that stops
-/// referencing them is durable, and are remembered until done.
+/// The single writer of one run's catalog (DESIGN.md §6, §13). Orleans runs one call at a time per
+/// grain (only <see cref="AwaitCommit"/> and <see cref="RevokeGrant"/> interleave, and they change
+/// nothing durable), so every check-then-act below is atomic with respect to other callers.
+/// <para>
+/// One durable state write per phase: the first rank's Begin, and the commit. Reports are held in
+/// memory and ranks send them again after a failover; the tensor index lives in the manifest only.
+/// Deletions (evicted, replaced, abandoned) are recorded in the commit's write and done in the
+/// background after the acknowledgement; retained bytes are checked against a grant from the
+/// tenant and reported to it off the commit path.
+/// </para>
 /// </summary>
 public sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
     ICheckpointStoreProvider stores,
     IOptions<RunGrainOptions> options,
     TimeProvider time,
-    ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain
+    ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain, IRunAccounting, IRemindable
 {
+    private const string SweepReminder = "sweep";
     private RunId _id = null!;
+    private readonly Dictionary<string, CommitCollector> _collecting = new(StringComparer.Ordinal);
+    private readonly BackgroundDeletions _deletions = new();
+    private TenantGrant? _grant;
+    private readonly AccountingChannel _accounting = new();
+    private bool _reminderRegistered;
     private RunState S => state.State;
     private ICheckpointStore Store => stores.Store;
+    private ITenantAccounting TenantAccounting => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
 
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = RunId.Parse(this.GetPrimaryKeyString());
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(options.Value.SweepPeriod, options.Value.SweepPeriod) { Interleave = false, KeepAlive = false });
         return Task.CompletedTask;
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        foreach (var collector in _collecting.Values)
+            collector.Outcome.TrySetException(new RunMovedException($"Run {_id} moved while {collector.Pending.Name} was collecting reports; report again."));
+        if (_grant is null) return;
+        _grant = null;
+        try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: true); }
+        catch (Exception e) { logger.LogWarning(e, "Run {Run}: giving back the retained-bytes grant failed; the tenant keeps counting it until the run reports again", _id); }
     }
 
     public async Task<RunView> Create(PeriodicPolicy policy)
@@ -43,7 +67,7 @@ public sealed class TrainingRunGrain(
             if (S.Policy == policy) return View();
             throw new RunRefusedException($"Run {_id} already exists with policy {S.Policy}; use SetPolicy to change it.");
         }
-        await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).RegisterRun(_id.Run);
+        await TenantAccounting.RegisterRun(_id.Run);
         S.Created = true;
         S.Policy = policy;
         S.CreatedUtc = time.GetUtcNow();
@@ -62,8 +86,9 @@ public sealed class TrainingRunGrain(
     {
         EnsureCreated();
         S.Policy = policy.Validated();
+        SelectEvictions();
         await state.WriteStateAsync();
-        await ApplyRetentionAsync();
+        AfterDurableChange();
         return View();
     }
 
@@ -79,13 +104,15 @@ public sealed class TrainingRunGrain(
         return S.Epoch;
     }
 
-    public async Task<SavePlan> BeginCheckpoint(BeginCheckpointRequest request)
+    public async Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request)
     {
         EnsureCreated();
         CheckEpoch(request.Epoch);
         CheckpointName.Validate(request.Name);
         if (request.WorldSize < 1 || request.Rank < 0 || request.Rank >= request.WorldSize)
             throw new RunRefusedException($"Rank {request.Rank} is not in a world of size {request.WorldSize}.");
+        if (request.Tensors is not { Count: >= 0, TotalBytes: >= 0, Sha256.Length: 64 })
+            throw new RunRefusedException($"Rank {request.Rank} sent an invalid tensor-list summary.");
 
         if (S.Pending.TryGetValue(request.Name, out var pending))
         {
@@ -93,14 +120,13 @@ public sealed class TrainingRunGrain(
             {
                 if (pending.WorldSize != request.WorldSize)
                     throw new RunRefusedException($"Checkpoint {request.Name} was begun with world size {pending.WorldSize}, not {request.WorldSize}.");
-                return PlanFor(pending, request.Rank); // a retried or a further rank's Begin: same plan
+                if (pending.Tensors != request.Tensors)
+                    throw new RunRefusedException($"Rank {request.Rank} began {request.Name} with {request.Tensors.Count} tensors ({request.Tensors.TotalBytes:N0} bytes), another rank with {pending.Tensors.Count} ({pending.Tensors.TotalBytes:N0} bytes): every rank must save the same tensor list.");
+                return AttemptFor(pending, request.Rank); // a retried or a further rank's Begin: same attempt, no write
             }
             Abort(pending, "begun again by a newer attempt");
         }
 
-        var duplicate = request.Tensors.GroupBy(t => t.Key).FirstOrDefault(g => g.Count() > 1);
-        if (duplicate is not null) throw new RunRefusedException($"Tensor '{duplicate.Key}' is listed twice.");
-        var split = ShardPlanner.Split(request.Tensors, request.WorldSize, t => t.Key, t => t.Bytes);
         pending = new PendingCheckpoint
         {
             Name = request.Name,
@@ -110,115 +136,183 @@ public sealed class TrainingRunGrain(
             Iteration = request.Iteration,
             StartedUtc = time.GetUtcNow(),
             LastProgressUtc = time.GetUtcNow(),
-            KeysByRank = split.Select(g => g.Select(t => t.Key).ToList()).ToList(),
+            Tensors = request.Tensors,
         };
         S.Pending[request.Name] = pending;
         await state.WriteStateAsync();
-        await RunDeletionsAsync();
-        // Stay active until the sweep could expire this checkpoint, so an abandoned one is collected even if nobody calls again.
+        AfterDurableChange();
+        // Stay active until the sweep could expire this checkpoint; the reminder covers a crash of this silo.
         DelayDeactivation(options.Value.PendingTimeout + options.Value.SweepPeriod * 2);
-        return PlanFor(pending, request.Rank);
+        return AttemptFor(pending, request.Rank);
     }
 
     public async Task<ShardAck> ReportShard(ShardReport report)
     {
         EnsureCreated();
         CheckEpoch(report.Epoch);
-        var committed = S.Catalog.FirstOrDefault(c => c.Name == report.Name && c.AttemptId == report.AttemptId);
-        if (committed is not null) return new ShardAck(true, [], committed); // a retry after the commit
+        if (CommittedRecord(report.Name, report.AttemptId) is { } committed) return new ShardAck(true, 0, committed); // a retry after the commit
 
-        if (!S.Pending.TryGetValue(report.Name, out var pending) || pending.AttemptId != report.AttemptId)
-            throw new RunRefusedException($"No pending checkpoint {report.Name} attempt {report.AttemptId} in run {_id}: it expired, was aborted, or was never begun.");
+        var collector = CollectorFor(report.Name, report.AttemptId)
+            ?? throw new RunRefusedException($"No pending checkpoint {report.Name} attempt {report.AttemptId} in run {_id}: it expired, was aborted, or was never begun.");
+        var pending = collector.Pending;
         if (report.Rank < 0 || report.Rank >= pending.WorldSize)
             throw new RunRefusedException($"Rank {report.Rank} is not in a world of size {pending.WorldSize}.");
         CheckReport(pending, report);
-
-        if (pending.Reports.TryGetValue(report.Rank, out var earlier))
-        {
-            if (earlier.Shard != report.Shard)
-                throw new RunRefusedException($"Rank {report.Rank} already reported {earlier.Shard.Path} ({earlier.Shard.Checksum}) for {report.Name}; a different report is refused.");
-        }
-        else
-        {
-            pending.Reports[report.Rank] = report;
-            pending.LastProgressUtc = time.GetUtcNow();
-            await state.WriteStateAsync();
-        }
-
-        var waiting = Enumerable.Range(0, pending.WorldSize).Where(r => !pending.Reports.ContainsKey(r)).ToList();
-        if (waiting.Count > 0) return new ShardAck(false, waiting, null);
-        var record = await CommitAsync(pending);
-        return new ShardAck(true, [], record);
+        collector.Add(report);
+        pending.LastProgressUtc = time.GetUtcNow();
+        if (collector.Missing > 0) return new ShardAck(false, collector.Missing, null);
+        var record = await CommitAsync(collector);
+        return new ShardAck(true, 0, record);
     }
 
-    /// <summary>Checks a report against the plan: the shard is where the plan put it and holds exactly the planned tensors.</summary>
-    private void CheckReport(PendingCheckpoint pending, ShardReport report)
+    public async Task<CommitWait> AwaitCommit(CommitWaitRequest request)
     {
-        var plan = PlanFor(pending, report.Rank);
-        if (report.Shard.Path != plan.ShardPath)
-            throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{plan.ShardPath}'.");
-        if (!report.Tensors.Keys.Order(StringComparer.Ordinal).SequenceEqual(plan.TensorKeys.Order(StringComparer.Ordinal)))
-            throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count} tensors, not the {plan.TensorKeys.Count} its plan assigned.");
-        if (report.Tensors.Values.Any(t => t.Shard != report.Rank))
-            throw new RunRefusedException($"Rank {report.Rank}'s tensor index must point at shard {report.Rank}.");
-        if (report.Rank == 0 && report.StateJson is null)
-            throw new RunRefusedException("Rank 0 must report the non-tensor state.");
+        EnsureCreated();
+        CheckEpoch(request.Epoch);
+        if (_collecting.TryGetValue(request.Name, out var collector) && collector.Pending.AttemptId == request.AttemptId)
+        {
+            if (request.Rank < 0 || request.Rank >= collector.Pending.WorldSize || !collector.Holds(request.Rank))
+                return new CommitWait(CommitWaitStatus.ReportAgain, null, collector.Missing);
+            var wait = request.MaxWait < options.Value.MaxCommitWait ? request.MaxWait : options.Value.MaxCommitWait;
+            var outcome = collector.Outcome.Task;
+            if (await Task.WhenAny(outcome, Task.Delay(wait, time)) != outcome) return new CommitWait(CommitWaitStatus.Waiting, null, collector.Missing);
+            return new CommitWait(CommitWaitStatus.Committed, await outcome, 0);
+        }
+        if (CommittedRecord(request.Name, request.AttemptId) is { } record) return new CommitWait(CommitWaitStatus.Committed, record, 0);
+        if (S.Pending.TryGetValue(request.Name, out var pending) && pending.AttemptId == request.AttemptId)
+            return new CommitWait(CommitWaitStatus.ReportAgain, null, pending.WorldSize);
+        throw new RunRefusedException($"Checkpoint {request.Name} attempt {request.AttemptId} of {_id} was abandoned before every rank reported (see the run grain's log).");
     }
 
-    private async Task<CheckpointRecord> CommitAsync(PendingCheckpoint pending)
-    {
-        var prefix = $"{_id.StorePrefix}/{pending.Name}";
-        var reports = Enumerable.Range(0, pending.WorldSize).Select(r => pending.Reports[r]).ToList();
-        var manifest = new CheckpointManifest
-        {
-            FormatVersion = CheckpointManifest.CurrentFormatVersion,
-            Run = _id.Key,
-            Name = pending.Name,
-            Iteration = pending.Iteration,
-            WorldSize = pending.WorldSize,
-            CreatedUtc = time.GetUtcNow(),
-            Shards = reports.Select(r => r.Shard).ToList(),
-            Tensors = reports.SelectMany(r => r.Tensors).ToDictionary(StringComparer.Ordinal),
-            State = JsonNode.Parse(reports[0].StateJson!) as JsonObject ?? throw new RunRefusedException("Rank 0's state is not a JSON object."),
-        };
-        var manifestBytes = ManifestJson.Serialize(manifest);
-        ManifestJson.Parse(manifestBytes, $"{prefix}/{ManifestJson.FileName}"); // refuse what a reader would refuse
+    /// <summary>The committed record of this attempt, once its commit is durable (the activation's collector is gone by then).</summary>
+    private CheckpointRecord? CommittedRecord(string name, string attemptId) =>
+        _collecting.ContainsKey(name) ? null : S.Catalog.FirstOrDefault(c => c.Name == name && c.AttemptId == attemptId);
 
-        var replaced = S.Catalog.FirstOrDefault(c => c.Name == pending.Name);
-        var retainedAfter = S.Catalog.Sum(c => c.Bytes) - (replaced?.Bytes ?? 0) + manifest.TotalBytes;
+    private CommitCollector? CollectorFor(string name, string attemptId)
+    {
+        if (_collecting.TryGetValue(name, out var collector)) return collector.Pending.AttemptId == attemptId ? collector : null;
+        if (!S.Pending.TryGetValue(name, out var pending) || pending.AttemptId != attemptId) return null;
+        return _collecting[name] = new CommitCollector(pending);
+    }
+
+    /// <summary>Checks one report on its own; the union of all reports is checked at commit (<see cref="CommitCollector.BuildManifest"/>).</summary>
+    private static void CheckReport(PendingCheckpoint pending, ShardReport report)
+    {
+        var shardName = CheckpointFiles.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
+        if (report.Shard.Path != shardName)
+            throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{shardName}'.");
+        if (report.Tensors.Count > pending.Tensors.Count)
+            throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count} tensors; the checkpoint has {pending.Tensors.Count}.");
+        if (report.Tensors.Values.Any(t => t.Shard != report.Rank || t.DataOffsets is not [>= 0, var end] || end < t.DataOffsets[0]))
+            throw new RunRefusedException($"Rank {report.Rank}'s tensor index must point at shard {report.Rank} with valid offsets.");
+        if (report.Rank != 0) return;
         try
         {
-            await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).CheckRetainedBytes(_id.Run, retainedAfter);
+            if (JsonNode.Parse(report.StateJson ?? throw new RunRefusedException("Rank 0 must report the non-tensor state.")) is not JsonObject)
+                throw new RunRefusedException("Rank 0's state is not a JSON object.");
         }
-        catch (TenantLimitException)
+        catch (JsonException e)
         {
-            Abort(pending, "refused by the tenant's retained-bytes limit");
-            await state.WriteStateAsync();
-            await RunDeletionsAsync();
+            throw new RunRefusedException($"Rank 0's state is not valid JSON: {e.Message}");
+        }
+    }
+
+    private async Task<CheckpointRecord> CommitAsync(CommitCollector collector)
+    {
+        var pending = collector.Pending;
+        var prefix = $"{_id.StorePrefix}/{pending.Name}";
+        try
+        {
+            var manifest = collector.BuildManifest(_id.Key, time.GetUtcNow());
+            var manifestBytes = ManifestJson.Serialize(manifest);
+            ManifestJson.Parse(manifestBytes, $"{prefix}/{ManifestJson.FileName}"); // refuse what a reader would refuse
+
+            var replaced = S.Catalog.FirstOrDefault(c => c.Name == pending.Name);
+            await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.TotalBytes);
+            await _deletions.WaitForAsync(prefix); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
+
+            await Store.WriteBytesAsync($"{prefix}/{ManifestJson.FileName}", manifestBytes);
+            var record = new CheckpointRecord(pending.Name, pending.Iteration, manifest.TotalBytes, pending.WorldSize, manifest.CreatedUtc,
+                $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch);
+            S.Pending.Remove(pending.Name);
+            if (replaced is not null)
+            {
+                S.Catalog.Remove(replaced);
+                S.Deletions.Add(new PendingDeletion(prefix, replaced.AttemptId, replaced.WorldSize));
+            }
+            InsertByIteration(record);
+            var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
+            if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
+            if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
+            SelectEvictions();
+            await WriteOrReloadAsync();
+            logger.LogDebug("Run {Run} committed {Name} ({Bytes} bytes, {World} ranks); last = {Last}", _id, record.Name, record.Bytes, record.WorldSize, S.LastCheckpoint);
+            _collecting.Remove(pending.Name);
+            collector.Outcome.TrySetResult(record);
+            AfterDurableChange();
+            return record;
+        }
+        catch (RunRefusedException e)
+        {
+            // The checkpoint can never commit as reported (over the tenant's limit, shards that do not match the plan): abandon it.
+            await AbandonAsync(collector, e);
             throw;
         }
-
-        await Store.WriteBytesAsync($"{prefix}/{ManifestJson.FileName}", manifestBytes);
-        var record = new CheckpointRecord(pending.Name, pending.Iteration, manifest.TotalBytes, pending.WorldSize, manifest.CreatedUtc,
-            $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch);
-        S.Pending.Remove(pending.Name);
-        if (replaced is not null)
+        catch (Exception e)
         {
-            S.Catalog.Remove(replaced);
-            S.Deletions.Add(new PendingDeletion(prefix, replaced.AttemptId));
+            // A storage fault the store's own retries did not overcome: every waiting rank fails with it, as
+            // this one does (the job restarts; StartAttempt collects the attempt).
+            _collecting.Remove(pending.Name);
+            collector.Outcome.TrySetException(new RunRefusedException($"Committing {pending.Name} of {_id} failed: {e.Message}"));
+            throw;
         }
-        InsertByIteration(record);
-        var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
-        if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
-        if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
-        SelectEvictions();
-        await state.WriteStateAsync();
-        logger.LogInformation("Run {Run} committed {Name} ({Bytes} bytes, {World} ranks); last = {Last}", _id, record.Name, record.Bytes, record.WorldSize, S.LastCheckpoint);
-
-        await RunDeletionsAsync();
-        await ReportRetainedAsync();
-        return record;
     }
+
+    /// <summary>Every waiting rank fails with the same refusal as the rank whose report completed the set.</summary>
+    private async Task AbandonAsync(CommitCollector collector, RunRefusedException refusal)
+    {
+        _collecting.Remove(collector.Pending.Name);
+        collector.Outcome.TrySetException(refusal);
+        if (!S.Pending.ContainsKey(collector.Pending.Name)) return;
+        Abort(collector.Pending, refusal.Message);
+        await WriteOrReloadAsync();
+        AfterDurableChange();
+    }
+
+    /// <summary>
+    /// After a failed write the activation's state is ahead of what is durable: deactivate, so the
+    /// next call reloads what is durable (ranks report again; owed deletions are recorded again).
+    /// </summary>
+    private async Task WriteOrReloadAsync()
+    {
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            DeactivateOnIdle();
+            throw;
+        }
+    }
+
+    /// <summary>Holds a grant that covers <paramref name="retainedBytes"/>; asks the tenant only when the grant is short or its lease ended.</summary>
+    private async Task EnsureGrantAsync(long retainedBytes)
+    {
+        var now = time.GetUtcNow();
+        if (_grant is { } grant && grant.Covers(retainedBytes, now)) return;
+        _grant = null;
+        var granted = await _accounting.Reserve(TenantAccounting, _id.Run, retainedBytes);
+        _grant = new TenantGrant(granted.UpTo, now + granted.Lease);
+    }
+
+    public Task RevokeGrant()
+    {
+        _grant = null;
+        return Task.CompletedTask;
+    }
+
+    private long RetainedBytes => S.Catalog.Sum(c => c.Bytes);
 
     private void InsertByIteration(CheckpointRecord record)
     {
@@ -235,17 +329,17 @@ public sealed class TrainingRunGrain(
         foreach (var evicted in candidates.Take(Math.Max(0, candidates.Count - keep)).Where(c => c.Name != S.LastCheckpoint))
         {
             S.Catalog.Remove(evicted);
-            S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{evicted.Name}", null));
-            logger.LogInformation("Run {Run} evicts {Name} (max_to_keep={Keep})", _id, evicted.Name, keep);
+            S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{evicted.Name}", evicted.AttemptId, evicted.WorldSize, IncludesManifest: true));
+            logger.LogDebug("Run {Run} evicts {Name} (max_to_keep={Keep})", _id, evicted.Name, keep);
         }
     }
 
-    private async Task ApplyRetentionAsync()
+    /// <summary>Off the acknowledgement path: owed deletions, the tenant's view of retained bytes, the sweep reminder.</summary>
+    private void AfterDurableChange()
     {
-        SelectEvictions();
-        await state.WriteStateAsync();
-        await RunDeletionsAsync();
-        await ReportRetainedAsync();
+        _deletions.Start(S.Deletions, RunDeletionAsync, logger, _id);
+        _accounting.ReportSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
+        if (!_reminderRegistered && (S.Pending.Count > 0 || S.Deletions.Count > 0)) _ = RegisterSweepReminderAsync();
     }
 
     public Task<CheckpointRecord?> GetLastCheckpoint()
@@ -292,54 +386,121 @@ public sealed class TrainingRunGrain(
     public async Task Delete()
     {
         EnsureCreated();
+        await _deletions.WaitForAsync(null);
         var deleted = 0;
         foreach (var name in await CheckpointFoldersAsync()) deleted += await CheckpointFiles.DeleteCheckpointAsync(Store, $"{_id.StorePrefix}/{name}");
-        await GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).UnregisterRun(_id.Run);
+        _grant = null;
+        await TenantAccounting.UnregisterRun(_id.Run);
         await state.ClearStateAsync();
         state.State = new RunState();
+        if (_reminderRegistered) await UnregisterSweepReminderAsync();
         logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
         DeactivateOnIdle();
     }
 
-    /// <summary>Collects checkpoints abandoned mid-save and finishes owed deletions.</summary>
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != SweepReminder) return;
+        _reminderRegistered = true;
+        await SweepAsync(CancellationToken.None);
+        if (!S.Created || (S.Pending.Count == 0 && S.Deletions.Count == 0)) await UnregisterSweepReminderAsync();
+    }
+
+    /// <summary>
+    /// The reminder outlives this activation and its silo: a run whose silo crashed with a checkpoint
+    /// pending is activated elsewhere and swept without anyone calling it.
+    /// </summary>
+    private async Task RegisterSweepReminderAsync()
+    {
+        _reminderRegistered = true;
+        try
+        {
+            var period = options.Value.ReminderPeriod;
+            await this.RegisterOrUpdateReminder(SweepReminder, period, period);
+        }
+        catch (Exception e)
+        {
+            _reminderRegistered = false;
+            logger.LogWarning(e, "Run {Run}: registering the sweep reminder failed; the next change tries again", _id);
+        }
+    }
+
+    private async Task UnregisterSweepReminderAsync()
+    {
+        try
+        {
+            if (await this.GetReminder(SweepReminder) is { } reminder) await this.UnregisterReminder(reminder);
+            _reminderRegistered = false;
+        }
+        catch (Exception e)
+        {
+            logger.LogWarning(e, "Run {Run}: unregistering the idle sweep reminder failed; it fires again and retries", _id);
+        }
+    }
+
+    /// <summary>Collects checkpoints abandoned mid-save, gives back an expired grant and retries owed deletions.</summary>
     private async Task SweepAsync(CancellationToken cancellationToken)
     {
         if (!S.Created) return;
-        var cutoff = time.GetUtcNow() - options.Value.PendingTimeout;
+        var now = time.GetUtcNow();
+        var cutoff = now - options.Value.PendingTimeout;
         var expired = S.Pending.Values.Where(p => p.LastProgressUtc < cutoff).ToList();
-        foreach (var p in expired) Abort(p, $"no progress for {options.Value.PendingTimeout}");
-        if (expired.Count > 0) await state.WriteStateAsync();
-        await RunDeletionsAsync();
+        foreach (var p in expired)
+        {
+            if (_collecting.Remove(p.Name, out var collector))
+                collector.Outcome.TrySetException(new RunRefusedException($"Checkpoint {p.Name} of {_id} was abandoned: no progress for {options.Value.PendingTimeout}."));
+            Abort(p, $"no progress for {options.Value.PendingTimeout}");
+        }
+        if (expired.Count > 0) await WriteOrReloadAsync();
+        if (_grant is { } grant && grant.ExpiresUtc <= now)
+        {
+            _grant = null;
+            _accounting.ReleaseSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
+        }
+        AfterDurableChange();
     }
 
     private void Abort(PendingCheckpoint pending, string why)
     {
         S.Pending.Remove(pending.Name);
-        S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId));
+        S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId, pending.WorldSize));
         logger.LogWarning("Run {Run}: checkpoint {Name} attempt {Attempt} abandoned: {Why}", _id, pending.Name, pending.AttemptId, why);
     }
 
-    /// <summary>Deletes what <see cref="RunState.Deletions"/> owes, never touching the shards of a committed checkpoint.</summary>
-    private async Task RunDeletionsAsync()
+    /// <summary>
+    /// Deletes what one owed deletion names, never a live checkpoint's files: the manifest only while
+    /// no committed or pending checkpoint has the name, shards only of attempts that are not live.
+    /// Called by <see cref="BackgroundDeletions"/> on the grain's scheduler.
+    /// </summary>
+    private async Task RunDeletionAsync(PendingDeletion deletion)
     {
-        if (S.Deletions.Count == 0) return;
-        foreach (var deletion in S.Deletions.ToList())
+        var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
+        var live = S.Catalog.FirstOrDefault(c => c.Name == name);
+        var livePending = S.Pending.GetValueOrDefault(name);
+        if (deletion.WorldSize is not { } worldSize)
         {
-            var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
-            var live = S.Catalog.FirstOrDefault(c => c.Name == name);
-            var livePending = S.Pending.GetValueOrDefault(name);
-            await foreach (var entry in Store.ListAsync(deletion.CheckpointPrefix + "/"))
-            {
-                if (CheckpointFiles.FileIn(deletion.CheckpointPrefix, entry.Key) is not { } file || !CheckpointFiles.IsOurs(file)) continue;
-                var fileAttempt = CheckpointFiles.AttemptOf(file);
-                if (deletion.AttemptId is { } attempt && fileAttempt != attempt) continue;
-                if (live is not null && (file == ManifestJson.FileName || fileAttempt == live.AttemptId)) continue;
-                if (livePending is not null && fileAttempt == livePending.AttemptId) continue;
-                await Store.DeleteAsync(entry.Key);
-            }
-            S.Deletions.Remove(deletion);
+            await RunListedDeletionAsync(deletion, live, livePending);
+            return;
         }
-        await state.WriteStateAsync();
+        if (deletion.AttemptId == live?.AttemptId || deletion.AttemptId == livePending?.AttemptId) return;
+        if (deletion.IncludesManifest && live is null && livePending is null)
+            await Store.DeleteAsync($"{deletion.CheckpointPrefix}/{ManifestJson.FileName}"); // first: the checkpoint is gone before its shards go
+        await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank =>
+            Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
+    }
+
+    /// <summary>Deletions recorded by the first release name no world size: list the folder.</summary>
+    private async Task RunListedDeletionAsync(PendingDeletion deletion, CheckpointRecord? live, PendingCheckpoint? livePending)
+    {
+        await foreach (var entry in Store.ListAsync(deletion.CheckpointPrefix + "/"))
+        {
+            if (CheckpointFiles.FileIn(deletion.CheckpointPrefix, entry.Key) is not { } file || !CheckpointFiles.IsOurs(file)) continue;
+            var fileAttempt = CheckpointFiles.AttemptOf(file);
+            if (deletion.AttemptId is { } attempt && fileAttempt != attempt) continue;
+            if (live is not null && (file == ManifestJson.FileName || fileAttempt == live.AttemptId)) continue;
+            if (livePending is not null && (file == ManifestJson.FileName || fileAttempt == livePending.AttemptId)) continue;
+            await Store.DeleteAsync(entry.Key);
+        }
     }
 
     /// <summary>
@@ -354,7 +515,8 @@ public sealed class TrainingRunGrain(
     {
         try
         {
-            await RunDeletionsAsync();
+            _deletions.Start(S.Deletions, RunDeletionAsync, logger, _id);
+            await _deletions.WaitForAsync(null);
             var collected = 0;
             foreach (var name in await CheckpointFoldersAsync()) collected += await CollectOrphansAsync(name);
             if (collected > 0) logger.LogInformation("Run {Run}: collected {Count} orphan shard(s) of interrupted saves", _id, collected);
@@ -389,14 +551,10 @@ public sealed class TrainingRunGrain(
         return names;
     }
 
-    private Task ReportRetainedAsync() =>
-        GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant).ReportRetainedBytes(_id.Run, S.Catalog.Sum(c => c.Bytes));
-
-    private SavePlan PlanFor(PendingCheckpoint pending, int rank) => new(
+    private CheckpointAttempt AttemptFor(PendingCheckpoint pending, int rank) => new(
         pending.Name, pending.AttemptId, rank, pending.WorldSize,
         $"{_id.StorePrefix}/{pending.Name}",
-        CheckpointFiles.ShardName(rank, pending.WorldSize, pending.AttemptId),
-        pending.KeysByRank[rank]);
+        CheckpointFiles.ShardName(rank, pending.WorldSize, pending.AttemptId));
 
     private void CheckEpoch(long epoch)
     {
@@ -410,7 +568,7 @@ public sealed class TrainingRunGrain(
     }
 
     private RunView View() => new(_id, S.Policy, S.Epoch, S.LastCheckpoint, S.Catalog.ToList(),
-        S.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, p.Reports.Keys.Order().ToList(), p.StartedUtc)).ToList(),
+        S.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _collecting.GetValueOrDefault(p.Name)?.Received ?? 0, p.StartedUtc)).ToList(),
         S.CheckpointRequest, S.CreatedUtc, RuntimeIdentity);
 }
 

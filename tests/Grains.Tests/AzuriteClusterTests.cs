@@ -32,6 +32,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
             {
                 silo.AddAzureBlobGrainStorage(name, o => o.BlobServiceClient = new BlobServiceClient(connection));
             }
+            silo.UseInMemoryReminderService();
             silo.AddCheckpointing(AzureBlobStore.FromConnectionString(connection, "checkpoints"), o => o.SigningKey = TestTenancy.SigningKey);
         });
         var cluster = builder.Build();

@@ -26,9 +26,15 @@ public sealed class FakeJob(IClusterClient client, ICheckpointStore store, RunId
         return new JsonObject { ["model"] = model, ["iteration"] = iteration }.ToJsonString();
     }
 
-    public Task<SavePlan> Begin(string name, long iteration, int rank) =>
-        Grain.BeginCheckpoint(new BeginCheckpointRequest(name, iteration, worldSize, rank, Epoch,
-            Tensors(iteration).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList()));
+    public List<TensorSize> Sizes(long iteration) => Tensors(iteration).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
+
+    /// <summary>Phase one for one rank: the attempt from the grain, the share computed by the rank itself.</summary>
+    public async Task<SavePlan> Begin(string name, long iteration, int rank)
+    {
+        var sizes = Sizes(iteration);
+        var attempt = await Grain.BeginCheckpoint(new BeginCheckpointRequest(name, iteration, worldSize, rank, Epoch, TensorListSummary.Of(sizes)));
+        return SavePlan.For(attempt, sizes);
+    }
 
     public async Task<ShardReport> WriteShard(SavePlan plan, long iteration)
     {
@@ -36,11 +42,24 @@ public sealed class FakeJob(IClusterClient client, ICheckpointStore store, RunId
         return await RankShardWriter.WriteAsync(store, plan, Epoch, tensorList, plan.Rank == 0 ? State(iteration, tensorList) : null);
     }
 
-    /// <summary>All ranks begin, write and report concurrently; returns the acks.</summary>
-    public async Task<ShardAck[]> SaveAsync(string name, long iteration) =>
+    /// <summary>Reports, then long-polls until the commit, reporting again when the grain asks for it.</summary>
+    public async Task<CheckpointRecord> ReportAndAwait(ShardReport report)
+    {
+        var ack = await Grain.ReportShard(report);
+        while (ack.Record is null)
+        {
+            var wait = await Grain.AwaitCommit(new CommitWaitRequest(report.Name, report.AttemptId, report.Rank, Epoch, TimeSpan.FromSeconds(10)));
+            if (wait.Record is { } record) return record;
+            if (wait.Status == CommitWaitStatus.ReportAgain) ack = await Grain.ReportShard(report);
+        }
+        return ack.Record;
+    }
+
+    /// <summary>All ranks begin, write, report and wait concurrently; returns the record each rank got.</summary>
+    public async Task<CheckpointRecord[]> SaveAsync(string name, long iteration) =>
         await Task.WhenAll(Enumerable.Range(0, worldSize).Select(async rank =>
         {
             var plan = await Begin(name, iteration, rank);
-            return await Grain.ReportShard(await WriteShard(plan, iteration));
+            return await ReportAndAwait(await WriteShard(plan, iteration));
         }));
 }

@@ -21,6 +21,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(ITrainingRunGrain)] = tenant => $"{tenant}/probe",
         [typeof(ITenantGrain)] = tenant => tenant,
         [typeof(ITenantAccounting)] = tenant => tenant,
+        [typeof(IRunAccounting)] = tenant => $"{tenant}/probe",
     };
 
     private static readonly Dictionary<Type, object> SampleArgument = new()
@@ -29,7 +30,9 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(long)] = 1L,
         [typeof(PeriodicPolicy)] = new PeriodicPolicy(10),
         [typeof(TenantLimits)] = new TenantLimits(null, null),
-        [typeof(BeginCheckpointRequest)] = new BeginCheckpointRequest("model_0000009", 9, 1, 0, 1, []),
+        [typeof(BeginCheckpointRequest)] = new BeginCheckpointRequest("model_0000009", 9, 1, 0, 1, TensorListSummary.Of([])),
+        [typeof(CommitWaitRequest)] = new CommitWaitRequest("model_0000009", "0000", 0, 1, TimeSpan.FromSeconds(1)),
+        [typeof(bool)] = false,
         [typeof(ShardReport)] = new ShardReport("model_0000009", "0000", 0, 1, new ShardInfo("shard.safetensors", 8, "crc64:0"), new Dictionary<string, TensorInfo>(), "{}"),
     };
 
@@ -98,8 +101,8 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         await fixture.Client.GetGrain<ITrainingRunGrain>("quota/r").Create(new PeriodicPolicy(10));
 
         var accounting = fixture.Client.GetGrain<ITenantAccounting>("quota");
-        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.ReportRetainedBytes("r", -1_000_000_000_000));
-        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.CheckRetainedBytes("r", 0));
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.Report("r", -1_000_000_000_000, releaseGrant: true));
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.Reserve("r", 0));
         Assert.Equal(0, (await fixture.Client.GetGrain<ITenantGrain>("quota").Get()).RetainedBytes);
     }
 
@@ -109,7 +112,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         TestTenancy.ActAs("fakes");
         var accounting = fixture.Client.GetGrain<ITenantAccounting>("fakes");
         for (var i = 0; i < 20; i++) await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.RegisterRun($"fake{i}"));
-        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.ReportRetainedBytes("fake-report", 5));
+        await Assert.ThrowsAsync<TenantAccessDeniedException>(() => accounting.Report("fake-report", 5, releaseGrant: false));
         Assert.Empty(await fixture.Client.GetGrain<ITenantGrain>("fakes").ListRuns());
     }
 
@@ -183,9 +186,9 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         }
 
         await Signed(nameof(ITenantAccounting.RegisterRun), a => a.RegisterRun("real"));
-        var negative = await Assert.ThrowsAsync<RunRefusedException>(() => Signed(nameof(ITenantAccounting.ReportRetainedBytes), a => a.ReportRetainedBytes("real", -5)));
+        var negative = await Assert.ThrowsAsync<RunRefusedException>(() => Signed(nameof(ITenantAccounting.Report), a => a.Report("real", -5, releaseGrant: false)));
         Assert.Contains("never negative", negative.Message);
-        var unknown = await Assert.ThrowsAsync<RunRefusedException>(() => Signed(nameof(ITenantAccounting.ReportRetainedBytes), a => a.ReportRetainedBytes("ghost", 5)));
+        var unknown = await Assert.ThrowsAsync<RunRefusedException>(() => Signed(nameof(ITenantAccounting.Reserve), a => a.Reserve("ghost", 5)));
         Assert.Contains("not registered", unknown.Message);
         await Assert.ThrowsAsync<ArgumentException>(() => Signed(nameof(ITenantAccounting.RegisterRun), a => a.RegisterRun("../escape")));
         RequestContext.Remove(InternalCallProof.RequestContextKey);

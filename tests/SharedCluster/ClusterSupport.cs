@@ -52,6 +52,7 @@ public static class TestClusters
         {
             silo.AddMemoryGrainStorage(GrainStorage.Runs);
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
+            silo.UseInMemoryReminderService();
             silo.AddCheckpointing(store, o => o.SigningKey = TestTenancy.SigningKey, o =>
             {
                 o.PendingTimeout = pendingTimeout ?? TimeSpan.FromHours(1);

@@ -33,7 +33,8 @@ public sealed record PendingView(
     [property: Id(0)] string Name,
     [property: Id(1)] long Epoch,
     [property: Id(2)] int WorldSize,
-    [property: Id(3)] IReadOnlyList<int> RanksReported,
+    /// <summary>Ranks whose report this activation holds (reports live in memory; after a failover the ranks send them again).</summary>
+    [property: Id(3)] int RanksReported,
     [property: Id(4)] DateTimeOffset StartedUtc);
 
 /// <summary>A tensor a rank holds, by key and byte size, so the grain can split the work by bytes.</summary>
@@ -42,7 +43,10 @@ public sealed record TensorSize([property: Id(0)] string Key, [property: Id(1)] 
 
 /// <summary>
 /// Phase one of a save: rank <see cref="Rank"/> of <see cref="WorldSize"/> asks to save
-/// <see cref="Name"/> at <see cref="Iteration"/> under attempt <see cref="Epoch"/>.
+/// <see cref="Name"/> at <see cref="Iteration"/> under attempt <see cref="Epoch"/>. The rank sends
+/// only a summary of its tensor list (every rank of a data-parallel job holds the same one): each
+/// rank computes its own share with <see cref="SavePlan.For"/>, and the grain checks the union of
+/// the reports against the summary at commit, so messages and grain state stay O(1) in tensors.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record BeginCheckpointRequest(
@@ -51,20 +55,34 @@ public sealed record BeginCheckpointRequest(
     [property: Id(2)] int WorldSize,
     [property: Id(3)] int Rank,
     [property: Id(4)] long Epoch,
-    [property: Id(5)] IReadOnlyList<TensorSize> Tensors);
+    [property: Id(5)] TensorListSummary Tensors);
 
-/// <summary>Which tensors this rank writes and where: the shard's key in the store.</summary>
+/// <summary>The grain's answer to Begin: the attempt every rank of this save writes under.</summary>
 [GenerateSerializer, Immutable]
-public sealed record SavePlan(
+public sealed record CheckpointAttempt(
     [property: Id(0)] string Name,
     [property: Id(1)] string AttemptId,
     [property: Id(2)] int Rank,
     [property: Id(3)] int WorldSize,
     [property: Id(4)] string CheckpointPrefix,
-    [property: Id(5)] string ShardPath,
-    [property: Id(6)] IReadOnlyList<string> TensorKeys)
+    [property: Id(5)] string ShardPath);
+
+/// <summary>Which tensors this rank writes and where: the shard's key in the store. Computed by the rank itself.</summary>
+public sealed record SavePlan(
+    string Name,
+    string AttemptId,
+    int Rank,
+    int WorldSize,
+    string CheckpointPrefix,
+    string ShardPath,
+    IReadOnlyList<string> TensorKeys)
 {
     public string ShardKey => $"{CheckpointPrefix}/{ShardPath}";
+
+    /// <summary>This rank's share of <paramref name="tensors"/>: the split every rank and the grain compute alike (<see cref="ShardPlanner"/>).</summary>
+    public static SavePlan For(CheckpointAttempt attempt, IReadOnlyList<TensorSize> tensors) => new(
+        attempt.Name, attempt.AttemptId, attempt.Rank, attempt.WorldSize, attempt.CheckpointPrefix, attempt.ShardPath,
+        ShardPlanner.Split(tensors, attempt.WorldSize, t => t.Key, t => t.Bytes)[attempt.Rank].Select(t => t.Key).ToList());
 }
 
 /// <summary>Phase two: a rank's shard is durable in the store with this length and checksum.</summary>
@@ -79,12 +97,38 @@ public sealed record ShardReport(
     [property: Id(5)] IReadOnlyDictionary<string, TensorInfo> Tensors,
     [property: Id(6)] string? StateJson);
 
-/// <summary>The answer to a shard report: committed (every rank is in) or still waiting for some ranks.</summary>
+/// <summary>The answer to a shard report: committed (every rank is in), or how many ranks are still missing.</summary>
 [GenerateSerializer, Immutable]
 public sealed record ShardAck(
     [property: Id(0)] bool Committed,
-    [property: Id(1)] IReadOnlyList<int> WaitingForRanks,
+    [property: Id(1)] int RanksMissing,
     [property: Id(2)] CheckpointRecord? Record);
+
+/// <summary>A rank that reported waits (long-polls) for the commit of its attempt.</summary>
+[GenerateSerializer, Immutable]
+public sealed record CommitWaitRequest(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string AttemptId,
+    [property: Id(2)] int Rank,
+    [property: Id(3)] long Epoch,
+    [property: Id(4)] TimeSpan MaxWait);
+
+[GenerateSerializer]
+public enum CommitWaitStatus
+{
+    /// <summary>Every rank is in and the commit is durable.</summary>
+    Committed,
+    /// <summary>Still waiting for other ranks: ask again.</summary>
+    Waiting,
+    /// <summary>The grain does not hold this rank's report (it was reactivated, e.g. after a silo failure): send the same report again.</summary>
+    ReportAgain,
+}
+
+[GenerateSerializer, Immutable]
+public sealed record CommitWait(
+    [property: Id(0)] CommitWaitStatus Status,
+    [property: Id(1)] CheckpointRecord? Record,
+    [property: Id(2)] int RanksMissing);
 
 /// <summary>
 /// An operator's or scheduler's request that the run checkpoint as soon as possible (e.g. preemption
@@ -118,3 +162,10 @@ public sealed record TenantView(
 {
     public long RetainedBytes => RetainedBytesByRun.Values.Sum();
 }
+
+/// <summary>
+/// Retained bytes a run may hold without asking its tenant again, until the lease ends (measured by
+/// the run from before it asked). <see cref="UpTo"/> null: the tenant has no limit.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record RetainedBytesGrant([property: Id(0)] long? UpTo, [property: Id(1)] TimeSpan Lease);

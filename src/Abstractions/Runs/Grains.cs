@@ -1,3 +1,5 @@
+using Orleans.Concurrency;
+
 namespace Checkpointing.Abstractions.Runs;
 
 /// <summary>
@@ -18,9 +20,18 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     /// <summary>Starts a new attempt of the job: returns the new epoch. Calls carrying an older epoch are rejected from now on.</summary>
     Task<long> StartAttempt();
 
-    Task<SavePlan> BeginCheckpoint(BeginCheckpointRequest request);
+    /// <summary>Phase one. The first rank's Begin makes the attempt durable; the other ranks' Begins (and retries) get the same attempt.</summary>
+    Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request);
 
+    /// <summary>Phase two. Reports are held in memory and are idempotent: the same report sent again is acknowledged again.</summary>
     Task<ShardAck> ReportShard(ShardReport report);
+
+    /// <summary>
+    /// Long-polls (at most <see cref="CommitWaitRequest.MaxWait"/>) until the attempt this rank reported commits.
+    /// Interleaves with other calls: waiting ranks do not hold up the reports they wait for.
+    /// </summary>
+    [AlwaysInterleave]
+    Task<CommitWait> AwaitCommit(CommitWaitRequest request);
 
     Task<CheckpointRecord?> GetLastCheckpoint();
 
@@ -54,8 +65,10 @@ public interface ITenantGrain : IGrainWithStringKey
 }
 
 /// <summary>
-/// The tenant's run registry and byte accounting, called only by the tenant's run grains (key =
-/// tenant name, same activation as <see cref="ITenantGrain"/>). Clients are refused at the silo.
+/// The tenant's run registry and retained-bytes accounting, called only by the tenant's run grains
+/// (key = tenant name, same activation as <see cref="ITenantGrain"/>). Clients are refused at the silo.
+/// A run commits against a grant it holds (DESIGN.md §13): the tenant is called when the run needs
+/// more than its grant, when the grant's lease ends, and (off the commit path) to report retained bytes.
 /// </summary>
 [GrainAccess(CallerAccess.Internal)]
 public interface ITenantAccounting : IGrainWithStringKey
@@ -65,8 +78,20 @@ public interface ITenantAccounting : IGrainWithStringKey
 
     Task UnregisterRun(string run);
 
-    /// <summary>Refuses (throws) when the run's retained bytes would take the tenant over its limit.</summary>
-    Task CheckRetainedBytes(string run, long runRetainedBytes);
+    /// <summary>Grants the run at least <paramref name="retainedBytes"/>; refuses (throws) when that would take the tenant over its limit.</summary>
+    [AlwaysInterleave]
+    Task<RetainedBytesGrant> Reserve(string run, long retainedBytes);
 
-    Task ReportRetainedBytes(string run, long runRetainedBytes);
+    /// <summary>What the run retains now; with <paramref name="releaseGrant"/> the run gives its grant back (it no longer commits against it).</summary>
+    [AlwaysInterleave]
+    Task Report(string run, long retainedBytes, bool releaseGrant);
+}
+
+/// <summary>The run side of the accounting: called by the run's tenant grain only.</summary>
+[GrainAccess(CallerAccess.Internal)]
+public interface IRunAccounting : IGrainWithStringKey
+{
+    /// <summary>Drops the run's grant (new tenant limits): its next commit asks the tenant again.</summary>
+    [AlwaysInterleave]
+    Task RevokeGrant();
 }

@@ -34,3 +34,13 @@ public sealed class TenantAccessDeniedException : RunRefusedException
 {
     public TenantAccessDeniedException(string message) : base(message) { }
 }
+
+/// <summary>
+/// The run grain lost the reports it was collecting (it moved to another silo, or a storage fault
+/// made it reload its state): nothing was refused, the ranks send their reports again.
+/// </summary>
+[GenerateSerializer]
+public sealed class RunMovedException : Exception
+{
+    public RunMovedException(string message) : base(message) { }
+}

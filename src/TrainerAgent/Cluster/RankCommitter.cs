@@ -1,13 +1,16 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Formats;
+using Orleans.Runtime.Messaging;
 
 namespace Checkpointing.TrainerAgent.Cluster;
 
 /// <summary>
-/// One rank's side of a cluster save (DESIGN.md §6, §13): begin with the run grain, stream this
-/// rank's share of the tensors into the store, report the shard, and wait until every rank is in
-/// and the grain committed. Used by <see cref="ClusterBackend"/> and by <c>ckpt bench commits</c>.
+/// One rank's side of a cluster save (DESIGN.md §6, §13): begin with the run grain (sending only a
+/// summary of the tensor list), compute this rank's share, stream it into the store, report the
+/// shard, and long-poll until every rank is in and the grain committed. The grain keeps reports in
+/// memory: when it moved (silo failure) this rank is asked to, or finds it must, report again.
+/// Used by <see cref="ClusterBackend"/> and by <c>ckpt bench commits</c>.
 /// </summary>
 public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch)
 {
@@ -21,30 +24,77 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// <summary>How long a rank that reported waits for the other ranks before the save fails.</summary>
     public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromMinutes(10);
 
+    /// <summary>How long one AwaitCommit call may be held by the grain (keep it below the client's response timeout).</summary>
+    public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Saves <paramref name="name"/> collectively: every rank of the world calls this with the same tensor keys and sizes. Returns the committed record.</summary>
     /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
         IProgress<long>? progress, CancellationToken cancellationToken)
     {
-        var plan = await Grain.BeginCheckpoint(new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch,
-            tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList())).ConfigureAwait(false);
-        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken).ConfigureAwait(false);
-        var ack = await Grain.ReportShard(report).ConfigureAwait(false);
-        return ack.Record ?? await WaitForCommitAsync(plan, cancellationToken).ConfigureAwait(false);
-    }
-
-    private async Task<CheckpointRecord> WaitForCommitAsync(SavePlan plan, CancellationToken cancellationToken)
-    {
         var deadline = DateTimeOffset.UtcNow + CommitTimeout;
+        var sizes = tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
+        var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
+        var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
+        var plan = SavePlan.For(attempt, sizes);
+        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken).ConfigureAwait(false);
+
+        var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
+        var reportNext = true;
         while (true)
         {
-            var view = await Grain.Get().ConfigureAwait(false);
-            if (view.Catalog.FirstOrDefault(c => c.Name == plan.Name && c.AttemptId == plan.AttemptId) is { } record) return record;
-            if (view.Pending.All(p => p.Name != plan.Name))
-                throw new RunRefusedException($"Checkpoint {plan.Name} of {Run} was abandoned before every rank reported (see the run grain's log).");
+            if (reportNext)
+            {
+                var ack = await Transient.RetryAsync(() => Grain.ReportShard(report), deadline, cancellationToken).ConfigureAwait(false);
+                if (ack.Record is { } committed) return committed;
+            }
             if (DateTimeOffset.UtcNow > deadline)
-                throw new TimeoutException($"Checkpoint {plan.Name} of {Run}: ranks {string.Join(", ", view.Pending.First(p => p.Name == plan.Name).RanksReported)} of {WorldSize} reported within {CommitTimeout}.");
-            await Task.Delay(TimeSpan.FromMilliseconds(100), cancellationToken).ConfigureAwait(false);
+                throw new TimeoutException($"Checkpoint {name} of {Run}: not every one of the {WorldSize} ranks reported within {CommitTimeout}.");
+            var answer = await Transient.RetryAsync(() => AwaitCommitAsync(wait), deadline, cancellationToken).ConfigureAwait(false);
+            if (answer?.Record is { } record) return record;
+            // null: the grain lost this rank's report (it moved); ReportAgain: it says so itself.
+            reportNext = answer is null || answer.Status == CommitWaitStatus.ReportAgain;
         }
     }
+
+    /// <summary>Null when the grain moved while this rank waited: its report is gone with the old activation.</summary>
+    private async Task<CommitWait?> AwaitCommitAsync(CommitWaitRequest wait)
+    {
+        try
+        {
+            return await Grain.AwaitCommit(wait).ConfigureAwait(false);
+        }
+        catch (RunMovedException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Retries calls that failed because a silo went away (the grain is reactivated elsewhere) until a
+/// deadline; refusals and every other error go to the caller at once.
+/// </summary>
+internal static class Transient
+{
+    public static async Task<T> RetryAsync<T>(Func<Task<T>> call, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsTransient(e) && DateTimeOffset.UtcNow < deadline)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+        }
+    }
+
+    private static bool IsTransient(Exception e) => e is SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
+        or TimeoutException or OrleansException { InnerException: null or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException };
 }

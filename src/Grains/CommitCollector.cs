@@ -1,0 +1,77 @@
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+
+namespace Checkpointing.Grains;
+
+/// <summary>
+/// The reports of one pending checkpoint, held in the run grain's memory (DESIGN.md §13: no state
+/// write per report), and the outcome the reporting ranks wait for.
+/// </summary>
+internal sealed class CommitCollector(PendingCheckpoint pending)
+{
+    private readonly ShardReport?[] _reports = new ShardReport?[pending.WorldSize];
+
+    public PendingCheckpoint Pending { get; } = pending;
+    public int Received { get; private set; }
+    public int Missing => Pending.WorldSize - Received;
+
+    /// <summary>Completed when the commit is durable, failed when the checkpoint is abandoned.</summary>
+    public TaskCompletionSource<CheckpointRecord> Outcome { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public bool Holds(int rank) => _reports[rank] is not null;
+
+    /// <summary>Records a report; the same report again is a no-op, a different one from the same rank is refused.</summary>
+    public void Add(ShardReport report)
+    {
+        if (_reports[report.Rank] is { } earlier)
+        {
+            if (earlier.Shard != report.Shard)
+                throw new RunRefusedException($"Rank {report.Rank} already reported {earlier.Shard.Path} ({earlier.Shard.Checksum}) for {report.Name}; a different report is refused.");
+            return;
+        }
+        _reports[report.Rank] = report;
+        Received++;
+    }
+
+    /// <summary>
+    /// The manifest of the complete checkpoint. The union of the shards must be exactly the tensor list
+    /// the ranks began with, and each rank's shard exactly its share of it (the split every rank computed).
+    /// </summary>
+    public CheckpointManifest BuildManifest(string run, DateTimeOffset createdUtc)
+    {
+        var reports = _reports.Select(r => r ?? throw new InvalidOperationException("Not every rank has reported.")).ToList();
+        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        foreach (var report in reports)
+        {
+            foreach (var (key, info) in report.Tensors)
+            {
+                if (!tensors.TryAdd(key, info))
+                    throw new RunRefusedException($"Tensor '{key}' is in the shards of ranks {tensors[key].Shard} and {report.Rank}.");
+            }
+        }
+        var sizes = tensors.Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
+        var summary = TensorListSummary.Of(sizes);
+        if (summary != Pending.Tensors)
+            throw new RunRefusedException($"The ranks' shards hold {summary.Count} tensors ({summary.TotalBytes:N0} bytes), not the {Pending.Tensors.Count} tensors ({Pending.Tensors.TotalBytes:N0} bytes) the ranks began {Pending.Name} with.");
+        var split = ShardPlanner.Split(sizes, Pending.WorldSize, t => t.Key, t => t.Bytes);
+        foreach (var report in reports)
+        {
+            var planned = split[report.Rank].Select(t => t.Key).Order(StringComparer.Ordinal);
+            if (!report.Tensors.Keys.Order(StringComparer.Ordinal).SequenceEqual(planned))
+                throw new RunRefusedException($"Rank {report.Rank}'s shard does not hold the tensors its plan assigned ({split[report.Rank].Count} tensors).");
+        }
+        return new CheckpointManifest
+        {
+            FormatVersion = CheckpointManifest.CurrentFormatVersion,
+            Run = run,
+            Name = Pending.Name,
+            Iteration = Pending.Iteration,
+            WorldSize = Pending.WorldSize,
+            CreatedUtc = createdUtc,
+            Shards = reports.Select(r => r.Shard).ToList(),
+            Tensors = tensors,
+            State = JsonNode.Parse(reports[0].StateJson!) as JsonObject ?? throw new RunRefusedException("Rank 0's state is not a JSON object."),
+        };
+    }
+}
