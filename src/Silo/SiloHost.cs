@@ -1,6 +1,5 @@
 using System.Net;
 using Azure.Data.Tables;
-using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
@@ -52,10 +51,17 @@ public static class SiloHost
                 if (storage.GrainState == "Memory") orleans.AddMemoryGrainStorage(name);
                 else orleans.AddAzureBlobGrainStorage(name, o =>
                 {
-                    o.BlobServiceClient = new BlobServiceClient(storage.ConnectionString);
+                    o.BlobServiceClient = StorageClients.Blobs(storage.ConnectionString);
                     o.ContainerName = storage.GrainStateContainer;
                 });
             }
+            // Reminders live beside grain state: volatile with it, or in an Azure table of the same account.
+            if (storage.GrainState == "Memory") orleans.UseInMemoryReminderService();
+            else orleans.UseAzureTableReminderService(o =>
+            {
+                o.TableServiceClient = new TableServiceClient(storage.ConnectionString);
+                o.TableName = storage.ReminderTable;
+            });
             orleans.AddCheckpointing(CreateCheckpointStore(storage));
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
@@ -82,7 +88,8 @@ public static class SiloHost
     private static ICheckpointStore CreateCheckpointStore(StorageSettings storage) => storage.Checkpoints switch
     {
         "Folder" => new FileSystemStore(storage.CheckpointFolder),
-        "AzureBlob" => new AzureBlobStore(new BlobServiceClient(storage.ConnectionString).GetBlobContainerClient(storage.CheckpointContainer)),
-        var other => throw new InvalidOperationException($"Storage:Checkpoints must be AzureBlob or Folder, not '{other}'."),
+        "AzureBlob" => new AzureBlobStore(StorageClients.Blobs(storage.ConnectionString).GetBlobContainerClient(storage.CheckpointContainer)),
+        "Memory" => new MemoryStore(),
+        var other => throw new InvalidOperationException($"Storage:Checkpoints must be AzureBlob, Folder or Memory, not '{other}'."),
     };
 }

@@ -25,14 +25,22 @@ public sealed class StorageSettings
 
     /// <summary>Azure Storage connection string (Azurite in dev) for membership, grain state and, with Checkpoints=AzureBlob, shards.</summary>
     public string ConnectionString { get; set; } = AzuriteConnectionString;
-    /// <summary>"AzureBlob" or "Memory" (volatile; tests and experiments only).</summary>
+    /// <summary>
+    /// "AzureBlob" or "Memory" (volatile; tests and experiments only). Reminders follow it: in memory
+    /// with "Memory", else in the Azure table <see cref="ReminderTable"/>.
+    /// </summary>
     public string GrainState { get; set; } = "AzureBlob";
     public string GrainStateContainer { get; set; } = "grainstate";
-    /// <summary>"AzureBlob" (container <see cref="CheckpointContainer"/>) or "Folder" (<see cref="CheckpointFolder"/>).</summary>
+    /// <summary>
+    /// "AzureBlob" (container <see cref="CheckpointContainer"/>), "Folder" (<see cref="CheckpointFolder"/>)
+    /// or "Memory" (in the silo's memory: volatile, and each silo has its own; tests and experiments only).
+    /// </summary>
     public string Checkpoints { get; set; } = "AzureBlob";
     public string CheckpointContainer { get; set; } = "checkpoints";
     public string CheckpointFolder { get; set; } = "checkpoints";
     public string MembershipTable { get; set; } = "OrleansSiloInstances";
+    /// <summary>The Azure table of reminders when <see cref="GrainState"/> is not "Memory".</summary>
+    public string ReminderTable { get; set; } = "OrleansReminders";
 
     /// <summary>Azurite's well-known development account on 127.0.0.1.</summary>
     public const string AzuriteConnectionString =

@@ -25,10 +25,12 @@ public sealed record AzureBlobStoreOptions
 }
 
 /// <summary>
-/// A store over one Azure Blob container (Azurite locally). Objects are block blobs: blocks are
-/// staged in parallel with a bounded number of buffers and become visible only when the block
-/// list is committed after the writer finished, so a failed or cancelled write leaves nothing.
-/// Every block carries an MD5 the service verifies. Retries and timeouts come from the
+/// A store over one Azure Blob container (Azurite locally). Objects are block blobs. An object of at
+/// most one block (<see cref="AzureBlobStoreOptions.BlockSize"/>) is buffered and sent as one Put Blob
+/// request after the writer finished; a larger one is staged in blocks in parallel with a bounded
+/// number of buffers and becomes visible only when the block list is committed after the writer
+/// finished. Either way a failed or cancelled write leaves nothing. Every request with content
+/// carries an MD5 the service verifies. Retries and timeouts come from the
 /// <see cref="BlobClientOptions"/> the container client was created with (<see cref="CreateClientOptions"/>).
 /// </summary>
 public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStoreOptions? options = null) : ICheckpointStore

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
+using Azure.Storage;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 
@@ -9,10 +10,18 @@ namespace Checkpointing.Storage;
 /// <summary>
 /// A write-only stream that cuts what is written into blocks and stages them concurrently (at most
 /// <see cref="AzureBlobStoreOptions.MaxBlocksInFlight"/> at once, so memory stays bounded); the
-/// blob appears only at <see cref="CommitAsync"/>. The first failed block fails the next write.
+/// blob appears only at <see cref="CommitAsync"/>. Content that fits in one block is never staged:
+/// it goes as one Put Blob request at commit (manifests on the commit path cost one request, not
+/// two). A full block is staged only once more bytes follow it, so a write of exactly one block
+/// is a single Put too. The first failed block fails the next write.
 /// </summary>
 internal sealed class BlockUploadStream : Stream
 {
+    /// <summary>The first buffer's size: small objects (manifests) should not take a whole block from the pool; it grows up to a block.</summary>
+    private const int FirstBufferSize = 64 << 10;
+    /// <summary>Every request carrying content also carries its MD5, which the service verifies.</summary>
+    private static readonly UploadTransferValidationOptions Md5 = new() { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 };
+
     private readonly BlockBlobClient _blob;
     private readonly AzureBlobStoreOptions _options;
     private readonly CancellationToken _cancellation;
@@ -31,20 +40,24 @@ internal sealed class BlockUploadStream : Stream
         _options = options;
         _cancellation = cancellation;
         _slots = new SemaphoreSlim(options.MaxBlocksInFlight, options.MaxBlocksInFlight);
-        _buffer = ArrayPool<byte>.Shared.Rent(options.BlockSize);
+        _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(options.BlockSize, FirstBufferSize));
     }
+
+    /// <summary>How much of <see cref="_buffer"/> a block may fill (the pool may hand out a longer array).</summary>
+    private int Capacity => Math.Min(_buffer.Length, _options.BlockSize);
 
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         while (buffer.Length > 0)
         {
             ThrowIfUploadFailed();
-            var n = Math.Min(buffer.Length, _options.BlockSize - _filled);
+            if (_filled == _options.BlockSize) StageCurrentBlock();
+            else if (_filled == Capacity) GrowBuffer();
+            var n = Math.Min(buffer.Length, Capacity - _filled);
             buffer[..n].CopyTo(_buffer.AsSpan(_filled));
             _filled += n;
             _length += n;
             buffer = buffer[n..];
-            if (_filled == _options.BlockSize) StageCurrentBlock();
         }
     }
 
@@ -59,6 +72,14 @@ internal sealed class BlockUploadStream : Stream
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
+    private void GrowBuffer()
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(_options.BlockSize, 2 * _buffer.Length));
+        _buffer.AsSpan(0, _filled).CopyTo(bigger);
+        ArrayPool<byte>.Shared.Return(_buffer);
+        _buffer = bigger;
+    }
+
     /// <summary>Hands the full buffer to a background upload, waiting for a free slot first (the memory bound).</summary>
     private void StageCurrentBlock()
     {
@@ -72,10 +93,7 @@ internal sealed class BlockUploadStream : Stream
             try
             {
                 using var content = new MemoryStream(block, 0, length, writable: false);
-                await _blob.StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions
-                {
-                    TransferValidation = new Azure.Storage.UploadTransferValidationOptions { ChecksumAlgorithm = Azure.Storage.StorageChecksumAlgorithm.MD5 },
-                }, _cancellation).ConfigureAwait(false);
+                await _blob.StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions { TransferValidation = Md5 }, _cancellation).ConfigureAwait(false);
             }
             finally
             {
@@ -93,12 +111,23 @@ internal sealed class BlockUploadStream : Stream
         failed?.GetAwaiter().GetResult();
     }
 
-    /// <summary>Stages the last block, waits for every block, then commits the block list: the blob appears atomically.</summary>
+    /// <summary>
+    /// Makes the blob appear atomically: content of at most one block as one Put Blob; otherwise stages
+    /// the last block, waits for every block, then commits the block list.
+    /// </summary>
     public async Task CommitAsync(BlobHttpHeaders headers)
     {
-        if (_filled > 0 || _blockIds.Count == 0) StageCurrentBlock();
-        await Task.WhenAll(_uploads).ConfigureAwait(false);
-        await _blob.CommitBlockListAsync(_blockIds, new CommitBlockListOptions { HttpHeaders = headers }, _cancellation).ConfigureAwait(false);
+        if (_blockIds.Count == 0)
+        {
+            using var content = new MemoryStream(_buffer, 0, _filled, writable: false);
+            await _blob.UploadAsync(content, new BlobUploadOptions { HttpHeaders = headers, TransferValidation = Md5 }, _cancellation).ConfigureAwait(false);
+        }
+        else
+        {
+            StageCurrentBlock(); // never empty: a full block is staged only when more bytes follow it
+            await Task.WhenAll(_uploads).ConfigureAwait(false);
+            await _blob.CommitBlockListAsync(_blockIds, new CommitBlockListOptions { HttpHeaders = headers }, _cancellation).ConfigureAwait(false);
+        }
         _committed = true;
     }
 

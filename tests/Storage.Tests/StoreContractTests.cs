@@ -75,6 +75,32 @@ public abstract class StoreContractTests
     }
 
     [Fact]
+    public async Task A_write_in_flight_is_not_visible_until_its_callback_returns()
+    {
+        await Store.WriteTextAsync("f/obj", "old");
+        StoreEntry? during = null;
+        string? textDuring = null;
+        await Store.WriteAsync("f/obj", async (s, ct) =>
+        {
+            await s.WriteAsync(Bytes(1 << 20), ct);
+            during = await Store.GetEntryAsync("f/obj", ct);
+            textDuring = await Store.ReadTextAsync("f/obj", ct);
+        });
+        Assert.Equal(3, during!.Length);
+        Assert.Equal("old", textDuring);
+        Assert.Equal(1 << 20, (await Store.GetEntryAsync("f/obj"))!.Length);
+    }
+
+    [Fact]
+    public async Task Concurrent_writes_of_different_keys_all_land()
+    {
+        var keys = Enumerable.Range(0, 64).Select(i => $"p/k{i:D2}").ToList();
+        await Parallel.ForEachAsync(keys, async (key, ct) => await Store.WriteTextAsync(key, key, ct));
+        Assert.Equal(keys, (await List("p/")).Select(e => e.Key));
+        foreach (var key in keys) Assert.Equal(key, await Store.ReadTextAsync(key));
+    }
+
+    [Fact]
     public async Task Overwrite_replaces_whole_object()
     {
         await Store.WriteBytesAsync("o/x", Bytes(1000, 1));
@@ -165,4 +191,9 @@ public sealed class FileSystemStoreContractTests : StoreContractTests, IDisposab
         await foreach (var e in _store.ListAsync("")) keys.Add(e.Key);
         Assert.Equal(["r/real"], keys);
     }
+}
+
+public sealed class MemoryStoreContractTests : StoreContractTests
+{
+    protected override ICheckpointStore Store { get; } = new MemoryStore();
 }

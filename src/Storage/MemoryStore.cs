@@ -1,0 +1,143 @@
+using System.Runtime.CompilerServices;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Storage;
+
+/// <summary>
+/// A volatile store in this process's memory, for tests and control-plane experiments. A write is
+/// buffered privately and published under the lock only after its callback returned, so readers see
+/// the previous object or the complete new one. Published bytes are never mutated, so reads run
+/// outside the lock. Keys are kept in ordinal order, so a prefix listing is a binary search and a walk.
+/// </summary>
+public sealed class MemoryStore : ICheckpointStore
+{
+    private readonly Lock _gate = new();
+    private readonly SortedList<string, StoredObject> _objects = new(StringComparer.Ordinal);
+
+    public string Description => "in-process memory store";
+
+    public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
+    {
+        StoreKey.Validate(key);
+        byte[] bytes;
+        await using (var buffer = new WriteOnlyBuffer())
+        {
+            await writeContent(buffer, cancellationToken).ConfigureAwait(false);
+            cancellationToken.ThrowIfCancellationRequested();
+            bytes = buffer.ToArray();
+        }
+        lock (_gate) _objects[key] = new StoredObject(bytes, DateTimeOffset.UtcNow);
+    }
+
+    public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default) =>
+        Task.FromResult<Stream>(new MemoryStream(Get(key).Bytes, writable: false));
+
+    public Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        var bytes = Get(key).Bytes;
+        if (destination.Length == 0) return Task.CompletedTask;
+        if (offset > bytes.Length - destination.Length)
+            throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.");
+        bytes.AsMemory((int)offset, destination.Length).CopyTo(destination);
+        return Task.CompletedTask;
+    }
+
+    public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) =>
+        Task.FromResult(Find(key) is { } found ? new StoreEntry(key, found.Bytes.Length, found.LastModified) : null);
+
+    public async IAsyncEnumerable<StoreEntry> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var entry in Snapshot(prefix))
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            yield return entry;
+        }
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        StoreKey.Validate(key);
+        lock (_gate) return Task.FromResult(_objects.Remove(key));
+    }
+
+    private StoredObject? Find(string key)
+    {
+        StoreKey.Validate(key);
+        lock (_gate) return _objects.GetValueOrDefault(key);
+    }
+
+    private StoredObject Get(string key) => Find(key) ?? throw new StoreObjectNotFoundException(key, Description);
+
+    /// <summary>The entries under <paramref name="prefix"/> as of now, in ordinal order.</summary>
+    private List<StoreEntry> Snapshot(string prefix)
+    {
+        var entries = new List<StoreEntry>();
+        lock (_gate)
+        {
+            var keys = _objects.Keys;
+            for (var i = FirstAtOrAfter(keys, prefix); i < keys.Count && keys[i].StartsWith(prefix, StringComparison.Ordinal); i++)
+            {
+                var found = _objects.Values[i];
+                entries.Add(new StoreEntry(keys[i], found.Bytes.Length, found.LastModified));
+            }
+        }
+        return entries;
+    }
+
+    /// <summary>The index of the first key not ordinally less than <paramref name="value"/>: keys with that prefix start there.</summary>
+    private static int FirstAtOrAfter(IList<string> keys, string value)
+    {
+        var (low, high) = (0, keys.Count);
+        while (low < high)
+        {
+            var middle = (low + high) >>> 1;
+            if (string.CompareOrdinal(keys[middle], value) < 0) low = middle + 1;
+            else high = middle;
+        }
+        return low;
+    }
+
+    private sealed record StoredObject(byte[] Bytes, DateTimeOffset LastModified);
+
+    /// <summary>
+    /// The stream a write callback gets: write-only and not seekable, like a blob upload, so that code
+    /// tested against this store does not come to rely on reading back or seeking what it wrote.
+    /// </summary>
+    private sealed class WriteOnlyBuffer : Stream
+    {
+        private readonly MemoryStream _bytes = new();
+
+        public byte[] ToArray() => _bytes.ToArray();
+
+        public override void Write(ReadOnlySpan<byte> buffer) => _bytes.Write(buffer);
+        public override void Write(byte[] buffer, int offset, int count) => _bytes.Write(buffer, offset, count);
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            _bytes.Write(buffer.Span);
+            return ValueTask.CompletedTask;
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing) _bytes.Dispose();
+            base.Dispose(disposing);
+        }
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => _bytes.Length;
+        public override long Position { get => _bytes.Length; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+}
