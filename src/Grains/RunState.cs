@@ -34,7 +34,7 @@ public sealed class PendingCheckpoint
     [Id(3)] public required int WorldSize { get; init; }
     [Id(4)] public required long? Iteration { get; init; }
     [Id(5)] public required DateTimeOffset StartedUtc { get; init; }
-    /// <summary>Begin, or (in memory) the latest report; a checkpoint idle past the pending timeout is abandoned.</summary>
+    /// <summary>The first Begin, or (in memory) the latest Begin or report; a checkpoint idle past the pending timeout is abandoned.</summary>
     [Id(8)] public DateTimeOffset LastProgressUtc { get; set; }
     /// <summary>The tensor list every rank began with; the union of the reports must match it.</summary>
     [Id(9)] public required TensorListSummary Tensors { get; init; }

@@ -1,3 +1,4 @@
+using Orleans.Concurrency;
 using Orleans.Runtime;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -13,9 +14,10 @@ using Microsoft.Extensions.Options;
 namespace Checkpointing.Grains;
 
 /// <summary>
-/// The single writer of one run's catalog (DESIGN.md §6, §13). Orleans runs one call at a time per
-/// grain (only <see cref="AwaitCommit"/> and <see cref="RevokeGrant"/> interleave, and they change
-/// nothing durable), so every check-then-act below is atomic with respect to other callers.
+/// The single writer of one run's catalog (DESIGN.md §6, §13). The grain is reentrant so that ranks
+/// long-polling <see cref="AwaitCommit"/> never hold up the Begins and reports they wait for; every
+/// change to durable state runs under <see cref="_exclusive"/>, one at a time, so each check-then-act
+/// below is atomic with respect to other callers. Reports are added synchronously (no await) outside it.
 /// <para>
 /// One durable state write per phase: the first rank's Begin, and the commit. Reports are held in
 /// memory and ranks send them again after a failover; the tensor index lives in the manifest only.
@@ -24,6 +26,7 @@ namespace Checkpointing.Grains;
 /// tenant and reported to it off the commit path.
 /// </para>
 /// </summary>
+[Reentrant]
 public sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
     ICheckpointStoreProvider stores,
@@ -38,6 +41,7 @@ public sealed class TrainingRunGrain(
     private TenantGrant? _grant;
     private readonly AccountingChannel _accounting = new();
     private bool _reminderRegistered;
+    private readonly SemaphoreSlim _exclusive = new(1, 1);
     private RunState S => state.State;
     private ICheckpointStore Store => stores.Store;
     private ITenantAccounting TenantAccounting => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
@@ -59,7 +63,9 @@ public sealed class TrainingRunGrain(
         catch (Exception e) { logger.LogWarning(e, "Run {Run}: giving back the retained-bytes grant failed; the tenant keeps counting it until the run reports again", _id); }
     }
 
-    public async Task<RunView> Create(PeriodicPolicy policy)
+    public Task<RunView> Create(PeriodicPolicy policy) => Exclusive(() => CreateCore(policy));
+
+    private async Task<RunView> CreateCore(PeriodicPolicy policy)
     {
         policy.Validated();
         if (S.Created)
@@ -71,7 +77,7 @@ public sealed class TrainingRunGrain(
         S.Created = true;
         S.Policy = policy;
         S.CreatedUtc = time.GetUtcNow();
-        await state.WriteStateAsync();
+        await WriteOrReloadAsync();
         logger.LogInformation("Run {Run} created with {Policy}", _id, policy);
         return View();
     }
@@ -82,29 +88,35 @@ public sealed class TrainingRunGrain(
         return Task.FromResult(View());
     }
 
-    public async Task<RunView> SetPolicy(PeriodicPolicy policy)
+    public Task<RunView> SetPolicy(PeriodicPolicy policy) => Exclusive(() => SetPolicyCore(policy));
+
+    private async Task<RunView> SetPolicyCore(PeriodicPolicy policy)
     {
         EnsureCreated();
         S.Policy = policy.Validated();
         SelectEvictions();
-        await state.WriteStateAsync();
+        await WriteOrReloadAsync();
         AfterDurableChange();
         return View();
     }
 
-    public async Task<long> StartAttempt()
+    public Task<long> StartAttempt() => Exclusive(StartAttemptCore);
+
+    private async Task<long> StartAttemptCore()
     {
         EnsureCreated();
         S.Epoch++;
         // Checkpoints begun by earlier attempts can never complete now: collect them.
         foreach (var stale in S.Pending.Values.Where(p => p.Epoch < S.Epoch).ToList()) Abort(stale, "superseded by a new attempt");
-        await state.WriteStateAsync();
+        await WriteOrReloadAsync();
         await CleanUpForNewAttemptAsync();
         logger.LogInformation("Run {Run} attempt {Epoch} started", _id, S.Epoch);
         return S.Epoch;
     }
 
-    public async Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request)
+    public Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request) => Exclusive(() => BeginCheckpointCore(request));
+
+    private async Task<CheckpointAttempt> BeginCheckpointCore(BeginCheckpointRequest request)
     {
         EnsureCreated();
         CheckEpoch(request.Epoch);
@@ -122,6 +134,7 @@ public sealed class TrainingRunGrain(
                     throw new RunRefusedException($"Checkpoint {request.Name} was begun with world size {pending.WorldSize}, not {request.WorldSize}.");
                 if (pending.Tensors != request.Tensors)
                     throw new RunRefusedException($"Rank {request.Rank} began {request.Name} with {request.Tensors.Count} tensors ({request.Tensors.TotalBytes:N0} bytes), another rank with {pending.Tensors.Count} ({pending.Tensors.TotalBytes:N0} bytes): every rank must save the same tensor list.");
+                pending.LastProgressUtc = time.GetUtcNow(); // in memory: a further rank beginning is progress too
                 return AttemptFor(pending, request.Rank); // a retried or a further rank's Begin: same attempt, no write
             }
             Abort(pending, "begun again by a newer attempt");
@@ -139,7 +152,7 @@ public sealed class TrainingRunGrain(
             Tensors = request.Tensors,
         };
         S.Pending[request.Name] = pending;
-        await state.WriteStateAsync();
+        await WriteOrReloadAsync();
         AfterDurableChange();
         // Stay active until the sweep could expire this checkpoint; the reminder covers a crash of this silo.
         DelayDeactivation(options.Value.PendingTimeout + options.Value.SweepPeriod * 2);
@@ -161,7 +174,7 @@ public sealed class TrainingRunGrain(
         collector.Add(report);
         pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing > 0) return new ShardAck(false, collector.Missing, null);
-        var record = await CommitAsync(collector);
+        var record = await Exclusive(() => CommitAsync(collector));
         return new ShardAck(true, 0, record);
     }
 
@@ -220,6 +233,8 @@ public sealed class TrainingRunGrain(
     private async Task<CheckpointRecord> CommitAsync(CommitCollector collector)
     {
         var pending = collector.Pending;
+        // Between the last report and here an exclusive change (a new attempt, the sweep) may have abandoned it.
+        if (_collecting.GetValueOrDefault(pending.Name) != collector) return await collector.Outcome.Task;
         var prefix = $"{_id.StorePrefix}/{pending.Name}";
         try
         {
@@ -273,7 +288,6 @@ public sealed class TrainingRunGrain(
     {
         _collecting.Remove(collector.Pending.Name);
         collector.Outcome.TrySetException(refusal);
-        if (!S.Pending.ContainsKey(collector.Pending.Name)) return;
         Abort(collector.Pending, refusal.Message);
         await WriteOrReloadAsync();
         AfterDurableChange();
@@ -354,36 +368,43 @@ public sealed class TrainingRunGrain(
         return Task.FromResult<IReadOnlyList<CheckpointRecord>>(S.Catalog.ToList());
     }
 
-    public async Task TagLastCheckpoint(string name)
+    public Task TagLastCheckpoint(string name) => Exclusive(async () =>
     {
         EnsureCreated();
         if (S.Catalog.All(c => c.Name != name)) throw new RunRefusedException($"Run {_id} has no committed checkpoint {name}.");
         S.LastCheckpoint = name;
-        await state.WriteStateAsync();
-    }
+        await WriteOrReloadAsync();
+        return true;
+    });
 
-    public async Task RequestCheckpointNow(string reason)
+    public Task RequestCheckpointNow(string reason) => Exclusive(async () =>
     {
         EnsureCreated();
         S.CheckpointRequest = new CheckpointRequest(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), reason, time.GetUtcNow());
-        await state.WriteStateAsync();
+        await WriteOrReloadAsync();
         logger.LogInformation("Run {Run}: checkpoint requested ({Reason})", _id, reason);
-    }
+        return true;
+    });
 
-    public async Task<StepDirective> GetDirective(long epoch, long iteration)
+    public Task<StepDirective> GetDirective(long epoch, long iteration)
     {
         EnsureCreated();
         CheckEpoch(epoch);
-        if (S.CheckpointRequest is { SaveAtIteration: null } request)
+        if (S.CheckpointRequest is not { SaveAtIteration: null }) return Task.FromResult(new StepDirective(S.CheckpointRequest, S.Policy)); // every step of every rank: no lock
+        return Exclusive(async () =>
         {
-            // Ranks of a data-parallel job are at most a step apart: two steps of margin let all of them see it in time.
-            S.CheckpointRequest = request with { SaveAtIteration = iteration + 2 };
-            await state.WriteStateAsync();
-        }
-        return new StepDirective(S.CheckpointRequest, S.Policy);
+            CheckEpoch(epoch);
+            if (S.CheckpointRequest is { SaveAtIteration: null } request)
+            {
+                // Ranks of a data-parallel job are at most a step apart: two steps of margin let all of them see it in time.
+                S.CheckpointRequest = request with { SaveAtIteration = iteration + 2 };
+                await WriteOrReloadAsync();
+            }
+            return new StepDirective(S.CheckpointRequest, S.Policy);
+        });
     }
 
-    public async Task Delete()
+    public Task Delete() => Exclusive(async () =>
     {
         EnsureCreated();
         await _deletions.WaitForAsync(null);
@@ -396,7 +417,8 @@ public sealed class TrainingRunGrain(
         if (_reminderRegistered) await UnregisterSweepReminderAsync();
         logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
         DeactivateOnIdle();
-    }
+        return true;
+    });
 
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
@@ -439,18 +461,13 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>Collects checkpoints abandoned mid-save, gives back an expired grant and retries owed deletions.</summary>
-    private async Task SweepAsync(CancellationToken cancellationToken)
+    private Task SweepAsync(CancellationToken cancellationToken) => Exclusive(async () =>
     {
-        if (!S.Created) return;
+        if (!S.Created) return true;
         var now = time.GetUtcNow();
         var cutoff = now - options.Value.PendingTimeout;
         var expired = S.Pending.Values.Where(p => p.LastProgressUtc < cutoff).ToList();
-        foreach (var p in expired)
-        {
-            if (_collecting.Remove(p.Name, out var collector))
-                collector.Outcome.TrySetException(new RunRefusedException($"Checkpoint {p.Name} of {_id} was abandoned: no progress for {options.Value.PendingTimeout}."));
-            Abort(p, $"no progress for {options.Value.PendingTimeout}");
-        }
+        foreach (var p in expired) Abort(p, $"no progress for {options.Value.PendingTimeout}");
         if (expired.Count > 0) await WriteOrReloadAsync();
         if (_grant is { } grant && grant.ExpiresUtc <= now)
         {
@@ -458,10 +475,14 @@ public sealed class TrainingRunGrain(
             _accounting.ReleaseSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
         }
         AfterDurableChange();
-    }
+        return true;
+    });
 
+    /// <summary>Ranks waiting for it fail with the reason; its shards are owed a deletion.</summary>
     private void Abort(PendingCheckpoint pending, string why)
     {
+        if (_collecting.Remove(pending.Name, out var collector))
+            collector.Outcome.TrySetException(new RunRefusedException($"Checkpoint {pending.Name} of {_id} was abandoned: {why}."));
         S.Pending.Remove(pending.Name);
         S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId, pending.WorldSize));
         logger.LogWarning("Run {Run}: checkpoint {Name} attempt {Attempt} abandoned: {Why}", _id, pending.Name, pending.AttemptId, why);
@@ -549,6 +570,14 @@ public sealed class TrainingRunGrain(
             if (slash > prefix.Length) names.Add(entry.Key[prefix.Length..slash]);
         }
         return names;
+    }
+
+    /// <summary>Runs <paramref name="change"/> alone among the grain's changes to durable state.</summary>
+    private async Task<T> Exclusive<T>(Func<Task<T>> change)
+    {
+        await _exclusive.WaitAsync();
+        try { return await change(); }
+        finally { _exclusive.Release(); }
     }
 
     private CheckpointAttempt AttemptFor(PendingCheckpoint pending, int rank) => new(

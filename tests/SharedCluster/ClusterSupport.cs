@@ -4,6 +4,8 @@ using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Hosting;
+using Orleans.Serialization;
+using Orleans.Storage;
 using Orleans.TestingHost;
 
 namespace Checkpointing.TestSupport;
@@ -51,6 +53,8 @@ public static class TestClusters
         builder.ConfigureSilo((_, silo) =>
         {
             silo.AddMemoryGrainStorage(GrainStorage.Runs);
+            silo.Services.AddKeyedSingleton<IGrainStorage>(GrainStorage.Runs, (services, name) =>
+                new MeasuredGrainStorage(MemoryGrainStorageFactory.Create(services, (string)name!), services.GetRequiredService<Serializer>()));
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
             silo.UseInMemoryReminderService();
             silo.AddCheckpointing(store, o => o.SigningKey = TestTenancy.SigningKey, o =>

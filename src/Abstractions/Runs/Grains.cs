@@ -28,9 +28,8 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     /// <summary>
     /// Long-polls (at most <see cref="CommitWaitRequest.MaxWait"/>) until the attempt this rank reported commits.
-    /// Interleaves with other calls: waiting ranks do not hold up the reports they wait for.
+    /// The run grain is reentrant: waiting ranks do not hold up the Begins and reports they wait for.
     /// </summary>
-    [AlwaysInterleave]
     Task<CommitWait> AwaitCommit(CommitWaitRequest request);
 
     Task<CheckpointRecord?> GetLastCheckpoint();
@@ -92,6 +91,5 @@ public interface ITenantAccounting : IGrainWithStringKey
 public interface IRunAccounting : IGrainWithStringKey
 {
     /// <summary>Drops the run's grant (new tenant limits): its next commit asks the tenant again.</summary>
-    [AlwaysInterleave]
     Task RevokeGrant();
 }
