@@ -62,6 +62,8 @@ public static class SiloHost
                 o.TableServiceClient = new TableServiceClient(storage.ConnectionString);
                 o.TableName = storage.ReminderTable;
             });
+            // The sweep reminder's period is bounded below by Reminders:MinimumReminderPeriod (Orleans' default 1 minute).
+            orleans.Services.Configure<ReminderOptions>(builder.Configuration.GetSection("Reminders"));
             orleans.AddCheckpointing(CreateCheckpointStore(storage));
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));

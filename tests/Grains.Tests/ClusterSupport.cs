@@ -48,7 +48,7 @@ public sealed class FakeJob(IClusterClient client, ICheckpointStore store, RunId
         var ack = await Grain.ReportShard(report);
         while (ack.Record is null)
         {
-            var wait = await Grain.AwaitCommit(new CommitWaitRequest(report.Name, report.AttemptId, report.Rank, Epoch, TimeSpan.FromSeconds(10)));
+            var wait = await Grain.AwaitCommit(new CommitWaitRequest(report.Name, report.AttemptId, report.Rank, Epoch, TimeSpan.FromSeconds(5)));
             if (wait.Record is { } record) return record;
             if (wait.Status == CommitWaitStatus.ReportAgain) ack = await Grain.ReportShard(report);
         }

@@ -66,6 +66,50 @@ public sealed class SiloFailoverTests
         Assert.Contains($":{replacement.SiloPort}:", reread.HostedBy);
     }
 
+    [Fact]
+    public async Task A_run_whose_silo_crashed_with_a_checkpoint_pending_is_swept_by_its_reminder_without_another_call()
+    {
+        await using var azurite = await RepoPaths.StartAzurite();
+        var clusterId = $"reminder-{Guid.NewGuid():N}";
+        var reminderTable = $"reminders{Guid.NewGuid():N}"[..24];
+        var settings = new Dictionary<string, string>
+        {
+            ["CKPT_Runs__PendingTimeout"] = "00:00:03",
+            ["CKPT_Runs__ReminderPeriod"] = "00:00:05",
+            ["CKPT_Reminders__MinimumReminderPeriod"] = "00:00:01",
+            ["CKPT_Storage__ReminderTable"] = reminderTable,
+        };
+        await using var first = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey, settings: settings);
+        await using var second = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey, settings: settings);
+        using var clientHost = await StartClient(azurite.ConnectionString, clusterId);
+        var client = clientHost.Services.GetRequiredService<IClusterClient>();
+        var store = AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints");
+
+        // Rank 0 reports; rank 1 never comes. The run's silo then dies and nobody calls the run again.
+        var job = new FakeJob(client, store, new RunId("ha", "swept"), worldSize: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        var plan = await job.Begin("model_0000009", 9, 0);
+        Assert.False((await job.Grain.ReportShard(await job.WriteShard(plan, 9))).Committed);
+        Assert.NotNull(await store.GetEntryAsync(plan.ShardKey));
+        var table = new TableServiceClient(azurite.ConnectionString).GetTableClient(reminderTable);
+        await Eventually.Equal(true, async () =>
+        {
+            try { return await table.QueryAsync<TableEntity>(maxPerPage: 1).AnyAsync(); }
+            catch (Azure.RequestFailedException) { return false; } // the table is created with the first reminder
+        });
+        var host = (await job.Grain.Get()).HostedBy;
+        var victim = host.Contains($":{first.SiloPort}:", StringComparison.Ordinal) ? first : second;
+        victim.Kill();
+
+        // Only storage is watched: the reminder fires on the survivor, which expires the checkpoint and deletes its shard.
+        await Eventually.Equal(false, async () => await store.GetEntryAsync(plan.ShardKey) is not null, TimeSpan.FromSeconds(90));
+        var view = await Retry(() => job.Grain.Get());
+        Assert.Empty(view.Pending);
+        Assert.Empty(view.Catalog);
+        Assert.DoesNotContain($":{victim.SiloPort}:", view.HostedBy);
+    }
+
     /// <summary>What a client does when the silo behind its call disappears: retry until the grain is reactivated elsewhere.</summary>
     private static async Task<T> Retry<T>(Func<Task<T>> call)
     {
