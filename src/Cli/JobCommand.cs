@@ -187,7 +187,7 @@ public static class JobCommand
     }
 
     /// <summary>The repository this ckpt was built in (its node_modules holds Azurite).</summary>
-    private static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Checkpointing.slnx"))) dir = dir.Parent;
@@ -195,7 +195,7 @@ public static class JobCommand
     }
 
     /// <summary>Another project's build output in the same configuration as this ckpt (Debug or Release).</summary>
-    private static string SiblingBuild(string repo, string project, string dll)
+    internal static string SiblingBuild(string repo, string project, string dll)
     {
         var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var path = Path.Combine(repo, "src", project, "bin", here.Parent!.Parent!.Name, here.Parent.Name, here.Name, dll);
