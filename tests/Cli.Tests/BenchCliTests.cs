@@ -41,6 +41,20 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public async Task Checkpoints_left_when_the_window_ends_are_failures_with_exit_code_1_and_one_error_line()
+    {
+        var result = await CliRunner.OutOfProcess(Limit,
+            "bench", "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1");
+
+        Assert.Equal(1, result.ExitCode);
+        var errors = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("ckpt: ", StringComparison.Ordinal)).ToList();
+        var error = Assert.Single(errors);
+        // Both runs saved fewer than 1,000 checkpoints in 2 s, so both catalogs are short as well.
+        Assert.Matches(@"^ckpt: bench: \d+ failure\(s\): catalog 2, window_expired \d+$", error);
+        Assert.Contains("failures ", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_usage_error_is_one_line_or_one_json_object_and_starts_nothing()
     {
         var plain = await CliRunner.InProcess("bench", "commits", "--runs", "0");

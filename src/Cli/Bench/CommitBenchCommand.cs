@@ -1,4 +1,4 @@
-using System.Globalization;
+using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
@@ -25,6 +25,7 @@ public static class CommitBenchCommand
             Commits: (int)args.Long("commits", 3, min: 1),
             Tensors: (int)args.Long("tensors", 4, min: 1),
             CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 60, min: 1)));
+        var maxSeconds = args.Long("max-seconds", 600, min: 1);
         var blobGrainState = Blob(args, "grain-state");
         var blobStore = Blob(args, "store");
         var silos = (int)args.Long("silos", 2, min: 1);
@@ -52,17 +53,21 @@ public static class CommitBenchCommand
         ICheckpointStore store = azurite is not null && blobStore ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints") : new MemoryStore();
         var load = new CommitLoad(connection.Client, store, options);
         say($"setup: creating {options.Runs} runs and starting their attempts");
+        var setup = Stopwatch.StartNew();
         await load.SetupAsync(CancellationToken.None);
+        say($"setup took {setup.Elapsed.TotalSeconds:0.0} s");
 
         say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each");
         var progress = new ProgressBar(context.Error, (long)options.Runs * options.Commits, context.Interactive);
         long done = 0;
         var before = await SnapshotAsync(fleet, azuritePid);
-        var result = await load.RunAsync(() =>
+        var window = Stopwatch.StartNew();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
+        var result = await load.RunAsync(failed =>
         {
             var n = Interlocked.Increment(ref done);
-            lock (progress) progress.Update(n, "checkpoints");
-        }, CancellationToken.None);
+            lock (progress) progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
+        }, deadline.Token);
         var after = await SnapshotAsync(fleet, azuritePid);
         progress.Finish();
 
@@ -92,11 +97,11 @@ public static class CommitBenchCommand
 
     private sealed record Snapshot(double? AzuriteCpu, double SiloCpu, double ClientCpu, SiloStats State);
 
-    private static async Task<Snapshot> SnapshotAsync(SiloFleet fleet, int? azuritePid) => new(
-        azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null,
-        fleet.Pids.Sum(ProcessCpu.Seconds),
-        ProcessCpu.Seconds(Environment.ProcessId),
-        await fleet.StatsAsync());
+    private static async Task<Snapshot> SnapshotAsync(SiloFleet fleet, int? azuritePid)
+    {
+        fleet.ThrowIfAnyExited();
+        return new(azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null, fleet.Pids.Sum(ProcessCpu.Seconds), ProcessCpu.Seconds(Environment.ProcessId), await fleet.StatsAsync());
+    }
 
     private static JsonObject Summary(CommitLoadOptions options, CommitLoadResult result, SortedDictionary<string, int> failures, Snapshot before, Snapshot after)
     {

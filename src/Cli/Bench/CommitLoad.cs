@@ -5,6 +5,7 @@ using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Formats;
 using Checkpointing.TrainerAgent.Cluster;
+using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;
 
@@ -21,6 +22,7 @@ public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> Lat
 public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, CommitLoadOptions options)
 {
     public const string Tenant = "bench";
+    public const string WindowExpired = "window_expired";
     private const int SetupConcurrency = 32;
     private static readonly PeriodicPolicy Policy = new(Period: 1); // no max_to_keep: every commit stays in the catalog
 
@@ -40,11 +42,15 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
                 _epochs[index] = await grain.StartAttempt();
             });
 
-    /// <summary>The timed window; <paramref name="checkpointDone"/> is called after each checkpoint, committed or failed.</summary>
-    public async Task<CommitLoadResult> RunAsync(Action checkpointDone, CancellationToken cancellationToken)
+    /// <summary>
+    /// The timed window; <paramref name="checkpointDone"/> is called after each checkpoint, committed or failed, with the
+    /// failures so far. Checkpoints still running or not started when <paramref name="deadline"/> fires fail as "window_expired".
+    /// </summary>
+    public async Task<CommitLoadResult> RunAsync(Action<int> checkpointDone, CancellationToken deadline)
     {
         var latencies = new ConcurrentBag<double>();
         var failures = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        var failed = 0;
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, options.Runs).Select(index => Task.Run(async () =>
         {
@@ -52,25 +58,41 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
                 .Select(rank => new RankCommitter(grains, Run(index), store, rank, options.Ranks, _epochs[index]) { CommitTimeout = options.CommitTimeout }).ToList();
             for (var i = 0; i < options.Commits; i++)
             {
-                var name = Policy.PeriodicName(i);
-                var state = State(i);
-                var started = Stopwatch.GetTimestamp();
-                try
+                var failure = deadline.IsCancellationRequested ? WindowExpired : await SaveAsync(ranks, i, latencies, deadline);
+                if (failure is not null)
                 {
-                    await Task.WhenAll(ranks.Select(r => r.SaveAsync(name, i, _tensors, r.Rank == 0 ? state : null, null, cancellationToken)));
-                    latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                    failures.AddOrUpdate(failure, 1, (_, n) => n + 1);
+                    Interlocked.Increment(ref failed);
                 }
-                catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-                {
-                    failures.AddOrUpdate(e.GetType().Name, 1, (_, n) => n + 1);
-                }
-                checkpointDone();
+                checkpointDone(Volatile.Read(ref failed));
             }
-        }, cancellationToken)));
+        })));
         return new CommitLoadResult(clock.Elapsed, latencies.ToList(), failures);
     }
 
-    /// <summary>Runs whose catalog is not exactly the checkpoints the window saved.</summary>
+    /// <summary>One checkpoint by every rank at once: null when it committed (its latency recorded), else the failure's type.</summary>
+    private async Task<string?> SaveAsync(IReadOnlyList<RankCommitter> ranks, int iteration, ConcurrentBag<double> latencies, CancellationToken deadline)
+    {
+        var name = Policy.PeriodicName(iteration);
+        var state = State(iteration);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await Task.WhenAll(ranks.Select(r => r.SaveAsync(name, iteration, _tensors, r.Rank == 0 ? state : null, null, deadline)));
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return null;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            return WindowExpired;
+        }
+        catch (Exception e)
+        {
+            return e.GetType().Name;
+        }
+    }
+
+    /// <summary>Runs whose catalog is not exactly the checkpoints the window saved, or could not be read.</summary>
     public async Task<int> CountWrongCatalogsAsync(CancellationToken cancellationToken)
     {
         var expected = Enumerable.Range(0, options.Commits).Select(i => Policy.PeriodicName(i)).ToList();
@@ -78,8 +100,10 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Runs), new ParallelOptions { MaxDegreeOfParallelism = SetupConcurrency, CancellationToken = cancellationToken },
             async (index, _) =>
             {
-                var catalog = await grains.GetGrain<ITrainingRunGrain>(Run(index).Key).ListCheckpoints();
-                if (!catalog.Select(c => c.Name).Order(StringComparer.Ordinal).SequenceEqual(expected)) Interlocked.Increment(ref wrong);
+                IReadOnlyList<CheckpointRecord>? catalog = null;
+                try { catalog = await grains.GetGrain<ITrainingRunGrain>(Run(index).Key).ListCheckpoints(); }
+                catch (Exception e) when (e is TimeoutException or OrleansException) { } // an unreadable catalog is a wrong one
+                if (catalog is null || !catalog.Select(c => c.Name).Order(StringComparer.Ordinal).SequenceEqual(expected)) Interlocked.Increment(ref wrong);
             });
         return wrong;
     }

@@ -13,7 +13,9 @@ public static partial class ProcessCpu
     /// <summary>Seconds of CPU the process has used so far.</summary>
     public static double Seconds(int pid)
     {
-        var stat = File.ReadAllText($"/proc/{pid}/stat");
+        string stat;
+        try { stat = File.ReadAllText($"/proc/{pid}/stat"); }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException) { throw new InvalidOperationException($"process {pid} has ended", e); }
         // The command name (field 2) is in parentheses and may hold spaces: count fields after its closing ')'.
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
         // utime and stime are fields 14 and 15 of the line; field 3 (state) is fields[0] here.

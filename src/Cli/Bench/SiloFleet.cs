@@ -53,6 +53,13 @@ public sealed class SiloFleet : IAsyncDisposable
         }
     }
 
+    /// <summary>Throws, with the silo's last words, when a silo has exited.</summary>
+    public void ThrowIfAnyExited()
+    {
+        if (_silos.FirstOrDefault(s => s.Process.HasExited) is ({ } exited, _, _))
+            throw new InvalidOperationException($"silo {exited.Id} exited with {exited.ExitCode}: {exited.ErrorTail.Split('\n')[^1]}");
+    }
+
     /// <summary>Grain-state writes of every silo so far (their <c>/stats</c>).</summary>
     public async Task<SiloStats> StatsAsync()
     {
