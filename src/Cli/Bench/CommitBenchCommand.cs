@@ -50,7 +50,11 @@ public static class CommitBenchCommand
 
         var token = TenantTokens.Issue(key, CommitLoad.Tenant, DateTimeOffset.UtcNow.AddHours(6));
         await using var connection = await ClusterOptions.ConnectAsync(new ClusterConnectionOptions { Gateways = fleet.Gateways, TenantToken = token });
-        ICheckpointStore store = azurite is not null && blobStore ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints") : new MemoryStore();
+        // A job's ranks each upload from their own process; here thousands share one, and the default 8 MiB block buffer
+        // per upload would take gigabytes for shards of a few hundred bytes.
+        ICheckpointStore store = azurite is not null && blobStore
+            ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints", new AzureBlobStoreOptions { BlockSize = 64 << 10 })
+            : new MemoryStore();
         var load = new CommitLoad(connection.Client, store, options);
         say($"setup: creating {options.Runs} runs and starting their attempts");
         var setup = Stopwatch.StartNew();

@@ -88,6 +88,8 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
         }
         catch (Exception e)
         {
+            // Azure's retry policy throws an AggregateException of its attempts: the attempts' failure says more.
+            while (e is AggregateException { InnerExceptions.Count: > 0 } aggregate) e = aggregate.InnerExceptions[0];
             return e.GetType().Name;
         }
     }
