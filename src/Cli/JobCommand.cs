@@ -191,7 +191,7 @@ public static class JobCommand
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Checkpointing.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new UsageException("run ckpt job from a build inside the repository, or pass --repo DIR");
+        return dir?.FullName ?? throw new UsageException("run ckpt job or ckpt bench from a build inside the repository, or pass --repo DIR");
     }
 
     /// <summary>Another project's build output in the same configuration as this ckpt (Debug or Release).</summary>
