@@ -19,7 +19,8 @@ namespace Checkpointing.Benchmarks;
 /// <summary>
 /// End-to-end measurements, each printed as a ratio against a reference measured in the same run
 /// on the same machine: the disk's own speed (dd), torch.save/torch.load (/usr/bin/python3), a raw
-/// Azure SDK upload/download to the same Azurite, a synchronous save, and grain commit latency.
+/// Azure SDK upload/download to the same Azurite and a synchronous save. The control plane has its
+/// own load generator in the product: <c>ckpt bench commits</c>.
 /// Every timing is the median of <see cref="Repeats"/> runs.
 /// </summary>
 public static class TableBenchmarks
@@ -83,60 +84,18 @@ public static class TableBenchmarks
             });
             rows.Add(("async save: training stall", stall, "synchronous save", save));
 
-            var (p50, p99, perSecond) = await GrainCommitsAsync(root);
             output.WriteLine($"| measurement ({bytes / (1 << 20)} MiB state dict unless noted) | seconds | reference | seconds | ratio |");
             output.WriteLine("|---|---|---|---|---|");
             foreach (var (what, seconds, reference, referenceSeconds) in rows)
             {
                 output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| {what} | {seconds:F3} | {reference} | {referenceSeconds:F3} | {seconds / referenceSeconds:F2} |"));
             }
-            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"| grain commit latency, 64 runs x 2 ranks at once (p50 / p99) | {p50 * 1000:F1} ms / {p99 * 1000:F1} ms | commits per second | {perSecond:F0} | - |"));
             return 0;
         }
         finally
         {
             Directory.Delete(root, recursive: true);
         }
-    }
-
-    /// <summary>Begin → shard → report → commit for many runs at once on a 2-silo in-process cluster; latency per checkpoint.</summary>
-    private static async Task<(double P50, double P99, double PerSecond)> GrainCommitsAsync(string root)
-    {
-        var key = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
-        var builder = new InProcessTestClusterBuilder(2);
-        builder.ConfigureSilo((_, silo) =>
-        {
-            silo.AddMemoryGrainStorage(GrainStorage.Runs);
-            silo.AddMemoryGrainStorage(GrainStorage.Tenants);
-            silo.AddCheckpointing(new FileSystemStore(Path.Combine(root, "grain")), o => o.SigningKey = Convert.ToBase64String(key));
-        });
-        await using var cluster = builder.Build();
-        await cluster.DeployAsync();
-        Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, TenantTokens.Issue(key, "bench", DateTimeOffset.UtcNow.AddHours(1)));
-        var store = new FileSystemStore(Path.Combine(root, "grain"));
-        var latencies = new List<double>();
-        var clock = Stopwatch.StartNew();
-        await Task.WhenAll(Enumerable.Range(0, 64).Select(async r =>
-        {
-            var grain = cluster.Client.GetGrain<ITrainingRunGrain>($"bench/r{r}");
-            await grain.Create(new PeriodicPolicy(1, MaxToKeep: 2));
-            var epoch = await grain.StartAttempt();
-            var tensor = new NamedTensor("model/w", HostTensor.Allocate(TensorDType.F32, [256]));
-            for (var i = 0; i < 10; i++)
-            {
-                var start = Stopwatch.GetTimestamp();
-                await Task.WhenAll(Enumerable.Range(0, 2).Select(async rank =>
-                {
-                    var plan = await grain.BeginCheckpoint(new BeginCheckpointRequest($"model_{i:D7}", i, 2, rank, epoch, [new TensorSize("model/w", 1024)]));
-                    var report = await RankShardWriter.WriteAsync(store, plan, epoch, [tensor], rank == 0 ? """{"model":{"w":{"$tensor":"model/w"}}}""" : null);
-                    await grain.ReportShard(report);
-                }));
-                lock (latencies) latencies.Add(Stopwatch.GetElapsedTime(start).TotalSeconds);
-            }
-        }));
-        var seconds = clock.Elapsed.TotalSeconds;
-        latencies.Sort();
-        return (latencies[latencies.Count / 2], latencies[(int)(latencies.Count * 0.99)], latencies.Count / seconds);
     }
 
     /// <summary>Median seconds of <see cref="Repeats"/> timed runs (the median discards a first run's JIT and cache warm-up).</summary>

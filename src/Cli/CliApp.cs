@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Checkpointing.Cli.Bench;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Cli;
@@ -53,6 +54,13 @@ public static class CliApp
                      [--width 64] [--seed 1] [--hold-at N]
               one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout;
               --hold-at N stops before iteration N until the launcher kills it
+          ckpt bench commits [--runs 64] [--ranks 2] [--commits 3] [--tensors 4] [--grain-state blob|memory]
+                             [--store blob|memory] [--silos 2] [--commit-timeout 60] [--max-seconds 600] [--json]
+              load on the control plane: Azurite (if any storage is blob) and S silos on this machine;
+              N runs x W ranks each save C checkpoints concurrently through the agents' client path;
+              prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU
+              seconds and grain-state bytes written during the timed window; exit 1 on any failure
+              (a wrong catalog and a checkpoint unfinished after --max-seconds count as failures)
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
@@ -89,6 +97,7 @@ public static class CliApp
                 "token" => RunCommands.Token(parsed, context),
                 "agent" => await AgentCommand.RunAsync(parsed, context),
                 "job" => await JobCommand.RunAsync(parsed, context),
+                "bench" => await CommitBenchCommand.RunAsync(parsed, context),
                 null or "help" or "-h" => Help(output),
                 var other => throw new UsageException($"unknown command '{other}'"),
             };

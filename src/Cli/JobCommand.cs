@@ -187,15 +187,15 @@ public static class JobCommand
     }
 
     /// <summary>The repository this ckpt was built in (its node_modules holds Azurite).</summary>
-    private static string FindRepoRoot()
+    internal static string FindRepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
         while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Checkpointing.slnx"))) dir = dir.Parent;
-        return dir?.FullName ?? throw new UsageException("run ckpt job from a build inside the repository, or pass --repo DIR");
+        return dir?.FullName ?? throw new UsageException("run ckpt job or ckpt bench from a build inside the repository, or pass --repo DIR");
     }
 
     /// <summary>Another project's build output in the same configuration as this ckpt (Debug or Release).</summary>
-    private static string SiblingBuild(string repo, string project, string dll)
+    internal static string SiblingBuild(string repo, string project, string dll)
     {
         var here = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar));
         var path = Path.Combine(repo, "src", project, "bin", here.Parent!.Parent!.Name, here.Parent.Name, here.Name, dll);

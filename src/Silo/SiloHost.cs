@@ -3,11 +3,13 @@ using Azure.Data.Tables;
 using Checkpointing.Abstractions;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
+using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Storage;
 
 namespace Checkpointing.Silo;
 
-/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks, liveness (/healthz) and readiness (/readyz).</summary>
+/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks, liveness (/healthz), readiness (/readyz) and grain-state write counts (/stats).</summary>
 public static class SiloHost
 {
     public static WebApplication Build(string[] args)
@@ -20,6 +22,7 @@ public static class SiloHost
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
+        var stateWrites = new GrainStateWrites();
 
         builder.UseOrleans(orleans =>
         {
@@ -48,10 +51,11 @@ public static class SiloHost
             }
             foreach (var name in new[] { GrainStorage.Runs, GrainStorage.Tenants })
             {
-                if (storage.GrainState == "Memory") orleans.AddMemoryGrainStorage(name);
+                if (storage.GrainState == "Memory") orleans.AddMemoryGrainStorage(name, (OptionsBuilder<MemoryGrainStorageOptions> o) =>
+                    o.Configure<IGrainStorageSerializer>((options, serializer) => options.GrainStorageSerializer = stateWrites.Counting(serializer)));
                 else orleans.AddAzureBlobGrainStorage(name, o =>
                 {
-                    o.BlobServiceClient = StorageClients.Blobs(storage.ConnectionString);
+                    o.BlobServiceClient = StorageClients.Blobs(storage.ConnectionString, stateWrites.CountPuts);
                     o.ContainerName = storage.GrainStateContainer;
                 });
             }
@@ -74,6 +78,7 @@ public static class SiloHost
             lifetime.ApplicationStopping.IsCancellationRequested
                 ? Results.Json(new { status = "stopping" }, statusCode: 503)
                 : Results.Json(new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }));
+        app.MapGet("/stats", () => Results.Json(new { state_writes = stateWrites.Writes, state_bytes_written = stateWrites.Bytes }));
         var readiness = new StorageReadiness(storage);
         app.MapGet("/readyz", async (IHostApplicationLifetime lifetime, CancellationToken cancellationToken) =>
         {

@@ -13,6 +13,10 @@ namespace Checkpointing.Silo;
 /// </summary>
 internal static class StorageClients
 {
-    public static BlobServiceClient Blobs(string connectionString) =>
-        new(connectionString, AzureBlobStore.CreateClientOptions(maxRetries: 2, networkTimeout: TimeSpan.FromSeconds(8)));
+    public static BlobServiceClient Blobs(string connectionString, Action<BlobClientOptions>? configure = null)
+    {
+        var options = AzureBlobStore.CreateClientOptions(maxRetries: 2, networkTimeout: TimeSpan.FromSeconds(8));
+        configure?.Invoke(options);
+        return new BlobServiceClient(connectionString, options);
+    }
 }

@@ -1,0 +1,149 @@
+using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent.Cluster;
+
+namespace Checkpointing.Cli.Bench;
+
+/// <summary>
+/// <c>ckpt bench commits</c>: the control plane under load (DESIGN.md §13). Starts Azurite (when some
+/// storage is blob) and a dev-mode cluster of silos, sets up N runs, then times N runs × W ranks × C
+/// checkpoints through the agents' client path and reports throughput, commit latency, failures,
+/// CPU of Azurite and the silos, and grain-state bytes written, all for the timed window only.
+/// </summary>
+public static class CommitBenchCommand
+{
+    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    {
+        if (args.Positional(0, "what to benchmark (commits)") != "commits") throw new UsageException($"unknown benchmark '{args.Positionals[0]}' (known: commits)");
+        var options = new CommitLoadOptions(
+            Runs: (int)args.Long("runs", 64, min: 1),
+            Ranks: (int)args.Long("ranks", 2, min: 1),
+            Commits: (int)args.Long("commits", 3, min: 1),
+            Tensors: (int)args.Long("tensors", 4, min: 1),
+            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 60, min: 1)));
+        var maxSeconds = args.Long("max-seconds", 600, min: 1);
+        var blobGrainState = Blob(args, "grain-state");
+        var blobStore = Blob(args, "store");
+        var silos = (int)args.Long("silos", 2, min: 1);
+        var json = args.Flag("json");
+        var repo = args.String("repo") ?? JobCommand.FindRepoRoot();
+        var siloDll = args.String("silo-dll") ?? JobCommand.SiblingBuild(repo, "Silo", "Checkpointing.Silo.dll");
+        args.ThrowOnUnknown(1);
+        var say = (string line) => context.Error.WriteLine($"[bench] {line}");
+
+        await using var azurite = blobGrainState || blobStore ? await StartAzuriteAsync(repo, say) : null;
+        var azuritePid = azurite is null ? (int?)null : ProcessCpu.FindChild($"--blobPort {azurite.BlobPort} ");
+        var key = RandomNumberGenerator.GetBytes(32);
+        var settings = new Dictionary<string, string>
+        {
+            ["CKPT_Storage__GrainState"] = blobGrainState ? "AzureBlob" : "Memory",
+            ["CKPT_Storage__Checkpoints"] = blobStore ? "AzureBlob" : "Memory",
+            ["CKPT_Tenancy__SigningKey"] = Convert.ToBase64String(key),
+        };
+        if (azurite is not null) settings["CKPT_Storage__ConnectionString"] = azurite.ConnectionString;
+        say($"starting {silos} silo(s): grain state {settings["CKPT_Storage__GrainState"]}, checkpoints {settings["CKPT_Storage__Checkpoints"]}");
+        await using var fleet = await SiloFleet.StartAsync(siloDll, silos, settings);
+
+        var token = TenantTokens.Issue(key, CommitLoad.Tenant, DateTimeOffset.UtcNow.AddHours(6));
+        await using var connection = await ClusterOptions.ConnectAsync(new ClusterConnectionOptions { Gateways = fleet.Gateways, TenantToken = token });
+        // Thousands of ranks share this one client process; an upload buffers only what it needs (up to a block), so tiny shards stay tiny.
+        ICheckpointStore store = azurite is not null && blobStore
+            ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints")
+            : new MemoryStore();
+        var load = new CommitLoad(connection.Client, store, options);
+        say($"setup: creating {options.Runs} runs and starting their attempts");
+        var setup = Stopwatch.StartNew();
+        await load.SetupAsync(CancellationToken.None);
+        say($"setup took {setup.Elapsed.TotalSeconds:0.0} s");
+
+        say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each");
+        var progress = new ProgressBar(context.Error, (long)options.Runs * options.Commits, context.Interactive);
+        long done = 0;
+        var before = await SnapshotAsync(fleet, azuritePid);
+        var window = Stopwatch.StartNew();
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
+        var result = await load.RunAsync(failed =>
+        {
+            var n = Interlocked.Increment(ref done);
+            lock (progress) progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
+        }, deadline.Token);
+        var after = await SnapshotAsync(fleet, azuritePid);
+        progress.Finish();
+
+        say("verifying every run's catalog");
+        var failures = new SortedDictionary<string, int>(result.FailuresByType.ToDictionary(), StringComparer.Ordinal);
+        if (await load.CountWrongCatalogsAsync(CancellationToken.None) is > 0 and var wrong) failures["catalog"] = wrong;
+        var summary = Summary(options, result, failures, before, after);
+        context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
+        var failed = failures.Values.Sum();
+        if (failed == 0) return 0;
+        if (!json) context.Error.WriteLine($"ckpt: bench: {failed} failure(s): {string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}"))}");
+        return CliFailure.FailureExitCode;
+    }
+
+    private static bool Blob(CliArguments args, string name) => args.String(name) switch
+    {
+        null or "blob" => true,
+        "memory" => false,
+        var other => throw new UsageException($"--{name} must be blob or memory, got '{other}'"),
+    };
+
+    private static async Task<Azurite> StartAzuriteAsync(string repo, Action<string> say)
+    {
+        say("starting Azurite (127.0.0.1, in memory)");
+        return await Azurite.StartAsync(repo);
+    }
+
+    private sealed record Snapshot(double? AzuriteCpu, double SiloCpu, double ClientCpu, SiloStats State);
+
+    private static async Task<Snapshot> SnapshotAsync(SiloFleet fleet, int? azuritePid)
+    {
+        fleet.ThrowIfAnyExited();
+        return new(azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null, fleet.Pids.Sum(ProcessCpu.Seconds), ProcessCpu.Seconds(Environment.ProcessId), await fleet.StatsAsync());
+    }
+
+    private static JsonObject Summary(CommitLoadOptions options, CommitLoadResult result, SortedDictionary<string, int> failures, Snapshot before, Snapshot after)
+    {
+        var latency = new LatencyStats(result.LatenciesMs);
+        var seconds = result.Window.TotalSeconds;
+        return new JsonObject
+        {
+            ["runs"] = options.Runs,
+            ["ranks"] = options.Ranks,
+            ["commits"] = latency.Count,
+            ["commits_expected"] = options.Runs * options.Commits,
+            ["tensors"] = options.Tensors,
+            ["window_s"] = Round(seconds),
+            ["commits_per_s"] = Round(latency.Count / seconds),
+            ["p50_ms"] = Round(latency.Percentile(50)),
+            ["p90_ms"] = Round(latency.Percentile(90)),
+            ["p99_ms"] = Round(latency.Percentile(99)),
+            ["max_ms"] = Round(latency.Max),
+            ["failed"] = failures.Values.Sum(),
+            ["failures_by_type"] = new JsonObject(failures.Select(f => KeyValuePair.Create(f.Key, (JsonNode?)f.Value))),
+            ["state_writes"] = after.State.StateWrites - before.State.StateWrites,
+            ["state_bytes_written"] = after.State.StateBytesWritten - before.State.StateBytesWritten,
+            ["azurite_cpu_s"] = Round(after.AzuriteCpu - before.AzuriteCpu),
+            ["silo_cpu_s"] = Round(after.SiloCpu - before.SiloCpu),
+            ["client_cpu_s"] = Round(after.ClientCpu - before.ClientCpu),
+        };
+    }
+
+    private static double? Round(double? value) => value is { } v ? Math.Round(v, 3) : null;
+
+    private static string Table(JsonObject s)
+    {
+        string V(string name) => s[name] is { } node ? node.ToJsonString() : "-";
+        var failures = s["failures_by_type"]!.AsObject();
+        return string.Join('\n',
+            $"commits    {V("commits")} of {V("commits_expected")} in {V("window_s")} s: {V("commits_per_s")} commits/s ({V("runs")} runs x {V("ranks")} ranks)",
+            $"latency    p50 {V("p50_ms")} ms, p90 {V("p90_ms")} ms, p99 {V("p99_ms")} ms, max {V("max_ms")} ms (first Begin to last rank's ack)",
+            $"failures   {V("failed")}{(failures.Count > 0 ? " (" + string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}")) + ")" : "")}",
+            $"cpu        azurite {V("azurite_cpu_s")} s, silos {V("silo_cpu_s")} s, bench client {V("client_cpu_s")} s",
+            $"grain      {V("state_writes")} state writes, {V("state_bytes_written")} bytes");
+    }
+}

@@ -1,0 +1,120 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+using Checkpointing.TrainerAgent.Cluster;
+using Orleans.Runtime;
+
+namespace Checkpointing.Cli.Bench;
+
+public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout);
+
+/// <summary>What the timed window saw: its length, the latency of every committed checkpoint, and failed checkpoints by exception type.</summary>
+public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> LatenciesMs, IReadOnlyDictionary<string, int> FailuresByType);
+
+/// <summary>
+/// Drives runs × ranks × checkpoints through the client path agents use (<see cref="RankCommitter"/>:
+/// Begin, write the shard, Report, await the commit). Every run saves model_0000000, model_0000001, … in
+/// sequence; each checkpoint is saved by all ranks at once, all runs concurrently.
+/// </summary>
+public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, CommitLoadOptions options)
+{
+    public const string Tenant = "bench";
+    public const string WindowExpired = "window_expired";
+    private const int SetupConcurrency = 32;
+    private static readonly PeriodicPolicy Policy = new(Period: 1); // no max_to_keep: every commit stays in the catalog
+
+    private readonly long[] _epochs = new long[options.Runs];
+    private readonly IReadOnlyList<NamedTensor> _tensors = Enumerable.Range(0, options.Tensors)
+        .Select(i => new NamedTensor($"model/layer{i}.weight", HostTensor.Allocate(TensorDType.F32, [16]))).ToList();
+
+    public static RunId Run(int index) => new(Tenant, $"bench-{index:D5}");
+
+    /// <summary>Creates every run and starts its first attempt (outside the timed window).</summary>
+    public Task SetupAsync(CancellationToken cancellationToken) =>
+        Parallel.ForEachAsync(Enumerable.Range(0, options.Runs), new ParallelOptions { MaxDegreeOfParallelism = SetupConcurrency, CancellationToken = cancellationToken },
+            async (index, _) =>
+            {
+                var grain = grains.GetGrain<ITrainingRunGrain>(Run(index).Key);
+                await grain.Create(Policy);
+                _epochs[index] = await grain.StartAttempt();
+            });
+
+    /// <summary>
+    /// The timed window; <paramref name="checkpointDone"/> is called after each checkpoint, committed or failed, with the
+    /// failures so far. Checkpoints still running or not started when <paramref name="deadline"/> fires fail as "window_expired".
+    /// </summary>
+    public async Task<CommitLoadResult> RunAsync(Action<int> checkpointDone, CancellationToken deadline)
+    {
+        var latencies = new ConcurrentBag<double>();
+        var failures = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        var failed = 0;
+        var clock = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, options.Runs).Select(index => Task.Run(async () =>
+        {
+            var ranks = Enumerable.Range(0, options.Ranks)
+                .Select(rank => new RankCommitter(grains, Run(index), store, rank, options.Ranks, _epochs[index]) { CommitTimeout = options.CommitTimeout }).ToList();
+            for (var i = 0; i < options.Commits; i++)
+            {
+                var failure = deadline.IsCancellationRequested ? WindowExpired : await SaveAsync(ranks, i, latencies, deadline);
+                if (failure is not null)
+                {
+                    failures.AddOrUpdate(failure, 1, (_, n) => n + 1);
+                    Interlocked.Increment(ref failed);
+                }
+                checkpointDone(Volatile.Read(ref failed));
+            }
+        })));
+        return new CommitLoadResult(clock.Elapsed, latencies.ToList(), failures);
+    }
+
+    /// <summary>One checkpoint by every rank at once: null when it committed (its latency recorded), else the failure's type.</summary>
+    private async Task<string?> SaveAsync(IReadOnlyList<RankCommitter> ranks, int iteration, ConcurrentBag<double> latencies, CancellationToken deadline)
+    {
+        var name = Policy.PeriodicName(iteration);
+        var state = State(iteration);
+        var started = Stopwatch.GetTimestamp();
+        try
+        {
+            await Task.WhenAll(ranks.Select(r => r.SaveAsync(name, iteration, _tensors, r.Rank == 0 ? state : null, null, deadline)));
+            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+            return null;
+        }
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested)
+        {
+            return WindowExpired;
+        }
+        catch (Exception e)
+        {
+            // Azure's retry policy throws an AggregateException of its attempts: the attempts' failure says more.
+            while (e is AggregateException { InnerExceptions.Count: > 0 } aggregate) e = aggregate.InnerExceptions[0];
+            return e.GetType().Name;
+        }
+    }
+
+    /// <summary>Runs whose catalog is not exactly the checkpoints the window saved, or could not be read.</summary>
+    public async Task<int> CountWrongCatalogsAsync(CancellationToken cancellationToken)
+    {
+        var expected = Enumerable.Range(0, options.Commits).Select(i => Policy.PeriodicName(i)).ToList();
+        var wrong = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, options.Runs), new ParallelOptions { MaxDegreeOfParallelism = SetupConcurrency, CancellationToken = cancellationToken },
+            async (index, _) =>
+            {
+                IReadOnlyList<CheckpointRecord>? catalog = null;
+                try { catalog = await grains.GetGrain<ITrainingRunGrain>(Run(index).Key).ListCheckpoints(); }
+                catch (Exception e) when (e is TimeoutException or OrleansException) { } // an unreadable catalog is a wrong one
+                if (catalog is null || !catalog.Select(c => c.Name).Order(StringComparer.Ordinal).SequenceEqual(expected)) Interlocked.Increment(ref wrong);
+            });
+        return wrong;
+    }
+
+    /// <summary>Rank 0's non-tensor state: the iteration and the model's tensor references.</summary>
+    private string State(long iteration)
+    {
+        var model = new JsonObject();
+        foreach (var t in _tensors) model[t.Key["model/".Length..]] = new JsonObject { [StateTree.TensorMarker] = t.Key };
+        return new JsonObject { ["iteration"] = iteration, ["model"] = model }.ToJsonString();
+    }
+}

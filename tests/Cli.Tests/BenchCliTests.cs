@@ -1,0 +1,74 @@
+namespace Checkpointing.Cli.Tests;
+
+/// <summary><c>ckpt bench commits</c> as scripts/test.sh runs it: real Azurite, two real silos, the agents' client path.</summary>
+[Collection(nameof(CliCollection))]
+public sealed class BenchCliTests
+{
+    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(8);
+
+    [Fact]
+    public async Task Production_config_commits_every_checkpoint_with_exact_catalogs_and_measures_the_window()
+    {
+        var result = await CliRunner.OutOfProcess(Limit,
+            "bench", "commits", "--runs", "50", "--ranks", "4", "--commits", "2", "--grain-state", "blob", "--store", "blob", "--silos", "2", "--json");
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        var summary = result.Json; // the whole of stdout is one object
+        Assert.Equal(0, (long)summary["failed"]!);
+        Assert.Empty(summary["failures_by_type"]!.AsObject()); // catalog mismatches would be listed here
+        Assert.Equal(100, (long)summary["commits"]!);
+        Assert.True((double)summary["commits_per_s"]! > 0);
+        Assert.True((double)summary["p50_ms"]! <= (double)summary["p99_ms"]!);
+        Assert.True((double)summary["p99_ms"]! <= (double)summary["max_ms"]!);
+        // Every commit persists run state at least once, as blob PUTs with a body.
+        Assert.True((long)summary["state_writes"]! >= 100, summary.ToJsonString());
+        Assert.True((long)summary["state_bytes_written"]! > 0, summary.ToJsonString());
+        Assert.True((double)summary["silo_cpu_s"]! > 0, summary.ToJsonString());
+        Assert.True((double)summary["azurite_cpu_s"]! > 0, summary.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Memory_grain_state_counts_the_serialized_writes_without_blob_grain_storage()
+    {
+        var result = await CliRunner.OutOfProcess(Limit,
+            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "2", "--grain-state", "memory", "--store", "blob", "--silos", "1", "--json");
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        var summary = result.Json;
+        Assert.Equal(8, (long)summary["commits"]!);
+        Assert.True((long)summary["state_writes"]! >= 8, summary.ToJsonString());
+        Assert.True((long)summary["state_bytes_written"]! > 0, summary.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Checkpoints_left_when_the_window_ends_are_failures_with_exit_code_1_and_one_error_line()
+    {
+        var result = await CliRunner.OutOfProcess(Limit,
+            "bench", "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1");
+
+        Assert.Equal(1, result.ExitCode);
+        var errors = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("ckpt: ", StringComparison.Ordinal)).ToList();
+        var error = Assert.Single(errors);
+        // Both runs saved fewer than 1,000 checkpoints in 2 s, so both catalogs are short as well.
+        Assert.Matches(@"^ckpt: bench: \d+ failure\(s\): catalog 2, window_expired \d+$", error);
+        Assert.Contains("failures ", result.Out, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_usage_error_is_one_line_or_one_json_object_and_starts_nothing()
+    {
+        var plain = await CliRunner.InProcess("bench", "commits", "--runs", "0");
+        var json = await CliRunner.InProcess("bench", "commits", "--store", "s3", "--json");
+        var unknown = await CliRunner.InProcess("bench", "rollbacks");
+
+        Assert.Equal(CliApp.UsageExitCode, plain.ExitCode);
+        Assert.Equal("", plain.Out);
+        Assert.Equal("ckpt: --runs must be an integer >= 1, got '0' (ckpt --help shows the usage)", plain.Error.Trim());
+        Assert.Equal(CliApp.UsageExitCode, json.ExitCode);
+        Assert.Equal("", json.Error);
+        Assert.Equal("--store must be blob or memory, got 's3'", (string)json.Json["error"]!);
+        Assert.Equal("usage", (string)json.Json["kind"]!);
+        Assert.Equal(CliApp.UsageExitCode, unknown.ExitCode);
+        Assert.Contains("unknown benchmark 'rollbacks'", unknown.Error, StringComparison.Ordinal);
+    }
+}
