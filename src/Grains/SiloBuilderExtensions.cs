@@ -1,5 +1,7 @@
 using Checkpointing.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
+using Orleans.Serialization;
+using Orleans.Storage;
 
 namespace Checkpointing.Grains;
 
@@ -7,7 +9,7 @@ public static class SiloBuilderExtensions
 {
     /// <summary>
     /// Everything the run and tenant grains need on a silo: the checkpoint store, the access filter
-    /// and the internal-call signer, the clock, and their options. Grain state providers ("runs", "tenants") are the host's choice.
+    /// and the internal-call signer, the clock, the binary grain-state serializer, and their options. Grain state providers ("runs", "tenants") are the host's choice.
     /// </summary>
     public static ISiloBuilder AddCheckpointing(this ISiloBuilder silo, ICheckpointStore store, Action<TenancyOptions>? tenancy = null, Action<RunGrainOptions>? runs = null)
     {
@@ -15,6 +17,9 @@ public static class SiloBuilderExtensions
         silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
         silo.AddOutgoingGrainCallFilter<InternalCallSigner>();
         silo.Services.AddSingleton(TimeProvider.System);
+        // Every grain storage provider that is not given a serializer takes this one (options default from the container).
+        silo.Services.AddSingleton<IGrainStorageSerializer>(services => new BinaryStateSerializer(
+            services.GetRequiredService<Serializer>(), new JsonGrainStorageSerializer(services.GetRequiredService<OrleansJsonSerializer>())));
         silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(store));
         if (tenancy is not null) silo.Services.Configure(tenancy);
         if (runs is not null) silo.Services.Configure(runs);

@@ -159,7 +159,7 @@ public sealed class TrainingRunGrain(
         return AttemptFor(pending, request.Rank);
     }
 
-    public async Task<ShardAck> ReportShard(ShardReport report)
+    public async Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default)
     {
         EnsureCreated();
         CheckEpoch(report.Epoch);
@@ -173,7 +173,12 @@ public sealed class TrainingRunGrain(
         CheckReport(pending, report);
         collector.Add(report);
         pending.LastProgressUtc = time.GetUtcNow();
-        if (collector.Missing > 0) return new ShardAck(false, collector.Missing, null);
+        if (collector.Missing > 0)
+        {
+            return await WaitForCommitAsync(collector, waitForCommit) is { } committedMeanwhile
+                ? new ShardAck(true, 0, committedMeanwhile)
+                : new ShardAck(false, collector.Missing, null);
+        }
         var record = await Exclusive(() => CommitAsync(collector));
         return new ShardAck(true, 0, record);
     }
@@ -186,15 +191,29 @@ public sealed class TrainingRunGrain(
         {
             if (request.Rank < 0 || request.Rank >= collector.Pending.WorldSize || !collector.Holds(request.Rank))
                 return new CommitWait(CommitWaitStatus.ReportAgain, null, collector.Missing);
-            var wait = request.MaxWait < options.Value.MaxCommitWait ? request.MaxWait : options.Value.MaxCommitWait;
-            var outcome = collector.Outcome.Task;
-            if (await Task.WhenAny(outcome, Task.Delay(wait, time)) != outcome) return new CommitWait(CommitWaitStatus.Waiting, null, collector.Missing);
-            return new CommitWait(CommitWaitStatus.Committed, await outcome, 0);
+            return await WaitForCommitAsync(collector, request.MaxWait) is { } committed
+                ? new CommitWait(CommitWaitStatus.Committed, committed, 0)
+                : new CommitWait(CommitWaitStatus.Waiting, null, collector.Missing);
         }
         if (CommittedRecord(request.Name, request.AttemptId) is { } record) return new CommitWait(CommitWaitStatus.Committed, record, 0);
         if (S.Pending.TryGetValue(request.Name, out var pending) && pending.AttemptId == request.AttemptId)
             return new CommitWait(CommitWaitStatus.ReportAgain, null, pending.WorldSize);
         throw new RunRefusedException($"Checkpoint {request.Name} attempt {request.AttemptId} of {_id} was abandoned before every rank reported (see the run grain's log).");
+    }
+
+    /// <summary>The record once the collector's checkpoint commits within <paramref name="requested"/> (capped), null when it is still waiting; throws when it is abandoned.</summary>
+    private async Task<CheckpointRecord?> WaitForCommitAsync(CommitCollector collector, TimeSpan requested)
+    {
+        var wait = requested < options.Value.MaxCommitWait ? requested : options.Value.MaxCommitWait;
+        if (wait <= TimeSpan.Zero && !collector.Outcome.Task.IsCompleted) return null;
+        try
+        {
+            return await collector.Outcome.Task.WaitAsync(wait, time);
+        }
+        catch (TimeoutException)
+        {
+            return null;
+        }
     }
 
     /// <summary>The committed record of this attempt, once its commit is durable (the activation's collector is gone by then).</summary>

@@ -42,18 +42,29 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
 
     public BlobContainerClient Container => container;
 
-    /// <summary>Exponential retries and a per-try network timeout suited to multi-megabyte blocks.</summary>
-    public static BlobClientOptions CreateClientOptions(int maxRetries = 5, TimeSpan? networkTimeout = null) => new()
+    /// <summary>
+    /// Exponential retries, a per-try network timeout suited to multi-megabyte blocks, and at most
+    /// <paramref name="maxConcurrentRequests"/> requests of the client in flight (<see cref="ConcurrencyLimitPolicy"/>).
+    /// </summary>
+    public static BlobClientOptions CreateClientOptions(int maxRetries = 5, TimeSpan? networkTimeout = null, int maxConcurrentRequests = DefaultMaxConcurrentRequests)
     {
-        Retry =
+        var options = new BlobClientOptions
         {
-            Mode = RetryMode.Exponential,
-            MaxRetries = maxRetries,
-            Delay = TimeSpan.FromMilliseconds(200),
-            MaxDelay = TimeSpan.FromSeconds(10),
-            NetworkTimeout = networkTimeout ?? TimeSpan.FromSeconds(100),
-        },
-    };
+            Retry =
+            {
+                Mode = RetryMode.Exponential,
+                MaxRetries = maxRetries,
+                Delay = TimeSpan.FromMilliseconds(200),
+                MaxDelay = TimeSpan.FromSeconds(10),
+                NetworkTimeout = networkTimeout ?? TimeSpan.FromSeconds(100),
+            },
+        };
+        options.AddPolicy(new ConcurrencyLimitPolicy(maxConcurrentRequests), HttpPipelinePosition.PerCall);
+        return options;
+    }
+
+    /// <summary>Enough to keep a storage account busy from one process; small enough that a fleet of processes on one account queues at home.</summary>
+    public const int DefaultMaxConcurrentRequests = 32;
 
     public static AzureBlobStore FromConnectionString(string connectionString, string containerName, AzureBlobStoreOptions? options = null) =>
         new(new BlobServiceClient(connectionString, CreateClientOptions()).GetBlobContainerClient(containerName), options);

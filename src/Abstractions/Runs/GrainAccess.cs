@@ -25,6 +25,9 @@ public sealed class GrainAccessAttribute(CallerAccess access) : Attribute
     public CallerAccess Access { get; } = access;
 
     /// <summary>The member's classification, or null when it has none (deny).</summary>
-    public static CallerAccess? Of(MethodInfo interfaceMethod) =>
-        (interfaceMethod.GetCustomAttribute<GrainAccessAttribute>() ?? interfaceMethod.DeclaringType?.GetCustomAttribute<GrainAccessAttribute>())?.Access;
+    /// <remarks>Cached per method: the silo's call filters ask on every call, and attribute lookup is reflection.</remarks>
+    public static CallerAccess? Of(MethodInfo interfaceMethod) => Cache.GetOrAdd(interfaceMethod, static method =>
+        (method.GetCustomAttribute<GrainAccessAttribute>() ?? method.DeclaringType?.GetCustomAttribute<GrainAccessAttribute>())?.Access);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<MethodInfo, CallerAccess?> Cache = new();
 }

@@ -23,8 +23,12 @@ public interface ITrainingRunGrain : IGrainWithStringKey
     /// <summary>Phase one. The first rank's Begin makes the attempt durable; the other ranks' Begins (and retries) get the same attempt.</summary>
     Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request);
 
-    /// <summary>Phase two. Reports are held in memory and are idempotent: the same report sent again is acknowledged again.</summary>
-    Task<ShardAck> ReportShard(ShardReport report);
+    /// <summary>
+    /// Phase two. Reports are held in memory and are idempotent: the same report sent again is acknowledged again.
+    /// With <paramref name="waitForCommit"/>, a report that does not complete the set waits up to that long for the
+    /// commit (one call instead of a report and a first <see cref="AwaitCommit"/>).
+    /// </summary>
+    Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default);
 
     /// <summary>
     /// Long-polls (at most <see cref="CommitWaitRequest.MaxWait"/>) until the attempt this rank reported commits.

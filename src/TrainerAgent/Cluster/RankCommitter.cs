@@ -43,17 +43,31 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         var reportNext = true;
         while (true)
         {
-            if (reportNext)
-            {
-                var ack = await Transient.RetryAsync(() => Grain.ReportShard(report), deadline, cancellationToken).ConfigureAwait(false);
-                if (ack.Record is { } committed) return committed;
-            }
             if (DateTimeOffset.UtcNow > deadline)
                 throw new TimeoutException($"Checkpoint {name} of {Run}: not every one of the {WorldSize} ranks reported within {CommitTimeout}.");
+            if (reportNext)
+            {
+                var ack = await Transient.RetryAsync(() => ReportAsync(report), deadline, cancellationToken).ConfigureAwait(false);
+                if (ack?.Record is { } committed) return committed;
+                if (ack is null) continue; // the grain moved while this rank waited: report to the new activation
+            }
             var answer = await Transient.RetryAsync(() => AwaitCommitAsync(wait), deadline, cancellationToken).ConfigureAwait(false);
             if (answer?.Record is { } record) return record;
             // null: the grain lost this rank's report (it moved); ReportAgain: it says so itself.
             reportNext = answer is null || answer.Status == CommitWaitStatus.ReportAgain;
+        }
+    }
+
+    /// <summary>Reports and waits for the commit in the same call; null when the grain moved while this rank waited.</summary>
+    private async Task<ShardAck?> ReportAsync(ShardReport report)
+    {
+        try
+        {
+            return await Grain.ReportShard(report, PollWait).ConfigureAwait(false);
+        }
+        catch (RunMovedException)
+        {
+            return null;
         }
     }
 
