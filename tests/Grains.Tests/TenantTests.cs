@@ -72,6 +72,41 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task Runs_committing_at_once_against_their_grants_never_take_the_tenant_over_its_limit()
+    {
+        TestTenancy.ActAs("epsilon");
+        var jobs = Enumerable.Range(0, 4).Select(i => new FakeJob(fixture.Client, fixture.Store, new RunId("epsilon", $"r{i}"), worldSize: 2, tensors: 2)).ToList();
+        foreach (var job in jobs)
+        {
+            await job.Grain.Create(new PeriodicPolicy(10));
+            job.Epoch = await job.Grain.StartAttempt();
+        }
+        await jobs[0].SaveAsync("model_0000000", 0);
+        var checkpoint = (await jobs[0].Grain.GetLastCheckpoint())!.Bytes;
+        TestTenancy.ActAs(TenantTokens.OperatorTenant);
+        var limit = checkpoint * 7;
+        await fixture.Client.GetGrain<ITenantGrain>("epsilon").SetLimits(new TenantLimits(null, limit));
+
+        // Every run keeps committing until its tenant refuses it; grants are checked by each run on its own.
+        TestTenancy.ActAs("epsilon");
+        var refused = await Task.WhenAll(jobs.Select(async job =>
+        {
+            for (var i = 1; i < 20; i++)
+            {
+                try { await job.SaveAsync($"model_{i:D7}", i); }
+                catch (TenantLimitException) { return true; }
+            }
+            return false;
+        }));
+        Assert.All(refused, Assert.True);
+        var retained = 0L;
+        foreach (var job in jobs) retained += (await job.Grain.Get()).RetainedBytes;
+        Assert.True(retained <= limit, $"the tenant retains {retained} bytes, over its limit of {limit}");
+        // A run is refused only when its own grant is used up (less than a checkpoint left): unused grants leave under a checkpoint per run.
+        Assert.True(retained > limit - jobs.Count * checkpoint, $"the tenant retains only {retained} of {limit} bytes: grants held back too much");
+    }
+
+    [Fact]
     public void Tokens_are_signed_bound_to_a_tenant_and_expire()
     {
         var token = TenantTokens.Issue(TestTenancy.Key, "acme", DateTimeOffset.UtcNow.AddMinutes(5));
