@@ -55,7 +55,7 @@ public static class CommitBenchCommand
             ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints")
             : new MemoryStore();
         var load = new CommitLoad(connection.Client, store, options);
-        say($"setup: creating {options.Runs} runs and starting their attempts");
+        say($"setup: creating {options.Runs} runs, starting their attempts, warming up");
         var setup = Stopwatch.StartNew();
         await load.SetupAsync(CancellationToken.None);
         say($"setup took {setup.Elapsed.TotalSeconds:0.0} s");

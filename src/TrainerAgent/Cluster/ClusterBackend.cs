@@ -13,15 +13,15 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
 {
     public const string Scheme = "ckpt://";
 
-    public RunId Run { get; } = run;
-    public int Rank { get; } = rank;
-    public int WorldSize { get; } = worldSize;
-    public long Epoch { get; } = epoch;
-    public ICheckpointStore Store { get; } = store;
-    public ITrainingRunGrain Grain => grains.GetGrain<ITrainingRunGrain>(Run.Key);
+    /// <summary>This rank's side of the save protocol.</summary>
+    public RankCommitter Committer { get; } = new(grains, run, store, rank, worldSize, epoch);
 
-    /// <summary>How long a rank that reported waits for the other ranks before the save fails.</summary>
-    public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromMinutes(10);
+    public RunId Run => Committer.Run;
+    public int Rank => Committer.Rank;
+    public int WorldSize => Committer.WorldSize;
+    public long Epoch => Committer.Epoch;
+    public ICheckpointStore Store => Committer.Store;
+    public ITrainingRunGrain Grain => Committer.Grain;
 
     public bool AppliesRetention => true;
 
@@ -30,8 +30,7 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
         var (state, tensors) = StateTree.Flatten(data, TorchTensors.AsSource);
-        var committer = new RankCommitter(grains, Run, Store, Rank, WorldSize, Epoch) { CommitTimeout = CommitTimeout };
-        await committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
+        await Committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Grain.GetLastCheckpoint().ConfigureAwait(false))?.Name;
