@@ -294,11 +294,14 @@ public sealed class TrainingRunGrain(
         }
         catch (Exception e)
         {
-            // A storage fault the store's own retries did not overcome: every waiting rank fails with it, as
-            // this one does (the job restarts; StartAttempt collects the attempt).
+            // A storage fault the store's own retries did not overcome (the manifest, or the state write): the
+            // pending checkpoint stays durable, so every rank reports again and the commit is tried again
+            // (by a fresh activation when the state write failed); RankCommitter's deadline bounds the retries.
             _collecting.Remove(pending.Name);
-            collector.Outcome.TrySetException(new RunRefusedException($"Committing {pending.Name} of {_id} failed: {e.Message}"));
-            throw;
+            var moved = e as RunMovedException ?? new RunMovedException($"Committing {pending.Name} of {_id} failed ({e.GetType().Name}: {e.Message}); report again.");
+            if (e is not RunMovedException) logger.LogWarning(e, "Run {Run}: committing {Name} failed; the ranks report again", _id, pending.Name);
+            collector.Outcome.TrySetException(moved);
+            throw moved;
         }
     }
 
@@ -322,10 +325,13 @@ public sealed class TrainingRunGrain(
         {
             await state.WriteStateAsync();
         }
-        catch
+        catch (Exception e)
         {
+            // Often the write landed and only its answer was lost (a retry then meets its own ETag): the
+            // reloaded state says which. Callers retry against the new activation (RunMovedException is transient).
             DeactivateOnIdle();
-            throw;
+            logger.LogWarning(e, "Run {Run}: saving its state failed; the grain reloads what is durable", _id);
+            throw new RunMovedException($"Run {_id} could not save its state ({e.GetType().Name}: {e.Message}); it reloads: try again.");
         }
     }
 

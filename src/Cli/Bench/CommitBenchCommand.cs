@@ -24,7 +24,7 @@ public static class CommitBenchCommand
             Ranks: (int)args.Long("ranks", 2, min: 1),
             Commits: (int)args.Long("commits", 3, min: 1),
             Tensors: (int)args.Long("tensors", 4, min: 1),
-            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 60, min: 1)));
+            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 600, min: 1)));
         var maxSeconds = args.Long("max-seconds", 600, min: 1);
         var blobGrainState = Blob(args, "grain-state");
         var blobStore = Blob(args, "store");
@@ -125,6 +125,8 @@ public static class CommitBenchCommand
             ["max_ms"] = Round(latency.Max),
             ["failed"] = failures.Values.Sum(),
             ["failures_by_type"] = new JsonObject(failures.Select(f => KeyValuePair.Create(f.Key, (JsonNode?)f.Value))),
+            ["first_errors"] = new JsonObject(result.FirstErrors.Where(e => e.Value.Length > 0).OrderBy(e => e.Key, StringComparer.Ordinal)
+                .Select(e => KeyValuePair.Create(e.Key, (JsonNode?)e.Value))),
             ["state_writes"] = after.State.StateWrites - before.State.StateWrites,
             ["state_bytes_written"] = after.State.StateBytesWritten - before.State.StateBytesWritten,
             ["azurite_cpu_s"] = Round(after.AzuriteCpu - before.AzuriteCpu),
@@ -139,11 +141,15 @@ public static class CommitBenchCommand
     {
         string V(string name) => s[name] is { } node ? node.ToJsonString() : "-";
         var failures = s["failures_by_type"]!.AsObject();
-        return string.Join('\n',
+        List<string> lines =
+        [
             $"commits    {V("commits")} of {V("commits_expected")} in {V("window_s")} s: {V("commits_per_s")} commits/s ({V("runs")} runs x {V("ranks")} ranks)",
             $"latency    p50 {V("p50_ms")} ms, p90 {V("p90_ms")} ms, p99 {V("p99_ms")} ms, max {V("max_ms")} ms (first Begin to last rank's ack)",
             $"failures   {V("failed")}{(failures.Count > 0 ? " (" + string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}")) + ")" : "")}",
             $"cpu        azurite {V("azurite_cpu_s")} s, silos {V("silo_cpu_s")} s, bench client {V("client_cpu_s")} s",
-            $"grain      {V("state_writes")} state writes, {V("state_bytes_written")} bytes");
+            $"grain      {V("state_writes")} state writes, {V("state_bytes_written")} bytes",
+            .. s["first_errors"]!.AsObject().Select(e => $"first {e.Key}: {e.Value}"),
+        ];
+        return string.Join('\n', lines);
     }
 }

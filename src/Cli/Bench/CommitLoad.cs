@@ -11,8 +11,8 @@ namespace Checkpointing.Cli.Bench;
 
 public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout);
 
-/// <summary>What the timed window saw: its length, the latency of every committed checkpoint, and failed checkpoints by exception type.</summary>
-public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> LatenciesMs, IReadOnlyDictionary<string, int> FailuresByType);
+/// <summary>What the timed window saw: its length, the latency of every committed checkpoint, failed checkpoints by exception type and the first message of each type.</summary>
+public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> LatenciesMs, IReadOnlyDictionary<string, int> FailuresByType, IReadOnlyDictionary<string, string> FirstErrors);
 
 /// <summary>
 /// Drives runs × ranks × checkpoints through the client path agents use (<see cref="RankCommitter"/>:
@@ -68,6 +68,7 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
     {
         var latencies = new ConcurrentBag<double>();
         var failures = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
+        var firstErrors = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
         var failed = 0;
         var clock = Stopwatch.StartNew();
         await Task.WhenAll(Enumerable.Range(0, options.Runs).Select(index => Task.Run(async () =>
@@ -76,20 +77,21 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
                 .Select(rank => new RankCommitter(grains, Run(index), store, rank, options.Ranks, _epochs[index]) { CommitTimeout = options.CommitTimeout }).ToList();
             for (var i = 0; i < options.Commits; i++)
             {
-                var failure = deadline.IsCancellationRequested ? WindowExpired : await SaveAsync(ranks, i, latencies, deadline);
-                if (failure is not null)
+                var failure = deadline.IsCancellationRequested ? (WindowExpired, "") : await SaveAsync(ranks, i, latencies, deadline);
+                if (failure is var (type, message))
                 {
-                    failures.AddOrUpdate(failure, 1, (_, n) => n + 1);
+                    failures.AddOrUpdate(type, 1, (_, n) => n + 1);
+                    firstErrors.TryAdd(type, message);
                     Interlocked.Increment(ref failed);
                 }
                 checkpointDone(Volatile.Read(ref failed));
             }
         })));
-        return new CommitLoadResult(clock.Elapsed, latencies.ToList(), failures);
+        return new CommitLoadResult(clock.Elapsed, latencies.ToList(), failures, firstErrors);
     }
 
-    /// <summary>One checkpoint by every rank at once: null when it committed (its latency recorded), else the failure's type.</summary>
-    private async Task<string?> SaveAsync(IReadOnlyList<RankCommitter> ranks, int iteration, ConcurrentBag<double> latencies, CancellationToken deadline)
+    /// <summary>One checkpoint by every rank at once: null when it committed (its latency recorded), else the failure's type and message.</summary>
+    private async Task<(string Type, string Message)?> SaveAsync(IReadOnlyList<RankCommitter> ranks, int iteration, ConcurrentBag<double> latencies, CancellationToken deadline)
     {
         var name = Policy.PeriodicName(iteration);
         var state = State(iteration);
@@ -102,13 +104,13 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
         }
         catch (OperationCanceledException) when (deadline.IsCancellationRequested)
         {
-            return WindowExpired;
+            return (WindowExpired, "");
         }
         catch (Exception e)
         {
             // Azure's retry policy throws an AggregateException of its attempts: the attempts' failure says more.
             while (e is AggregateException { InnerExceptions.Count: > 0 } aggregate) e = aggregate.InnerExceptions[0];
-            return e.GetType().Name;
+            return (e.GetType().Name, e.Message.ReplaceLineEndings(" "));
         }
     }
 

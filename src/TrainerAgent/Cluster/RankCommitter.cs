@@ -86,8 +86,8 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
 }
 
 /// <summary>
-/// Retries calls that failed because a silo went away (the grain is reactivated elsewhere) until a
-/// deadline; refusals and every other error go to the caller at once.
+/// Retries calls that failed because a silo went away or the grain reloaded its state (it is
+/// reactivated, possibly elsewhere) until a deadline; refusals and every other error go to the caller at once.
 /// </summary>
 internal static class Transient
 {
@@ -109,6 +109,6 @@ internal static class Transient
         }
     }
 
-    private static bool IsTransient(Exception e) => e is SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
+    private static bool IsTransient(Exception e) => e is RunMovedException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
         or TimeoutException or OrleansException { InnerException: null or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException };
 }
