@@ -88,7 +88,9 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
         var content = (await blob.DownloadContentAsync()).Value.Content;
         await blob.UploadAsync(content, overwrite: true);
 
-        await Assert.ThrowsAsync<InconsistentStateException>(() => grain.SetPolicy(new PeriodicPolicy(20)));
+        // The ETag conflict reaches the caller as "reloaded: try again", naming the conflict; nothing is overwritten.
+        var conflict = await Assert.ThrowsAsync<RunMovedException>(() => grain.SetPolicy(new PeriodicPolicy(20)));
+        Assert.Contains(nameof(InconsistentStateException), conflict.Message);
         // The grain was deactivated; the next call reads the current state and succeeds.
         var view = await grain.SetPolicy(new PeriodicPolicy(30));
         Assert.Equal(30, view.Policy.Period);

@@ -36,8 +36,9 @@ public sealed class TenantAccessDeniedException : RunRefusedException
 }
 
 /// <summary>
-/// The run grain lost the reports it was collecting (it moved to another silo, or a storage fault
-/// made it reload its state): nothing was refused, the ranks send their reports again.
+/// The run grain lost what it held in memory and reloads what is durable: it moved to another silo
+/// (the reports it was collecting are gone), or saving its state failed (e.g. an ETag conflict, often
+/// a retried write that had landed). Nothing was refused: the caller sends the same call again.
 /// </summary>
 [GenerateSerializer]
 public sealed class RunMovedException : Exception
