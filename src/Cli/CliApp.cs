@@ -55,7 +55,7 @@ public static class CliApp
               one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout;
               --hold-at N stops before iteration N until the launcher kills it
           ckpt bench commits [--runs 64] [--ranks 2] [--commits 3] [--tensors 4] [--grain-state blob|memory]
-                             [--store blob|memory] [--silos 2] [--commit-timeout 600] [--max-seconds 600] [--json]
+                             [--store blob|memory] [--silos 2] [--rate R] [--commit-timeout 600] [--max-seconds 600] [--json]
               load on the control plane: Azurite (if any storage is blob) and S silos on this machine;
               N runs x W ranks each save C checkpoints concurrently through the agents' client path;
               prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU

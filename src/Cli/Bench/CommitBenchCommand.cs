@@ -24,7 +24,8 @@ public static class CommitBenchCommand
             Ranks: (int)args.Long("ranks", 2, min: 1),
             Commits: (int)args.Long("commits", 3, min: 1),
             Tensors: (int)args.Long("tensors", 4, min: 1),
-            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 600, min: 1)));
+            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 600, min: 1)),
+            Rate: args.OptionalLong("rate", min: 1));
         var maxSeconds = args.Long("max-seconds", 600, min: 1);
         var blobGrainState = Blob(args, "grain-state");
         var blobStore = Blob(args, "store");
@@ -117,6 +118,7 @@ public static class CommitBenchCommand
             ["commits"] = latency.Count,
             ["commits_expected"] = options.Runs * options.Commits,
             ["tensors"] = options.Tensors,
+            ["rate"] = options.Rate,
             ["window_s"] = Round(seconds),
             ["commits_per_s"] = Round(latency.Count / seconds),
             ["p50_ms"] = Round(latency.Percentile(50)),

@@ -9,7 +9,8 @@ using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;
 
-public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout);
+/// <param name="Rate">Checkpoints started per second across all runs (open loop), or null: every run starts its next checkpoint as soon as its last one ends (a closed-loop burst).</param>
+public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout, double? Rate = null);
 
 /// <summary>What the timed window saw: its length, the latency of every committed checkpoint, failed checkpoints by exception type and the first message of each type.</summary>
 public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> LatenciesMs, IReadOnlyDictionary<string, int> FailuresByType, IReadOnlyDictionary<string, string> FirstErrors);
@@ -77,6 +78,12 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
                 .Select(rank => new RankCommitter(grains, Run(index), store, rank, options.Ranks, _epochs[index]) { CommitTimeout = options.CommitTimeout }).ToList();
             for (var i = 0; i < options.Commits; i++)
             {
+                if (options.Rate is { } rate)
+                {
+                    // Open loop: checkpoint i of run `index` is due at (i × runs + index) / rate, whatever came before.
+                    var due = TimeSpan.FromSeconds((i * (double)options.Runs + index) / rate) - clock.Elapsed;
+                    if (due > TimeSpan.Zero) await Task.Delay(due, CancellationToken.None);
+                }
                 var failure = deadline.IsCancellationRequested ? (WindowExpired, "") : await SaveAsync(ranks, i, latencies, deadline);
                 if (failure is var (type, message))
                 {
