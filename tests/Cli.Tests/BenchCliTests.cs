@@ -41,6 +41,22 @@ public sealed class BenchCliTests
     }
 
     [Fact]
+    public async Task With_a_rate_checkpoints_start_on_schedule_in_memory_storage_and_all_commit()
+    {
+        var result = await CliRunner.OutOfProcess(Limit,
+            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "3", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--rate", "20", "--json");
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        var summary = result.Json;
+        Assert.Equal(12, (long)summary["commits"]!);
+        Assert.Equal(0, (long)summary["failed"]!);
+        Assert.Equal(20, (double)summary["rate"]!);
+        Assert.Null(summary["azurite_cpu_s"]); // nothing was stored in Azurite: it was not started
+        // The last checkpoint is due (2 x 4 runs + 3) / 20 = 0.55 s into the window: the window cannot be shorter.
+        Assert.True((double)summary["window_s"]! >= 0.55, summary.ToJsonString());
+    }
+
+    [Fact]
     public async Task Checkpoints_left_when_the_window_ends_are_failures_with_exit_code_1_and_one_error_line()
     {
         var result = await CliRunner.OutOfProcess(Limit,
