@@ -11,6 +11,8 @@ namespace Checkpointing.Grains;
 internal sealed class CommitCollector(PendingCheckpoint pending)
 {
     private readonly ShardReport?[] _reports = new ShardReport?[pending.WorldSize];
+    /// <summary>Rank 0's non-tensor state, parsed once when its report was checked.</summary>
+    private JsonObject? _state;
 
     public PendingCheckpoint Pending { get; } = pending;
     public int Received { get; private set; }
@@ -21,8 +23,8 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
 
     public bool Holds(int rank) => _reports[rank] is not null;
 
-    /// <summary>Records a report; the same report again is a no-op, a different one from the same rank is refused.</summary>
-    public void Add(ShardReport report)
+    /// <summary>Records a report (with rank 0's parsed state); the same report again is a no-op, a different one from the same rank is refused.</summary>
+    public void Add(ShardReport report, JsonObject? state)
     {
         if (_reports[report.Rank] is { } earlier)
         {
@@ -31,6 +33,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             return;
         }
         _reports[report.Rank] = report;
+        if (report.Rank == 0) _state = state;
         Received++;
     }
 
@@ -71,7 +74,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             CreatedUtc = createdUtc,
             Shards = reports.Select(r => r.Shard).ToList(),
             Tensors = tensors,
-            State = JsonNode.Parse(reports[0].StateJson!) as JsonObject ?? throw new RunRefusedException("Rank 0's state is not a JSON object."),
+            State = _state ?? throw new InvalidOperationException("Rank 0's report came without its checked state."),
         };
     }
 }

@@ -42,6 +42,8 @@ public sealed class TrainingRunGrain(
     private readonly AccountingChannel _accounting = new();
     private bool _reminderRegistered;
     private readonly SemaphoreSlim _exclusive = new(1, 1);
+    private readonly Dictionary<string, (string AttemptId, RunRefusedException Refusal)> _abandoned = new(StringComparer.Ordinal);
+    private const int MaxRememberedAbandoned = 64;
     private RunState S => state.State;
     private ICheckpointStore Store => stores.Store;
     private ITenantAccounting TenantAccounting => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
@@ -170,8 +172,7 @@ public sealed class TrainingRunGrain(
         var pending = collector.Pending;
         if (report.Rank < 0 || report.Rank >= pending.WorldSize)
             throw new RunRefusedException($"Rank {report.Rank} is not in a world of size {pending.WorldSize}.");
-        CheckReport(pending, report);
-        collector.Add(report);
+        collector.Add(report, CheckReport(pending, report));
         pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing > 0)
         {
@@ -198,8 +199,13 @@ public sealed class TrainingRunGrain(
         if (CommittedRecord(request.Name, request.AttemptId) is { } record) return new CommitWait(CommitWaitStatus.Committed, record, 0);
         if (S.Pending.TryGetValue(request.Name, out var pending) && pending.AttemptId == request.AttemptId)
             return new CommitWait(CommitWaitStatus.ReportAgain, null, pending.WorldSize);
-        throw new RunRefusedException($"Checkpoint {request.Name} attempt {request.AttemptId} of {_id} was abandoned before every rank reported (see the run grain's log).");
+        throw AbandonedRefusal(request.Name, request.AttemptId)
+            ?? new RunRefusedException($"Checkpoint {request.Name} attempt {request.AttemptId} of {_id} was abandoned before every rank reported (see the run grain's log).");
     }
+
+    /// <summary>Why this activation abandoned the attempt, when it did.</summary>
+    private RunRefusedException? AbandonedRefusal(string name, string attemptId) =>
+        _abandoned.TryGetValue(name, out var abandoned) && abandoned.AttemptId == attemptId ? abandoned.Refusal : null;
 
     /// <summary>The record once the collector's checkpoint commits within <paramref name="requested"/> (capped), null when it is still waiting; throws when it is abandoned.</summary>
     private async Task<CheckpointRecord?> WaitForCommitAsync(CommitCollector collector, TimeSpan requested)
@@ -227,8 +233,8 @@ public sealed class TrainingRunGrain(
         return _collecting[name] = new CommitCollector(pending);
     }
 
-    /// <summary>Checks one report on its own; the union of all reports is checked at commit (<see cref="CommitCollector.BuildManifest"/>).</summary>
-    private static void CheckReport(PendingCheckpoint pending, ShardReport report)
+    /// <summary>Checks one report on its own and returns rank 0's state tree; the union of all reports is checked at commit (<see cref="CommitCollector.BuildManifest"/>).</summary>
+    private static JsonObject? CheckReport(PendingCheckpoint pending, ShardReport report)
     {
         var shardName = CheckpointFiles.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
         if (report.Shard.Path != shardName)
@@ -237,11 +243,11 @@ public sealed class TrainingRunGrain(
             throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count} tensors; the checkpoint has {pending.Tensors.Count}.");
         if (report.Tensors.Values.Any(t => t.Shard != report.Rank || t.DataOffsets is not [>= 0, var end] || end < t.DataOffsets[0]))
             throw new RunRefusedException($"Rank {report.Rank}'s tensor index must point at shard {report.Rank} with valid offsets.");
-        if (report.Rank != 0) return;
+        if (report.Rank != 0) return null;
         try
         {
-            if (JsonNode.Parse(report.StateJson ?? throw new RunRefusedException("Rank 0 must report the non-tensor state.")) is not JsonObject)
-                throw new RunRefusedException("Rank 0's state is not a JSON object.");
+            return JsonNode.Parse(report.StateJson ?? throw new RunRefusedException("Rank 0 must report the non-tensor state.")) as JsonObject
+                ?? throw new RunRefusedException("Rank 0's state is not a JSON object.");
         }
         catch (JsonException e)
         {
@@ -308,9 +314,7 @@ public sealed class TrainingRunGrain(
     /// <summary>Every waiting rank fails with the same refusal as the rank whose report completed the set.</summary>
     private async Task AbandonAsync(CommitCollector collector, RunRefusedException refusal)
     {
-        _collecting.Remove(collector.Pending.Name);
-        collector.Outcome.TrySetException(refusal);
-        Abort(collector.Pending, refusal.Message);
+        Abort(collector.Pending, refusal.Message, refusal);
         await WriteOrReloadAsync();
         AfterDurableChange();
     }
@@ -503,11 +507,14 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
-    /// <summary>Ranks waiting for it fail with the reason; its shards are owed a deletion.</summary>
-    private void Abort(PendingCheckpoint pending, string why)
+    /// <summary>Ranks waiting for it, or awaiting it later in this activation, fail with <paramref name="refusal"/> (or the reason); its shards are owed a deletion.</summary>
+    private void Abort(PendingCheckpoint pending, string why, RunRefusedException? refusal = null)
     {
-        if (_collecting.Remove(pending.Name, out var collector))
-            collector.Outcome.TrySetException(new RunRefusedException($"Checkpoint {pending.Name} of {_id} was abandoned: {why}."));
+        refusal ??= new RunRefusedException($"Checkpoint {pending.Name} of {_id} was abandoned: {why}.");
+        if (_collecting.Remove(pending.Name, out var collector)) collector.Outcome.TrySetException(refusal);
+        // A rank that reported and asks for the outcome only after this (between two waits) gets the same reason.
+        if (_abandoned.Count >= MaxRememberedAbandoned) _abandoned.Clear();
+        _abandoned[pending.Name] = (pending.AttemptId, refusal);
         S.Pending.Remove(pending.Name);
         S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId, pending.WorldSize));
         logger.LogWarning("Run {Run}: checkpoint {Name} attempt {Attempt} abandoned: {Why}", _id, pending.Name, pending.AttemptId, why);

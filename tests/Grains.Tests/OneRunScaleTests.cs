@@ -33,6 +33,7 @@ public sealed class OneRunScaleTests(ITestOutputHelper output) : IAsyncLifetime
         var grain = _cluster.Client.GetGrain<ITrainingRunGrain>(run.Key);
         await grain.Create(new PeriodicPolicy(10));
         var epoch = await grain.StartAttempt();
+        var job = new FakeJob(_cluster.Client, _store, run, Ranks) { Epoch = epoch };
         // Every rank of a data-parallel job holds the same list; each writes only its share.
         var sizes = Enumerable.Range(0, Tensors).Select(i => new TensorSize($"model/block{i / 100}.layer{i % 100}.weight", 16 * (1 + i % 7))).ToList();
         var summary = TensorListSummary.Of(sizes);
@@ -50,13 +51,8 @@ public sealed class OneRunScaleTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.True(report.Tensors.Count <= Tensors / Ranks + 2, $"rank {rank} reports {report.Tensors.Count} tensors");
             var reported = Stopwatch.StartNew();
             var ack = await grain.ReportShard(report);
-            if (ack.Committed) commitCall = reported.Elapsed; // the report that completed the set: manifest, state write, acknowledgement
-            while (ack.Record is null)
-            {
-                var wait = await grain.AwaitCommit(new CommitWaitRequest(report.Name, report.AttemptId, rank, epoch, TimeSpan.FromSeconds(10)));
-                if (wait.Record is { } record) return record;
-                if (wait.Status == CommitWaitStatus.ReportAgain) ack = await grain.ReportShard(report);
-            }
+            if (ack.Record is null) return await job.ReportAndAwait(report); // reports again (idempotent), then waits
+            commitCall = reported.Elapsed; // the report that completed the set: manifest, state write, acknowledgement
             return ack.Record;
         }));
         clock.Stop();

@@ -48,7 +48,7 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
             var epoch = await StartAsync(run);
             var ranks = Enumerable.Range(0, options.Ranks).Select(rank => new RankCommitter(grains, run, store, rank, options.Ranks, epoch)).ToList();
             for (var i = 0; i < 2; i++)
-                await Task.WhenAll(ranks.Select(r => r.SaveAsync(Policy.PeriodicName(i), i, _tensors, r.Rank == 0 ? State(i) : null, null, cancellationToken)));
+                await SaveAllRanksAsync(ranks, i, cancellationToken);
         }));
     }
 
@@ -100,12 +100,10 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
     /// <summary>One checkpoint by every rank at once: null when it committed (its latency recorded), else the failure's type and message.</summary>
     private async Task<(string Type, string Message)?> SaveAsync(IReadOnlyList<RankCommitter> ranks, int iteration, ConcurrentBag<double> latencies, CancellationToken deadline)
     {
-        var name = Policy.PeriodicName(iteration);
-        var state = State(iteration);
         var started = Stopwatch.GetTimestamp();
         try
         {
-            await Task.WhenAll(ranks.Select(r => r.SaveAsync(name, iteration, _tensors, r.Rank == 0 ? state : null, null, deadline)));
+            await SaveAllRanksAsync(ranks, iteration, deadline);
             latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             return null;
         }
@@ -119,6 +117,13 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
             while (e is AggregateException { InnerExceptions.Count: > 0 } aggregate) e = aggregate.InnerExceptions[0];
             return (e.GetType().Name, e.Message.ReplaceLineEndings(" "));
         }
+    }
+
+    /// <summary>Checkpoint <paramref name="iteration"/> saved by every rank of a run at once; rank 0 sends the state.</summary>
+    private Task SaveAllRanksAsync(IReadOnlyList<RankCommitter> ranks, int iteration, CancellationToken cancellationToken)
+    {
+        var state = State(iteration);
+        return Task.WhenAll(ranks.Select(r => r.SaveAsync(Policy.PeriodicName(iteration), iteration, _tensors, r.Rank == 0 ? state : null, null, cancellationToken)));
     }
 
     /// <summary>Runs whose catalog is not exactly the checkpoints the window saved, or could not be read.</summary>
