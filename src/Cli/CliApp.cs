@@ -61,6 +61,11 @@ public static class CliApp
               prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU
               seconds and grain-state bytes written during the timed window; exit 1 on any failure
               (a wrong catalog and a checkpoint unfinished after --max-seconds count as failures)
+          ckpt bench io [--size-mib 1024] [--repeat 3] [--tensors 64] [--shards 1] [--rows a,b,...] [--json]
+              the data plane against this machine's limits: each row times our save/load/async save
+              and a reference on the same bytes (FileStream+fsync, dd, torch.save/torch.load via
+              /usr/bin/python3, memcpy, raw Azure SDK on a local Azurite), interleaved within every
+              repetition; prints median and min, ratios, and the peak RSS of our save and load
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
@@ -97,7 +102,7 @@ public static class CliApp
                 "token" => RunCommands.Token(parsed, context),
                 "agent" => await AgentCommand.RunAsync(parsed, context),
                 "job" => await JobCommand.RunAsync(parsed, context),
-                "bench" => await CommitBenchCommand.RunAsync(parsed, context),
+                "bench" => parsed.Positionals.FirstOrDefault() == "io" ? await IoBenchCommand.RunAsync(parsed, context) : await CommitBenchCommand.RunAsync(parsed, context),
                 null or "help" or "-h" => Help(output),
                 var other => throw new UsageException($"unknown command '{other}'"),
             };

@@ -135,68 +135,6 @@ public static class NativeCheckpointWriter
     }
 }
 
-/// <summary>Reads and verifies native checkpoints. Nothing is returned until every shard's length and checksum have been checked.</summary>
-public static class NativeCheckpointReader
-{
-    public static async Task<CheckpointManifest> ReadManifestAsync(ICheckpointStore store, string checkpointKey, CancellationToken cancellationToken = default)
-    {
-        var key = $"{StoreKey.Validate(checkpointKey)}/{ManifestJson.FileName}";
-        var entry = await store.GetEntryAsync(key, cancellationToken).ConfigureAwait(false)
-            ?? throw new CheckpointNotFoundException(checkpointKey, store.Description);
-        if (entry.Length > ManifestJson.MaxBytes) throw new CheckpointFormatException(key, "manifest length", $"{entry.Length} bytes exceeds {ManifestJson.MaxBytes}");
-        var bytes = new byte[entry.Length];
-        await store.ReadRangeAsync(key, 0, bytes, cancellationToken).ConfigureAwait(false);
-        return ManifestJson.Parse(bytes, key);
-    }
-
-    /// <summary>Loads every tensor through <paramref name="allocate"/> and returns the state tree.</summary>
-    public static async Task<OrderedDictionary<string, object?>> LoadAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
-        TensorAllocator allocate, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
-    {
-        var values = new Dictionary<string, object>(StringComparer.Ordinal);
-        await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
-        {
-            var (value, target) = allocate(key, dtype, info.Shape);
-            values.Add(key, value);
-            return target;
-        }, progress, cancellationToken).ConfigureAwait(false);
-        return StateTree.Expand(manifest.State, key => values[key]);
-    }
-
-    /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
-    public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, progress, cancellationToken);
-
-    private static async Task ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
-        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, CancellationToken ct)
-    {
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        for (var i = 0; i < manifest.Shards.Count; i++)
-        {
-            var shard = manifest.Shards[i];
-            var key = $"{checkpointKey}/{shard.Path}";
-            var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
-                ?? throw new CheckpointFormatException(key, "presence", $"shard is missing from {store.Description}");
-            if (entry.Length != shard.Bytes)
-                throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
-            var shardIndex = i;
-            await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
-            SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
-            {
-                if (!manifest.Tensors.TryGetValue(e.Key, out var info) || info.Shard != shardIndex)
-                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
-                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
-                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest says {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
-                seen.Add(e.Key);
-                return targetFor(e.Key, info, e.DType);
-            }, progress);
-        }
-        var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.Contains(k));
-        if (absent is not null)
-            throw new CheckpointFormatException($"{checkpointKey}/{manifest.Shards[manifest.Tensors[absent].Shard].Path}", "index", $"tensor '{absent}' is indexed but not in its shard");
-    }
-}
-
 /// <summary>No committed checkpoint (no manifest) exists at the location.</summary>
 public sealed class CheckpointNotFoundException(string checkpoint, string store)
     : FileNotFoundException($"No checkpoint '{checkpoint}' in {store} (no {ManifestJson.FileName}).", checkpoint);

@@ -15,7 +15,17 @@ public interface ITensorTarget
 {
     /// <summary>Reads exactly the tensor's byte length from <paramref name="source"/>.</summary>
     void Fill(Stream source);
+
+    /// <summary>
+    /// Fills the tensor through positional reads into its own memory (or, where that memory is not
+    /// host-addressable, through a bounded staging buffer): <paramref name="read"/> fills a destination
+    /// completely with the tensor's bytes starting at the given offset within the tensor.
+    /// </summary>
+    Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken);
 }
+
+/// <summary>Fills <paramref name="destination"/> with a tensor's bytes from <paramref name="offset"/> (within the tensor) on.</summary>
+public delegate Task TensorRangeReader(Memory<byte> destination, long offset, CancellationToken cancellationToken);
 
 /// <summary>Creates the in-memory tensor for one index entry: the value placed in the state tree and where its bytes go.</summary>
 public delegate (object Value, ITensorTarget Target) TensorAllocator(string key, TensorDType dtype, long[] shape);
@@ -43,6 +53,8 @@ public sealed class HostTensor(TensorDType dtype, long[] shape, byte[] data) : I
     public void WriteTo(Stream destination) => destination.Write(Data);
 
     public void Fill(Stream source) => source.ReadExactly(Data);
+
+    public Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken) => read(Data, 0, cancellationToken);
 
     public override string ToString() => $"{DType}[{string.Join(", ", Shape)}]";
 

@@ -61,12 +61,21 @@ public class Checkpointer
 
     /// <summary>
     /// When true, <see cref="SaveAsync"/> returns as soon as every tensor is copied to host memory and
-    /// the write continues in the background. The next save (or <see cref="WaitForPendingSaveAsync"/>)
-    /// waits for it first, so at most one snapshot is in memory; a failed background save is logged,
-    /// never tagged, and rethrown there.
+    /// the write continues in the background. The copy goes into a snapshot arena that is allocated on
+    /// the first save and reused by every later one (<see cref="SnapshotArenaBytes"/>: one host copy of
+    /// the saved tensors, pinned for CUDA tensors), so the training stall is a memory copy. The next
+    /// save (or <see cref="WaitForPendingSaveAsync"/>) waits for the previous write first, or skips
+    /// (<see cref="WhenSaveBusy"/>); a failed background save is logged, never tagged, and rethrown there.
     /// </summary>
     public bool AsyncSave { get; init; }
 
+    /// <summary>What an <see cref="AsyncSave"/> does while the previous background write is still running.</summary>
+    public BusySavePolicy WhenSaveBusy { get; init; } = BusySavePolicy.Wait;
+
+    /// <summary>Host memory the async-save arena holds (0 before the first async save).</summary>
+    public long SnapshotArenaBytes => _arena.Bytes;
+
+    private readonly SnapshotArena _arena = new();
     private Task? _pendingSave;
 
     public ICheckpointBackend? Backend => _backend;
@@ -129,8 +138,13 @@ public class Checkpointer
             Saved?.Invoke(name);
             return;
         }
+        if (IsSavePending && WhenSaveBusy == BusySavePolicy.Skip)
+        {
+            Logger.LogWarning("Skipping checkpoint {Name}: the previous background save is still writing", name);
+            return;
+        }
         await WaitForPendingSaveAsync(cancellationToken).ConfigureAwait(false);
-        var snapshot = HostSnapshot.Copy(data);
+        var snapshot = _arena.Copy(data);
         var backend = _backend;
         _pendingSave = Task.Run(async () =>
         {
@@ -143,10 +157,6 @@ public class Checkpointer
             {
                 Logger.LogError(e, "Background save of checkpoint {Name} failed; it was not tagged", name);
                 throw;
-            }
-            finally
-            {
-                HostSnapshot.Dispose(snapshot);
             }
         }, CancellationToken.None);
     }
@@ -206,12 +216,19 @@ public class Checkpointer
     /// Reads a checkpoint into a state tree of TorchSharp tensors (fvcore's <c>_load_file</c>): a native
     /// folder (or its manifest.json), a <c>torch.save</c> file, or a bare <c>.safetensors</c> file.
     /// </summary>
-    protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
+    protected virtual Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken) =>
+        LoadFileAsync(path, placeModelInPlace: true, cancellationToken);
+
+    /// <param name="placeModelInPlace">
+    /// Whether a native checkpoint's model tensors may be read straight into the model's own tensors
+    /// (after every checksum verified) when the store allows it; the tree then holds the model's own
+    /// tensors under those keys. False when the names are rewritten before loading (matching heuristics).
+    /// </param>
+    protected async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, bool placeModelInPlace, CancellationToken cancellationToken)
     {
         if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
         {
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
-            return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, LoadProgress, cancellationToken).ConfigureAwait(false);
+            return await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken).ConfigureAwait(false);
         }
         if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
         {
@@ -220,7 +237,15 @@ public class Checkpointer
             if (SafetensorsFile.HasExtension(path)) return SafetensorsFile.ReadCheckpoint(path, TorchTensors.Allocate, ModelKey);
             return TorchFiles.Load(path);
         }
-        return await NativeCheckpointFiles.LoadAsync(path, LoadProgress, cancellationToken).ConfigureAwait(false);
+        var (folder, folderKey) = NativeCheckpointFiles.Locate(path);
+        return await LoadNativeAsync(folder, folderKey, placeModelInPlace, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, bool placeModelInPlace, CancellationToken cancellationToken)
+    {
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
+        var options = new NativeLoadOptions { Progress = LoadProgress, PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null };
+        return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>
@@ -230,7 +255,12 @@ public class Checkpointer
         var modelState = state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict.");
         var keys = ModelStateLoader.Load(Model, modelState);
         // The loaded tensors were copied into the model's own; free their native memory now rather than at GC.
-        foreach (var value in modelState.Values) (value as IDisposable)?.Dispose();
+        // Tensors read in place are the model's own: those stay.
+        var own = Model.state_dict().Values.ToHashSet<object>(ReferenceEqualityComparer.Instance);
+        foreach (var value in modelState.Values)
+        {
+            if (value is IDisposable disposable && !own.Contains(value)) disposable.Dispose();
+        }
         return keys;
     }
 
@@ -273,6 +303,16 @@ public class Checkpointer
         _backend is null ? Task.CompletedTask : _backend.TagLastAsync(CheckpointName.Validate(lastFilenameBasename), cancellationToken);
 }
 
+/// <summary>What an asynchronous save does when the previous one is still writing.</summary>
+public enum BusySavePolicy
+{
+    /// <summary>Wait for the previous write to finish, then snapshot (training stalls for the rest of that write).</summary>
+    Wait,
+
+    /// <summary>Do not save this checkpoint; log a warning. Training never stalls on storage.</summary>
+    Skip,
+}
+
 /// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>
 public static class NativeCheckpointFiles
 {
@@ -285,12 +325,5 @@ public static class NativeCheckpointFiles
         if (!File.Exists(Path.Combine(full, ManifestJson.FileName)))
             throw new CheckpointNotFoundException(full, $"folder {parent}");
         return (new FileSystemStore(parent), Path.GetFileName(full));
-    }
-
-    public static async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IProgress<long>? progress, CancellationToken cancellationToken)
-    {
-        var (store, key) = Locate(path);
-        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
-        return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, progress, cancellationToken).ConfigureAwait(false);
     }
 }

@@ -25,7 +25,13 @@ public static class TorchTensors
         _ => throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint (supported: {TensorDTypes.SupportedNames})."),
     };
 
-    public static ScalarType ToScalarType(TensorDType dtype, string? key = null) => dtype switch
+    public static ScalarType ToScalarType(TensorDType dtype, string? key = null) =>
+        ScalarTypeOrNull(dtype)
+        // TorchSharp 0.107 has no unsigned 16/32/64-bit or float8 tensors: such files stay readable as bytes (inspect, convert).
+        ?? throw new NotSupportedException($"{(key is null ? "" : $"tensor '{key}': ")}{dtype} tensors have no TorchSharp type; read them as bytes (ckpt inspect / ckpt convert to .safetensors) instead of loading them into a model.");
+
+    /// <summary>The TorchSharp type of a stored dtype, or null when TorchSharp has none.</summary>
+    public static ScalarType? ScalarTypeOrNull(TensorDType dtype) => dtype switch
     {
         TensorDType.F64 => ScalarType.Float64,
         TensorDType.F32 => ScalarType.Float32,
@@ -37,8 +43,7 @@ public static class TorchTensors
         TensorDType.I8 => ScalarType.Int8,
         TensorDType.U8 => ScalarType.Byte,
         TensorDType.BOOL => ScalarType.Bool,
-        // TorchSharp 0.107 has no unsigned 16/32/64-bit or float8 tensors: such files stay readable as bytes (inspect, convert).
-        _ => throw new NotSupportedException($"{(key is null ? "" : $"tensor '{key}': ")}{dtype} tensors have no TorchSharp type; read them as bytes (ckpt inspect / ckpt convert to .safetensors) instead of loading them into a model."),
+        _ => null,
     };
 
     /// <summary>The state-tree adapter for writers: TorchSharp tensors and byte-level tensors (<see cref="HostTensor"/>) are tensors, anything else is not.</summary>
@@ -92,6 +97,61 @@ public static class TorchTensors
     }
 
     internal delegate void SpanAction(Span<byte> bytes);
+
+    internal static bool IsHostContiguous(Tensor tensor) => tensor.device_type == DeviceType.CPU && tensor.is_contiguous();
+
+    /// <summary>A host tensor shaped like <paramref name="like"/> to stage its bytes; pinned when <paramref name="like"/> is on CUDA, so the device copy is a DMA.</summary>
+    internal static Tensor HostStaging(Tensor like)
+    {
+        var host = empty(like.shape, like.dtype, CPU);
+        if (like.device_type != DeviceType.CUDA) return host;
+        using (host) return host.pin_memory();
+    }
+
+    /// <summary>
+    /// Fills a contiguous CPU tensor through positional reads straight into its memory, in chunks of at
+    /// most <see cref="MaxChunkBytes"/>. The memory is native and does not move, so it can be handed
+    /// across awaits; the tensor must stay alive until this returns.
+    /// </summary>
+    internal static async Task ReadIntoAsync(Tensor contiguousCpu, TensorRangeReader read, CancellationToken cancellationToken)
+    {
+        var total = contiguousCpu.numel() * contiguousCpu.ElementSize;
+        using var flat = contiguousCpu.view(-1);
+        var elementsPerChunk = MaxChunkBytes / contiguousCpu.ElementSize;
+        for (long start = 0; start * contiguousCpu.ElementSize < total; start += elementsPerChunk)
+        {
+            using var chunk = flat.narrow(0, start, Math.Min(elementsPerChunk, flat.numel() - start));
+            var memory = NativeMemory.Over(chunk.bytes);
+            await read(memory, start * contiguousCpu.ElementSize, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}
+
+/// <summary>A <see cref="Memory{T}"/> over native memory that never moves (a tensor's storage), so it may cross awaits.</summary>
+internal sealed unsafe class NativeMemory : System.Buffers.MemoryManager<byte>
+{
+    private readonly byte* _pointer;
+    private readonly int _length;
+
+    private NativeMemory(byte* pointer, int length)
+    {
+        _pointer = pointer;
+        _length = length;
+    }
+
+    /// <summary>The memory behind <paramref name="span"/>, which must be native memory that outlives every use of the result.</summary>
+    public static Memory<byte> Over(Span<byte> span)
+    {
+        fixed (byte* pointer = span) return new NativeMemory(pointer, span.Length).Memory;
+    }
+
+    public override Span<byte> GetSpan() => new(_pointer, _length);
+
+    public override System.Buffers.MemoryHandle Pin(int elementIndex = 0) => new(_pointer + elementIndex);
+
+    public override void Unpin() { }
+
+    protected override void Dispose(bool disposing) { }
 }
 
 /// <summary>Streams a tensor's bytes from tensor memory; CUDA or non-contiguous tensors are copied to host one tensor at a time.</summary>
@@ -114,7 +174,39 @@ internal sealed class TorchTensorSource(Tensor tensor) : ITensorSource
     }
 }
 
+/// <summary>
+/// Fills a tensor with stored bytes. A contiguous CPU tensor is filled in its own memory; any other
+/// (CUDA, non-contiguous) through a host staging tensor — pinned when the destination is on CUDA —
+/// that is then copied over, one tensor at a time.
+/// </summary>
 internal sealed class TorchTensorTarget(Tensor tensor) : ITensorTarget
 {
-    public void Fill(Stream source) => TorchTensors.ForEachChunk(tensor, span => source.ReadExactly(span));
+    public void Fill(Stream source)
+    {
+        if (TorchTensors.IsHostContiguous(tensor))
+        {
+            TorchTensors.ForEachChunk(tensor, span => source.ReadExactly(span));
+            return;
+        }
+        using var staging = TorchTensors.HostStaging(tensor);
+        TorchTensors.ForEachChunk(staging, span => source.ReadExactly(span));
+        CopyOver(staging);
+    }
+
+    public async Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken)
+    {
+        if (TorchTensors.IsHostContiguous(tensor))
+        {
+            await TorchTensors.ReadIntoAsync(tensor, read, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+        using var staging = TorchTensors.HostStaging(tensor);
+        await TorchTensors.ReadIntoAsync(staging, read, cancellationToken).ConfigureAwait(false);
+        CopyOver(staging);
+    }
+
+    private void CopyOver(Tensor staging)
+    {
+        using (no_grad()) tensor.copy_(staging);
+    }
 }

@@ -85,4 +85,40 @@ public sealed class AsyncSaveTests : IDisposable
         Assert.Equal(_dir.Sub("good"), checkpointer.GetCheckpointFile());
         Assert.Equal([_dir.Sub("good")], checkpointer.GetAllCheckpointFiles());
     }
+
+    [Fact]
+    public async Task The_snapshot_arena_is_allocated_once_and_reused_by_later_saves()
+    {
+        var model = nn.Sequential(nn.Linear(32, 16), nn.Linear(16, 4));
+        var stateBytes = model.state_dict().Values.Sum(t => t.numel() * t.ElementSize);
+        var checkpointer = new Checkpointer(model, _dir.Path) { AsyncSave = true };
+        Assert.Equal(0, checkpointer.SnapshotArenaBytes);
+
+        for (var i = 0; i < 3; i++)
+        {
+            using (no_grad()) foreach (var p in model.parameters()) p.add_(1.0);
+            await checkpointer.SaveAsync($"c{i}");
+            await checkpointer.WaitForPendingSaveAsync();
+            Assert.Equal(stateBytes, checkpointer.SnapshotArenaBytes);
+            var restored = nn.Sequential(nn.Linear(32, 16), nn.Linear(16, 4));
+            new Checkpointer(restored).Load(_dir.Sub($"c{i}"));
+            Models.AssertSameParameters(model, restored); // each save holds its own moment, though the memory is reused
+        }
+    }
+
+    [Fact]
+    public async Task With_skip_a_save_while_the_previous_is_writing_is_skipped_with_a_warning()
+    {
+        var backend = new GatedBackend(new LocalBackend(_dir.Path));
+        var logger = new ListLogger();
+        var checkpointer = new Checkpointer(Models.Small(), backend, logger: logger) { AsyncSave = true, WhenSaveBusy = BusySavePolicy.Skip };
+        await checkpointer.SaveAsync("first");
+
+        await checkpointer.SaveAsync("second").WaitAsync(TimeSpan.FromSeconds(30)); // returns at once: nothing to wait for
+
+        Assert.Contains(logger.At(Microsoft.Extensions.Logging.LogLevel.Warning), m => m.Contains("second"));
+        backend.Gate.SetResult();
+        await checkpointer.WaitForPendingSaveAsync();
+        Assert.Equal([_dir.Sub("first")], checkpointer.GetAllCheckpointFiles());
+    }
 }

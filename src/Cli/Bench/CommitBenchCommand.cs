@@ -18,7 +18,7 @@ public static class CommitBenchCommand
 {
     public static async Task<int> RunAsync(CliArguments args, CliContext context)
     {
-        if (args.Positional(0, "what to benchmark (commits)") != "commits") throw new UsageException($"unknown benchmark '{args.Positionals[0]}' (known: commits)");
+        if (args.Positional(0, "what to benchmark (commits)") != "commits") throw new UsageException($"unknown benchmark '{args.Positionals[0]}' (known: commits, io)");
         var options = new CommitLoadOptions(
             Runs: (int)args.Long("runs", 64, min: 1),
             Ranks: (int)args.Long("ranks", 2, min: 1),

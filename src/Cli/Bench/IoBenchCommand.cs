@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.TrainerAgent;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Cli.Bench;
+
+/// <summary>
+/// <c>ckpt bench io</c>: the data plane against the machine's own limits (DESIGN.md §8). Every row
+/// times one of our operations and a reference doing the same work with the same bytes — a plain
+/// FileStream write + fsync, dd, torch.save/torch.load, a memcpy, the raw Azure SDK on the same
+/// Azurite — interleaved within each repetition, and prints min, median and the ratio of medians,
+/// plus the peak resident memory of our save and load.
+/// </summary>
+public static class IoBenchCommand
+{
+    public static readonly string[] RowNames =
+    [
+        "local_save_vs_filestream", "local_save_vs_dd", "local_save_vs_torch_save",
+        "load_cold_vs_torch_load", "load_warm_vs_torch_load", "async_stall_vs_memcpy",
+        "blob_save_vs_sdk", "blob_load_vs_sdk",
+    ];
+
+    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    {
+        var sizeMiB = args.Long("size-mib", 1024, min: 1);
+        var repeat = (int)args.Long("repeat", 3, min: 1);
+        var tensors = (int)args.Long("tensors", 64, min: 1);
+        var shards = (int)args.Long("shards", 1, min: 1);
+        var rows = args.String("rows") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : RowNames;
+        var unknown = rows.FirstOrDefault(r => !RowNames.Contains(r));
+        if (unknown is not null) throw new UsageException($"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
+        var json = args.Flag("json");
+        var repo = args.String("repo");
+        args.ThrowOnUnknown(1);
+        if (rows.Any(r => r.Contains("torch", StringComparison.Ordinal))) TorchReference.ThrowIfMissing();
+        var say = (string line) => context.Error.WriteLine($"[bench] {line}");
+
+        var elements = Math.Max(1, sizeMiB * (1 << 20) / 4 / tensors);
+        using (zeros(1)) { } // libtorch's native libraries are mapped now, so they are part of the baseline, not of our save
+        var baseline = ResidentMemory.CurrentBytes();
+        using var workload = new IoWorkload(tensors, elements, shards, say);
+        say($"state dict: {tensors} float32 tensors, {workload.StateBytes / (1 << 20)} MiB, {shards} shard(s); {repeat} repetitions, interleaved");
+        var memory = workload.MeasurePeakMemory(baseline);
+
+        var groups = new List<PairGroup>();
+        var torchRef = new TorchReference(workload.Folder, tensors, elements);
+        AddGroup(groups, rows, "local save", workload.LocalSaveAsync,
+            ("local_save_vs_filestream", "FileStream write + fsync", workload.FileStreamWriteAsync),
+            ("local_save_vs_dd", "dd bs=8M conv=fdatasync", workload.DdAsync),
+            ("local_save_vs_torch_save", "torch.save + fsync", torchRef.SaveAsync));
+        AddGroup(groups, rows, "load cold", workload.LoadColdAsync, ("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync));
+        AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, ("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync));
+        AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", "memcpy into a pre-touched buffer", workload.MemcpyAsync));
+        await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? JobCommand.FindRepoRoot(), workload, say) : null;
+        if (blob is not null)
+        {
+            AddGroup(groups, rows, "blob save", blob.SaveAsync, ("blob_save_vs_sdk", "Azure SDK upload, same bytes and concurrency", blob.SdkUploadAsync));
+            AddGroup(groups, rows, "blob load", blob.LoadAsync, ("blob_load_vs_sdk", "Azure SDK download, same bytes and concurrency", blob.SdkDownloadAsync));
+        }
+        if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
+
+        var timings = await InterleavedPairs.RunAsync(groups, repeat, say);
+        var summary = Summary(sizeMiB, repeat, tensors, shards, workload, memory, timings);
+        context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
+        return 0;
+    }
+
+    private static void AddGroup(List<PairGroup> groups, IReadOnlyCollection<string> selected, string what, Func<Task<double>> ours,
+        params (string Row, string Reference, Func<Task<double>> Run)[] rows)
+    {
+        var chosen = rows.Where(r => selected.Contains(r.Row)).ToList();
+        if (chosen.Count > 0) groups.Add(new PairGroup(what, ours, chosen));
+    }
+
+    private static JsonObject Summary(long sizeMiB, int repeat, int tensors, int shards, IoWorkload workload, PeakMemory memory, IReadOnlyList<PairedTimings> timings) => new()
+    {
+        ["size_mib"] = sizeMiB,
+        ["repeat"] = repeat,
+        ["tensors"] = tensors,
+        ["shards"] = shards,
+        ["state_mib"] = Round(workload.StateBytes / 1048576.0),
+        ["rows"] = new JsonArray(timings.Select(t => (JsonNode)new JsonObject
+        {
+            ["name"] = t.Row,
+            ["ours_median_s"] = Round(t.OursMedian),
+            ["ours_min_s"] = Round(t.Ours.Min()),
+            ["reference"] = t.Reference,
+            ["reference_median_s"] = Round(t.ReferenceMedian),
+            ["reference_min_s"] = Round(t.ReferenceSeconds.Min()),
+            ["ratio"] = Round(t.Ratio),
+            ["pair_ratio_median"] = Round(t.PairRatioMedian),
+        }).ToArray()),
+        ["peak_rss_save_mib"] = Round(memory.SaveBytes / 1048576.0),
+        ["peak_rss_load_mib"] = Round(memory.LoadBytes / 1048576.0),
+        ["arena_mib"] = Round(workload.ArenaBytes / 1048576.0),
+    };
+
+    private static double Round(double value) => Math.Round(value, 3);
+
+    private static string Table(JsonObject s)
+    {
+        var lines = new List<string>
+        {
+            $"state dict {s["state_mib"]} MiB ({s["tensors"]} float32 tensors, {s["shards"]} shard(s)); median and min of {s["repeat"]} interleaved repetitions",
+            "| row | ours median s (min) | reference | reference median s (min) | ratio of medians | median of pair ratios |",
+            "|---|---|---|---|---|---|",
+        };
+        foreach (var row in s["rows"]!.AsArray())
+        {
+            lines.Add(string.Create(CultureInfo.InvariantCulture,
+                $"| {row!["name"]} | {row["ours_median_s"]} ({row["ours_min_s"]}) | {row["reference"]} | {row["reference_median_s"]} ({row["reference_min_s"]}) | {row["ratio"]} | {row["pair_ratio_median"]} |"));
+        }
+        lines.Add($"peak RSS over the process before the model existed: save {s["peak_rss_save_mib"]} MiB, load {s["peak_rss_load_mib"]} MiB (state {s["state_mib"]} MiB); async-save arena {s["arena_mib"]} MiB");
+        return string.Join('\n', lines);
+    }
+}

@@ -1,0 +1,125 @@
+using System.Collections.Concurrent;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>An existing tensor a load may fill in place of allocating a new one, or null to allocate.</summary>
+public delegate (object Value, ITensorTarget Target)? TensorPlacement(string key, TensorDType dtype, long[] shape);
+
+public sealed record NativeLoadOptions
+{
+    /// <summary>
+    /// Destinations to fill in place (a model's own parameters). Honoured only by stores where a second
+    /// read is cheap (<see cref="ICheckpointStore.RereadIsCheap"/>): every shard is verified first, then
+    /// read straight into these tensors, so they change only after every checksum has matched. Other
+    /// stores read once into fresh tensors (staging) that the caller copies.
+    /// </summary>
+    public TensorPlacement? PlaceInto { get; init; }
+
+    /// <summary>Bytes of tensor data read so far; may be reported from several threads at once.</summary>
+    public IProgress<long>? Progress { get; init; }
+
+    /// <summary>Shards read at once.</summary>
+    public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
+}
+
+/// <summary>Reads and verifies native checkpoints. Nothing is returned, and nothing placed in place is changed, until every shard's length and checksum have been checked.</summary>
+public static class NativeCheckpointReader
+{
+    public static async Task<CheckpointManifest> ReadManifestAsync(ICheckpointStore store, string checkpointKey, CancellationToken cancellationToken = default)
+    {
+        var key = $"{StoreKey.Validate(checkpointKey)}/{ManifestJson.FileName}";
+        var entry = await store.GetEntryAsync(key, cancellationToken).ConfigureAwait(false)
+            ?? throw new CheckpointNotFoundException(checkpointKey, store.Description);
+        if (entry.Length > ManifestJson.MaxBytes) throw new CheckpointFormatException(key, "manifest length", $"{entry.Length} bytes exceeds {ManifestJson.MaxBytes}");
+        var bytes = new byte[entry.Length];
+        await store.ReadRangeAsync(key, 0, bytes, cancellationToken).ConfigureAwait(false);
+        return ManifestJson.Parse(bytes, key);
+    }
+
+    /// <summary>Loads every tensor through <paramref name="allocate"/> and returns the state tree.</summary>
+    public static Task<OrderedDictionary<string, object?>> LoadAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        TensorAllocator allocate, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        LoadAsync(store, checkpointKey, manifest, allocate, new NativeLoadOptions { Progress = progress }, cancellationToken);
+
+    /// <summary>
+    /// Loads every tensor, into <see cref="NativeLoadOptions.PlaceInto"/>'s destinations where the store
+    /// allows it and through <paramref name="allocate"/> otherwise, and returns the state tree.
+    /// </summary>
+    public static async Task<OrderedDictionary<string, object?>> LoadAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        TensorAllocator allocate, NativeLoadOptions options, CancellationToken cancellationToken = default)
+    {
+        var values = new ConcurrentDictionary<string, object>(StringComparer.Ordinal);
+        if (options.PlaceInto is { } place && store.RereadIsCheap)
+        {
+            var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
+            await FillInPlaceAsync(store, checkpointKey, manifest, headers, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
+            {
+                var (value, target) = allocate(key, dtype, info.Shape);
+                values[key] = value;
+                return target;
+            }, options.Progress, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
+        }
+        return StateTree.Expand(manifest.State, key => values[key]);
+    }
+
+    /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
+    public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
+        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, progress, Environment.ProcessorCount, cancellationToken);
+
+    /// <summary>
+    /// The second pass of an in-place load, after every shard verified: positional reads of each tensor's
+    /// bytes straight into its destination (a re-read from the page cache for a local folder).
+    /// </summary>
+    private static Task FillInPlaceAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, SafetensorsHeader[] headers,
+        TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+    {
+        // In file order within each shard, so that the re-read stays sequential.
+        var tensors = headers.SelectMany((header, shard) => header.Entries.Select(entry => (Shard: shard, header.DataStart, Entry: entry)));
+        return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
+        {
+            var entry = tensor.Entry;
+            var (value, target) = place(entry.Key, entry.DType, entry.Shape) ?? allocate(entry.Key, entry.DType, entry.Shape);
+            values[entry.Key] = value;
+            var shardKey = $"{checkpointKey}/{manifest.Shards[tensor.Shard].Path}";
+            var start = tensor.DataStart + entry.Begin;
+            await target.FillAsync((destination, offset, c) => store.ReadRangeAsync(shardKey, start + offset, destination, c), token).ConfigureAwait(false);
+            options.Progress?.Report(entry.ByteLength);
+        });
+    }
+
+    /// <summary>Reads the shards (several at once), verifying each; returns their headers by shard index.</summary>
+    private static async Task<SafetensorsHeader[]> ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, CancellationToken ct)
+    {
+        var seen = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
+        var headers = new SafetensorsHeader[manifest.Shards.Count];
+        await Parallel.ForEachAsync(Enumerable.Range(0, manifest.Shards.Count), new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = ct }, async (shardIndex, token) =>
+        {
+            var shard = manifest.Shards[shardIndex];
+            var key = $"{checkpointKey}/{shard.Path}";
+            var entry = await store.GetEntryAsync(key, token).ConfigureAwait(false)
+                ?? throw new CheckpointFormatException(key, "presence", $"shard is missing from {store.Description}");
+            if (entry.Length != shard.Bytes)
+                throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
+            await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
+            headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
+            {
+                if (!manifest.Tensors.TryGetValue(e.Key, out var info) || info.Shard != shardIndex)
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
+                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest says {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
+                seen[e.Key] = 0;
+                return targetFor(e.Key, info, e.DType);
+            }, progress);
+        }).ConfigureAwait(false);
+        var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
+        if (absent is not null)
+            throw new CheckpointFormatException($"{checkpointKey}/{manifest.Shards[manifest.Tensors[absent].Shard].Path}", "index", $"tensor '{absent}' is indexed but not in its shard");
+        return headers;
+    }
+}
