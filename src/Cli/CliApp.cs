@@ -61,7 +61,7 @@ public static class CliApp
               prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU
               seconds and grain-state bytes written during the timed window; exit 1 on any failure
               (a wrong catalog and a checkpoint unfinished after --max-seconds count as failures)
-          ckpt bench io [--size-mib 1024] [--repeat 3] [--tensors 64] [--shards 1] [--rows a,b,...] [--json]
+          ckpt bench io [--size-mib 1024] [--repeat 3] [--tensors 64] [--shards 1] [--rows a,b,...] [--device cpu|cuda] [--json]
               the data plane against this machine's limits: each row times our save/load/async save
               and a reference on the same bytes (FileStream+fsync, dd, torch.save/torch.load via
               /usr/bin/python3, memcpy, raw Azure SDK on a local Azurite), interleaved within every

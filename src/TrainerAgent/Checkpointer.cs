@@ -134,7 +134,9 @@ public class Checkpointer
         Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
         if (!AsyncSave)
         {
-            await _backend.SaveAsync(name, iteration, data, WriteOptions, cancellationToken).ConfigureAwait(false);
+            // Device tensors go through the pinned arena (one DMA each) rather than a fresh pageable copy per tensor.
+            var hostData = SnapshotArena.HoldsDeviceTensors(data) ? _arena.Copy(data) : data;
+            await _backend.SaveAsync(name, iteration, hostData, WriteOptions, cancellationToken).ConfigureAwait(false);
             Saved?.Invoke(name);
             return;
         }

@@ -10,7 +10,10 @@ namespace Checkpointing.TrainerAgent;
 /// exactly one host copy of the state's tensors: a slot is kept while a tensor of the same path,
 /// dtype and shape is saved, replaced when that changes, and freed when the path disappears.
 /// </summary>
-/// <remarks>Not thread-safe: the checkpointer copies into the arena only after the previous background write finished.</remarks>
+/// <remarks>
+/// Not thread-safe: the checkpointer copies into the arena only after the previous background write
+/// finished. Synchronous saves of CUDA tensors use it too: device → pinned arena → storage.
+/// </remarks>
 internal sealed class SnapshotArena : IDisposable
 {
     private Dictionary<string, Tensor> _slots = new(StringComparer.Ordinal);
@@ -31,6 +34,16 @@ internal sealed class SnapshotArena : IDisposable
         Bytes = used.Values.Sum(t => t.numel() * t.ElementSize);
         return copy;
     }
+
+    /// <summary>Whether any tensor in <paramref name="tree"/> lives outside host memory (CUDA).</summary>
+    public static bool HoldsDeviceTensors(object? tree) => tree switch
+    {
+        Tensor t => t.device_type != DeviceType.CPU,
+        IReadOnlyDictionary<string, object?> d => d.Values.Any(HoldsDeviceTensors),
+        System.Collections.IDictionary d => d.Values.Cast<object?>().Any(HoldsDeviceTensors),
+        System.Collections.IList l when tree is not string => l.Cast<object?>().Any(HoldsDeviceTensors),
+        _ => false,
+    };
 
     private OrderedDictionary<string, object?> CopyTree(IReadOnlyDictionary<string, object?> tree, string path, Dictionary<string, Tensor> used)
     {

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TrainerAgent;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Cli.Bench;
@@ -32,6 +33,13 @@ public static class IoBenchCommand
         var rows = args.String("rows") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : RowNames;
         var unknown = rows.FirstOrDefault(r => !RowNames.Contains(r));
         if (unknown is not null) throw new UsageException($"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
+        var device = args.String("device") switch
+        {
+            null or "cpu" => DeviceType.CPU,
+            "cuda" when cuda.is_available() => DeviceType.CUDA,
+            "cuda" => throw new InvalidOperationException("--device cuda: no CUDA device is available to TorchSharp (build with -p:TorchRuntime=cuda on a GPU machine: scripts/gpu-check.sh)"),
+            var other => throw new UsageException($"--device must be cpu or cuda, got '{other}'"),
+        };
         var json = args.Flag("json");
         var repo = args.String("repo");
         args.ThrowOnUnknown(1);
@@ -41,8 +49,8 @@ public static class IoBenchCommand
         var elements = Math.Max(1, sizeMiB * (1 << 20) / 4 / tensors);
         using (zeros(1)) { } // libtorch's native libraries are mapped now, so they are part of the baseline, not of our save
         var baseline = ResidentMemory.CurrentBytes();
-        using var workload = new IoWorkload(tensors, elements, shards, say);
-        say($"state dict: {tensors} float32 tensors, {workload.StateBytes / (1 << 20)} MiB, {shards} shard(s); {repeat} repetitions, interleaved");
+        using var workload = new IoWorkload(tensors, elements, shards, device, say);
+        say($"state dict: {tensors} float32 tensors on {device}, {workload.StateBytes / (1 << 20)} MiB, {shards} shard(s); {repeat} repetitions, interleaved");
         var memory = workload.MeasurePeakMemory(baseline);
 
         var groups = new List<PairGroup>();
@@ -53,7 +61,7 @@ public static class IoBenchCommand
             ("local_save_vs_torch_save", "torch.save + fsync", torchRef.SaveAsync));
         AddGroup(groups, rows, "load cold", workload.LoadColdAsync, ("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync));
         AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, ("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync));
-        AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", "memcpy into a pre-touched buffer", workload.MemcpyAsync));
+        AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", device == DeviceType.CPU ? "memcpy into a pre-touched buffer" : "device-to-host copy into pinned tensors", workload.MemcpyAsync));
         await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? JobCommand.FindRepoRoot(), workload, say) : null;
         if (blob is not null)
         {
@@ -64,6 +72,7 @@ public static class IoBenchCommand
 
         var timings = await InterleavedPairs.RunAsync(groups, repeat, say);
         var summary = Summary(sizeMiB, repeat, tensors, shards, workload, memory, timings);
+        summary["device"] = device.ToString().ToLowerInvariant();
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
     }

@@ -22,12 +22,13 @@ internal sealed class IoWorkload : IDisposable
     private readonly Checkpointer _asyncCheckpointer;
     private nint _buffer;
 
-    public IoWorkload(int tensors, long elements, int shards, Action<string> say)
+    public IoWorkload(int tensors, long elements, int shards, DeviceType device, Action<string> say)
     {
         if (elements * 4 > 1L << 30) throw new UsageException("each tensor must stay under 1 GiB: use more --tensors for this --size-mib");
         _say = say;
         Folder = Directory.CreateTempSubdirectory("ckpt-bench-io-").FullName;
         _model = new BenchModel(tensors, elements);
+        if (device != DeviceType.CPU) _model.to(device);
         StateBytes = _model.buffers().Sum(b => b.numel() * b.ElementSize);
         var write = new Formats.NativeWriteOptions { ShardCount = shards };
         _checkpointer = new Checkpointer(_model, Path.Combine(Folder, "local")) { WriteOptions = write };
@@ -74,10 +75,12 @@ internal sealed class IoWorkload : IDisposable
     {
         var path = Path.Combine(Folder, "filestream.bin");
         File.Delete(path);
+        CopyIntoBuffer();
         return InterleavedPairs.Time(() =>
         {
             using var stream = new FileStream(path, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
-            foreach (var tensor in _model.buffers()) stream.Write(tensor.bytes);
+            using var bytes = BufferStream(FileAccess.Read, 0, StateBytes);
+            bytes.CopyTo(stream, 8 << 20);
             stream.Flush(flushToDisk: true);
         });
     }
@@ -124,14 +127,25 @@ internal sealed class IoWorkload : IDisposable
         return stall;
     }
 
+    /// <summary>A host copy of the state into memory allocated and touched beforehand: memcpy, or for a CUDA model the device-to-host copy into pinned tensors.</summary>
     public Task<double> MemcpyAsync()
     {
-        _ = Buffer(); // allocated and touched outside the timing
-        return InterleavedPairs.Time(CopyIntoBuffer);
+        if (_model.buffers().First().device_type == DeviceType.CPU)
+        {
+            _ = Buffer(); // allocated and touched outside the timing
+            return InterleavedPairs.Time(CopyIntoBuffer);
+        }
+        _pinned ??= _model.buffers().Select(b => { using var host = empty_like(b, device: CPU); return host.pin_memory(); }).ToList();
+        return InterleavedPairs.Time(() =>
+        {
+            foreach (var (host, device) in _pinned.Zip(_model.buffers())) host.copy_(device);
+        });
     }
 
+    private List<Tensor>? _pinned;
+
     /// <summary>A stream over a native, pre-touched buffer of the state's size; after <see cref="MemcpyAsync"/> or <see cref="CopyIntoBuffer"/> it holds the state's bytes.</summary>
-    public unsafe UnmanagedMemoryStream BufferStream(FileAccess access, long offset, int length) =>
+    public unsafe UnmanagedMemoryStream BufferStream(FileAccess access, long offset, long length) =>
         new((byte*)Buffer() + offset, access == FileAccess.Read ? length : 0, length, access);
 
     private unsafe nint Buffer()
@@ -150,7 +164,8 @@ internal sealed class IoWorkload : IDisposable
         var at = (byte*)Buffer();
         foreach (var tensor in _model.buffers())
         {
-            var bytes = tensor.bytes;
+            using var host = tensor.cpu();
+            var bytes = host.bytes;
             bytes.CopyTo(new Span<byte>(at, bytes.Length));
             at += bytes.Length;
         }
@@ -159,6 +174,7 @@ internal sealed class IoWorkload : IDisposable
     public void Dispose()
     {
         if (_buffer != 0) FreeBuffer();
+        foreach (var pinned in _pinned ?? []) pinned.Dispose();
         _model.Dispose();
         try
         {
