@@ -27,7 +27,10 @@ public sealed class IoBenchCliTests
             var reference = (double)row["reference_median_s"]!;
             Assert.True(ours > 0 && reference > 0, $"{name}: {row.ToJsonString()}");
             Assert.True((double)row["ours_min_s"]! <= ours && (double)row["reference_min_s"]! <= reference, $"{name}: {row.ToJsonString()}");
-            Assert.Equal(Math.Round(ours / reference, 3), (double)row["ratio"]!, 2);
+            var ratio = (double)row["ratio"]!;
+            Assert.True(ratio > 0, $"{name}: {row.ToJsonString()}");
+            // The ratio is of unrounded medians; the printed seconds are rounded to 1 ms, which only matters for the tiny ones.
+            if (reference >= 0.05 && ours >= 0.05) Assert.InRange(ratio, ours / reference * 0.95, ours / reference * 1.05);
             Assert.False(string.IsNullOrWhiteSpace((string?)row["reference"]), name);
         }
         // The save and the load peak at least at the model they hold (8 MiB of state) and the async arena holds one copy of it.
