@@ -11,7 +11,16 @@ public sealed record NativeWriteOptions
     /// <summary>How many shards to split the tensors into, balanced by bytes.</summary>
     public int ShardCount { get; init; } = 1;
 
-    /// <summary>Bytes of tensor data written so far, reported as each tensor completes.</summary>
+    /// <summary>
+    /// Shards written at once, each on a thread of its own (serialization is CPU work); null: one
+    /// per shard, at most <see cref="Environment.ProcessorCount"/>.
+    /// </summary>
+    public int? MaxParallelShards { get; init; }
+
+    /// <summary>
+    /// Bytes of tensor data written, reported as each tensor completes (the bytes of that tensor).
+    /// Shards are written in parallel, but reports never overlap: the writer serializes them.
+    /// </summary>
     public IProgress<long>? Progress { get; init; }
 }
 
@@ -30,6 +39,7 @@ public static class NativeCheckpointWriter
         StoreKey.Validate(checkpointKey);
         CheckpointName.Validate(identity.Name);
         if (options.ShardCount < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ShardCount, "ShardCount must be at least 1");
+        if (options.MaxParallelShards < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxParallelShards, "MaxParallelShards must be at least 1");
 
         var foreign = await CheckpointFiles.ForeignKeysAsync(store, checkpointKey, cancellationToken).ConfigureAwait(false);
         if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
@@ -38,22 +48,12 @@ public static class NativeCheckpointWriter
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = ShardPlanner.Split(tensors, Math.Max(1, Math.Min(options.ShardCount, tensors.Count)), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var shards = new List<ShardInfo>();
+        var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, cancellationToken).ConfigureAwait(false);
+        var shards = written.Select(w => w.Info).ToList();
         var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-        try
+        for (var i = 0; i < written.Length; i++)
         {
-            for (var i = 0; i < plan.Count; i++)
-            {
-                var shardPath = CheckpointFiles.ShardName(i, plan.Count, attempt);
-                var written = await StoredShard.WriteAsync(store, $"{checkpointKey}/{shardPath}", plan[i], options.Progress, cancellationToken).ConfigureAwait(false);
-                shards.Add(new ShardInfo(shardPath, written.Length, written.Checksum));
-                foreach (var e in written.Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
-            }
-        }
-        catch
-        {
-            await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
-            throw;
+            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
         }
 
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
@@ -85,6 +85,44 @@ public static class NativeCheckpointWriter
         await DeleteUnreferencedAsync(store, checkpointKey, manifest, cancellationToken).ConfigureAwait(false);
         return manifest;
     }
+
+    /// <summary>
+    /// Writes shard i of <paramref name="plan"/> as shard i, up to <see cref="NativeWriteOptions.MaxParallelShards"/>
+    /// at once. On the first failure the others are cancelled; once every shard has stopped, all those
+    /// that were written (also any that finished after the failure) are deleted and that failure is thrown.
+    /// </summary>
+    private static async Task<WrittenShard[]> WriteShardsAsync(ICheckpointStore store, string checkpointKey,
+        IReadOnlyList<IReadOnlyList<NamedTensor>> plan, string attempt, NativeWriteOptions options, CancellationToken cancellationToken)
+    {
+        var written = new WrittenShard?[plan.Count];
+        var progress = options.Progress is null ? null : new SerializedProgress(options.Progress);
+        var parallel = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = options.MaxParallelShards ?? Math.Min(plan.Count, Environment.ProcessorCount),
+            CancellationToken = cancellationToken,
+        };
+        try
+        {
+            await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), parallel, async (i, ct) =>
+            {
+                var path = CheckpointFiles.ShardName(i, plan.Count, attempt);
+                // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
+                // of its own, not a pool thread, which a busy pool hands out late (seen: four shards one after another).
+                var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, $"{checkpointKey}/{path}", plan[i], progress, ct),
+                    ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
+                written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard.Layout);
+            }).ConfigureAwait(false);
+        }
+        catch
+        {
+            // ForEachAsync completes only after every worker stopped; awaiting it rethrows the first failure.
+            await DeleteShardsAsync(store, checkpointKey, written.OfType<WrittenShard>().Select(w => w.Info).ToList()).ConfigureAwait(false);
+            throw;
+        }
+        return written.Select(w => w!).ToArray();
+    }
+
+    private sealed record WrittenShard(ShardInfo Info, IReadOnlyList<SafetensorsEntry> Layout);
 
     /// <summary>
     /// A save that failed (disk full, storage down) removes the shards it wrote: without a manifest

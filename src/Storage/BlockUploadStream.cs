@@ -19,12 +19,11 @@ internal sealed class BlockUploadStream : Stream
 {
     /// <summary>The first buffer's size: small objects (manifests) should not take a whole block from the pool; it grows up to a block.</summary>
     private const int FirstBufferSize = 64 << 10;
-    /// <summary>Every request carrying content also carries its MD5, which the service verifies.</summary>
-    private static readonly UploadTransferValidationOptions Md5 = new() { ChecksumAlgorithm = StorageChecksumAlgorithm.MD5 };
 
     private readonly BlockBlobClient _blob;
     private readonly AzureBlobStoreOptions _options;
     private readonly CancellationToken _cancellation;
+    private readonly UploadTransferValidationOptions _validation;
     private readonly SemaphoreSlim _slots;
     private readonly List<string> _blockIds = [];
     private readonly List<Task> _uploads = [];
@@ -39,9 +38,22 @@ internal sealed class BlockUploadStream : Stream
         _blob = blob;
         _options = options;
         _cancellation = cancellation;
+        _validation = ValidationFor(options.TransferChecksum);
         _slots = new SemaphoreSlim(options.MaxBlocksInFlight, options.MaxBlocksInFlight);
         _buffer = ArrayPool<byte>.Shared.Rent(Math.Min(options.BlockSize, FirstBufferSize));
     }
+
+    /// <summary>Always explicit, so that a transfer validation set on the client's options does not apply instead.</summary>
+    private static UploadTransferValidationOptions ValidationFor(TransferChecksum checksum) => new()
+    {
+        ChecksumAlgorithm = checksum switch
+        {
+            TransferChecksum.None => StorageChecksumAlgorithm.None,
+            TransferChecksum.StorageCrc64 => StorageChecksumAlgorithm.StorageCrc64,
+            TransferChecksum.Md5 => StorageChecksumAlgorithm.MD5,
+            _ => throw new ArgumentOutOfRangeException(nameof(checksum), checksum, "unknown transfer checksum"),
+        },
+    };
 
     /// <summary>How much of <see cref="_buffer"/> a block may fill (the pool may hand out a longer array).</summary>
     private int Capacity => Math.Min(_buffer.Length, _options.BlockSize);
@@ -93,7 +105,7 @@ internal sealed class BlockUploadStream : Stream
             try
             {
                 using var content = new MemoryStream(block, 0, length, writable: false);
-                await _blob.StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions { TransferValidation = Md5 }, _cancellation).ConfigureAwait(false);
+                await _blob.StageBlockAsync(blockId, content, new BlockBlobStageBlockOptions { TransferValidation = _validation }, _cancellation).ConfigureAwait(false);
             }
             finally
             {
@@ -120,7 +132,7 @@ internal sealed class BlockUploadStream : Stream
         if (_blockIds.Count == 0)
         {
             using var content = new MemoryStream(_buffer, 0, _filled, writable: false);
-            await _blob.UploadAsync(content, new BlobUploadOptions { HttpHeaders = headers, TransferValidation = Md5 }, _cancellation).ConfigureAwait(false);
+            await _blob.UploadAsync(content, new BlobUploadOptions { HttpHeaders = headers, TransferValidation = _validation }, _cancellation).ConfigureAwait(false);
         }
         else
         {

@@ -7,7 +7,10 @@ namespace Checkpointing.Storage.Tests;
 
 /// <summary>One request as it went to the service.</summary>
 /// <param name="Comp">The <c>comp</c> query parameter ("block", "blocklist", ...), null for a plain blob request such as Put Blob.</param>
-public sealed record LoggedRequest(string Method, string Path, string? Comp, bool HasContentMd5);
+/// <param name="HasContentMd5">Whether it carried a <c>Content-MD5</c> header.</param>
+/// <param name="HasContentCrc64">Whether it carried an <c>x-ms-content-crc64</c> header.</param>
+/// <param name="HasStructuredBody">Whether its body was a structured message (<c>x-ms-structured-body</c>), the SDK's way of sending a CRC-64 with the content.</param>
+public sealed record LoggedRequest(string Method, string Path, string? Comp, bool HasContentMd5, bool HasContentCrc64, bool HasStructuredBody);
 
 /// <summary>A pipeline policy that records every request the client sends, retries included (add it per retry).</summary>
 public sealed class RequestLog : HttpPipelineSynchronousPolicy
@@ -21,7 +24,9 @@ public sealed class RequestLog : HttpPipelineSynchronousPolicy
             message.Request.Method.Method,
             uri.AbsolutePath,
             HttpUtility.ParseQueryString(uri.Query)["comp"],
-            message.Request.Headers.Contains("Content-MD5")));
+            message.Request.Headers.Contains("Content-MD5"),
+            message.Request.Headers.Contains("x-ms-content-crc64"),
+            message.Request.Headers.Contains("x-ms-structured-body")));
     }
 
     /// <summary>The requests sent so far for the blob <paramref name="key"/>, in order.</summary>
