@@ -155,11 +155,5 @@ public static class CatalogCommands
 /// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder output).</summary>
 public sealed class SyncProgress(Action<long> report) : IProgress<long>
 {
-    private readonly Lock _gate = new();
-
-    /// <summary>Readers and writers report from several threads at once; the callback sees one report at a time.</summary>
-    public void Report(long value)
-    {
-        lock (_gate) report(value);
-    }
+    public void Report(long value) => report(value);
 }

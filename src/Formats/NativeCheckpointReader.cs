@@ -16,7 +16,7 @@ public sealed record NativeLoadOptions
     /// </summary>
     public TensorPlacement? PlaceInto { get; init; }
 
-    /// <summary>Bytes of tensor data read so far; may be reported from several threads at once.</summary>
+    /// <summary>Bytes of tensor data read so far (one report at a time, though shards are read in parallel).</summary>
     public IProgress<long>? Progress { get; init; }
 
     /// <summary>Shards read at once.</summary>
@@ -50,6 +50,7 @@ public static class NativeCheckpointReader
         TensorAllocator allocate, NativeLoadOptions options, CancellationToken cancellationToken = default)
     {
         var values = new ConcurrentDictionary<string, object>(StringComparer.Ordinal);
+        options = options with { Progress = Serialized(options.Progress) };
         if (options.PlaceInto is { } place && store.RereadIsCheap)
         {
             var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
@@ -69,7 +70,10 @@ public static class NativeCheckpointReader
 
     /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
     public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, progress, Environment.ProcessorCount, cancellationToken);
+        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, cancellationToken);
+
+    /// <summary>Shards are read in parallel; the caller's progress sees one report at a time.</summary>
+    private static IProgress<long>? Serialized(IProgress<long>? progress) => progress is null ? null : new SerializedProgress(progress);
 
     /// <summary>
     /// The second pass of an in-place load, after every shard verified: positional reads of each tensor's
