@@ -75,6 +75,7 @@ public static class TorchTensors
     public static (object Value, ITensorTarget Target) Allocate(string key, TensorDType dtype, long[] shape)
     {
         var tensor = empty(shape, ToScalarType(dtype, key), CPU);
+        HugePages.Advise(tensor);
         return (tensor, new TorchTensorTarget(tensor));
     }
 
@@ -104,7 +105,11 @@ public static class TorchTensors
     internal static Tensor HostStaging(Tensor like)
     {
         var host = empty(like.shape, like.dtype, CPU);
-        if (like.device_type != DeviceType.CUDA) return host;
+        if (like.device_type != DeviceType.CUDA)
+        {
+            HugePages.Advise(host);
+            return host;
+        }
         using (host) return host.pin_memory();
     }
 

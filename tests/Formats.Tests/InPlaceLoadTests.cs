@@ -100,6 +100,25 @@ public sealed class InPlaceLoadTests : IDisposable
         foreach (var (key, tensor) in saved) Assert.Equal(tensor.Data, ((HostTensor)model[key]!).Data);
     }
 
+    [Theory]
+    [InlineData(-1)] // the last data byte
+    [InlineData(20)] // inside the header JSON: reported as the checksum mismatch it is
+    public async Task A_damaged_shard_read_once_fails_on_its_checksum(int at)
+    {
+        var store = new ReadCountingStore(new MemoryStore());
+        var (manifest, _, _) = await SaveAsync(store);
+        var key = $"c1/{manifest.Shards[1].Path}";
+        var bytes = new byte[manifest.Shards[1].Bytes];
+        await store.ReadRangeAsync(key, 0, bytes);
+        bytes[at < 0 ? bytes.Length + at : at] ^= 0x08;
+        await store.WriteAsync(key, (stream, ct) => stream.WriteAsync(bytes, ct).AsTask());
+
+        var e = await Assert.ThrowsAsync<CheckpointFormatException>(() => NativeCheckpointReader.LoadAsync(store, "c1", manifest, HostTensor.Allocator));
+
+        Assert.Equal("checksum", e.Check);
+        Assert.Contains(manifest.Shards[1].Path, e.Message);
+    }
+
     [Fact]
     public async Task A_cheap_store_is_read_twice_verify_then_fill()
     {

@@ -39,7 +39,11 @@ internal sealed class BlobWorkload : IAsyncDisposable
         await store.Container.CreateIfNotExistsAsync();
         workload.CopyIntoBuffer();
         say($"blob: blocks of {options.BlockSize >> 20} MiB, {options.MaxBlocksInFlight} in flight; reads of {options.ReadRangeSize >> 20} MiB, {options.MaxRangesInFlight} in flight");
-        return new BlobWorkload(azurite, store, options, workload);
+        var blob = new BlobWorkload(azurite, store, options, workload);
+        // Each load row reads what the save rows write: write both once first, so any row can run alone.
+        await blob.SaveAsync();
+        await blob.SdkUploadAsync();
+        return blob;
     }
 
     public Task<double> SaveAsync() => InterleavedPairs.Time(() => _checkpointer.SaveAsync(Name));

@@ -45,9 +45,23 @@ public sealed class TorchReference(string folder, int tensors, long elements)
 
     public Task<double> SaveAsync() => RunAsync("save");
 
-    public Task<double> LoadColdAsync() => RunAsync("load_cold");
+    public async Task<double> LoadColdAsync()
+    {
+        await EnsureSavedAsync();
+        return await RunAsync("load_cold");
+    }
 
-    public Task<double> LoadWarmAsync() => RunAsync("load_warm");
+    public async Task<double> LoadWarmAsync()
+    {
+        await EnsureSavedAsync();
+        return await RunAsync("load_warm");
+    }
+
+    /// <summary>The load rows read what the save row writes; run alone, they write it first (untimed).</summary>
+    private async Task EnsureSavedAsync()
+    {
+        if (!File.Exists(PthPath)) await SaveAsync();
+    }
 
     private async Task<double> RunAsync(string mode)
     {
