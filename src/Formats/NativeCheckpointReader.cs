@@ -54,7 +54,15 @@ public static class NativeCheckpointReader
         if (options.PlaceInto is { } place && store.RereadIsCheap)
         {
             var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
-            await FillInPlaceAsync(store, checkpointKey, manifest, headers, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await FillInPlaceAsync(store, checkpointKey, manifest, headers, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                // Rare (the disk failed, or someone rewrote a shard between the passes), but the caller must know what it left behind.
+                throw new IOException($"{checkpointKey} in {store.Description}: every checksum verified, then reading into the destination tensors failed, so they hold part of this checkpoint: {e.Message}", e);
+            }
         }
         else
         {

@@ -15,6 +15,8 @@ public sealed class Azurite : IAsyncDisposable
     private Azurite(Process process, int blobPort, int queuePort, int tablePort)
     {
         _process = process;
+        // A launcher ended by SIGTERM or Ctrl-C never reaches DisposeAsync: do not leave node running behind it.
+        AppDomain.CurrentDomain.ProcessExit += KillOnExit;
         BlobPort = blobPort;
         QueuePort = queuePort;
         TablePort = tablePort;
@@ -97,8 +99,21 @@ public sealed class Azurite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
         await StopAsync();
         _process.Dispose();
+    }
+
+    private void KillOnExit(object? sender, EventArgs e)
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+            // already gone
+        }
     }
 
     public static int FreePort()

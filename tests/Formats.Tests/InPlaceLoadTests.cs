@@ -133,6 +133,20 @@ public sealed class InPlaceLoadTests : IDisposable
         Assert.Equal(manifest.Shards.Sum(s => s.Bytes) + tensorBytes, store.BytesRead);
     }
 
+    [Fact]
+    public async Task A_failure_after_every_checksum_verified_says_the_destinations_hold_part_of_the_checkpoint()
+    {
+        var store = new ReadCountingStore(new MemoryStore(), rereadIsCheap: true) { FailRangeReads = true };
+        var (manifest, _, destinations) = await SaveAsync(store);
+
+        var e = await Assert.ThrowsAsync<IOException>(() => NativeCheckpointReader.LoadAsync(store, "c1", manifest, HostTensor.Allocator,
+            new NativeLoadOptions { PlaceInto = Into(destinations, destinations.Keys.ToArray()) }));
+
+        Assert.Contains("every checksum verified", e.Message);
+        Assert.Contains("hold part of this checkpoint", e.Message);
+        Assert.Contains("disk went away", e.Message);
+    }
+
     /// <summary>A store that counts the bytes its readers take, and says whether re-reading is cheap as told.</summary>
     private sealed class ReadCountingStore(ICheckpointStore inner, bool rereadIsCheap = false) : ICheckpointStore
     {
@@ -156,8 +170,12 @@ public sealed class InPlaceLoadTests : IDisposable
             return all;
         }
 
+        /// <summary>Range reads of shards fail, as a disk failing between the verify and the fill pass would.</summary>
+        public bool FailRangeReads { get; init; }
+
         public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
         {
+            if (FailRangeReads && key.Contains("shard-", StringComparison.Ordinal)) throw new IOException("disk went away");
             await inner.ReadRangeAsync(key, offset, destination, cancellationToken);
             Interlocked.Add(ref _bytesRead, destination.Length);
         }

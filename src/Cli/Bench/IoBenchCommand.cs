@@ -62,7 +62,7 @@ public static class IoBenchCommand
         AddGroup(groups, rows, "load cold", workload.LoadColdAsync, ("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync));
         AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, ("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync));
         AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", device == DeviceType.CPU ? "memcpy into a pre-touched buffer" : "device-to-host copy into pinned tensors", workload.MemcpyAsync));
-        await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? JobCommand.FindRepoRoot(), workload, say) : null;
+        await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? JobCommand.FindRepoRoot(), workload, writeFirst: !rows.Contains("blob_save_vs_sdk"), say) : null;
         if (blob is not null)
         {
             AddGroup(groups, rows, "blob save", blob.SaveAsync, ("blob_save_vs_sdk", "Azure SDK upload, same bytes and concurrency", blob.SdkUploadAsync));
