@@ -24,8 +24,8 @@ public sealed class ChecksummingWriteStream(Stream inner) : Stream
     public string Checksum => ShardChecksum.Format(_crc.GetCurrentHashAsUInt64());
 
     /// <summary>
-    /// Writes at least this large hash on another thread while this one writes: CRC-64 runs at about
-    /// 2 GB/s here, as fast as writing into the page cache, so doing both in turn would cost a third more.
+    /// Writes at least this large hash on another thread while this one writes: CRC-64 runs at 3-5 GB/s
+    /// here (2 GB/s before the JIT tiers it up), not much faster than writing into the page cache.
     /// </summary>
     private const int ParallelHashThreshold = 1 << 20;
 
@@ -93,14 +93,20 @@ public sealed class ChecksummingReadStream(Stream inner) : Stream
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     /// <summary>Reads and hashes the rest of the stream; returns how many bytes that was.</summary>
-    public long Drain()
+    public long Drain() => ReadToEnd(this);
+
+    /// <summary>
+    /// Reads <paramref name="stream"/> to its end and returns how many bytes that was. Reads that only hash
+    /// (verification) go through a pooled 1 MiB buffer: big enough for few system calls, small enough to stay in cache.
+    /// </summary>
+    internal static long ReadToEnd(Stream stream)
     {
-        var buffer = ArrayPool<byte>.Shared.Rent(SkipBufferSize);
+        var buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
         try
         {
             long total = 0;
             int n;
-            while ((n = Read(buffer)) > 0) total += n;
+            while ((n = stream.Read(buffer)) > 0) total += n;
             return total;
         }
         finally
@@ -108,9 +114,6 @@ public sealed class ChecksummingReadStream(Stream inner) : Stream
             ArrayPool<byte>.Shared.Return(buffer);
         }
     }
-
-    /// <summary>Reads that only hash (verification) go through a pooled buffer of this size: big enough for few system calls, small enough to stay in cache.</summary>
-    internal const int SkipBufferSize = 1 << 20;
 
     public override bool CanRead => true;
     public override bool CanSeek => false;
@@ -153,16 +156,7 @@ internal sealed class BoundedReadStream(Stream inner, long length) : Stream
     /// <summary>Consumes whatever the reader of this tensor left unread, keeping the outer stream aligned.</summary>
     public void SkipRest()
     {
-        if (_remaining == 0) return;
-        var buffer = ArrayPool<byte>.Shared.Rent(ChecksummingReadStream.SkipBufferSize);
-        try
-        {
-            while (Read(buffer) > 0) { }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        if (_remaining > 0) ChecksummingReadStream.ReadToEnd(this);
     }
 
     public override bool CanRead => true;

@@ -82,18 +82,26 @@ public static class TorchTensors
     /// <summary>Visits a contiguous CPU tensor's memory in spans of at most <see cref="MaxChunkBytes"/>.</summary>
     internal static void ForEachChunk(Tensor contiguousCpu, SpanAction action)
     {
-        var total = contiguousCpu.numel() * contiguousCpu.ElementSize;
-        if (total <= MaxChunkBytes)
+        foreach (var (_, chunk) in Chunks(contiguousCpu)) action(chunk.bytes);
+    }
+
+    /// <summary>
+    /// A contiguous CPU tensor as views of at most <see cref="MaxChunkBytes"/> with their byte offsets
+    /// (the tensor itself when it is small enough); each view is disposed when the walk moves on.
+    /// </summary>
+    private static IEnumerable<(long Offset, Tensor Chunk)> Chunks(Tensor contiguousCpu)
+    {
+        if (contiguousCpu.numel() * contiguousCpu.ElementSize <= MaxChunkBytes)
         {
-            action(contiguousCpu.bytes);
-            return;
+            yield return (0, contiguousCpu);
+            yield break;
         }
         using var flat = contiguousCpu.view(-1);
         var elementsPerChunk = MaxChunkBytes / contiguousCpu.ElementSize;
         for (long start = 0; start < flat.numel(); start += elementsPerChunk)
         {
             using var chunk = flat.narrow(0, start, Math.Min(elementsPerChunk, flat.numel() - start));
-            action(chunk.bytes);
+            yield return (start * contiguousCpu.ElementSize, chunk);
         }
     }
 
@@ -120,14 +128,9 @@ public static class TorchTensors
     /// </summary>
     internal static async Task ReadIntoAsync(Tensor contiguousCpu, TensorRangeReader read, CancellationToken cancellationToken)
     {
-        var total = contiguousCpu.numel() * contiguousCpu.ElementSize;
-        using var flat = contiguousCpu.view(-1);
-        var elementsPerChunk = MaxChunkBytes / contiguousCpu.ElementSize;
-        for (long start = 0; start * contiguousCpu.ElementSize < total; start += elementsPerChunk)
+        foreach (var (offset, chunk) in Chunks(contiguousCpu))
         {
-            using var chunk = flat.narrow(0, start, Math.Min(elementsPerChunk, flat.numel() - start));
-            var memory = NativeMemory.Over(chunk.bytes);
-            await read(memory, start * contiguousCpu.ElementSize, cancellationToken).ConfigureAwait(false);
+            await read(NativeMemory.Over(chunk.bytes), offset, cancellationToken).ConfigureAwait(false);
         }
     }
 }
