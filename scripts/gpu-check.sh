@@ -3,6 +3,7 @@
 # serves TorchSharp-cuda-linux: builds the agent against TorchSharp's CUDA runtime, runs the GPU
 # tests (none may be skipped there) and a GPU save/load benchmark. Takes a few minutes.
 # Usage: scripts/gpu-check.sh [--size-mib 1024]
+# No .NET SDK or no such feed on the GPU machine: scripts/gpu-bundle.sh and scripts/gpu-bundle-run.sh.
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"

@@ -5,12 +5,13 @@ namespace Checkpointing.Cli.Bench;
 
 /// <summary>
 /// torch.save / torch.load of a state dict shaped like ours (same tensor count and sizes), run by
-/// Debian's python3-torch (/usr/bin/python3). The script times itself, so interpreter start-up and
+/// Debian's python3-torch (/usr/bin/python3, or the interpreter named by CKPT_TORCH_PYTHON, e.g. a
+/// CUDA PyTorch on a GPU machine). The script times itself, so interpreter start-up and
 /// building the tensors stay outside the figure.
 /// </summary>
 public sealed class TorchReference(string folder, int tensors, long elements)
 {
-    public const string Python = "/usr/bin/python3";
+    private static readonly string Python = Environment.GetEnvironmentVariable("CKPT_TORCH_PYTHON") is { Length: > 0 } chosen ? chosen : "/usr/bin/python3";
 
     private const string Script = """
         import os, sys, time, torch
