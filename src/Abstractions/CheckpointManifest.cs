@@ -9,7 +9,11 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public sealed record CheckpointManifest
 {
-    public const int CurrentFormatVersion = 1;
+    /// <summary>Version 2 added tensor content hashes and shards referenced from earlier checkpoints of the run (DESIGN.md §12).</summary>
+    public const int CurrentFormatVersion = 2;
+
+    /// <summary>The oldest version this build still reads.</summary>
+    public const int OldestReadableFormatVersion = 1;
 
     public required int FormatVersion { get; init; }
     public required string Run { get; init; }
@@ -22,20 +26,30 @@ public sealed record CheckpointManifest
     public required IReadOnlyDictionary<string, TensorInfo> Tensors { get; init; }
     public required JsonObject State { get; init; }
 
+    /// <summary>Bytes of every shard this checkpoint needs, its own and those it references in earlier checkpoints.</summary>
     public long TotalBytes => Shards.Sum(s => s.Bytes);
+
+    /// <summary>Bytes of the shards this checkpoint wrote itself (physical bytes; what an incremental save cost).</summary>
+    public long WrittenBytes => Shards.Where(s => s.Checkpoint is null).Sum(s => s.Bytes);
+
+    /// <summary>Bytes of tensor data in the state (logical bytes), wherever they are stored.</summary>
+    public long TensorBytes => Tensors.Values.Sum(t => t.ByteLength);
 }
 
 /// <param name="Path">The shard's key relative to the checkpoint folder.</param>
 /// <param name="Bytes">Exact file length.</param>
 /// <param name="Checksum">"crc64:" and 16 hex digits: CRC-64/ECMA-182 (System.IO.Hashing.Crc64) of the whole file.</param>
+/// <param name="Checkpoint">The earlier checkpoint of the same run whose folder holds the shard (an incremental
+/// checkpoint reuses its bytes), or null for a shard in this checkpoint's own folder.</param>
 [GenerateSerializer, Immutable]
-public sealed record ShardInfo([property: Id(0)] string Path, [property: Id(1)] long Bytes, [property: Id(2)] string Checksum);
+public sealed record ShardInfo([property: Id(0)] string Path, [property: Id(1)] long Bytes, [property: Id(2)] string Checksum, [property: Id(3)] string? Checkpoint = null);
 
 /// <param name="Shard">Index into <see cref="CheckpointManifest.Shards"/>.</param>
 /// <param name="DType">safetensors dtype name, e.g. "F32".</param>
 /// <param name="DataOffsets">[begin, end) relative to the shard's data section, as in the safetensors header.</param>
+/// <param name="Hash">"xxh128:" and 32 hex digits: XxHash128 of the tensor's bytes, recorded by incremental saves; null otherwise.</param>
 [GenerateSerializer, Immutable]
-public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] string DType, [property: Id(2)] long[] Shape, [property: Id(3)] long[] DataOffsets)
+public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] string DType, [property: Id(2)] long[] Shape, [property: Id(3)] long[] DataOffsets, [property: Id(4)] string? Hash = null)
 {
     public long ByteLength => DataOffsets[1] - DataOffsets[0];
 }

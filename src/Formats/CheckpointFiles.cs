@@ -23,6 +23,27 @@ public static partial class CheckpointFiles
     /// <summary>True for a name a native checkpoint folder may hold.</summary>
     public static bool IsOurs(string fileName) => fileName == ManifestJson.FileName || IsShard(fileName);
 
+    /// <summary>
+    /// Where a manifest's shard is stored: in the checkpoint's own folder, or, for a shard an incremental
+    /// checkpoint reuses, in the folder of the earlier checkpoint <see cref="ShardInfo.Checkpoint"/> beside it.
+    /// </summary>
+    public static string ShardKey(string checkpointKey, ShardInfo shard) =>
+        shard.Checkpoint is null ? $"{checkpointKey}/{shard.Path}" : $"{SiblingKey(checkpointKey, shard.Checkpoint)}/{shard.Path}";
+
+    /// <summary>The key of checkpoint <paramref name="name"/> in the same run (folder) as <paramref name="checkpointKey"/>.</summary>
+    public static string SiblingKey(string checkpointKey, string name)
+    {
+        var slash = checkpointKey.LastIndexOf('/');
+        return slash < 0 ? name : $"{checkpointKey[..(slash + 1)]}{name}";
+    }
+
+    /// <summary>The key of the run (folder) that holds <paramref name="checkpointKey"/>: "" for a checkpoint at the store's root.</summary>
+    public static string RunPrefix(string checkpointKey)
+    {
+        var slash = checkpointKey.LastIndexOf('/');
+        return slash < 0 ? "" : checkpointKey[..(slash + 1)];
+    }
+
     /// <summary>The file name of a key directly inside <paramref name="checkpointKey"/>, or null when the key is deeper or elsewhere.</summary>
     public static string? FileIn(string checkpointKey, string key) =>
         key.Length > checkpointKey.Length + 1 && key.StartsWith(checkpointKey, StringComparison.Ordinal) && key[checkpointKey.Length] == '/'
@@ -70,8 +91,12 @@ public static partial class CheckpointFiles
     /// that no save of this checkpoint is in flight other than those of <paramref name="liveAttempts"/>,
     /// whose shards are kept; shards modified less than <paramref name="minimumAge"/> ago are kept for
     /// writers that take no lock. A manifest that does not parse or cannot be read keeps everything.
+    /// With <paramref name="referencedKeys"/> (every shard key the run's manifests reference, see
+    /// <see cref="RunCheckpoints.ReferencedShardKeys"/>), shards that incremental checkpoints reuse from
+    /// this folder are kept too, also after its own manifest is gone.
     /// </summary>
-    public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, TimeSpan minimumAge, IReadOnlyCollection<string>? liveAttempts = null, CancellationToken ct = default)
+    public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, TimeSpan minimumAge, IReadOnlyCollection<string>? liveAttempts = null,
+        IReadOnlySet<string>? referencedKeys = null, CancellationToken ct = default)
     {
         var attempts = new HashSet<string>(StringComparer.Ordinal);
         var old = new HashSet<string>(StringComparer.Ordinal);
@@ -91,6 +116,8 @@ public static partial class CheckpointFiles
         // a manifest beside the shards of a single attempt references exactly those, so it need not be read.
         if (hasManifest && attempts.Count == 1) return 0;
 
+        if (referencedKeys is not null)
+            return await DeleteShardsAsync(store, checkpointKey, file => old.Contains(file) && !referencedKeys.Contains($"{checkpointKey}/{file}"), ct).ConfigureAwait(false);
         HashSet<string> referenced;
         try
         {

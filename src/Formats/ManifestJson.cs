@@ -43,6 +43,7 @@ public static class ManifestJson
                 w.WriteString("path", s.Path);
                 w.WriteNumber("bytes", s.Bytes);
                 w.WriteString("checksum", s.Checksum);
+                if (s.Checkpoint is not null) w.WriteString("checkpoint", s.Checkpoint);
                 w.WriteEndObject();
             }
             w.WriteEndArray();
@@ -54,6 +55,7 @@ public static class ManifestJson
                 w.WriteString("dtype", t.DType);
                 WriteLongs(w, "shape", t.Shape);
                 WriteLongs(w, "data_offsets", t.DataOffsets);
+                if (t.Hash is not null) w.WriteString("hash", t.Hash);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
@@ -88,8 +90,10 @@ public static class ManifestJson
             throw new CheckpointFormatException(source, "manifest JSON", e.Message, e);
         }
         var version = Int(root, "format_version", source);
-        if (version != CheckpointManifest.CurrentFormatVersion)
-            throw new CheckpointFormatException(source, "manifest version", $"format_version {version} is not supported (this build reads {CheckpointManifest.CurrentFormatVersion})");
+        if (version is < CheckpointManifest.OldestReadableFormatVersion or > CheckpointManifest.CurrentFormatVersion)
+            throw new CheckpointFormatException(source, "manifest version", $"format_version {version} is not supported (this build reads {CheckpointManifest.OldestReadableFormatVersion} to {CheckpointManifest.CurrentFormatVersion})");
+        var name = Str(root, "name", source);
+        if (!CheckpointName.IsValid(name)) throw Bad(source, $"name '{name}' is not a valid checkpoint name");
 
         var shards = new List<ShardInfo>();
         var shardNodes = Array(root, "shards", source);
@@ -104,7 +108,10 @@ public static class ManifestJson
             if (!ShardChecksum.IsWellFormed(checksum)) throw Bad(source, $"shard '{path}' has malformed checksum '{checksum}'");
             var bytes = Long(s, "bytes", source);
             if (bytes < 8) throw Bad(source, $"shard '{path}' has impossible length {bytes}");
-            shards.Add(new ShardInfo(path, bytes, checksum));
+            var owner = OptionalStr(s, "checkpoint", source);
+            if (owner is not null && (!CheckpointName.IsValid(owner) || owner == name))
+                throw Bad(source, $"shard '{path}' names checkpoint '{owner}', which is not another checkpoint's name");
+            shards.Add(new ShardInfo(path, bytes, checksum, owner));
         }
 
         var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
@@ -125,7 +132,9 @@ public static class ManifestJson
             try { expected = TensorDTypes.ByteLength(parsed, shape); }
             catch (Exception e) when (e is FormatException or OverflowException) { throw Bad(source, $"tensor '{key}': {e.Message}"); }
             if (expected != offsets[1] - offsets[0]) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, offsets span {offsets[1] - offsets[0]}");
-            tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets));
+            var hash = OptionalStr(t, "hash", source);
+            if (hash is not null && !TensorHash.IsWellFormed(hash)) throw Bad(source, $"tensor '{key}' has malformed hash '{hash}'");
+            tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash));
         }
 
         var state = root["state"] as JsonObject ?? throw Bad(source, "'state' is missing or not an object");
@@ -135,8 +144,6 @@ public static class ManifestJson
         var createdText = Str(root, "created_utc", source);
         if (!DateTimeOffset.TryParse(createdText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var created))
             throw Bad(source, $"created_utc '{createdText}' is not a timestamp");
-        var name = Str(root, "name", source);
-        if (!CheckpointName.IsValid(name)) throw Bad(source, $"name '{name}' is not a valid checkpoint name");
 
         return new CheckpointManifest
         {
@@ -169,6 +176,9 @@ public static class ManifestJson
 
     private static string Str(JsonObject o, string name, string source) =>
         Field(o, name, source) is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>() : throw Bad(source, $"field '{name}' is not a string");
+
+    private static string? OptionalStr(JsonObject o, string name, string source) =>
+        o[name] is null ? null : Str(o, name, source);
 
     private static long Long(JsonObject o, string name, string source) =>
         Field(o, name, source) is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out var l) ? l : throw Bad(source, $"field '{name}' is not an integer");

@@ -22,6 +22,21 @@ public sealed record NativeWriteOptions
     /// Shards are written in parallel, but reports never overlap: the writer serializes them.
     /// </summary>
     public IProgress<long>? Progress { get; init; }
+
+    /// <summary>
+    /// Makes the save incremental (DESIGN.md §12): every tensor's content hash is recorded, and a tensor
+    /// whose hash, dtype and shape equal one stored by one of these earlier committed checkpoints of the
+    /// same run is not written again; the manifest references those bytes in the earlier shard. Null: a
+    /// self-contained checkpoint without hashes. The caller must keep the referenced shards from being
+    /// deleted until the save has returned.
+    /// </summary>
+    public IReadOnlyList<EarlierCheckpoint>? ReuseFrom { get; init; }
+
+    /// <summary>
+    /// Store keys in this checkpoint's folder that other checkpoints still reference: a re-save of the name
+    /// keeps them although its own manifest no longer does. Null: nothing outside the manifest is kept.
+    /// </summary>
+    public Func<string, bool>? ReferencedElsewhere { get; init; }
 }
 
 /// <summary>
@@ -45,15 +60,28 @@ public static class NativeCheckpointWriter
         if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
 
         var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
+        var hashes = options.ReuseFrom is null ? null : HashAll(tensors);
+        var reused = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, cancellationToken).ConfigureAwait(false);
+        var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).ToList();
         // Never more shards than tensors: an empty shard would carry no information.
-        var plan = ShardPlanner.Split(tensors, Math.Max(1, Math.Min(options.ShardCount, tensors.Count)), t => t.Key, t => t.ByteLength);
+        var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, cancellationToken).ConfigureAwait(false);
         var shards = written.Select(w => w.Info).ToList();
         var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         for (var i = 0; i < written.Length; i++)
         {
-            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End]));
+            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]));
+        }
+        foreach (var (key, bytes) in reused)
+        {
+            var shard = shards.IndexOf(bytes.Shard);
+            if (shard < 0)
+            {
+                shard = shards.Count;
+                shards.Add(bytes.Shard);
+            }
+            index.Add(key, bytes.Tensor with { Shard = shard });
         }
 
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
@@ -79,11 +107,20 @@ public static class NativeCheckpointWriter
         catch
         {
             // The write may have failed after its commit (a folder fsync, a lost reply): then the manifest in place references these shards.
-            if (!await IsCommittedAsync(store, checkpointKey, shards).ConfigureAwait(false)) await DeleteShardsAsync(store, checkpointKey, shards).ConfigureAwait(false);
+            var mine = written.Select(w => w.Info).ToList(); // never the reused shards: other checkpoints own them
+            if (!await IsCommittedAsync(store, checkpointKey, mine).ConfigureAwait(false)) await DeleteShardsAsync(store, checkpointKey, mine).ConfigureAwait(false);
             throw;
         }
-        await DeleteUnreferencedAsync(store, checkpointKey, manifest, cancellationToken).ConfigureAwait(false);
+        await DeleteUnreferencedAsync(store, checkpointKey, manifest, options.ReferencedElsewhere, cancellationToken).ConfigureAwait(false);
         return manifest;
+    }
+
+    /// <summary>Content hashes of every tensor, computed before anything is written (several tensors at once: hashing runs at memory speed).</summary>
+    private static Dictionary<string, string> HashAll(IReadOnlyList<NamedTensor> tensors)
+    {
+        var hashes = new string[tensors.Count];
+        Parallel.For(0, tensors.Count, i => hashes[i] = TensorHash.Of(tensors[i].Source));
+        return tensors.Select((t, i) => (t.Key, Hash: hashes[i])).ToDictionary(p => p.Key, p => p.Hash, StringComparer.Ordinal);
     }
 
     /// <summary>
@@ -98,7 +135,7 @@ public static class NativeCheckpointWriter
         var progress = options.Progress is null ? null : new SerializedProgress(options.Progress);
         var parallel = new ParallelOptions
         {
-            MaxDegreeOfParallelism = options.MaxParallelShards ?? Math.Min(plan.Count, Environment.ProcessorCount),
+            MaxDegreeOfParallelism = options.MaxParallelShards ?? Math.Clamp(plan.Count, 1, Environment.ProcessorCount),
             CancellationToken = cancellationToken,
         };
         try
@@ -165,11 +202,14 @@ public static class NativeCheckpointWriter
         }
     }
 
-    /// <summary>Removes shards of earlier attempts at the same name (crashed or superseded) once the new manifest is in place.</summary>
-    private static Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, CancellationToken ct)
+    /// <summary>
+    /// Removes shards of earlier attempts at the same name (crashed or superseded) once the new manifest is in place,
+    /// except those other checkpoints reference.
+    /// </summary>
+    private static Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, Func<string, bool>? referencedElsewhere, CancellationToken ct)
     {
-        var keep = manifest.Shards.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
-        return CheckpointFiles.DeleteShardsAsync(store, checkpointKey, file => !keep.Contains(file), ct);
+        var keep = manifest.Shards.Where(s => s.Checkpoint is null).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+        return CheckpointFiles.DeleteShardsAsync(store, checkpointKey, file => !keep.Contains(file) && referencedElsewhere?.Invoke($"{checkpointKey}/{file}") != true, ct);
     }
 }
 

@@ -90,48 +90,78 @@ public static class NativeCheckpointReader
     private static Task FillInPlaceAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, SafetensorsHeader[] headers,
         TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
     {
-        // In file order within each shard, so that the re-read stays sequential.
-        var tensors = headers.SelectMany((header, shard) => header.Entries.Select(entry => (Shard: shard, header.DataStart, Entry: entry)));
+        var placements = Placements(manifest, checkpointKey);
+        // In file order within each shard, so that the re-read stays sequential; a reused shard's tensors this checkpoint does not use are skipped.
+        var tensors = headers.SelectMany((header, shard) => header.Entries
+            .Where(entry => placements[shard].ContainsKey(entry.Begin))
+            .Select(entry => (Shard: shard, header.DataStart, Entry: entry, placements[shard][entry.Begin].Key)));
         return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
         {
             var entry = tensor.Entry;
-            var (value, target) = place(entry.Key, entry.DType, entry.Shape) ?? allocate(entry.Key, entry.DType, entry.Shape);
-            values[entry.Key] = value;
-            var shardKey = $"{checkpointKey}/{manifest.Shards[tensor.Shard].Path}";
+            var (value, target) = place(tensor.Key, entry.DType, entry.Shape) ?? allocate(tensor.Key, entry.DType, entry.Shape);
+            values[tensor.Key] = value;
+            var shardKey = CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[tensor.Shard]);
             var start = tensor.DataStart + entry.Begin;
             await target.FillAsync((destination, offset, c) => store.ReadRangeAsync(shardKey, start + offset, destination, c), token).ConfigureAwait(false);
             options.Progress?.Report(entry.ByteLength);
         });
     }
 
-    /// <summary>Reads the shards (several at once), verifying each; returns their headers by shard index.</summary>
+    /// <summary>
+    /// For each shard of the manifest, its indexed tensors by where their bytes begin. A reused shard may hold
+    /// more tensors than the checkpoint uses, and under other keys, so tensors are found by their offsets.
+    /// </summary>
+    private static Dictionary<long, (string Key, TensorInfo Info)>[] Placements(CheckpointManifest manifest, string checkpointKey)
+    {
+        var placements = manifest.Shards.Select(_ => new Dictionary<long, (string, TensorInfo)>()).ToArray();
+        foreach (var (key, info) in manifest.Tensors)
+        {
+            if (!placements[info.Shard].TryAdd(info.DataOffsets[0], (key, info)))
+                throw new CheckpointFormatException($"{checkpointKey}/{ManifestJson.FileName}", "index", $"tensors '{placements[info.Shard][info.DataOffsets[0]].Item1}' and '{key}' are indexed to the same bytes");
+        }
+        return placements;
+    }
+
+    /// <summary>
+    /// Reads the shards (several at once), verifying each: lengths, headers against the index, checksums, and the
+    /// content hash of every tensor taken from a reused shard. Returns their headers by shard index.
+    /// </summary>
     private static async Task<SafetensorsHeader[]> ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
         Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, CancellationToken ct)
     {
+        var placements = Placements(manifest, checkpointKey);
         var seen = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
         var headers = new SafetensorsHeader[manifest.Shards.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, manifest.Shards.Count), new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = ct }, async (shardIndex, token) =>
         {
             var shard = manifest.Shards[shardIndex];
-            var key = $"{checkpointKey}/{shard.Path}";
+            var reused = shard.Checkpoint is not null;
+            var key = CheckpointFiles.ShardKey(checkpointKey, shard);
             var entry = await store.GetEntryAsync(key, token).ConfigureAwait(false)
-                ?? throw new CheckpointFormatException(key, "presence", $"shard is missing from {store.Description}");
+                ?? throw new CheckpointFormatException(key, "presence", reused
+                    ? $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'"
+                    : $"shard is missing from {store.Description}");
             if (entry.Length != shard.Bytes)
                 throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
             await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
             headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
             {
-                if (!manifest.Tensors.TryGetValue(e.Key, out var info) || info.Shard != shardIndex)
+                if (!placements[shardIndex].TryGetValue(e.Begin, out var indexed))
+                {
+                    if (reused) return null; // bytes of the earlier checkpoint that this one does not use
                     throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
-                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
-                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest says {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
-                seen[e.Key] = 0;
-                return targetFor(e.Key, info, e.DType);
+                }
+                var (tensorKey, info) = indexed;
+                if ((!reused && tensorKey != e.Key) || info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[1] != e.End)
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest indexes '{tensorKey}' there as {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
+                seen[tensorKey] = 0;
+                var target = targetFor(tensorKey, info, e.DType);
+                return reused && info.Hash is { } hash ? TensorHash.Checking(target, hash, key, tensorKey) : target;
             }, progress);
         }).ConfigureAwait(false);
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)
-            throw new CheckpointFormatException($"{checkpointKey}/{manifest.Shards[manifest.Tensors[absent].Shard].Path}", "index", $"tensor '{absent}' is indexed but not in its shard");
+            throw new CheckpointFormatException(CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[manifest.Tensors[absent].Shard]), "index", $"tensor '{absent}' is indexed but not in its shard");
         return headers;
     }
 }

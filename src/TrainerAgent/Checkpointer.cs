@@ -88,7 +88,7 @@ public class Checkpointer
         init
         {
             _format = value;
-            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value, Logger, local.LeftoverMinimumAge);
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, value, Logger, local.LeftoverMinimumAge, local.Incremental);
             else if (_backend is not null && value != CheckpointFormat.Native) throw new InvalidOperationException($"Format {value} applies to local save folders only.");
         }
     }
@@ -99,7 +99,24 @@ public class Checkpointer
         get => (_backend as LocalBackend)?.LeftoverMinimumAge ?? LocalBackend.DefaultLeftoverMinimumAge;
         init
         {
-            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, local.Format, Logger, value);
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, local.Format, Logger, value, local.Incremental);
+        }
+    }
+
+    /// <summary>
+    /// Incremental native saves (DESIGN.md §12): a tensor whose content hash, dtype and shape equal one already
+    /// stored by an earlier checkpoint in the save folder is not written again; the new manifest references those
+    /// bytes. Off by default: an incremental checkpoint folder is not self-contained (copying it alone loses the
+    /// reused tensors; <c>ckpt compact</c> makes it whole). Local save folders only.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">for a checkpointer over another backend (cluster mode does not reuse yet)</exception>
+    public bool Incremental
+    {
+        get => (_backend as LocalBackend)?.Incremental ?? false;
+        init
+        {
+            if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, local.Format, Logger, local.LeftoverMinimumAge, value);
+            else if (_backend is not null && value) throw new InvalidOperationException("Incremental saves apply to local save folders only.");
         }
     }
 

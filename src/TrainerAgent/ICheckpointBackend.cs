@@ -62,6 +62,7 @@ public sealed class LocalBackend : ICheckpointBackend
     private readonly FileSystemStore _store;
     private readonly LocalCatalog _catalog;
     private readonly ILogger _logger;
+    private readonly ShardReferences _references = new();
 
     /// <summary>How old leftovers of killed saves must be before a save deletes them, unless told otherwise.</summary>
     public static readonly TimeSpan DefaultLeftoverMinimumAge = TimeSpan.FromMinutes(10);
@@ -69,7 +70,8 @@ public sealed class LocalBackend : ICheckpointBackend
     /// <param name="leftoverMinimumAge">Temporary files and unreferenced shards younger than this are kept even under the folder lock:
     /// writers that take no lock (<c>ckpt convert</c> into the folder, other hosts where locks are host-local) may still be writing them.
     /// Default <see cref="DefaultLeftoverMinimumAge"/>.</param>
-    public LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native, ILogger? logger = null, TimeSpan? leftoverMinimumAge = null)
+    /// <param name="incremental">Native saves reuse the bytes of unchanged tensors from earlier checkpoints in the folder (DESIGN.md §12).</param>
+    public LocalBackend(string saveDir, CheckpointFormat format = CheckpointFormat.Native, ILogger? logger = null, TimeSpan? leftoverMinimumAge = null, bool incremental = false)
     {
         LeftoverMinimumAge = leftoverMinimumAge ?? DefaultLeftoverMinimumAge;
         _store = new FileSystemStore(saveDir);
@@ -77,11 +79,14 @@ public sealed class LocalBackend : ICheckpointBackend
         _logger = logger ?? NullLogger.Instance;
         SaveDir = _store.Root;
         Format = format;
+        Incremental = incremental;
+        if (incremental && format != CheckpointFormat.Native) throw new ArgumentException("Incremental saves need the native format.", nameof(incremental));
     }
 
     public string SaveDir { get; }
     public CheckpointFormat Format { get; }
     public TimeSpan LeftoverMinimumAge { get; }
+    public bool Incremental { get; }
     public LocalCatalog Catalog => _catalog;
     public bool AppliesRetention => false;
 
@@ -109,9 +114,49 @@ public sealed class LocalBackend : ICheckpointBackend
         }
         else
         {
-            await NativeCheckpointWriter.WriteAsync(_catalog.Store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, options, cancellationToken).ConfigureAwait(false);
+            await SaveNativeAsync(CheckpointName.Validate(name), iteration, data, options, cancellationToken).ConfigureAwait(false);
         }
         await TagLastAsync(name, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// An incremental save pins every shard of the committed checkpoints it may reuse until its own manifest
+    /// references them, so a retention deletion running meanwhile (async saves) cannot take them away.
+    /// </summary>
+    private async Task SaveNativeAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
+    {
+        var pinned = Array.Empty<string>();
+        try
+        {
+            // A re-save of a name must keep that folder's shards other checkpoints reuse; a new name has none to keep.
+            if (Incremental || await FolderHasShardsAsync(name, cancellationToken).ConfigureAwait(false))
+            {
+                var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+                pinned = _references.Pin(run.ReferencedShardKeys(""));
+                var elsewhere = run.ReferencedShardKeys("", except: name);
+                var unknown = run.Unreadable.Count > 0; // then an earlier attempt's shard may be referenced: keep them all
+                options = options with
+                {
+                    ReuseFrom = Incremental ? run.Committed : null,
+                    ReferencedElsewhere = key => unknown || elsewhere.Contains(key) || _references.IsPinnedByOthers(key, pinned),
+                };
+            }
+            await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, options, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            _references.Unpin(pinned);
+        }
+        await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<bool> FolderHasShardsAsync(string name, CancellationToken ct)
+    {
+        await foreach (var entry in _store.ListAsync(name + "/", ct).ConfigureAwait(false))
+        {
+            if (CheckpointFiles.FileIn(name, entry.Key) is { } file && CheckpointFiles.IsShard(file)) return true;
+        }
+        return false;
     }
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
@@ -138,19 +183,69 @@ public sealed class LocalBackend : ICheckpointBackend
         return names.ToList();
     }
 
-    /// <remarks>A checkpoint folder or file that is a symbolic link is not deleted (nor is anything it points at): logged, false.</remarks>
+    /// <remarks>
+    /// A checkpoint folder or file that is a symbolic link is not deleted (nor is anything it points at): logged, false.
+    /// The manifest goes first, so the checkpoint is gone at once; shards that other checkpoints reuse, or that an
+    /// incremental save in flight may reuse, stay until nothing references them (see <see cref="CollectEvictedAsync"/>).
+    /// </remarks>
     public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
         if (await GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
         try
         {
             var deletedFile = await _catalog.Store.DeleteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, cancellationToken).ConfigureAwait(false);
-            return await _catalog.DeleteAsync(name, cancellationToken).ConfigureAwait(false) > 0 || deletedFile;
+            // The folders this checkpoint reuses shards from may hold nothing else that is still referenced.
+            foreach (var holder in await ReusedFromAsync(name, cancellationToken).ConfigureAwait(false)) _references.MarkEvicted(holder);
+            var deletedManifest = await _store.DeleteAsync($"{name}/{ManifestJson.FileName}", cancellationToken).ConfigureAwait(false);
+            _references.MarkEvicted(name);
+            await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
+            return deletedManifest || deletedFile;
         }
         catch (SymbolicLinkRefusedException e)
         {
             _logger.LogWarning("Not deleting checkpoint {Name}: {Reason}", name, e.Message);
             return false;
+        }
+    }
+
+    private async Task<IEnumerable<string>> ReusedFromAsync(string name, CancellationToken ct)
+    {
+        try
+        {
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, name, ct).ConfigureAwait(false);
+            return manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct();
+        }
+        catch (Exception e) when (e is CheckpointNotFoundException or CheckpointFormatException)
+        {
+            return []; // a .pth checkpoint, or a damaged manifest: the leftover collection finds what it referenced
+        }
+    }
+
+    /// <summary>
+    /// Deletes the shards of checkpoints this backend deleted that no committed manifest references and no save
+    /// in flight has pinned; a folder left empty goes too. What a crash leaves undone here the leftover collection
+    /// finishes (it consults every manifest's references as well).
+    /// </summary>
+    private async Task CollectEvictedAsync(CancellationToken cancellationToken)
+    {
+        var evicted = _references.Evicted();
+        if (evicted.Count == 0) return;
+        var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+        if (run.Unreadable.Count > 0)
+        {
+            _logger.LogWarning("Not deleting shards of deleted checkpoints in {Folder}: the manifest of {Checkpoint} is unreadable, so what it references is unknown", SaveDir, run.Unreadable[0]);
+            return;
+        }
+        var referenced = run.ReferencedShardKeys("");
+        foreach (var name in evicted)
+        {
+            if (await _store.GetEntryAsync($"{name}/{ManifestJson.FileName}", cancellationToken).ConfigureAwait(false) is not null)
+            {
+                _references.Collected(name); // saved again under the same name: its own manifest accounts for its shards
+                continue;
+            }
+            await CheckpointFiles.DeleteShardsAsync(_store, name, file => !referenced.Contains($"{name}/{file}") && !_references.IsPinned($"{name}/{file}"), cancellationToken).ConfigureAwait(false);
+            if (!await FolderHasShardsAsync(name, cancellationToken).ConfigureAwait(false)) _references.Collected(name);
         }
     }
 
@@ -175,13 +270,18 @@ public sealed class LocalBackend : ICheckpointBackend
     private async Task CollectLeftoversAsync(CancellationToken cancellationToken)
     {
         var collected = _store.DeleteTemporaryFiles("", _ => true, LeftoverMinimumAge).Count;
+        // Shards that incremental checkpoints reuse are kept wherever they are. While a manifest is unreadable, what it
+        // references is unknown: then no shard is collected anywhere, only temporary files.
+        var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+        var referenced = run.Unreadable.Count == 0 ? run.ReferencedShardKeys("") : null;
         var noLinksNoHidden = new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint | FileAttributes.Hidden };
         foreach (var folder in Directory.EnumerateDirectories(SaveDir, "*", noLinksNoHidden))
         {
             var name = Path.GetFileName(folder);
             if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
-            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count
-                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, ct: cancellationToken).ConfigureAwait(false);
+            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count;
+            if (referenced is not null)
+                here += await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, referencedKeys: referenced, ct: cancellationToken).ConfigureAwait(false);
             if (here > 0) _store.DeleteFolderIfEmpty(name);
             collected += here;
         }

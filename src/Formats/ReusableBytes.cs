@@ -1,0 +1,66 @@
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>
+/// Chooses, for an incremental save, which tensors need not be written: those whose content hash,
+/// dtype and shape equal a tensor stored by an earlier committed checkpoint of the run. Each stored
+/// range is claimed by at most one tensor of the new checkpoint, so a manifest never indexes two
+/// tensors to the same bytes. References always name the folder that physically holds the shard,
+/// never a checkpoint that itself only references it.
+/// </summary>
+internal static class ReusableBytes
+{
+    private readonly record struct Content(string Hash, string DType, string Shape);
+
+    /// <returns>Tensor key → the shard (with the folder that holds it) and the stored tensor's index entry.</returns>
+    public static async Task<Dictionary<string, (ShardInfo Shard, TensorInfo Tensor)>> ClaimAsync(ICheckpointStore store, string checkpointKey,
+        IReadOnlyList<EarlierCheckpoint> earlier, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> hashes, CancellationToken ct)
+    {
+        var ownName = checkpointKey[CheckpointFiles.RunPrefix(checkpointKey).Length..];
+        var candidates = new Dictionary<Content, List<(ShardInfo Shard, TensorInfo Tensor)>>();
+        var ranges = new HashSet<(string?, string, long)>();
+        foreach (var (name, manifest) in earlier)
+        {
+            foreach (var tensor in manifest.Tensors.Values)
+            {
+                if (tensor.Hash is null) continue;
+                var stored = manifest.Shards[tensor.Shard];
+                var holder = stored.Checkpoint ?? name;
+                var shard = stored with { Checkpoint = holder == ownName ? null : holder };
+                if (!ranges.Add((shard.Checkpoint, shard.Path, tensor.DataOffsets[0]))) continue; // the same bytes, seen through another manifest
+                var content = new Content(tensor.Hash, tensor.DType, string.Join(',', tensor.Shape));
+                if (!candidates.TryGetValue(content, out var list)) candidates[content] = list = [];
+                list.Add((shard, tensor));
+            }
+        }
+
+        var claimed = new Dictionary<string, (ShardInfo, TensorInfo)>(StringComparer.Ordinal);
+        var present = new Dictionary<ShardInfo, bool>();
+        foreach (var t in tensors)
+        {
+            var content = new Content(hashes[t.Key], t.Source.DType.Name(), string.Join(',', t.Source.Shape));
+            if (!candidates.TryGetValue(content, out var list)) continue;
+            for (var i = 0; i < list.Count; i++)
+            {
+                var (shard, tensor) = list[i];
+                if (!await IsPresentAsync(store, checkpointKey, shard, present, ct).ConfigureAwait(false)) continue;
+                claimed[t.Key] = (shard, tensor);
+                list.RemoveAt(i);
+                break;
+            }
+        }
+        return claimed;
+    }
+
+    /// <summary>Whether the shard is still in the store at its recorded length (one lookup per shard): a damaged earlier checkpoint is not built upon.</summary>
+    private static async Task<bool> IsPresentAsync(ICheckpointStore store, string checkpointKey, ShardInfo shard, Dictionary<ShardInfo, bool> known, CancellationToken ct)
+    {
+        if (!known.TryGetValue(shard, out var present))
+        {
+            var entry = await store.GetEntryAsync(CheckpointFiles.ShardKey(checkpointKey, shard), ct).ConfigureAwait(false);
+            known[shard] = present = entry?.Length == shard.Bytes;
+        }
+        return present;
+    }
+}

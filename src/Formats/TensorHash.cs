@@ -1,0 +1,91 @@
+using System.IO.Hashing;
+
+namespace Checkpointing.Formats;
+
+/// <summary>
+/// A tensor's content hash for incremental checkpoints (DESIGN.md §12): XxHash128 of its bytes as
+/// written, <c>xxh128:</c> and 32 hex digits. Chosen by measurement: about memcpy speed here (9 GB/s),
+/// where a managed BLAKE3 ran at 1 GB/s. It is not a cryptographic hash; reuse also requires equal
+/// dtype and shape, and only our own committed manifests of the same run are candidates.
+/// </summary>
+public static class TensorHash
+{
+    private const string Prefix = "xxh128:";
+
+    public static string Of(ITensorSource tensor)
+    {
+        using var sink = new HashingSink();
+        tensor.WriteTo(sink);
+        return sink.Hash;
+    }
+
+    public static bool IsWellFormed(string text) =>
+        text.Length == Prefix.Length + 32 && text.StartsWith(Prefix, StringComparison.Ordinal) && text.AsSpan(Prefix.Length).ContainsAnyExcept("0123456789abcdef") is false;
+
+    private static string Format(XxHash128 hash) => Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
+
+    /// <summary>A write-only stream that only hashes what is written to it.</summary>
+    private sealed class HashingSink : Stream
+    {
+        private readonly XxHash128 _hash = new();
+
+        public string Hash => Format(_hash);
+
+        public override void Write(ReadOnlySpan<byte> buffer) => _hash.Append(buffer);
+        public override void Write(byte[] buffer, int offset, int count) => _hash.Append(buffer.AsSpan(offset, count));
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    /// <summary>
+    /// Wraps where a referenced tensor's bytes go (or nowhere, for a verify) so that they are hashed on
+    /// the way and compared with the manifest's hash once the tensor is read.
+    /// </summary>
+    public static ITensorTarget Checking(ITensorTarget? inner, string expected, string source, string key) => new CheckingTarget(inner, expected, source, key);
+
+    private sealed class CheckingTarget(ITensorTarget? inner, string expected, string source, string key) : ITensorTarget
+    {
+        public void Fill(Stream tensorBytes)
+        {
+            using var hashing = new HashingReadStream(tensorBytes);
+            if (inner is null) hashing.CopyTo(Stream.Null);
+            else inner.Fill(hashing);
+            var actual = Format(hashing.Hash);
+            if (actual != expected)
+                throw new CheckpointFormatException(source, "tensor hash", $"tensor '{key}' hashes to {actual}, the manifest records {expected}");
+        }
+
+        public Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken) =>
+            throw new NotSupportedException("hash checks run on the streaming (verifying) pass");
+    }
+
+    private sealed class HashingReadStream(Stream inner) : Stream
+    {
+        public XxHash128 Hash { get; } = new();
+
+        public override int Read(Span<byte> buffer)
+        {
+            var n = inner.Read(buffer);
+            Hash.Append(buffer[..n]);
+            return n;
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
+        public override bool CanRead => true;
+        public override bool CanSeek => false;
+        public override bool CanWrite => false;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    }
+}
