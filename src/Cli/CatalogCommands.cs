@@ -34,6 +34,8 @@ public static class CatalogCommands
                 ["name"] = e.Name,
                 ["iteration"] = e.Iteration,
                 ["bytes"] = e.Bytes,
+                ["logical_bytes"] = e.LogicalBytes,
+                ["written_bytes"] = e.WrittenBytes,
                 ["tensors"] = e.Tensors,
                 ["created_utc"] = e.CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
                 ["last"] = e.Name == survey.Last,
@@ -49,10 +51,11 @@ public static class CatalogCommands
             }.ToJsonString());
             return 0;
         }
-        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"CREATED (UTC)",-20}");
+        // LOGICAL: tensor bytes in the state; WRITTEN: bytes this save wrote (less when it reused unchanged tensors).
+        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"LOGICAL",14} {"WRITTEN",14} {"CREATED (UTC)",-20}");
         foreach (var e in survey.Sound)
         {
-            context.Out.WriteLine($"{(e.Name == survey.Last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.Bytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+            context.Out.WriteLine($"{(e.Name == survey.Last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.LogicalBytes,14:N0} {e.WrittenBytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
         foreach (var d in survey.Damaged) context.Out.WriteLine($"! {d.Name,-24} DAMAGED: {d.Problem}");
         if (survey.Damaged.Count > 0) context.Out.WriteLine("! = damaged, cannot be loaded (ckpt verify DIR/NAME for details)");
@@ -80,7 +83,8 @@ public static class CatalogCommands
                 ["world_size"] = manifest.WorldSize,
                 ["created_utc"] = manifest.CreatedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
                 ["total_bytes"] = manifest.TotalBytes,
-                ["shards"] = new JsonArray(manifest.Shards.Select(s => (JsonNode?)new JsonObject { ["path"] = s.Path, ["bytes"] = s.Bytes, ["checksum"] = s.Checksum }).ToArray()),
+                ["written_bytes"] = manifest.WrittenBytes,
+                ["shards"] = new JsonArray(manifest.Shards.Select(s => (JsonNode?)new JsonObject { ["path"] = s.Path, ["bytes"] = s.Bytes, ["checksum"] = s.Checksum, ["reused_from"] = s.Checkpoint }).ToArray()),
                 ["tensors"] = new JsonArray(manifest.Tensors.Select(t => (JsonNode?)new JsonObject
                 {
                     ["key"] = t.Key,
@@ -88,12 +92,13 @@ public static class CatalogCommands
                     ["shape"] = new JsonArray(t.Value.Shape.Select(d => (JsonNode?)d).ToArray()),
                     ["bytes"] = t.Value.ByteLength,
                     ["shard"] = t.Value.Shard,
+                    ["hash"] = t.Value.Hash,
                 }).ToArray()),
                 ["values"] = values,
             }.ToJsonString());
             return 0;
         }
-        context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s)");
+        context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s){(manifest.WrittenBytes < manifest.TotalBytes ? $" ({manifest.WrittenBytes:N0} written by this save, the rest reused from {string.Join(", ", manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct())})" : "")}");
         context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
         foreach (var (k, t) in manifest.Tensors)
         {
@@ -144,6 +149,21 @@ public static class CatalogCommands
             Report(context, json, ok: false, $"FAILED: {CliFailure.OneLine(e.Message)}");
             return 1;
         }
+    }
+
+    public static async Task<int> CompactAsync(CliArguments args, CliContext context)
+    {
+        var path = args.Positional(0, "PATH");
+        var json = args.Flag("json");
+        args.ThrowOnUnknown(1);
+        var (store, key) = NativeCheckpointFiles.Locate(path);
+        var written = await new LocalBackend(store.Root, logger: context.Logger("compact")).CompactAsync(key);
+        var message = written is { } bytes
+            ? $"compacted {key}: wrote {bytes:N0} bytes; it no longer depends on earlier checkpoints"
+            : $"{key} is already self-contained; nothing written";
+        if (json) context.Out.WriteLine(new JsonObject { ["name"] = key, ["compacted"] = written is not null, ["bytes_written"] = written ?? 0 }.ToJsonString());
+        else context.Out.WriteLine(message);
+        return 0;
     }
 
     private static void Report(CliContext context, bool json, bool ok, string message)

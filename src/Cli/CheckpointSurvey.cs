@@ -26,7 +26,7 @@ public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOn
             {
                 var m = await NativeCheckpointReader.ReadManifestAsync(store, name);
                 await CheckShardsPresentAsync(store, name, m);
-                sound.Add(new CatalogEntry(name, m.Iteration, m.TotalBytes, m.CreatedUtc, m.Tensors.Count));
+                sound.Add(CatalogEntry.Of(name, m));
             }
             catch (Exception e) when (IsDamage(e))
             {
@@ -57,9 +57,9 @@ public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOn
     {
         foreach (var shard in manifest.Shards)
         {
-            var key = $"{name}/{shard.Path}";
+            var key = CheckpointFiles.ShardKey(name, shard);
             var entry = await store.GetEntryAsync(key)
-                ?? throw new CheckpointFormatException(key, "presence", "shard is missing");
+                ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is null ? "shard is missing" : $"shard is missing (reused from checkpoint '{shard.Checkpoint}')");
             if (entry.Length != shard.Bytes)
                 throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, the file has {entry.Length}");
         }

@@ -25,11 +25,16 @@ public static class CliApp
 
         usage:
           ckpt demo --dir DIR [--iters 200] [--period 20] [--max-to-keep K] [--stop-at N]
-                    [--width 64] [--shards 1] [--seed 1] [--leftover-min-age 600] [--json] [--verbose]
+                    [--width 64] [--depth 1] [--shards 1] [--seed 1] [--leftover-min-age 600]
+                    [--freeze F] [--incremental] [--json] [--verbose]
               train a small model with periodic checkpoints into DIR, resuming from its last
               checkpoint; --stop-at N ends abruptly at iteration N (exit code 3), like a crash;
-              leftovers of killed saves older than --leftover-min-age seconds are collected
-          ckpt ls DIR [--json]          list the checkpoints in DIR; * marks last_checkpoint
+              leftovers of killed saves older than --leftover-min-age seconds are collected;
+              --freeze F freezes the first F of the parameters and saves incrementally (unchanged
+              tensors are not written again; --incremental alone does that without freezing)
+          ckpt ls DIR [--json]          list the checkpoints in DIR (LOGICAL tensor bytes, bytes WRITTEN by
+                                        each save); * marks last_checkpoint
+          ckpt compact PATH [--json]    rewrite an incremental checkpoint as self-contained (verified first)
           ckpt inspect PATH [--json]    tensors (key, dtype, shape, bytes) and non-tensor values (also .pth/.pkl/.pyth/.safetensors)
           ckpt verify PATH [--json]     check every shard's length, header and checksum (exit 1 if not sound)
           ckpt convert SRC DST [--rename c2] [--match-to TARGET] [--json]
@@ -65,7 +70,8 @@ public static class CliApp
               the data plane against this machine's limits: each row times our save/load/async save
               and a reference on the same bytes (FileStream+fsync, dd, torch.save/torch.load via
               /usr/bin/python3, memcpy, raw Azure SDK on a local Azurite), interleaved within every
-              repetition; prints median and min, ratios, and the peak RSS of our save and load
+              repetition; prints median and min, ratios, and the peak RSS of our save and load;
+              incremental_* rows: incremental against full saves, all tensors changed or 90% frozen
 
         exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash
         a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
@@ -75,7 +81,7 @@ public static class CliApp
         the details
         """;
 
-    private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "json", "verbose", "help" };
+    private static readonly HashSet<string> Flags = new(StringComparer.Ordinal) { "json", "verbose", "help", "incremental" };
 
     public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
     {
@@ -97,6 +103,7 @@ public static class CliApp
                 "ls" => await CatalogCommands.LsAsync(parsed, context),
                 "inspect" => await CatalogCommands.InspectAsync(parsed, context),
                 "verify" => await CatalogCommands.VerifyAsync(parsed, context),
+                "compact" => await CatalogCommands.CompactAsync(parsed, context),
                 "convert" => await InteropCommands.ConvertAsync(parsed, context),
                 "run" => await RunCommands.RunAsync(parsed, context),
                 "token" => RunCommands.Token(parsed, context),

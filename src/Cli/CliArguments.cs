@@ -64,6 +64,15 @@ public sealed class CliArguments
 
     public long? OptionalLong(string name, long min = long.MinValue) => String(name) is null ? null : Long(name, 0, min);
 
+    public double? OptionalFraction(string name)
+    {
+        var text = String(name);
+        if (text is null) return null;
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value is < 0 or > 1 || double.IsNaN(value))
+            throw new UsageException($"--{name} must be a fraction between 0 and 1, got '{text}'");
+        return value;
+    }
+
     public string Positional(int index, string what) =>
         index < _positionals.Count ? _positionals[index] : throw new UsageException($"missing {what}");
 

@@ -12,6 +12,16 @@ public static class DemoCommand
 {
     public const int CrashExitCode = 3;
 
+    /// <summary>A checkpoint the demo saved: logical and written bytes from its manifest, and the step's seconds (the save's part of it).</summary>
+    private sealed record SavedCheckpoint(string Name, long LogicalBytes, long WrittenBytes, double Seconds)
+    {
+        public static SavedCheckpoint Read(string dir, string name, double seconds)
+        {
+            var manifest = Formats.NativeCheckpointReader.ReadManifestAsync(new Storage.FileSystemStore(dir), name).GetAwaiter().GetResult();
+            return new SavedCheckpoint(name, manifest.TensorBytes, manifest.WrittenBytes, seconds);
+        }
+    }
+
     public static async Task<int> RunAsync(CliArguments args, CliContext context)
     {
         var dir = args.String("dir") ?? throw new UsageException("demo needs --dir DIR");
@@ -20,21 +30,26 @@ public static class DemoCommand
         var maxToKeep = (int?)args.OptionalLong("max-to-keep", min: 1);
         var stopAt = args.OptionalLong("stop-at", min: 0);
         var width = (int)args.Long("width", 64, min: 1);
+        var depth = (int)args.Long("depth", 1, min: 1);
         var shards = (int)args.Long("shards", 1, min: 1);
         var seed = args.Long("seed", 1);
         var json = args.Flag("json");
         var leftoverMinAge = args.Long("leftover-min-age", (long)LocalBackend.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
+        var freeze = args.OptionalFraction("freeze");
+        var incremental = args.Flag("incremental") || freeze is not null;
         args.ThrowOnUnknown(0);
 
-        var training = new DemoTraining(seed, width, iterations);
+        var training = new DemoTraining(seed, width, iterations, freeze ?? 0, depth);
         var logger = context.Logger("demo");
         var checkpointer = new Checkpointer(training.Model, dir, saveToDisk: true, training.Checkpointables, context.Logger("checkpointer"))
         {
             WriteOptions = new Formats.NativeWriteOptions { ShardCount = shards },
             LeftoverMinimumAge = TimeSpan.FromSeconds(leftoverMinAge),
+            Incremental = incremental,
         };
-        var saved = new List<string>();
-        checkpointer.Saved += saved.Add;
+        var saved = new List<SavedCheckpoint>();
+        var saveClock = new System.Diagnostics.Stopwatch();
+        checkpointer.Saved += name => saved.Add(SavedCheckpoint.Read(dir, name, saveClock.Elapsed.TotalSeconds));
         var periodic = new PeriodicCheckpointer(checkpointer, period, iterations, maxToKeep);
 
         var resumedFrom = await checkpointer.HasCheckpointAsync() ? Path.GetFileName(await checkpointer.GetCheckpointFileAsync()) : null;
@@ -53,8 +68,9 @@ public static class DemoCommand
                 break;
             }
             loss = training.Step(iteration);
+            saveClock.Restart();
             await periodic.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
-            progress.Update(iteration + 1, $"loss {loss:F5} lr {training.Optimizer.ParamGroups.First().LearningRate:G3}{(saved.Count > 0 ? $" saved {saved[^1]}" : "")}");
+            progress.Update(iteration + 1, $"loss {loss:F5} lr {training.Optimizer.ParamGroups.First().LearningRate:G3}{(saved.Count > 0 ? $" saved {saved[^1].Name}" : "")}");
         }
         progress.Finish();
 
@@ -66,7 +82,12 @@ public static class DemoCommand
                 ["resumed_from"] = resumedFrom,
                 ["start_iter"] = startIter,
                 ["iters"] = iterations,
-                ["saved"] = new JsonArray(saved.Select(s => (JsonNode?)s).ToArray()),
+                ["saved"] = new JsonArray(saved.Select(s => (JsonNode?)s.Name).ToArray()),
+                ["bytes_written"] = new JsonArray(saved.Select(s => (JsonNode?)s.WrittenBytes).ToArray()),
+                ["save_seconds"] = new JsonArray(saved.Select(s => (JsonNode?)Math.Round(s.Seconds, 4)).ToArray()),
+                ["logical_bytes"] = saved.Count > 0 ? saved[^1].LogicalBytes : null,
+                ["incremental"] = incremental,
+                ["frozen_fraction"] = training.FrozenFraction,
                 ["last"] = last,
                 ["final_loss"] = loss,
                 ["crashed_at"] = crashedAt,
@@ -75,7 +96,9 @@ public static class DemoCommand
         }
         else
         {
-            context.Out.WriteLine($"resumed from: {resumedFrom ?? "(scratch)"}; start iteration {startIter}; saved {saved.Count}: {string.Join(' ', saved)}; last: {last ?? "(none)"}");
+            context.Out.WriteLine($"resumed from: {resumedFrom ?? "(scratch)"}; start iteration {startIter}; saved {saved.Count}: {string.Join(' ', saved.Select(s => s.Name))}; last: {last ?? "(none)"}");
+            if (incremental && saved.Count > 0)
+                context.Out.WriteLine($"incremental ({training.FrozenFraction:P0} of parameters frozen): wrote {string.Join(' ', saved.Select(s => $"{s.WrittenBytes:N0}"))} of {saved[^1].LogicalBytes:N0} bytes per checkpoint");
         }
         if (crashedAt is not null)
         {

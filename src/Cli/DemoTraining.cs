@@ -16,17 +16,38 @@ public sealed class DemoTraining
     private readonly long _seed;
     private readonly Tensor _teacher;
 
-    public DemoTraining(long seed, int width, long iterations)
+    /// <param name="freeze">Fraction of the parameters to freeze, first layers first (detectron2's FREEZE_AT, or a
+    /// frozen backbone under adapters): whole parameter tensors, until at least this fraction is frozen.</param>
+    /// <param name="depth">Hidden width x width layers (the state grows by width² floats per layer).</param>
+    public DemoTraining(long seed, int width, long iterations, double freeze = 0, int depth = 1)
     {
         _seed = seed;
         torch.manual_seed(seed);
         _teacher = torch.randn(Inputs, 1);
-        Model = nn.Sequential(nn.Linear(Inputs, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 1));
-        Optimizer = torch.optim.SGD(Model.parameters(), 0.02, momentum: 0.9);
+        var hidden = Enumerable.Range(0, depth).SelectMany(_ => new nn.Module<Tensor, Tensor>[] { nn.Linear(width, width), nn.ReLU() });
+        Model = nn.Sequential([nn.Linear(Inputs, width), nn.ReLU(), .. hidden, nn.Linear(width, 1)]);
+        FrozenFraction = Freeze(Model, freeze);
+        Optimizer = torch.optim.SGD(Model.parameters().Where(p => p.requires_grad), 0.02, momentum: 0.9);
         Scheduler = torch.optim.lr_scheduler.StepLR(Optimizer, (int)Math.Max(1, iterations / 3), 0.5);
     }
 
     public Sequential Model { get; }
+
+    /// <summary>The fraction of parameter elements actually frozen (whole tensors, so at least the fraction asked for).</summary>
+    public double FrozenFraction { get; }
+
+    private static double Freeze(Sequential model, double fraction)
+    {
+        var parameters = model.parameters().ToList();
+        var total = parameters.Sum(p => p.numel());
+        long frozen = 0;
+        foreach (var parameter in parameters.TakeWhile(_ => frozen < fraction * total))
+        {
+            parameter.requires_grad = false;
+            frozen += parameter.numel();
+        }
+        return (double)frozen / total;
+    }
     public optim.Optimizer Optimizer { get; }
     public optim.lr_scheduler.LRScheduler Scheduler { get; }
 

@@ -208,6 +208,41 @@ public sealed class LocalBackend : ICheckpointBackend
         }
     }
 
+    /// <summary>
+    /// Rewrites an incremental checkpoint as a self-contained one (every tensor in its own folder), after
+    /// verifying it; the new manifest replaces the old atomically, so a crash leaves one or the other.
+    /// Shards it reused stay where they are for as long as other checkpoints reference them.
+    /// </summary>
+    /// <returns>Bytes written, or null when the checkpoint already was self-contained.</returns>
+    public async Task<long?> CompactAsync(string name, CancellationToken cancellationToken = default)
+    {
+        CheckpointManifest compacted;
+        List<string> holders;
+        using (var folderLock = DirectoryHandle.Open(SaveDir))
+        {
+            _ = folderLock.LockShared();
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
+            holders = manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct().ToList();
+            if (holders.Count == 0) return null;
+            await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
+            var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
+            var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+            var elsewhere = run.ReferencedShardKeys("", except: name);
+            var options = new NativeWriteOptions
+            {
+                ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
+                ReferencedElsewhere = key => run.Unreadable.Count > 0 || elsewhere.Contains(key) || _references.IsPinned(key),
+            };
+            compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
+                state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);
+        }
+        foreach (var holder in holders) _references.MarkEvicted(holder);
+        // Another process's save may be reusing those shards right now (its pins are not ours to see): collect only when none is in flight.
+        using var exclusive = DirectoryHandle.Open(SaveDir);
+        if (exclusive.TryLockExclusive()) await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
+        return compacted.WrittenBytes;
+    }
+
     private async Task<IEnumerable<string>> ReusedFromAsync(string name, CancellationToken ct)
     {
         try

@@ -5,7 +5,14 @@ using Checkpointing.Storage;
 namespace Checkpointing.TrainerAgent;
 
 /// <summary>One committed checkpoint as listed by a catalog.</summary>
-public sealed record CatalogEntry(string Name, long? Iteration, long Bytes, DateTimeOffset CreatedUtc, int Tensors);
+/// <param name="Bytes">Every shard the checkpoint needs, its own and those it reuses from earlier checkpoints.</param>
+/// <param name="LogicalBytes">Bytes of tensor data in its state.</param>
+/// <param name="WrittenBytes">Bytes its own save wrote (physical): less than <paramref name="LogicalBytes"/> for an incremental checkpoint.</param>
+public sealed record CatalogEntry(string Name, long? Iteration, long Bytes, DateTimeOffset CreatedUtc, int Tensors, long LogicalBytes, long WrittenBytes)
+{
+    public static CatalogEntry Of(string name, CheckpointManifest m) =>
+        new(name, m.Iteration, m.TotalBytes, m.CreatedUtc, m.Tensors.Count, m.TensorBytes, m.WrittenBytes);
+}
 
 /// <summary>
 /// The checkpoints of one save folder: a checkpoint is a sub-folder with a manifest, and the
@@ -79,7 +86,7 @@ public sealed class LocalCatalog(ICheckpointStore store)
         foreach (var name in await ListNamesAsync(ct).ConfigureAwait(false))
         {
             var m = await NativeCheckpointReader.ReadManifestAsync(Store, name, ct).ConfigureAwait(false);
-            entries.Add(new CatalogEntry(name, m.Iteration, m.TotalBytes, m.CreatedUtc, m.Tensors.Count));
+            entries.Add(CatalogEntry.Of(name, m));
         }
         return entries.OrderBy(e => e.Iteration ?? long.MaxValue).ThenBy(e => e.CreatedUtc).ThenBy(e => e.Name, StringComparer.Ordinal).ToList();
     }

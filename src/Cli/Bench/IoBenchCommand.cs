@@ -21,7 +21,7 @@ public static class IoBenchCommand
     [
         "local_save_vs_filestream", "local_save_vs_dd", "local_save_vs_torch_save",
         "load_cold_vs_torch_load", "load_warm_vs_torch_load", "async_stall_vs_memcpy",
-        "blob_save_vs_sdk", "blob_load_vs_sdk",
+        "blob_save_vs_sdk", "blob_load_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
     ];
 
     public static async Task<int> RunAsync(CliArguments args, CliContext context)
@@ -67,6 +67,15 @@ public static class IoBenchCommand
         {
             AddGroup(groups, rows, "blob save", blob.SaveAsync, ("blob_save_vs_sdk", "Azure SDK upload, same bytes and concurrency", blob.SdkUploadAsync));
             AddGroup(groups, rows, "blob load", blob.LoadAsync, ("blob_load_vs_sdk", "Azure SDK download, same bytes and concurrency", blob.SdkDownloadAsync));
+        }
+        using var incremental = rows.Any(r => r.StartsWith("incremental", StringComparison.Ordinal))
+            ? new IncrementalWorkload(workload.Model, tensors, elements, shards, Path.Combine(workload.Folder, "incremental")) : null;
+        if (incremental is not null)
+        {
+            AddGroup(groups, rows, "incremental save, every tensor changed", incremental.ChangedIncrementalAsync,
+                ("incremental_changed_vs_full_save", "full save of the same state", incremental.ChangedFullAsync));
+            AddGroup(groups, rows, "incremental save, 90% of tensors frozen", incremental.FrozenIncrementalAsync,
+                ("incremental_frozen90_vs_full_save", "full save of the same state", incremental.FrozenFullAsync));
         }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 

@@ -1,0 +1,50 @@
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>
+/// A tensor that stays in its shard: writing it copies its byte range from the store in bounded chunks,
+/// so a checkpoint can be rewritten (made self-contained) without holding its state in memory.
+/// </summary>
+public sealed class StoredTensor(ICheckpointStore store, string shardKey, long offset, TensorDType dtype, long[] shape) : ITensorSource
+{
+    private const int ChunkBytes = 4 << 20;
+
+    public TensorDType DType { get; } = dtype;
+    public long[] Shape { get; } = shape;
+
+    public void WriteTo(Stream destination)
+    {
+        var remaining = TensorDTypes.ByteLength(DType, Shape);
+        var buffer = new byte[(int)Math.Min(ChunkBytes, Math.Max(remaining, 1))];
+        for (var at = offset; remaining > 0;)
+        {
+            var chunk = buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining));
+            store.ReadRangeAsync(shardKey, at, chunk).GetAwaiter().GetResult();
+            destination.Write(chunk.Span);
+            at += chunk.Length;
+            remaining -= chunk.Length;
+        }
+    }
+
+    /// <summary>
+    /// The state of a checkpoint with every tensor a <see cref="StoredTensor"/> over the shard that holds it
+    /// (its own or a reused one). Reads only the shards' headers; verify the checkpoint first.
+    /// </summary>
+    public static async Task<OrderedDictionary<string, object?>> StateOfAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, CancellationToken ct = default)
+    {
+        var dataStarts = new long[manifest.Shards.Count];
+        for (var i = 0; i < manifest.Shards.Count; i++)
+        {
+            var key = CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[i]);
+            await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
+            dataStarts[i] = SafetensorsHeader.Read(stream, manifest.Shards[i].Bytes, key).DataStart;
+        }
+        return StateTree.Expand(manifest.State, key =>
+        {
+            var t = manifest.Tensors[key];
+            TensorDTypes.TryParse(t.DType, out var dtype);
+            return new StoredTensor(store, CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape);
+        });
+    }
+}
