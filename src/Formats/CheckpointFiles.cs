@@ -116,13 +116,11 @@ public static partial class CheckpointFiles
         // a manifest beside the shards of a single attempt references exactly those, so it need not be read.
         if (hasManifest && attempts.Count == 1) return 0;
 
-        if (referencedKeys is not null)
-            return await DeleteShardsAsync(store, checkpointKey, file => old.Contains(file) && !referencedKeys.Contains($"{checkpointKey}/{file}"), ct).ConfigureAwait(false);
         HashSet<string> referenced;
         try
         {
             var manifest = await NativeCheckpointReader.ReadManifestAsync(store, checkpointKey, ct).ConfigureAwait(false);
-            referenced = manifest.Shards.Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
+            referenced = manifest.Shards.Where(s => s.Checkpoint is null).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
         }
         catch (CheckpointNotFoundException)
         {
@@ -132,7 +130,8 @@ public static partial class CheckpointFiles
         {
             return 0; // e.g. a manifest that is a symbolic link, or one this process may not read
         }
-        return await DeleteShardsAsync(store, checkpointKey, file => old.Contains(file) && !referenced.Contains(file), ct).ConfigureAwait(false);
+        return await DeleteShardsAsync(store, checkpointKey,
+            file => old.Contains(file) && !referenced.Contains(file) && referencedKeys?.Contains($"{checkpointKey}/{file}") != true, ct).ConfigureAwait(false);
     }
 }
 

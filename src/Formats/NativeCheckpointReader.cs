@@ -90,11 +90,12 @@ public static class NativeCheckpointReader
     private static Task FillInPlaceAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, SafetensorsHeader[] headers,
         TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
     {
-        var placements = Placements(manifest, checkpointKey);
+        var index = new ShardIndex(manifest, checkpointKey);
         // In file order within each shard, so that the re-read stays sequential; a reused shard's tensors this checkpoint does not use are skipped.
         var tensors = headers.SelectMany((header, shard) => header.Entries
-            .Where(entry => placements[shard].ContainsKey(entry.Begin))
-            .Select(entry => (Shard: shard, header.DataStart, Entry: entry, placements[shard][entry.Begin].Key)));
+            .Select(entry => (Shard: shard, header.DataStart, Entry: entry, Indexed: index.Find(shard, entry)))
+            .Where(t => t.Indexed is not null)
+            .Select(t => (t.Shard, t.DataStart, t.Entry, t.Indexed!.Value.Key)));
         return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
         {
             var entry = tensor.Entry;
@@ -108,18 +109,32 @@ public static class NativeCheckpointReader
     }
 
     /// <summary>
-    /// For each shard of the manifest, its indexed tensors by where their bytes begin. A reused shard may hold
-    /// more tensors than the checkpoint uses, and under other keys, so tensors are found by their offsets.
+    /// Finds the manifest's tensor for a shard's header entry. In a shard of this checkpoint's own, by key, as
+    /// written. In a reused shard, which may hold more tensors than this checkpoint uses and under other keys, by
+    /// byte range (incremental saves never reuse an empty tensor, so every range there is distinct).
     /// </summary>
-    private static Dictionary<long, (string Key, TensorInfo Info)>[] Placements(CheckpointManifest manifest, string checkpointKey)
+    private sealed class ShardIndex
     {
-        var placements = manifest.Shards.Select(_ => new Dictionary<long, (string, TensorInfo)>()).ToArray();
-        foreach (var (key, info) in manifest.Tensors)
+        private readonly CheckpointManifest _manifest;
+        private readonly Dictionary<(long, long), (string Key, TensorInfo Info)>[] _reused;
+
+        public ShardIndex(CheckpointManifest manifest, string checkpointKey)
         {
-            if (!placements[info.Shard].TryAdd(info.DataOffsets[0], (key, info)))
-                throw new CheckpointFormatException($"{checkpointKey}/{ManifestJson.FileName}", "index", $"tensors '{placements[info.Shard][info.DataOffsets[0]].Item1}' and '{key}' are indexed to the same bytes");
+            _manifest = manifest;
+            _reused = manifest.Shards.Select(_ => new Dictionary<(long, long), (string, TensorInfo)>()).ToArray();
+            foreach (var (key, info) in manifest.Tensors)
+            {
+                if (manifest.Shards[info.Shard].Checkpoint is null) continue;
+                if (info.ByteLength == 0 || !_reused[info.Shard].TryAdd((info.DataOffsets[0], info.DataOffsets[1]), (key, info)))
+                    throw new CheckpointFormatException($"{checkpointKey}/{ManifestJson.FileName}", "index", $"tensor '{key}' is indexed to an empty or already indexed range of a reused shard");
+            }
         }
-        return placements;
+
+        public (string Key, TensorInfo Info)? Find(int shard, SafetensorsEntry entry)
+        {
+            if (_manifest.Shards[shard].Checkpoint is not null) return _reused[shard].TryGetValue((entry.Begin, entry.End), out var reused) ? reused : null;
+            return _manifest.Tensors.TryGetValue(entry.Key, out var info) && info.Shard == shard ? (entry.Key, info) : null;
+        }
     }
 
     /// <summary>
@@ -129,7 +144,7 @@ public static class NativeCheckpointReader
     private static async Task<SafetensorsHeader[]> ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
         Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, CancellationToken ct)
     {
-        var placements = Placements(manifest, checkpointKey);
+        var index = new ShardIndex(manifest, checkpointKey);
         var seen = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
         var headers = new SafetensorsHeader[manifest.Shards.Count];
         await Parallel.ForEachAsync(Enumerable.Range(0, manifest.Shards.Count), new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = ct }, async (shardIndex, token) =>
@@ -146,13 +161,13 @@ public static class NativeCheckpointReader
             await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
             headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
             {
-                if (!placements[shardIndex].TryGetValue(e.Begin, out var indexed))
+                if (index.Find(shardIndex, e) is not { } indexed)
                 {
                     if (reused) return null; // bytes of the earlier checkpoint that this one does not use
                     throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
                 }
                 var (tensorKey, info) = indexed;
-                if ((!reused && tensorKey != e.Key) || info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[1] != e.End)
+                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
                     throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest indexes '{tensorKey}' there as {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
                 seen[tensorKey] = 0;
                 var target = targetFor(tensorKey, info, e.DType);

@@ -6,7 +6,7 @@ namespace Checkpointing.Formats;
 /// Chooses, for an incremental save, which tensors need not be written: those whose content hash,
 /// dtype and shape equal a tensor stored by an earlier committed checkpoint of the run. Each stored
 /// range is claimed by at most one tensor of the new checkpoint, so a manifest never indexes two
-/// tensors to the same bytes. References always name the folder that physically holds the shard,
+/// tensors to the same bytes (empty tensors are always written, so every reused range is distinct). References always name the folder that physically holds the shard,
 /// never a checkpoint that itself only references it.
 /// </summary>
 internal static class ReusableBytes
@@ -24,7 +24,7 @@ internal static class ReusableBytes
         {
             foreach (var tensor in manifest.Tensors.Values)
             {
-                if (tensor.Hash is null) continue;
+                if (tensor.Hash is null || tensor.ByteLength == 0) continue; // an empty tensor costs a header entry: never worth a reference
                 var stored = manifest.Shards[tensor.Shard];
                 var holder = stored.Checkpoint ?? name;
                 var shard = stored with { Checkpoint = holder == ownName ? null : holder };

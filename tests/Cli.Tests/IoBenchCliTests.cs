@@ -18,8 +18,8 @@ public sealed class IoBenchCliTests
         Assert.Equal(2, (long)summary["shards"]!);
         var rows = summary["rows"]!.AsArray().ToDictionary(r => (string)r!["name"]!, r => r!.AsObject());
         Assert.Equal(
-            ["async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_save_vs_sdk", "load_cold_vs_torch_load", "load_warm_vs_torch_load",
-             "local_save_vs_dd", "local_save_vs_filestream", "local_save_vs_torch_save"],
+            ["async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_save_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
+             "load_cold_vs_torch_load", "load_warm_vs_torch_load", "local_save_vs_dd", "local_save_vs_filestream", "local_save_vs_torch_save"],
             rows.Keys.Order(StringComparer.Ordinal));
         foreach (var (name, row) in rows)
         {

@@ -40,6 +40,25 @@ def read_pth(path):
                       "tensors": tensors, "values": values}))
 
 
+def read_native(folder):
+    """Reads a native checkpoint folder without our code: the manifest, then each tensor's bytes from its
+    safetensors shard, in the folder the manifest says holds it (incremental checkpoints reuse shards of
+    earlier checkpoints beside it). Prints every tensor's SHA-256 and which folder held it."""
+    with open(os.path.join(folder, "manifest.json"), "rb") as f:
+        manifest = json.load(f)
+    parent = os.path.dirname(os.path.abspath(folder))
+    out = {}
+    for key, t in manifest["tensors"].items():
+        shard = manifest["shards"][t["shard"]]
+        holder = shard.get("checkpoint") or os.path.basename(os.path.abspath(folder))
+        with open(os.path.join(parent, holder, shard["path"]), "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            f.seek(8 + header_len + t["data_offsets"][0])
+            data = f.read(t["data_offsets"][1] - t["data_offsets"][0])
+        out[key] = {"sha256": hashlib.sha256(data).hexdigest(), "holder": holder}
+    print(json.dumps(out))
+
+
 def small_model():
     torch.manual_seed(7)
     return torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
@@ -124,7 +143,7 @@ def write_safetensors_model(path):
     print(json.dumps({k: tensor_summary(v) for k, v in state.items()}))
 
 
-COMMANDS = {"read_pth": read_pth, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl,
+COMMANDS = {"read_pth": read_pth, "read_native": read_native, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl,
             "write_safetensors_dtypes": write_safetensors_dtypes, "write_safetensors_model": write_safetensors_model}
 
 if __name__ == "__main__":
