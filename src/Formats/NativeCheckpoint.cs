@@ -60,8 +60,8 @@ public static class NativeCheckpointWriter
         if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
 
         var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
-        var hashes = options.ReuseFrom is null ? null : HashAll(tensors);
-        var reused = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, cancellationToken).ConfigureAwait(false);
+        var hashes = options.ReuseFrom is null ? null : TensorHash.All(tensors);
+        var reused = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
         var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).ToList();
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
@@ -113,14 +113,6 @@ public static class NativeCheckpointWriter
         }
         await DeleteUnreferencedAsync(store, checkpointKey, manifest, options.ReferencedElsewhere, cancellationToken).ConfigureAwait(false);
         return manifest;
-    }
-
-    /// <summary>Content hashes of every tensor, computed before anything is written (several tensors at once: hashing runs at memory speed).</summary>
-    private static Dictionary<string, string> HashAll(IReadOnlyList<NamedTensor> tensors)
-    {
-        var hashes = new string[tensors.Count];
-        Parallel.For(0, tensors.Count, i => hashes[i] = TensorHash.Of(tensors[i].Source));
-        return tensors.Select((t, i) => (t.Key, Hash: hashes[i])).ToDictionary(p => p.Key, p => p.Hash, StringComparer.Ordinal);
     }
 
     /// <summary>

@@ -11,14 +11,31 @@ public static class RankShardWriter
 {
     /// <param name="tensors">At least the plan's tensors; others (another rank's share) are ignored.</param>
     /// <param name="stateJson">The non-tensor state; rank 0 must send it.</param>
+    /// <param name="reuseFrom">For an incremental save (null: not incremental, no hashes recorded), the run's last committed checkpoint,
+    /// if any: a tensor of this rank's share whose key, hash, dtype and shape equal one it stores is referenced there instead of
+    /// written (the shard may end up empty).</param>
     public static async Task<ShardReport> WriteAsync(ICheckpointStore store, SavePlan plan, long epoch, IReadOnlyList<NamedTensor> tensors,
-        string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+        string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<EarlierCheckpoint>? reuseFrom = null)
     {
         var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
         var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it.", nameof(tensors))).ToList();
-        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine, progress, cancellationToken).ConfigureAwait(false);
-        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End]), StringComparer.Ordinal);
-        return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson);
+        var hashes = reuseFrom is null ? null : TensorHash.All(mine);
+        var claimed = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
+        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken).ConfigureAwait(false);
+        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]), StringComparer.Ordinal);
+        var reused = new List<ShardInfo>();
+        foreach (var (key, (shard, tensor)) in claimed)
+        {
+            var i = reused.IndexOf(shard);
+            if (i < 0)
+            {
+                i = reused.Count;
+                reused.Add(shard);
+            }
+            index[key] = tensor with { Shard = plan.WorldSize + i };
+        }
+        return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson,
+            reused.Count > 0 ? reused : null);
     }
 }
 

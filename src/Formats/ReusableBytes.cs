@@ -11,25 +11,29 @@ namespace Checkpointing.Formats;
 /// </summary>
 internal static class ReusableBytes
 {
-    private readonly record struct Content(string Hash, string DType, string Shape);
+    /// <param name="Key">The stored tensor's key when only a tensor of the same key may reuse it, else null.</param>
+    private readonly record struct Content(string Hash, string DType, string Shape, string? Key);
 
+    /// <param name="sameKeyOnly">For ranks that claim independently (cluster mode): reuse a stored tensor only for the tensor of
+    /// the same key, so that no two ranks claim the same bytes, and never from a folder of the checkpoint's own name.</param>
     /// <returns>Tensor key → the shard (with the folder that holds it) and the stored tensor's index entry.</returns>
     public static async Task<Dictionary<string, (ShardInfo Shard, TensorInfo Tensor)>> ClaimAsync(ICheckpointStore store, string checkpointKey,
-        IReadOnlyList<EarlierCheckpoint> earlier, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> hashes, CancellationToken ct)
+        IReadOnlyList<EarlierCheckpoint> earlier, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> hashes, bool sameKeyOnly, CancellationToken ct)
     {
         var ownName = checkpointKey[CheckpointFiles.RunPrefix(checkpointKey).Length..];
         var candidates = new Dictionary<Content, List<(ShardInfo Shard, TensorInfo Tensor)>>();
         var ranges = new HashSet<(string?, string, long)>();
         foreach (var (name, manifest) in earlier)
         {
-            foreach (var tensor in manifest.Tensors.Values)
+            foreach (var (storedKey, tensor) in manifest.Tensors)
             {
                 if (tensor.Hash is null || tensor.ByteLength == 0) continue; // an empty tensor costs a header entry: never worth a reference
                 var stored = manifest.Shards[tensor.Shard];
                 var holder = stored.Checkpoint ?? name;
+                if (sameKeyOnly && holder == ownName) continue; // a rank may not reference an earlier attempt at its own name: the run grain replaces it
                 var shard = stored with { Checkpoint = holder == ownName ? null : holder };
                 if (!ranges.Add((shard.Checkpoint, shard.Path, tensor.DataOffsets[0]))) continue; // the same bytes, seen through another manifest
-                var content = new Content(tensor.Hash, tensor.DType, string.Join(',', tensor.Shape));
+                var content = new Content(tensor.Hash, tensor.DType, string.Join(',', tensor.Shape), sameKeyOnly ? storedKey : null);
                 if (!candidates.TryGetValue(content, out var list)) candidates[content] = list = [];
                 list.Add((shard, tensor));
             }
@@ -39,7 +43,7 @@ internal static class ReusableBytes
         var present = new Dictionary<ShardInfo, bool>();
         foreach (var t in tensors)
         {
-            var content = new Content(hashes[t.Key], t.Source.DType.Name(), string.Join(',', t.Source.Shape));
+            var content = new Content(hashes[t.Key], t.Source.DType.Name(), string.Join(',', t.Source.Shape), sameKeyOnly ? t.Key : null);
             if (!candidates.TryGetValue(content, out var list)) continue;
             for (var i = 0; i < list.Count; i++)
             {

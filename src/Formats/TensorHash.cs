@@ -19,6 +19,14 @@ public static class TensorHash
         return sink.Hash;
     }
 
+    /// <summary>Every tensor's hash by key, computed before anything is written (several tensors at once: hashing runs at memory speed).</summary>
+    public static Dictionary<string, string> All(IReadOnlyList<NamedTensor> tensors)
+    {
+        var hashes = new string[tensors.Count];
+        Parallel.For(0, tensors.Count, i => hashes[i] = Of(tensors[i].Source));
+        return tensors.Select((t, i) => (t.Key, Hash: hashes[i])).ToDictionary(p => p.Key, p => p.Hash, StringComparer.Ordinal);
+    }
+
     public static bool IsWellFormed(string text) =>
         text.Length == Prefix.Length + 32 && text.StartsWith(Prefix, StringComparison.Ordinal) && text.AsSpan(Prefix.Length).ContainsAnyExcept("0123456789abcdef") is false;
 

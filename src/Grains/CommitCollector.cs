@@ -37,6 +37,15 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         Received++;
     }
 
+    /// <summary>The manifest's index of a reused shard, added once however many ranks reuse it.</summary>
+    private static int ShardIndex(List<ShardInfo> shards, ShardInfo reused)
+    {
+        var index = shards.IndexOf(reused);
+        if (index >= 0) return index;
+        shards.Add(reused);
+        return shards.Count - 1;
+    }
+
     /// <summary>
     /// The manifest of the complete checkpoint. The union of the shards must be exactly the tensor list
     /// the ranks began with, and each rank's shard exactly its share of it (the split every rank computed).
@@ -44,13 +53,18 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
     public CheckpointManifest BuildManifest(string run, DateTimeOffset createdUtc)
     {
         var reports = _reports.Select(r => r ?? throw new InvalidOperationException("Not every rank has reported.")).ToList();
+        var shards = reports.Select(r => r.Shard).ToList();
         var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var reusedRanges = new HashSet<(int, long, long)>();
         foreach (var report in reports)
         {
-            foreach (var (key, info) in report.Tensors)
+            foreach (var (key, reported) in report.Tensors)
             {
+                var info = reported.Shard == report.Rank ? reported : reported with { Shard = ShardIndex(shards, report.Reused![reported.Shard - Pending.WorldSize]) };
+                if (info.Shard >= Pending.WorldSize && (info.ByteLength == 0 || !reusedRanges.Add((info.Shard, info.DataOffsets[0], info.DataOffsets[1]))))
+                    throw new RunRefusedException($"Tensor '{key}' reuses an empty range, or one another tensor of {Pending.Name} reuses too.");
                 if (!tensors.TryAdd(key, info))
-                    throw new RunRefusedException($"Tensor '{key}' is in the shards of ranks {tensors[key].Shard} and {report.Rank}.");
+                    throw new RunRefusedException($"Tensor '{key}' is in the shards of two ranks (rank {report.Rank} and another).");
             }
         }
         var sizes = tensors.Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
@@ -72,7 +86,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             Iteration = Pending.Iteration,
             WorldSize = Pending.WorldSize,
             CreatedUtc = createdUtc,
-            Shards = reports.Select(r => r.Shard).ToList(),
+            Shards = shards,
             Tensors = tensors,
             State = _state ?? throw new InvalidOperationException("Rank 0's report came without its checked state."),
         };

@@ -18,7 +18,21 @@ public sealed class RunState
     [Id(7)] public DateTimeOffset CreatedUtc { get; set; }
     /// <summary>Store folders or shard sets whose deletion is owed (evicted, expired, aborted); survives a crash between the state write and the delete.</summary>
     [Id(8)] public List<PendingDeletion> Deletions { get; set; } = [];
+    /// <summary>Shards of checkpoints that are gone (evicted, replaced) which retained incremental checkpoints still reuse.</summary>
+    [Id(9)] public List<HeldShards> Held { get; set; } = [];
 }
+
+/// <summary>
+/// What is left of a checkpoint that is no longer in the catalog while incremental checkpoints reuse some of its
+/// shards: those shards (paths in its folder), kept until no retained checkpoint references them. Its
+/// <see cref="Bytes"/> stay counted in the run's retained bytes until the last one goes (never under-counted).
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record HeldShards(
+    [property: Id(0)] string Name,
+    [property: Id(1)] string AttemptId,
+    [property: Id(2)] long Bytes,
+    [property: Id(3)] IReadOnlyList<string> Paths);
 
 /// <summary>
 /// A checkpoint between the first rank's Begin and its commit: O(1) in ranks and tensors. The ranks'
@@ -44,10 +58,13 @@ public sealed class PendingCheckpoint
 /// Blobs to delete. With <see cref="WorldSize"/> known, the names are computed (the manifest when
 /// <see cref="IncludesManifest"/>, and the attempt's shards), so no listing is needed; entries saved
 /// by the first release (WorldSize null) list the folder: the whole folder, or one attempt's shards.
+/// With <see cref="Keys"/>, exactly those store keys (what an eviction frees while other shards of the
+/// checkpoint are still reused), each only if nothing live needs it when the deletion runs.
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record PendingDeletion(
     [property: Id(0)] string CheckpointPrefix,
     [property: Id(1)] string? AttemptId,
     [property: Id(2)] int? WorldSize = null,
-    [property: Id(3)] bool IncludesManifest = false);
+    [property: Id(3)] bool IncludesManifest = false,
+    [property: Id(4)] IReadOnlyList<string>? Keys = null);

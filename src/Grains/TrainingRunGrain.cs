@@ -241,8 +241,12 @@ public sealed class TrainingRunGrain(
             throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{shardName}'.");
         if (report.Tensors.Count > pending.Tensors.Count)
             throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count} tensors; the checkpoint has {pending.Tensors.Count}.");
-        if (report.Tensors.Values.Any(t => t.Shard != report.Rank || t.DataOffsets is not [>= 0, var end] || end < t.DataOffsets[0]))
-            throw new RunRefusedException($"Rank {report.Rank}'s tensor index must point at shard {report.Rank} with valid offsets.");
+        var reused = report.Reused ?? [];
+        if (reused.Any(r => r.Checkpoint is not { } holder || !CheckpointName.IsValid(holder) || holder == pending.Name || !CheckpointFiles.IsShard(r.Path)))
+            throw new RunRefusedException($"Rank {report.Rank} reuses a shard that is not one of another checkpoint of the run.");
+        if (report.Tensors.Values.Any(t => (t.Shard != report.Rank && (t.Shard < pending.WorldSize || t.Shard >= pending.WorldSize + reused.Count))
+            || t.DataOffsets is not [>= 0, var end] || end < t.DataOffsets[0]))
+            throw new RunRefusedException($"Rank {report.Rank}'s tensor index must point at shard {report.Rank} (or at a shard it reuses) with valid offsets.");
         if (report.Rank != 0) return null;
         try
         {
@@ -268,23 +272,28 @@ public sealed class TrainingRunGrain(
             ManifestJson.Parse(manifestBytes, $"{prefix}/{ManifestJson.FileName}"); // refuse what a reader would refuse
 
             var replaced = S.Catalog.FirstOrDefault(c => c.Name == pending.Name);
-            await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.TotalBytes);
+            await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.WrittenBytes);
             await _deletions.WaitForAsync(prefix); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
 
+            var reuses = manifest.Shards.Where(sh => sh.Checkpoint is not null).Select(sh => $"{sh.Checkpoint}/{sh.Path}").ToList();
+            ThrowIfNotStored(pending.Name, reuses);
             await Store.WriteBytesAsync($"{prefix}/{ManifestJson.FileName}", manifestBytes);
-            var record = new CheckpointRecord(pending.Name, pending.Iteration, manifest.TotalBytes, pending.WorldSize, manifest.CreatedUtc,
-                $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch);
+            // Checked again after the awaits: an eviction meanwhile may have released a shard this checkpoint reuses.
+            ThrowIfNotStored(pending.Name, reuses);
+            var record = new CheckpointRecord(pending.Name, pending.Iteration, manifest.WrittenBytes, pending.WorldSize, manifest.CreatedUtc,
+                $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
             S.Pending.Remove(pending.Name);
             if (replaced is not null)
             {
                 S.Catalog.Remove(replaced);
-                S.Deletions.Add(new PendingDeletion(prefix, replaced.AttemptId, replaced.WorldSize));
+                Release(replaced, includesManifest: false);
             }
             InsertByIteration(record);
             var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
             if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
             if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
             SelectEvictions();
+            ReleaseUnreferencedHeld();
             await WriteOrReloadAsync();
             logger.LogDebug("Run {Run} committed {Name} ({Bytes} bytes, {World} ranks); last = {Last}", _id, record.Name, record.Bytes, record.WorldSize, S.LastCheckpoint);
             _collecting.Remove(pending.Name);
@@ -355,7 +364,63 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
-    private long RetainedBytes => S.Catalog.Sum(c => c.Bytes);
+    private long RetainedBytes => S.Catalog.Sum(c => c.Bytes) + S.Held.Sum(h => h.Bytes);
+
+    /// <summary>"holder/path" of every shard that a retained incremental checkpoint reuses.</summary>
+    private HashSet<string> ReusedShards() => S.Catalog.SelectMany(c => c.Reuses ?? []).ToHashSet(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Refuses a commit that reuses a shard which is not stored any more: one of a retained checkpoint's own
+    /// attempt, or one still held for other incremental checkpoints. (The rank read an older manifest.)
+    /// </summary>
+    private void ThrowIfNotStored(string name, IReadOnlyList<string> reuses)
+    {
+        foreach (var reuse in reuses)
+        {
+            var slash = reuse.IndexOf('/');
+            var (holder, path) = (reuse[..slash], reuse[(slash + 1)..]);
+            var stored = S.Catalog.Any(c => c.Name == holder && CheckpointFiles.AttemptOf(path) == c.AttemptId)
+                || S.Held.Any(h => h.Name == holder && h.Paths.Contains(path));
+            if (!stored) throw new RunRefusedException($"Checkpoint {name} of {_id} reuses shard {path} of checkpoint {holder}, which is no longer stored; save it again.");
+        }
+    }
+
+    /// <summary>
+    /// A checkpoint leaves the catalog (evicted, or replaced by a new save of its name): its files are owed a
+    /// deletion, except the shards retained incremental checkpoints reuse, which are held until nothing does.
+    /// </summary>
+    private void Release(CheckpointRecord gone, bool includesManifest)
+    {
+        var prefix = $"{_id.StorePrefix}/{gone.Name}";
+        var reused = ReusedShards();
+        var shards = Enumerable.Range(0, gone.WorldSize).Select(rank => CheckpointFiles.ShardName(rank, gone.WorldSize, gone.AttemptId)).ToList();
+        var held = shards.Where(path => reused.Contains($"{gone.Name}/{path}")).ToList();
+        if (held.Count == 0)
+        {
+            S.Deletions.Add(new PendingDeletion(prefix, gone.AttemptId, gone.WorldSize, includesManifest));
+            return;
+        }
+        var now = shards.Except(held).Select(path => $"{prefix}/{path}");
+        if (includesManifest) now = now.Prepend($"{prefix}/{ManifestJson.FileName}");
+        S.Deletions.Add(new PendingDeletion(prefix, gone.AttemptId, gone.WorldSize, Keys: now.ToList()));
+        S.Held.Add(new HeldShards(gone.Name, gone.AttemptId, gone.Bytes, held));
+    }
+
+    /// <summary>Held shards that no retained checkpoint reuses any more are owed a deletion; a fully released hold goes.</summary>
+    private void ReleaseUnreferencedHeld()
+    {
+        if (S.Held.Count == 0) return;
+        var reused = ReusedShards();
+        foreach (var hold in S.Held.ToList())
+        {
+            var freed = hold.Paths.Where(path => !reused.Contains($"{hold.Name}/{path}")).ToList();
+            if (freed.Count == 0) continue;
+            var prefix = $"{_id.StorePrefix}/{hold.Name}";
+            S.Deletions.Add(new PendingDeletion(prefix, hold.AttemptId, Keys: freed.Select(path => $"{prefix}/{path}").ToList()));
+            S.Held.Remove(hold);
+            if (freed.Count < hold.Paths.Count) S.Held.Add(hold with { Paths = hold.Paths.Except(freed).ToList() });
+        }
+    }
 
     private void InsertByIteration(CheckpointRecord record)
     {
@@ -372,7 +437,7 @@ public sealed class TrainingRunGrain(
         foreach (var evicted in candidates.Take(Math.Max(0, candidates.Count - keep)).Where(c => c.Name != S.LastCheckpoint))
         {
             S.Catalog.Remove(evicted);
-            S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{evicted.Name}", evicted.AttemptId, evicted.WorldSize, IncludesManifest: true));
+            Release(evicted, includesManifest: true);
             logger.LogDebug("Run {Run} evicts {Name} (max_to_keep={Keep})", _id, evicted.Name, keep);
         }
     }
@@ -530,6 +595,11 @@ public sealed class TrainingRunGrain(
         var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
         var live = S.Catalog.FirstOrDefault(c => c.Name == name);
         var livePending = S.Pending.GetValueOrDefault(name);
+        if (deletion.Keys is { } keys)
+        {
+            await RunKeyedDeletionAsync(deletion.CheckpointPrefix, name, keys, live, livePending);
+            return;
+        }
         if (deletion.WorldSize is not { } worldSize)
         {
             await RunListedDeletionAsync(deletion, live, livePending);
@@ -540,6 +610,25 @@ public sealed class TrainingRunGrain(
             await Store.DeleteAsync($"{deletion.CheckpointPrefix}/{ManifestJson.FileName}"); // first: the checkpoint is gone before its shards go
         await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank =>
             Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
+    }
+
+    /// <summary>Exactly the keys of a deletion that released part of a checkpoint, each only if nothing live needs it now.</summary>
+    private async Task RunKeyedDeletionAsync(string prefix, string name, IReadOnlyList<string> keys, CheckpointRecord? live, PendingCheckpoint? livePending)
+    {
+        var reused = ReusedShards();
+        foreach (var key in keys)
+        {
+            if (CheckpointFiles.FileIn(prefix, key) is not { } file) continue;
+            if (file == ManifestJson.FileName)
+            {
+                if (live is null && livePending is null) await Store.DeleteAsync(key);
+                continue;
+            }
+            var attempt = CheckpointFiles.AttemptOf(file);
+            if (attempt is null || attempt == live?.AttemptId || attempt == livePending?.AttemptId) continue;
+            if (reused.Contains($"{name}/{file}") || S.Held.Any(h => h.Name == name && h.Paths.Contains(file))) continue;
+            await Store.DeleteAsync(key);
+        }
     }
 
     /// <summary>Deletions recorded by the first release name no world size: list the folder.</summary>
@@ -586,7 +675,8 @@ public sealed class TrainingRunGrain(
         var committed = S.Catalog.FirstOrDefault(c => c.Name == name);
         if (committed is null && await Store.GetEntryAsync($"{folder}/{ManifestJson.FileName}") is not null)
             logger.LogWarning("Run {Run}: {Folder} holds a manifest the catalog does not know (lost grain state or an interrupted commit); it and its shards are kept", _id, folder);
-        string[] live = [.. new[] { committed?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId }.OfType<string>()];
+        string[] live = [.. new[] { committed?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId }.OfType<string>(),
+            .. S.Held.Where(h => h.Name == name).Select(h => h.AttemptId)];
         // Blob timestamps need no minimum age: every rank of an earlier attempt is fenced off by the new epoch.
         return await CheckpointFiles.DeleteOrphanShardsAsync(Store, folder, TimeSpan.Zero, live);
     }

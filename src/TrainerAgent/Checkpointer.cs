@@ -107,16 +107,23 @@ public class Checkpointer
     /// Incremental native saves (DESIGN.md §12): a tensor whose content hash, dtype and shape equal one already
     /// stored by an earlier checkpoint in the save folder is not written again; the new manifest references those
     /// bytes. Off by default: an incremental checkpoint folder is not self-contained (copying it alone loses the
-    /// reused tensors; <c>ckpt compact</c> makes it whole). Local save folders only.
+    /// reused tensors; <c>ckpt compact</c> makes it whole). In cluster mode each rank reuses from the run's last
+    /// committed checkpoint, and the run grain holds reused shards until no retained checkpoint references them.
     /// </summary>
-    /// <exception cref="InvalidOperationException">for a checkpointer over another backend (cluster mode does not reuse yet)</exception>
+    /// <exception cref="InvalidOperationException">for a checkpointer over a backend of neither kind</exception>
     public bool Incremental
     {
-        get => (_backend as LocalBackend)?.Incremental ?? false;
+        get => _backend switch
+        {
+            LocalBackend local => local.Incremental,
+            Cluster.ClusterBackend cluster => cluster.Committer.Incremental,
+            _ => false,
+        };
         init
         {
             if (_backend is LocalBackend local) _backend = new LocalBackend(local.SaveDir, local.Format, Logger, local.LeftoverMinimumAge, value);
-            else if (_backend is not null && value) throw new InvalidOperationException("Incremental saves apply to local save folders only.");
+            else if (_backend is Cluster.ClusterBackend cluster) cluster.Committer.Incremental = value;
+            else if (_backend is not null && value) throw new InvalidOperationException("Incremental saves apply to local save folders and cluster runs.");
         }
     }
 

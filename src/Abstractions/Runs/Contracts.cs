@@ -10,7 +10,8 @@ public sealed record CheckpointRecord(
     [property: Id(4)] DateTimeOffset CommittedUtc,
     [property: Id(5)] string ManifestKey,
     [property: Id(6)] string AttemptId,
-    [property: Id(7)] long Epoch);
+    [property: Id(7)] long Epoch,
+    [property: Id(8)] IReadOnlyList<string>? Reuses = null);
 
 /// <summary>What a run grain reports about itself.</summary>
 [GenerateSerializer, Immutable]
@@ -87,6 +88,8 @@ public sealed record SavePlan(
 
 /// <summary>Phase two: a rank's shard is durable in the store with this length and checksum.</summary>
 /// <param name="StateJson">The non-tensor state tree (manifest "state"), sent by rank 0 only.</param>
+/// <param name="Reused">An incremental save's shards of earlier checkpoints (<see cref="ShardInfo.Checkpoint"/> set) whose
+/// bytes tensors of <paramref name="Tensors"/> reference, as shard index <c>world size + i</c>; null or empty otherwise.</param>
 [GenerateSerializer, Immutable]
 public sealed record ShardReport(
     [property: Id(0)] string Name,
@@ -95,7 +98,8 @@ public sealed record ShardReport(
     [property: Id(3)] long Epoch,
     [property: Id(4)] ShardInfo Shard,
     [property: Id(5)] IReadOnlyDictionary<string, TensorInfo> Tensors,
-    [property: Id(6)] string? StateJson);
+    [property: Id(6)] string? StateJson,
+    [property: Id(7)] IReadOnlyList<ShardInfo>? Reused = null);
 
 /// <summary>The answer to a shard report: committed (every rank is in), or how many ranks are still missing.</summary>
 [GenerateSerializer, Immutable]

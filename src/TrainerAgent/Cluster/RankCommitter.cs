@@ -27,6 +27,13 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// <summary>How long one AwaitCommit call may be held by the grain (keep it below the client's response timeout).</summary>
     public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Incremental saves (DESIGN.md §12): each rank reads the run's last committed manifest from the store and
+    /// references the tensors of its share that did not change since instead of writing them; the run grain
+    /// holds the reused shards until no retained checkpoint references them.
+    /// </summary>
+    public bool Incremental { get; set; }
+
     /// <summary>Saves <paramref name="name"/> collectively: every rank of the world calls this with the same tensor keys and sizes. Returns the committed record.</summary>
     /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
@@ -37,7 +44,8 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
         var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
         var plan = SavePlan.For(attempt, sizes);
-        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken).ConfigureAwait(false);
+        IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental ? [.. await LastCommittedAsync(deadline, cancellationToken).ConfigureAwait(false)] : null;
+        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom).ConfigureAwait(false);
 
         var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
         var reportNext = true;
@@ -55,6 +63,22 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
             if (answer?.Record is { } record) return record;
             // null: the grain lost this rank's report (it moved); ReportAgain: it says so itself.
             reportNext = answer is null || answer.Status == CommitWaitStatus.ReportAgain;
+        }
+    }
+
+    /// <summary>The run's last committed checkpoint with its manifest; none when there is none or it cannot be read (then nothing is reused).</summary>
+    private async Task<EarlierCheckpoint[]> LastCommittedAsync(DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var last = await Transient.RetryAsync(() => Grain.GetLastCheckpoint(), deadline, cancellationToken).ConfigureAwait(false);
+        if (last is null) return [];
+        try
+        {
+            var folder = last.ManifestKey[..last.ManifestKey.LastIndexOf('/')];
+            return [new EarlierCheckpoint(last.Name, await NativeCheckpointReader.ReadManifestAsync(Store, folder, cancellationToken).ConfigureAwait(false))];
+        }
+        catch (Exception e) when (e is CheckpointNotFoundException or CheckpointFormatException)
+        {
+            return [];
         }
     }
 

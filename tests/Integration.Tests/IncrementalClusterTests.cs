@@ -1,0 +1,75 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+using Checkpointing.TestSupport;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Integration.Tests;
+
+/// <summary>
+/// Incremental checkpoints in cluster mode (DESIGN.md §12): each rank references the tensors of its share
+/// that did not change since the run's last checkpoint, and the run grain holds the reused shards of
+/// evicted checkpoints until no retained checkpoint references them.
+/// </summary>
+[Collection(nameof(Cluster))]
+public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
+{
+    [Fact]
+    public async Task Two_ranks_write_a_frozen_backbone_once_and_retention_deletes_a_shard_only_when_nothing_references_it()
+    {
+        TestTenancy.ActAs("it");
+        var grains = fixture.Client;
+        var run = await ClusterRanks.CreateRunAsync(grains, "incremental", new PeriodicPolicy(1, MaxToKeep: 2));
+        var grain = grains.GetGrain<ITrainingRunGrain>(run.Key);
+        var epoch = await grain.StartAttempt();
+        var replicas = Enumerable.Range(0, 2).Select(_ => ClusterRanks.Replica(seed: 5)).ToList();
+        var checkpointers = Enumerable.Range(0, 2)
+            .Select(rank => new TrainerAgent.Checkpointer(replicas[rank], new TrainerAgent.Cluster.ClusterBackend(grains, run, fixture.Store, rank, 2, epoch)) { Incremental = true })
+            .ToList();
+
+        for (var step = 0; step < 6; step++)
+        {
+            // Training changes only the head (the last Linear); the backbone is frozen.
+            foreach (var replica in replicas) using (no_grad()) replica.state_dict()["8.weight"].add_(0.5f);
+            var name = $"model_{step:D7}";
+            await Task.WhenAll(checkpointers.Select(c => c.SaveAsync(name, new Dictionary<string, object?> { ["iteration"] = (long)step })));
+
+            var record = (await grain.GetLastCheckpoint())!;
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
+            if (step > 0)
+            {
+                Assert.True(manifest.WrittenBytes < manifest.TensorBytes / 5, $"{name} wrote {manifest.WrittenBytes} of {manifest.TensorBytes} bytes");
+                Assert.Equal(manifest.WrittenBytes, record.Bytes);
+            }
+            var loaded = ClusterRanks.Replica(seed: 77);
+            ClusterRanks.Checkpointer(grains, run, fixture.Store, 0, 1, epoch, loaded).Load($"{TrainerAgent.Cluster.ClusterBackend.Scheme}{run.Key}/{name}");
+            Assert.True(ClusterRanks.SameWeights(replicas[0], loaded), $"{name} does not load bit-exact");
+            await AssertEveryShardReferencedAsync(run, grain);
+        }
+        Assert.Equal(["model_0000004", "model_0000005"], (await grain.ListCheckpoints()).Select(c => c.Name));
+    }
+
+    /// <summary>Once the owed deletions ran, the shard blobs under the run are exactly those the retained manifests reference.</summary>
+    private async Task AssertEveryShardReferencedAsync(RunId run, ITrainingRunGrain grain)
+    {
+        var prefix = run.StorePrefix + "/";
+        HashSet<string> referenced = [], stored = [];
+        for (var attempt = 0; attempt < 100; attempt++)
+        {
+            var committed = await RunCheckpoints.ReadCommittedAsync(fixture.Store, prefix);
+            Assert.Empty(committed.Unreadable);
+            Assert.Equal((await grain.ListCheckpoints()).Select(c => c.Name).Order(), committed.Committed.Select(c => c.Name).Order());
+            referenced = committed.ReferencedShardKeys(prefix);
+            stored = [];
+            await foreach (var entry in fixture.Store.ListAsync(prefix))
+            {
+                if (CheckpointFiles.IsShard(entry.Key[(entry.Key.LastIndexOf('/') + 1)..])) stored.Add(entry.Key);
+            }
+            Assert.Empty(referenced.Except(stored)); // never: a referenced shard deleted
+            if (stored.SetEquals(referenced)) return;
+            await Task.Delay(100); // deletions run off the acknowledgement path
+        }
+        Assert.Fail($"unreferenced shards stay: {string.Join(", ", stored.Except(referenced))}");
+    }
+}
