@@ -232,6 +232,25 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task A_report_reusing_a_shard_the_run_does_not_store_is_refused()
+    {
+        TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
+        var job = await NewRun(worldSize: 1);
+        await job.SaveAsync("model_0000001", 1);
+        var plan = await job.Begin("model_0000002", 2, 0);
+        var report = await job.WriteShard(plan, 2);
+        var (key, info) = report.Tensors.First();
+        var tensors = report.Tensors.ToDictionary(p => p.Key, p => p.Key == key ? info with { Shard = 1 } : p.Value);
+        ShardInfo Elsewhere(string holder) => new(CheckpointFiles.ShardName(0, 1, "deadbeef"), 64, "crc64:0000000000000000", holder);
+
+        var own = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(report with { Tensors = tensors, Reused = [Elsewhere("model_0000002")] }));
+        Assert.Contains("not one of another checkpoint", own.Message);
+        var gone = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(report with { Tensors = tensors, Reused = [Elsewhere("model_0000001")] }));
+        Assert.Contains("no longer stored", gone.Message);
+        Assert.Equal(["model_0000001"], (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+    }
+
+    [Fact]
     public async Task Plans_are_validated()
     {
         TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
