@@ -43,17 +43,24 @@ public sealed class IncrementalWorkload : IDisposable
         foreach (var buffer in buffers.Skip(buffers.Count - (int)Math.Ceiling(buffers.Count * fraction))) buffer.add_(1);
     }
 
+    /// <summary>Bytes the last incremental save with 90% frozen wrote, over the bytes of its state (null before one ran).</summary>
+    public double? FrozenWrittenRatio => _frozenIncremental.LastWrittenRatio;
+
     public void Dispose() => _frozen.Dispose();
 
     private sealed class Saver(Checkpointer checkpointer)
     {
         private int _saves;
 
+        public double? LastWrittenRatio { get; private set; }
+
         public async Task<double> SaveAsync(Action change)
         {
             change();
             var name = $"save-{++_saves}";
             var seconds = await InterleavedPairs.Time(() => checkpointer.Save(name));
+            var manifest = await Formats.NativeCheckpointReader.ReadManifestAsync(new Storage.FileSystemStore(checkpointer.SaveDir), name);
+            LastWrittenRatio = (double)manifest.WrittenBytes / manifest.TensorBytes;
             if (_saves > 1) await checkpointer.Backend!.DeleteAsync($"save-{_saves - 1}", CancellationToken.None);
             return seconds;
         }

@@ -82,6 +82,7 @@ public static class IoBenchCommand
         var timings = await InterleavedPairs.RunAsync(groups, repeat, say);
         var summary = Summary(sizeMiB, repeat, tensors, shards, workload, memory, timings);
         summary["device"] = device.ToString().ToLowerInvariant();
+        if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
     }
@@ -132,6 +133,7 @@ public static class IoBenchCommand
                 $"| {row!["name"]} | {row["ours_median_s"]} ({row["ours_min_s"]}) | {row["reference"]} | {row["reference_median_s"]} ({row["reference_min_s"]}) | {row["ratio"]} | {row["pair_ratio_median"]} |"));
         }
         lines.Add($"peak RSS over the process before the model existed: save {s["peak_rss_save_mib"]} MiB, load {s["peak_rss_load_mib"]} MiB (state {s["state_mib"]} MiB); async-save arena {s["arena_mib"]} MiB");
+        if (s["incremental_frozen90_written_ratio"] is { } written) lines.Add($"incremental save with 90% of tensors frozen wrote {written} of the state's bytes (last repetition)");
         return string.Join('\n', lines);
     }
 }
