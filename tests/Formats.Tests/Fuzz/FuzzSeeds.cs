@@ -63,6 +63,14 @@ public sealed class FuzzSeeds : IAsyncLifetime
         var folder = Path.Combine(_dir, "native", "model_0000009");
         foreach (var shard in Directory.GetFiles(folder, "*.safetensors").Order(StringComparer.Ordinal)) SafetensorsShards.Add(await File.ReadAllBytesAsync(shard));
         Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(folder, ManifestJson.FileName)));
+
+        // An incremental checkpoint: tensor hashes, and shards reused from the one above (the "checkpoint" field).
+        var earlier = (await RunCheckpoints.ReadCommittedAsync(store, "")).Committed;
+        var changed = State();
+        ((HostTensor)((PythonOrderedDict)changed["model"]!)["conv.weight"]!).Data[0] ^= 0xFF;
+        await NativeCheckpointWriter.WriteAsync(store, "model_0000019", new CheckpointIdentity("fuzz", "model_0000019", 19), changed, v => v as HostTensor,
+            new NativeWriteOptions { ReuseFrom = earlier });
+        Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "native", "model_0000019", ManifestJson.FileName)));
     }
 
     public Task DisposeAsync()

@@ -55,8 +55,14 @@ public sealed class MutatedInputProperties
         var valid = ManifestJson.Serialize(new CheckpointManifest
         {
             FormatVersion = CheckpointManifest.CurrentFormatVersion, Run = "r", Name = "model_0000009", Iteration = 9, WorldSize = 1,
-            CreatedUtc = DateTimeOffset.UnixEpoch, Shards = [new ShardInfo("shard-00000-of-00001-00000000.safetensors", 64, "crc64:0000000000000000")],
-            Tensors = new Dictionary<string, TensorInfo> { ["model/w"] = new(0, "F32", [2], [0, 8]), ["model/e"] = new(0, "U64", [0], [8, 8]) },
+            CreatedUtc = DateTimeOffset.UnixEpoch,
+            Shards = [new ShardInfo("shard-00000-of-00001-00000000.safetensors", 64, "crc64:0000000000000000"),
+                new ShardInfo("shard-00000-of-00001-11111111.safetensors", 64, "crc64:0000000000000000", Checkpoint: "model_0000004")],
+            Tensors = new Dictionary<string, TensorInfo>
+            {
+                ["model/w"] = new(0, "F32", [2], [0, 8]), ["model/e"] = new(0, "U64", [0], [8, 8]),
+                ["model/reused"] = new(1, "F32", [2], [0, 8], "xxh128:" + new string('7', 32)),
+            },
             State = new() { ["model"] = new System.Text.Json.Nodes.JsonObject { ["w"] = new System.Text.Json.Nodes.JsonObject { ["$tensor"] = "model/w" } }, ["lr"] = 0.5, ["tags"] = new System.Text.Json.Nodes.JsonArray("a", 1, null) },
         });
         Assert.Equal(9, ManifestJson.Parse(valid, "m").Iteration);
