@@ -95,7 +95,7 @@ public static class JobCommand
             ["first_attempt_loss_at_start_iter"] = first.Losses.TryGetValue(second.StartIteration, out var same) ? same : null,
             ["saved"] = new JsonArray(first.Saved.Concat(second.Saved).Select(s => (JsonNode?)s).ToArray()),
             ["last"] = view.LastCheckpoint,
-            ["catalog"] = RunCommands.ToJson(view)["checkpoints"]!.DeepClone(),
+            ["catalog"] = RunJson.Of(view)["checkpoints"]!.DeepClone(),
         };
         context.Out.WriteLine(json ? summary.ToJsonString() : $"job {run}: resumed from {second.ResumedFrom} at iteration {second.StartIteration}; last checkpoint {view.LastCheckpoint}");
         return view.LastCheckpoint == new PeriodicPolicy(period, iterations).FinalName ? 0 : 1;

@@ -51,14 +51,7 @@ public static class RunCommands
                 var view = await connection.Tenant(tenant).Get();
                 if (json)
                 {
-                    context.Out.WriteLine(new JsonObject
-                    {
-                        ["tenant"] = tenant,
-                        ["max_runs"] = view.Limits.MaxRuns,
-                        ["max_retained_bytes"] = view.Limits.MaxRetainedBytes,
-                        ["runs"] = new JsonArray(view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)
-                            .Select(r => (JsonNode?)new JsonObject { ["run"] = r.Key, ["retained_bytes"] = r.Value }).ToArray()),
-                    }.ToJsonString());
+                    context.Out.WriteLine(RunJson.Of(view).ToJsonString());
                 }
                 else
                 {
@@ -105,45 +98,13 @@ public static class RunCommands
         (int?)args.OptionalLong("max-to-keep", min: 1) ?? current.MaxToKeep,
         args.String("prefix") ?? current.FilePrefix).Validated();
 
-    public static JsonObject ToJson(RunView view) => new()
-    {
-        ["run"] = view.Id.Key,
-        ["policy"] = new JsonObject
-        {
-            ["period"] = view.Policy.Period,
-            ["max_iter"] = view.Policy.MaxIter,
-            ["max_to_keep"] = view.Policy.MaxToKeep,
-            ["file_prefix"] = view.Policy.FilePrefix,
-        },
-        ["epoch"] = view.Epoch,
-        ["last"] = view.LastCheckpoint,
-        ["retained_bytes"] = view.RetainedBytes,
-        ["checkpoints"] = new JsonArray(view.Catalog.Select(c => (JsonNode?)new JsonObject
-        {
-            ["name"] = c.Name,
-            ["iteration"] = c.Iteration,
-            ["bytes"] = c.Bytes,
-            ["world_size"] = c.WorldSize,
-            ["committed_utc"] = c.CommittedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
-            ["last"] = c.Name == view.LastCheckpoint,
-        }).ToArray()),
-        ["pending"] = new JsonArray(view.Pending.Select(p => (JsonNode?)new JsonObject
-        {
-            ["name"] = p.Name,
-            ["epoch"] = p.Epoch,
-            ["world_size"] = p.WorldSize,
-            ["ranks_reported"] = p.RanksReported,
-        }).ToArray()),
-        ["checkpoint_request"] = view.CheckpointRequest?.Reason,
-    };
-
     public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view);
 
     public static void Print(TextWriter output, bool json, RunView view)
     {
         if (json)
         {
-            output.WriteLine(ToJson(view).ToJsonString());
+            output.WriteLine(RunJson.Of(view).ToJsonString());
             return;
         }
         output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");

@@ -9,7 +9,11 @@ using Orleans.Storage;
 
 namespace Checkpointing.Silo;
 
-/// <summary>Builds the silo process: Orleans, the checkpoint store, tenant checks, liveness (/healthz), readiness (/readyz) and grain-state write counts (/stats).</summary>
+/// <summary>
+/// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port liveness (/healthz),
+/// readiness (/readyz), grain-state write counts (/stats), the control-plane API (/api/v1, <see cref="RunApi"/>) and
+/// its OpenAPI document (/openapi/v1.json).
+/// </summary>
 public static class SiloHost
 {
     public static WebApplication Build(string[] args)
@@ -18,7 +22,9 @@ public static class SiloHost
         builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
         var silo = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
         var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HealthPort}");
+        builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HttpPort ?? silo.HealthPort}");
+        builder.Services.AddProblemDetails();
+        builder.Services.AddOpenApi();
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
@@ -74,6 +80,9 @@ public static class SiloHost
         });
 
         var app = builder.Build();
+        app.UseStatusCodePages(); // bodies of bare error statuses (a malformed JSON body: 400) are problem+json too
+        app.MapOpenApi();
+        RunApi.Map(app);
         app.MapGet("/healthz", (IHostApplicationLifetime lifetime) =>
             lifetime.ApplicationStopping.IsCancellationRequested
                 ? Results.Json(new { status = "stopping" }, statusCode: 503)

@@ -15,7 +15,9 @@ public sealed class SiloSettings
     public int? PrimarySiloPort { get; set; }
     /// <summary>Cluster mode: the address other silos and clients reach this one at.</summary>
     public string AdvertisedAddress { get; set; } = "127.0.0.1";
-    /// <summary>Port of the HTTP liveness (/healthz) and readiness (/readyz) endpoints.</summary>
+    /// <summary>The HTTP port: liveness (/healthz), readiness (/readyz), /stats, the API (/api/v1) and /openapi/v1.json.</summary>
+    public int? HttpPort { get; set; }
+    /// <summary>The HTTP port's first name, still honoured when <see cref="HttpPort"/> is not set.</summary>
     public int HealthPort { get; set; } = 8080;
 }
 

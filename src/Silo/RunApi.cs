@@ -1,0 +1,102 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Grains;
+using Microsoft.Extensions.Options;
+
+namespace Checkpointing.Silo;
+
+/// <summary>
+/// The control plane over HTTP (<c>/api/v1</c>) for schedulers, preemption hooks and operators: the same
+/// grain calls as <c>ckpt run …</c>, with the same JSON shapes (<see cref="RunJson"/>). Every request
+/// carries <c>Authorization: Bearer &lt;tenant token&gt;</c>: none or an invalid one is 401, a token of
+/// another tenant 403 (the grain call filter checks the same token again). Errors are problem+json.
+/// </summary>
+public static class RunApi
+{
+    /// <summary>The body of POST (create) and PUT …/policy: the policy in the JSON shape runs show it in.</summary>
+    public sealed record PolicyBody(
+        [property: JsonPropertyName("period")] int Period,
+        [property: JsonPropertyName("max_iter")] long? MaxIter = null,
+        [property: JsonPropertyName("max_to_keep")] int? MaxToKeep = null,
+        [property: JsonPropertyName("file_prefix")] string? FilePrefix = null)
+    {
+        public PeriodicPolicy ToPolicy() => new PeriodicPolicy(Period, MaxIter, MaxToKeep, FilePrefix ?? "model").Validated();
+    }
+
+    public sealed record ReasonBody([property: JsonPropertyName("reason")] string? Reason = null);
+
+    public static void Map(WebApplication app)
+    {
+        var api = app.MapGroup("/api/v1");
+        api.MapGet("/tenants/{tenant}/runs", (string tenant, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(await grains.GetGrain<ITenantGrain>(CheckpointName.Validate(tenant, "tenant name")).Get())))
+            .WithSummary("A tenant's runs with their retained bytes, and its limits (as `ckpt run ls TENANT --json`).");
+        api.MapGet("/runs/{tenant}/{run}", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Get())))
+            .WithSummary("A run: policy, catalog, last-checkpoint tag, pending checkpoints (as `ckpt run show --json`).");
+        api.MapPost("/runs/{tenant}/{run}", (string tenant, string run, PolicyBody policy, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Create(policy.ToPolicy()))))
+            .WithSummary("Creates a run with a policy.");
+        api.MapPut("/runs/{tenant}/{run}/policy", (string tenant, string run, PolicyBody policy, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).SetPolicy(policy.ToPolicy()))))
+            .WithSummary("Replaces a run's policy.");
+        api.MapDelete("/runs/{tenant}/{run}", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () =>
+            {
+                await Run(grains, tenant, run).Delete();
+                return new JsonObject { ["deleted"] = $"{tenant}/{run}" };
+            }))
+            .WithSummary("Deletes a run and every checkpoint of it.");
+        api.MapPost("/runs/{tenant}/{run}/checkpoint-now", (string tenant, string run, ReasonBody? body, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () =>
+            {
+                var reason = body?.Reason ?? "requested over HTTP";
+                await Run(grains, tenant, run).RequestCheckpointNow(reason);
+                return new JsonObject { ["run"] = $"{tenant}/{run}", ["requested"] = reason };
+            }))
+            .WithSummary("Asks the run's agents to checkpoint at their next step (e.g. on a preemption notice).");
+    }
+
+    private static ITrainingRunGrain Run(IGrainFactory grains, string tenant, string run) =>
+        grains.GetGrain<ITrainingRunGrain>(RunId.Parse($"{tenant}/{run}").Key);
+
+    /// <summary>Authorizes the bearer token for <paramref name="tenant"/>, makes the grain call under it, and maps failures to problem+json.</summary>
+    private static async Task<IResult> CallAsync(HttpContext http, string tenant, Func<Task<JsonObject>> call)
+    {
+        var key = http.RequestServices.GetRequiredService<IOptions<TenancyOptions>>().Value.KeyBytes();
+        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
+        var header = http.Request.Headers.Authorization.ToString();
+        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+            return Problem(401, "Unauthorized", "Send Authorization: Bearer <tenant token> (ckpt token --tenant T issues one).");
+        var token = header["Bearer ".Length..].Trim();
+        var (granted, problem) = TenantTokens.Validate(key, token, now);
+        if (granted is null) return Problem(401, "Unauthorized", $"The bearer token is not valid: {problem}.");
+        if (!TenantTokens.Grants(granted, tenant)) return Problem(403, "Forbidden", $"The token is for tenant '{granted}', not '{tenant}'.");
+        RequestContext.Set(TenantTokens.RequestContextKey, token);
+        try
+        {
+            return Results.Json(await call());
+        }
+        catch (Exception e) when (StatusOf(e) is { } status)
+        {
+            return Problem(status, e.GetType().Name.Replace("Exception", "", StringComparison.Ordinal), e.Message);
+        }
+        finally
+        {
+            RequestContext.Remove(TenantTokens.RequestContextKey);
+        }
+    }
+
+    private static int? StatusOf(Exception e) => e switch
+    {
+        TenantAccessDeniedException => 403,
+        RunNotFoundException => 404,
+        RunRefusedException => 409, // tenant limits, a run that exists, a stale attempt
+        ArgumentException => 400, // names and policies that fail validation
+        _ => null,
+    };
+
+    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
+}

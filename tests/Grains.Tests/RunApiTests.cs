@@ -1,0 +1,107 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json.Nodes;
+using Checkpointing.TestSupport;
+
+namespace Checkpointing.Grains.Tests;
+
+/// <summary>
+/// The silo's HTTP API (/api/v1) on a real silo process over Azurite: every endpoint under every kind of
+/// credential (none, another tenant's, the tenant's own, the operator's), the CLI's JSON shapes, problem+json
+/// errors, and the OpenAPI document.
+/// </summary>
+public sealed class RunApiTests
+{
+    private sealed record Call(string Name, HttpMethod Method, string Path, string? Body = null);
+
+    private static IEnumerable<Call> EveryEndpoint(string run) =>
+    [
+        new("create", HttpMethod.Post, $"/api/v1/runs/acme/{run}", """{"period": 10, "max_to_keep": 2}"""),
+        new("show", HttpMethod.Get, $"/api/v1/runs/acme/{run}"),
+        new("policy", HttpMethod.Put, $"/api/v1/runs/acme/{run}/policy", """{"period": 5, "max_to_keep": 3, "file_prefix": "net"}"""),
+        new("checkpoint-now", HttpMethod.Post, $"/api/v1/runs/acme/{run}/checkpoint-now", """{"reason": "preemption notice"}"""),
+        new("tenant runs", HttpMethod.Get, "/api/v1/tenants/acme/runs"),
+        new("delete", HttpMethod.Delete, $"/api/v1/runs/acme/{run}"),
+    ];
+
+    private static async Task<(HttpStatusCode Status, string? MediaType, JsonObject? Json)> SendAsync(HttpClient http, Call call, string? token)
+    {
+        using var request = new HttpRequestMessage(call.Method, call.Path);
+        if (token is not null) request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", token);
+        if (call.Body is not null) request.Content = new StringContent(call.Body, Encoding.UTF8, "application/json");
+        using var response = await http.SendAsync(request);
+        var text = await response.Content.ReadAsStringAsync();
+        return (response.StatusCode, response.Content.Headers.ContentType?.MediaType, text.Length > 0 ? JsonNode.Parse(text) as JsonObject : null);
+    }
+
+    [Fact]
+    public async Task Every_endpoint_answers_by_credential_with_the_CLI_shapes_and_problem_json_errors()
+    {
+        var azurite = await RepoPaths.StartAzurite();
+        try
+        {
+            await using var silo = await SiloProcess.StartAsync($"api-{Guid.NewGuid():N}", azurite.ConnectionString, TestTenancy.SigningKey, mode: "Dev");
+            using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{silo.HealthPort}"), Timeout = TimeSpan.FromSeconds(30) };
+
+            foreach (var (who, token, expected) in new (string, string?, HttpStatusCode)[]
+            {
+                ("no token", null, HttpStatusCode.Unauthorized),
+                ("a forged token", "acme.9999999999.AAAA", HttpStatusCode.Unauthorized),
+                ("another tenant's token", TestTenancy.Token("globex"), HttpStatusCode.Forbidden),
+            })
+            {
+                foreach (var call in EveryEndpoint("denied"))
+                {
+                    var (status, media, body) = await SendAsync(http, call, token);
+                    Assert.True(status == expected, $"{call.Name} with {who}: {status}, expected {expected}");
+                    Assert.Equal("application/problem+json", media);
+                    Assert.Equal((int)expected, (int)body!["status"]!);
+                }
+            }
+
+            foreach (var (who, token) in new[] { ("own", TestTenancy.Token("acme")), ("operator", TestTenancy.Token("*")) })
+            {
+                var run = $"r-{who}";
+                var results = new Dictionary<string, JsonObject>();
+                foreach (var call in EveryEndpoint(run))
+                {
+                    var (status, media, body) = await SendAsync(http, call, token);
+                    Assert.True(status == HttpStatusCode.OK, $"{call.Name} with the {who} token: {status} {body?.ToJsonString()}");
+                    Assert.Equal("application/json", media);
+                    results[call.Name] = body!;
+                }
+                Assert.Equal($"acme/{run}", (string)results["show"]["run"]!);
+                Assert.Equal(2, (int)results["show"]["policy"]!["max_to_keep"]!);
+                Assert.Equal("net", (string)results["policy"]["policy"]!["file_prefix"]!);
+                Assert.Equal("preemption notice", (string)results["checkpoint-now"]["requested"]!);
+                Assert.Contains(results["tenant runs"]["runs"]!.AsArray(), r => (string)r!["run"]! == run);
+                Assert.Equal($"acme/{run}", (string)results["delete"]["deleted"]!);
+
+                var (gone, goneMedia, problem) = await SendAsync(http, new Call("show", HttpMethod.Get, $"/api/v1/runs/acme/{run}"), token);
+                Assert.Equal(HttpStatusCode.NotFound, gone);
+                Assert.Equal("application/problem+json", goneMedia);
+                Assert.Contains(run, (string)problem!["detail"]!);
+            }
+
+            var own = TestTenancy.Token("acme");
+            var (badName, _, _) = await SendAsync(http, new Call("bad name", HttpMethod.Get, "/api/v1/runs/acme/..%2Fx"), own);
+            Assert.Equal(HttpStatusCode.BadRequest, badName);
+            var (badBody, badMedia, _) = await SendAsync(http, new Call("bad body", HttpMethod.Post, "/api/v1/runs/acme/r-bad", "{\"period\": "), own);
+            Assert.Equal(HttpStatusCode.BadRequest, badBody);
+            Assert.Equal("application/problem+json", badMedia);
+            var (badPolicy, _, _) = await SendAsync(http, new Call("bad policy", HttpMethod.Post, "/api/v1/runs/acme/r-bad", """{"period": 0}"""), own);
+            Assert.Equal(HttpStatusCode.BadRequest, badPolicy);
+
+            var openApi = JsonNode.Parse(await http.GetStringAsync("/openapi/v1.json"))!;
+            var paths = openApi["paths"]!.AsObject().Select(p => p.Key).ToList();
+            Assert.Contains("/api/v1/runs/{tenant}/{run}", paths);
+            Assert.Contains("/api/v1/runs/{tenant}/{run}/checkpoint-now", paths);
+            Assert.Contains("/api/v1/tenants/{tenant}/runs", paths);
+        }
+        finally
+        {
+            await azurite.DisposeAsync();
+        }
+    }
+}
