@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.TrainerAgent.Cluster;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
 
 namespace Checkpointing.Cli;
 
@@ -18,6 +19,10 @@ public static class AgentCommand
 {
     public static async Task<int> RunAsync(CliArguments args, CliContext context)
     {
+        // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
+        using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
+            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(TrainerAgent.AgentMetrics.MeterName).AddOtlpExporter().Build()
+            : null;
         var run = RunId.Parse(args.String("run") ?? throw new UsageException("agent needs --run tenant/run"));
         var rank = (int)args.Long("rank", 0, min: 0);
         var worldSize = (int)args.Long("world-size", 1, min: 1);

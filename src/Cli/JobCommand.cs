@@ -78,6 +78,7 @@ public static class JobCommand
 
         var view = await grain.Get();
         RunCommands.Print(context.Error, false, view);
+        var siloMetrics = await SiloMetricsScrape.CountersAsync(healthPort);
         await silo.StopAsync(TimeSpan.FromSeconds(20));
         var summary = new JsonObject
         {
@@ -96,6 +97,7 @@ public static class JobCommand
             ["saved"] = new JsonArray(first.Saved.Concat(second.Saved).Select(s => (JsonNode?)s).ToArray()),
             ["last"] = view.LastCheckpoint,
             ["catalog"] = RunJson.Of(view)["checkpoints"]!.DeepClone(),
+            ["silo_metrics"] = siloMetrics,
         };
         context.Out.WriteLine(json ? summary.ToJsonString() : $"job {run}: resumed from {second.ResumedFrom} at iteration {second.StartIteration}; last checkpoint {view.LastCheckpoint}");
         return view.LastCheckpoint == new PeriodicPolicy(period, iterations).FinalName ? 0 : 1;

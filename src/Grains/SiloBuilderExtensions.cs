@@ -9,7 +9,7 @@ public static class SiloBuilderExtensions
 {
     /// <summary>
     /// Everything the run and tenant grains need on a silo: the checkpoint store, the access filter
-    /// and the internal-call signer, the clock, the binary grain-state serializer, and their options. Grain state providers ("runs", "tenants") are the host's choice.
+    /// and the internal-call signer, the clock, the metrics, the binary grain-state serializer, and their options. Grain state providers ("runs", "tenants") are the host's choice.
     /// </summary>
     public static ISiloBuilder AddCheckpointing(this ISiloBuilder silo, ICheckpointStore store, Action<TenancyOptions>? tenancy = null, Action<RunGrainOptions>? runs = null)
     {
@@ -17,6 +17,8 @@ public static class SiloBuilderExtensions
         silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
         silo.AddOutgoingGrainCallFilter<InternalCallSigner>();
         silo.Services.AddSingleton(TimeProvider.System);
+        silo.Services.AddMetrics();
+        silo.Services.AddSingleton<SiloMetrics>();
         // Every grain storage provider that is not given a serializer takes this one (options default from the container).
         silo.Services.AddSingleton<IGrainStorageSerializer>(services => new BinaryStateSerializer(
             services.GetRequiredService<Serializer>(), new JsonGrainStorageSerializer(services.GetRequiredService<OrleansJsonSerializer>())));

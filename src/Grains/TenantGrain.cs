@@ -34,6 +34,7 @@ public sealed class TenantState
 public sealed class TenantGrain(
     [PersistentState("tenant", GrainStorage.Tenants)] IPersistentState<TenantState> state,
     IOptions<TenancyOptions> options,
+    SiloMetrics metrics,
     ILogger<TenantGrain> logger) : Grain, ITenantGrain, ITenantAccounting
 {
     private TenantState S => state.State;
@@ -114,6 +115,7 @@ public sealed class TenantGrain(
         CheckAccounted(run, retainedBytes);
         S.RetainedBytesByRun[run] = retainedBytes;
         if (releaseGrant) S.GrantedBytesByRun.Remove(run);
+        metrics.ReportRetained(Tenant, S.RetainedBytesByRun.Values.Sum());
         _dirty = true;
         return Task.CompletedTask;
     }

@@ -32,6 +32,7 @@ public sealed class TrainingRunGrain(
     ICheckpointStoreProvider stores,
     IOptions<RunGrainOptions> options,
     TimeProvider time,
+    SiloMetrics metrics,
     ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain, IRunAccounting, IRemindable
 {
     private const string SweepReminder = "sweep";
@@ -297,6 +298,8 @@ public sealed class TrainingRunGrain(
             await WriteOrReloadAsync();
             logger.LogDebug("Run {Run} committed {Name} ({Bytes} bytes, {World} ranks); last = {Last}", _id, record.Name, record.Bytes, record.WorldSize, S.LastCheckpoint);
             _collecting.Remove(pending.Name);
+            metrics.Commits.Add(1, SiloMetrics.Tenant(_id.Tenant));
+            metrics.CommitDuration.Record((time.GetUtcNow() - pending.StartedUtc).TotalSeconds, SiloMetrics.Tenant(_id.Tenant));
             collector.Outcome.TrySetResult(record);
             AfterDurableChange();
             return record;
@@ -582,6 +585,7 @@ public sealed class TrainingRunGrain(
         _abandoned[pending.Name] = (pending.AttemptId, refusal);
         S.Pending.Remove(pending.Name);
         S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId, pending.WorldSize));
+        metrics.Aborts.Add(1, SiloMetrics.Tenant(_id.Tenant));
         logger.LogWarning("Run {Run}: checkpoint {Name} attempt {Attempt} abandoned: {Why}", _id, pending.Name, pending.AttemptId, why);
     }
 
@@ -591,6 +595,12 @@ public sealed class TrainingRunGrain(
     /// Called by <see cref="BackgroundDeletions"/> on the grain's scheduler.
     /// </summary>
     private async Task RunDeletionAsync(PendingDeletion deletion)
+    {
+        await DeleteOwedAsync(deletion);
+        metrics.Deletions.Add(1, SiloMetrics.Tenant(_id.Tenant));
+    }
+
+    private async Task DeleteOwedAsync(PendingDeletion deletion)
     {
         var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
         var live = S.Catalog.FirstOrDefault(c => c.Name == name);

@@ -5,14 +5,15 @@ using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using OpenTelemetry.Metrics;
 using Orleans.Storage;
 
 namespace Checkpointing.Silo;
 
 /// <summary>
 /// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port liveness (/healthz),
-/// readiness (/readyz), grain-state write counts (/stats), the control-plane API (/api/v1, <see cref="RunApi"/>) and
-/// its OpenAPI document (/openapi/v1.json).
+/// readiness (/readyz), grain-state write counts (/stats), metrics in Prometheus format (/metrics, <see cref="SiloMetrics"/>),
+/// the control-plane API (/api/v1, <see cref="RunApi"/>) and its OpenAPI document (/openapi/v1.json).
 /// </summary>
 public static class SiloHost
 {
@@ -25,6 +26,7 @@ public static class SiloHost
         builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HttpPort ?? silo.HealthPort}");
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
+        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
@@ -82,6 +84,7 @@ public static class SiloHost
         var app = builder.Build();
         app.UseStatusCodePages(); // bodies of bare error statuses (a malformed JSON body: 400) are problem+json too
         app.MapOpenApi();
+        app.MapPrometheusScrapingEndpoint(); // GET /metrics
         RunApi.Map(app);
         app.MapGet("/healthz", (IHostApplicationLifetime lifetime) =>
             lifetime.ApplicationStopping.IsCancellationRequested

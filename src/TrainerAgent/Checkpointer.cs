@@ -156,11 +156,17 @@ public class Checkpointer
         }
         var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
         Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var bytes = AgentMetrics.TensorBytes(data);
         if (!AsyncSave)
         {
             // Device tensors go through the pinned arena (one DMA each) rather than a fresh pageable copy per tensor.
             var hostData = SnapshotArena.HoldsDeviceTensors(data) ? _arena.Copy(data) : data;
             await _backend.SaveAsync(name, iteration, hostData, WriteOptions, cancellationToken).ConfigureAwait(false);
+            var seconds = AgentMetrics.SecondsSince(started);
+            AgentMetrics.SaveDuration.Record(seconds, AgentMetrics.Mode(async: false));
+            AgentMetrics.SaveStall.Record(seconds, AgentMetrics.Mode(async: false));
+            AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: false));
             Saved?.Invoke(name);
             return;
         }
@@ -171,12 +177,16 @@ public class Checkpointer
         }
         await WaitForPendingSaveAsync(cancellationToken).ConfigureAwait(false);
         var snapshot = _arena.Copy(data);
+        AgentMetrics.SaveStall.Record(AgentMetrics.SecondsSince(started), AgentMetrics.Mode(async: true));
         var backend = _backend;
         _pendingSave = Task.Run(async () =>
         {
             try
             {
+                var writing = System.Diagnostics.Stopwatch.GetTimestamp();
                 await backend.SaveAsync(name, iteration, snapshot, WriteOptions, CancellationToken.None).ConfigureAwait(false);
+                AgentMetrics.SaveDuration.Record(AgentMetrics.SecondsSince(writing), AgentMetrics.Mode(async: true));
+                AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: true));
                 Saved?.Invoke(name);
             }
             catch (Exception e)
@@ -269,9 +279,13 @@ public class Checkpointer
 
     private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, bool placeModelInPlace, CancellationToken cancellationToken)
     {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
         var options = new NativeLoadOptions { Progress = LoadProgress, PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null };
-        return await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
+        var state = await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
+        AgentMetrics.LoadDuration.Record(AgentMetrics.SecondsSince(started));
+        AgentMetrics.LoadedBytes.Add(manifest.TensorBytes);
+        return state;
     }
 
     /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>

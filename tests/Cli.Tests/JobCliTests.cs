@@ -38,5 +38,9 @@ public sealed class JobCliTests
         Assert.Equal(["model_0000039", "model_0000049", "model_final"], catalog);
         Assert.All(summary["catalog"]!.AsArray(), c => Assert.Equal(2, (long)c!["world_size"]!));
         Assert.Contains("* = last checkpoint (model_final)", result.Error);
+        // The silo's Prometheus /metrics, scraped before it stopped: 6 commits (model_0000009 to model_final), and deletions for max_to_keep.
+        var metrics = summary["silo_metrics"]!.AsObject();
+        Assert.Equal(6, (double)metrics["ckpt_commits_total"]!);
+        Assert.True((double)metrics["ckpt_deletions_total"]! > 0, metrics.ToJsonString());
     }
 }

@@ -93,6 +93,10 @@ public sealed class RunApiTests
             var (badPolicy, _, _) = await SendAsync(http, new Call("bad policy", HttpMethod.Post, "/api/v1/runs/acme/r-bad", """{"period": 0}"""), own);
             Assert.Equal(HttpStatusCode.BadRequest, badPolicy);
 
+            using var metrics = await http.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+            Assert.Equal("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+
             var openApi = JsonNode.Parse(await http.GetStringAsync("/openapi/v1.json"))!;
             var paths = openApi["paths"]!.AsObject().Select(p => p.Key).ToList();
             Assert.Contains("/api/v1/runs/{tenant}/{run}", paths);

@@ -1,0 +1,39 @@
+using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
+
+namespace Checkpointing.Grains;
+
+/// <summary>
+/// The control plane's metrics, meter <see cref="MeterName"/>; the silo host exports them in Prometheus
+/// format at <c>/metrics</c> (a counter <c>ckpt_commits</c> is scraped as <c>ckpt_commits_total</c>, the
+/// histogram <c>ckpt_commit_duration</c> in seconds as <c>ckpt_commit_duration_seconds</c>).
+/// </summary>
+public sealed class SiloMetrics : IDisposable
+{
+    public const string MeterName = "Checkpointing.Silo";
+
+    private readonly Meter _meter;
+    private readonly ConcurrentDictionary<string, long> _retainedByTenant = new(StringComparer.Ordinal);
+
+    public SiloMetrics(IMeterFactory meters)
+    {
+        _meter = meters.Create(MeterName);
+        Commits = _meter.CreateCounter<long>("ckpt_commits", description: "Checkpoints committed (every rank reported, manifest and run state durable).");
+        CommitDuration = _meter.CreateHistogram<double>("ckpt_commit_duration", "s", "From a checkpoint's first Begin to its durable commit.");
+        Aborts = _meter.CreateCounter<long>("ckpt_aborts", description: "Pending checkpoints abandoned: expired, refused at commit, or superseded by a new attempt.");
+        Deletions = _meter.CreateCounter<long>("ckpt_deletions", description: "Owed deletions carried out (evicted, replaced or abandoned checkpoints' files).");
+        _meter.CreateObservableGauge("ckpt_tenant_retained_bytes", () => _retainedByTenant.Select(t => new Measurement<long>(t.Value, new KeyValuePair<string, object?>("tenant", t.Key))),
+            "By", "Bytes of checkpoints a tenant retains, as its tenant grain last accounted them on this silo.");
+    }
+
+    public Counter<long> Commits { get; }
+    public Histogram<double> CommitDuration { get; }
+    public Counter<long> Aborts { get; }
+    public Counter<long> Deletions { get; }
+
+    public void ReportRetained(string tenant, long bytes) => _retainedByTenant[tenant] = bytes;
+
+    public static KeyValuePair<string, object?> Tenant(string tenant) => new("tenant", tenant);
+
+    public void Dispose() => _meter.Dispose();
+}
