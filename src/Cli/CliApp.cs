@@ -50,6 +50,8 @@ public static class CliApp
           ckpt run create|show|policy|delete|attempt|checkpoint-now TENANT/RUN [--period P]
                    [--max-iter M] [--max-to-keep K] [--prefix model] [--reason R] [--json]
           ckpt run ls TENANT [--json]
+          ckpt history TENANT/RUN [--json]
+              the run's checkpoint history: saves (duration, bytes, MB/s, per-rank seconds, stall) and loads
               cluster options: --silo HOST:PORT (default 127.0.0.1:30000) [--cluster-id ID] [--connect-timeout 20]
                                env CKPT_TOKEN=TOKEN (or --token TOKEN, visible to other users)
           ckpt token --tenant T [--hours 24] [--key-file FILE]
@@ -107,6 +109,7 @@ public static class CliApp
                 "convert" => await InteropCommands.ConvertAsync(parsed, context),
                 "run" => await RunCommands.RunAsync(parsed, context),
                 "token" => RunCommands.Token(parsed, context),
+                "history" => await RunCommands.HistoryAsync(parsed, context),
                 "agent" => await AgentCommand.RunAsync(parsed, context),
                 "job" => await JobCommand.RunAsync(parsed, context),
                 "bench" => parsed.Positionals.FirstOrDefault() == "io" ? await IoBenchCommand.RunAsync(parsed, context) : await CommitBenchCommand.RunAsync(parsed, context),

@@ -79,6 +79,7 @@ public static class JobCommand
         var view = await grain.Get();
         RunCommands.Print(context.Error, false, view);
         var siloMetrics = await SiloMetricsScrape.CountersAsync(healthPort);
+        var history = await grain.GetHistory();
         await silo.StopAsync(TimeSpan.FromSeconds(20));
         var summary = new JsonObject
         {
@@ -98,6 +99,7 @@ public static class JobCommand
             ["last"] = view.LastCheckpoint,
             ["catalog"] = RunJson.Of(view)["checkpoints"]!.DeepClone(),
             ["silo_metrics"] = siloMetrics,
+            ["history"] = RunJson.Of(run, history)["history"]!.DeepClone(),
         };
         context.Out.WriteLine(json ? summary.ToJsonString() : $"job {run}: resumed from {second.ResumedFrom} at iteration {second.StartIteration}; last checkpoint {view.LastCheckpoint}");
         return view.LastCheckpoint == new PeriodicPolicy(period, iterations).FinalName ? 0 : 1;

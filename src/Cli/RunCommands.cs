@@ -92,6 +92,31 @@ public static class RunCommands
         }
     }
 
+    /// <summary><c>ckpt history TENANT/RUN</c>: the run grain's checkpoint history.</summary>
+    public static async Task<int> HistoryAsync(CliArguments args, CliContext context)
+    {
+        var id = RunId.Parse(args.Positional(0, "tenant/run"));
+        var json = args.Flag("json");
+        var options = ClusterOptions.Read(args);
+        args.ThrowOnUnknown(1);
+        await using var connection = await ClusterOptions.ConnectAsync(options);
+        var history = await connection.Run(id).GetHistory();
+        if (json)
+        {
+            context.Out.WriteLine(RunJson.Of(id, history).ToJsonString());
+            return 0;
+        }
+        context.Out.WriteLine($"{"AT (UTC)",-20} {"KIND",-5} {"CHECKPOINT",-24} {"BYTES",14} {"SECONDS",9} {"MB/S",9} {"STALL S",8}");
+        foreach (var h in history)
+        {
+            var rate = h.Seconds > 0 ? (h.Bytes / h.Seconds / 1e6).ToString("F1", CultureInfo.InvariantCulture) : "-";
+            var stall = h.StallSeconds?.ToString("F3", CultureInfo.InvariantCulture) ?? "-";
+            var kind = h.Kind == HistoryEntry.Load ? $"load (rank {h.Rank})" : h.Kind;
+            context.Out.WriteLine($"{h.AtUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss} {kind,-5} {h.Name,-24} {h.Bytes,14:N0} {h.Seconds,9:F3} {rate,9} {stall,8}");
+        }
+        return 0;
+    }
+
     private static PeriodicPolicy ReadPolicy(CliArguments args, PeriodicPolicy current) => new PeriodicPolicy(
         (int)args.Long("period", current.Period, min: 1),
         args.OptionalLong("max-iter", min: 1) ?? current.MaxIter,

@@ -23,8 +23,14 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
 
     public bool Holds(int rank) => _reports[rank] is not null;
 
+    /// <summary>When each rank's report first arrived at this activation (for the history).</summary>
+    public DateTimeOffset?[] ReportedAt { get; } = new DateTimeOffset?[pending.WorldSize];
+
+    /// <summary>The longest training stall a rank reported with its shard.</summary>
+    public double? LongestStall => _reports.Max(r => r?.StallSeconds);
+
     /// <summary>Records a report (with rank 0's parsed state); the same report again is a no-op, a different one from the same rank is refused.</summary>
-    public void Add(ShardReport report, JsonObject? state)
+    public void Add(ShardReport report, JsonObject? state, DateTimeOffset at)
     {
         if (_reports[report.Rank] is { } earlier)
         {
@@ -33,6 +39,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             return;
         }
         _reports[report.Rank] = report;
+        ReportedAt[report.Rank] = at;
         if (report.Rank == 0) _state = state;
         Received++;
     }

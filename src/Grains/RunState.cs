@@ -20,6 +20,16 @@ public sealed class RunState
     [Id(8)] public List<PendingDeletion> Deletions { get; set; } = [];
     /// <summary>Shards of checkpoints that are gone (evicted, replaced) which retained incremental checkpoints still reuse.</summary>
     [Id(9)] public List<HeldShards> Held { get; set; } = [];
+    /// <summary>Checkpoint history, oldest first, at most <see cref="MaxHistory"/> entries.</summary>
+    [Id(10)] public List<HistoryEntry> History { get; set; } = [];
+
+    public const int MaxHistory = 200;
+
+    public void AddHistory(HistoryEntry entry)
+    {
+        History.Add(entry);
+        if (History.Count > MaxHistory) History.RemoveRange(0, History.Count - MaxHistory);
+    }
 }
 
 /// <summary>

@@ -38,6 +38,8 @@ public sealed class TrainingRunGrain(
     private const string SweepReminder = "sweep";
     private RunId _id = null!;
     private readonly Dictionary<string, CommitCollector> _collecting = new(StringComparer.Ordinal);
+    /// <summary>When each rank began a pending checkpoint, as this activation saw it (for the history; lost with the activation).</summary>
+    private readonly Dictionary<string, (string AttemptId, DateTimeOffset?[] Begun)> _begun = new(StringComparer.Ordinal);
     private readonly BackgroundDeletions _deletions = new();
     private TenantGrant? _grant;
     private readonly AccountingChannel _accounting = new();
@@ -138,6 +140,7 @@ public sealed class TrainingRunGrain(
                 if (pending.Tensors != request.Tensors)
                     throw new RunRefusedException($"Rank {request.Rank} began {request.Name} with {request.Tensors.Count} tensors ({request.Tensors.TotalBytes:N0} bytes), another rank with {pending.Tensors.Count} ({pending.Tensors.TotalBytes:N0} bytes): every rank must save the same tensor list.");
                 pending.LastProgressUtc = time.GetUtcNow(); // in memory: a further rank beginning is progress too
+                RecordBegin(pending, request.Rank);
                 return AttemptFor(pending, request.Rank); // a retried or a further rank's Begin: same attempt, no write
             }
             Abort(pending, "begun again by a newer attempt");
@@ -159,7 +162,41 @@ public sealed class TrainingRunGrain(
         AfterDurableChange();
         // Stay active until the sweep could expire this checkpoint; the reminder covers a crash of this silo.
         DelayDeactivation(options.Value.PendingTimeout + options.Value.SweepPeriod * 2);
+        RecordBegin(pending, request.Rank);
         return AttemptFor(pending, request.Rank);
+    }
+
+    private void RecordBegin(PendingCheckpoint pending, int rank)
+    {
+        if (!_begun.TryGetValue(pending.Name, out var begun) || begun.AttemptId != pending.AttemptId)
+            _begun[pending.Name] = begun = (pending.AttemptId, new DateTimeOffset?[pending.WorldSize]);
+        begun.Begun[rank] ??= time.GetUtcNow();
+    }
+
+    /// <summary>A committed save's history entry: each rank's Begin to report where this activation saw both.</summary>
+    private HistoryEntry SaveHistory(CommitCollector collector, CheckpointRecord record)
+    {
+        var pending = collector.Pending;
+        var begun = _begun.Remove(pending.Name, out var b) && b.AttemptId == pending.AttemptId ? b.Begun : new DateTimeOffset?[pending.WorldSize];
+        var rankSeconds = Enumerable.Range(0, pending.WorldSize)
+            .Select(rank => begun[rank] is { } start && collector.ReportedAt[rank] is { } reported ? (reported - start).TotalSeconds : (double?)null).ToList();
+        return new HistoryEntry(HistoryEntry.Save, record.Name, record.CommittedUtc, record.Bytes, (time.GetUtcNow() - pending.StartedUtc).TotalSeconds,
+            pending.Epoch, rankSeconds, collector.LongestStall);
+    }
+
+    public Task<IReadOnlyList<HistoryEntry>> GetHistory()
+    {
+        EnsureCreated();
+        return Task.FromResult<IReadOnlyList<HistoryEntry>>(S.History.ToList());
+    }
+
+    public Task RecordLoad(LoadReport load)
+    {
+        EnsureCreated();
+        CheckpointName.Validate(load.Name);
+        if (load.Rank < 0 || load.Seconds < 0 || load.Bytes < 0 || !double.IsFinite(load.Seconds)) throw new RunRefusedException("A load report needs a rank, seconds and bytes that are not negative.");
+        S.AddHistory(new HistoryEntry(HistoryEntry.Load, load.Name, time.GetUtcNow(), load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank));
+        return Task.CompletedTask;
     }
 
     public async Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default)
@@ -173,7 +210,7 @@ public sealed class TrainingRunGrain(
         var pending = collector.Pending;
         if (report.Rank < 0 || report.Rank >= pending.WorldSize)
             throw new RunRefusedException($"Rank {report.Rank} is not in a world of size {pending.WorldSize}.");
-        collector.Add(report, CheckReport(pending, report));
+        collector.Add(report, CheckReport(pending, report), time.GetUtcNow());
         pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing > 0)
         {
@@ -293,6 +330,7 @@ public sealed class TrainingRunGrain(
             var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
             if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
             if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
+            S.AddHistory(SaveHistory(collector, record));
             SelectEvictions();
             ReleaseUnreferencedHeld();
             await WriteOrReloadAsync();
@@ -580,6 +618,7 @@ public sealed class TrainingRunGrain(
     {
         refusal ??= new RunRefusedException($"Checkpoint {pending.Name} of {_id} was abandoned: {why}.");
         if (_collecting.Remove(pending.Name, out var collector)) collector.Outcome.TrySetException(refusal);
+        _begun.Remove(pending.Name);
         // A rank that reported and asks for the outcome only after this (between two waits) gets the same reason.
         if (_abandoned.Count >= MaxRememberedAbandoned) _abandoned.Clear();
         _abandoned[pending.Name] = (pending.AttemptId, refusal);

@@ -57,6 +57,9 @@ public static class RunApi
                 return new JsonObject { ["run"] = $"{tenant}/{run}", ["requested"] = reason };
             }))
             .WithSummary("Asks the run's agents to checkpoint at their next step (e.g. on a preemption notice).");
+        api.MapGet("/runs/{tenant}/{run}/history", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"), await Run(grains, tenant, run).GetHistory())))
+            .WithSummary("The run's checkpoint history: saves with their duration, bytes, throughput, per-rank times and stall, and loads (as `ckpt history --json`).");
     }
 
     private static ITrainingRunGrain Run(IGrainFactory grains, string tenant, string run) =>

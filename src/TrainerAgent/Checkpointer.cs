@@ -177,14 +177,15 @@ public class Checkpointer
         }
         await WaitForPendingSaveAsync(cancellationToken).ConfigureAwait(false);
         var snapshot = _arena.Copy(data);
-        AgentMetrics.SaveStall.Record(AgentMetrics.SecondsSince(started), AgentMetrics.Mode(async: true));
+        var stall = AgentMetrics.SecondsSince(started);
+        AgentMetrics.SaveStall.Record(stall, AgentMetrics.Mode(async: true));
         var backend = _backend;
         _pendingSave = Task.Run(async () =>
         {
             try
             {
                 var writing = System.Diagnostics.Stopwatch.GetTimestamp();
-                await backend.SaveAsync(name, iteration, snapshot, WriteOptions, CancellationToken.None).ConfigureAwait(false);
+                await backend.SaveAsync(name, iteration, snapshot, WriteOptions, CancellationToken.None, stall).ConfigureAwait(false);
                 AgentMetrics.SaveDuration.Record(AgentMetrics.SecondsSince(writing), AgentMetrics.Mode(async: true));
                 AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: true));
                 Saved?.Invoke(name);
@@ -264,7 +265,10 @@ public class Checkpointer
     {
         if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
         {
-            return await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken).ConfigureAwait(false);
+            var started = System.Diagnostics.Stopwatch.GetTimestamp();
+            var state = await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken).ConfigureAwait(false);
+            await RecordLoadAsync(_backend, key, AgentMetrics.SecondsSince(started), AgentMetrics.TensorBytes(state), cancellationToken).ConfigureAwait(false);
+            return state;
         }
         if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
         {
@@ -286,6 +290,19 @@ public class Checkpointer
         AgentMetrics.LoadDuration.Record(AgentMetrics.SecondsSince(started));
         AgentMetrics.LoadedBytes.Add(manifest.TensorBytes);
         return state;
+    }
+
+    /// <summary>The run's history is best effort: a load that worked is not failed by a grain that cannot be told.</summary>
+    private async Task RecordLoadAsync(ICheckpointBackend backend, string key, double seconds, long bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await backend.RecordLoadAsync(key, seconds, bytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Logger.LogWarning("Could not record the load of {Key} in the run's history: {Reason}", key, e.Message);
+        }
     }
 
     /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>

@@ -17,7 +17,11 @@ public interface ICheckpointBackend
     string PathOf(string name);
 
     /// <summary>Writes and commits checkpoint <paramref name="name"/> and tags it last; returns once it is complete.</summary>
-    Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken);
+    /// <param name="stallSeconds">How long training waited for this save before the write began (an async save's snapshot), for the run's history.</param>
+    Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null);
+
+    /// <summary>A checkpoint this backend resolved was loaded (for the run's history); nothing to do for a local folder.</summary>
+    Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) => Task.CompletedTask;
 
     Task<string?> GetLastAsync(CancellationToken cancellationToken);
 
@@ -99,7 +103,7 @@ public sealed class LocalBackend : ICheckpointBackend
         return !File.Exists(Path.Combine(folder, ManifestJson.FileName)) && File.Exists(file) ? file : folder;
     }
 
-    public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
+    public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         using var folderLock = DirectoryHandle.Open(SaveDir);
         if (folderLock.TryLockExclusive()) await TryCollectLeftoversAsync(cancellationToken).ConfigureAwait(false);

@@ -42,5 +42,18 @@ public sealed class JobCliTests
         var metrics = summary["silo_metrics"]!.AsObject();
         Assert.Equal(6, (double)metrics["ckpt_commits_total"]!);
         Assert.True((double)metrics["ckpt_deletions_total"]! > 0, metrics.ToJsonString());
+        // The run's history: every committed save with its timings, and the two ranks' resume from model_0000019.
+        var history = summary["history"]!.AsArray().Select(h => h!.AsObject()).ToList();
+        var saves = history.Where(h => (string)h["kind"]! == "save").ToList();
+        Assert.Equal(["model_0000009", "model_0000019", "model_0000029", "model_0000039", "model_0000049", "model_final"], saves.Select(h => (string)h["name"]!));
+        Assert.All(saves, h =>
+        {
+            Assert.True((double)h["seconds"]! > 0 && (long)h["bytes"]! > 0 && (double)h["mb_per_s"]! > 0, h.ToJsonString());
+            Assert.Equal(2, h["rank_seconds"]!.AsArray().Count);
+        });
+        var loads = history.Where(h => (string)h["kind"]! == "load").ToList();
+        Assert.Equal([0, 1], loads.Select(h => (int)h["rank"]!).Order());
+        Assert.All(loads, h => Assert.Equal("model_0000019", (string)h["name"]!));
+        Assert.All(loads, h => Assert.True((long)h["bytes"]! > 0 && (double)h["seconds"]! > 0, h.ToJsonString()));
     }
 }

@@ -22,6 +22,7 @@ public sealed class RunApiTests
         new("policy", HttpMethod.Put, $"/api/v1/runs/acme/{run}/policy", """{"period": 5, "max_to_keep": 3, "file_prefix": "net"}"""),
         new("checkpoint-now", HttpMethod.Post, $"/api/v1/runs/acme/{run}/checkpoint-now", """{"reason": "preemption notice"}"""),
         new("tenant runs", HttpMethod.Get, "/api/v1/tenants/acme/runs"),
+        new("history", HttpMethod.Get, $"/api/v1/runs/acme/{run}/history"),
         new("delete", HttpMethod.Delete, $"/api/v1/runs/acme/{run}"),
     ];
 
@@ -76,6 +77,8 @@ public sealed class RunApiTests
                 Assert.Equal("net", (string)results["policy"]["policy"]!["file_prefix"]!);
                 Assert.Equal("preemption notice", (string)results["checkpoint-now"]["requested"]!);
                 Assert.Contains(results["tenant runs"]["runs"]!.AsArray(), r => (string)r!["run"]! == run);
+                Assert.Equal($"acme/{run}", (string)results["history"]["run"]!);
+                Assert.Empty(results["history"]["history"]!.AsArray()); // nothing saved or loaded yet
                 Assert.Equal($"acme/{run}", (string)results["delete"]["deleted"]!);
 
                 var (gone, goneMedia, problem) = await SendAsync(http, new Call("show", HttpMethod.Get, $"/api/v1/runs/acme/{run}"), token);

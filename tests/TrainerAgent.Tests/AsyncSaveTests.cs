@@ -18,7 +18,7 @@ public sealed class AsyncSaveTests : IDisposable
         public string PathOf(string name) => inner.PathOf(name);
         public bool AppliesRetention => inner.AppliesRetention;
 
-        public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
+        public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
         {
             await Gate.Task;
             if (fail) throw new IOException("storage went away");

@@ -88,6 +88,7 @@ public sealed record SavePlan(
 
 /// <summary>Phase two: a rank's shard is durable in the store with this length and checksum.</summary>
 /// <param name="StateJson">The non-tensor state tree (manifest "state"), sent by rank 0 only.</param>
+/// <param name="StallSeconds">How long this rank's training waited for the save, when the agent measured it (async saves: the snapshot copy).</param>
 /// <param name="Reused">An incremental save's shards of earlier checkpoints (<see cref="ShardInfo.Checkpoint"/> set) whose
 /// bytes tensors of <paramref name="Tensors"/> reference, as shard index <c>world size + i</c>; null or empty otherwise.</param>
 [GenerateSerializer, Immutable]
@@ -99,7 +100,8 @@ public sealed record ShardReport(
     [property: Id(4)] ShardInfo Shard,
     [property: Id(5)] IReadOnlyDictionary<string, TensorInfo> Tensors,
     [property: Id(6)] string? StateJson,
-    [property: Id(7)] IReadOnlyList<ShardInfo>? Reused = null);
+    [property: Id(7)] IReadOnlyList<ShardInfo>? Reused = null,
+    [property: Id(8)] double? StallSeconds = null);
 
 /// <summary>The answer to a shard report: committed (every rank is in), or how many ranks are still missing.</summary>
 [GenerateSerializer, Immutable]
@@ -173,3 +175,38 @@ public sealed record TenantView(
 /// </summary>
 [GenerateSerializer, Immutable]
 public sealed record RetainedBytesGrant([property: Id(0)] long? UpTo, [property: Id(1)] TimeSpan Lease);
+
+/// <summary>
+/// One event of a run's checkpoint history, kept by the run grain (bounded, oldest dropped): a committed save,
+/// or a rank loading a checkpoint (a resume).
+/// </summary>
+/// <param name="Kind">"save" or "load".</param>
+/// <param name="Bytes">A save: bytes it wrote. A load: tensor bytes read.</param>
+/// <param name="Seconds">A save: first Begin to durable commit. A load: the rank's load, verification included.</param>
+/// <param name="RankSeconds">A save: each rank's Begin to its report, where this activation saw both (null entries otherwise).</param>
+/// <param name="StallSeconds">A save: the longest training stall a rank reported (async saves; a sync save's stall is its rank seconds).</param>
+/// <param name="Rank">A load: the rank that loaded.</param>
+[GenerateSerializer, Immutable]
+public sealed record HistoryEntry(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] string Name,
+    [property: Id(2)] DateTimeOffset AtUtc,
+    [property: Id(3)] long Bytes,
+    [property: Id(4)] double Seconds,
+    [property: Id(5)] long Epoch,
+    [property: Id(6)] IReadOnlyList<double?>? RankSeconds = null,
+    [property: Id(7)] double? StallSeconds = null,
+    [property: Id(8)] int? Rank = null)
+{
+    public const string Save = "save";
+    public const string Load = "load";
+}
+
+/// <summary>A rank tells its run grain it loaded a checkpoint (for the history).</summary>
+[GenerateSerializer, Immutable]
+public sealed record LoadReport(
+    [property: Id(0)] string Name,
+    [property: Id(1)] int Rank,
+    [property: Id(2)] long Epoch,
+    [property: Id(3)] double Seconds,
+    [property: Id(4)] long Bytes);

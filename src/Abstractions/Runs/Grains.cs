@@ -53,6 +53,12 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     /// <summary>Deletes every checkpoint's blobs and the run's state.</summary>
     Task Delete();
+
+    /// <summary>The run's checkpoint history, oldest first: committed saves with their timings, and loads (resumes).</summary>
+    Task<IReadOnlyList<HistoryEntry>> GetHistory();
+
+    /// <summary>Records that a rank loaded a checkpoint of this run; kept in memory and persisted with the run's next state write.</summary>
+    Task RecordLoad(LoadReport load);
 }
 
 /// <summary>A tenant (key = tenant name): what its credential holders may read, and its limits.</summary>

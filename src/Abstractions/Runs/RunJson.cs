@@ -48,4 +48,22 @@ public static class RunJson
         ["runs"] = new JsonArray(view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)
             .Select(r => (JsonNode?)new JsonObject { ["run"] = r.Key, ["retained_bytes"] = r.Value }).ToArray()),
     };
+
+    public static JsonObject Of(RunId run, IReadOnlyList<HistoryEntry> history) => new()
+    {
+        ["run"] = run.Key,
+        ["history"] = new JsonArray(history.Select(h => (JsonNode?)new JsonObject
+        {
+            ["kind"] = h.Kind,
+            ["name"] = h.Name,
+            ["at_utc"] = h.AtUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["epoch"] = h.Epoch,
+            ["bytes"] = h.Bytes,
+            ["seconds"] = Math.Round(h.Seconds, 4),
+            ["mb_per_s"] = h.Seconds > 0 ? Math.Round(h.Bytes / h.Seconds / 1e6, 2) : null,
+            ["rank_seconds"] = h.RankSeconds is null ? null : new JsonArray(h.RankSeconds.Select(r => (JsonNode?)(r is { } v ? Math.Round(v, 4) : null)).ToArray()),
+            ["stall_seconds"] = h.StallSeconds is { } stall ? Math.Round(stall, 4) : null,
+            ["rank"] = h.Rank,
+        }).ToArray()),
+    };
 }

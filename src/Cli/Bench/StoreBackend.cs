@@ -14,7 +14,7 @@ internal sealed class StoreBackend(ICheckpointStore store) : ICheckpointBackend
 
     public string PathOf(string name) => Scheme + name;
 
-    public Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken) =>
+    public Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null) =>
         NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("bench", name, iteration), data, TorchTensors.AsSource, options, cancellationToken);
 
     public Task<string?> GetLastAsync(CancellationToken cancellationToken) => Task.FromResult<string?>(null);

@@ -27,11 +27,14 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
 
     public string PathOf(string name) => $"{Scheme}{Run.Key}/{name}";
 
-    public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
+    public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         var (state, tensors) = StateTree.Flatten(data, TorchTensors.AsSource);
-        await Committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken).ConfigureAwait(false);
+        await Committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken, stallSeconds).ConfigureAwait(false);
     }
+
+    public Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) =>
+        Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes));
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Grain.GetLastCheckpoint().ConfigureAwait(false))?.Name;
 

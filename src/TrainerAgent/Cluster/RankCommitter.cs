@@ -36,8 +36,9 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
 
     /// <summary>Saves <paramref name="name"/> collectively: every rank of the world calls this with the same tensor keys and sizes. Returns the committed record.</summary>
     /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
+    /// <param name="stallSeconds">How long training waited before this write began (an async save's snapshot), reported for the run's history.</param>
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
-        IProgress<long>? progress, CancellationToken cancellationToken)
+        IProgress<long>? progress, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         var deadline = DateTimeOffset.UtcNow + CommitTimeout;
         var sizes = tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
@@ -46,6 +47,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         var plan = SavePlan.For(attempt, sizes);
         IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental ? [.. await LastCommittedAsync(deadline, cancellationToken).ConfigureAwait(false)] : null;
         var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom).ConfigureAwait(false);
+        report = report with { StallSeconds = stallSeconds };
 
         var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
         var reportNext = true;
