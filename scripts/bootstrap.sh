@@ -79,6 +79,13 @@ if ! command -v strace >/dev/null 2>&1; then
   apt_install --no-install-recommends strace
 fi
 
+# A real browser for the dashboard tests: Playwright drives Debian's chromium (its own browser download is not reachable).
+if ! command -v chromium >/dev/null 2>&1; then
+  say "installing chromium"
+  apt_update_once
+  apt_install --no-install-recommends chromium
+fi
+
 # 3. Azurite, pinned by package-lock.json, installed into the repo's node_modules.
 if ! command -v npm >/dev/null 2>&1; then
   say "installing nodejs and npm from Debian"

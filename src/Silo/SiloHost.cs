@@ -11,7 +11,7 @@ using Orleans.Storage;
 namespace Checkpointing.Silo;
 
 /// <summary>
-/// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port liveness (/healthz),
+/// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port the dashboard (/), liveness (/healthz),
 /// readiness (/readyz), grain-state write counts (/stats), metrics in Prometheus format (/metrics, <see cref="SiloMetrics"/>),
 /// the control-plane API (/api/v1, <see cref="RunApi"/>) and its OpenAPI document (/openapi/v1.json).
 /// </summary>
@@ -19,7 +19,7 @@ public static class SiloHost
 {
     public static WebApplication Build(string[] args)
     {
-        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory, WebRootPath = "wwwroot" });
         builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
         var silo = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
         var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
@@ -83,6 +83,12 @@ public static class SiloHost
 
         var app = builder.Build();
         app.UseStatusCodePages(); // bodies of bare error statuses (a malformed JSON body: 400) are problem+json too
+        // The dashboard (wwwroot): static files that call /api/v1 with the token kept in the browser session.
+        app.UseDefaultFiles();
+        app.UseStaticFiles(new StaticFileOptions
+        {
+            OnPrepareResponse = file => file.Context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'",
+        });
         app.MapOpenApi();
         app.MapPrometheusScrapingEndpoint(); // GET /metrics
         RunApi.Map(app);

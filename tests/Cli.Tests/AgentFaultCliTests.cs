@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
-using System.Threading.Channels;
 using Checkpointing.Integration.Tests;
 
 namespace Checkpointing.Cli.Tests;
@@ -9,8 +7,6 @@ namespace Checkpointing.Cli.Tests;
 [Collection(nameof(CliCollection))]
 public sealed class AgentFaultCliTests
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
-
     [Fact]
     public async Task Storage_down_during_an_agents_upload_is_one_error_event_and_the_previous_checkpoint_stays_last()
     {
@@ -51,62 +47,4 @@ public sealed class AgentFaultCliTests
 
     private static async Task<long> Attempt(string[] cluster) =>
         (long)(await CliRunner.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
-
-    /// <summary>Rank 0 of acme/r1 as a child process; its stdout JSON events are read as they come.</summary>
-    private sealed class AgentProcess : IAsyncDisposable
-    {
-        private readonly Process _process;
-        private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
-        private readonly List<string> _all = [];
-        private readonly Task<string> _stderr;
-        private readonly Task _reading;
-
-        private AgentProcess(Process process)
-        {
-            _process = process;
-            _stderr = process.StandardError.ReadToEndAsync();
-            _reading = Task.Run(async () =>
-            {
-                while (await process.StandardOutput.ReadLineAsync() is { } line)
-                {
-                    lock (_all) _all.Add(line);
-                    await _lines.Writer.WriteAsync(line);
-                }
-                _lines.Writer.Complete();
-            });
-        }
-
-        public static AgentProcess Start(long epoch, string storage, string[] cluster) => new(CliRunner.Start(
-            ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. cluster]));
-
-        /// <summary>The next event of <paramref name="kind"/>; fails if the agent ends or is silent for too long first.</summary>
-        public async Task<JsonObject> Next(string kind)
-        {
-            using var timeout = new CancellationTokenSource(Limit);
-            await foreach (var line in _lines.Reader.ReadAllAsync(timeout.Token))
-            {
-                if (JsonNode.Parse(line) is JsonObject e && (string?)e["event"] == kind) return e;
-            }
-            throw new InvalidOperationException($"the agent ended before a '{kind}' event; stderr: {await _stderr}");
-        }
-
-        public async Task<(int ExitCode, List<string> Lines, string Stderr)> WaitForExit()
-        {
-            using var timeout = new CancellationTokenSource(Limit);
-            await _process.WaitForExitAsync(timeout.Token);
-            await _reading;
-            var stderr = await _stderr;
-            lock (_all) return (_process.ExitCode, _all.ToList(), stderr);
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-            _process.Dispose();
-        }
-    }
 }

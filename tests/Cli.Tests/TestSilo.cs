@@ -9,8 +9,9 @@ public sealed class TestSilo : IAsyncDisposable
 {
     private readonly ChildProcess _process;
 
-    private TestSilo(Azurite azurite, ChildProcess process, int gatewayPort, string signingKey)
+    private TestSilo(Azurite azurite, ChildProcess process, int gatewayPort, int httpPort, string signingKey)
     {
+        HttpPort = httpPort;
         Azurite = azurite;
         _process = process;
         GatewayPort = gatewayPort;
@@ -19,6 +20,8 @@ public sealed class TestSilo : IAsyncDisposable
 
     public Azurite Azurite { get; }
     public int GatewayPort { get; }
+    /// <summary>The silo's HTTP port: the dashboard, /api/v1, /metrics.</summary>
+    public int HttpPort { get; }
     public string SigningKey { get; }
 
     public static string RepoRoot => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.CkptDll)!, "..", "..", "..", "..", "..", ".."));
@@ -40,7 +43,7 @@ public sealed class TestSilo : IAsyncDisposable
         try
         {
             await silo.WaitReadyAsync(health);
-            return new TestSilo(azurite, silo, gateway, key);
+            return new TestSilo(azurite, silo, gateway, health, key);
         }
         catch
         {
@@ -50,9 +53,11 @@ public sealed class TestSilo : IAsyncDisposable
         }
     }
 
+    public string Token(string tenant) => TenantTokens.Issue(Convert.FromBase64String(SigningKey), tenant, DateTimeOffset.UtcNow.AddHours(1));
+
     /// <summary>The cluster options of a CLI command acting for <paramref name="tenant"/>.</summary>
     public string[] ClusterArgs(string tenant) =>
-        ["--silo", $"127.0.0.1:{GatewayPort}", "--token", TenantTokens.Issue(Convert.FromBase64String(SigningKey), tenant, DateTimeOffset.UtcNow.AddHours(1))];
+        ["--silo", $"127.0.0.1:{GatewayPort}", "--token", Token(tenant)];
 
     public async ValueTask DisposeAsync()
     {
