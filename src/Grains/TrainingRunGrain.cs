@@ -181,7 +181,7 @@ public sealed class TrainingRunGrain(
         var rankSeconds = Enumerable.Range(0, pending.WorldSize)
             .Select(rank => begun[rank] is { } start && collector.ReportedAt[rank] is { } reported ? (reported - start).TotalSeconds : (double?)null).ToList();
         return new HistoryEntry(HistoryEntry.Save, record.Name, record.CommittedUtc, record.Bytes, (time.GetUtcNow() - pending.StartedUtc).TotalSeconds,
-            pending.Epoch, rankSeconds, collector.LongestStall);
+            pending.Epoch, RankSeconds.Of(rankSeconds), collector.LongestStall);
     }
 
     public Task<IReadOnlyList<HistoryEntry>> GetHistory()

@@ -5,6 +5,7 @@ using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Options;
 using Orleans.Configuration;
+using Orleans.Dashboard;
 using OpenTelemetry.Metrics;
 using Orleans.Storage;
 
@@ -13,7 +14,8 @@ namespace Checkpointing.Silo;
 /// <summary>
 /// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port the dashboard (/), liveness (/healthz),
 /// readiness (/readyz), grain-state write counts (/stats), metrics in Prometheus format (/metrics, <see cref="SiloMetrics"/>),
-/// the control-plane API (/api/v1, <see cref="RunApi"/>) and its OpenAPI document (/openapi/v1.json).
+/// the control-plane API (/api/v1, <see cref="RunApi"/>), its OpenAPI document (/openapi/v1.json) and, for the
+/// operator, the Orleans Dashboard (/orleans).
 /// </summary>
 public static class SiloHost
 {
@@ -77,6 +79,7 @@ public static class SiloHost
             // The sweep reminder's period is bounded below by Reminders:MinimumReminderPeriod (Orleans' default 1 minute).
             orleans.Services.Configure<ReminderOptions>(builder.Configuration.GetSection("Reminders"));
             orleans.AddCheckpointing(CreateCheckpointStore(storage));
+            orleans.AddDashboard(); // served at /orleans, to the operator only
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
         });
@@ -92,6 +95,7 @@ public static class SiloHost
         app.MapOpenApi();
         app.MapPrometheusScrapingEndpoint(); // GET /metrics
         RunApi.Map(app);
+        app.MapOrleansDashboard(routePrefix: "/orleans").RequireOperator();
         app.MapGet("/healthz", (IHostApplicationLifetime lifetime) =>
             lifetime.ApplicationStopping.IsCancellationRequested
                 ? Results.Json(new { status = "stopping" }, statusCode: 503)

@@ -32,6 +32,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(TenantLimits)] = new TenantLimits(null, null),
         [typeof(BeginCheckpointRequest)] = new BeginCheckpointRequest("model_0000009", 9, 1, 0, 1, TensorListSummary.Of([])),
         [typeof(CommitWaitRequest)] = new CommitWaitRequest("model_0000009", "0000", 0, 1, TimeSpan.FromSeconds(1)),
+        [typeof(LoadReport)] = new LoadReport("model_0000009", 0, 1, 0.5, 64),
         [typeof(bool)] = false,
         [typeof(TimeSpan)] = TimeSpan.Zero,
         [typeof(ShardReport)] = new ShardReport("model_0000009", "0000", 0, 1, new ShardInfo("shard.safetensors", 8, "crc64:0"), new Dictionary<string, TensorInfo>(), "{}"),

@@ -100,6 +100,17 @@ public sealed class RunApiTests
             Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
             Assert.Equal("text/plain", metrics.Content.Headers.ContentType?.MediaType);
 
+            // The Orleans Dashboard is the operator's: a tenant's token is refused, the operator's opens it (as a cookie for its own scripts).
+            Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/orleans/")).StatusCode);
+            Assert.Equal(HttpStatusCode.Forbidden, (await http.GetAsync($"/orleans/?token={Uri.EscapeDataString(TestTenancy.Token("acme"))}")).StatusCode);
+            using (var cookies = new HttpClient(new HttpClientHandler { UseCookies = true, CookieContainer = new CookieContainer() }) { BaseAddress = http.BaseAddress })
+            {
+                using var dashboard = await cookies.GetAsync($"/orleans/?token={Uri.EscapeDataString(TestTenancy.Token("*"))}");
+                Assert.Equal(HttpStatusCode.OK, dashboard.StatusCode); // redirected to /orleans/ and let in by the cookie
+                Assert.Equal("text/html", dashboard.Content.Headers.ContentType?.MediaType);
+                Assert.DoesNotContain("token=", dashboard.RequestMessage!.RequestUri!.Query);
+            }
+
             var openApi = JsonNode.Parse(await http.GetStringAsync("/openapi/v1.json"))!;
             var paths = openApi["paths"]!.AsObject().Select(p => p.Key).ToList();
             Assert.Contains("/api/v1/runs/{tenant}/{run}", paths);

@@ -183,7 +183,8 @@ public sealed record RetainedBytesGrant([property: Id(0)] long? UpTo, [property:
 /// <param name="Kind">"save" or "load".</param>
 /// <param name="Bytes">A save: bytes it wrote. A load: tensor bytes read.</param>
 /// <param name="Seconds">A save: first Begin to durable commit. A load: the rank's load, verification included.</param>
-/// <param name="RankSeconds">A save: each rank's Begin to its report, where this activation saw both (null entries otherwise).</param>
+/// <param name="RankSeconds">A save: the ranks' Begin-to-report seconds, where this activation saw both; a summary, so the
+/// history stays the same size whatever the world size.</param>
 /// <param name="StallSeconds">A save: the longest training stall a rank reported (async saves; a sync save's stall is its rank seconds).</param>
 /// <param name="Rank">A load: the rank that loaded.</param>
 [GenerateSerializer, Immutable]
@@ -194,7 +195,7 @@ public sealed record HistoryEntry(
     [property: Id(3)] long Bytes,
     [property: Id(4)] double Seconds,
     [property: Id(5)] long Epoch,
-    [property: Id(6)] IReadOnlyList<double?>? RankSeconds = null,
+    [property: Id(6)] RankSeconds? RankSeconds = null,
     [property: Id(7)] double? StallSeconds = null,
     [property: Id(8)] int? Rank = null)
 {
@@ -210,3 +211,23 @@ public sealed record LoadReport(
     [property: Id(2)] long Epoch,
     [property: Id(3)] double Seconds,
     [property: Id(4)] long Bytes);
+
+/// <summary>The spread of the ranks' Begin-to-report seconds of one save, and the slowest rank.</summary>
+[GenerateSerializer, Immutable]
+public sealed record RankSeconds(
+    [property: Id(0)] int Ranks,
+    [property: Id(1)] double Min,
+    [property: Id(2)] double Median,
+    [property: Id(3)] double Max,
+    [property: Id(4)] int SlowestRank)
+{
+    /// <summary>The summary of per-rank seconds (null where unknown); null when no rank's are known.</summary>
+    public static RankSeconds? Of(IReadOnlyList<double?> perRank)
+    {
+        var known = perRank.Select((seconds, rank) => (Seconds: seconds, Rank: rank)).Where(r => r.Seconds is not null).Select(r => (Seconds: r.Seconds!.Value, r.Rank)).ToList();
+        if (known.Count == 0) return null;
+        var sorted = known.Select(r => r.Seconds).Order().ToList();
+        var slowest = known.MaxBy(r => r.Seconds);
+        return new RankSeconds(known.Count, sorted[0], sorted[sorted.Count / 2], sorted[^1], slowest.Rank);
+    }
+}

@@ -61,7 +61,10 @@ public static class RunJson
             ["bytes"] = h.Bytes,
             ["seconds"] = Math.Round(h.Seconds, 4),
             ["mb_per_s"] = h.Seconds > 0 ? Math.Round(h.Bytes / h.Seconds / 1e6, 2) : null,
-            ["rank_seconds"] = h.RankSeconds is null ? null : new JsonArray(h.RankSeconds.Select(r => (JsonNode?)(r is { } v ? Math.Round(v, 4) : null)).ToArray()),
+            ["rank_seconds"] = h.RankSeconds is not { } r ? null : new JsonObject
+            {
+                ["ranks"] = r.Ranks, ["min"] = Math.Round(r.Min, 4), ["median"] = Math.Round(r.Median, 4), ["max"] = Math.Round(r.Max, 4), ["slowest_rank"] = r.SlowestRank,
+            },
             ["stall_seconds"] = h.StallSeconds is { } stall ? Math.Round(stall, 4) : null,
             ["rank"] = h.Rank,
         }).ToArray()),
