@@ -769,7 +769,7 @@ public sealed class TrainingRunGrain(
 
     private RunView View() => new(_id, S.Policy, S.Epoch, S.LastCheckpoint, S.Catalog.ToList(),
         S.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _collecting.GetValueOrDefault(p.Name)?.Received ?? 0, p.StartedUtc)).ToList(),
-        S.CheckpointRequest, S.CreatedUtc, RuntimeIdentity);
+        S.CheckpointRequest, S.CreatedUtc, RuntimeIdentity, S.Held.Sum(h => h.Bytes));
 }
 
 /// <summary>Names of the grain storage providers the silo must register.</summary>

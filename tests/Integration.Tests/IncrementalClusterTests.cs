@@ -48,6 +48,10 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
             await AssertEveryShardReferencedAsync(run, grain);
         }
         Assert.Equal(["model_0000004", "model_0000005"], (await grain.ListCheckpoints()).Select(c => c.Name));
+        // The retained bytes count the held backbone shards of evicted model_0000000 as well as the catalog's written bytes.
+        var view = await grain.Get();
+        Assert.True(view.HeldBytes > 0, "model_0000000's backbone shards are held for the retained checkpoints");
+        Assert.Equal(view.Catalog.Sum(c => c.Bytes) + view.HeldBytes, view.RetainedBytes);
     }
 
     /// <summary>Once the owed deletions ran, the shard blobs under the run are exactly those the retained manifests reference.</summary>
