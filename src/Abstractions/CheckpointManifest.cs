@@ -34,6 +34,24 @@ public sealed record CheckpointManifest
 
     /// <summary>Bytes of tensor data in the state (logical bytes), wherever they are stored.</summary>
     public long TensorBytes => Tensors.Values.Sum(t => t.ByteLength);
+
+    /// <summary>The earlier checkpoints whose folders hold shards this one reuses.</summary>
+    public IEnumerable<string> ReusedFrom => Shards.Select(s => s.Checkpoint).OfType<string>().Distinct();
+}
+
+public static class ShardLists
+{
+    /// <summary>
+    /// The index of <paramref name="shard"/> in a shard list being built, added at the end the first time: a reused
+    /// shard is listed once however many tensors reference it.
+    /// </summary>
+    public static int IndexOrAdd(this List<ShardInfo> shards, ShardInfo shard)
+    {
+        var index = shards.IndexOf(shard);
+        if (index >= 0) return index;
+        shards.Add(shard);
+        return shards.Count - 1;
+    }
 }
 
 /// <param name="Path">The shard's key relative to the checkpoint folder.</param>

@@ -98,7 +98,7 @@ public static class CatalogCommands
             }.ToJsonString());
             return 0;
         }
-        context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s){(manifest.WrittenBytes < manifest.TotalBytes ? $" ({manifest.WrittenBytes:N0} written by this save, the rest reused from {string.Join(", ", manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct())})" : "")}");
+        context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s){(manifest.WrittenBytes < manifest.TotalBytes ? $" ({manifest.WrittenBytes:N0} written by this save, the rest reused from {string.Join(", ", manifest.ReusedFrom)})" : "")}");
         context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
         foreach (var (k, t) in manifest.Tensors)
         {

@@ -73,15 +73,20 @@ public static partial class CheckpointFiles
         return deleted + await DeleteShardsAsync(store, checkpointKey, _ => true, ct).ConfigureAwait(false);
     }
 
+    /// <summary>File names of the shards directly in <paramref name="checkpointKey"/>/.</summary>
+    public static async IAsyncEnumerable<string> ShardFilesAsync(ICheckpointStore store, string checkpointKey, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
+        {
+            if (FileIn(checkpointKey, entry.Key) is { } file && IsShard(file)) yield return file;
+        }
+    }
+
     /// <summary>Deletes the shards directly in <paramref name="checkpointKey"/>/ whose file name <paramref name="garbage"/> selects; returns how many.</summary>
     public static async Task<int> DeleteShardsAsync(ICheckpointStore store, string checkpointKey, Func<string, bool> garbage, CancellationToken ct = default)
     {
-        var doomed = new List<string>();
-        await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
-        {
-            if (FileIn(checkpointKey, entry.Key) is { } file && IsShard(file) && garbage(file)) doomed.Add(entry.Key);
-        }
-        foreach (var key in doomed) await store.DeleteAsync(key, ct).ConfigureAwait(false);
+        var doomed = await ShardFilesAsync(store, checkpointKey, ct).Where(garbage).ToListAsync(ct).ConfigureAwait(false);
+        foreach (var file in doomed) await store.DeleteAsync($"{checkpointKey}/{file}", ct).ConfigureAwait(false);
         return doomed.Count;
     }
 
@@ -92,11 +97,12 @@ public static partial class CheckpointFiles
     /// whose shards are kept; shards modified less than <paramref name="minimumAge"/> ago are kept for
     /// writers that take no lock. A manifest that does not parse or cannot be read keeps everything.
     /// With <paramref name="referencedKeys"/> (every shard key the run's manifests reference, see
-    /// <see cref="RunCheckpoints.ReferencedShardKeys"/>), shards that incremental checkpoints reuse from
-    /// this folder are kept too, also after its own manifest is gone.
+    /// <see cref="RunCheckpoints.ReferencedShardKeys"/>; asked for only when this folder has a shard to collect,
+    /// null when unknown, which keeps everything), shards that incremental checkpoints reuse from this folder are
+    /// kept too, also after its own manifest is gone.
     /// </summary>
     public static async Task<int> DeleteOrphanShardsAsync(ICheckpointStore store, string checkpointKey, TimeSpan minimumAge, IReadOnlyCollection<string>? liveAttempts = null,
-        IReadOnlySet<string>? referencedKeys = null, CancellationToken ct = default)
+        Func<Task<IReadOnlySet<string>?>>? referencedKeys = null, CancellationToken ct = default)
     {
         var attempts = new HashSet<string>(StringComparer.Ordinal);
         var old = new HashSet<string>(StringComparer.Ordinal);
@@ -130,8 +136,10 @@ public static partial class CheckpointFiles
         {
             return 0; // e.g. a manifest that is a symbolic link, or one this process may not read
         }
+        IReadOnlySet<string>? elsewhere = null;
+        if (referencedKeys is not null && (elsewhere = await referencedKeys().ConfigureAwait(false)) is null) return 0;
         return await DeleteShardsAsync(store, checkpointKey,
-            file => old.Contains(file) && !referenced.Contains(file) && referencedKeys?.Contains($"{checkpointKey}/{file}") != true, ct).ConfigureAwait(false);
+            file => old.Contains(file) && !referenced.Contains(file) && elsewhere?.Contains($"{checkpointKey}/{file}") != true, ct).ConfigureAwait(false);
     }
 }
 

@@ -74,18 +74,18 @@ public sealed class ChecksummingWriteStream(Stream inner) : Stream
     public override void SetLength(long value) => throw new NotSupportedException();
 }
 
-/// <summary>Read-through stream that computes the CRC-64 of everything read and counts bytes.</summary>
-public sealed class ChecksummingReadStream(Stream inner) : Stream
+/// <summary>
+/// Read-through stream that feeds everything read to <paramref name="hash"/> (the shard's CRC-64, a tensor's
+/// XxHash128) and counts bytes. It leaves the inner stream open.
+/// </summary>
+internal sealed class HashingReadStream(Stream inner, NonCryptographicHashAlgorithm hash) : Stream
 {
-    private readonly Crc64 _crc = new();
-
     public long BytesRead { get; private set; }
-    public string Checksum => ShardChecksum.Format(_crc.GetCurrentHashAsUInt64());
 
     public override int Read(Span<byte> buffer)
     {
         var n = inner.Read(buffer);
-        _crc.Append(buffer[..n]);
+        hash.Append(buffer[..n]);
         BytesRead += n;
         return n;
     }
@@ -124,12 +124,6 @@ public sealed class ChecksummingReadStream(Stream inner) : Stream
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
     public override void SetLength(long value) => throw new NotSupportedException();
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) inner.Dispose();
-        base.Dispose(disposing);
-    }
 }
 
 /// <summary>
@@ -156,7 +150,7 @@ internal sealed class BoundedReadStream(Stream inner, long length) : Stream
     /// <summary>Consumes whatever the reader of this tensor left unread, keeping the outer stream aligned.</summary>
     public void SkipRest()
     {
-        if (_remaining > 0) ChecksummingReadStream.ReadToEnd(this);
+        if (_remaining > 0) HashingReadStream.ReadToEnd(this);
     }
 
     public override bool CanRead => true;

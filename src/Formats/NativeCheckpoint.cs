@@ -73,16 +73,7 @@ public static class NativeCheckpointWriter
         {
             foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]));
         }
-        foreach (var (key, bytes) in reused)
-        {
-            var shard = shards.IndexOf(bytes.Shard);
-            if (shard < 0)
-            {
-                shard = shards.Count;
-                shards.Add(bytes.Shard);
-            }
-            index.Add(key, bytes.Tensor with { Shard = shard });
-        }
+        foreach (var (key, bytes) in reused) index.Add(key, bytes.Tensor with { Shard = shards.IndexOrAdd(bytes.Shard) });
 
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
         var orderedIndex = tensors.ToDictionary(t => t.Key, t => index[t.Key], StringComparer.Ordinal);

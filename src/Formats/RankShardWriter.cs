@@ -24,16 +24,7 @@ public static class RankShardWriter
         var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken).ConfigureAwait(false);
         var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]), StringComparer.Ordinal);
         var reused = new List<ShardInfo>();
-        foreach (var (key, (shard, tensor)) in claimed)
-        {
-            var i = reused.IndexOf(shard);
-            if (i < 0)
-            {
-                i = reused.Count;
-                reused.Add(shard);
-            }
-            index[key] = tensor with { Shard = plan.WorldSize + i };
-        }
+        foreach (var (key, (shard, tensor)) in claimed) index[key] = tensor with { Shard = plan.WorldSize + reused.IndexOrAdd(shard) };
         return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson,
             reused.Count > 0 ? reused : null);
     }

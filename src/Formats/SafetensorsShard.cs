@@ -1,3 +1,5 @@
+using System.IO.Hashing;
+
 namespace Checkpointing.Formats;
 
 /// <summary>A tensor to be written under a key.</summary>
@@ -64,7 +66,8 @@ public static class SafetensorsShardReader
     public static SafetensorsHeader Read(Stream stream, string source, long expectedLength, string? expectedChecksum,
         Func<SafetensorsEntry, ITensorTarget?> targetFor, IProgress<long>? progress = null)
     {
-        using var hashing = new ChecksummingReadStream(new NonDisposingStream(stream));
+        var crc = new Crc64();
+        using var hashing = new HashingReadStream(stream, crc);
         SafetensorsHeader header;
         try
         {
@@ -74,7 +77,7 @@ public static class SafetensorsShardReader
         {
             // A damaged header is reported as what it is: a checksum mismatch, if the bytes differ.
             hashing.Drain();
-            CheckChecksum(hashing, source, expectedLength, expectedChecksum);
+            CheckChecksum(hashing, crc, source, expectedLength, expectedChecksum);
             throw;
         }
         foreach (var entry in header.Entries)
@@ -95,30 +98,16 @@ public static class SafetensorsShardReader
         var trailing = hashing.Drain();
         if (trailing > 0 || hashing.BytesRead != expectedLength)
             throw new CheckpointFormatException(source, "length", $"expected {expectedLength} bytes, found {hashing.BytesRead}");
-        if (expectedChecksum is not null) CheckChecksum(hashing, source, expectedLength, expectedChecksum);
+        if (expectedChecksum is not null) CheckChecksum(hashing, crc, source, expectedLength, expectedChecksum);
         return header;
     }
 
-    private static void CheckChecksum(ChecksummingReadStream hashing, string source, long expectedLength, string expected)
+    private static void CheckChecksum(HashingReadStream hashing, Crc64 crc, string source, long expectedLength, string expected)
     {
         if (hashing.BytesRead != expectedLength)
             throw new CheckpointFormatException(source, "length", $"expected {expectedLength} bytes, found {hashing.BytesRead} (truncated or appended)");
-        if (!string.Equals(hashing.Checksum, expected, StringComparison.Ordinal))
-            throw new CheckpointFormatException(source, "checksum", $"manifest records {expected}, file has {hashing.Checksum}");
-    }
-
-    private sealed class NonDisposingStream(Stream inner) : Stream
-    {
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        var actual = ShardChecksum.Format(crc.GetCurrentHashAsUInt64());
+        if (!string.Equals(actual, expected, StringComparison.Ordinal))
+            throw new CheckpointFormatException(source, "checksum", $"manifest records {expected}, file has {actual}");
     }
 }

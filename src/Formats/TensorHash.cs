@@ -62,38 +62,16 @@ public static class TensorHash
     {
         public void Fill(Stream tensorBytes)
         {
-            using var hashing = new HashingReadStream(tensorBytes);
-            if (inner is null) hashing.CopyTo(Stream.Null);
+            var hash = new XxHash128();
+            using var hashing = new HashingReadStream(tensorBytes, hash);
+            if (inner is null) hashing.Drain();
             else inner.Fill(hashing);
-            var actual = Format(hashing.Hash);
+            var actual = Format(hash);
             if (actual != expected)
                 throw new CheckpointFormatException(source, "tensor hash", $"tensor '{key}' hashes to {actual}, the manifest records {expected}");
         }
 
         public Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken) =>
             throw new NotSupportedException("hash checks run on the streaming (verifying) pass");
-    }
-
-    private sealed class HashingReadStream(Stream inner) : Stream
-    {
-        public XxHash128 Hash { get; } = new();
-
-        public override int Read(Span<byte> buffer)
-        {
-            var n = inner.Read(buffer);
-            Hash.Append(buffer[..n]);
-            return n;
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

@@ -44,15 +44,6 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         Received++;
     }
 
-    /// <summary>The manifest's index of a reused shard, added once however many ranks reuse it.</summary>
-    private static int ShardIndex(List<ShardInfo> shards, ShardInfo reused)
-    {
-        var index = shards.IndexOf(reused);
-        if (index >= 0) return index;
-        shards.Add(reused);
-        return shards.Count - 1;
-    }
-
     /// <summary>
     /// The manifest of the complete checkpoint. The union of the shards must be exactly the tensor list
     /// the ranks began with, and each rank's shard exactly its share of it (the split every rank computed).
@@ -67,7 +58,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         {
             foreach (var (key, reported) in report.Tensors)
             {
-                var info = reported.Shard == report.Rank ? reported : reported with { Shard = ShardIndex(shards, report.Reused![reported.Shard - Pending.WorldSize]) };
+                var info = reported.Shard == report.Rank ? reported : reported with { Shard = shards.IndexOrAdd(report.Reused![reported.Shard - Pending.WorldSize]) };
                 if (info.Shard >= Pending.WorldSize && (info.ByteLength == 0 || !reusedRanges.Add((info.Shard, info.DataOffsets[0], info.DataOffsets[1]))))
                     throw new RunRefusedException($"Tensor '{key}' reuses an empty range, or one another tensor of {Pending.Name} reuses too.");
                 if (!tensors.TryAdd(key, info))

@@ -1,6 +1,4 @@
 using Checkpointing.Abstractions.Runs;
-using Checkpointing.Grains;
-using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Silo;
 
@@ -18,12 +16,8 @@ public static class OperatorGate
     {
         var http = context.HttpContext;
         var fromQuery = http.Request.Query["token"].ToString();
-        var header = http.Request.Headers.Authorization.ToString();
-        var token = fromQuery.Length > 0 ? fromQuery
-            : header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim()
-            : http.Request.Cookies[Cookie];
-        var key = http.RequestServices.GetRequiredService<IOptions<TenancyOptions>>().Value.KeyBytes();
-        var (tenant, problem) = TenantTokens.Validate(key, token, http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow());
+        var token = fromQuery.Length > 0 ? fromQuery : BearerTokens.FromHeader(http.Request) ?? http.Request.Cookies[Cookie];
+        var (tenant, problem) = BearerTokens.Validate(http, token);
         if (tenant is null) return Results.Problem($"The operator's token is required: {problem}.", statusCode: 401, title: "Unauthorized");
         if (tenant != TenantTokens.OperatorTenant) return Results.Problem($"Only the operator may open this; the token is for tenant '{tenant}'.", statusCode: 403, title: "Forbidden");
         if (fromQuery.Length > 0)

@@ -2,8 +2,6 @@ using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
-using Checkpointing.Grains;
-using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Silo;
 
@@ -68,13 +66,9 @@ public static class RunApi
     /// <summary>Authorizes the bearer token for <paramref name="tenant"/>, makes the grain call under it, and maps failures to problem+json.</summary>
     private static async Task<IResult> CallAsync(HttpContext http, string tenant, Func<Task<JsonObject>> call)
     {
-        var key = http.RequestServices.GetRequiredService<IOptions<TenancyOptions>>().Value.KeyBytes();
-        var now = http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow();
-        var header = http.Request.Headers.Authorization.ToString();
-        if (!header.StartsWith("Bearer ", StringComparison.Ordinal))
+        if (BearerTokens.FromHeader(http.Request) is not { } token)
             return Problem(401, "Unauthorized", "Send Authorization: Bearer <tenant token> (ckpt token --tenant T issues one).");
-        var token = header["Bearer ".Length..].Trim();
-        var (granted, problem) = TenantTokens.Validate(key, token, now);
+        var (granted, problem) = BearerTokens.Validate(http, token);
         if (granted is null) return Problem(401, "Unauthorized", $"The bearer token is not valid: {problem}.");
         if (!TenantTokens.Grants(granted, tenant)) return Problem(403, "Forbidden", $"The token is for tenant '{granted}', not '{tenant}'.");
         RequestContext.Set(TenantTokens.RequestContextKey, token);

@@ -265,10 +265,7 @@ public class Checkpointer
     {
         if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
         {
-            var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var state = await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken).ConfigureAwait(false);
-            await RecordLoadAsync(_backend, key, AgentMetrics.SecondsSince(started), AgentMetrics.TensorBytes(state), cancellationToken).ConfigureAwait(false);
-            return state;
+            return await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken, recordIn: _backend).ConfigureAwait(false);
         }
         if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
         {
@@ -281,14 +278,18 @@ public class Checkpointer
         return await LoadNativeAsync(folder, folderKey, placeModelInPlace, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, bool placeModelInPlace, CancellationToken cancellationToken)
+    /// <param name="recordIn">The backend that resolved the checkpoint, told of the load for its run's history.</param>
+    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, bool placeModelInPlace, CancellationToken cancellationToken,
+        ICheckpointBackend? recordIn = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
         var options = new NativeLoadOptions { Progress = LoadProgress, PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null };
         var state = await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
-        AgentMetrics.LoadDuration.Record(AgentMetrics.SecondsSince(started));
+        var seconds = AgentMetrics.SecondsSince(started);
+        AgentMetrics.LoadDuration.Record(seconds);
         AgentMetrics.LoadedBytes.Add(manifest.TensorBytes);
+        if (recordIn is not null) await RecordLoadAsync(recordIn, key, seconds, manifest.TensorBytes, cancellationToken).ConfigureAwait(false);
         return state;
     }
 

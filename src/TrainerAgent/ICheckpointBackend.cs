@@ -137,13 +137,7 @@ public sealed class LocalBackend : ICheckpointBackend
             {
                 var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
                 pinned = _references.Pin(run.ReferencedShardKeys(""));
-                var elsewhere = run.ReferencedShardKeys("", except: name);
-                var unknown = run.Unreadable.Count > 0; // then an earlier attempt's shard may be referenced: keep them all
-                options = options with
-                {
-                    ReuseFrom = Incremental ? run.Committed : null,
-                    ReferencedElsewhere = key => unknown || elsewhere.Contains(key) || _references.IsPinnedByOthers(key, pinned),
-                };
+                options = options with { ReuseFrom = Incremental ? run.Committed : null, ReferencedElsewhere = ReferencedElsewhere(run, name, pinned) };
             }
             await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource, options, cancellationToken).ConfigureAwait(false);
         }
@@ -154,13 +148,18 @@ public sealed class LocalBackend : ICheckpointBackend
         await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<bool> FolderHasShardsAsync(string name, CancellationToken ct)
+    private async Task<bool> FolderHasShardsAsync(string name, CancellationToken ct) =>
+        await CheckpointFiles.ShardFilesAsync(_store, name, ct).AnyAsync(ct).ConfigureAwait(false);
+
+    /// <summary>
+    /// Which shard keys in <paramref name="name"/>'s folder other checkpoints still need: referenced by another manifest,
+    /// pinned by another save in flight, or any of them while a manifest is unreadable (its references are unknown).
+    /// </summary>
+    private Func<string, bool> ReferencedElsewhere(RunSnapshot run, string name, string[] ownPins)
     {
-        await foreach (var entry in _store.ListAsync(name + "/", ct).ConfigureAwait(false))
-        {
-            if (CheckpointFiles.FileIn(name, entry.Key) is { } file && CheckpointFiles.IsShard(file)) return true;
-        }
-        return false;
+        var elsewhere = run.ReferencedShardKeys("", except: name);
+        var unknown = run.Unreadable.Count > 0;
+        return key => unknown || elsewhere.Contains(key) || _references.IsPinnedByOthers(key, ownPins);
     }
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
@@ -226,16 +225,15 @@ public sealed class LocalBackend : ICheckpointBackend
         {
             _ = folderLock.LockShared();
             var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
-            holders = manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct().ToList();
+            holders = manifest.ReusedFrom.ToList();
             if (holders.Count == 0) return null;
             await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
             var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
             var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
-            var elsewhere = run.ReferencedShardKeys("", except: name);
             var options = new NativeWriteOptions
             {
                 ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
-                ReferencedElsewhere = key => run.Unreadable.Count > 0 || elsewhere.Contains(key) || _references.IsPinned(key),
+                ReferencedElsewhere = ReferencedElsewhere(run, name, ownPins: []),
             };
             compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
                 state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);
@@ -251,8 +249,7 @@ public sealed class LocalBackend : ICheckpointBackend
     {
         try
         {
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, name, ct).ConfigureAwait(false);
-            return manifest.Shards.Select(s => s.Checkpoint).OfType<string>().Distinct();
+            return (await NativeCheckpointReader.ReadManifestAsync(_store, name, ct).ConfigureAwait(false)).ReusedFrom;
         }
         catch (Exception e) when (e is CheckpointNotFoundException or CheckpointFormatException)
         {
@@ -309,22 +306,29 @@ public sealed class LocalBackend : ICheckpointBackend
     private async Task CollectLeftoversAsync(CancellationToken cancellationToken)
     {
         var collected = _store.DeleteTemporaryFiles("", _ => true, LeftoverMinimumAge).Count;
-        // Shards that incremental checkpoints reuse are kept wherever they are. While a manifest is unreadable, what it
-        // references is unknown: then no shard is collected anywhere, only temporary files.
-        var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
-        var referenced = run.Unreadable.Count == 0 ? run.ReferencedShardKeys("") : null;
+        // Shards that incremental checkpoints reuse are kept wherever they are. Every manifest is read for that only once
+        // some folder has a shard to collect (not at every save); while one is unreadable, what it references is unknown:
+        // then no shard is collected anywhere, only temporary files.
+        Task<IReadOnlySet<string>?>? referenced = null;
+        Func<Task<IReadOnlySet<string>?>> referencedKeys = () => referenced ??= ReferencedShardKeysAsync(cancellationToken);
         var noLinksNoHidden = new EnumerationOptions { AttributesToSkip = FileAttributes.ReparsePoint | FileAttributes.Hidden };
         foreach (var folder in Directory.EnumerateDirectories(SaveDir, "*", noLinksNoHidden))
         {
             var name = Path.GetFileName(folder);
             if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
-            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count;
-            if (referenced is not null)
-                here += await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, referencedKeys: referenced, ct: cancellationToken).ConfigureAwait(false);
+            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count
+                + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, referencedKeys: referencedKeys, ct: cancellationToken).ConfigureAwait(false);
             if (here > 0) _store.DeleteFolderIfEmpty(name);
             collected += here;
         }
         if (collected > 0) _logger.LogInformation("Collected {Count} leftover file(s) of interrupted saves in {Folder}", collected, SaveDir);
+    }
+
+    /// <summary>The shard keys every committed manifest in the folder references, or null while one is unreadable.</summary>
+    private async Task<IReadOnlySet<string>?> ReferencedShardKeysAsync(CancellationToken cancellationToken)
+    {
+        var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+        return run.Unreadable.Count == 0 ? run.ReferencedShardKeys("") : null;
     }
 
     public Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken) =>

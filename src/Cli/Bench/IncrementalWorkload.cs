@@ -65,12 +65,4 @@ public sealed class IncrementalWorkload : IDisposable
             return seconds;
         }
     }
-
-    private sealed class BenchModel : nn.Module
-    {
-        public BenchModel(int count, long elements) : base(nameof(BenchModel))
-        {
-            for (var i = 0; i < count; i++) register_buffer($"t{i:D2}", rand(elements));
-        }
-    }
 }

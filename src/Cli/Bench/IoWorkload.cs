@@ -197,13 +197,13 @@ internal sealed class IoWorkload : IDisposable
         System.Runtime.InteropServices.NativeMemory.Free((void*)_buffer);
         _buffer = 0;
     }
+}
 
-    /// <summary>A module whose state dict is <c>count</c> float32 buffers of <c>elements</c> each.</summary>
-    private sealed class BenchModel : nn.Module
+/// <summary>A module whose state dict is <c>count</c> float32 buffers of <c>elements</c> each.</summary>
+internal sealed class BenchModel : nn.Module
+{
+    public BenchModel(int count, long elements) : base(nameof(BenchModel))
     {
-        public BenchModel(int count, long elements) : base(nameof(BenchModel))
-        {
-            for (var i = 0; i < count; i++) register_buffer($"t{i:D2}", rand(elements));
-        }
+        for (var i = 0; i < count; i++) register_buffer($"t{i:D2}", rand(elements));
     }
 }
