@@ -1,3 +1,4 @@
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using Checkpointing.Abstractions;
 
@@ -116,30 +117,43 @@ public static class NativeCheckpointWriter
     {
         var written = new WrittenShard?[plan.Count];
         var progress = options.Progress is null ? null : new SerializedProgress(options.Progress);
-        var parallel = new ParallelOptions
+        var workerCount = Math.Min(plan.Count, options.MaxParallelShards ?? Environment.ProcessorCount);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        Exception? firstFailure = null;
+        var next = -1;
+
+        async Task WorkAsync()
         {
-            MaxDegreeOfParallelism = options.MaxParallelShards ?? Math.Clamp(plan.Count, 1, Environment.ProcessorCount),
-            CancellationToken = cancellationToken,
-        };
-        try
-        {
-            await Parallel.ForEachAsync(Enumerable.Range(0, plan.Count), parallel, async (i, ct) =>
+            while (!stop.IsCancellationRequested)
             {
-                var path = CheckpointFiles.ShardName(i, plan.Count, attempt);
-                // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
-                // of its own, not a pool thread, which a busy pool hands out late (seen: four shards one after another).
-                var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, $"{checkpointKey}/{path}", plan[i], progress, ct),
-                    ct, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
-                written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard.Layout);
-            }).ConfigureAwait(false);
+                var i = Interlocked.Increment(ref next);
+                if (i >= plan.Count) return;
+                try
+                {
+                    var path = CheckpointFiles.ShardName(i, plan.Count, attempt);
+                    // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
+                    // of its own, started here rather than queued to the pool, which a busy pool hands out late
+                    // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).
+                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, $"{checkpointKey}/{path}", plan[i], progress, stop.Token),
+                        stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
+                    written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard.Layout);
+                }
+                catch (Exception e)
+                {
+                    Interlocked.CompareExchange(ref firstFailure, e, null);
+                    await stop.CancelAsync().ConfigureAwait(false);
+                }
+            }
         }
-        catch
-        {
-            // ForEachAsync completes only after every worker stopped; awaiting it rethrows the first failure.
-            await DeleteShardsAsync(store, checkpointKey, written.OfType<WrittenShard>().Select(w => w.Info).ToList()).ConfigureAwait(false);
-            throw;
-        }
-        return written.Select(w => w!).ToArray();
+
+        // Every worker starts its first shard before this returns: none waits for a pool thread.
+        var workers = Enumerable.Range(0, workerCount).Select(_ => WorkAsync()).ToArray();
+        await Task.WhenAll(workers).ConfigureAwait(false);
+        if (firstFailure is null && written.All(w => w is not null)) return written.Select(w => w!).ToArray();
+
+        await DeleteShardsAsync(store, checkpointKey, written.OfType<WrittenShard>().Select(w => w.Info).ToList()).ConfigureAwait(false);
+        if (firstFailure is not null) ExceptionDispatchInfo.Throw(firstFailure);
+        throw new OperationCanceledException(cancellationToken); // cancelled between two shards: nothing failed, but not every shard was written
     }
 
     private sealed record WrittenShard(ShardInfo Info, IReadOnlyList<SafetensorsEntry> Layout);

@@ -27,9 +27,10 @@ public sealed class ParallelShardWriteTests : IDisposable
         return state;
     }
 
-    private static Task<CheckpointManifest> Write(ICheckpointStore store, OrderedDictionary<string, object?> state, int? maxParallel = null, IProgress<long>? progress = null) =>
+    private static Task<CheckpointManifest> Write(ICheckpointStore store, OrderedDictionary<string, object?> state, int? maxParallel = null,
+        IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
         NativeCheckpointWriter.WriteAsync(store, "ck", new CheckpointIdentity("local", "ck", 1), state, v => v as HostTensor,
-            new NativeWriteOptions { ShardCount = 4, MaxParallelShards = maxParallel, Progress = progress });
+            new NativeWriteOptions { ShardCount = 4, MaxParallelShards = maxParallel, Progress = progress }, cancellationToken);
 
     [Fact]
     public async Task Four_shards_written_at_once_round_trip_and_shard_i_holds_plan_i()
@@ -96,6 +97,23 @@ public sealed class ParallelShardWriteTests : IDisposable
         Assert.Equal(3, store.Completed.Count); // shards 0, 1 and 3 were written, after the failure
         Assert.Empty(Directory.EnumerateFiles(_dir, "*", SearchOption.AllDirectories));
         await Assert.ThrowsAsync<CheckpointNotFoundException>(() => NativeCheckpointReader.ReadManifestAsync(_store, "ck"));
+    }
+
+    [Fact]
+    public async Task Cancelled_between_two_shards_it_throws_and_leaves_no_shard()
+    {
+        using var cancel = new CancellationTokenSource();
+        // One shard at a time; the cancellation arrives while shard 1 is written, which finishes regardless.
+        var store = new HookedStore(_store, (key, _, _) =>
+        {
+            if (key.Contains("/shard-00001-", StringComparison.Ordinal)) cancel.Cancel();
+            return Task.CompletedTask;
+        }, ignoreCancellation: true);
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => Write(store, State(), maxParallel: 1, cancellationToken: cancel.Token));
+
+        Assert.Equal(2, store.Completed.Count); // shards 0 and 1; 2 and 3 were never started
+        Assert.Empty(Directory.EnumerateFiles(_dir, "*", SearchOption.AllDirectories));
     }
 
     /// <summary>Counts writes in flight and lets a test wait for a number of them.</summary>
