@@ -1,4 +1,6 @@
+using System.CommandLine;
 using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.TrainerAgent.Cluster;
 using Microsoft.Extensions.Logging;
@@ -17,27 +19,38 @@ namespace Checkpointing.Cli;
 /// </remarks>
 public static class AgentCommand
 {
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Build(CliContext context)
     {
+        var run = CliOptions.RequiredText("--run", "the run this rank trains", "TENANT/RUN");
+        var rank = CliOptions.Integer("--rank", "this rank", 0, min: 0);
+        var worldSize = CliOptions.Integer("--world-size", "ranks in the job", 1, min: 1);
+        var epoch = CliOptions.Integer("--epoch", "the attempt this rank belongs to (from ckpt run attempt)", 0, min: 1);
+        var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
+        var seed = CliOptions.Integer("--seed", "random seed", 1);
+        var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
+        var command = new Command("agent", "one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout")
+            .With(run, rank, worldSize, epoch, width, seed, holdAt);
+        var cluster = ClusterOptions.AddTo(command);
+        var store = StoreOptions.AddTo(command);
+        command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
+            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt)), cluster.Read(parse), store.Read(parse), context));
+        return command;
+    }
+
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt);
+
+    private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
+    {
+        var (run, rank, worldSize, epoch, width, seed, holdAt) = o;
+        if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt agent");
         // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
         using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
             ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(TrainerAgent.AgentMetrics.MeterName).AddOtlpExporter().Build()
             : null;
-        var run = RunId.Parse(args.String("run") ?? throw new UsageException("agent needs --run tenant/run"));
-        var rank = (int)args.Long("rank", 0, min: 0);
-        var worldSize = (int)args.Long("world-size", 1, min: 1);
-        var epoch = args.Long("epoch", 0, min: 1);
-        var width = (int)args.Long("width", 64, min: 1);
-        var seed = args.Long("seed", 1);
-        var holdAt = args.OptionalLong("hold-at", min: 0);
-        var options = ClusterOptions.Read(args);
-        var store = ClusterOptions.ReadStore(args);
-        args.ThrowOnUnknown(0);
-        if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}");
 
         await using var connection = await ClusterOptions.ConnectAsync(options);
         var policy = (await connection.Run(run).Get()).Policy;
-        var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy");
+        var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var training = new DemoTraining(seed, width, iterations);
         var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, training.Model, training.Checkpointables, context.Logger($"agent{rank}"));
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });

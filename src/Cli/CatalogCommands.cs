@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -7,25 +8,33 @@ using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;
 
-/// <summary><c>ckpt ls</c>, <c>ckpt inspect</c> and <c>ckpt verify</c> over native checkpoints in local folders.</summary>
+/// <summary><c>ckpt ls</c>, <c>ckpt inspect</c>, <c>ckpt verify</c> and <c>ckpt compact</c> over native checkpoints in local folders.</summary>
 public static class CatalogCommands
 {
-    public static async Task<int> LsAsync(CliArguments args, CliContext context)
+    public static Command Ls(CliContext context)
     {
-        if (args.String("run") is { } run)
+        var dir = new Argument<string?>("DIR") { Description = "a folder of checkpoints", Arity = ArgumentArity.ZeroOrOne };
+        var run = CliOptions.Text("--run", "list a run's catalog from its run grain instead (cluster mode)", "TENANT/RUN");
+        var json = CliOptions.Json();
+        var command = new Command("ls", "list the checkpoints in DIR (LOGICAL tensor bytes, bytes WRITTEN by each save); * marks last_checkpoint").With(dir, run, json);
+        var cluster = ClusterOptions.AddTo(command);
+        command.SetAction(async parse =>
         {
-            // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
-            var json = args.Flag("json");
-            var options = ClusterOptions.Read(args);
-            args.ThrowOnUnknown(0);
-            await using var connection = await ClusterOptions.ConnectAsync(options);
-            RunCommands.Print(context, json, await connection.Run(Abstractions.Runs.RunId.Parse(run)).Get());
-            return 0;
-        }
-        var dir = args.Positional(0, "DIR");
-        var jsonOut = args.Flag("json");
-        args.ThrowOnUnknown(1);
-        if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}");
+            if (parse.GetValue(run) is { } id)
+            {
+                // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
+                await using var connection = await cluster.ConnectAsync(parse);
+                RunCommands.Print(context, parse.GetValue(json), await connection.Run(Abstractions.Runs.RunId.Parse(id)).Get());
+                return 0;
+            }
+            return await LsAsync(parse.GetValue(dir) ?? throw new UsageException("ls needs DIR (or --run TENANT/RUN)", "ckpt ls"), parse.GetValue(json), context);
+        });
+        return command;
+    }
+
+    private static async Task<int> LsAsync(string dir, bool jsonOut, CliContext context)
+    {
+        if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}", "ckpt ls");
         var survey = await CheckpointSurvey.OfFolderAsync(dir);
         if (jsonOut)
         {
@@ -52,11 +61,12 @@ public static class CatalogCommands
             return 0;
         }
         // LOGICAL: tensor bytes in the state; WRITTEN: bytes this save wrote (less when it reused unchanged tensors).
-        context.Out.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"LOGICAL",14} {"WRITTEN",14} {"CREATED (UTC)",-20}");
+        var table = new CliTable(new("", 1), new("NAME", 24), new("ITERATION", 10, Right: true), new("LOGICAL", 14, Right: true), new("WRITTEN", 14, Right: true), new("CREATED (UTC)", 20));
         foreach (var e in survey.Sound)
         {
-            context.Out.WriteLine($"{(e.Name == survey.Last ? "*" : " "),1} {e.Name,-24} {e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {e.LogicalBytes,14:N0} {e.WrittenBytes,14:N0} {e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+            table.Add(e.Name == survey.Last ? "*" : " ", e.Name, e.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-", Bytes(e.LogicalBytes), Bytes(e.WrittenBytes), $"{e.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
+        table.Write(context);
         foreach (var d in survey.Damaged) context.Out.WriteLine($"! {d.Name,-24} DAMAGED: {d.Problem}");
         if (survey.Damaged.Count > 0) context.Out.WriteLine("! = damaged, cannot be loaded (ckpt verify DIR/NAME for details)");
         if (survey.TagProblem is not null) context.Out.WriteLine($"last_checkpoint: {survey.TagProblem}");
@@ -64,11 +74,24 @@ public static class CatalogCommands
         return 0;
     }
 
-    public static async Task<int> InspectAsync(CliArguments args, CliContext context)
+    public static string Bytes(long bytes) => bytes.ToString("N0", CultureInfo.InvariantCulture);
+
+    public static string Shape(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";
+
+    /// <summary>The table of tensors `ckpt inspect` prints, for native checkpoints and for files.</summary>
+    public static CliTable TensorTable() => new(new("KEY", 56), new("DTYPE", 7), new("SHAPE", 20), new("BYTES", 12, Right: true));
+
+    public static Command Inspect(CliContext context)
     {
-        var path = args.Positional(0, "PATH");
-        var json = args.Flag("json");
-        args.ThrowOnUnknown(1);
+        var path = CliOptions.Positional("PATH", "a native checkpoint folder, or a .pth/.pt, .pkl, .pyth or .safetensors file");
+        var json = CliOptions.Json();
+        var command = new Command("inspect", "tensors (key, dtype, shape, bytes) and non-tensor values").With(path, json);
+        command.SetAction(parse => InspectAsync(parse.GetValue(path)!, parse.GetValue(json), context));
+        return command;
+    }
+
+    private static async Task<int> InspectAsync(string path, bool json, CliContext context)
+    {
         if (CheckpointTrees.IsInteropFile(path)) return InteropCommands.InspectFile(path, json, context);
         var (store, key) = NativeCheckpointFiles.Locate(path);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
@@ -99,11 +122,9 @@ public static class CatalogCommands
             return 0;
         }
         context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s){(manifest.WrittenBytes < manifest.TotalBytes ? $" ({manifest.WrittenBytes:N0} written by this save, the rest reused from {string.Join(", ", manifest.ReusedFrom)})" : "")}");
-        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
-        foreach (var (k, t) in manifest.Tensors)
-        {
-            context.Out.WriteLine($"{k,-56} {t.DType,-7} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.ByteLength,12:N0}");
-        }
+        var table = TensorTable();
+        foreach (var (k, t) in manifest.Tensors) table.Add(k, t.DType, Shape(t.Shape), Bytes(t.ByteLength));
+        table.Write(context);
         context.Out.WriteLine("non-tensor values:");
         foreach (var (k, v) in values) context.Out.WriteLine($"  {k} = {v?.ToJsonString() ?? "null"}");
         return 0;
@@ -128,19 +149,27 @@ public static class CatalogCommands
         }
     }
 
-    public static async Task<int> VerifyAsync(CliArguments args, CliContext context)
+    public static Command Verify(CliContext context)
     {
-        var path = args.Positional(0, "PATH");
-        var json = args.Flag("json");
-        args.ThrowOnUnknown(1);
+        var path = CliOptions.Positional("PATH", "a native checkpoint folder");
+        var json = CliOptions.Json();
+        var command = new Command("verify", "check every shard's length, header and checksum (exit 1 if not sound)").With(path, json);
+        command.SetAction(parse => VerifyAsync(parse.GetValue(path)!, parse.GetValue(json), context));
+        return command;
+    }
+
+    private static async Task<int> VerifyAsync(string path, bool json, CliContext context)
+    {
         try
         {
             var (store, key) = NativeCheckpointFiles.Locate(path);
             var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key);
-            var bar = new ProgressBar(context.Error, manifest.TotalBytes, context.Interactive);
-            long done = 0;
-            await NativeCheckpointReader.VerifyAsync(store, key, manifest, new SyncProgress(n => bar.Update(done += n, "bytes verified")));
-            bar.Finish();
+            await CliProgress.RunAsync(context, "verify", manifest.TotalBytes, async bar =>
+            {
+                long done = 0;
+                await NativeCheckpointReader.VerifyAsync(store, key, manifest, new SyncProgress(n => bar.Update(done += n, "bytes verified")));
+                bar.Update(manifest.TotalBytes, "bytes verified"); // the reports count tensor data; the shards' headers make up the rest
+            });
             Report(context, json, ok: true, $"OK: {manifest.Name}: {manifest.Shards.Count} shard(s), {manifest.Tensors.Count} tensors, {manifest.TotalBytes:N0} bytes; lengths, headers and checksums match the manifest");
             return 0;
         }
@@ -151,11 +180,17 @@ public static class CatalogCommands
         }
     }
 
-    public static async Task<int> CompactAsync(CliArguments args, CliContext context)
+    public static Command Compact(CliContext context)
     {
-        var path = args.Positional(0, "PATH");
-        var json = args.Flag("json");
-        args.ThrowOnUnknown(1);
+        var path = CliOptions.Positional("PATH", "a native checkpoint folder");
+        var json = CliOptions.Json();
+        var command = new Command("compact", "rewrite an incremental checkpoint as self-contained (verified first)").With(path, json);
+        command.SetAction(parse => CompactAsync(parse.GetValue(path)!, parse.GetValue(json), context));
+        return command;
+    }
+
+    private static async Task<int> CompactAsync(string path, bool json, CliContext context)
+    {
         var (store, key) = NativeCheckpointFiles.Locate(path);
         var written = await new LocalBackend(store.Root, logger: context.Logger("compact")).CompactAsync(key);
         var message = written is { } bytes

@@ -14,6 +14,9 @@ namespace Checkpointing.Cli;
 /// </summary>
 public sealed partial record CliFailure(string Kind, string Message)
 {
+    /// <summary>For a usage error, the command whose <c>--help</c> answers it ("ckpt run create").</summary>
+    public string? HelpCommand { get; init; }
+
     public const int FailureExitCode = 1;
     private const int MaxMessageLength = 2000;
 
@@ -72,7 +75,7 @@ public sealed partial record CliFailure(string Kind, string Message)
 
     private static CliFailure Direct(Exception e) => e switch
     {
-        UsageException => new("usage", OneLine(e.Message)),
+        UsageException usage => new("usage", OneLine(e.Message)) { HelpCommand = usage.HelpCommand },
         CheckpointFormatException or InvalidDataException => new("bad_input", OneLine(e.Message)),
         FileNotFoundException or DirectoryNotFoundException => new("not_found", OneLine(e.Message)),
         // Refusals that protect the user's files, not I/O faults.

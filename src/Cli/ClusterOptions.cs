@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Checkpointing.Abstractions;
 using Checkpointing.Storage;
 using Checkpointing.TrainerAgent.Cluster;
@@ -5,18 +6,31 @@ using Checkpointing.TrainerAgent.Cluster;
 namespace Checkpointing.Cli;
 
 /// <summary>The options every cluster command shares: where the silo is and which tenant credential to present.</summary>
-public static class ClusterOptions
+public sealed class ClusterOptions
 {
     public const string TokenVariable = "CKPT_TOKEN";
     public const string StorageVariable = "CKPT_STORAGE";
 
-    public static ClusterConnectionOptions Read(CliArguments args) => new()
+    private readonly Option<string> _silo = new("--silo") { Description = "a gateway of the cluster", HelpName = "HOST:PORT", DefaultValueFactory = _ => "127.0.0.1:30000" };
+    private readonly Option<string> _clusterId = new("--cluster-id") { Description = "the cluster's id", HelpName = "ID", DefaultValueFactory = _ => "checkpointing-dev" };
+    private readonly Option<long> _connectTimeout = CliOptions.Integer("--connect-timeout", "seconds to wait for the cluster", 20, min: 1);
+    private readonly Option<string?> _token = CliOptions.Text("--token", $"the tenant credential (visible to other users: prefer env {TokenVariable})", "TOKEN");
+
+    /// <summary>Declares the cluster options on <paramref name="command"/>.</summary>
+    public static ClusterOptions AddTo(Command command)
     {
-        Gateways = [args.String("silo") ?? "127.0.0.1:30000"],
-        ClusterId = args.String("cluster-id") ?? "checkpointing-dev",
-        TenantToken = args.String("token") ?? Environment.GetEnvironmentVariable(TokenVariable)
-            ?? throw new UsageException("a tenant credential is needed: --token TOKEN or env CKPT_TOKEN (the operator issues one with `ckpt token`)"),
-        ConnectTimeout = TimeSpan.FromSeconds(args.Long("connect-timeout", 20, min: 1)),
+        var options = new ClusterOptions();
+        command.With(options._silo, options._clusterId, options._connectTimeout, options._token);
+        return options;
+    }
+
+    public ClusterConnectionOptions Read(ParseResult parse) => new()
+    {
+        Gateways = [parse.GetValue(_silo)!],
+        ClusterId = parse.GetValue(_clusterId)!,
+        TenantToken = parse.GetValue(_token) ?? Environment.GetEnvironmentVariable(TokenVariable)
+            ?? throw new UsageException($"a tenant credential is needed: --token TOKEN or env {TokenVariable} (the operator issues one with `ckpt token`)"),
+        ConnectTimeout = TimeSpan.FromSeconds(parse.GetValue(_connectTimeout)),
     };
 
     /// <summary>Connects to the cluster; a cluster that cannot be reached is one <see cref="SiloUnreachableException"/> naming where it was looked for.</summary>
@@ -33,17 +47,32 @@ public static class ClusterOptions
         }
     }
 
-    /// <summary>The blob store agents write shards to: an Azure Storage connection string, or a folder.</summary>
-    public static ICheckpointStore ReadStore(CliArguments args)
+    public Task<ClusterConnection> ConnectAsync(ParseResult parse) => ConnectAsync(Read(parse));
+}
+
+/// <summary>Where an agent writes shards: an Azure Storage connection string, or a folder.</summary>
+public sealed class StoreOptions
+{
+    private readonly Option<string?> _folder = CliOptions.Text("--store-folder", "write shards into this folder", "DIR");
+    private readonly Option<string?> _connection = CliOptions.Text("--storage", $"an Azure Storage connection string (visible to other users: prefer env {ClusterOptions.StorageVariable})", "CONN");
+    private readonly Option<string> _container = new("--container") { Description = "the blob container", HelpName = "NAME", DefaultValueFactory = _ => "checkpoints" };
+
+    public static StoreOptions AddTo(Command command)
     {
-        var folder = args.String("store-folder");
-        var connection = args.String("storage") ?? Environment.GetEnvironmentVariable(StorageVariable);
-        var container = args.String("container") ?? "checkpoints";
+        var options = new StoreOptions();
+        command.With(options._folder, options._connection, options._container);
+        return options;
+    }
+
+    public ICheckpointStore Read(ParseResult parse)
+    {
+        var folder = parse.GetValue(_folder);
+        var connection = parse.GetValue(_connection) ?? Environment.GetEnvironmentVariable(ClusterOptions.StorageVariable);
         return (folder, connection) switch
         {
             ({ } f, null) => new FileSystemStore(f),
-            (null, { } c) => AzureBlobStore.FromConnectionString(c, container),
-            _ => throw new UsageException("give the shard store: env CKPT_STORAGE=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR"),
+            (null, { } c) => AzureBlobStore.FromConnectionString(c, parse.GetValue(_container)!),
+            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR", "ckpt agent"),
         };
     }
 }

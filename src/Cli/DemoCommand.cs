@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json.Nodes;
 using Checkpointing.TrainerAgent;
 using Microsoft.Extensions.Logging;
@@ -22,23 +23,37 @@ public static class DemoCommand
         }
     }
 
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Build(CliContext context)
     {
-        var dir = args.String("dir") ?? throw new UsageException("demo needs --dir DIR");
-        var iterations = args.Long("iters", 200, min: 1);
-        var period = (int)args.Long("period", 20, min: 1);
-        var maxToKeep = (int?)args.OptionalLong("max-to-keep", min: 1);
-        var stopAt = args.OptionalLong("stop-at", min: 0);
-        var width = (int)args.Long("width", 64, min: 1);
-        var depth = (int)args.Long("depth", 1, min: 1);
-        var shards = (int)args.Long("shards", 1, min: 1);
-        var seed = args.Long("seed", 1);
-        var json = args.Flag("json");
-        var leftoverMinAge = args.Long("leftover-min-age", (long)LocalBackend.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
-        var freeze = args.OptionalFraction("freeze");
-        var incremental = args.Flag("incremental") || freeze is not null;
-        args.ThrowOnUnknown(0);
+        var dir = CliOptions.RequiredText("--dir", "the save folder (resumed from its last checkpoint)", "DIR");
+        var iterations = CliOptions.Integer("--iters", "iterations to train", 200, min: 1);
+        var period = CliOptions.Integer("--period", "save every P iterations", 20, min: 1);
+        var maxToKeep = CliOptions.OptionalInteger("--max-to-keep", "keep only the K newest periodic checkpoints", min: 1);
+        var stopAt = CliOptions.OptionalInteger("--stop-at", "end abruptly at iteration N (exit code 3), like a crash", min: 0);
+        var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
+        var depth = CliOptions.Integer("--depth", "hidden layers of the model", 1, min: 1);
+        var shards = CliOptions.Integer("--shards", "shards per checkpoint, written in parallel", 1, min: 1);
+        var seed = CliOptions.Integer("--seed", "random seed", 1);
+        var leftoverMinAge = CliOptions.Integer("--leftover-min-age", "collect leftovers of killed saves older than this many seconds",
+            (long)LocalBackend.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
+        var freeze = CliOptions.Fraction("--freeze", "freeze the first F of the parameters and save incrementally");
+        var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since an earlier checkpoint are not written again");
+        var json = CliOptions.Json();
+        var command = new Command("demo", "train a small model with periodic checkpoints into DIR, resuming from its last checkpoint")
+            .With(dir, iterations, period, maxToKeep, stopAt, width, depth, shards, seed, leftoverMinAge, freeze, incremental, json);
+        command.SetAction(parse => RunAsync(new DemoOptions(
+            parse.GetValue(dir)!, parse.GetValue(iterations), (int)parse.GetValue(period), (int?)parse.GetValue(maxToKeep), parse.GetValue(stopAt),
+            (int)parse.GetValue(width), (int)parse.GetValue(depth), (int)parse.GetValue(shards), parse.GetValue(seed), parse.GetValue(leftoverMinAge),
+            parse.GetValue(freeze), parse.GetValue(incremental) || parse.GetValue(freeze) is not null, parse.GetValue(json)), context));
+        return command;
+    }
 
+    private sealed record DemoOptions(string Dir, long Iterations, int Period, int? MaxToKeep, long? StopAt, int Width, int Depth, int Shards, long Seed,
+        long LeftoverMinAge, double? Freeze, bool Incremental, bool Json);
+
+    private static async Task<int> RunAsync(DemoOptions o, CliContext context)
+    {
+        var (dir, iterations, period, maxToKeep, stopAt, width, depth, shards, seed, leftoverMinAge, freeze, incremental, json) = o;
         var training = new DemoTraining(seed, width, iterations, freeze ?? 0, depth);
         var logger = context.Logger("demo");
         var checkpointer = new Checkpointer(training.Model, dir, saveToDisk: true, training.Checkpointables, context.Logger("checkpointer"))
@@ -57,22 +72,23 @@ public static class DemoCommand
         var startIter = extra.TryGetValue("iteration", out var it) && it is long lastIteration ? lastIteration + 1 : 0;
         logger.LogInformation("Starting at iteration {Start} of {Total} (resumed from {From})", startIter, iterations, resumedFrom ?? "scratch");
 
-        var progress = new ProgressBar(context.Error, iterations, context.Interactive);
         double? loss = null;
         long? crashedAt = null;
-        for (var iteration = startIter; iteration < iterations; iteration++)
+        await CliProgress.RunAsync(context, "train", iterations, async progress =>
         {
-            if (iteration == stopAt)
+            for (var iteration = startIter; iteration < iterations; iteration++)
             {
-                crashedAt = iteration;
-                break;
+                if (iteration == stopAt)
+                {
+                    crashedAt = iteration;
+                    return;
+                }
+                loss = training.Step(iteration);
+                saveClock.Restart();
+                await periodic.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
+                progress.Update(iteration + 1, $"loss {loss:F5} lr {training.Optimizer.ParamGroups.First().LearningRate:G3}{(saved.Count > 0 ? $" saved {saved[^1].Name}" : "")}");
             }
-            loss = training.Step(iteration);
-            saveClock.Restart();
-            await periodic.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
-            progress.Update(iteration + 1, $"loss {loss:F5} lr {training.Optimizer.ParamGroups.First().LearningRate:G3}{(saved.Count > 0 ? $" saved {saved[^1].Name}" : "")}");
-        }
-        progress.Finish();
+        });
 
         var last = await checkpointer.HasCheckpointAsync() ? Path.GetFileName(await checkpointer.GetCheckpointFileAsync()) : null;
         if (json)

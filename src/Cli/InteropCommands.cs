@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
@@ -10,15 +11,20 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt convert</c> between formats, and <c>ckpt inspect</c> of PyTorch / detectron2 files.</summary>
 public static class InteropCommands
 {
-    public static async Task<int> ConvertAsync(CliArguments args, CliContext context)
+    public static Command Convert(CliContext context)
     {
-        var source = args.Positional(0, "SRC");
-        var destination = args.Positional(1, "DST");
-        var rename = args.String("rename");
-        var matchTo = args.String("match-to");
-        var json = args.Flag("json");
-        args.ThrowOnUnknown(2);
-        if (rename is not (null or "c2")) throw new UsageException($"--rename supports only 'c2', got '{rename}'");
+        var source = CliOptions.Positional("SRC", ".pth/.pt, .pkl, .pyth, .safetensors or a native checkpoint folder");
+        var destination = CliOptions.Positional("DST", ".pth or .safetensors (model tensors and __metadata__ only) by extension, else a native folder");
+        var rename = CliOptions.Choice("--rename", "apply detectron2's Caffe2 renames", fallback: null, "c2");
+        var matchTo = CliOptions.Text("--match-to", "align SRC's model keys to TARGET's keys and shapes and print the matches", "TARGET");
+        var json = CliOptions.Json();
+        var command = new Command("convert", "convert SRC to DST").With(source, destination, rename, matchTo, json);
+        command.SetAction(parse => ConvertAsync(parse.GetValue(source)!, parse.GetValue(destination)!, parse.GetValue(rename), parse.GetValue(matchTo), parse.GetValue(json), context));
+        return command;
+    }
+
+    private static async Task<int> ConvertAsync(string source, string destination, string? rename, string? matchTo, bool json, CliContext context)
+    {
 
         var data = await CheckpointTrees.LoadAsync(source);
         var model = CheckpointTrees.Model(data, source);
@@ -168,8 +174,9 @@ public static class InteropCommands
             return 0;
         }
         context.Out.WriteLine($"{format} file {path}  {tensors.Count} tensors, {total.ToString("N0", CultureInfo.InvariantCulture)} bytes");
-        context.Out.WriteLine($"{"KEY",-56} {"DTYPE",-7} {"SHAPE",-20} {"BYTES",12}");
-        foreach (var (key, t) in tensors) context.Out.WriteLine($"{key,-56} {t.DType,-7} {"[" + string.Join(", ", t.Shape) + "]",-20} {t.Data.LongLength,12:N0}");
+        var table = CatalogCommands.TensorTable();
+        foreach (var (key, t) in tensors) table.Add(key, t.DType.Name(), CatalogCommands.Shape(t.Shape), CatalogCommands.Bytes(t.Data.LongLength));
+        table.Write(context);
         context.Out.WriteLine("non-tensor values:");
         foreach (var (key, value) in values) context.Out.WriteLine($"  {key} = {value?.ToJsonString() ?? "null"}");
         return 0;

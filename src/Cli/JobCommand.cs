@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
@@ -16,19 +17,35 @@ namespace Checkpointing.Cli;
 /// </summary>
 public static class JobCommand
 {
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Build(CliContext context)
     {
-        var agents = (int)args.Long("agents", 2, min: 1);
-        var iterations = args.Long("iters", 120, min: 2);
-        var period = (int)args.Long("period", 20, min: 1);
-        var maxToKeep = (int?)args.OptionalLong("max-to-keep", min: 1) ?? 3;
-        var killAt = args.Long("kill-at", iterations / 2, min: 1);
-        var width = (int)args.Long("width", 64, min: 1);
-        var json = args.Flag("json");
-        var repo = args.String("repo") ?? FindRepoRoot();
-        var siloDll = args.String("silo-dll") ?? SiblingBuild(repo, "Silo", "Checkpointing.Silo.dll");
-        args.ThrowOnUnknown(0);
-        if (killAt >= iterations) throw new UsageException("--kill-at must be below --iters");
+        var agents = CliOptions.Integer("--agents", "training ranks, one process each", 2, min: 1);
+        var iterations = CliOptions.Integer("--iters", "iterations to train", 120, min: 2);
+        var period = CliOptions.Integer("--period", "save every P iterations", 20, min: 1);
+        var maxToKeep = CliOptions.Integer("--max-to-keep", "keep only the K newest periodic checkpoints", 3, min: 1);
+        var killAt = CliOptions.OptionalInteger("--kill-at", "SIGKILL an agent at iteration N (default: half way)", min: 1);
+        var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
+        var json = CliOptions.Json();
+        var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
+        var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
+        var command = new Command("job", "the main job on this machine: Azurite, a silo, N agents checkpointing into blobs; one agent is SIGKILLed, the job resumes")
+            .With(agents, iterations, period, maxToKeep, killAt, width, json, repo, siloDll);
+        command.SetAction(parse =>
+        {
+            var root = parse.GetValue(repo) ?? FindRepoRoot();
+            var iters = parse.GetValue(iterations);
+            return RunAsync(new JobOptions((int)parse.GetValue(agents), iters, (int)parse.GetValue(period), (int)parse.GetValue(maxToKeep), parse.GetValue(killAt) ?? iters / 2,
+                (int)parse.GetValue(width), parse.GetValue(json), root, parse.GetValue(siloDll) ?? SiblingBuild(root, "Silo", "Checkpointing.Silo.dll")), context);
+        });
+        return command;
+    }
+
+    private sealed record JobOptions(int Agents, long Iterations, int Period, int MaxToKeep, long KillAt, int Width, bool Json, string Repo, string SiloDll);
+
+    private static async Task<int> RunAsync(JobOptions o, CliContext context)
+    {
+        var (agents, iterations, period, maxToKeep, killAt, width, json, repo, siloDll) = o;
+        if (killAt >= iterations) throw new UsageException("--kill-at must be below --iters", "ckpt job");
         var say = (string line) => context.Error.WriteLine($"[job] {line}");
 
         say("starting Azurite (127.0.0.1, in memory)");
@@ -62,19 +79,20 @@ public static class JobCommand
         ]);
         // Secrets go to the agents through their environment: a command line is readable by every user (/proc/PID/cmdline).
         var agentSecrets = new Dictionary<string, string> { [ClusterOptions.TokenVariable] = token, [ClusterOptions.StorageVariable] = azurite.ConnectionString };
-        var progress = new ProgressBar(context.Error, iterations, context.Interactive);
-
-        // Attempt 1: train until the kill point, then SIGKILL the last rank; the job restarts all ranks.
-        var epoch1 = await grain.StartAttempt();
-        var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1, rank == agents - 1 ? killAt : null), agentSecrets), progress, killAtIteration: killAt);
         var killedRank = agents - 1;
-        say($"SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {killAt}; the job restarts");
-        var lastBeforeKill = (await grain.GetLastCheckpoint())?.Name;
+        var (first, lastBeforeKill, second) = await CliProgress.RunAsync(context, "job", iterations, async progress =>
+        {
+            // Attempt 1: train until the kill point, then SIGKILL the last rank; the job restarts all ranks.
+            var epoch1 = await grain.StartAttempt();
+            var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch1, rank == agents - 1 ? killAt : null), agentSecrets), progress, killAtIteration: killAt);
+            progress.Log($"[job] SIGKILLed agent rank {killedRank} (pid {first.KilledPid}) at iteration {killAt}; the job restarts");
+            var lastBeforeKill = (await grain.GetLastCheckpoint())?.Name;
 
-        // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the grain's last checkpoint.
-        var epoch2 = await grain.StartAttempt();
-        var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2, null), agentSecrets), progress, killAtIteration: null);
-        progress.Finish();
+            // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the grain's last checkpoint.
+            var epoch2 = await grain.StartAttempt();
+            var second = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, epoch2, null), agentSecrets), progress, killAtIteration: null);
+            return (first, lastBeforeKill, second);
+        });
 
         var view = await grain.Get();
         RunCommands.Print(context.Error, false, view);
@@ -113,7 +131,7 @@ public static class JobCommand
     /// at that iteration and is SIGKILLed there (then every rank: a data-parallel job cannot go on without one);
     /// otherwise waits for all ranks to finish.
     /// </summary>
-    private static async Task<AttemptResult> RunAgentsAsync(int count, Func<int, ChildProcess> start, ProgressBar progress, long? killAtIteration)
+    private static async Task<AttemptResult> RunAgentsAsync(int count, Func<int, ChildProcess> start, IProgressLine progress, long? killAtIteration)
     {
         var ranks = Enumerable.Range(0, count).Select(start).ToList();
         var victim = ranks[^1];

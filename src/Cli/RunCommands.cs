@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
@@ -9,119 +10,157 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt run create|show|ls|policy|delete|attempt|checkpoint-now</c> and <c>ckpt token</c>: the control plane from a terminal.</summary>
 public static class RunCommands
 {
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Run(CliContext context) => new Command("run", "a training run's grain: create, show, list, change its policy, delete, start an attempt, request a checkpoint").With(
+        RunVerb("create", "create a run with a periodic policy", context, takesPolicy: true,
+            (connection, id, policy) => connection.Run(id).Create(policy!(new PeriodicPolicy(20)))),
+        RunVerb("show", "the run: policy, catalog, pending checkpoints", context, takesPolicy: false, (connection, id, _) => connection.Run(id).Get()),
+        RunVerb("policy", "change the run's policy (options not given keep their value)", context, takesPolicy: true,
+            async (connection, id, policy) => await connection.Run(id).SetPolicy(policy!((await connection.Run(id).Get()).Policy))),
+        RunList(context),
+        RunAction("delete", "delete the run, its catalog and its checkpoints", context, null,
+            async (connection, id, _) => { await connection.Run(id).Delete(); return (new JsonObject { ["deleted"] = id.Key }, $"deleted {id}"); }),
+        RunAction("attempt", "start a new attempt (epoch) of the run: fences the previous one", context, null,
+            async (connection, id, _) => { var epoch = await connection.Run(id).StartAttempt(); return (new JsonObject { ["run"] = id.Key, ["epoch"] = epoch }, epoch.ToString(CultureInfo.InvariantCulture)); }),
+        CheckpointNow(context));
+
+    /// <summary>The options of a run command: TENANT/RUN, --json and the cluster's.</summary>
+    private sealed class RunCommandOptions(Command command)
     {
-        var verb = args.Positional(0, "run subcommand (create, show, ls, policy, delete, attempt, checkpoint-now)");
-        var json = args.Flag("json");
-        var options = ClusterOptions.Read(args);
-        switch (verb)
+        public Argument<string> Run { get; } = CliOptions.Positional("TENANT/RUN", "the run");
+        public Option<bool> Json { get; } = CliOptions.Json();
+        public ClusterOptions Cluster { get; private set; } = null!;
+
+        public RunCommandOptions Declare()
         {
-            case "create":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                var policy = ReadPolicy(args, new PeriodicPolicy(20));
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                Print(context, json, await connection.Run(id).Create(policy));
-                return 0;
-            }
-            case "show":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                Print(context, json, await connection.Run(id).Get());
-                return 0;
-            }
-            case "policy":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                var current = (await connection.Run(id).Get()).Policy;
-                var policy = ReadPolicy(args, current);
-                args.ThrowOnUnknown(2);
-                Print(context, json, await connection.Run(id).SetPolicy(policy));
-                return 0;
-            }
-            case "ls":
-            {
-                var tenant = args.Positional(1, "tenant");
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                var view = await connection.Tenant(tenant).Get();
-                if (json)
-                {
-                    context.Out.WriteLine(RunJson.Of(view).ToJsonString());
-                }
-                else
-                {
-                    foreach (var (run, bytes) in view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)) context.Out.WriteLine($"{tenant}/{run,-30} {bytes,16:N0} bytes");
-                }
-                return 0;
-            }
-            case "delete":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                await connection.Run(id).Delete();
-                context.Out.WriteLine(json ? new JsonObject { ["deleted"] = id.Key }.ToJsonString() : $"deleted {id}");
-                return 0;
-            }
-            case "attempt":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                var epoch = await connection.Run(id).StartAttempt();
-                context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["epoch"] = epoch }.ToJsonString() : epoch.ToString(CultureInfo.InvariantCulture));
-                return 0;
-            }
-            case "checkpoint-now":
-            {
-                var id = RunId.Parse(args.Positional(1, "tenant/run"));
-                var reason = args.String("reason") ?? "requested from the CLI";
-                args.ThrowOnUnknown(2);
-                await using var connection = await ClusterOptions.ConnectAsync(options);
-                await connection.Run(id).RequestCheckpointNow(reason);
-                context.Out.WriteLine(json ? new JsonObject { ["run"] = id.Key, ["requested"] = reason }.ToJsonString() : $"checkpoint requested for {id}");
-                return 0;
-            }
-            default:
-                throw new UsageException($"unknown run subcommand '{verb}'");
+            command.With(Run, Json);
+            Cluster = ClusterOptions.AddTo(command);
+            return this;
         }
+
+        public RunId Id(ParseResult parse) => RunId.Parse(parse.GetValue(Run)!);
+    }
+
+    /// <summary>A run command that prints the run (as `run show` does); one that takes policy options gets them as a change to a policy.</summary>
+    private static Command RunVerb(string name, string description, CliContext context, bool takesPolicy,
+        Func<ClusterConnection, RunId, Func<PeriodicPolicy, PeriodicPolicy>?, Task<RunView>> call)
+    {
+        var command = new Command(name, description);
+        var options = new RunCommandOptions(command).Declare();
+        var policy = takesPolicy ? PolicyOptions.AddTo(command) : null;
+        command.SetAction(async parse =>
+        {
+            var id = options.Id(parse);
+            Func<PeriodicPolicy, PeriodicPolicy>? change = policy is null ? null : current => policy.Read(parse, current);
+            await using var connection = await options.Cluster.ConnectAsync(parse);
+            Print(context, parse.GetValue(options.Json), await call(connection, id, change));
+            return 0;
+        });
+        return command;
+    }
+
+    /// <summary>A run command that prints one JSON object or one line.</summary>
+    private static Command RunAction(string name, string description, CliContext context, Option<string?>? extra,
+        Func<ClusterConnection, RunId, string?, Task<(JsonObject Json, string Line)>> call)
+    {
+        var command = new Command(name, description);
+        var options = new RunCommandOptions(command).Declare();
+        if (extra is not null) command.With(extra);
+        command.SetAction(async parse =>
+        {
+            var id = options.Id(parse);
+            await using var connection = await options.Cluster.ConnectAsync(parse);
+            var (json, line) = await call(connection, id, extra is null ? null : parse.GetValue(extra));
+            context.Out.WriteLine(parse.GetValue(options.Json) ? json.ToJsonString() : line);
+            return 0;
+        });
+        return command;
+    }
+
+    private static Command CheckpointNow(CliContext context)
+    {
+        var reason = CliOptions.Text("--reason", "why (kept in the run's log)", "TEXT");
+        return RunAction("checkpoint-now", "ask the run's ranks to save at their next step", context, reason, async (connection, id, given) =>
+        {
+            var why = given ?? "requested from the CLI";
+            await connection.Run(id).RequestCheckpointNow(why);
+            return (new JsonObject { ["run"] = id.Key, ["requested"] = why }, $"checkpoint requested for {id}");
+        });
+    }
+
+    private static Command RunList(CliContext context)
+    {
+        var tenant = CliOptions.Positional("TENANT", "the tenant");
+        var json = CliOptions.Json();
+        var command = new Command("ls", "the tenant's runs and their retained bytes").With(tenant, json);
+        var cluster = ClusterOptions.AddTo(command);
+        command.SetAction(async parse =>
+        {
+            var name = parse.GetValue(tenant)!;
+            await using var connection = await cluster.ConnectAsync(parse);
+            var view = await connection.Tenant(name).Get();
+            if (parse.GetValue(json))
+            {
+                context.Out.WriteLine(RunJson.Of(view).ToJsonString());
+                return 0;
+            }
+            var table = new CliTable(new("RUN", 40), new("RETAINED BYTES", 16, Right: true));
+            foreach (var (run, bytes) in view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)) table.Add($"{name}/{run}", CatalogCommands.Bytes(bytes));
+            table.Write(context);
+            return 0;
+        });
+        return command;
     }
 
     /// <summary><c>ckpt history TENANT/RUN</c>: the run grain's checkpoint history.</summary>
-    public static async Task<int> HistoryAsync(CliArguments args, CliContext context)
+    public static Command History(CliContext context)
     {
-        var id = RunId.Parse(args.Positional(0, "tenant/run"));
-        var json = args.Flag("json");
-        var options = ClusterOptions.Read(args);
-        args.ThrowOnUnknown(1);
-        await using var connection = await ClusterOptions.ConnectAsync(options);
-        var history = await connection.Run(id).GetHistory();
-        if (json)
+        var command = new Command("history", "the run's checkpoint history: saves (duration, bytes, MB/s, per-rank seconds, stall) and loads");
+        var options = new RunCommandOptions(command).Declare();
+        command.SetAction(async parse =>
         {
-            context.Out.WriteLine(RunJson.Of(id, history).ToJsonString());
+            var id = options.Id(parse);
+            await using var connection = await options.Cluster.ConnectAsync(parse);
+            var history = await connection.Run(id).GetHistory();
+            if (parse.GetValue(options.Json))
+            {
+                context.Out.WriteLine(RunJson.Of(id, history).ToJsonString());
+                return 0;
+            }
+            var table = new CliTable(new("AT (UTC)", 19), new("KIND", 5), new("CHECKPOINT", 24), new("BYTES", 14, Right: true), new("SECONDS", 9, Right: true), new("MB/S", 9, Right: true), new("STALL S", 8, Right: true));
+            foreach (var h in history)
+            {
+                var rate = h.Seconds > 0 ? (h.Bytes / h.Seconds / 1e6).ToString("F1", CultureInfo.InvariantCulture) : "-";
+                var stall = h.StallSeconds?.ToString("F3", CultureInfo.InvariantCulture) ?? "-";
+                var kind = h.Kind == HistoryEntry.Load ? $"load (rank {h.Rank})" : h.Kind;
+                table.Add($"{h.AtUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}", kind, h.Name, CatalogCommands.Bytes(h.Bytes), h.Seconds.ToString("F3", CultureInfo.InvariantCulture), rate, stall);
+            }
+            table.Write(context);
             return 0;
-        }
-        context.Out.WriteLine($"{"AT (UTC)",-20} {"KIND",-5} {"CHECKPOINT",-24} {"BYTES",14} {"SECONDS",9} {"MB/S",9} {"STALL S",8}");
-        foreach (var h in history)
-        {
-            var rate = h.Seconds > 0 ? (h.Bytes / h.Seconds / 1e6).ToString("F1", CultureInfo.InvariantCulture) : "-";
-            var stall = h.StallSeconds?.ToString("F3", CultureInfo.InvariantCulture) ?? "-";
-            var kind = h.Kind == HistoryEntry.Load ? $"load (rank {h.Rank})" : h.Kind;
-            context.Out.WriteLine($"{h.AtUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss} {kind,-5} {h.Name,-24} {h.Bytes,14:N0} {h.Seconds,9:F3} {rate,9} {stall,8}");
-        }
-        return 0;
+        });
+        return command;
     }
 
-    private static PeriodicPolicy ReadPolicy(CliArguments args, PeriodicPolicy current) => new PeriodicPolicy(
-        (int)args.Long("period", current.Period, min: 1),
-        args.OptionalLong("max-iter", min: 1) ?? current.MaxIter,
-        (int?)args.OptionalLong("max-to-keep", min: 1) ?? current.MaxToKeep,
-        args.String("prefix") ?? current.FilePrefix).Validated();
+    /// <summary>--period, --max-iter, --max-to-keep, --prefix: a run's policy, each falling back to a current value.</summary>
+    private sealed class PolicyOptions
+    {
+        private readonly Option<long?> _period = CliOptions.OptionalInteger("--period", "save every P iterations (create: 20)", min: 1);
+        private readonly Option<long?> _maxIter = CliOptions.OptionalInteger("--max-iter", "the last iteration: model_final is saved there", min: 1);
+        private readonly Option<long?> _maxToKeep = CliOptions.OptionalInteger("--max-to-keep", "keep only the K newest periodic checkpoints", min: 1);
+        private readonly Option<string?> _prefix = CliOptions.Text("--prefix", "checkpoint name prefix (create: model)", "NAME");
+
+        public static PolicyOptions AddTo(Command command)
+        {
+            var options = new PolicyOptions();
+            command.With(options._period, options._maxIter, options._maxToKeep, options._prefix);
+            return options;
+        }
+
+        public PeriodicPolicy Read(ParseResult parse, PeriodicPolicy current) => new PeriodicPolicy(
+            (int?)parse.GetValue(_period) ?? current.Period,
+            parse.GetValue(_maxIter) ?? current.MaxIter,
+            (int?)parse.GetValue(_maxToKeep) ?? current.MaxToKeep,
+            parse.GetValue(_prefix) ?? current.FilePrefix).Validated();
+    }
 
     public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view);
 
@@ -148,21 +187,32 @@ public static class RunCommands
     /// <c>ckpt token --tenant T [--hours 24] [--key-file FILE]</c>: the operator issues a tenant credential
     /// offline, with the silo's signing key from env CKPT_SIGNING_KEY or a file, never from argv.
     /// </summary>
-    public static int Token(CliArguments args, CliContext context)
+    public static Command Token(CliContext context)
     {
-        if (args.String("key") is not null)
-            throw new UsageException($"--key is refused: a key on the command line is readable by every user of this machine (ps, /proc/PID/cmdline) and stays in shell history; set env {SigningKeyVariable} or give --key-file FILE");
-        var keyFile = args.String("key-file");
-        var tenant = args.String("tenant") ?? throw new UsageException("token needs --tenant NAME ('*' for the operator)");
-        var hours = args.Long("hours", 24, min: 1);
-        args.ThrowOnUnknown(0);
+        var tenant = CliOptions.RequiredText("--tenant", "the tenant ('*' = the operator)", "NAME");
+        var hours = CliOptions.Integer("--hours", "hours until the credential expires", 24, min: 1);
+        var keyFile = CliOptions.Text("--key-file", $"read the signing key from FILE (else env {SigningKeyVariable})", "FILE");
+        // Declared only to refuse it with the reason: a typo suggestion would not say why.
+        var key = new Option<string?>("--key") { Hidden = true };
+        var command = new Command("token", "issue a tenant credential signed with the silo's Tenancy:SigningKey").With(tenant, hours, keyFile, key);
+        command.SetAction(parse =>
+        {
+            if (parse.GetValue(key) is not null)
+                throw new UsageException($"--key is refused: a key on the command line is readable by every user of this machine (ps, /proc/PID/cmdline) and stays in shell history; set env {SigningKeyVariable} or give --key-file FILE", "ckpt token");
+            return Issue(parse.GetValue(tenant)!, parse.GetValue(hours), parse.GetValue(keyFile), context);
+        });
+        return command;
+    }
+
+    private static int Issue(string tenant, long hours, string? keyFile, CliContext context)
+    {
         var (key, source) = keyFile is not null ? (ReadKeyFile(keyFile), keyFile)
             : (Environment.GetEnvironmentVariable(SigningKeyVariable), $"env {SigningKeyVariable}");
-        if (string.IsNullOrWhiteSpace(key)) throw new UsageException($"token needs the silo's Tenancy:SigningKey (base64): set env {SigningKeyVariable} or give --key-file FILE");
+        if (string.IsNullOrWhiteSpace(key)) throw new UsageException($"token needs the silo's Tenancy:SigningKey (base64): set env {SigningKeyVariable} or give --key-file FILE", "ckpt token");
         byte[] keyBytes;
         try { keyBytes = Convert.FromBase64String(key.Trim()); }
-        catch (FormatException) { throw new UsageException($"the signing key in {source} is not base64"); }
-        if (keyBytes.Length < 32) throw new UsageException($"the signing key in {source} has {keyBytes.Length} bytes; the silo needs at least 32");
+        catch (FormatException) { throw new UsageException($"the signing key in {source} is not base64", "ckpt token"); }
+        if (keyBytes.Length < 32) throw new UsageException($"the signing key in {source} has {keyBytes.Length} bytes; the silo needs at least 32", "ckpt token");
         context.Out.WriteLine(TenantTokens.Issue(keyBytes, tenant, DateTimeOffset.UtcNow.AddHours(hours)));
         return 0;
     }

@@ -79,12 +79,12 @@ public sealed class BenchCliTests
 
         Assert.Equal(CliApp.UsageExitCode, plain.ExitCode);
         Assert.Equal("", plain.Out);
-        Assert.Equal("ckpt: --runs must be an integer >= 1, got '0' (ckpt --help shows the usage)", plain.Error.Trim());
+        Assert.Equal("ckpt: --runs must be an integer >= 1, got '0' (ckpt bench commits --help shows the usage)", plain.Error.Trim());
         Assert.Equal(CliApp.UsageExitCode, json.ExitCode);
         Assert.Equal("", json.Error);
         Assert.Equal("--store must be blob or memory, got 's3'", (string)json.Json["error"]!);
         Assert.Equal("usage", (string)json.Json["kind"]!);
         Assert.Equal(CliApp.UsageExitCode, unknown.ExitCode);
-        Assert.Contains("unknown benchmark 'rollbacks'", unknown.Error, StringComparison.Ordinal);
+        Assert.Contains("unknown command or argument 'rollbacks'", unknown.Error, StringComparison.Ordinal);
     }
 }

@@ -157,6 +157,6 @@ public sealed class ConvertCliTests : IDisposable
     {
         var result = await CliRunner.InProcess("convert", In("a.pkl"), In("b.pth"), "--rename", "c3");
         Assert.Equal(CliApp.UsageExitCode, result.ExitCode);
-        Assert.Contains("--rename supports only 'c2'", result.Error, StringComparison.Ordinal);
+        Assert.Contains("--rename must be c2, got 'c3'", result.Error, StringComparison.Ordinal);
     }
 }

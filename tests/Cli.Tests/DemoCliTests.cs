@@ -95,11 +95,11 @@ public sealed class DemoCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "demo" }, "demo needs --dir")]
+    [InlineData(new[] { "demo" }, "Option '--dir' is required")]
     [InlineData(new[] { "demo", "--dir", "x", "--iters", "zero" }, "--iters must be an integer")]
-    [InlineData(new[] { "demo", "--dir", "x", "--bogus", "1" }, "unknown option --bogus")]
-    [InlineData(new[] { "frobnicate" }, "unknown command 'frobnicate'")]
-    [InlineData(new[] { "ls" }, "missing DIR")]
+    [InlineData(new[] { "demo", "--dir", "x", "--bogus", "1" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "frobnicate" }, "unknown command or argument 'frobnicate'")]
+    [InlineData(new[] { "ls" }, "ls needs DIR")]
     public async Task Usage_errors_exit_2_with_a_message(string[] args, string message)
     {
         var result = await CliRunner.InProcess(args);

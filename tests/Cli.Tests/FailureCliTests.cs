@@ -147,10 +147,10 @@ public sealed class FailureCliTests : IDisposable
         var json = await CliRunner.InProcess("ls", "--json");
 
         Assert.Equal(CliApp.UsageExitCode, missingValue.ExitCode);
-        Assert.Equal("ckpt: --silo needs a value (ckpt --help shows the usage)", missingValue.Error.Trim());
+        Assert.Equal("ckpt: Required argument missing for option: '--silo'. (ckpt run show --help shows the usage)", missingValue.Error.Trim());
         Assert.Equal(CliApp.UsageExitCode, json.ExitCode);
         Assert.Equal("", json.Error);
-        Assert.Equal("missing DIR", (string)json.Json["error"]!);
+        Assert.Equal("ls needs DIR (or --run TENANT/RUN)", (string)json.Json["error"]!);
         Assert.Equal("usage", (string)json.Json["kind"]!);
     }
 

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
@@ -16,24 +17,45 @@ namespace Checkpointing.Cli.Bench;
 /// </summary>
 public static class CommitBenchCommand
 {
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Build(CliContext context)
     {
-        if (args.Positional(0, "what to benchmark (commits)") != "commits") throw new UsageException($"unknown benchmark '{args.Positionals[0]}' (known: commits, io)");
-        var options = new CommitLoadOptions(
-            Runs: (int)args.Long("runs", 64, min: 1),
-            Ranks: (int)args.Long("ranks", 2, min: 1),
-            Commits: (int)args.Long("commits", 3, min: 1),
-            Tensors: (int)args.Long("tensors", 4, min: 1),
-            CommitTimeout: TimeSpan.FromSeconds(args.Long("commit-timeout", 600, min: 1)),
-            Rate: args.OptionalLong("rate", min: 1));
-        var maxSeconds = args.Long("max-seconds", 600, min: 1);
-        var blobGrainState = Blob(args, "grain-state");
-        var blobStore = Blob(args, "store");
-        var silos = (int)args.Long("silos", 2, min: 1);
-        var json = args.Flag("json");
-        var repo = args.String("repo") ?? JobCommand.FindRepoRoot();
-        var siloDll = args.String("silo-dll") ?? JobCommand.SiblingBuild(repo, "Silo", "Checkpointing.Silo.dll");
-        args.ThrowOnUnknown(1);
+        var runs = CliOptions.Integer("--runs", "runs committing at once", 64, min: 1);
+        var ranks = CliOptions.Integer("--ranks", "ranks per run", 2, min: 1);
+        var commits = CliOptions.Integer("--commits", "checkpoints per run", 3, min: 1);
+        var tensors = CliOptions.Integer("--tensors", "tensors per checkpoint", 4, min: 1);
+        var grainState = CliOptions.Choice("--grain-state", "where run grains keep their state", "blob", "blob", "memory");
+        var storeKind = CliOptions.Choice("--store", "where shards and manifests go", "blob", "blob", "memory");
+        var silos = CliOptions.Integer("--silos", "silos in the dev cluster", 2, min: 1);
+        var rate = CliOptions.OptionalInteger("--rate", "checkpoints begun per second, all runs together (default: as fast as they go)", min: 1);
+        var commitTimeout = CliOptions.Integer("--commit-timeout", "seconds a rank waits for its commit", 600, min: 1);
+        var maxSeconds = CliOptions.Integer("--max-seconds", "end the timed window after this many seconds (unfinished checkpoints are failures)", 600, min: 1);
+        var json = CliOptions.Json();
+        var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
+        var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
+        var command = new Command("commits", "load on the control plane: N runs x W ranks each save C checkpoints concurrently through the agents' client path; " +
+            "prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU seconds and grain-state bytes written (exit 1 on any failure)")
+            .With(runs, ranks, commits, tensors, grainState, storeKind, silos, rate, commitTimeout, maxSeconds, json, repo, siloDll);
+        command.SetAction(parse =>
+        {
+            var root = parse.GetValue(repo) ?? JobCommand.FindRepoRoot();
+            var options = new CommitLoadOptions(
+                Runs: (int)parse.GetValue(runs),
+                Ranks: (int)parse.GetValue(ranks),
+                Commits: (int)parse.GetValue(commits),
+                Tensors: (int)parse.GetValue(tensors),
+                CommitTimeout: TimeSpan.FromSeconds(parse.GetValue(commitTimeout)),
+                Rate: parse.GetValue(rate));
+            return RunAsync(options, new CommitBenchSetup(parse.GetValue(grainState) == "blob", parse.GetValue(storeKind) == "blob", (int)parse.GetValue(silos),
+                parse.GetValue(maxSeconds), parse.GetValue(json), root, parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll")), context);
+        });
+        return command;
+    }
+
+    private sealed record CommitBenchSetup(bool BlobGrainState, bool BlobStore, int Silos, long MaxSeconds, bool Json, string Repo, string SiloDll);
+
+    private static async Task<int> RunAsync(CommitLoadOptions options, CommitBenchSetup setup, CliContext context)
+    {
+        var (blobGrainState, blobStore, silos, maxSeconds, json, repo, siloDll) = setup;
         var say = (string line) => context.Error.WriteLine($"[bench] {line}");
 
         await using var azurite = blobGrainState || blobStore ? await StartAzuriteAsync(repo, say) : null;
@@ -57,23 +79,21 @@ public static class CommitBenchCommand
             : new MemoryStore();
         var load = new CommitLoad(connection.Client, store, options);
         say($"setup: creating {options.Runs} runs, starting their attempts, warming up");
-        var setup = Stopwatch.StartNew();
+        var setupClock = Stopwatch.StartNew();
         await load.SetupAsync(CancellationToken.None);
-        say($"setup took {setup.Elapsed.TotalSeconds:0.0} s");
+        say($"setup took {setupClock.Elapsed.TotalSeconds:0.0} s");
 
         say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each");
-        var progress = new ProgressBar(context.Error, (long)options.Runs * options.Commits, context.Interactive);
         long done = 0;
         var before = await SnapshotAsync(fleet, azuritePid);
         var window = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
-        var result = await load.RunAsync(failed =>
+        var result = await CliProgress.RunAsync(context, "commits", (long)options.Runs * options.Commits, progress => load.RunAsync(failed =>
         {
             var n = Interlocked.Increment(ref done);
-            lock (progress) progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
-        }, deadline.Token);
+            progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
+        }, deadline.Token));
         var after = await SnapshotAsync(fleet, azuritePid);
-        progress.Finish();
 
         say("verifying every run's catalog");
         var failures = new SortedDictionary<string, int>(result.FailuresByType.ToDictionary(), StringComparer.Ordinal);
@@ -85,13 +105,6 @@ public static class CommitBenchCommand
         if (!json) context.Error.WriteLine($"ckpt: bench: {failed} failure(s): {string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}"))}");
         return CliFailure.FailureExitCode;
     }
-
-    private static bool Blob(CliArguments args, string name) => args.String(name) switch
-    {
-        null or "blob" => true,
-        "memory" => false,
-        var other => throw new UsageException($"--{name} must be blob or memory, got '{other}'"),
-    };
 
     private static async Task<Azurite> StartAzuriteAsync(string repo, Action<string> say)
     {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
@@ -24,25 +25,45 @@ public static class IoBenchCommand
         "blob_save_vs_sdk", "blob_load_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
     ];
 
-    public static async Task<int> RunAsync(CliArguments args, CliContext context)
+    public static Command Build(CliContext context)
     {
-        var sizeMiB = args.Long("size-mib", 1024, min: 1);
-        var repeat = (int)args.Long("repeat", 3, min: 1);
-        var tensors = (int)args.Long("tensors", 64, min: 1);
-        var shards = (int)args.Long("shards", 1, min: 1);
-        var rows = args.String("rows") is { } list ? list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) : RowNames;
-        var unknown = rows.FirstOrDefault(r => !RowNames.Contains(r));
-        if (unknown is not null) throw new UsageException($"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
-        var device = args.String("device") switch
+        var sizeMiB = CliOptions.Integer("--size-mib", "size of the state dict", 1024, min: 1);
+        var repeat = CliOptions.Integer("--repeat", "interleaved repetitions", 3, min: 1);
+        var tensors = CliOptions.Integer("--tensors", "float32 tensors in the state dict", 64, min: 1);
+        var shards = CliOptions.Integer("--shards", "shards per checkpoint", 1, min: 1);
+        var rows = new Option<string[]>("--rows")
         {
-            null or "cpu" => DeviceType.CPU,
-            "cuda" when cuda.is_available() => DeviceType.CUDA,
-            "cuda" => throw new InvalidOperationException("--device cuda: no CUDA device is available to TorchSharp (build with -p:TorchRuntime=cuda on a GPU machine: scripts/gpu-check.sh)"),
-            var other => throw new UsageException($"--device must be cpu or cuda, got '{other}'"),
+            Description = "rows to run, comma-separated (default: all)",
+            HelpName = "ROW,...",
+            DefaultValueFactory = _ => RowNames,
+            CustomParser = r => r.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         };
-        var json = args.Flag("json");
-        var repo = args.String("repo");
-        args.ThrowOnUnknown(1);
+        rows.CompletionSources.Add(RowNames);
+        rows.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string[]>().FirstOrDefault(row => !RowNames.Contains(row)) is { } unknown)
+                r.AddError($"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
+        });
+        var device = CliOptions.Choice("--device", "where the state dict lives", "cpu", "cpu", "cuda");
+        var json = CliOptions.Json();
+        var repo = CliOptions.Text("--repo", "the repository, for Azurite (found from the working folder when not given)", "DIR");
+        var command = new Command("io", "the data plane against this machine's limits: each row times our save/load/async save and a reference on the same bytes " +
+            "(FileStream+fsync, dd, torch.save/torch.load via /usr/bin/python3, memcpy, raw Azure SDK on a local Azurite), interleaved within every repetition; " +
+            "prints median and min, ratios, and the peak RSS of our save and load")
+            .With(sizeMiB, repeat, tensors, shards, rows, device, json, repo);
+        command.SetAction(parse => RunAsync(new IoBenchOptions(parse.GetValue(sizeMiB), (int)parse.GetValue(repeat), (int)parse.GetValue(tensors), (int)parse.GetValue(shards),
+            parse.GetValue(rows)!, parse.GetValue(device) == "cuda", parse.GetValue(json), parse.GetValue(repo)), context));
+        return command;
+    }
+
+    private sealed record IoBenchOptions(long SizeMiB, int Repeat, int Tensors, int Shards, string[] Rows, bool Cuda, bool Json, string? Repo);
+
+    private static async Task<int> RunAsync(IoBenchOptions o, CliContext context)
+    {
+        var (sizeMiB, repeat, tensors, shards, rows, useCuda, json, repo) = o;
+        if (useCuda && !cuda.is_available())
+            throw new InvalidOperationException("--device cuda: no CUDA device is available to TorchSharp (build with -p:TorchRuntime=cuda on a GPU machine: scripts/gpu-check.sh)");
+        var device = useCuda ? DeviceType.CUDA : DeviceType.CPU;
         if (rows.Any(r => r.Contains("torch", StringComparison.Ordinal))) TorchReference.ThrowIfMissing();
         var say = (string line) => context.Error.WriteLine($"[bench] {line}");
 

@@ -24,7 +24,7 @@ internal sealed class IoWorkload : IDisposable
 
     public IoWorkload(int tensors, long elements, int shards, DeviceType device, Action<string> say)
     {
-        if (elements * 4 > 1L << 30) throw new UsageException("each tensor must stay under 1 GiB: use more --tensors for this --size-mib");
+        if (elements * 4 > 1L << 30) throw new UsageException("each tensor must stay under 1 GiB: use more --tensors for this --size-mib", "ckpt bench io");
         _say = say;
         Folder = Directory.CreateTempSubdirectory("ckpt-bench-io-").FullName;
         _model = new BenchModel(tensors, elements);

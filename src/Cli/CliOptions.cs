@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Checkpointing.Cli;
+
+/// <summary>Thrown for a command line the user must fix; the message is shown with a pointer to the command's help.</summary>
+public sealed class UsageException(string message, string helpCommand = "ckpt") : Exception(message)
+{
+    public string HelpCommand { get; } = helpCommand;
+}
+
+/// <summary>
+/// The kinds of option the commands declare, on System.CommandLine. Values are checked while parsing,
+/// so a bad value is a usage error naming the option before any command starts work.
+/// </summary>
+public static class CliOptions
+{
+    public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
+
+    public static Option<bool> Json() => Flag("--json", "print one JSON object on stdout (a failure too)");
+
+    public static Option<string?> Text(string name, string description, string? valueName = null) =>
+        new(name) { Description = description, HelpName = valueName };
+
+    public static Option<string> RequiredText(string name, string description, string valueName) =>
+        new(name) { Description = description, HelpName = valueName, Required = true };
+
+    /// <summary>An integer of at least <paramref name="min"/>, <paramref name="fallback"/> when not given.</summary>
+    public static Option<long> Integer(string name, string description, long fallback, long min = long.MinValue) => new(name)
+    {
+        Description = description,
+        HelpName = "N",
+        DefaultValueFactory = _ => fallback,
+        CustomParser = r => ParseInteger(r, name, min) ?? fallback,
+    };
+
+    /// <summary>An integer of at least <paramref name="min"/>, or null when not given.</summary>
+    public static Option<long?> OptionalInteger(string name, string description, long min = long.MinValue) => new(name)
+    {
+        Description = description,
+        HelpName = "N",
+        CustomParser = r => ParseInteger(r, name, min),
+    };
+
+    public static Option<double?> Fraction(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "F",
+        CustomParser = r =>
+        {
+            var text = r.Tokens.Single().Value;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value is >= 0 and <= 1) return value;
+            r.AddError($"{name} must be a fraction between 0 and 1, got '{text}'");
+            return null;
+        },
+    };
+
+    /// <summary>One of <paramref name="choices"/> (help and completions list them), <paramref name="fallback"/> when not given.</summary>
+    public static Option<string?> Choice(string name, string description, string? fallback, params string[] choices)
+    {
+        var option = new Option<string?>(name) { Description = description, HelpName = string.Join('|', choices) };
+        if (fallback is not null) option.DefaultValueFactory = _ => fallback;
+        option.CompletionSources.Add(choices);
+        option.Validators.Add(r =>
+        {
+            if (r.Tokens.Count > 0 && !choices.Contains(r.Tokens[^1].Value, StringComparer.Ordinal))
+                r.AddError($"{name} must be {string.Join(" or ", choices)}, got '{r.Tokens[^1].Value}'");
+        });
+        return option;
+    }
+
+    public static Argument<string> Positional(string name, string description) => new(name) { Description = description };
+
+    private static long? ParseInteger(ArgumentResult result, string name, long min)
+    {
+        var text = result.Tokens.Single().Value;
+        if (long.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min) return value;
+        result.AddError(min == long.MinValue ? $"{name} must be an integer, got '{text}'" : $"{name} must be an integer >= {min}, got '{text}'");
+        return null;
+    }
+
+    /// <summary>Adds options and arguments to a command (collection initializers read badly for a mix of both).</summary>
+    public static Command With(this Command command, params Symbol[] symbols)
+    {
+        foreach (var symbol in symbols)
+        {
+            switch (symbol)
+            {
+                case Option option: command.Options.Add(option); break;
+                case Argument argument: command.Arguments.Add(argument); break;
+                case Command sub: command.Subcommands.Add(sub); break;
+                default: throw new ArgumentException($"cannot add a {symbol.GetType().Name} to a command", nameof(symbols));
+            }
+        }
+        return command;
+    }
+}

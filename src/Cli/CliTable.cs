@@ -1,0 +1,39 @@
+using Spectre.Console;
+
+namespace Checkpointing.Cli;
+
+/// <summary>A column of a <see cref="CliTable"/>: its header, and its width and alignment as plain text.</summary>
+public sealed record CliColumn(string Header, int Width, bool Right = false);
+
+/// <summary>
+/// Rows on stdout: a Spectre.Console table with borders when stdout is a terminal; aligned plain text
+/// (fixed widths, one row per line, what scripts and logs have always read) when it is not.
+/// </summary>
+public sealed class CliTable(params CliColumn[] columns)
+{
+    private readonly List<string[]> _rows = [];
+
+    public CliTable Add(params string[] cells)
+    {
+        if (cells.Length != columns.Length) throw new ArgumentException($"a row needs {columns.Length} cells, got {cells.Length}", nameof(cells));
+        _rows.Add(cells);
+        return this;
+    }
+
+    public void Write(CliContext context)
+    {
+        if (!context.Tables)
+        {
+            context.Out.WriteLine(PlainLine(columns.Select(c => c.Header).ToArray()));
+            foreach (var row in _rows) context.Out.WriteLine(PlainLine(row));
+            return;
+        }
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var c in columns) table.AddColumn(new TableColumn(Markup.Escape(c.Header)) { Alignment = c.Right ? Justify.Right : Justify.Left });
+        foreach (var row in _rows) table.AddRow(row.Select(cell => new Text(cell)).ToArray<Spectre.Console.Rendering.IRenderable>());
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Out) }).Write(table);
+    }
+
+    private string PlainLine(string[] cells) =>
+        string.Join(' ', cells.Select((cell, i) => columns[i].Right ? cell.PadLeft(columns[i].Width) : cell.PadRight(columns[i].Width))).TrimEnd();
+}
