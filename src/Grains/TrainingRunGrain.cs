@@ -112,7 +112,7 @@ public sealed class TrainingRunGrain(
         EnsureCreated();
         S.Epoch++;
         // Checkpoints begun by earlier attempts can never complete now: collect them.
-        foreach (var stale in S.Pending.Values.Where(p => p.Epoch < S.Epoch).ToList()) Abort(stale, "superseded by a new attempt");
+        foreach (var stale in S.Pending.Values.Where(p => p.Epoch < S.Epoch).ToList()) Abort(stale, AbortReason.Superseded, "superseded by a new attempt");
         await WriteOrReloadAsync();
         await CleanUpForNewAttemptAsync();
         logger.LogInformation("Run {Run} attempt {Epoch} started", _id, S.Epoch);
@@ -143,7 +143,7 @@ public sealed class TrainingRunGrain(
                 RecordBegin(pending, request.Rank);
                 return AttemptFor(pending, request.Rank); // a retried or a further rank's Begin: same attempt, no write
             }
-            Abort(pending, "begun again by a newer attempt");
+            Abort(pending, AbortReason.Superseded, "begun again by a newer attempt");
         }
 
         pending = new PendingCheckpoint
@@ -364,7 +364,7 @@ public sealed class TrainingRunGrain(
     /// <summary>Every waiting rank fails with the same refusal as the rank whose report completed the set.</summary>
     private async Task AbandonAsync(CommitCollector collector, RunRefusedException refusal)
     {
-        Abort(collector.Pending, refusal.Message, refusal);
+        Abort(collector.Pending, AbortReason.Refused, refusal.Message, refusal);
         await WriteOrReloadAsync();
         AfterDurableChange();
     }
@@ -602,7 +602,7 @@ public sealed class TrainingRunGrain(
         var now = time.GetUtcNow();
         var cutoff = now - options.Value.PendingTimeout;
         var expired = S.Pending.Values.Where(p => p.LastProgressUtc < cutoff).ToList();
-        foreach (var p in expired) Abort(p, $"no progress for {options.Value.PendingTimeout}");
+        foreach (var p in expired) Abort(p, AbortReason.Expired, $"no progress for {options.Value.PendingTimeout}");
         if (expired.Count > 0) await WriteOrReloadAsync();
         if (_grant is { } grant && grant.ExpiresUtc <= now)
         {
@@ -614,7 +614,7 @@ public sealed class TrainingRunGrain(
     });
 
     /// <summary>Ranks waiting for it, or awaiting it later in this activation, fail with <paramref name="refusal"/> (or the reason); its shards are owed a deletion.</summary>
-    private void Abort(PendingCheckpoint pending, string why, RunRefusedException? refusal = null)
+    private void Abort(PendingCheckpoint pending, string reason, string why, RunRefusedException? refusal = null)
     {
         refusal ??= new RunRefusedException($"Checkpoint {pending.Name} of {_id} was abandoned: {why}.");
         if (_collecting.Remove(pending.Name, out var collector)) collector.Outcome.TrySetException(refusal);
@@ -624,7 +624,7 @@ public sealed class TrainingRunGrain(
         _abandoned[pending.Name] = (pending.AttemptId, refusal);
         S.Pending.Remove(pending.Name);
         S.Deletions.Add(new PendingDeletion($"{_id.StorePrefix}/{pending.Name}", pending.AttemptId, pending.WorldSize));
-        metrics.Aborts.Add(1, SiloMetrics.Tenant(_id.Tenant));
+        metrics.Aborts.Add(1, SiloMetrics.Tenant(_id.Tenant), new KeyValuePair<string, object?>("reason", reason));
         logger.LogWarning("Run {Run}: checkpoint {Name} attempt {Attempt} abandoned: {Why}", _id, pending.Name, pending.AttemptId, why);
     }
 

@@ -202,6 +202,19 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     [Fact]
     public async Task Abandoned_pending_checkpoints_expire_and_their_shards_are_collected()
     {
+        // The silos run in this process: their ckpt_aborts counter is seen here as an exporter would see it.
+        var expiries = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == SiloMetrics.MeterName && instrument.Name == "ckpt_aborts") l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            var labels = tags.ToArray().ToDictionary(t => t.Key, t => t.Value as string);
+            if (labels.GetValueOrDefault("reason") == AbortReason.Expired && labels.GetValueOrDefault("tenant") == "acme") Interlocked.Add(ref expiries, (int)value);
+        });
+        listener.Start();
         TestTenancy.ActAs("acme"); // a credential set inside a helper would not flow back here
         var job = await NewRun(worldSize: 2);
         var plan = await job.Begin("model_0000009", 9, 0);
@@ -214,6 +227,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.False(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
         var e = await Assert.ThrowsAsync<RunRefusedException>(async () => await job.Grain.ReportShard(await job.WriteShard(plan, 9)));
         Assert.Contains("expired, was aborted, or was never begun", e.Message);
+        Assert.True(Volatile.Read(ref expiries) >= 1, "the expiry was not counted as ckpt_aborts{reason=expired}");
     }
 
     [Fact]
