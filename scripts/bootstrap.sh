@@ -79,6 +79,13 @@ if ! command -v strace >/dev/null 2>&1; then
   apt_install --no-install-recommends strace
 fi
 
+# iproute2 (ip, tc): the chaos lab's network namespaces, bridge, veth links and slow links.
+if ! command -v ip >/dev/null 2>&1 || ! command -v tc >/dev/null 2>&1; then
+  say "installing iproute2"
+  apt_update_once
+  apt_install --no-install-recommends iproute2
+fi
+
 # A real browser for the dashboard tests: Playwright drives Debian's chromium (its own browser download is not reachable).
 if ! command -v chromium >/dev/null 2>&1; then
   say "installing chromium"

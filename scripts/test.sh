@@ -13,6 +13,18 @@ set +e
 dotnet test Checkpointing.slnx -c Release --no-build --nologo --filter "Category!=Slow" \
   --logger trx --results-directory "$results" 2>&1 | tee "$repo/artifacts/test.log"
 status=${PIPESTATUS[0]}
+# The chaos lab (issue 14), two minutes of faults on a cluster of network namespaces, then its checks.
+echo "chaos: scripts/chaos.sh --minutes 2 --seed 1 --json" | tee -a "$repo/artifacts/test.log"
+CKPT_CHAOS_BUILT=1 bash scripts/chaos.sh --minutes 2 --seed 1 --json >"$repo/artifacts/chaos.json" 2>"$repo/artifacts/chaos.log"
+chaos_status=$?
+cat "$repo/artifacts/chaos.json" | tee -a "$repo/artifacts/test.log"
+if [[ $chaos_status -ne 0 ]]; then
+  tail -n 30 "$repo/artifacts/chaos.log"
+  echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - chaos (scripts/chaos.sh exit $chaos_status; log: artifacts/chaos.log)" | tee -a "$repo/artifacts/test.log"
+  status=1
+else
+  echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0, Total:     1 - chaos" | tee -a "$repo/artifacts/test.log"
+fi
 set -e
 # One closing line summed over every test assembly, e.g. "tests: 120 passed, 0 failed".
 awk '/^(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }

@@ -28,20 +28,23 @@ public static class AgentCommand
         var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
         var seed = CliOptions.Integer("--seed", "random seed", 1);
         var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
+        var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
+        var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
-            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt)), cluster.Read(parse), store.Read(parse), context));
+            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental)),
+            cluster.Read(parse), store.Read(parse), context));
         return command;
     }
 
-    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt);
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt agent");
         // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
         using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
@@ -53,6 +56,7 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var training = new DemoTraining(seed, width, iterations);
         var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, training.Model, training.Checkpointables, context.Logger($"agent{rank}"));
+        agent.Backend.Committer.Incremental = incremental;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
 
         var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;
@@ -70,6 +74,7 @@ public static class AgentCommand
                 throw new TimeoutException($"rank {rank} was held at iteration {iteration} for 10 minutes and never killed");
             }
             var loss = training.Step(iteration);
+            if (stepDelay > TimeSpan.Zero) await Task.Delay(stepDelay);
             Emit(context, "step", rank, new JsonObject { ["iteration"] = iteration, ["loss"] = loss });
             await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
         }

@@ -63,7 +63,7 @@ public sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>Waits until a silo answers <c>GET /readyz</c> on <paramref name="healthPort"/> with success: started, its storage reachable.</summary>
-    public async Task WaitReadyAsync(int healthPort)
+    public async Task WaitReadyAsync(int healthPort, string host = "127.0.0.1")
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
         var clock = Stopwatch.StartNew();
@@ -72,7 +72,7 @@ public sealed class ChildProcess : IAsyncDisposable
             if (HasExited) throw new InvalidOperationException($"the process exited with {ExitCode}:\n{ErrorTail}");
             try
             {
-                if ((await http.GetAsync(new Uri($"http://127.0.0.1:{healthPort}/readyz"))).IsSuccessStatusCode) return;
+                if ((await http.GetAsync(new Uri($"http://{host}:{healthPort}/readyz"))).IsSuccessStatusCode) return;
             }
             catch (HttpRequestException) { }
             catch (TaskCanceledException) { }

@@ -88,6 +88,7 @@ public static class CliApp
             RunCommands.History(context),
             RunCommands.Token(context),
             AgentCommand.Build(context),
+            Chaos.ChaosCommand.Build(context),
             new Command("bench", "measure the control plane (commits) or the data plane (io)").With(CommitBenchCommand.Build(context), IoBenchCommand.Build(context)));
         var help = root.Options.OfType<HelpOption>().Single();
         help.Action = new HelpWithExitCodes((HelpAction)help.Action!);

@@ -11,7 +11,7 @@ public sealed class ClusterOptions
     public const string TokenVariable = "CKPT_TOKEN";
     public const string StorageVariable = "CKPT_STORAGE";
 
-    private readonly Option<string> _silo = new("--silo") { Description = "a gateway of the cluster", HelpName = "HOST:PORT", DefaultValueFactory = _ => "127.0.0.1:30000" };
+    private readonly Option<string> _silo = new("--silo") { Description = "gateways of the cluster, comma-separated (the client moves to another when one fails)", HelpName = "HOST:PORT,...", DefaultValueFactory = _ => "127.0.0.1:30000" };
     private readonly Option<string> _clusterId = new("--cluster-id") { Description = "the cluster's id", HelpName = "ID", DefaultValueFactory = _ => "checkpointing-dev" };
     private readonly Option<long> _connectTimeout = CliOptions.Integer("--connect-timeout", "seconds to wait for the cluster", 20, min: 1);
     private readonly Option<string?> _token = CliOptions.Text("--token", $"the tenant credential (visible to other users: prefer env {TokenVariable})", "TOKEN");
@@ -26,7 +26,7 @@ public sealed class ClusterOptions
 
     public ClusterConnectionOptions Read(ParseResult parse) => new()
     {
-        Gateways = [parse.GetValue(_silo)!],
+        Gateways = parse.GetValue(_silo)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
         ClusterId = parse.GetValue(_clusterId)!,
         TenantToken = parse.GetValue(_token) ?? Environment.GetEnvironmentVariable(TokenVariable)
             ?? throw new UsageException($"a tenant credential is needed: --token TOKEN or env {TokenVariable} (the operator issues one with `ckpt token`)"),

@@ -25,7 +25,7 @@ public static class SiloHost
         builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
         var silo = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
         var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
-        builder.WebHost.UseUrls($"http://127.0.0.1:{silo.HttpPort ?? silo.HealthPort}");
+        builder.WebHost.UseUrls($"http://{silo.HttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());

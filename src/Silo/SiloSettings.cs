@@ -19,6 +19,8 @@ public sealed class SiloSettings
     public int? HttpPort { get; set; }
     /// <summary>The HTTP port's first name, still honoured when <see cref="HttpPort"/> is not set.</summary>
     public int HealthPort { get; set; } = 8080;
+    /// <summary>The address HTTP listens on: loopback by default; the host's address (or 0.0.0.0) to serve the API, dashboard and /metrics to other machines.</summary>
+    public string HttpAddress { get; set; } = "127.0.0.1";
 }
 
 public sealed class StorageSettings

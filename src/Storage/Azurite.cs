@@ -12,9 +12,12 @@ public sealed class Azurite : IAsyncDisposable
 {
     private readonly Process _process;
 
-    private Azurite(Process process, int blobPort, int queuePort, int tablePort)
+    private readonly AzuriteHost _host;
+
+    private Azurite(Process process, AzuriteHost host, int blobPort, int queuePort, int tablePort)
     {
         _process = process;
+        _host = host;
         // A launcher ended by SIGTERM or Ctrl-C never reaches DisposeAsync: do not leave node running behind it.
         AppDomain.CurrentDomain.ProcessExit += KillOnExit;
         BlobPort = blobPort;
@@ -29,37 +32,43 @@ public sealed class Azurite : IAsyncDisposable
     public string ConnectionString =>
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        $"BlobEndpoint=http://127.0.0.1:{BlobPort}/devstoreaccount1;QueueEndpoint=http://127.0.0.1:{QueuePort}/devstoreaccount1;TableEndpoint=http://127.0.0.1:{TablePort}/devstoreaccount1;";
+        $"BlobEndpoint=http://{_host.Address}:{BlobPort}/devstoreaccount1;QueueEndpoint=http://{_host.Address}:{QueuePort}/devstoreaccount1;TableEndpoint=http://{_host.Address}:{TablePort}/devstoreaccount1;";
+
+    /// <summary>The process id of node (to measure its CPU, or to end it).</summary>
+    public int ProcessId => _process.Id;
 
     /// <param name="repoRoot">The repository whose node_modules holds the pinned Azurite.</param>
     /// <param name="ports">Blob, queue and table ports; free ones when null.</param>
-    public static async Task<Azurite> StartAsync(string repoRoot, (int Blob, int Queue, int Table)? ports = null)
+    /// <param name="host">Where it listens and keeps its data; on 127.0.0.1 in memory when null.</param>
+    public static async Task<Azurite> StartAsync(string repoRoot, (int Blob, int Queue, int Table)? ports = null, AzuriteHost? host = null)
     {
+        host ??= AzuriteHost.Loopback;
         var root = repoRoot;
         var script = Path.Combine(root, "node_modules", "azurite", "dist", "src", "azurite.js");
         if (!File.Exists(script))
             throw new InvalidOperationException($"Azurite is not installed ({script} is missing): run scripts/bootstrap.sh, which runs `npm ci` with the pinned package-lock.json.");
         var (blob, queue, table) = ports ?? (FreePort(), FreePort(), FreePort());
-        var info = new ProcessStartInfo("node")
+        var info = new ProcessStartInfo(host.Launcher.Count > 0 ? host.Launcher[0] : "node")
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
             WorkingDirectory = Path.GetTempPath(),
         };
+        foreach (var arg in host.Launcher.Skip(1).Concat(host.Launcher.Count > 0 ? ["node"] : [])) info.ArgumentList.Add(arg);
         foreach (var arg in new[]
         {
-            script, "--silent", "--inMemoryPersistence", "--skipApiVersionCheck", "--disableProductStyleUrl",
-            "--blobHost", "127.0.0.1", "--blobPort", $"{blob}",
-            "--queueHost", "127.0.0.1", "--queuePort", $"{queue}",
-            "--tableHost", "127.0.0.1", "--tablePort", $"{table}",
-        }) info.ArgumentList.Add(arg);
+            script, "--silent", "--skipApiVersionCheck", "--disableProductStyleUrl",
+            "--blobHost", host.Address, "--blobPort", $"{blob}",
+            "--queueHost", host.Address, "--queuePort", $"{queue}",
+            "--tableHost", host.Address, "--tablePort", $"{table}",
+        }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node for Azurite");
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var azurite = new Azurite(process, blob, queue, table);
+        var azurite = new Azurite(process, host, blob, queue, table);
         await azurite.WaitForPortsAsync();
         return azurite;
     }
@@ -75,7 +84,7 @@ public sealed class Azurite : IAsyncDisposable
                 try
                 {
                     using var client = new TcpClient();
-                    await client.ConnectAsync(IPAddress.Loopback, port);
+                    await client.ConnectAsync(IPAddress.Parse(_host.Address), port);
                     break;
                 }
                 catch (SocketException) when (deadline.Elapsed < TimeSpan.FromSeconds(60))
@@ -94,8 +103,8 @@ public sealed class Azurite : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
-    /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports (an outage ending; in-memory data is gone).</summary>
-    public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort));
+    /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports and host (an outage ending; in-memory data is gone, data on disk is kept).</summary>
+    public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort), _host);
 
     public async ValueTask DisposeAsync()
     {
@@ -124,4 +133,15 @@ public sealed class Azurite : IAsyncDisposable
         listener.Stop();
         return port;
     }
+}
+
+/// <summary>
+/// Where an Azurite runs: the address it listens on, the folder it keeps its data in (null: in memory,
+/// lost when it stops), and a launcher its node process starts through (e.g. <c>ip netns exec NS</c>).
+/// </summary>
+public sealed record AzuriteHost(string Address, string? Location = null, IReadOnlyList<string>? LauncherArgs = null)
+{
+    public static readonly AzuriteHost Loopback = new("127.0.0.1");
+
+    public IReadOnlyList<string> Launcher => LauncherArgs ?? [];
 }

@@ -1,5 +1,5 @@
 using System.Text.Json.Nodes;
-using Checkpointing.Integration.Tests;
+using Checkpointing.TestSupport;
 
 namespace Checkpointing.Cli.Tests;
 

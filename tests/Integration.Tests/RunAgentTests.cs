@@ -1,5 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
+using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 using Checkpointing.TrainerAgent.Cluster;
 
@@ -42,5 +43,41 @@ public sealed class RunAgentTests(TwoSiloCluster fixture)
         Assert.Equal("model_final", (await grain.GetLastCheckpoint())!.Name);
         Assert.Null((await grain.Get()).CheckpointRequest);
         Assert.All(agents, a => Assert.Equal(5, a.Policy.Period));
+    }
+}
+
+/// <summary>A rank whose cluster goes away mid-training waits for it in its step instead of failing the process.</summary>
+public sealed class UnreachableClusterTests
+{
+    [Fact]
+    public async Task A_step_while_the_only_silo_is_down_waits_for_its_replacement_and_training_goes_on()
+    {
+        await using var azurite = await RepoPaths.StartAzurite();
+        var clusterId = $"unreachable-{Guid.NewGuid():N}";
+        await using var silo = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey);
+        await using var connection = await ClusterConnection.ConnectAsync(new ClusterConnectionOptions
+        {
+            Gateways = [$"127.0.0.1:{silo.GatewayPort}"],
+            ClusterId = clusterId,
+            TenantToken = TestTenancy.Token("it"),
+        });
+        var store = AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints");
+        var run = new RunId("it", "unreachable");
+        var grain = connection.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        await grain.Create(new PeriodicPolicy(5, MaxIter: 10));
+        var agent = await RunAgent.JoinAsync(connection.Client, run, store, 0, 1, await grain.StartAttempt(), ClusterRanks.Replica(seed: 3), []);
+        await agent.StepAsync(0);
+
+        // Chaos found agents dying on one failed directive call while their silo was away.
+        silo.Kill();
+        var step = agent.StepAsync(1);
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        Assert.False(step.IsCompleted, step.Exception?.GetBaseException().Message ?? "the step completed without the cluster");
+        await using var replacement = await SiloProcess.StartAsync(clusterId, azurite.ConnectionString, TestTenancy.SigningKey,
+            ports: (silo.SiloPort, silo.GatewayPort, silo.HealthPort));
+        await step.WaitAsync(TimeSpan.FromMinutes(3));
+        for (long iteration = 2; iteration < 10; iteration++) await agent.StepAsync(iteration).WaitAsync(TimeSpan.FromMinutes(3));
+
+        Assert.Equal(["model_0000004", "model_0000009", "model_final"], (await grain.ListCheckpoints()).Select(c => c.Name));
     }
 }

@@ -135,6 +135,7 @@ internal static class Transient
         }
     }
 
-    private static bool IsTransient(Exception e) => e is RunMovedException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
+    /// <summary>A failure that a later call may not meet: the grain moved or reloaded, a silo or connection went away, no answer in time.</summary>
+    public static bool IsTransient(Exception e) => e is RunMovedException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
         or TimeoutException or OrleansException { InnerException: null or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException };
 }

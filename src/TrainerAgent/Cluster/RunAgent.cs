@@ -38,10 +38,17 @@ public sealed class RunAgent
     private PeriodicCheckpointer Periodic(PeriodicPolicy policy) =>
         new(Checkpointer, policy.Period, policy.MaxIter, policy.MaxToKeep, policy.FilePrefix);
 
-    /// <summary>Saves when the policy or a checkpoint-now request says so; picks up policy changes made on the grain.</summary>
+    /// <summary>
+    /// Saves when the policy or a checkpoint-now request says so; picks up policy changes made on the grain.
+    /// A directive call that fails for a transient reason (a silo failing over, the cluster briefly
+    /// unreachable) is tried again until the commit timeout, as saves are: the step waits rather than the
+    /// process failing, and never goes on without the directive, since every rank must see the same
+    /// checkpoint-now iteration or the others would wait for it in a save it never joins.
+    /// </summary>
     public async Task StepAsync(long iteration, IReadOnlyDictionary<string, object?>? extra = null, CancellationToken cancellationToken = default)
     {
-        var directive = await Backend.Grain.GetDirective(Backend.Epoch, iteration).ConfigureAwait(false);
+        var deadline = DateTimeOffset.UtcNow + Backend.Committer.CommitTimeout;
+        var directive = await Transient.RetryAsync(() => Backend.Grain.GetDirective(Backend.Epoch, iteration), deadline, cancellationToken).ConfigureAwait(false);
         if (directive.Policy != _periodic.Policy) _periodic = Periodic(directive.Policy);
         if (directive.CheckpointNow?.SaveAtIteration == iteration && !_periodic.Policy.IsPeriodicStep(iteration))
         {

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Checkpointing.Integration.Tests;
+namespace Checkpointing.TestSupport;
 
 /// <summary>
 /// A TCP proxy on 127.0.0.1 in front of a loopback service. <see cref="Break"/> drops every open
@@ -10,15 +10,19 @@ namespace Checkpointing.Integration.Tests;
 public sealed class FlakyProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _targetPort;
+    private readonly IPEndPoint _target;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<TcpClient> _open = [];
     private readonly Task _accepting;
     private volatile bool _broken;
 
-    public FlakyProxy(int targetPort)
+    public FlakyProxy(int targetPort) : this(new IPEndPoint(IPAddress.Loopback, targetPort))
     {
-        _targetPort = targetPort;
+    }
+
+    public FlakyProxy(IPEndPoint target)
+    {
+        _target = target;
         _listener.Start();
         _accepting = AcceptLoop();
     }
@@ -59,7 +63,7 @@ public sealed class FlakyProxy : IAsyncDisposable
         var upstream = new TcpClient();
         try
         {
-            await upstream.ConnectAsync(IPAddress.Loopback, _targetPort);
+            await upstream.ConnectAsync(_target);
             lock (_open) { _open.Add(client); _open.Add(upstream); }
             var a = client.GetStream().CopyToAsync(upstream.GetStream(), _stop.Token);
             var b = upstream.GetStream().CopyToAsync(client.GetStream(), _stop.Token);

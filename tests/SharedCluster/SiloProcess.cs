@@ -2,7 +2,7 @@ using Checkpointing.Storage;
 using System.Diagnostics;
 using Checkpointing.TestSupport;
 
-namespace Checkpointing.Grains.Tests;
+namespace Checkpointing.TestSupport;
 
 /// <summary>A real Checkpointing.Silo process (cluster mode with Azure Table membership, or dev mode), started and killed by PID.</summary>
 public sealed class SiloProcess : IAsyncDisposable
@@ -40,10 +40,11 @@ public sealed class SiloProcess : IAsyncDisposable
 
     /// <param name="settings">More CKPT_ environment settings, overriding the defaults here.</param>
     /// <param name="waitUntilReady">Return only once /readyz answers 200.</param>
+    /// <param name="ports">Silo, gateway and HTTP ports (a replacement for a killed silo on its address); free ones when null.</param>
     public static async Task<SiloProcess> StartAsync(string clusterId, string connectionString, string signingKey, string mode = "Cluster",
-        IReadOnlyDictionary<string, string>? settings = null, bool waitUntilReady = true)
+        IReadOnlyDictionary<string, string>? settings = null, bool waitUntilReady = true, (int Silo, int Gateway, int Http)? ports = null)
     {
-        var (siloPort, gatewayPort, healthPort) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
+        var (siloPort, gatewayPort, healthPort) = ports ?? (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
         var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.ArgumentList.Add(SiloDll);
         var env = new Dictionary<string, string>

@@ -1,0 +1,302 @@
+using System.Collections.Concurrent;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+
+namespace Checkpointing.Cli.Chaos;
+
+/// <summary>
+/// One chaos session: starts the runs, keeps them and the silos going (a supervisor, as a job
+/// scheduler and a service manager would), strikes faults drawn from the seed, samples every run's
+/// last-checkpoint tag, and at the end heals everything and runs the invariant checker.
+/// </summary>
+internal sealed class ChaosSession
+{
+    private const string Tenant = "chaos";
+    private const int MaxToKeep = 3;
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(120);
+
+    public static readonly string[] FaultKinds = ["silo_kill", "silo_term", "partition", "netem", "azurite_restart", "agent_kill"];
+
+    private readonly ChaosOptions _o;
+    private readonly NetworkLab _lab;
+    private readonly ChaosCluster _cluster;
+    private readonly IClusterClient _client;
+    private readonly ICheckpointStore _store;
+    private readonly byte[] _key;
+    private readonly string _clusterId;
+    private readonly Action<string> _say;
+    private readonly Random _random;
+    private readonly List<ChaosRun> _runs = [];
+    private readonly ChaosFindings _findings = new();
+    private readonly ConcurrentDictionary<string, long> _highestTag = new(StringComparer.Ordinal);
+    // Held by a fault while it has a silo down on purpose, so the supervisor does not restart it under the fault.
+    private readonly SemaphoreSlim _siloLock = new(1, 1);
+
+    public ChaosSession(ChaosOptions options, NetworkLab lab, ChaosCluster cluster, IClusterClient client, ICheckpointStore store, byte[] key, string clusterId, Action<string> say)
+    {
+        _o = options;
+        (_lab, _cluster, _client, _store, _key, _clusterId, _say) = (lab, cluster, client, store, key, clusterId, say);
+        _random = new Random(_o.Seed);
+    }
+
+    public Dictionary<string, int> Faults { get; } = [];
+    public int Commits => _runs.Sum(r => r.Committed.Distinct().Count());
+    public int Attempts => _runs.Sum(r => r.Attempts);
+    public int SiloRestarts { get; private set; }
+
+    public async Task<ChaosFindings> RunAsync()
+    {
+        var tenantToken = TenantTokens.Issue(_key, Tenant, DateTimeOffset.UtcNow.AddHours(12));
+        await Retry("set the tenant's limits", () => _client.GetGrain<ITenantGrain>(Tenant).SetLimits(new TenantLimits(MaxRuns: null, MaxRetainedBytes: 1L << 30)));
+        var policy = new PeriodicPolicy(10, MaxIter: 100_000_000, MaxToKeep: MaxToKeep);
+        for (var i = 0; i < _o.Runs; i++)
+        {
+            var run = new ChaosRun(new RunId(Tenant, $"run{i}"), _o.Ranks, (id, rank, epoch) => StartRank(id, rank, epoch, tenantToken), _say);
+            await Retry($"create {run.Id}", () => Grain(run).Create(policy));
+            _runs.Add(run);
+        }
+        foreach (var run in _runs) await Retry($"start {run.Id}", () => run.StartAttemptAsync(Grain(run)));
+
+        using var stop = new CancellationTokenSource();
+        var supervisor = SuperviseAsync(stop.Token);
+        var sampler = SampleTagsAsync(stop.Token);
+        try
+        {
+            var deadline = DateTime.UtcNow.AddMinutes(_o.Minutes);
+            while (DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(_random.Next(6, 13)));
+                if (DateTime.UtcNow >= deadline) break;
+                await StrikeAsync();
+                await QuickCheckAsync();
+            }
+            _say($"faults over: {string.Join(", ", Faults.Select(f => $"{f.Key} {f.Value}"))}; every run must commit again");
+            await WaitForEveryRunToCommitAgainAsync();
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Task.WhenAll(supervisor, sampler);
+            foreach (var run in _runs) await run.StopAsync();
+        }
+        await CheckAsync();
+        return _findings;
+    }
+
+    private ChildProcess StartRank(RunId id, int rank, long epoch, string token) => ChildProcess.Start("ip",
+        [.. _lab["agents"].Launcher.Skip(1), "dotnet", typeof(ChaosSession).Assembly.Location, "agent", "--run", id.Key, "--rank", $"{rank}", "--world-size", $"{_o.Ranks}",
+            "--epoch", $"{epoch}", "--width", "16", "--silo", string.Join(',', _cluster.Gateways), "--cluster-id", _clusterId, "--connect-timeout", "60",
+            "--step-delay-ms", "100", "--incremental"],
+        new Dictionary<string, string> { [ClusterOptions.TokenVariable] = token, [ClusterOptions.StorageVariable] = _cluster.ConnectionString });
+
+    private ITrainingRunGrain Grain(ChaosRun run) => _client.GetGrain<ITrainingRunGrain>(run.Id.Key);
+
+    /// <summary>One fault, drawn from the seed, applied and healed.</summary>
+    private async Task StrikeAsync()
+    {
+        var kind = FaultKinds[_random.Next(FaultKinds.Length)];
+        var silo = _random.Next(_cluster.SiloHosts.Count);
+        Faults[kind] = Faults.GetValueOrDefault(kind) + 1;
+        switch (kind)
+        {
+            case "silo_kill":
+                await WithSiloLockAsync(async () =>
+                {
+                    _say($"fault: SIGKILL silo {silo}");
+                    await _cluster.KillSiloAsync(silo);
+                    await Task.Delay(TimeSpan.FromSeconds(_random.Next(1, 5)));
+                    await _cluster.StartSiloAsync(silo);
+                });
+                break;
+            case "silo_term":
+                await WithSiloLockAsync(async () =>
+                {
+                    _say($"fault: SIGTERM silo {silo}");
+                    await _cluster.TerminateSiloAsync(silo);
+                    await _cluster.StartSiloAsync(silo);
+                });
+                break;
+            case "partition":
+                await WithSiloLockAsync(async () =>
+                {
+                    var host = _cluster.SiloHosts[silo];
+                    var seconds = _random.Next(5, 16);
+                    _say($"fault: partition silo {silo} ({host.Address}) for {seconds} s");
+                    await _lab.PartitionAsync(host);
+                    await Task.Delay(TimeSpan.FromSeconds(seconds));
+                    await _lab.HealPartitionAsync(host);
+                });
+                break;
+            case "netem":
+            {
+                var host = _random.Next(4) == 0 ? _cluster.Storage : _cluster.SiloHosts[silo];
+                var seconds = _random.Next(5, 16);
+                _say($"fault: slow lossy link (tbf 256 kbit) on {host.Name} for {seconds} s");
+                await _lab.DegradeAsync(host, kbit: 256);
+                await Task.Delay(TimeSpan.FromSeconds(seconds));
+                await _lab.RestoreLinkAsync(host);
+                break;
+            }
+            case "azurite_restart":
+                _say("fault: SIGKILL Azurite, restart it on its data");
+                await _cluster.KillStorageAsync();
+                await Task.Delay(TimeSpan.FromSeconds(_random.Next(1, 6)));
+                await _cluster.RestartStorageAsync();
+                break;
+            case "agent_kill":
+            {
+                var run = _runs[_random.Next(_runs.Count)];
+                var rank = _random.Next(_o.Ranks);
+                _say($"fault: SIGKILL {run.Id} rank {rank}");
+                await run.KillRankAsync(rank);
+                break;
+            }
+        }
+    }
+
+    private async Task WithSiloLockAsync(Func<Task> fault)
+    {
+        await _siloLock.WaitAsync();
+        try { await fault(); }
+        finally { _siloLock.Release(); }
+    }
+
+    /// <summary>Restarts silos that ended and runs whose attempt ended, until stopped.</summary>
+    private async Task SuperviseAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), stop);
+                if (await _siloLock.WaitAsync(0, CancellationToken.None))
+                {
+                    try { SiloRestarts += await _cluster.RestartExitedSilosAsync(); }
+                    finally { _siloLock.Release(); }
+                }
+                foreach (var run in _runs.Where(r => !r.Running))
+                {
+                    _say($"{run.Id}: attempt {run.Epoch} ended ({run.Ended() ?? "not running"}); starting a new one");
+                    await run.StartAttemptAsync(Grain(run));
+                }
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                // The cluster or storage is away (a fault): try again in a second.
+                _say($"supervisor: {CliFailure.OneLine(e.Message)}");
+            }
+        }
+    }
+
+    /// <summary>Every second, each run's last-checkpoint tag; a tag whose iteration is below one seen before is a regression.</summary>
+    private async Task SampleTagsAsync(CancellationToken stop)
+    {
+        while (!stop.IsCancellationRequested)
+        {
+            foreach (var run in _runs)
+            {
+                try
+                {
+                    var last = await Grain(run).GetLastCheckpoint().WaitAsync(TimeSpan.FromSeconds(5), stop);
+                    if (last?.Iteration is not { } iteration) continue;
+                    var highest = _highestTag.AddOrUpdate(run.Id.Key, iteration, (_, seen) => Math.Max(seen, iteration));
+                    if (iteration < highest)
+                    {
+                        _findings.Regression($"{run.Id} tag at iteration {iteration} after {highest}");
+                    }
+                }
+                catch (Exception) when (!stop.IsCancellationRequested)
+                {
+                    // unreachable during a fault: the next sample will tell
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            try { await Task.Delay(TimeSpan.FromSeconds(1), stop); }
+            catch (OperationCanceledException) { return; }
+        }
+    }
+
+    /// <summary>After each heal: every acknowledged commit is still in its run's catalog.</summary>
+    private async Task QuickCheckAsync()
+    {
+        var checker = new ChaosChecker(_client, _store, MaxToKeep);
+        foreach (var run in _runs) await Retry($"check {run.Id} after the heal", () => checker.CheckCatalogAsync(run.Id, run.Committed, _findings, loadEverything: false));
+    }
+
+    /// <summary>After the last fault, each run must commit at least one more checkpoint (it resumes and goes on).</summary>
+    private async Task WaitForEveryRunToCommitAgainAsync()
+    {
+        var before = _runs.ToDictionary(r => r, r => r.Committed.Count);
+        var deadline = DateTime.UtcNow + Settle;
+        while (DateTime.UtcNow < deadline && _runs.Any(r => r.Committed.Count <= before[r])) await Task.Delay(TimeSpan.FromSeconds(1));
+        foreach (var run in _runs.Where(r => r.Committed.Count <= before[r]))
+        {
+            _findings.UnresumableRuns++;
+            _findings.Note($"unresumable: {run.Id} committed nothing within {Settle.TotalSeconds:0} s after the faults ended");
+        }
+    }
+
+    /// <summary>The full check, once the agents are stopped and garbage collection settled.</summary>
+    private async Task CheckAsync()
+    {
+        var checker = new ChaosChecker(_client, _store, MaxToKeep);
+        _say("agents stopped; waiting for pending checkpoints to expire and owed deletions to run");
+        var deadline = DateTime.UtcNow + Settle;
+        while (DateTime.UtcNow < deadline)
+        {
+            var pending = 0;
+            foreach (var run in _runs) pending += (await Retry($"read {run.Id}", () => Grain(run).Get()))?.Pending.Count ?? 0;
+            if (pending == 0) break;
+            await Task.Delay(TimeSpan.FromSeconds(2));
+        }
+        IReadOnlyList<string> orphans = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            orphans = await Retry("list the blobs", () => checker.OrphanBlobsAsync(_runs.Select(r => r.Id))) ?? [];
+            if (orphans.Count == 0) break;
+            await Task.Delay(TimeSpan.FromSeconds(3));
+        }
+        _findings.OrphanBlobs = orphans.Count;
+        foreach (var orphan in orphans.Take(20)) _findings.Note($"orphan blob: {orphan}");
+        _say("loading every retained checkpoint");
+        foreach (var run in _runs) await Retry($"check {run.Id}", () => checker.CheckCatalogAsync(run.Id, run.Committed, _findings, loadEverything: true));
+        var tenant = await Retry("read the tenant", () => _client.GetGrain<ITenantGrain>(Tenant).Get());
+        if (tenant is not null && tenant.RetainedBytes > tenant.Limits.MaxRetainedBytes)
+            _findings.Error($"tenant {Tenant} retains {tenant.RetainedBytes:N0} bytes, over its limit of {tenant.Limits.MaxRetainedBytes:N0}");
+    }
+
+    /// <summary>A call through the cluster right after a fault may need a few tries while membership settles; failing for 60 s is an error.</summary>
+    private async Task<T?> Retry<T>(string what, Func<Task<T>> call)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            try
+            {
+                return await call();
+            }
+            catch (Exception e) when (e is not RunRefusedException && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1));
+            }
+            catch (Exception e)
+            {
+                _findings.Error($"{what}: {CliFailure.OneLine(e.Message)}");
+                return default;
+            }
+        }
+    }
+
+    private Task Retry(string what, Func<Task> call) => Retry<bool>(what, async () =>
+    {
+        await call();
+        return true;
+    });
+}
