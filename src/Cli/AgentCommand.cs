@@ -52,7 +52,7 @@ public static class AgentCommand
             : null;
 
         await using var connection = await ClusterOptions.ConnectAsync(options);
-        var policy = (await connection.Run(run).Get()).Policy;
+        var policy = await RunAgent.ReadPolicyAsync(connection.Client, run);
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var training = new DemoTraining(seed, width, iterations);
         var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, training.Model, training.Checkpointables, context.Logger($"agent{rank}"));

@@ -20,18 +20,21 @@ public sealed class CliTable(params CliColumn[] columns)
         return this;
     }
 
-    public void Write(CliContext context)
+    public void Write(CliContext context) => Write(context.Out, context.Tables);
+
+    /// <param name="terminal">The writer is a terminal: draw borders.</param>
+    public void Write(TextWriter output, bool terminal)
     {
-        if (!context.Tables)
+        if (!terminal)
         {
-            context.Out.WriteLine(PlainLine(columns.Select(c => c.Header).ToArray()));
-            foreach (var row in _rows) context.Out.WriteLine(PlainLine(row));
+            output.WriteLine(PlainLine(columns.Select(c => c.Header).ToArray()));
+            foreach (var row in _rows) output.WriteLine(PlainLine(row));
             return;
         }
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var c in columns) table.AddColumn(new TableColumn(Markup.Escape(c.Header)) { Alignment = c.Right ? Justify.Right : Justify.Left });
         foreach (var row in _rows) table.AddRow(row.Select(cell => new Text(cell)).ToArray<Spectre.Console.Rendering.IRenderable>());
-        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(context.Out) }).Write(table);
+        AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output) }).Write(table);
     }
 
     private string PlainLine(string[] cells) =>

@@ -162,9 +162,10 @@ public static class RunCommands
             parse.GetValue(_prefix) ?? current.FilePrefix).Validated();
     }
 
-    public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view);
+    public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view, context.Tables);
 
-    public static void Print(TextWriter output, bool json, RunView view)
+    /// <param name="terminal">The writer is a terminal: the catalog is drawn as a bordered table.</param>
+    public static void Print(TextWriter output, bool json, RunView view, bool terminal = false)
     {
         if (json)
         {
@@ -172,11 +173,13 @@ public static class RunCommands
             return;
         }
         output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
-        output.WriteLine($"{"",1} {"NAME",-24} {"ITERATION",10} {"BYTES",14} {"RANKS",5} {"COMMITTED (UTC)",-20}");
+        var table = new CliTable(new("", 1), new("NAME", 24), new("ITERATION", 10, Right: true), new("BYTES", 14, Right: true), new("RANKS", 5, Right: true), new("COMMITTED (UTC)", 20));
         foreach (var c in view.Catalog)
         {
-            output.WriteLine($"{(c.Name == view.LastCheckpoint ? "*" : " "),1} {c.Name,-24} {c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-",10} {c.Bytes,14:N0} {c.WorldSize,5} {c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
+            table.Add(c.Name == view.LastCheckpoint ? "*" : " ", c.Name, c.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-", CatalogCommands.Bytes(c.Bytes),
+                c.WorldSize.ToString(CultureInfo.InvariantCulture), $"{c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
+        table.Write(output, terminal);
         foreach (var p in view.Pending) output.WriteLine($"  (pending) {p.Name}: {p.RanksReported} of {p.WorldSize} ranks reported");
         output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }

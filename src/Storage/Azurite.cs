@@ -103,6 +103,19 @@ public sealed class Azurite : IAsyncDisposable
         await _process.WaitForExitAsync();
     }
 
+    /// <summary>
+    /// SIGTERM: Azurite closes its servers and saves its metadata, then exits (SIGKILL after <paramref name="grace"/>).
+    /// SIGKILL alone loses what it acknowledged in the last seconds: it saves its metadata every 5 s.
+    /// </summary>
+    public async Task TerminateAsync(TimeSpan grace)
+    {
+        if (_process.HasExited) return;
+        using (var term = Process.Start("kill", ["-TERM", $"{_process.Id}"])!) await term.WaitForExitAsync();
+        using var timeout = new CancellationTokenSource(grace);
+        try { await _process.WaitForExitAsync(timeout.Token); }
+        catch (OperationCanceledException) { await StopAsync(); }
+    }
+
     /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports and host (an outage ending; in-memory data is gone, data on disk is kept).</summary>
     public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort), _host);
 

@@ -120,11 +120,22 @@ public sealed class ChaosCluster : IAsyncDisposable
         if (_silos[index] is { } silo) await silo.StopAsync(TimeSpan.FromSeconds(30));
     }
 
-    /// <summary>SIGKILL Azurite; its data stays in its folder.</summary>
-    public Task KillStorageAsync() => Azurite.StopAsync();
-
-    public async Task RestartStorageAsync()
+    /// <summary>
+    /// Storage goes down as a crashed host does for its clients: its link is cut first (requests in flight
+    /// fail, new ones find nobody), then Azurite stops. It stops with SIGTERM, so that it keeps everything it
+    /// acknowledged, as Azure Storage does; Azurite under SIGKILL loses up to 5 s of acknowledged writes
+    /// (its metadata is saved every 5 s), which no client of a storage can survive (the checker found it).
+    /// </summary>
+    public async Task CrashStorageAsync(NetworkLab lab)
     {
+        await lab.PartitionAsync(Storage);
+        await Azurite.TerminateAsync(TimeSpan.FromSeconds(30));
+    }
+
+    /// <summary>The host comes back (its link up: connections are refused until Azurite listens), then Azurite starts on its data.</summary>
+    public async Task RestartStorageAsync(NetworkLab lab)
+    {
+        await lab.HealPartitionAsync(Storage);
         Azurite = await Azurite.RestartAsync(_repo);
         _log($"Azurite restarted (pid {Azurite.ProcessId})");
     }

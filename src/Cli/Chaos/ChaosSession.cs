@@ -28,7 +28,7 @@ internal sealed class ChaosSession
     private readonly Random _random;
     private readonly List<ChaosRun> _runs = [];
     private readonly ChaosFindings _findings = new();
-    private readonly ConcurrentDictionary<string, long> _highestTag = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, long> _lastTag = new(StringComparer.Ordinal);
     // Held by a fault while it has a silo down on purpose, so the supervisor does not restart it under the fault.
     private readonly SemaphoreSlim _siloLock = new(1, 1);
 
@@ -138,10 +138,10 @@ internal sealed class ChaosSession
                 break;
             }
             case "azurite_restart":
-                _say("fault: SIGKILL Azurite, restart it on its data");
-                await _cluster.KillStorageAsync();
+                _say("fault: storage crash: its link cut, Azurite stopped, restarted on its data");
+                await _cluster.CrashStorageAsync(_lab);
                 await Task.Delay(TimeSpan.FromSeconds(_random.Next(1, 6)));
-                await _cluster.RestartStorageAsync();
+                await _cluster.RestartStorageAsync(_lab);
                 break;
             case "agent_kill":
             {
@@ -192,7 +192,7 @@ internal sealed class ChaosSession
         }
     }
 
-    /// <summary>Every second, each run's last-checkpoint tag; a tag whose iteration is below one seen before is a regression.</summary>
+    /// <summary>Every second, each run's last-checkpoint tag; a tag whose iteration is below the previous sample's is a regression.</summary>
     private async Task SampleTagsAsync(CancellationToken stop)
     {
         while (!stop.IsCancellationRequested)
@@ -203,11 +203,9 @@ internal sealed class ChaosSession
                 {
                     var last = await Grain(run).GetLastCheckpoint().WaitAsync(TimeSpan.FromSeconds(5), stop);
                     if (last?.Iteration is not { } iteration) continue;
-                    var highest = _highestTag.AddOrUpdate(run.Id.Key, iteration, (_, seen) => Math.Max(seen, iteration));
-                    if (iteration < highest)
-                    {
-                        _findings.Regression($"{run.Id} tag at iteration {iteration} after {highest}");
-                    }
+                    // A regression is a step back from the previous sample: counted once, not at every sample after it.
+                    if (_lastTag.TryGetValue(run.Id.Key, out var previous) && iteration < previous) _findings.Regression($"{run.Id} tag went from iteration {previous} back to {iteration}");
+                    _lastTag[run.Id.Key] = iteration;
                 }
                 catch (Exception) when (!stop.IsCancellationRequested)
                 {

@@ -34,14 +34,26 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
     }
 
     public Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) =>
-        Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes));
+        Retried(async () =>
+        {
+            await Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes)).ConfigureAwait(false);
+            return true;
+        }, cancellationToken);
 
-    public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Grain.GetLastCheckpoint().ConfigureAwait(false))?.Name;
+    public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Retried(() => Grain.GetLastCheckpoint(), cancellationToken).ConfigureAwait(false))?.Name;
 
-    public Task TagLastAsync(string name, CancellationToken cancellationToken) => Grain.TagLastCheckpoint(name);
+    public Task TagLastAsync(string name, CancellationToken cancellationToken) => Retried(async () =>
+    {
+        await Grain.TagLastCheckpoint(name).ConfigureAwait(false);
+        return true;
+    }, cancellationToken);
 
     public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
-        (await Grain.ListCheckpoints().ConfigureAwait(false)).Select(c => c.Name).ToList();
+        (await Retried(() => Grain.ListCheckpoints(), cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToList();
+
+    /// <summary>A call to the run grain, tried again while a silo fails over or the cluster is briefly unreachable, until the commit timeout.</summary>
+    private Task<T> Retried<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
+        Transient.RetryAsync(call, DateTimeOffset.UtcNow + Committer.CommitTimeout, cancellationToken);
 
     /// <summary>The run grain applies max_to_keep after each commit; agents never delete.</summary>
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
@@ -53,7 +65,7 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
         var parts = path[Scheme.Length..].Split('/');
         if (parts.Length != 3) throw new ArgumentException($"'{path}' is not {Scheme}tenant/run/NAME.", nameof(path));
         var runId = new RunId(parts[0], parts[1]);
-        var catalog = await grains.GetGrain<ITrainingRunGrain>(runId.Key).ListCheckpoints().ConfigureAwait(false);
+        var catalog = await Retried(() => grains.GetGrain<ITrainingRunGrain>(runId.Key).ListCheckpoints(), cancellationToken).ConfigureAwait(false);
         var record = catalog.FirstOrDefault(c => c.Name == parts[2]) ?? throw new CheckpointNotFoundException(path, $"run {runId}");
         return (Store, record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
     }

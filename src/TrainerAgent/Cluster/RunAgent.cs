@@ -31,9 +31,13 @@ public sealed class RunAgent
     {
         var backend = new ClusterBackend(grains, run, store, rank, worldSize, epoch);
         var checkpointer = new Checkpointer(model, backend, checkpointables, logger);
-        var directive = await backend.Grain.GetDirective(epoch, -1).ConfigureAwait(false);
+        var directive = await Transient.RetryAsync(() => backend.Grain.GetDirective(epoch, -1), DateTimeOffset.UtcNow + backend.Committer.CommitTimeout, CancellationToken.None).ConfigureAwait(false);
         return new RunAgent(checkpointer, backend, directive.Policy);
     }
+
+    /// <summary>The run's policy, before a rank builds its model (e.g. to know max_iter); tried again while the cluster fails over, up to 10 minutes.</summary>
+    public static async Task<PeriodicPolicy> ReadPolicyAsync(IGrainFactory grains, RunId run, CancellationToken cancellationToken = default) =>
+        (await Transient.RetryAsync(() => grains.GetGrain<ITrainingRunGrain>(run.Key).Get(), DateTimeOffset.UtcNow.AddMinutes(10), cancellationToken).ConfigureAwait(false)).Policy;
 
     private PeriodicCheckpointer Periodic(PeriodicPolicy policy) =>
         new(Checkpointer, policy.Period, policy.MaxIter, policy.MaxToKeep, policy.FilePrefix);
