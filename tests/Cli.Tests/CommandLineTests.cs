@@ -67,6 +67,15 @@ public sealed class CommandLineTests : IDisposable
     }
 
     [Fact]
+    public async Task Chaos_refuses_an_unknown_fault_kind_before_it_builds_anything()
+    {
+        var result = await CliRunner.InProcess("chaos", "--faults", "partition,meteor", "--json");
+
+        Assert.Equal(CliApp.UsageExitCode, result.ExitCode);
+        Assert.StartsWith("--faults takes silo_kill, silo_term, partition, netem, azurite_restart, agent_kill", (string)result.Json["error"]!, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_command_without_its_subcommand_names_them()
     {
         var result = await CliRunner.InProcess("bench");

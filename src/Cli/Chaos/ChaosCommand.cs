@@ -24,16 +24,29 @@ public static class ChaosCommand
         var runs = CliOptions.Integer("--runs", "training runs", 3, min: 1);
         var ranks = CliOptions.Integer("--ranks", "ranks (agent processes) per run", 2, min: 1);
         var seed = CliOptions.OptionalInteger("--seed", "seed of the fault schedule (default: random, printed)", min: 0);
+        var faults = new Option<string[]>("--faults")
+        {
+            Description = "the kinds of fault to strike, comma-separated (default: all)",
+            HelpName = string.Join(',', ChaosSession.FaultKinds),
+            DefaultValueFactory = _ => ChaosSession.FaultKinds,
+            CustomParser = r => r.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
+        faults.Validators.Add(r =>
+        {
+            if (r.GetValueOrDefault<string[]>() is [] || r.GetValueOrDefault<string[]>().Any(f => !ChaosSession.FaultKinds.Contains(f)))
+                r.AddError($"--faults takes {string.Join(", ", ChaosSession.FaultKinds)}");
+        });
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
         var command = new Command("chaos", "a multi-host cluster in network namespaces under faults (silo kills, partitions, slow links, storage restarts, agent kills), " +
-            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, json, repo, siloDll);
+            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, faults, json, repo, siloDll);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? JobCommand.FindRepoRoot();
             var options = new ChaosOptions(parse.GetValue(minutes), (int)parse.GetValue(runs), (int)parse.GetValue(ranks),
-                (int)(parse.GetValue(seed) ?? RandomNumberGenerator.GetInt32(int.MaxValue)), root, parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll"));
+                (int)(parse.GetValue(seed) ?? RandomNumberGenerator.GetInt32(int.MaxValue)), parse.GetValue(faults)!, root,
+                parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll"));
             return RunAsync(options, parse.GetValue(json), context);
         });
         return command;
@@ -102,4 +115,4 @@ public static class ChaosCommand
     }
 }
 
-internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, string Repo, string SiloDll);
+internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, IReadOnlyList<string> Faults, string Repo, string SiloDll);

@@ -94,7 +94,7 @@ internal sealed class ChaosSession
     /// <summary>One fault, drawn from the seed, applied and healed.</summary>
     private async Task StrikeAsync()
     {
-        var kind = FaultKinds[_random.Next(FaultKinds.Length)];
+        var kind = _o.Faults[_random.Next(_o.Faults.Count)];
         var silo = _random.Next(_cluster.SiloHosts.Count);
         Faults[kind] = Faults.GetValueOrDefault(kind) + 1;
         switch (kind)
