@@ -81,12 +81,16 @@ public static class CatalogCommands
     /// <summary>The table of tensors `ckpt inspect` prints, for native checkpoints and for files.</summary>
     public static CliTable TensorTable() => new(new("KEY", 56), new("DTYPE", 7), new("SHAPE", 20), new("BYTES", 12, Right: true));
 
-    public static Command Inspect(CliContext context)
+    public static Command Inspect(CliContext context) => OnePath("inspect", "tensors (key, dtype, shape, bytes) and non-tensor values",
+        "a native checkpoint folder, or a .pth/.pt, .pkl, .pyth or .safetensors file", context, InspectAsync);
+
+    /// <summary>A command that takes one PATH and --json: inspect, verify, compact.</summary>
+    private static Command OnePath(string name, string description, string pathDescription, CliContext context, Func<string, bool, CliContext, Task<int>> run)
     {
-        var path = CliOptions.Positional("PATH", "a native checkpoint folder, or a .pth/.pt, .pkl, .pyth or .safetensors file");
+        var path = CliOptions.Positional("PATH", pathDescription);
         var json = CliOptions.Json();
-        var command = new Command("inspect", "tensors (key, dtype, shape, bytes) and non-tensor values").With(path, json);
-        command.SetAction(parse => InspectAsync(parse.GetValue(path)!, parse.GetValue(json), context));
+        var command = new Command(name, description).With(path, json);
+        command.SetAction(parse => run(parse.GetValue(path)!, parse.GetValue(json), context));
         return command;
     }
 
@@ -149,14 +153,8 @@ public static class CatalogCommands
         }
     }
 
-    public static Command Verify(CliContext context)
-    {
-        var path = CliOptions.Positional("PATH", "a native checkpoint folder");
-        var json = CliOptions.Json();
-        var command = new Command("verify", "check every shard's length, header and checksum (exit 1 if not sound)").With(path, json);
-        command.SetAction(parse => VerifyAsync(parse.GetValue(path)!, parse.GetValue(json), context));
-        return command;
-    }
+    public static Command Verify(CliContext context) =>
+        OnePath("verify", "check every shard's length, header and checksum (exit 1 if not sound)", "a native checkpoint folder", context, VerifyAsync);
 
     private static async Task<int> VerifyAsync(string path, bool json, CliContext context)
     {
@@ -180,14 +178,8 @@ public static class CatalogCommands
         }
     }
 
-    public static Command Compact(CliContext context)
-    {
-        var path = CliOptions.Positional("PATH", "a native checkpoint folder");
-        var json = CliOptions.Json();
-        var command = new Command("compact", "rewrite an incremental checkpoint as self-contained (verified first)").With(path, json);
-        command.SetAction(parse => CompactAsync(parse.GetValue(path)!, parse.GetValue(json), context));
-        return command;
-    }
+    public static Command Compact(CliContext context) =>
+        OnePath("compact", "rewrite an incremental checkpoint as self-contained (verified first)", "a native checkpoint folder", context, CompactAsync);
 
     private static async Task<int> CompactAsync(string path, bool json, CliContext context)
     {

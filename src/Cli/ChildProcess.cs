@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Threading.Channels;
+using Checkpointing.Storage;
 
 namespace Checkpointing.Cli;
 
@@ -45,22 +46,10 @@ public sealed class ChildProcess : IAsyncDisposable
     }
 
     /// <summary>SIGKILL, like a machine failure.</summary>
-    public async Task KillAsync()
-    {
-        if (_process.HasExited) return;
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-    }
+    public Task KillAsync() => ProcessEnding.KillAsync(_process);
 
     /// <summary>SIGTERM so the process shuts down gracefully; SIGKILL if it has not exited in time.</summary>
-    public async Task StopAsync(TimeSpan grace)
-    {
-        if (_process.HasExited) return;
-        using (var kill = Process.Start("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
-        using var timeout = new CancellationTokenSource(grace);
-        try { await _process.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { await KillAsync(); }
-    }
+    public Task StopAsync(TimeSpan grace) => ProcessEnding.TerminateAsync(_process, grace);
 
     /// <summary>Waits until a silo answers <c>GET /readyz</c> on <paramref name="healthPort"/> with success: started, its storage reachable.</summary>
     public async Task WaitReadyAsync(int healthPort, string host = "127.0.0.1")

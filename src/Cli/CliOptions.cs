@@ -70,6 +70,29 @@ public static class CliOptions
         return option;
     }
 
+    /// <summary>
+    /// A comma-separated choice of some of <paramref name="known"/> (all when not given; help and completions
+    /// list them). <paramref name="refusal"/> words the error for the first unknown name, or for none at all (null).
+    /// </summary>
+    public static Option<string[]> Subset(string name, string description, string helpName, IReadOnlyList<string> known, Func<string?, string> refusal)
+    {
+        var option = new Option<string[]>(name)
+        {
+            Description = description,
+            HelpName = helpName,
+            DefaultValueFactory = _ => [.. known],
+            CustomParser = r => r.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
+        };
+        option.CompletionSources.Add([.. known]);
+        option.Validators.Add(r =>
+        {
+            var chosen = r.GetValueOrDefault<string[]>();
+            if (chosen is []) r.AddError(refusal(null));
+            else if (chosen.FirstOrDefault(c => !known.Contains(c)) is { } unknown) r.AddError(refusal(unknown));
+        });
+        return option;
+    }
+
     public static Argument<string> Positional(string name, string description) => new(name) { Description = description };
 
     private static long? ParseInteger(ArgumentResult result, string name, long min)

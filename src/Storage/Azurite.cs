@@ -96,25 +96,13 @@ public sealed class Azurite : IAsyncDisposable
     }
 
     /// <summary>Stops Azurite (simulating a storage outage); <see cref="DisposeAsync"/> is then a no-op.</summary>
-    public async Task StopAsync()
-    {
-        if (_process.HasExited) return;
-        _process.Kill(entireProcessTree: true);
-        await _process.WaitForExitAsync();
-    }
+    public Task StopAsync() => ProcessEnding.KillAsync(_process);
 
     /// <summary>
     /// SIGTERM: Azurite closes its servers and saves its metadata, then exits (SIGKILL after <paramref name="grace"/>).
     /// SIGKILL alone loses what it acknowledged in the last seconds: it saves its metadata every 5 s.
     /// </summary>
-    public async Task TerminateAsync(TimeSpan grace)
-    {
-        if (_process.HasExited) return;
-        using (var term = Process.Start("kill", ["-TERM", $"{_process.Id}"])!) await term.WaitForExitAsync();
-        using var timeout = new CancellationTokenSource(grace);
-        try { await _process.WaitForExitAsync(timeout.Token); }
-        catch (OperationCanceledException) { await StopAsync(); }
-    }
+    public Task TerminateAsync(TimeSpan grace) => ProcessEnding.TerminateAsync(_process, grace);
 
     /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports and host (an outage ending; in-memory data is gone, data on disk is kept).</summary>
     public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort), _host);

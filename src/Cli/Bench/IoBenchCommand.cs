@@ -31,19 +31,8 @@ public static class IoBenchCommand
         var repeat = CliOptions.Integer("--repeat", "interleaved repetitions", 3, min: 1);
         var tensors = CliOptions.Integer("--tensors", "float32 tensors in the state dict", 64, min: 1);
         var shards = CliOptions.Integer("--shards", "shards per checkpoint", 1, min: 1);
-        var rows = new Option<string[]>("--rows")
-        {
-            Description = "rows to run, comma-separated (default: all)",
-            HelpName = "ROW,...",
-            DefaultValueFactory = _ => RowNames,
-            CustomParser = r => r.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        };
-        rows.CompletionSources.Add(RowNames);
-        rows.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string[]>().FirstOrDefault(row => !RowNames.Contains(row)) is { } unknown)
-                r.AddError($"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
-        });
+        var rows = CliOptions.Subset("--rows", "rows to run, comma-separated (default: all)", "ROW,...", RowNames,
+            unknown => unknown is null ? $"--rows needs at least one row (known: {string.Join(", ", RowNames)})" : $"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
         var device = CliOptions.Choice("--device", "where the state dict lives", "cpu", "cpu", "cuda");
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository, for Azurite (found from the working folder when not given)", "DIR");

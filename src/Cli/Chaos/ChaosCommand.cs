@@ -1,9 +1,6 @@
 using System.CommandLine;
-using System.Diagnostics;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Storage;
 using Checkpointing.TrainerAgent.Cluster;
@@ -24,18 +21,8 @@ public static class ChaosCommand
         var runs = CliOptions.Integer("--runs", "training runs", 3, min: 1);
         var ranks = CliOptions.Integer("--ranks", "ranks (agent processes) per run", 2, min: 1);
         var seed = CliOptions.OptionalInteger("--seed", "seed of the fault schedule (default: random, printed)", min: 0);
-        var faults = new Option<string[]>("--faults")
-        {
-            Description = "the kinds of fault to strike, comma-separated (default: all)",
-            HelpName = string.Join(',', ChaosSession.FaultKinds),
-            DefaultValueFactory = _ => ChaosSession.FaultKinds,
-            CustomParser = r => r.Tokens.Single().Value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
-        };
-        faults.Validators.Add(r =>
-        {
-            if (r.GetValueOrDefault<string[]>() is [] || r.GetValueOrDefault<string[]>().Any(f => !ChaosSession.FaultKinds.Contains(f)))
-                r.AddError($"--faults takes {string.Join(", ", ChaosSession.FaultKinds)}");
-        });
+        var faults = CliOptions.Subset("--faults", "the kinds of fault to strike, comma-separated (default: all)", string.Join(',', ChaosSession.FaultKinds), ChaosSession.FaultKinds,
+            _ => $"--faults takes {string.Join(", ", ChaosSession.FaultKinds)}");
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");

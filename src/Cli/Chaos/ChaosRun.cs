@@ -13,6 +13,7 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
 {
     private readonly Lock _lock = new();
     private readonly List<string> _committed = [];
+    private readonly Dictionary<int, string?> _lastError = [];
     private ChildProcess[] _ranks = [];
     private Task[] _readers = [];
 
@@ -60,8 +61,6 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
         lock (_lock) error = _lastError.GetValueOrDefault(ended.rank);
         return $"rank {ended.rank} (pid {ended.process.Id}) exited with {ended.process.ExitCode}: {error ?? ended.process.ErrorTail.Split('\n')[^1]}";
     }
-
-    private readonly Dictionary<int, string?> _lastError = [];
 
     private async Task FollowAsync(ChildProcess process, int rank)
     {

@@ -34,26 +34,19 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
     }
 
     public Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) =>
-        Retried(async () =>
-        {
-            await Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes)).ConfigureAwait(false);
-            return true;
-        }, cancellationToken);
+        Transient.RetryAsync(() => Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes)), Deadline, cancellationToken);
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Retried(() => Grain.GetLastCheckpoint(), cancellationToken).ConfigureAwait(false))?.Name;
 
-    public Task TagLastAsync(string name, CancellationToken cancellationToken) => Retried(async () =>
-    {
-        await Grain.TagLastCheckpoint(name).ConfigureAwait(false);
-        return true;
-    }, cancellationToken);
+    public Task TagLastAsync(string name, CancellationToken cancellationToken) => Transient.RetryAsync(() => Grain.TagLastCheckpoint(name), Deadline, cancellationToken);
 
     public async Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) =>
         (await Retried(() => Grain.ListCheckpoints(), cancellationToken).ConfigureAwait(false)).Select(c => c.Name).ToList();
 
     /// <summary>A call to the run grain, tried again while a silo fails over or the cluster is briefly unreachable, until the commit timeout.</summary>
-    private Task<T> Retried<T>(Func<Task<T>> call, CancellationToken cancellationToken) =>
-        Transient.RetryAsync(call, DateTimeOffset.UtcNow + Committer.CommitTimeout, cancellationToken);
+    private Task<T> Retried<T>(Func<Task<T>> call, CancellationToken cancellationToken) => Transient.RetryAsync(call, Deadline, cancellationToken);
+
+    private DateTimeOffset Deadline => DateTimeOffset.UtcNow + Committer.CommitTimeout;
 
     /// <summary>The run grain applies max_to_keep after each commit; agents never delete.</summary>
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);

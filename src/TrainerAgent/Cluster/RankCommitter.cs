@@ -135,6 +135,12 @@ internal static class Transient
         }
     }
 
+    public static Task RetryAsync(Func<Task> call, DateTimeOffset deadline, CancellationToken cancellationToken) => RetryAsync(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    }, deadline, cancellationToken);
+
     /// <summary>A failure that a later call may not meet: the grain moved or reloaded, a silo or connection went away, no answer in time.</summary>
     public static bool IsTransient(Exception e) => e is RunMovedException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
         or TimeoutException or OrleansException { InnerException: null or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException };

@@ -1,0 +1,26 @@
+using System.Diagnostics;
+
+namespace Checkpointing.Storage;
+
+/// <summary>Ending a process this program started, by its PID: SIGKILL (a machine failure) or SIGTERM with a grace period (a clean stop).</summary>
+public static class ProcessEnding
+{
+    /// <summary>SIGKILL to the process and its children; returns once it has exited.</summary>
+    public static async Task KillAsync(Process process)
+    {
+        if (process.HasExited) return;
+        process.Kill(entireProcessTree: true);
+        await process.WaitForExitAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>SIGTERM, so that it shuts down cleanly; SIGKILL if it has not exited within <paramref name="grace"/>.</summary>
+    public static async Task TerminateAsync(Process process, TimeSpan grace)
+    {
+        if (process.HasExited) return;
+        using (var term = Process.Start("kill", ["-TERM", $"{process.Id}"]) ?? throw new InvalidOperationException("could not start kill"))
+            await term.WaitForExitAsync().ConfigureAwait(false);
+        using var timeout = new CancellationTokenSource(grace);
+        try { await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false); }
+        catch (OperationCanceledException) { await KillAsync(process).ConfigureAwait(false); }
+    }
+}
