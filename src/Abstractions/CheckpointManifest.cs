@@ -9,8 +9,11 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public sealed record CheckpointManifest
 {
-    /// <summary>Version 2 added tensor content hashes and shards referenced from earlier checkpoints of the run (DESIGN.md §12).</summary>
-    public const int CurrentFormatVersion = 2;
+    /// <summary>
+    /// Version 2 added tensor content hashes and shards referenced from earlier checkpoints of the run (DESIGN.md §12);
+    /// version 3 added sharded tensors, stored as chunks (DESIGN.md §11).
+    /// </summary>
+    public const int CurrentFormatVersion = 3;
 
     /// <summary>The oldest version this build still reads.</summary>
     public const int OldestReadableFormatVersion = 1;
@@ -26,13 +29,19 @@ public sealed record CheckpointManifest
     public required IReadOnlyDictionary<string, TensorInfo> Tensors { get; init; }
     public required JsonObject State { get; init; }
 
+    /// <summary>
+    /// Tensors stored in chunks (DESIGN.md §11), by the key the state references; each chunk's bytes are an entry of
+    /// <see cref="Tensors"/> that the state does not reference. Empty for a checkpoint of whole tensors.
+    /// </summary>
+    public IReadOnlyDictionary<string, ShardedTensorInfo> Sharded { get; init; } = new Dictionary<string, ShardedTensorInfo>(StringComparer.Ordinal);
+
     /// <summary>Bytes of every shard this checkpoint needs, its own and those it references in earlier checkpoints.</summary>
     public long TotalBytes => Shards.Sum(s => s.Bytes);
 
     /// <summary>Bytes of the shards this checkpoint wrote itself (physical bytes; what an incremental save cost).</summary>
     public long WrittenBytes => Shards.Where(s => s.Checkpoint is null).Sum(s => s.Bytes);
 
-    /// <summary>Bytes of tensor data in the state (logical bytes), wherever they are stored.</summary>
+    /// <summary>Bytes of tensor data in the state (logical bytes, chunks of sharded tensors included), wherever they are stored.</summary>
     public long TensorBytes => Tensors.Values.Sum(t => t.ByteLength);
 
     /// <summary>The earlier checkpoints whose folders hold shards this one reuses.</summary>
@@ -70,4 +79,31 @@ public sealed record ShardInfo([property: Id(0)] string Path, [property: Id(1)] 
 public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] string DType, [property: Id(2)] long[] Shape, [property: Id(3)] long[] DataOffsets, [property: Id(4)] string? Hash = null)
 {
     public long ByteLength => DataOffsets[1] - DataOffsets[0];
+}
+
+/// <summary>A tensor stored in chunks: its dtype, global shape, and the chunks that together hold each element exactly once.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardedTensorInfo([property: Id(0)] string DType, [property: Id(1)] long[] Shape, [property: Id(2)] IReadOnlyList<TensorChunk> Chunks);
+
+/// <summary>
+/// One chunk of a sharded tensor: the <see cref="CheckpointManifest.Tensors"/> entry holding its bytes and where it lies in
+/// the global tensor, either a box at <paramref name="Offsets"/> (its extent is the entry's shape) or, for a flat slice
+/// (a 1-D entry), the row-major elements from <paramref name="FlatOffset"/> on.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record TensorChunk([property: Id(0)] string Tensor, [property: Id(1)] long[]? Offsets, [property: Id(2)] long? FlatOffset)
+{
+    /// <summary>The chunk's place in the global tensor; throws <see cref="ArgumentException"/> when it does not fit.</summary>
+    public TensorLayout Layout(long[] globalShape, TensorInfo stored) => Offsets is not null
+        ? TensorLayout.Box(globalShape, Offsets, stored.Shape)
+        : stored.Shape.Length == 1 ? TensorLayout.Flat(globalShape, FlatOffset ?? 0, stored.Shape[0])
+        : throw new ArgumentException($"A flat chunk is stored as a 1-d tensor; '{Tensor}' has {stored.Shape.Length} dimensions.");
+
+    /// <summary>A chunk for a rank's slice; its bytes are stored under <paramref name="tensor"/>.</summary>
+    public static TensorChunk Of(string tensor, TensorLayout layout) => new(tensor, layout.Offsets, layout.FlatOffset);
+
+    /// <summary>The key a chunk's bytes are stored under: the tensor's key and where the chunk starts (unique: chunks never overlap).</summary>
+    public static string KeyFor(string tensorKey, TensorLayout layout) => layout.IsFlat
+        ? $"{tensorKey}@flat{layout.FlatOffset}"
+        : $"{tensorKey}@{string.Join(',', layout.Offsets!)}";
 }

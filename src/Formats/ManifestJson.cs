@@ -59,11 +59,35 @@ public static class ManifestJson
                 w.WriteEndObject();
             }
             w.WriteEndObject();
+            if (m.Sharded.Count > 0) WriteSharded(w, m.Sharded);
             w.WritePropertyName("state");
             m.State.WriteTo(w);
             w.WriteEndObject();
         }
         return buffer.ToArray();
+    }
+
+    private static void WriteSharded(Utf8JsonWriter w, IReadOnlyDictionary<string, ShardedTensorInfo> sharded)
+    {
+        w.WriteStartObject("sharded");
+        foreach (var (key, t) in sharded)
+        {
+            w.WriteStartObject(key);
+            w.WriteString("dtype", t.DType);
+            WriteLongs(w, "shape", t.Shape);
+            w.WriteStartArray("chunks");
+            foreach (var c in t.Chunks)
+            {
+                w.WriteStartObject();
+                w.WriteString("tensor", c.Tensor);
+                if (c.Offsets is not null) WriteLongs(w, "offsets", c.Offsets);
+                if (c.FlatOffset is { } flat) w.WriteNumber("flat_offset", flat);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
     }
 
     private static void WriteLongs(Utf8JsonWriter w, string name, long[] values)
@@ -137,9 +161,16 @@ public static class ManifestJson
             tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash));
         }
 
+        if (version < 3 && root["sharded"] is not null) throw Bad(source, $"format_version {version} has no sharded tensors (they came with version 3)");
+        var sharded = ParseSharded(root, source);
+        if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem) throw new CheckpointFormatException(source, "sharded tensors", problem);
+        var chunks = sharded.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor).ToHashSet(StringComparer.Ordinal);
+
         var state = root["state"] as JsonObject ?? throw Bad(source, "'state' is missing or not an object");
-        var dangling = StateTree.TensorReferences(state).FirstOrDefault(r => !tensors.ContainsKey(r));
+        var dangling = StateTree.TensorReferences(state).FirstOrDefault(r => !tensors.ContainsKey(r) && !sharded.ContainsKey(r));
         if (dangling is not null) throw Bad(source, $"state references tensor '{dangling}', which the index lacks");
+        var chunkReference = StateTree.TensorReferences(state).FirstOrDefault(chunks.Contains);
+        if (chunkReference is not null) throw Bad(source, $"state references '{chunkReference}', which is a chunk of a sharded tensor");
 
         var createdText = Str(root, "created_utc", source);
         if (!DateTimeOffset.TryParse(createdText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var created))
@@ -155,8 +186,36 @@ public static class ManifestJson
             CreatedUtc = created,
             Shards = shards,
             Tensors = tensors,
+            Sharded = sharded,
             State = (JsonObject)state.DeepClone(),
         };
+    }
+
+    /// <summary>The optional "sharded" section (format 3): per tensor its dtype, global shape and chunks; coverage is checked by the caller.</summary>
+    private static Dictionary<string, ShardedTensorInfo> ParseSharded(JsonObject root, string source)
+    {
+        var sharded = new Dictionary<string, ShardedTensorInfo>(StringComparer.Ordinal);
+        if (root["sharded"] is null) return sharded;
+        var node = root["sharded"] as JsonObject ?? throw Bad(source, "'sharded' is not an object");
+        if (node.Count > MaxTensors) throw new CheckpointFormatException(source, "tensor count", $"{node.Count} sharded tensors exceed the limit of {MaxTensors}");
+        foreach (var (key, value) in node)
+        {
+            var t = value as JsonObject ?? throw Bad(source, $"sharded tensor '{key}' is not an object");
+            var dtype = Str(t, "dtype", source);
+            if (!TensorDTypes.TryParse(dtype, out _)) throw new CheckpointFormatException(source, "dtype", $"sharded tensor '{key}' has unknown dtype '{dtype}' (supported: {TensorDTypes.SupportedNames})");
+            var shape = Longs(t, "shape", source);
+            if (shape.Length > SafetensorsHeader.MaxRank) throw new CheckpointFormatException(source, "shape", $"sharded tensor '{key}' has {shape.Length} dimensions, more than the limit of {SafetensorsHeader.MaxRank}");
+            var chunks = new List<TensorChunk>();
+            foreach (var c in Array(t, "chunks", source))
+            {
+                var chunk = c as JsonObject ?? throw Bad(source, $"a chunk of sharded tensor '{key}' is not an object");
+                var offsets = chunk["offsets"] is null ? null : Longs(chunk, "offsets", source);
+                var flat = chunk["flat_offset"] is null ? (long?)null : Long(chunk, "flat_offset", source);
+                chunks.Add(new TensorChunk(Str(chunk, "tensor", source), offsets, flat));
+            }
+            sharded.Add(key, new ShardedTensorInfo(dtype, shape, chunks));
+        }
+        return sharded;
     }
 
     private static void CountTokens(ReadOnlySpan<byte> json, string source)

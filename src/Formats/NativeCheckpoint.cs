@@ -38,6 +38,13 @@ public sealed record NativeWriteOptions
     /// keeps them although its own manifest no longer does. Null: nothing outside the manifest is kept.
     /// </summary>
     public Func<string, bool>? ReferencedElsewhere { get; init; }
+
+    /// <summary>
+    /// The part of each tensor this process holds, by state path ("model/fc.weight"), for sharded saves (DESIGN.md §11);
+    /// null or a null answer: the tensor is whole. A save into one checkpoint must hold every chunk of each sharded
+    /// tensor (a conversion); ranks holding slices save collectively in cluster mode.
+    /// </summary>
+    public Func<string, TensorLayout?>? Layouts { get; init; }
 }
 
 /// <summary>
@@ -60,9 +67,14 @@ public static class NativeCheckpointWriter
         var foreign = await CheckpointFiles.ForeignKeysAsync(store, checkpointKey, cancellationToken).ConfigureAwait(false);
         if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
 
-        var (stateJson, tensors) = StateTree.Flatten(state, asTensor);
-        var hashes = options.ReuseFrom is null ? null : TensorHash.All(tensors);
-        var reused = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
+        var (stateJson, flattened) = StateTree.Flatten(state, asTensor);
+        var tensors = ShardedTensors.Apply(flattened, options.Layouts);
+        var sharded = ShardedTensors.Describe(tensors);
+        if (ShardedTensorCheck.Problem(ShardedTensors.Unwritten(tensors), sharded) is { } problem)
+            throw new ArgumentException($"Checkpoint {identity.Name} cannot be written: {problem}. A save into one checkpoint needs every chunk of a sharded tensor; ranks that each hold a slice save together in cluster mode.", nameof(state));
+        // Chunks always carry their hash: a resharded load reads chunks piecemeal and checks those it reads whole.
+        var hashes = TensorHash.All(options.ReuseFrom is null ? tensors.Where(t => t.Chunk is not null).ToList() : tensors);
+        var reused = options.ReuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
         var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).ToList();
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
@@ -72,7 +84,7 @@ public static class NativeCheckpointWriter
         var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
         for (var i = 0; i < written.Length; i++)
         {
-            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]));
+            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)));
         }
         foreach (var (key, bytes) in reused) index.Add(key, bytes.Tensor with { Shard = shards.IndexOrAdd(bytes.Shard) });
 
@@ -88,6 +100,7 @@ public static class NativeCheckpointWriter
             CreatedUtc = DateTimeOffset.UtcNow,
             Shards = shards,
             Tensors = orderedIndex,
+            Sharded = sharded,
             State = stateJson,
         };
         var manifestBytes = ManifestJson.Serialize(manifest);

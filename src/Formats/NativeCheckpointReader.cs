@@ -21,6 +21,32 @@ public sealed record NativeLoadOptions
 
     /// <summary>Shards read at once.</summary>
     public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// The part of each tensor to load, by state path, for a load into another layout (DESIGN.md §11); a null answer loads
+    /// the whole tensor. When set, only the byte ranges the layouts need are read (plus shard headers), each chunk read whole
+    /// is checked against its content hash, and tensors are never filled in place: run <c>ckpt verify</c> for a full check.
+    /// </summary>
+    public Func<string, TensorLayout?>? Layouts { get; init; }
+
+    /// <summary>Receives the bytes a load needed and read (shard headers not counted).</summary>
+    public LoadStatistics? Statistics { get; init; }
+}
+
+/// <summary>What a load read: the tensor bytes its destinations hold, and the bytes it took from the store for them.</summary>
+public sealed class LoadStatistics
+{
+    private long _needed;
+    private long _read;
+
+    public long BytesNeeded => Interlocked.Read(ref _needed);
+    public long BytesRead => Interlocked.Read(ref _read);
+
+    internal void Add(long needed, long read)
+    {
+        Interlocked.Add(ref _needed, needed);
+        Interlocked.Add(ref _read, read);
+    }
 }
 
 /// <summary>Reads and verifies native checkpoints. Nothing is returned, and nothing placed in place is changed, until every shard's length and checksum have been checked.</summary>
@@ -51,12 +77,19 @@ public static class NativeCheckpointReader
     {
         var values = new ConcurrentDictionary<string, object>(StringComparer.Ordinal);
         options = options with { Progress = Serialized(options.Progress) };
+        if (options.Layouts is { } layouts)
+        {
+            await LoadSlicesAsync(store, checkpointKey, manifest, allocate, layouts, values, options, cancellationToken).ConfigureAwait(false);
+            return StateTree.Expand(manifest.State, key => values[key]);
+        }
+        var chunks = manifest.Sharded.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor).ToHashSet(StringComparer.Ordinal);
         if (options.PlaceInto is { } place && store.RereadIsCheap)
         {
             var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
             try
             {
-                await FillInPlaceAsync(store, checkpointKey, manifest, headers, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
+                await FillInPlaceAsync(store, checkpointKey, manifest, headers, chunks, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
+                await AssembleShardedAsync(store, checkpointKey, manifest, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
@@ -68,12 +101,50 @@ public static class NativeCheckpointReader
         {
             await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
             {
+                if (chunks.Contains(key)) return null; // verified now, assembled below
                 var (value, target) = allocate(key, dtype, info.Shape);
                 values[key] = value;
                 return target;
             }, options.Progress, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
+            await AssembleShardedAsync(store, checkpointKey, manifest, null, allocate, values, options, cancellationToken).ConfigureAwait(false);
         }
         return StateTree.Expand(manifest.State, key => values[key]);
+    }
+
+    /// <summary>
+    /// After every shard verified: each sharded tensor is read again from its chunks (ranged reads) straight into its
+    /// whole destination, placed where <paramref name="place"/> says or allocated.
+    /// </summary>
+    private static Task AssembleShardedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorPlacement? place,
+        TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+    {
+        var headers = new ShardHeaders(store, checkpointKey, manifest);
+        return Parallel.ForEachAsync(manifest.Sharded.Keys, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (key, token) =>
+        {
+            var tensor = StoredTensorChunks.Of(manifest, key);
+            var (value, target) = place?.Invoke(key, tensor.DType, tensor.Shape) ?? allocate(key, tensor.DType, tensor.Shape);
+            values[key] = value;
+            var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, TensorLayout.Whole(tensor.Shape));
+            if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
+            options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
+        });
+    }
+
+    /// <summary>A load into declared layouts: for every tensor the state references, only the bytes of the part asked for.</summary>
+    private static Task LoadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorAllocator allocate,
+        Func<string, TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+    {
+        var headers = new ShardHeaders(store, checkpointKey, manifest);
+        return Parallel.ForEachAsync(StoredTensorChunks.All(manifest), new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
+        {
+            var layout = layouts(tensor.Key) ?? TensorLayout.Whole(tensor.Shape);
+            var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, layout);
+            var (value, target) = allocate(tensor.Key, tensor.DType, layout.LocalShape);
+            values[tensor.Key] = value;
+            if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
+            options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
+            options.Progress?.Report(reader.BytesNeeded);
+        });
     }
 
     /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
@@ -88,13 +159,13 @@ public static class NativeCheckpointReader
     /// bytes straight into its destination (a re-read from the page cache for a local folder).
     /// </summary>
     private static Task FillInPlaceAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, SafetensorsHeader[] headers,
-        TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+        HashSet<string> chunks, TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
     {
         var index = new ShardIndex(manifest, checkpointKey);
         // In file order within each shard, so that the re-read stays sequential; a reused shard's tensors this checkpoint does not use are skipped.
         var tensors = headers.SelectMany((header, shard) => header.Entries
             .Select(entry => (Shard: shard, header.DataStart, Entry: entry, Indexed: index.Find(shard, entry)))
-            .Where(t => t.Indexed is not null)
+            .Where(t => t.Indexed is not null && !chunks.Contains(t.Indexed.Value.Key))
             .Select(t => (t.Shard, t.DataStart, t.Entry, t.Indexed!.Value.Key)));
         return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
         {

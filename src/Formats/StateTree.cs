@@ -73,6 +73,12 @@ public static class StateTree
                 for (var i = 0; i < list.Count; i++) WriteValue(writer, list[i], Child(path, i.ToString(CultureInfo.InvariantCulture)), asTensor, tensors);
                 writer.WriteEndArray();
                 break;
+            case TensorParts parts:
+                tensors.AddRange(ShardedTensors.Leaves(path, parts));
+                writer.WriteStartObject();
+                writer.WriteString(TensorMarker, path);
+                writer.WriteEndObject();
+                break;
             default:
                 var tensor = asTensor(value) ?? throw new ArgumentException($"State value at '{path}' has type {value.GetType().FullName}, which a checkpoint cannot store (use strings, numbers, booleans, null, lists, dictionaries and tensors)");
                 tensors.Add(new NamedTensor(path, tensor));

@@ -19,6 +19,8 @@ public static class TensorHash
         return sink.Hash;
     }
 
+    public static string Of(ReadOnlySpan<byte> bytes) => Prefix + Convert.ToHexStringLower(XxHash128.Hash(bytes));
+
     /// <summary>Every tensor's hash by key, computed before anything is written (several tensors at once: hashing runs at memory speed).</summary>
     public static Dictionary<string, string> All(IReadOnlyList<NamedTensor> tensors)
     {

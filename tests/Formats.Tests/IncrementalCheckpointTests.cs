@@ -172,14 +172,16 @@ public sealed class IncrementalCheckpointTests : IDisposable
         AssertSame(Model(100), await LoadAsync("c2"));
     }
 
-    [Fact]
-    public async Task A_format_version_1_manifest_still_loads()
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public async Task A_manifest_of_an_older_format_version_still_loads(int version)
     {
         await NativeCheckpointWriter.WriteAsync(_store, "old", new CheckpointIdentity("run", "old", 1), State(Model(100)), v => v as HostTensor);
         var path = Path.Combine(_dir, "old", ManifestJson.FileName);
-        File.WriteAllText(path, File.ReadAllText(path).Replace("\"format_version\": 2", "\"format_version\": 1", StringComparison.Ordinal));
+        File.WriteAllText(path, File.ReadAllText(path).Replace("\"format_version\": 3", $"\"format_version\": {version}", StringComparison.Ordinal));
 
-        Assert.Equal(1, (await NativeCheckpointReader.ReadManifestAsync(_store, "old")).FormatVersion);
+        Assert.Equal(version, (await NativeCheckpointReader.ReadManifestAsync(_store, "old")).FormatVersion);
         AssertSame(Model(100), await LoadAsync("old"));
     }
 

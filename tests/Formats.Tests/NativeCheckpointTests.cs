@@ -168,7 +168,7 @@ public sealed class NativeCheckpointTests : IDisposable
 
     [Theory]
     [InlineData("\"path\": \"shard", "\"path\": \"../shard", "shard path")]
-    [InlineData("\"format_version\": 2", "\"format_version\": 7", "format_version 7 is not supported")]
+    [InlineData("\"format_version\": 3", "\"format_version\": 7", "format_version 7 is not supported")]
     [InlineData("\"checksum\": \"crc64:", "\"checksum\": \"md5:", "malformed checksum")]
     public async Task Tampered_manifest_is_refused(string find, string replace, string message)
     {

@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using Checkpointing.Formats.Interop;
 using Checkpointing.Formats.Interop.Torch;
 using Checkpointing.Storage;
@@ -71,7 +72,25 @@ public sealed class FuzzSeeds : IAsyncLifetime
         await NativeCheckpointWriter.WriteAsync(store, "model_0000019", new CheckpointIdentity("fuzz", "model_0000019", 19), changed, v => v as HostTensor,
             new NativeWriteOptions { ReuseFrom = earlier });
         Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "native", "model_0000019", ManifestJson.FileName)));
+
+        // A sharded checkpoint (format 3): conv.weight in uneven boxes along dimension 1, conv.bias as flat slices.
+        var sharded = State();
+        var model = (PythonOrderedDict)sharded["model"]!;
+        model["conv.weight"] = Parts((HostTensor)model["conv.weight"]!, TensorLayout.Box([2, 3], [0, 0], [2, 1]), TensorLayout.Box([2, 3], [0, 1], [2, 2]));
+        model["conv.bias"] = Parts((HostTensor)model["conv.bias"]!, TensorLayout.Flat([2], 0, 1), TensorLayout.Flat([2], 1, 1));
+        await NativeCheckpointWriter.WriteAsync(store, "model_0000029", new CheckpointIdentity("fuzz", "model_0000029", 29, 2), sharded, v => v as HostTensor,
+            new NativeWriteOptions { ShardCount = 2 });
+        Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "native", "model_0000029", ManifestJson.FileName)));
     }
+
+    /// <summary>The tensor cut into the given parts (a box copies rows of its last dimension; the fuzz seeds need no more).</summary>
+    private static TensorParts Parts(HostTensor whole, params TensorLayout[] layouts) => new(whole.Shape, layouts.Select(layout =>
+    {
+        var size = whole.DType.ElementSize();
+        var part = HostTensor.Allocate(whole.DType, layout.LocalShape);
+        foreach (var run in layout.Runs()) whole.Data.AsSpan((int)(run.GlobalStart * size), (int)(run.Length * size)).CopyTo(part.Data.AsSpan((int)(run.LocalStart * size)));
+        return (layout, (ITensorSource)part);
+    }).ToList());
 
     public Task DisposeAsync()
     {

@@ -62,8 +62,13 @@ public sealed class MutatedInputProperties
             {
                 ["model/w"] = new(0, "F32", [2], [0, 8]), ["model/e"] = new(0, "U64", [0], [8, 8]),
                 ["model/reused"] = new(1, "F32", [2], [0, 8], "xxh128:" + new string('7', 32)),
+                ["model/p@0"] = new(0, "F32", [2], [8, 16]), ["model/p@flat2"] = new(0, "F32", [2], [16, 24]),
             },
-            State = new() { ["model"] = new System.Text.Json.Nodes.JsonObject { ["w"] = new System.Text.Json.Nodes.JsonObject { ["$tensor"] = "model/w" } }, ["lr"] = 0.5, ["tags"] = new System.Text.Json.Nodes.JsonArray("a", 1, null) },
+            Sharded = new Dictionary<string, ShardedTensorInfo>
+            {
+                ["model/p"] = new("F32", [4], [new TensorChunk("model/p@0", [0], null), new TensorChunk("model/p@flat2", null, 2)]),
+            },
+            State = new() { ["model"] = new System.Text.Json.Nodes.JsonObject { ["w"] = new System.Text.Json.Nodes.JsonObject { ["$tensor"] = "model/w" }, ["p"] = new System.Text.Json.Nodes.JsonObject { ["$tensor"] = "model/p" } }, ["lr"] = 0.5, ["tags"] = new System.Text.Json.Nodes.JsonArray("a", 1, null) },
         });
         Assert.Equal(9, ManifestJson.Parse(valid, "m").Iteration);
 

@@ -1,0 +1,233 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>Where a stored tensor's elements are: one whole chunk for a whole tensor, or the chunks of a sharded one.</summary>
+public sealed record StoredTensorChunks(string Key, TensorDType DType, long[] Shape, IReadOnlyList<StoredChunk> Chunks)
+{
+    /// <exception cref="KeyNotFoundException">no tensor or sharded tensor of that key</exception>
+    public static StoredTensorChunks Of(CheckpointManifest manifest, string key)
+    {
+        if (manifest.Tensors.TryGetValue(key, out var whole))
+        {
+            TensorDTypes.TryParse(whole.DType, out var dtype);
+            return new StoredTensorChunks(key, dtype, whole.Shape, [new StoredChunk(key, TensorLayout.Whole(whole.Shape), whole)]);
+        }
+        var sharded = manifest.Sharded.TryGetValue(key, out var s) ? s : throw new KeyNotFoundException($"The checkpoint has no tensor '{key}'.");
+        TensorDTypes.TryParse(sharded.DType, out var shardedType);
+        var chunks = sharded.Chunks.Select(c => new StoredChunk(c.Tensor, c.Layout(sharded.Shape, manifest.Tensors[c.Tensor]), manifest.Tensors[c.Tensor])).ToList();
+        return new StoredTensorChunks(key, shardedType, sharded.Shape, chunks);
+    }
+
+    /// <summary>Every tensor the state references, whole or sharded, in the state's order.</summary>
+    public static IEnumerable<StoredTensorChunks> All(CheckpointManifest manifest) =>
+        StateTree.TensorReferences(manifest.State).Distinct(StringComparer.Ordinal).Select(key => Of(manifest, key));
+}
+
+/// <param name="Key">The index entry holding the chunk's bytes.</param>
+public sealed record StoredChunk(string Key, TensorLayout Layout, TensorInfo Info);
+
+/// <summary>
+/// The headers of a checkpoint's shards, read on first use through two ranged reads each (the length prefix, then the
+/// header) and checked against the manifest: the shard's stored length, and each chunk's dtype, shape and byte range.
+/// </summary>
+public sealed class ShardHeaders(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest)
+{
+    private readonly ConcurrentDictionary<int, Lazy<Task<Header>>> _headers = new();
+
+    /// <summary>A shard's header with its entries found by key (own shards) and by byte range (reused shards, whose keys differ).</summary>
+    private sealed record Header(long DataStart, Dictionary<string, SafetensorsEntry> ByKey, Dictionary<(long, long), SafetensorsEntry> ByRange);
+
+    /// <summary>Where in its shard file the chunk's first byte is, after checking the shard's header lists it as the manifest does.</summary>
+    public async Task<long> DataStartAsync(StoredChunk chunk, CancellationToken ct)
+    {
+        var header = await _headers.GetOrAdd(chunk.Info.Shard, shard => new Lazy<Task<Header>>(() => ReadAsync(shard, ct))).Value.ConfigureAwait(false);
+        var shard = manifest.Shards[chunk.Info.Shard];
+        var info = chunk.Info;
+        var entry = shard.Checkpoint is null
+            ? header.ByKey.GetValueOrDefault(chunk.Key)
+            : header.ByRange.GetValueOrDefault((info.DataOffsets[0], info.DataOffsets[1]));
+        if (entry is null || entry.DType.Name() != info.DType || !entry.Shape.SequenceEqual(info.Shape) || entry.Begin != info.DataOffsets[0] || entry.End != info.DataOffsets[1])
+            throw new CheckpointFormatException(CheckpointFiles.ShardKey(checkpointKey, shard), "index", $"the shard's header does not list '{chunk.Key}' as the manifest indexes it ({info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]}))");
+        return header.DataStart;
+    }
+
+    private async Task<Header> ReadAsync(int shardIndex, CancellationToken ct)
+    {
+        var shard = manifest.Shards[shardIndex];
+        var key = CheckpointFiles.ShardKey(checkpointKey, shard);
+        var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
+            ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is null
+                ? $"shard is missing from {store.Description}"
+                : $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'");
+        if (entry.Length != shard.Bytes)
+            throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length}");
+        if (shard.Bytes < 8) throw new CheckpointFormatException(key, "length", $"file has {shard.Bytes} bytes, fewer than the 8-byte header length");
+        var prefix = new byte[8];
+        await store.ReadRangeAsync(key, 0, prefix, ct).ConfigureAwait(false);
+        var length = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
+        if (length > SafetensorsHeader.MaxHeaderBytes || (long)length > shard.Bytes - 8)
+            throw new CheckpointFormatException(key, "header length", $"header of {length} bytes does not fit in a file of {shard.Bytes} bytes");
+        var json = new byte[length];
+        await store.ReadRangeAsync(key, 8, json, ct).ConfigureAwait(false);
+        var header = SafetensorsHeader.Parse(json, shard.Bytes, key);
+        var byRange = new Dictionary<(long, long), SafetensorsEntry>();
+        foreach (var e in header.Entries) byRange.TryAdd((e.Begin, e.End), e);
+        return new Header(header.DataStart, header.Entries.ToDictionary(e => e.Key, StringComparer.Ordinal), byRange);
+    }
+}
+
+/// <summary>
+/// Reads the elements a destination layout needs of one stored tensor (DESIGN.md §11): for each chunk that overlaps it,
+/// only the overlapping byte ranges, coalesced when they are close in the shard file (within <see cref="MaxGapBytes"/>,
+/// and at most 5% more bytes than needed in all), written straight into the destination when the range is one run,
+/// else through a pooled buffer of at most <see cref="MaxBufferBytes"/>. A chunk read whole is checked against its
+/// content hash when the manifest records one; parts of a chunk cannot be (<c>ckpt verify</c> reads everything).
+/// </summary>
+public sealed class SliceReader
+{
+    public const int MaxGapBytes = 4096;
+    public const int MaxBufferBytes = 8 << 20;
+    /// <summary>Runs one tensor's read may need; beyond it the layouts are refused (a hostile or absurd split).</summary>
+    public const long MaxPieces = 16_000_000;
+
+    private readonly ICheckpointStore _store;
+    private readonly string _checkpointKey;
+    private readonly CheckpointManifest _manifest;
+    private readonly ShardHeaders _headers;
+    private readonly StoredTensorChunks _tensor;
+    private readonly int _elementSize;
+    /// <summary>What to read, sorted by where it goes in the destination (chunks never overlap, so neither do these).</summary>
+    private readonly Piece[] _pieces;
+    private long _bytesRead;
+
+    private readonly record struct Piece(int Chunk, long SourceByte, long DestinationByte, long Bytes);
+
+    public SliceReader(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, ShardHeaders headers, StoredTensorChunks tensor, TensorLayout destination)
+    {
+        if (!destination.GlobalShape.SequenceEqual(tensor.Shape))
+            throw new InvalidDataException($"Tensor '{tensor.Key}' is [{string.Join(", ", tensor.Shape)}] in the checkpoint; the layout to load is {destination}.");
+        _store = store;
+        _checkpointKey = checkpointKey;
+        _manifest = manifest;
+        _headers = headers;
+        _tensor = tensor;
+        _elementSize = tensor.DType.ElementSize();
+        var pieces = new List<Piece>();
+        for (var c = 0; c < tensor.Chunks.Count; c++)
+        {
+            if (pieces.Count + tensor.Chunks[c].Layout.RunCount + destination.RunCount > MaxPieces)
+                throw new InvalidDataException($"Loading {destination} of '{tensor.Key}' needs more than {MaxPieces} separate reads.");
+            foreach (var shared in LayoutOverlap.Between(tensor.Chunks[c].Layout, destination))
+                pieces.Add(new Piece(c, shared.SourceStart * _elementSize, shared.DestinationStart * _elementSize, shared.Length * _elementSize));
+        }
+        pieces.Sort((a, b) => a.DestinationByte.CompareTo(b.DestinationByte));
+        _pieces = [.. pieces];
+        BytesNeeded = destination.LocalElements * _elementSize;
+    }
+
+    /// <summary>Bytes of tensor data the destination holds.</summary>
+    public long BytesNeeded { get; }
+
+    /// <summary>Bytes read from the store so far (shard headers not counted).</summary>
+    public long BytesRead => Interlocked.Read(ref _bytesRead);
+
+    /// <summary>A <see cref="TensorRangeReader"/>: fills <paramref name="destination"/> with the destination tensor's bytes from <paramref name="offset"/> on.</summary>
+    public async Task ReadAsync(Memory<byte> destination, long offset, CancellationToken ct)
+    {
+        var end = offset + destination.Length;
+        var first = FirstPieceEndingAfter(offset);
+        var wanted = new List<Piece>();
+        for (var i = first; i < _pieces.Length && _pieces[i].DestinationByte < end; i++)
+        {
+            var p = _pieces[i];
+            var from = Math.Max(p.DestinationByte, offset);
+            var to = Math.Min(p.DestinationByte + p.Bytes, end);
+            wanted.Add(new Piece(p.Chunk, p.SourceByte + (from - p.DestinationByte), from - offset, to - from));
+        }
+        var covered = wanted.Sum(p => p.Bytes);
+        if (covered != destination.Length)
+            throw new CheckpointFormatException(_checkpointKey, "sharded tensors", $"the chunks of '{_tensor.Key}' hold {covered} of the {destination.Length} bytes asked for");
+        var ranges = Coalesce(wanted, (long)(0.05 * covered));
+        await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+            (range, token) => new ValueTask(ReadRangeAsync(range, destination, token))).ConfigureAwait(false);
+    }
+
+    private int FirstPieceEndingAfter(long offset)
+    {
+        int lo = 0, hi = _pieces.Length;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) / 2;
+            if (_pieces[mid].DestinationByte + _pieces[mid].Bytes <= offset) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    /// <summary>Pieces of one chunk merged into one read while the gaps between them stay small and the waste within budget.</summary>
+    private static List<List<Piece>> Coalesce(List<Piece> pieces, long wasteBudget)
+    {
+        var ranges = new List<List<Piece>>();
+        foreach (var chunk in pieces.GroupBy(p => p.Chunk))
+        {
+            List<Piece>? current = null;
+            long currentEnd = 0, currentStart = 0;
+            foreach (var p in chunk.OrderBy(p => p.SourceByte))
+            {
+                var gap = p.SourceByte - currentEnd;
+                if (current is not null && gap >= 0 && gap <= MaxGapBytes && gap <= wasteBudget && p.SourceByte + p.Bytes - currentStart <= MaxBufferBytes)
+                {
+                    current.Add(p);
+                    wasteBudget -= gap;
+                }
+                else
+                {
+                    ranges.Add(current = [p]);
+                    currentStart = p.SourceByte;
+                }
+                currentEnd = p.SourceByte + p.Bytes;
+            }
+        }
+        return ranges;
+    }
+
+    private async Task ReadRangeAsync(List<Piece> range, Memory<byte> destination, CancellationToken ct)
+    {
+        var chunk = _tensor.Chunks[range[0].Chunk];
+        var shardKey = CheckpointFiles.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
+        var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
+        if (range.Count == 1)
+        {
+            var p = range[0];
+            var target = destination.Slice((int)p.DestinationByte, (int)p.Bytes);
+            await _store.ReadRangeAsync(shardKey, fileStart + p.SourceByte, target, ct).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesRead, p.Bytes);
+            if (p.SourceByte == 0 && p.Bytes == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) CheckHash(target.Span, expected, shardKey, chunk.Key);
+            return;
+        }
+        var start = range[0].SourceByte;
+        var length = (int)(range[^1].SourceByte + range[^1].Bytes - start);
+        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        try
+        {
+            await _store.ReadRangeAsync(shardKey, fileStart + start, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesRead, length);
+            foreach (var p in range)
+                buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
+    private static void CheckHash(ReadOnlySpan<byte> bytes, string expected, string shardKey, string chunkKey)
+    {
+        var actual = TensorHash.Of(bytes);
+        if (actual != expected) throw new CheckpointFormatException(shardKey, "tensor hash", $"tensor '{chunkKey}' hashes to {actual}, the manifest records {expected}");
+    }
+}

@@ -1,0 +1,83 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats.Tests;
+
+/// <summary>Issue 11: a manifest's sharded section is checked like the rest: chunks must hold every element exactly once.</summary>
+public class ShardedManifestTests
+{
+    /// <summary>"model/p" [4, 6] F32: rows 0-1 as a box, rows 2-3 as two boxes split on dimension 1 (an uneven mix).</summary>
+    private static string Valid() => Encoding.UTF8.GetString(ManifestJson.Serialize(new CheckpointManifest
+    {
+        FormatVersion = CheckpointManifest.CurrentFormatVersion, Run = "r", Name = "model_0000009", Iteration = 9, WorldSize = 3,
+        CreatedUtc = DateTimeOffset.UnixEpoch, Shards = [new ShardInfo("shard-00000-of-00001-00000000.safetensors", 200, "crc64:0000000000000000")],
+        Tensors = new Dictionary<string, TensorInfo>
+        {
+            ["model/p@0,0"] = new(0, "F32", [2, 6], [0, 48]),
+            ["model/p@2,0"] = new(0, "F32", [2, 4], [48, 80]),
+            ["model/p@2,4"] = new(0, "F32", [2, 2], [80, 96]),
+        },
+        Sharded = new Dictionary<string, ShardedTensorInfo>
+        {
+            ["model/p"] = new("F32", [4, 6], [new TensorChunk("model/p@0,0", [0, 0], null), new TensorChunk("model/p@2,0", [2, 0], null), new TensorChunk("model/p@2,4", [2, 4], null)]),
+        },
+        State = new JsonObject { ["model"] = new JsonObject { ["p"] = new JsonObject { ["$tensor"] = "model/p" } } },
+    }));
+
+    private static CheckpointFormatException Fails(string text) =>
+        Assert.Throws<CheckpointFormatException>(() => ManifestJson.Parse(Encoding.UTF8.GetBytes(text), "run/model_0000009/manifest.json"));
+
+    private static string Replace(string text, string find, string replace)
+    {
+        Assert.Contains(find, text);
+        return text.Replace(find, replace, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_valid_sharded_manifest_round_trips()
+    {
+        var manifest = ManifestJson.Parse(Encoding.UTF8.GetBytes(Valid()), "m");
+        var p = manifest.Sharded["model/p"];
+        Assert.Equal([4L, 6], p.Shape);
+        Assert.Equal([2L, 4], p.Chunks[2].Offsets!);
+        Assert.Equal(Valid(), Encoding.UTF8.GetString(ManifestJson.Serialize(manifest)));
+    }
+
+    [Theory]
+    [InlineData("\"offsets\": [\n            2,\n            4\n          ]", "\"offsets\": [\n            2,\n            3\n          ]", "overlaps")]
+    [InlineData("\"offsets\": [\n            2,\n            4\n          ]", "\"offsets\": [\n            2,\n            5\n          ]", "is not within")]
+    [InlineData("\"tensor\": \"model/p@2,4\"", "\"tensor\": \"model/p@2,0\"", "serves twice")]
+    [InlineData("\"tensor\": \"model/p@2,4\"", "\"tensor\": \"model/q\"", "which the index lacks")]
+    [InlineData("\"dtype\": \"F32\",\n      \"shape\": [\n        4,", "\"dtype\": \"F16\",\n      \"shape\": [\n        4,", "is F32, sharded tensor 'model/p' is F16")]
+    [InlineData("\"shape\": [\n        4,\n        6\n      ]", "\"shape\": [\n        5,\n        6\n      ]", "uncovered")]
+    [InlineData("\"$tensor\": \"model/p\"", "\"$tensor\": \"model/p@0,0\"", "is a chunk of a sharded tensor")]
+    [InlineData("\"format_version\": 3", "\"format_version\": 2", "has no sharded tensors")]
+    public void A_damaged_sharded_section_is_refused_with_what_is_wrong(string find, string replace, string message)
+    {
+        var e = Fails(Replace(Valid(), find, replace));
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void A_chunk_with_both_offsets_and_a_flat_offset_is_refused()
+    {
+        var text = Replace(Valid(), "\"tensor\": \"model/p@2,4\",", "\"tensor\": \"model/p@2,4\", \"flat_offset\": 3,");
+        Assert.Contains("either offsets or a flat offset", Fails(text).Message);
+    }
+
+    [Fact]
+    public void Chunks_cutting_a_tensor_into_too_many_cells_are_refused_without_enumerating_them()
+    {
+        // 3,000 x 3,000 cells from two staircase chunk sets would need 9 M cells: over the budget, refused at once.
+        var tensors = new Dictionary<string, TensorInfo>();
+        var chunks = new List<TensorChunk>();
+        for (var i = 0; i < 3000; i++)
+        {
+            tensors[$"c{i}"] = new TensorInfo(0, "U8", [1, 3000 - i], [0, 3000 - i]);
+            chunks.Add(new TensorChunk($"c{i}", [i, i], null));
+        }
+        var problem = ShardedTensorCheck.Problem(tensors, new Dictionary<string, ShardedTensorInfo> { ["t"] = new("U8", [3000, 3000], chunks) });
+        Assert.Contains("cells", problem);
+    }
+}
