@@ -23,11 +23,11 @@ public sealed record NativeLoadOptions
     public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
-    /// The part of each tensor to load, by state path, for a load into another layout (DESIGN.md §11); a null answer loads
-    /// the whole tensor. When set, only the byte ranges the layouts need are read (plus shard headers), each chunk read whole
+    /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
+    /// (DESIGN.md §11); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus shard headers), each chunk read whole
     /// is checked against its content hash, and tensors are never filled in place: run <c>ckpt verify</c> for a full check.
     /// </summary>
-    public Func<string, TensorLayout?>? Layouts { get; init; }
+    public Func<string, long[], TensorLayout?>? Layouts { get; init; }
 
     /// <summary>Receives the bytes a load needed and read (shard headers not counted).</summary>
     public LoadStatistics? Statistics { get; init; }
@@ -132,12 +132,12 @@ public static class NativeCheckpointReader
 
     /// <summary>A load into declared layouts: for every tensor the state references, only the bytes of the part asked for.</summary>
     private static Task LoadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorAllocator allocate,
-        Func<string, TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+        Func<string, long[], TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
     {
         var headers = new ShardHeaders(store, checkpointKey, manifest);
         return Parallel.ForEachAsync(StoredTensorChunks.All(manifest), new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
         {
-            var layout = layouts(tensor.Key) ?? TensorLayout.Whole(tensor.Shape);
+            var layout = layouts(tensor.Key, tensor.Shape) ?? TensorLayout.Whole(tensor.Shape);
             var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, layout);
             var (value, target) = allocate(tensor.Key, tensor.DType, layout.LocalShape);
             values[tensor.Key] = value;

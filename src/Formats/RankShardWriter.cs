@@ -9,7 +9,8 @@ namespace Checkpointing.Formats;
 /// </summary>
 public static class RankShardWriter
 {
-    /// <param name="tensors">At least the plan's tensors; others (another rank's share) are ignored.</param>
+    /// <param name="tensors">At least the plan's tensors, and this rank's chunks of sharded tensors (all written); other whole
+    /// tensors (another rank's share) are ignored.</param>
     /// <param name="stateJson">The non-tensor state; rank 0 must send it.</param>
     /// <param name="reuseFrom">For an incremental save (null: not incremental, no hashes recorded), the run's last committed checkpoint,
     /// if any: a tensor of this rank's share whose key, hash, dtype and shape equal one it stores is referenced there instead of
@@ -18,15 +19,17 @@ public static class RankShardWriter
         string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<EarlierCheckpoint>? reuseFrom = null)
     {
         var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
-        var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it.", nameof(tensors))).ToList();
-        var hashes = reuseFrom is null ? null : TensorHash.All(mine);
-        var claimed = hashes is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
+        var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) && t.Chunk is null ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it whole.", nameof(tensors)))
+            .Concat(tensors.Where(t => t.Chunk is not null)).ToList();
+        // Chunks always carry their hash: a resharded load reads chunks piecemeal and checks those it reads whole.
+        var hashes = TensorHash.All(reuseFrom is null ? mine.Where(t => t.Chunk is not null).ToList() : mine);
+        var claimed = reuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
         var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken).ConfigureAwait(false);
-        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes?[e.Key]), StringComparer.Ordinal);
+        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)), StringComparer.Ordinal);
         var reused = new List<ShardInfo>();
         foreach (var (key, (shard, tensor)) in claimed) index[key] = tensor with { Shard = plan.WorldSize + reused.IndexOrAdd(shard) };
         return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson,
-            reused.Count > 0 ? reused : null);
+            reused.Count > 0 ? reused : null, Sharded: ShardedTensors.Describe(mine) is { Count: > 0 } sharded ? sharded : null);
     }
 }
 

@@ -44,6 +44,23 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         Received++;
     }
 
+    /// <summary>Every rank's chunks of each sharded tensor, in rank order; the ranks must agree on its dtype and global shape.</summary>
+    private Dictionary<string, ShardedTensorInfo> MergeSharded(List<ShardReport> reports)
+    {
+        var merged = new Dictionary<string, (ShardedTensorInfo First, List<TensorChunk> Chunks)>(StringComparer.Ordinal);
+        foreach (var report in reports)
+        {
+            foreach (var (key, part) in report.Sharded ?? new Dictionary<string, ShardedTensorInfo>())
+            {
+                if (!merged.TryGetValue(key, out var tensor)) merged[key] = tensor = (part, []);
+                else if (tensor.First.DType != part.DType || !tensor.First.Shape.SequenceEqual(part.Shape))
+                    throw new RunRefusedException($"Rank {report.Rank} holds '{key}' of {Pending.Name} as {part.DType}[{string.Join(", ", part.Shape)}], another rank as {tensor.First.DType}[{string.Join(", ", tensor.First.Shape)}].");
+                tensor.Chunks.AddRange(part.Chunks);
+            }
+        }
+        return merged.ToDictionary(m => m.Key, m => m.Value.First with { Chunks = m.Value.Chunks }, StringComparer.Ordinal);
+    }
+
     /// <summary>
     /// The manifest of the complete checkpoint. The union of the shards must be exactly the tensor list
     /// the ranks began with, and each rank's shard exactly its share of it (the split every rank computed).
@@ -62,10 +79,14 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
                 if (info.Shard >= Pending.WorldSize && (info.ByteLength == 0 || !reusedRanges.Add((info.Shard, info.DataOffsets[0], info.DataOffsets[1]))))
                     throw new RunRefusedException($"Tensor '{key}' reuses an empty range, or one another tensor of {Pending.Name} reuses too.");
                 if (!tensors.TryAdd(key, info))
-                    throw new RunRefusedException($"Tensor '{key}' is in the shards of two ranks (rank {report.Rank} and another).");
+                    throw new RunRefusedException($"Tensor '{key}' is in the shards of two ranks (rank {report.Rank} and another): each slice of a sharded tensor must be saved by one rank.");
             }
         }
-        var sizes = tensors.Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
+        var sharded = MergeSharded(reports);
+        if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem)
+            throw new RunRefusedException($"The ranks' slices do not make up the sharded tensors of {Pending.Name}: {problem}.");
+        var chunkKeys = reports.SelectMany(r => r.ChunkKeys).ToHashSet(StringComparer.Ordinal);
+        var sizes = tensors.Where(t => !chunkKeys.Contains(t.Key)).Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
         var summary = TensorListSummary.Of(sizes);
         if (summary != Pending.Tensors)
             throw new RunRefusedException($"The ranks' shards hold {summary.Count} tensors ({summary.TotalBytes:N0} bytes), not the {Pending.Tensors.Count} tensors ({Pending.Tensors.TotalBytes:N0} bytes) the ranks began {Pending.Name} with.");
@@ -73,7 +94,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         foreach (var report in reports)
         {
             var planned = split[report.Rank].Select(t => t.Key).Order(StringComparer.Ordinal);
-            if (!report.Tensors.Keys.Order(StringComparer.Ordinal).SequenceEqual(planned))
+            if (!report.Tensors.Keys.Where(k => !chunkKeys.Contains(k)).Order(StringComparer.Ordinal).SequenceEqual(planned))
                 throw new RunRefusedException($"Rank {report.Rank}'s shard does not hold the tensors its plan assigned ({split[report.Rank].Count} tensors).");
         }
         return new CheckpointManifest
@@ -86,6 +107,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             CreatedUtc = createdUtc,
             Shards = shards,
             Tensors = tensors,
+            Sharded = sharded,
             State = _state ?? throw new InvalidOperationException("Rank 0's report came without its checked state."),
         };
     }

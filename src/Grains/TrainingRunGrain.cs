@@ -277,8 +277,9 @@ public sealed class TrainingRunGrain(
         var shardName = CheckpointFiles.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
         if (report.Shard.Path != shardName)
             throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{shardName}'.");
-        if (report.Tensors.Count > pending.Tensors.Count)
-            throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count} tensors; the checkpoint has {pending.Tensors.Count}.");
+        var chunks = report.ChunkKeys.Count();
+        if (report.Tensors.Count - chunks > pending.Tensors.Count)
+            throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count - chunks} whole tensors; the checkpoint has {pending.Tensors.Count}.");
         var reused = report.Reused ?? [];
         if (reused.Any(r => r.Checkpoint is not { } holder || !CheckpointName.IsValid(holder) || holder == pending.Name || !CheckpointFiles.IsShard(r.Path)))
             throw new RunRefusedException($"Rank {report.Rank} reuses a shard that is not one of another checkpoint of the run.");
@@ -305,9 +306,7 @@ public sealed class TrainingRunGrain(
         var prefix = $"{_id.StorePrefix}/{pending.Name}";
         try
         {
-            var manifest = collector.BuildManifest(_id.Key, time.GetUtcNow());
-            var manifestBytes = ManifestJson.Serialize(manifest);
-            ManifestJson.Parse(manifestBytes, $"{prefix}/{ManifestJson.FileName}"); // refuse what a reader would refuse
+            var (manifest, manifestBytes) = BuildManifest(collector, prefix);
 
             var replaced = S.Catalog.FirstOrDefault(c => c.Name == pending.Name);
             await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.WrittenBytes);
@@ -358,6 +357,25 @@ public sealed class TrainingRunGrain(
             if (e is not RunMovedException) logger.LogWarning(e, "Run {Run}: committing {Name} failed; the ranks report again", _id, pending.Name);
             collector.Outcome.TrySetException(moved);
             throw moved;
+        }
+    }
+
+    /// <summary>
+    /// The manifest the reports make, refused when a reader would refuse it. Pure computation on what the ranks sent: any
+    /// failure is final (a refusal), never a fault that reporting again could cure.
+    /// </summary>
+    private (CheckpointManifest Manifest, byte[] Bytes) BuildManifest(CommitCollector collector, string prefix)
+    {
+        try
+        {
+            var manifest = collector.BuildManifest(_id.Key, time.GetUtcNow());
+            var bytes = ManifestJson.Serialize(manifest);
+            ManifestJson.Parse(bytes, $"{prefix}/{ManifestJson.FileName}");
+            return (manifest, bytes);
+        }
+        catch (Exception e) when (e is not RunRefusedException)
+        {
+            throw new RunRefusedException($"The ranks' reports of {collector.Pending.Name} do not make a readable checkpoint: {e.Message}");
         }
     }
 

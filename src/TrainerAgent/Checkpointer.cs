@@ -56,6 +56,22 @@ public class Checkpointer
     /// <summary>Shard count and progress reporting for saves.</summary>
     public NativeWriteOptions WriteOptions { get; init; } = new();
 
+    /// <summary>
+    /// The part of each model parameter and buffer this rank holds, by state-dict name ("fc.weight"); null or a null answer:
+    /// the whole tensor (DESIGN.md §11). The optimizer's per-parameter state follows its parameter. Saves write only these
+    /// slices (in cluster mode every rank saves its own; into a local folder the layouts must cover every tensor, so they are
+    /// for loads); loads read only the bytes of these slices, from a checkpoint saved in any layout or whole.
+    /// </summary>
+    public Func<string, TensorLayout?>? ModelLayouts { get; init; }
+
+    private StateLayouts? _layouts;
+
+    /// <summary>Built on first use, again after a checkpointable is added.</summary>
+    private StateLayouts? Layouts => ModelLayouts is null ? null : _layouts ??= new StateLayouts(Model, ModelLayouts, _checkpointables);
+
+    /// <summary>Receives what each load needed and read (tensor bytes), e.g. to see that a resharded load read only its slices.</summary>
+    public LoadStatistics? LoadStatistics { get; init; }
+
     /// <summary>Progress of loads, in bytes of tensor data read.</summary>
     public IProgress<long>? LoadProgress { get; init; }
 
@@ -138,6 +154,7 @@ public class Checkpointer
         ArgumentException.ThrowIfNullOrEmpty(key);
         if (key == ModelKey || _checkpointables.ContainsKey(key)) throw new ArgumentException($"Key {key} already used in the Checkpointer", nameof(key));
         _checkpointables.Add(key, CheckpointableAdapters.Adapt(key, checkpointable, Logger));
+        _layouts = null;
     }
 
     public void Save(string name, IReadOnlyDictionary<string, object?>? extra = null) => SaveAsync(name, extra).GetAwaiter().GetResult();
@@ -154,6 +171,7 @@ public class Checkpointer
             if (data.ContainsKey(key)) throw new ArgumentException($"Extra data key '{key}' would overwrite the saved {key} state.", nameof(extra));
             data[key] = value;
         }
+        var options = Layouts is { } layouts ? WriteOptions with { Layouts = layouts.ForSave(data) } : WriteOptions;
         var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
         Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -162,7 +180,7 @@ public class Checkpointer
         {
             // Device tensors go through the pinned arena (one DMA each) rather than a fresh pageable copy per tensor.
             var hostData = SnapshotArena.HoldsDeviceTensors(data) ? _arena.Copy(data) : data;
-            await _backend.SaveAsync(name, iteration, hostData, WriteOptions, cancellationToken).ConfigureAwait(false);
+            await _backend.SaveAsync(name, iteration, hostData, options, cancellationToken).ConfigureAwait(false);
             var seconds = AgentMetrics.SecondsSince(started);
             AgentMetrics.SaveDuration.Record(seconds, AgentMetrics.Mode(async: false));
             AgentMetrics.SaveStall.Record(seconds, AgentMetrics.Mode(async: false));
@@ -185,7 +203,7 @@ public class Checkpointer
             try
             {
                 var writing = System.Diagnostics.Stopwatch.GetTimestamp();
-                await backend.SaveAsync(name, iteration, snapshot, WriteOptions, CancellationToken.None, stall).ConfigureAwait(false);
+                await backend.SaveAsync(name, iteration, snapshot, options, CancellationToken.None, stall).ConfigureAwait(false);
                 AgentMetrics.SaveDuration.Record(AgentMetrics.SecondsSince(writing), AgentMetrics.Mode(async: true));
                 AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: true));
                 Saved?.Invoke(name);
@@ -284,7 +302,13 @@ public class Checkpointer
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
-        var options = new NativeLoadOptions { Progress = LoadProgress, PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null };
+        var options = new NativeLoadOptions
+        {
+            Progress = LoadProgress,
+            PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null,
+            Layouts = Layouts is { } layouts ? layouts.ForLoad : null,
+            Statistics = LoadStatistics,
+        };
         var state = await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
         var seconds = AgentMetrics.SecondsSince(started);
         AgentMetrics.LoadDuration.Record(seconds);

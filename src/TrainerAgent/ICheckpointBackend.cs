@@ -110,6 +110,7 @@ public sealed class LocalBackend : ICheckpointBackend
         _ = folderLock.LockShared(); // without locks nobody can collect, so writing unlocked is safe
         if (Format == CheckpointFormat.Pth)
         {
+            if (options.Layouts is not null) throw new NotSupportedException($"Checkpoint {name}: a .pth file holds whole tensors; save sharded layouts in the native format.");
             await _catalog.Store.WriteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, (stream, _) =>
             {
                 TorchFiles.Write(stream, data, name);

@@ -17,6 +17,9 @@ public sealed class OptimizerCheckpointable(optim.Optimizer optimizer) : ICheckp
     private OptimizerHelper Helper => optimizer as OptimizerHelper
         ?? throw new NotSupportedException($"Optimizer {optimizer.GetType().Name} does not expose its state (TorchSharp OptimizerHelper expected).");
 
+    /// <summary>The optimizer's parameters in the order of its state's indices.</summary>
+    public IReadOnlyList<Parameter> Parameters => optimizer.ParamGroups.Cast<ParamGroup>().SelectMany(pg => pg.Parameters).ToList();
+
     public OrderedDictionary<string, object?> StateDict()
     {
         var sd = Helper.state_dict();
@@ -58,7 +61,7 @@ public sealed class OptimizerCheckpointable(optim.Optimizer optimizer) : ICheckp
         if (groups.Count != sd.Options.Count)
             throw new InvalidDataException($"Checkpoint has {groups.Count} parameter groups, the optimizer has {sd.Options.Count}.");
 
-        var parameters = optimizer.ParamGroups.Cast<ParamGroup>().SelectMany(pg => pg.Parameters).ToList();
+        var parameters = Parameters;
         for (var g = 0; g < groups.Count; g++)
         {
             var group = groups[g] as IReadOnlyDictionary<string, object?> ?? throw new InvalidDataException($"param_groups[{g}] is not a dictionary.");

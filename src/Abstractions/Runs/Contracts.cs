@@ -93,6 +93,8 @@ public sealed record SavePlan(
 /// <param name="StallSeconds">How long this rank's training waited for the save, when the agent measured it (async saves: the snapshot copy).</param>
 /// <param name="Reused">An incremental save's shards of earlier checkpoints (<see cref="ShardInfo.Checkpoint"/> set) whose
 /// bytes tensors of <paramref name="Tensors"/> reference, as shard index <c>world size + i</c>; null or empty otherwise.</param>
+/// <param name="Sharded">This rank's chunks of sharded tensors (DESIGN.md §11): per tensor its dtype, global shape and the
+/// chunks this rank holds, whose bytes are entries of <paramref name="Tensors"/> outside the plan's share; null when none.</param>
 [GenerateSerializer, Immutable]
 public sealed record ShardReport(
     [property: Id(0)] string Name,
@@ -103,7 +105,12 @@ public sealed record ShardReport(
     [property: Id(5)] IReadOnlyDictionary<string, TensorInfo> Tensors,
     [property: Id(6)] string? StateJson,
     [property: Id(7)] IReadOnlyList<ShardInfo>? Reused = null,
-    [property: Id(8)] double? StallSeconds = null);
+    [property: Id(8)] double? StallSeconds = null,
+    [property: Id(9)] IReadOnlyDictionary<string, ShardedTensorInfo>? Sharded = null)
+{
+    /// <summary>The keys of <see cref="Tensors"/> that hold chunks of sharded tensors rather than the plan's share.</summary>
+    public IEnumerable<string> ChunkKeys => Sharded?.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor) ?? [];
+}
 
 /// <summary>The answer to a shard report: committed (every rank is in), or how many ranks are still missing.</summary>
 [GenerateSerializer, Immutable]

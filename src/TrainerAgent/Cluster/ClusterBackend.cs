@@ -29,7 +29,8 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
 
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
-        var (state, tensors) = StateTree.Flatten(data, TorchTensors.AsSource);
+        var (state, flattened) = StateTree.Flatten(data, TorchTensors.AsSource);
+        var tensors = ShardedTensors.Apply(flattened, options.Layouts);
         await Committer.SaveAsync(name, iteration, tensors, Rank == 0 ? state.ToJsonString() : null, options.Progress, cancellationToken, stallSeconds).ConfigureAwait(false);
     }
 

@@ -34,14 +34,18 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// </summary>
     public bool Incremental { get; set; }
 
-    /// <summary>Saves <paramref name="name"/> collectively: every rank of the world calls this with the same tensor keys and sizes. Returns the committed record.</summary>
+    /// <summary>
+    /// Saves <paramref name="name"/> collectively: every rank of the world calls this with the same whole tensors (keys and
+    /// sizes) and its own chunks of sharded ones (<see cref="NamedTensor.Chunk"/>). Returns the committed record.
+    /// </summary>
     /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
     /// <param name="stallSeconds">How long training waited before this write began (an async save's snapshot), reported for the run's history.</param>
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
         IProgress<long>? progress, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         var deadline = DateTimeOffset.UtcNow + CommitTimeout;
-        var sizes = tensors.Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
+        // The plan splits the whole (replicated) tensors; each rank writes its own chunks of sharded ones besides.
+        var sizes = tensors.Where(t => t.Chunk is null).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
         var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
         var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
         var plan = SavePlan.For(attempt, sizes);

@@ -52,7 +52,7 @@ public sealed class ReshardingProperties : IDisposable
                 var statistics = new LoadStatistics();
                 var p = part;
                 var loaded = (OrderedDictionary<string, object?>)NativeCheckpointReader.LoadAsync(store, name, manifest, HostTensor.Allocator,
-                    new NativeLoadOptions { Layouts = key => loadLayouts[key][p], Statistics = statistics }).GetAwaiter().GetResult()["model"]!;
+                    new NativeLoadOptions { Layouts = (key, _) => loadLayouts[key][p], Statistics = statistics }).GetAwaiter().GetResult()["model"]!;
                 foreach (var t in tensors)
                 {
                     var layout = loadLayouts[$"model/{t.Key}"][p];

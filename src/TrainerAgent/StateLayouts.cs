@@ -1,0 +1,73 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>
+/// Turns the layouts a user declares for model parameters and buffers (by state-dict name) into layouts by state path
+/// for saves and loads (DESIGN.md §11). An optimizer's per-parameter state (Adam's moments, SGD's momentum) follows its
+/// parameter's layout when it has the parameter's shape; its other entries (step counts) stay whole.
+/// </summary>
+internal sealed class StateLayouts
+{
+    /// <summary>State path → layout, for model tensors and for optimizer state by "KEY/state/I" (every field under it).</summary>
+    private readonly Dictionary<string, TensorLayout> _model = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TensorLayout> _optimizerEntries = new(StringComparer.Ordinal);
+
+    public StateLayouts(nn.Module model, Func<string, TensorLayout?> modelLayouts, IReadOnlyDictionary<string, ICheckpointable> checkpointables)
+    {
+        foreach (var (name, _) in model.state_dict())
+        {
+            if (modelLayouts(name) is { } layout) _model[StateTree.Child(Checkpointer.ModelKey, name)] = layout;
+        }
+        var names = model.named_parameters().ToDictionary(p => p.parameter.Handle, p => p.name);
+        foreach (var (key, checkpointable) in checkpointables)
+        {
+            if (checkpointable is not OptimizerCheckpointable optimizer) continue;
+            var parameters = optimizer.Parameters;
+            for (var i = 0; i < parameters.Count; i++)
+            {
+                if (names.TryGetValue(parameters[i].Handle, out var name) && modelLayouts(name) is { } layout)
+                    _optimizerEntries[StateTree.Child(StateTree.Child(key, "state"), i.ToString(System.Globalization.CultureInfo.InvariantCulture))] = layout;
+            }
+        }
+    }
+
+    /// <summary>Layouts of the tensors in a state about to be saved: a parameter's optimizer state follows it when its shape is the parameter's local shape.</summary>
+    public Func<string, TensorLayout?> ForSave(IReadOnlyDictionary<string, object?> data)
+    {
+        var map = new Dictionary<string, TensorLayout>(_model, StringComparer.Ordinal);
+        foreach (var (entry, layout) in _optimizerEntries)
+        {
+            if (Find(data, entry) is not IReadOnlyDictionary<string, object?> fields) continue;
+            foreach (var (field, value) in fields)
+            {
+                if (value is Tensor t && t.shape.SequenceEqual(layout.LocalShape)) map[StateTree.Child(entry, field)] = layout;
+            }
+        }
+        return map.GetValueOrDefault;
+    }
+
+    /// <summary>
+    /// The layout to load a stored tensor into, given its global shape: the declared one when the shapes agree; null (whole)
+    /// otherwise, so that a model tensor of another shape is reported as fvcore reports it, and a step count stays whole.
+    /// </summary>
+    public TensorLayout? ForLoad(string path, long[] globalShape)
+    {
+        var layout = _model.GetValueOrDefault(path) ?? (path.LastIndexOf('/') is var slash and > 0 ? _optimizerEntries.GetValueOrDefault(path[..slash]) : null);
+        return layout is not null && layout.GlobalShape.SequenceEqual(globalShape) ? layout : null;
+    }
+
+    /// <summary>The value at a '/'-joined path of plain keys (no escaping needed: optimizer keys and indices).</summary>
+    private static object? Find(IReadOnlyDictionary<string, object?> data, string path)
+    {
+        object? node = data;
+        foreach (var part in path.Split('/'))
+        {
+            if (node is not IReadOnlyDictionary<string, object?> dict || !dict.TryGetValue(part, out node)) return null;
+        }
+        return node;
+    }
+}

@@ -1,0 +1,234 @@
+using Azure.Storage.Blobs;
+using Checkpointing.Abstractions;
+using Checkpointing.Abstractions.Runs;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.TestSupport;
+using Checkpointing.TrainerAgent;
+using Checkpointing.TrainerAgent.Cluster;
+using Orleans.TestingHost;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Integration.Tests;
+
+/// <summary>
+/// Issue 11: a tensor-parallel model held by 4 ranks (fc1 split by output rows, fc2 by input columns, fc2's bias
+/// replicated), each with its Adam state, is saved by the ranks together and loaded by 3 ranks split the other way
+/// (fc1 by columns, fc2 by rows) and by 1 rank whole. Every element of the weights and of Adam's moments must equal
+/// the matching element of one unsharded model trained the same way, and each loading rank reads about its slices' bytes.
+/// </summary>
+[Collection(nameof(Cluster))]
+public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
+{
+    private static readonly Dictionary<string, long[]> GlobalShapes = new(StringComparer.Ordinal)
+    {
+        ["0.weight"] = [64, 16], ["0.bias"] = [64], ["1.weight"] = [8, 64], ["1.bias"] = [8],
+    };
+
+    /// <summary>Saving ranks: fc1 by rows (dimension 0 of weight and bias), fc2 by columns (dimension 1), fc2's bias whole.</summary>
+    private static TensorLayout? SaveLayout(string name, int rank, int world) => name switch
+    {
+        "0.weight" or "0.bias" => TensorLayout.Split(GlobalShapes[name], 0, rank, world),
+        "1.weight" => TensorLayout.Split(GlobalShapes[name], 1, rank, world),
+        _ => null,
+    };
+
+    /// <summary>Loading ranks split the other way: fc1 by columns with its bias whole, fc2 by rows.</summary>
+    private static TensorLayout? LoadLayout(string name, int rank, int world) => name switch
+    {
+        "0.weight" => TensorLayout.Split(GlobalShapes[name], 1, rank, world),
+        "1.weight" or "1.bias" => TensorLayout.Split(GlobalShapes[name], 0, rank, world),
+        _ => null,
+    };
+
+    private sealed record Rank(Sequential Model, optim.Optimizer Adam, Checkpointer Checkpointer);
+
+    [Fact]
+    public async Task Four_ranks_save_slices_and_three_ranks_split_the_other_way_and_one_whole_rank_load_them_bit_exact()
+    {
+        TestTenancy.ActAs("it");
+        await SaveWithFourRanksAndLoadAsync(fixture.Client, fixture.Store, "tp-folder", static (store, _) => store);
+    }
+
+    [Fact]
+    public async Task From_blob_storage_each_loading_rank_downloads_about_the_bytes_of_its_slices()
+    {
+        await using var azurite = await RepoPaths.StartAzurite();
+        var blobs = new AzureBlobStore(new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("checkpoints"));
+        await using InProcessTestCluster cluster = await TestClusters.StartAsync(blobs);
+        TestTenancy.ActAs("it");
+        var counters = new List<CountingStore>();
+        await SaveWithFourRanksAndLoadAsync(cluster.Client, blobs, "tp-blob", (store, rank) =>
+        {
+            var counting = new CountingStore(store);
+            counters.Add(counting);
+            return counting;
+        });
+        // The loading ranks' stores: each downloaded its slices' bytes (within 10%) plus the manifest and shard headers.
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(blobs, "tenants/it/runs/tp-blob/model_0000009");
+        var overhead = (long)(await blobs.GetEntryAsync("tenants/it/runs/tp-blob/model_0000009/manifest.json"))!.Length + manifest.Shards.Count * 4096;
+        Assert.Equal(4, counters.Count);
+        foreach (var counting in counters.Take(3)) // the whole rank (last) verifies every shard first, then reads the sharded tensors
+        {
+            Assert.True(counting.BytesRead <= 1.1 * counting.Statistics.BytesNeeded + overhead,
+                $"a rank downloaded {counting.BytesRead} bytes for {counting.Statistics.BytesNeeded} needed (+{overhead} manifest and headers allowed)");
+        }
+    }
+
+    /// <param name="loadStore">The store a loading rank reads through, by its index among the loaders (3 split, then 1 whole).</param>
+    private static async Task SaveWithFourRanksAndLoadAsync(IGrainFactory grains, ICheckpointStore store, string runName, Func<ICheckpointStore, int, ICheckpointStore> loadStore)
+    {
+        var run = await ClusterRanks.CreateRunAsync(grains, runName, new PeriodicPolicy(10));
+        var grain = grains.GetGrain<ITrainingRunGrain>(run.Key);
+
+        var reference = Build(GlobalShapes, seed: 7);
+        var epoch = await grain.StartAttempt();
+        var savers = Enumerable.Range(0, 4).Select(r => Slices(reference.Model, name => SaveLayout(name, r, 4), (model, adam) =>
+            new Checkpointer(model, new ClusterBackend(grains, run, store, r, 4, epoch), [new("optimizer", adam)]) { ModelLayouts = name => SaveLayout(name, r, 4) })).ToList();
+        foreach (var rank in savers.Prepend(reference)) TrainOneStep(rank);
+        var saves = savers.Select(s => s.Checkpointer.SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L })).ToList();
+        // A rank that fails leaves the others waiting for it until their commit timeout: surface its failure at once.
+        await Task.WhenAny(Task.WhenAll(saves), Task.WhenAny(saves).ContinueWith(_ => saves.FirstOrDefault(t => t.IsFaulted)?.GetAwaiter().GetResult(), TaskScheduler.Default));
+        if (saves.FirstOrDefault(t => t.IsFaulted) is { } failed) await failed;
+        await Task.WhenAll(saves);
+
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, $"{run.StorePrefix}/model_0000009");
+        Assert.Equal(["model/0.bias", "model/0.weight", "model/1.weight", "optimizer/state/0/exp_avg", "optimizer/state/0/exp_avg_sq",
+            "optimizer/state/1/exp_avg", "optimizer/state/1/exp_avg_sq", "optimizer/state/2/exp_avg", "optimizer/state/2/exp_avg_sq"],
+            manifest.Sharded.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(4, manifest.Sharded["model/0.weight"].Chunks.Count);
+        Assert.True(manifest.Tensors.ContainsKey("model/1.bias"), "the replicated bias is stored whole, once");
+
+        var path = $"{ClusterBackend.Scheme}{run.Key}/model_0000009";
+        var loadEpoch = await grain.StartAttempt();
+        var loaderIndex = 0;
+        var loadShapes = Enumerable.Range(0, 3).Select(r => (Rank: r, World: 3)).Append((Rank: 0, World: 1)).ToList();
+        foreach (var (r, world) in loadShapes)
+        {
+            Func<string, TensorLayout?> layouts = world == 1 ? _ => null : name => LoadLayout(name, r, world);
+            var statistics = new LoadStatistics();
+            var backendStore = loadStore(store, loaderIndex++);
+            if (backendStore is CountingStore counting) counting.Statistics = statistics;
+            var loader = Slices(Build(GlobalShapes, seed: 1000 + r).Model, layouts, (model, adam) =>
+                new Checkpointer(model, new ClusterBackend(grains, run, backendStore, r, world, loadEpoch), [new("optimizer", adam)])
+                {
+                    ModelLayouts = world == 1 ? null : layouts,
+                    LoadStatistics = statistics,
+                });
+            var rest = await loader.Checkpointer.LoadAsync(path);
+            Assert.Equal(9L, rest["iteration"]);
+            AssertSameAsSlicesOf(reference, loader, layouts);
+            Assert.True(statistics.BytesRead <= 1.1 * statistics.BytesNeeded, $"rank {r} of {world} read {statistics.BytesRead} bytes for {statistics.BytesNeeded}");
+            if (world == 3) Assert.True(statistics.BytesNeeded < 0.5 * manifest.TensorBytes, $"rank {r} of 3 needed {statistics.BytesNeeded} of {manifest.TensorBytes} bytes");
+        }
+    }
+
+    /// <summary>A two-layer model with the given parameter shapes (a slice of the global model, or all of it), and its Adam.</summary>
+    private static Rank Build(IReadOnlyDictionary<string, long[]> shapes, long seed, Func<Sequential, optim.Optimizer, Checkpointer>? checkpointer = null)
+    {
+        torch.manual_seed(seed);
+        var w1 = shapes["0.weight"];
+        var w2 = shapes["1.weight"];
+        var model = nn.Sequential(nn.Linear(w1[1], w1[0], hasBias: true), nn.Linear(w2[1], w2[0], hasBias: true));
+        // Biases that are held whole while their weight is split keep the global length.
+        using (no_grad())
+        {
+            var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+            Assert.Equal(shapes["0.bias"], parameters["0.bias"].shape);
+            Assert.Equal(shapes["1.bias"], parameters["1.bias"].shape);
+        }
+        var adam = optim.Adam(model.parameters(), lr: 0.01);
+        return new Rank(model, adam, checkpointer?.Invoke(model, adam) ?? new Checkpointer(model));
+    }
+
+    /// <summary>A rank's model: the slices of <paramref name="global"/> its layouts name (whole where none), same seed-free values.</summary>
+    private static Rank Slices(Sequential global, Func<string, TensorLayout?> layouts, Func<Sequential, optim.Optimizer, Checkpointer> checkpointer)
+    {
+        var shapes = GlobalShapes.ToDictionary(p => p.Key, p => layouts(p.Key)?.LocalShape ?? p.Value, StringComparer.Ordinal);
+        var rank = Build(shapes, seed: 0, checkpointer);
+        var globals = global.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        using (no_grad())
+        {
+            foreach (var (name, parameter) in rank.Model.named_parameters())
+                parameter.copy_(layouts(name) is { } layout ? Slice(globals[name], layout) : globals[name]);
+        }
+        return rank;
+    }
+
+    /// <summary>One Adam step on the loss Σ p²: every element's update depends on that element alone, so slices train like the whole.</summary>
+    private static void TrainOneStep(Rank rank)
+    {
+        rank.Adam.zero_grad();
+        var loss = rank.Model.parameters().Select(p => (p * p).sum()).Aggregate((a, b) => a + b);
+        loss.backward();
+        rank.Adam.step();
+    }
+
+    private static Tensor Slice(Tensor global, TensorLayout layout)
+    {
+        var t = global;
+        for (var d = 0; d < layout.LocalShape.Length; d++) t = t.narrow(d, layout.Offsets![d], layout.LocalShape[d]);
+        return t;
+    }
+
+    private static void AssertSameAsSlicesOf(Rank reference, Rank loaded, Func<string, TensorLayout?> layouts)
+    {
+        var names = reference.Model.named_parameters().Select(p => p.name).ToList();
+        var referenceParameters = reference.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
+        foreach (var (name, parameter) in loaded.Model.named_parameters())
+            AssertBitEqual(layouts(name) is { } l ? Slice(referenceParameters[name], l) : referenceParameters[name], parameter, $"parameter {name}");
+
+        var referenceState = (IReadOnlyDictionary<string, object?>)new OptimizerCheckpointable(reference.Adam).StateDict()["state"]!;
+        var loadedState = (IReadOnlyDictionary<string, object?>)new OptimizerCheckpointable(loaded.Adam).StateDict()["state"]!;
+        for (var i = 0; i < names.Count; i++)
+        {
+            var want = (IReadOnlyDictionary<string, object?>)referenceState[$"{i}"]!;
+            var got = (IReadOnlyDictionary<string, object?>)loadedState[$"{i}"]!;
+            foreach (var field in new[] { "exp_avg", "exp_avg_sq" })
+                AssertBitEqual(layouts(names[i]) is { } l ? Slice((Tensor)want[field]!, l) : (Tensor)want[field]!, (Tensor)got[field]!, $"Adam {field} of {names[i]}");
+        }
+    }
+
+    private static void AssertBitEqual(Tensor expected, Tensor actual, string what)
+    {
+        Assert.Equal(expected.shape, actual.shape);
+        using var a = expected.detach().contiguous();
+        using var b = actual.detach().contiguous();
+        Assert.True(a.bytes.SequenceEqual(b.bytes), $"{what} differs from the unsharded model's");
+    }
+
+    /// <summary>A real store that counts the bytes read from it (ranged reads and streams).</summary>
+    private sealed class CountingStore(ICheckpointStore inner) : ICheckpointStore
+    {
+        private long _read;
+
+        public long BytesRead => Interlocked.Read(ref _read);
+        public LoadStatistics Statistics { get; set; } = new();
+        public string Description => inner.Description;
+        public bool RereadIsCheap => inner.RereadIsCheap;
+
+        public Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default) =>
+            inner.WriteAsync(key, writeContent, cancellationToken);
+
+        public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
+        {
+            var stream = await inner.OpenReadAsync(key, cancellationToken);
+            Interlocked.Add(ref _read, (await inner.GetEntryAsync(key, cancellationToken))?.Length ?? 0); // counted as read whole
+            return stream;
+        }
+
+        public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
+        {
+            await inner.ReadRangeAsync(key, offset, destination, cancellationToken);
+            Interlocked.Add(ref _read, destination.Length);
+        }
+
+        public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) => inner.GetEntryAsync(key, cancellationToken);
+
+        public IAsyncEnumerable<StoreEntry> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
+
+        public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
+    }
+}
