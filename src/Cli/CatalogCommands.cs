@@ -121,6 +121,18 @@ public static class CatalogCommands
                     ["shard"] = t.Value.Shard,
                     ["hash"] = t.Value.Hash,
                 }).ToArray()),
+                ["sharded"] = new JsonArray(manifest.Sharded.Select(t => (JsonNode?)new JsonObject
+                {
+                    ["key"] = t.Key,
+                    ["dtype"] = t.Value.DType,
+                    ["shape"] = new JsonArray(t.Value.Shape.Select(d => (JsonNode?)d).ToArray()),
+                    ["chunks"] = new JsonArray(t.Value.Chunks.Select(c => (JsonNode?)new JsonObject
+                    {
+                        ["tensor"] = c.Tensor,
+                        ["offsets"] = c.Offsets is null ? null : new JsonArray(c.Offsets.Select(o => (JsonNode?)o).ToArray()),
+                        ["flat_offset"] = c.FlatOffset,
+                    }).ToArray()),
+                }).ToArray()),
                 ["values"] = values,
             }.ToJsonString());
             return 0;
@@ -129,6 +141,11 @@ public static class CatalogCommands
         var table = TensorTable();
         foreach (var (k, t) in manifest.Tensors) table.Add(k, t.DType, Shape(t.Shape), Bytes(t.ByteLength));
         table.Write(context);
+        if (manifest.Sharded.Count > 0)
+        {
+            context.Out.WriteLine("sharded tensors (the entries KEY@... above are their chunks):");
+            foreach (var (k, t) in manifest.Sharded) context.Out.WriteLine($"  {k}  {t.DType} {Shape(t.Shape)} in {t.Chunks.Count} chunk(s)");
+        }
         context.Out.WriteLine("non-tensor values:");
         foreach (var (k, v) in values) context.Out.WriteLine($"  {k} = {v?.ToJsonString() ?? "null"}");
         return 0;

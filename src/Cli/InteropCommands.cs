@@ -17,14 +17,19 @@ public static class InteropCommands
         var destination = CliOptions.Positional("DST", ".pth or .safetensors (model tensors and __metadata__ only) by extension, else a native folder");
         var rename = CliOptions.Choice("--rename", "apply detectron2's Caffe2 renames", fallback: null, "c2");
         var matchTo = CliOptions.Text("--match-to", "align SRC's model keys to TARGET's keys and shapes and print the matches", "TARGET");
+        var layout = CliOptions.Text("--layout", "split tensors into a sharded native checkpoint as FILE.json says (parts, and per state path a dim, flat or boxes)", "FILE");
         var json = CliOptions.Json();
-        var command = new Command("convert", "convert SRC to DST").With(source, destination, rename, matchTo, json);
-        command.SetAction(parse => ConvertAsync(parse.GetValue(source)!, parse.GetValue(destination)!, parse.GetValue(rename), parse.GetValue(matchTo), parse.GetValue(json), context));
+        var command = new Command("convert", "convert SRC to DST; a sharded SRC is consolidated unless --layout splits it").With(source, destination, rename, matchTo, layout, json);
+        command.SetAction(parse => ConvertAsync(parse.GetValue(source)!, parse.GetValue(destination)!, parse.GetValue(rename), parse.GetValue(matchTo),
+            parse.GetValue(layout), parse.GetValue(json), context));
         return command;
     }
 
-    private static async Task<int> ConvertAsync(string source, string destination, string? rename, string? matchTo, bool json, CliContext context)
+    private static async Task<int> ConvertAsync(string source, string destination, string? rename, string? matchTo, string? layoutPath, bool json, CliContext context)
     {
+        var format = TorchFiles.IsTorchFile(destination) ? "pth" : SafetensorsFile.HasExtension(destination) ? "safetensors" : "native";
+        var layout = layoutPath is null ? null : LayoutFile.Read(layoutPath);
+        if (layout is not null && format != "native") throw new InvalidDataException($"--layout writes a sharded native checkpoint; {destination} is a .{format} file, which holds whole tensors.");
 
         var data = await CheckpointTrees.LoadAsync(source);
         var model = CheckpointTrees.Model(data, source);
@@ -56,10 +61,10 @@ public static class InteropCommands
         }
         data[Checkpointer.ModelKey] = model;
 
-        var format = TorchFiles.IsTorchFile(destination) ? "pth" : SafetensorsFile.HasExtension(destination) ? "safetensors" : "native";
-        await WriteAsync(destination, data, format);
         var tensors = CheckpointTrees.Leaves(data).Select(l => l.Value).OfType<HostTensor>().ToList();
         var bytes = tensors.Sum(t => t.Data.LongLength);
+        var sharded = layout?.Apply(data, source) ?? 0;
+        await WriteAsync(destination, data, format, layout?.Parts ?? 1);
         if (json)
         {
             context.Out.WriteLine(new JsonObject
@@ -70,12 +75,15 @@ public static class InteropCommands
                 ["tensors"] = tensors.Count,
                 ["bytes"] = bytes,
                 ["renamed"] = c2 ? "c2" : null,
+                ["sharded_tensors"] = sharded,
+                ["parts"] = layout?.Parts,
                 ["match"] = match,
             }.ToJsonString());
         }
         else
         {
-            context.Out.WriteLine($"wrote {destination} ({(format == "native" ? "native checkpoint" : "." + format)}, {tensors.Count} tensors, {bytes:N0} bytes)");
+            var cut = layout is null ? "" : $", {sharded} of them sharded in {layout.Parts} parts";
+            context.Out.WriteLine($"wrote {destination} ({(format == "native" ? "native checkpoint" : "." + format)}, {tensors.Count} tensors{cut}, {bytes:N0} bytes)");
         }
         return 0;
     }
@@ -86,7 +94,8 @@ public static class InteropCommands
     /// holding anything else (hidden files and sub-folders included) is refused, so nothing of the user's is
     /// replaced or deleted.
     /// </summary>
-    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format)
+    /// <param name="parts">Shards of a native checkpoint (the parts of a sharded layout).</param>
+    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format, int parts)
     {
         var full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
         if (format == "native") EnsureCheckpointFolderOrAbsent(full);
@@ -117,7 +126,8 @@ public static class InteropCommands
             return;
         }
         var iteration = data.GetValueOrDefault("iteration") as long?;
-        await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("local", name, iteration), data, TorchTensors.AsSource);
+        await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("local", name, iteration, parts), data, TorchTensors.AsSource,
+            new NativeWriteOptions { ShardCount = parts });
     }
 
     private static void EnsureCheckpointFolderOrAbsent(string folder)

@@ -83,14 +83,7 @@ public sealed class FuzzSeeds : IAsyncLifetime
         Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "native", "model_0000029", ManifestJson.FileName)));
     }
 
-    /// <summary>The tensor cut into the given parts (a box copies rows of its last dimension; the fuzz seeds need no more).</summary>
-    private static TensorParts Parts(HostTensor whole, params TensorLayout[] layouts) => new(whole.Shape, layouts.Select(layout =>
-    {
-        var size = whole.DType.ElementSize();
-        var part = HostTensor.Allocate(whole.DType, layout.LocalShape);
-        foreach (var run in layout.Runs()) whole.Data.AsSpan((int)(run.GlobalStart * size), (int)(run.Length * size)).CopyTo(part.Data.AsSpan((int)(run.LocalStart * size)));
-        return (layout, (ITensorSource)part);
-    }).ToList());
+    private static TensorParts Parts(HostTensor whole, params TensorLayout[] layouts) => HostTensorSlice.Parts(whole, layouts);
 
     public Task DisposeAsync()
     {

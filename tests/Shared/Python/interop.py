@@ -59,6 +59,41 @@ def read_native(folder):
     print(json.dumps(out))
 
 
+NUMPY_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "BF16": np.uint16, "I64": np.int64, "I32": np.int32,
+                "I16": np.int16, "I8": np.int8, "U8": np.uint8, "BOOL": np.bool_}
+
+
+def consolidate_native(folder):
+    """Assembles each sharded tensor of a native checkpoint (format 3) from its chunks with numpy, without our code:
+    a box chunk is the global array sliced at its offsets, a flat chunk a range of the flattened array. Prints each
+    sharded tensor's SHA-256, dtype name and shape."""
+    with open(os.path.join(folder, "manifest.json"), "rb") as f:
+        manifest = json.load(f)
+    parent = os.path.dirname(os.path.abspath(folder))
+
+    def chunk_bytes(t):
+        shard = manifest["shards"][t["shard"]]
+        holder = shard.get("checkpoint") or os.path.basename(os.path.abspath(folder))
+        with open(os.path.join(parent, holder, shard["path"]), "rb") as f:
+            (header_len,) = struct.unpack("<Q", f.read(8))
+            f.seek(8 + header_len + t["data_offsets"][0])
+            return f.read(t["data_offsets"][1] - t["data_offsets"][0])
+
+    out = {}
+    for key, s in manifest.get("sharded", {}).items():
+        dtype = NUMPY_DTYPES[s["dtype"]]
+        whole = np.zeros(s["shape"], dtype=dtype)
+        for c in s["chunks"]:
+            t = manifest["tensors"][c["tensor"]]
+            chunk = np.frombuffer(chunk_bytes(t), dtype=dtype).reshape(t["shape"])
+            if "offsets" in c:
+                whole[tuple(slice(o, o + n) for o, n in zip(c["offsets"], t["shape"]))] = chunk
+            else:
+                whole.reshape(-1)[c["flat_offset"]:c["flat_offset"] + chunk.size] = chunk
+        out[key] = {"sha256": hashlib.sha256(whole.tobytes()).hexdigest(), "dtype": s["dtype"], "shape": s["shape"]}
+    print(json.dumps(out))
+
+
 def small_model():
     torch.manual_seed(7)
     return torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
@@ -143,7 +178,7 @@ def write_safetensors_model(path):
     print(json.dumps({k: tensor_summary(v) for k, v in state.items()}))
 
 
-COMMANDS = {"read_pth": read_pth, "read_native": read_native, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl,
+COMMANDS = {"read_pth": read_pth, "read_native": read_native, "consolidate_native": consolidate_native, "write_d2_folder": write_d2_folder, "write_c2_pkl": write_c2_pkl,
             "write_safetensors_dtypes": write_safetensors_dtypes, "write_safetensors_model": write_safetensors_model}
 
 if __name__ == "__main__":

@@ -1,0 +1,126 @@
+using System.Collections;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+
+namespace Checkpointing.Cli;
+
+/// <summary>
+/// A sharded layout for <c>ckpt convert --layout</c> (DESIGN.md §11): into how many parts, and per tensor (by state path,
+/// as <c>ckpt inspect</c> prints it) how it is cut. Tensors not named stay whole.
+/// <code>
+/// { "parts": 4,
+///   "tensors": {
+///     "model/fc1.weight": { "dim": 0 },             // torch.tensor_split along a dimension
+///     "model/embed.weight": { "flat": true },       // FSDP-style slices of the flattened tensor
+///     "model/head.weight": { "boxes": [ { "offsets": [0, 0], "shape": [2, 8] }, { "offsets": [2, 0], "shape": [6, 8] } ] } } }
+/// </code>
+/// </summary>
+public sealed class LayoutFile
+{
+    public const long MaxBytes = 16 << 20;
+
+    private readonly Dictionary<string, JsonObject> _tensors;
+
+    private LayoutFile(int parts, Dictionary<string, JsonObject> tensors)
+    {
+        Parts = parts;
+        _tensors = tensors;
+    }
+
+    public int Parts { get; }
+
+    public IReadOnlyCollection<string> TensorPaths => _tensors.Keys;
+
+    /// <exception cref="InvalidDataException">a file that is not a layout, with what is wrong</exception>
+    public static LayoutFile Read(string path)
+    {
+        var info = new FileInfo(path);
+        if (!info.Exists) throw new FileNotFoundException($"Layout file {path} does not exist.", path);
+        if (info.Length > MaxBytes) throw new InvalidDataException($"{path}: {info.Length} bytes exceeds the layout file limit of {MaxBytes}.");
+        JsonObject root;
+        try
+        {
+            root = JsonNode.Parse(File.ReadAllBytes(path), documentOptions: new JsonDocumentOptions { AllowDuplicateProperties = false, MaxDepth = 8 }) as JsonObject
+                ?? throw new InvalidDataException($"{path}: a layout file is a JSON object.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON: {e.Message}", e);
+        }
+        var parts = root["parts"] is JsonValue p && p.TryGetValue<int>(out var n) && n is >= 1 and <= 65_536 ? n
+            : throw new InvalidDataException($"{path}: \"parts\" must be an integer from 1 to 65536.");
+        var tensors = (root["tensors"] as JsonObject ?? throw new InvalidDataException($"{path}: \"tensors\" must be an object of state path → cut."))
+            .ToDictionary(t => t.Key, t => t.Value as JsonObject ?? throw new InvalidDataException($"{path}: the cut of '{t.Key}' is not an object."), StringComparer.Ordinal);
+        return new LayoutFile(parts, tensors);
+    }
+
+    /// <summary>Replaces each named tensor of <paramref name="data"/> with its parts; returns how many tensors were cut.</summary>
+    /// <exception cref="InvalidDataException">a named path that is not a tensor of the checkpoint, or a cut that does not fit it</exception>
+    public int Apply(OrderedDictionary<string, object?> data, string source)
+    {
+        foreach (var (path, cut) in _tensors)
+        {
+            var (parent, key) = Locate(data, path, source);
+            var whole = (parent is IDictionary d ? d[key] : ((IList)parent)[int.Parse(key, CultureInfo.InvariantCulture)]) as HostTensor
+                ?? throw new InvalidDataException($"{source}: '{path}' named by the layout is not a tensor.");
+            TensorParts parts;
+            try
+            {
+                parts = HostTensorSlice.Parts(whole, Layouts(cut, whole.Shape, path));
+            }
+            catch (ArgumentException e)
+            {
+                throw new InvalidDataException($"layout of '{path}' ({whole}): {e.Message}", e);
+            }
+            if (parent is IDictionary dict) dict[key] = parts;
+            else ((IList)parent)[int.Parse(key, CultureInfo.InvariantCulture)] = parts;
+        }
+        return _tensors.Count;
+    }
+
+    private IEnumerable<TensorLayout> Layouts(JsonObject cut, long[] shape, string path)
+    {
+        if (cut["dim"] is JsonValue dim)
+        {
+            var d = dim.TryGetValue<int>(out var v) ? v : throw new ArgumentException("\"dim\" must be an integer");
+            return Enumerable.Range(0, Parts).Select(p => TensorLayout.Split(shape, d, p, Parts)).ToList();
+        }
+        if (cut["flat"] is JsonValue flat && flat.GetValueKind() == JsonValueKind.True)
+            return Enumerable.Range(0, Parts).Select(p => TensorLayout.FlatSplit(shape, p, Parts)).ToList();
+        if (cut["boxes"] is JsonArray boxes)
+        {
+            return boxes.Select(b => b is JsonObject box
+                ? TensorLayout.Box(shape, Longs(box, "offsets"), Longs(box, "shape"))
+                : throw new ArgumentException("each box is an object with \"offsets\" and \"shape\"")).ToList();
+        }
+        throw new ArgumentException($"the cut of '{path}' needs \"dim\", \"flat\": true or \"boxes\"");
+    }
+
+    private static long[] Longs(JsonObject box, string name) =>
+        (box[name] as JsonArray ?? throw new ArgumentException($"a box needs \"{name}\" as an array"))
+        .Select(n => n is JsonValue v && v.TryGetValue<long>(out var l) ? l : throw new ArgumentException($"\"{name}\" holds a value that is not an integer")).ToArray();
+
+    /// <summary>The container holding the leaf at a '/'-joined path (RFC 6901 escaping, as state paths are written) and the leaf's key in it.</summary>
+    private static (object Parent, string Key) Locate(OrderedDictionary<string, object?> data, string path, string source)
+    {
+        var segments = path.Split('/').Select(s => s.Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal)).ToArray();
+        object? node = data;
+        for (var i = 0; i < segments.Length - 1; i++) node = Child(node, segments[i]) ?? throw Missing(source, path);
+        if (node is IDictionary dict ? !dict.Contains(segments[^1]) : node is not IList list || !IsIndex(segments[^1], list.Count)) throw Missing(source, path);
+        return (node, segments[^1]);
+    }
+
+    private static object? Child(object? node, string segment) => node switch
+    {
+        IDictionary dict => dict.Contains(segment) ? dict[segment] : null,
+        IList list when IsIndex(segment, list.Count) => list[int.Parse(segment, CultureInfo.InvariantCulture)],
+        _ => null,
+    };
+
+    private static bool IsIndex(string segment, int count) => int.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < count;
+
+    private static InvalidDataException Missing(string source, string path) => new($"{source} has no tensor '{path}' (named by the layout; ckpt inspect lists the paths).");
+}
