@@ -30,21 +30,23 @@ public static class AgentCommand
         var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
         var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
+        var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
-            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental)),
+            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
+            parse.GetValue(sharded)),
             cluster.Read(parse), store.Read(parse), context));
         return command;
     }
 
-    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental);
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt agent");
         // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
         using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
@@ -54,15 +56,20 @@ public static class AgentCommand
         await using var connection = await ClusterOptions.ConnectAsync(options);
         var policy = await RunAgent.ReadPolicyAsync(connection.Client, run);
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
-        var training = new DemoTraining(seed, width, iterations);
-        var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, training.Model, training.Checkpointables, context.Logger($"agent{rank}"));
+        var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
+        var loaded = new Formats.LoadStatistics();
+        var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
         agent.Backend.Committer.Incremental = incremental;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
 
         var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;
         var extra = await agent.Checkpointer.ResumeOrLoadAsync("", resume: true);
         var start = extra.TryGetValue("iteration", out var it) && it is long last ? last + 1 : 0;
-        Emit(context, "start", rank, new JsonObject { ["resumed_from"] = resumedFrom, ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch });
+        Emit(context, "start", rank, new JsonObject
+        {
+            ["resumed_from"] = resumedFrom, ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch,
+            ["bytes_read"] = sharded ? loaded.BytesRead : null, ["bytes_needed"] = sharded ? loaded.BytesNeeded : null,
+        });
 
         for (var iteration = start; iteration < iterations; iteration++)
         {
@@ -73,7 +80,7 @@ public static class AgentCommand
                 await Task.Delay(TimeSpan.FromMinutes(10));
                 throw new TimeoutException($"rank {rank} was held at iteration {iteration} for 10 minutes and never killed");
             }
-            var loss = training.Step(iteration);
+            var loss = step(iteration);
             if (stepDelay > TimeSpan.Zero) await Task.Delay(stepDelay);
             Emit(context, "step", rank, new JsonObject { ["iteration"] = iteration, ["loss"] = loss });
             await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
@@ -81,6 +88,19 @@ public static class AgentCommand
         Emit(context, "done", rank, new JsonObject { ["last"] = await agent.Backend.GetLastAsync(CancellationToken.None) });
         context.Logger("agent").LogInformation("rank {Rank} finished", rank);
         return 0;
+    }
+
+    /// <summary>The replicated demo model (every rank holds it whole), or this rank's slices of the tensor-parallel one.</summary>
+    private static (TorchSharp.torch.nn.Module Model, IEnumerable<KeyValuePair<string, object>> Checkpointables, Func<long, double> Step, Func<string, TensorLayout?>? Layouts)
+        Training(bool sharded, long seed, int width, long iterations, int rank, int worldSize)
+    {
+        if (sharded)
+        {
+            var parts = new ShardedTraining(seed, width, iterations, rank, worldSize);
+            return (parts.Model, parts.Checkpointables, parts.Step, parts.Layout);
+        }
+        var replica = new DemoTraining(seed, width, iterations);
+        return (replica.Model, replica.Checkpointables, replica.Step, null);
     }
 
     private static void Emit(CliContext context, string kind, int rank, JsonObject fields)

@@ -57,4 +57,34 @@ public sealed class JobCliTests
         Assert.All(loads, h => Assert.Equal("model_0000019", (string)h["name"]!));
         Assert.All(loads, h => Assert.True((long)h["bytes"]! > 0 && (double)h["seconds"]! > 0, h.ToJsonString()));
     }
+
+    /// <summary>
+    /// Issue 11: four tensor-parallel agents (each holds, saves and loads only its slices), one SIGKILLed; the job comes
+    /// back with three, which reshard the last checkpoint by reading only their new slices, and ends with exactly the
+    /// weights one uninterrupted, unsplit process computes.
+    /// </summary>
+    [Fact]
+    public async Task A_sharded_job_resumes_on_three_agents_reading_only_their_slices_and_ends_with_the_uninterrupted_weights()
+    {
+        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+            ["job", "--sharded", "--agents", "4", "--resume-agents", "3", "--iters", "40", "--period", "10", "--max-to-keep", "5", "--kill-at", "25", "--json"],
+            (_, _) => Task.CompletedTask);
+        Assert.True(result.ExitCode == 0, result.Error);
+        var summary = result.Json;
+        Assert.True((bool)summary["sharded"]!);
+        Assert.Equal(3, (long)summary["resume_agents"]!);
+        Assert.Equal("model_0000019", (string)summary["resumed_from"]!);
+        Assert.True((bool)summary["weights_equal_to_uninterrupted"]!);
+        var read = summary["bytes_read_per_rank"]!.AsArray().Select(b => (long)b!).ToList();
+        var needed = summary["bytes_needed_per_rank"]!.AsArray().Select(b => (long)b!).ToList();
+        Assert.Equal(3, read.Count);
+        for (var rank = 0; rank < 3; rank++)
+        {
+            Assert.True(needed[rank] > 0 && read[rank] >= needed[rank] && read[rank] <= 1.1 * needed[rank], $"rank {rank} read {read[rank]} bytes for {needed[rank]} needed");
+        }
+        // Written by four ranks before the kill, by three after it.
+        var worldSizes = summary["catalog"]!.AsArray().ToDictionary(c => (string)c!["name"]!, c => (long)c!["world_size"]!);
+        Assert.Equal(4, worldSizes["model_0000019"]);
+        Assert.Equal(3, worldSizes["model_final"]);
+    }
 }

@@ -26,11 +26,14 @@ public sealed class RunAgent
     public ClusterBackend Backend { get; }
     public PeriodicPolicy Policy => _periodic.Policy;
 
+    /// <param name="modelLayouts">The part of each model tensor this rank holds (<see cref="Checkpointer.ModelLayouts"/>); null: every tensor whole.</param>
+    /// <param name="loadStatistics">Receives what this rank's loads needed and read.</param>
     public static async Task<RunAgent> JoinAsync(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch,
-        nn.Module model, IEnumerable<KeyValuePair<string, object>> checkpointables, ILogger? logger = null)
+        nn.Module model, IEnumerable<KeyValuePair<string, object>> checkpointables, ILogger? logger = null,
+        Func<string, TensorLayout?>? modelLayouts = null, Formats.LoadStatistics? loadStatistics = null)
     {
         var backend = new ClusterBackend(grains, run, store, rank, worldSize, epoch);
-        var checkpointer = new Checkpointer(model, backend, checkpointables, logger);
+        var checkpointer = new Checkpointer(model, backend, checkpointables, logger) { ModelLayouts = modelLayouts, LoadStatistics = loadStatistics };
         var directive = await Transient.RetryAsync(() => backend.Grain.GetDirective(epoch, -1), DateTimeOffset.UtcNow + backend.Committer.CommitTimeout, CancellationToken.None).ConfigureAwait(false);
         return new RunAgent(checkpointer, backend, directive.Policy);
     }
