@@ -32,6 +32,16 @@ public interface ICheckpointStore
     /// <summary>Reads exactly <paramref name="destination"/>.Length bytes starting at <paramref name="offset"/>.</summary>
     Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Reads several ranges of one object, each exactly filling its destination: a folder store reads them through one
+    /// open file, a remote store issues them a few at a time. Used by resharded loads, which read many small ranges.
+    /// </summary>
+    async Task ReadRangesAsync(string key, IReadOnlyList<(long Offset, Memory<byte> Destination)> ranges, CancellationToken cancellationToken = default)
+    {
+        await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken },
+            (range, token) => new ValueTask(ReadRangeAsync(key, range.Offset, range.Destination, token))).ConfigureAwait(false);
+    }
+
     /// <summary>The object's entry, or null when it does not exist.</summary>
     Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default);
 

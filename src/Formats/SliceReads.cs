@@ -152,8 +152,8 @@ public sealed class SliceReader
         if (covered != destination.Length)
             throw new CheckpointFormatException(_checkpointKey, "sharded tensors", $"the chunks of '{_tensor.Key}' hold {covered} of the {destination.Length} bytes asked for");
         var ranges = Coalesce(wanted, (long)(0.05 * covered));
-        await Parallel.ForEachAsync(ranges, new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
-            (range, token) => new ValueTask(ReadRangeAsync(range, destination, token))).ConfigureAwait(false);
+        await Parallel.ForEachAsync(ranges.GroupBy(r => r[0].Chunk), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+            (chunkRanges, token) => new ValueTask(ReadChunkAsync(chunkRanges.Key, [.. chunkRanges], destination, token))).ConfigureAwait(false);
     }
 
     private int FirstPieceEndingAfter(long offset)
@@ -195,33 +195,61 @@ public sealed class SliceReader
         return ranges;
     }
 
-    private async Task ReadRangeAsync(List<Piece> range, Memory<byte> destination, CancellationToken ct)
+    /// <summary>
+    /// One chunk's ranges in a few batched store calls: a range of one piece straight into the destination, a range of
+    /// several into a pooled buffer that is then scattered (at most <see cref="MaxBufferBytes"/> × 4 buffered at once).
+    /// </summary>
+    private async Task ReadChunkAsync(int chunkIndex, List<List<Piece>> ranges, Memory<byte> destination, CancellationToken ct)
     {
-        var chunk = _tensor.Chunks[range[0].Chunk];
+        var chunk = _tensor.Chunks[chunkIndex];
         var shardKey = CheckpointFiles.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
         var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
-        if (range.Count == 1)
-        {
-            var p = range[0];
-            var target = destination.Slice((int)p.DestinationByte, (int)p.Bytes);
-            await _store.ReadRangeAsync(shardKey, fileStart + p.SourceByte, target, ct).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesRead, p.Bytes);
-            if (p.SourceByte == 0 && p.Bytes == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) CheckHash(target.Span, expected, shardKey, chunk.Key);
-            return;
-        }
-        var start = range[0].SourceByte;
-        var length = (int)(range[^1].SourceByte + range[^1].Bytes - start);
-        var buffer = ArrayPool<byte>.Shared.Rent(length);
+        var requests = new List<(long Offset, Memory<byte> Destination)>();
+        var buffered = new List<(byte[] Buffer, List<Piece> Range)>();
+        long bufferedBytes = 0;
         try
         {
-            await _store.ReadRangeAsync(shardKey, fileStart + start, buffer.AsMemory(0, length), ct).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesRead, length);
-            foreach (var p in range)
-                buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
+            foreach (var range in ranges)
+            {
+                var start = range[0].SourceByte;
+                if (range.Count == 1)
+                {
+                    requests.Add((fileStart + start, destination.Slice((int)range[0].DestinationByte, (int)range[0].Bytes)));
+                    continue;
+                }
+                var length = (int)(range[^1].SourceByte + range[^1].Bytes - start);
+                var buffer = ArrayPool<byte>.Shared.Rent(length);
+                buffered.Add((buffer, range));
+                requests.Add((fileStart + start, buffer.AsMemory(0, length)));
+                bufferedBytes += length;
+                if (bufferedBytes >= 4L * MaxBufferBytes) bufferedBytes = await FlushAsync().ConfigureAwait(false);
+            }
+            await FlushAsync().ConfigureAwait(false);
         }
         finally
         {
-            ArrayPool<byte>.Shared.Return(buffer);
+            foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        async Task<long> FlushAsync()
+        {
+            await _store.ReadRangesAsync(shardKey, requests, ct).ConfigureAwait(false);
+            Interlocked.Add(ref _bytesRead, requests.Sum(r => (long)r.Destination.Length));
+            foreach (var (offset, target) in requests)
+            {
+                // A piece that is the whole chunk is checked against the chunk's content hash.
+                if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) CheckHash(target.Span, expected, shardKey, chunk.Key);
+            }
+            foreach (var (buffer, range) in buffered)
+            {
+                var start = range[0].SourceByte;
+                foreach (var p in range)
+                    buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
+            }
+            foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
+            requests.Clear();
+            buffered.Clear();
+            return 0;
         }
     }
 

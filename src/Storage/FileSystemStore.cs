@@ -115,6 +115,31 @@ public sealed class FileSystemStore : ICheckpointStore
         }
     }
 
+    /// <summary>One open handle and positional reads (a resharded load reads thousands of small ranges: opening per range dominated).</summary>
+    public Task ReadRangesAsync(string key, IReadOnlyList<(long Offset, Memory<byte> Destination)> ranges, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            using var handle = File.OpenHandle(LinkFreePathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
+            foreach (var (offset, destination) in ranges)
+            {
+                ArgumentOutOfRangeException.ThrowIfNegative(offset);
+                cancellationToken.ThrowIfCancellationRequested();
+                for (var done = 0; done < destination.Length;)
+                {
+                    var n = RandomAccess.Read(handle, destination.Span[done..], offset + done);
+                    if (n == 0) throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.");
+                    done += n;
+                }
+            }
+            return Task.CompletedTask;
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new StoreObjectNotFoundException(key, Description);
+        }
+    }
+
     public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
     {
         var info = new FileInfo(LinkFreePathOf(key));

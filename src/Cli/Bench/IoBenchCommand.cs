@@ -23,6 +23,7 @@ public static class IoBenchCommand
         "local_save_vs_filestream", "local_save_vs_dd", "local_save_vs_torch_save",
         "load_cold_vs_torch_load", "load_warm_vs_torch_load", "async_stall_vs_memcpy",
         "blob_save_vs_sdk", "blob_load_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
+        "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
     ];
 
     public static Command Build(CliContext context)
@@ -87,12 +88,21 @@ public static class IoBenchCommand
             AddGroup(groups, rows, "incremental save, 90% of tensors frozen", incremental.FrozenIncrementalAsync,
                 ("incremental_frozen90_vs_full_save", "full save of the same state", incremental.FrozenFullAsync));
         }
+        var reshard = rows.Any(r => r.StartsWith("resharded", StringComparison.Ordinal)) ? await ReshardWorkload.CreateAsync(tensors, elements, Path.Combine(workload.Folder, "reshard")) : null;
+        if (reshard is not null)
+        {
+            AddGroup(groups, rows, "4 ranks' row slices loaded by 3 ranks split by columns", reshard.ColumnsLoadAsync,
+                ("resharded_columns_load_vs_consolidated_load", "one whole load of the consolidated checkpoint", reshard.ConsolidatedLoadAsync));
+            AddGroup(groups, rows, "4 ranks' row slices loaded by 3 ranks split by rows", reshard.RowsLoadAsync,
+                ("resharded_rows_load_vs_consolidated_load", "one whole load of the consolidated checkpoint", reshard.ConsolidatedLoadAsync));
+        }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 
         var timings = await InterleavedPairs.RunAsync(groups, repeat, say);
         var summary = Summary(sizeMiB, repeat, tensors, shards, workload, memory, timings);
         summary["device"] = device.ToString().ToLowerInvariant();
         if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
+        if (reshard?.ReadRatio is { } read) summary["resharded_read_ratio"] = Round(read);
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
     }
