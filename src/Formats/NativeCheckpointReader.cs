@@ -24,8 +24,9 @@ public sealed record NativeLoadOptions
 
     /// <summary>
     /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
-    /// (DESIGN.md §11); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus shard headers), each chunk read whole
-    /// is checked against its content hash, and tensors are never filled in place: run <c>ckpt verify</c> for a full check.
+    /// (DESIGN.md §11); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus
+    /// shard headers), each chunk read whole is checked against its content hash, and tensors are never filled in place:
+    /// run <c>ckpt verify</c> for a full check.
     /// </summary>
     public Func<string, long[], TensorLayout?>? Layouts { get; init; }
 
@@ -113,33 +114,30 @@ public static class NativeCheckpointReader
 
     /// <summary>
     /// After every shard verified: each sharded tensor is read again from its chunks (ranged reads) straight into its
-    /// whole destination, placed where <paramref name="place"/> says or allocated.
+    /// whole destination, placed where <paramref name="place"/> says or allocated. (The verifying pass reported the progress.)
     /// </summary>
     private static Task AssembleShardedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorPlacement? place,
-        TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
-    {
-        var headers = new ShardHeaders(store, checkpointKey, manifest);
-        return Parallel.ForEachAsync(manifest.Sharded.Keys, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (key, token) =>
-        {
-            var tensor = StoredTensorChunks.Of(manifest, key);
-            var (value, target) = place?.Invoke(key, tensor.DType, tensor.Shape) ?? allocate(key, tensor.DType, tensor.Shape);
-            values[key] = value;
-            var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, TensorLayout.Whole(tensor.Shape));
-            if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
-            options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
-        });
-    }
+        TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct) =>
+        ReadSlicesAsync(store, checkpointKey, manifest, manifest.Sharded.Keys.Select(key => StoredTensorChunks.Of(manifest, key)), t => TensorLayout.Whole(t.Shape),
+            place, allocate, values, options with { Progress = null }, ct);
 
     /// <summary>A load into declared layouts: for every tensor the state references, only the bytes of the part asked for.</summary>
     private static Task LoadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorAllocator allocate,
-        Func<string, long[], TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+        Func<string, long[], TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct) =>
+        ReadSlicesAsync(store, checkpointKey, manifest, StoredTensorChunks.All(manifest), t => layouts(t.Key, t.Shape) ?? TensorLayout.Whole(t.Shape),
+            place: null, allocate, values, options, ct);
+
+    /// <summary>Reads each tensor's part given by <paramref name="layoutOf"/> through a <see cref="SliceReader"/>, several tensors at once.</summary>
+    private static Task ReadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IEnumerable<StoredTensorChunks> tensors,
+        Func<StoredTensorChunks, TensorLayout> layoutOf, TensorPlacement? place, TensorAllocator allocate, ConcurrentDictionary<string, object> values,
+        NativeLoadOptions options, CancellationToken ct)
     {
         var headers = new ShardHeaders(store, checkpointKey, manifest);
-        return Parallel.ForEachAsync(StoredTensorChunks.All(manifest), new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
+        return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
         {
-            var layout = layouts(tensor.Key, tensor.Shape) ?? TensorLayout.Whole(tensor.Shape);
+            var layout = layoutOf(tensor);
             var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, layout);
-            var (value, target) = allocate(tensor.Key, tensor.DType, layout.LocalShape);
+            var (value, target) = place?.Invoke(tensor.Key, tensor.DType, layout.LocalShape) ?? allocate(tensor.Key, tensor.DType, layout.LocalShape);
             values[tensor.Key] = value;
             if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
             options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);

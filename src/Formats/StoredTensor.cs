@@ -40,11 +40,17 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
             await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
             dataStarts[i] = SafetensorsHeader.Read(stream, manifest.Shards[i].Bytes, key).DataStart;
         }
-        return StateTree.Expand(manifest.State, key =>
+        StoredTensor Stored(TensorInfo t)
         {
-            var t = manifest.Tensors[key];
             TensorDTypes.TryParse(t.DType, out var dtype);
             return new StoredTensor(store, CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape);
+        }
+        return StateTree.Expand(manifest.State, key =>
+        {
+            if (manifest.Tensors.TryGetValue(key, out var whole)) return Stored(whole);
+            // A sharded tensor stays sharded: its chunks, each over the bytes that hold it.
+            var sharded = StoredTensorChunks.Of(manifest, key);
+            return new TensorParts(sharded.Shape, sharded.Chunks.Select(c => (c.Layout, (ITensorSource)Stored(c.Info))).ToList());
         });
     }
 }
