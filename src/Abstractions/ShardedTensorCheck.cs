@@ -3,18 +3,18 @@ namespace Checkpointing.Abstractions;
 /// <summary>
 /// Checks that the chunks of every sharded tensor hold each of its elements exactly once, with the tensor's dtype, and
 /// that no chunk's bytes serve twice. Used by the manifest reader (untrusted files) and by the run grain before a commit.
-/// Work is bounded whatever the input: boxes are checked on the grid their edges cut (at most <see cref="MaxCells"/>
-/// cells per tensor), flat chunks as runs of elements (at most <see cref="MaxRuns"/> per tensor).
+/// Work is bounded whatever the input: boxes are checked on the grid their edges cut, flat chunks as runs of elements,
+/// and the cells and runs of all the tensors of a manifest together are at most <see cref="MaxWork"/>.
 /// </summary>
 public static class ShardedTensorCheck
 {
-    public const long MaxCells = 4_000_000;
-    public const long MaxRuns = 4_000_000;
+    public const long MaxWork = 16_000_000;
 
     /// <summary>The first problem found, or null when every sharded tensor is exactly covered.</summary>
     public static string? Problem(IReadOnlyDictionary<string, TensorInfo> tensors, IReadOnlyDictionary<string, ShardedTensorInfo> sharded)
     {
         var used = new HashSet<string>(StringComparer.Ordinal);
+        var budget = MaxWork;
         foreach (var (key, info) in sharded)
         {
             if (tensors.ContainsKey(key)) return $"sharded tensor '{key}' is also a whole tensor";
@@ -32,14 +32,14 @@ public static class ShardedTensorCheck
                 if (layout.LocalElements == 0) return $"chunk '{chunk.Tensor}' of '{key}' holds no element";
                 layouts.Add(layout);
             }
-            var problem = layouts.All(l => !l.IsFlat) ? BoxCoverage(info.Shape, layouts) : RunCoverage(info.Shape, layouts);
+            var problem = layouts.All(l => !l.IsFlat) ? BoxCoverage(info.Shape, layouts, ref budget) : RunCoverage(info.Shape, layouts, ref budget);
             if (problem is not null) return $"sharded tensor '{key}': {problem}";
         }
         return null;
     }
 
     /// <summary>Every cell of the grid cut by the boxes' edges must lie in exactly one box.</summary>
-    private static string? BoxCoverage(long[] shape, List<TensorLayout> boxes)
+    private static string? BoxCoverage(long[] shape, List<TensorLayout> boxes, ref long budget)
     {
         var rank = shape.Length;
         var cuts = new long[rank][];
@@ -52,8 +52,9 @@ public static class ShardedTensorCheck
         foreach (var c in cuts)
         {
             cells *= Math.Max(c.Length - 1, 0);
-            if (cells > MaxCells) return $"its chunks cut it into more than {MaxCells} cells";
+            if (cells > budget) return $"its chunks cut it into more cells than the {MaxWork} a manifest may need checked";
         }
+        budget -= cells;
         var covered = new bool[cells];
         var strides = new long[rank];
         for (long d = rank - 1, stride = 1; d >= 0; d--)
@@ -87,9 +88,14 @@ public static class ShardedTensorCheck
     }
 
     /// <summary>The chunks' runs of elements, sorted, must tile 0..N without gap or overlap.</summary>
-    private static string? RunCoverage(long[] shape, List<TensorLayout> chunks)
+    private static string? RunCoverage(long[] shape, List<TensorLayout> chunks, ref long budget)
     {
-        if (chunks.Sum(c => c.RunCount) > MaxRuns) return $"its chunks split it into more than {MaxRuns} runs of elements";
+        foreach (var chunk in chunks)
+        {
+            // Each count is at most the tensor's elements; subtracting one at a time cannot overflow.
+            budget -= chunk.RunCount;
+            if (budget < 0) return $"its chunks split it into more runs of elements than the {MaxWork} a manifest may need checked";
+        }
         var runs = chunks.SelectMany(c => c.Runs()).OrderBy(r => r.GlobalStart).ToList();
         long next = 0;
         foreach (var run in runs)

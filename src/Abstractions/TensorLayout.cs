@@ -111,35 +111,68 @@ public sealed class TensorLayout
     /// The held elements as maximal runs of consecutive row-major global indices, in increasing global order:
     /// each run's first global element, its length and its first element's index in the local tensor.
     /// </summary>
-    public IEnumerable<ElementRun> Runs()
+    public IEnumerable<ElementRun> Runs() => RunsFrom(0);
+
+    /// <summary>
+    /// <see cref="Runs"/> from the first run that ends after global element <paramref name="from"/> (found by bisection,
+    /// so that intersecting a small layout with a large one does not walk the large one's runs from its start).
+    /// </summary>
+    public IEnumerable<ElementRun> RunsFrom(long from)
     {
         if (LocalElements == 0) yield break;
         if (FlatOffset is { } flat)
         {
-            yield return new ElementRun(flat, LocalShape[0], 0);
+            if (flat + LocalShape[0] > from) yield return new ElementRun(flat, LocalShape[0], 0);
             yield break;
         }
         var split = LastPartialDimension();
         if (split < 0)
         {
-            yield return new ElementRun(0, LocalElements, 0);
+            if (LocalElements > from) yield return new ElementRun(0, LocalElements, 0);
             yield break;
         }
         var strides = Strides(GlobalShape);
         var runLength = LocalShape[split] * strides[split];
         var baseStart = 0L;
         for (var d = 0; d <= split; d++) baseStart += Offsets![d] * strides[d];
-        // An odometer over the dimensions before the split one (no recursion: any rank).
-        var index = new long[split];
-        for (long run = 0, local = 0; ; run++, local += runLength)
+        var count = RunCount;
+        // Runs start in increasing global order: bisect for the first that ends after `from`.
+        long lo = 0, hi = count;
+        while (lo < hi)
+        {
+            var mid = lo + (hi - lo) / 2;
+            if (RunStart(mid, split, strides, baseStart) + runLength <= from) lo = mid + 1;
+            else hi = mid;
+        }
+        // An odometer over the dimensions before the split one (no recursion: any rank), started at run `lo`.
+        var index = Coordinates(lo, split);
+        for (var run = lo; run < count; run++)
         {
             var start = baseStart;
             for (var d = 0; d < split; d++) start += index[d] * strides[d];
-            yield return new ElementRun(start, runLength, local);
-            var carry = split - 1;
-            while (carry >= 0 && ++index[carry] == LocalShape[carry]) index[carry--] = 0;
-            if (carry < 0) yield break;
+            yield return new ElementRun(start, runLength, run * runLength);
+            for (var carry = split - 1; carry >= 0 && ++index[carry] == LocalShape[carry]; carry--) index[carry] = 0;
         }
+    }
+
+    /// <summary>Run <paramref name="run"/>'s position in the dimensions before <paramref name="split"/> (row-major over the local extents).</summary>
+    private long[] Coordinates(long run, int split)
+    {
+        var index = new long[split];
+        for (var d = split - 1; d >= 0; d--)
+        {
+            index[d] = run % LocalShape[d];
+            run /= LocalShape[d];
+        }
+        return index;
+    }
+
+    private long RunStart(long run, int split, long[] strides, long baseStart)
+    {
+        var start = baseStart;
+        var index = Coordinates(run, split);
+        for (var d = 0; d < split; d++) start += index[d] * strides[d];
+        return start;
     }
 
     /// <summary>The last dimension whose extent is not the global one (every later one is whole); -1 when the box is the whole tensor.</summary>
@@ -194,8 +227,10 @@ public static class LayoutOverlap
     /// <summary>The elements <paramref name="source"/> and <paramref name="destination"/> both hold, as runs in increasing global order.</summary>
     public static IEnumerable<SharedElements> Between(TensorLayout source, TensorLayout destination)
     {
-        using var a = source.Runs().GetEnumerator();
-        using var b = destination.Runs().GetEnumerator();
+        // Both start where the later of the two begins: neither walks runs the other cannot share.
+        var from = Math.Max(source.Runs().FirstOrDefault().GlobalStart, destination.Runs().FirstOrDefault().GlobalStart);
+        using var a = source.RunsFrom(from).GetEnumerator();
+        using var b = destination.RunsFrom(from).GetEnumerator();
         if (!a.MoveNext() || !b.MoveNext()) yield break;
         while (true)
         {

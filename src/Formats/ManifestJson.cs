@@ -169,8 +169,11 @@ public static class ManifestJson
         var state = root["state"] as JsonObject ?? throw Bad(source, "'state' is missing or not an object");
         var dangling = StateTree.TensorReferences(state).FirstOrDefault(r => !tensors.ContainsKey(r) && !sharded.ContainsKey(r));
         if (dangling is not null) throw Bad(source, $"state references tensor '{dangling}', which the index lacks");
-        var chunkReference = StateTree.TensorReferences(state).FirstOrDefault(chunks.Contains);
+        var references = StateTree.TensorReferences(state).ToHashSet(StringComparer.Ordinal);
+        var chunkReference = references.FirstOrDefault(chunks.Contains);
         if (chunkReference is not null) throw Bad(source, $"state references '{chunkReference}', which is a chunk of a sharded tensor");
+        var orphan = sharded.Keys.FirstOrDefault(k => !references.Contains(k));
+        if (orphan is not null) throw Bad(source, $"sharded tensor '{orphan}' is not referenced by the state");
 
         var createdText = Str(root, "created_utc", source);
         if (!DateTimeOffset.TryParse(createdText, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var created))

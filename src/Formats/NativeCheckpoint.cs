@@ -72,8 +72,8 @@ public static class NativeCheckpointWriter
         var sharded = ShardedTensors.Describe(tensors);
         if (ShardedTensorCheck.Problem(ShardedTensors.Unwritten(tensors), sharded) is { } problem)
             throw new ArgumentException($"Checkpoint {identity.Name} cannot be written: {problem}. A save into one checkpoint needs every chunk of a sharded tensor; ranks that each hold a slice save together in cluster mode.", nameof(state));
-        // Chunks always carry their hash: a resharded load reads chunks piecemeal and checks those it reads whole.
-        var hashes = TensorHash.All(options.ReuseFrom is null ? tensors.Where(t => t.Chunk is not null).ToList() : tensors);
+        // A sharded checkpoint hashes every tensor: a load into another layout reads ranges, not whole shards, and checks each tensor or chunk it reads whole.
+        var hashes = TensorHash.All(options.ReuseFrom is not null || sharded.Count > 0 ? tensors : []);
         var reused = options.ReuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
         var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).ToList();
         // Never more shards than tensors: an empty shard would carry no information.

@@ -21,8 +21,8 @@ public static class RankShardWriter
         var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
         var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) && t.Chunk is null ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it whole.", nameof(tensors)))
             .Concat(tensors.Where(t => t.Chunk is not null)).ToList();
-        // Chunks always carry their hash: a resharded load reads chunks piecemeal and checks those it reads whole.
-        var hashes = TensorHash.All(reuseFrom is null ? mine.Where(t => t.Chunk is not null).ToList() : mine);
+        // A sharded save hashes every tensor: a load into another layout reads ranges, not whole shards, and checks each tensor or chunk it reads whole.
+        var hashes = TensorHash.All(reuseFrom is not null || tensors.Any(t => t.Chunk is not null) ? mine : []);
         var claimed = reuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
         var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken).ConfigureAwait(false);
         var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)), StringComparer.Ordinal);

@@ -19,14 +19,15 @@ public sealed class TensorParts(long[] globalShape, IReadOnlyList<(TensorLayout 
 public static class ShardedTensors
 {
     /// <summary>
-    /// The chunk to write for a tensor held as <paramref name="layout"/>, or the tensor itself when the layout is whole. A
-    /// slice with no element is not written; a tensor with no element at all stays whole (in its global shape).
+    /// The chunk to write for a tensor held as <paramref name="layout"/>: a part, even when it is every element (a rank
+    /// that holds all of a tensor whose other parts are empty saves it as the one chunk, so that every rank's list of whole
+    /// tensors stays the same). A slice with no element is not written; a tensor with no element at all stays whole (in
+    /// its global shape, alike on every rank).
     /// </summary>
     public static NamedTensor? Chunk(string key, ITensorSource local, TensorLayout layout)
     {
         if (!local.Shape.SequenceEqual(layout.LocalShape))
             throw new ArgumentException($"Tensor '{key}' is [{string.Join(", ", local.Shape)}], but its layout {layout} holds [{string.Join(", ", layout.LocalShape)}].");
-        if (layout.IsWhole) return new NamedTensor(key, local);
         if (layout.GlobalElements == 0) return new NamedTensor(key, new NoElements(local.DType, layout.GlobalShape));
         if (layout.LocalElements == 0) return null;
         return new NamedTensor(TensorChunk.KeyFor(key, layout), local) { Chunk = new ChunkOf(key, layout) };
@@ -71,13 +72,20 @@ public static class ShardedTensors
     /// <summary>The leaves of <see cref="StateTree.Flatten"/> for a <see cref="TensorParts"/> at <paramref name="path"/>.</summary>
     internal static IEnumerable<NamedTensor> Leaves(string path, TensorParts parts)
     {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
+        var written = new Dictionary<string, long[]>(StringComparer.Ordinal);
         foreach (var (layout, source) in parts.Parts)
         {
             if (!layout.GlobalShape.SequenceEqual(parts.GlobalShape))
                 throw new ArgumentException($"A part of '{path}' is laid out in [{string.Join(", ", layout.GlobalShape)}], the tensor is [{string.Join(", ", parts.GlobalShape)}].");
-            // Every part of a tensor with no element is that same empty whole tensor: written once.
-            if (Chunk(path, source, layout) is { } chunk && keys.Add(chunk.Key)) yield return chunk;
+            if (Chunk(path, source, layout) is not { } chunk) continue;
+            // The same part twice (replicas of a slice, or of an empty tensor) is written once; another part starting there overlaps it.
+            if (written.TryGetValue(chunk.Key, out var shape))
+            {
+                if (!shape.SequenceEqual(chunk.Source.Shape)) throw new ArgumentException($"Parts of '{path}' overlap at {layout}.");
+                continue;
+            }
+            written.Add(chunk.Key, chunk.Source.Shape);
+            yield return chunk;
         }
     }
 

@@ -44,7 +44,9 @@ public sealed class ShardHeaders(ICheckpointStore store, string checkpointKey, C
     /// <summary>Where in its shard file the chunk's first byte is, after checking the shard's header lists it as the manifest does.</summary>
     public async Task<long> DataStartAsync(StoredChunk chunk, CancellationToken ct)
     {
-        var header = await _headers.GetOrAdd(chunk.Info.Shard, shard => new Lazy<Task<Header>>(() => ReadAsync(shard, ct))).Value.ConfigureAwait(false);
+        // Shared by every tensor that reads the shard: not tied to one caller's cancellation (a tensor that fails must not fail the others' header).
+        var header = await _headers.GetOrAdd(chunk.Info.Shard, shard => new Lazy<Task<Header>>(() => ReadAsync(shard, CancellationToken.None))).Value
+            .WaitAsync(ct).ConfigureAwait(false);
         var shard = manifest.Shards[chunk.Info.Shard];
         var info = chunk.Info;
         var entry = shard.Checkpoint is null

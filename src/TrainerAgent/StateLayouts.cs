@@ -22,7 +22,9 @@ internal sealed class StateLayouts
         {
             if (modelLayouts(name) is { } layout) _model[StateTree.Child(Checkpointer.ModelKey, name)] = layout;
         }
-        var names = model.named_parameters().ToDictionary(p => p.parameter.Handle, p => p.name);
+        // A tied weight is one parameter under several names: the first name stands for it.
+        var names = new Dictionary<IntPtr, string>();
+        foreach (var (name, parameter) in model.named_parameters()) names.TryAdd(parameter.Handle, name);
         foreach (var (key, checkpointable) in checkpointables)
         {
             if (checkpointable is not OptimizerCheckpointable optimizer) continue;

@@ -87,4 +87,18 @@ public sealed class JobCliTests
         Assert.Equal(4, worldSizes["model_0000019"]);
         Assert.Equal(3, worldSizes["model_final"]);
     }
+
+    /// <summary>
+    /// Width 1: rank 0 holds every row and the other ranks hold empty slices (found by review: the whole slice was once saved
+    /// as a whole tensor, so the ranks' lists of whole tensors differed and the run grain refused the save).
+    /// </summary>
+    [Fact]
+    public async Task A_sharded_job_where_one_rank_holds_every_row_saves_and_resumes_on_more_agents()
+    {
+        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+            ["job", "--sharded", "--width", "1", "--agents", "2", "--resume-agents", "3", "--iters", "20", "--period", "5", "--kill-at", "12", "--json"]);
+        Assert.True(result.ExitCode == 0, result.Error);
+        Assert.True((bool)result.Json["weights_equal_to_uninterrupted"]!);
+        Assert.Equal("model_0000009", (string)result.Json["resumed_from"]!);
+    }
 }

@@ -60,6 +60,13 @@ public class ShardedManifestTests
     }
 
     [Fact]
+    public void A_sharded_tensor_the_state_does_not_reference_is_refused()
+    {
+        var manifest = ManifestJson.Parse(Encoding.UTF8.GetBytes(Valid()), "m") with { State = new JsonObject { ["lr"] = 0.1 } };
+        Assert.Contains("is not referenced by the state", Fails(Encoding.UTF8.GetString(ManifestJson.Serialize(manifest))).Message);
+    }
+
+    [Fact]
     public void A_chunk_with_both_offsets_and_a_flat_offset_is_refused()
     {
         var text = Replace(Valid(), "\"tensor\": \"model/p@2,4\",", "\"tensor\": \"model/p@2,4\", \"flat_offset\": 3,");
@@ -69,15 +76,35 @@ public class ShardedManifestTests
     [Fact]
     public void Chunks_cutting_a_tensor_into_too_many_cells_are_refused_without_enumerating_them()
     {
-        // 3,000 x 3,000 cells from two staircase chunk sets would need 9 M cells: over the budget, refused at once.
+        // A staircase of 5,000 chunks cuts the tensor into 25 M cells: over the budget, refused before any is visited.
         var tensors = new Dictionary<string, TensorInfo>();
         var chunks = new List<TensorChunk>();
-        for (var i = 0; i < 3000; i++)
+        for (var i = 0; i < 5000; i++)
         {
-            tensors[$"c{i}"] = new TensorInfo(0, "U8", [1, 3000 - i], [0, 3000 - i]);
+            tensors[$"c{i}"] = new TensorInfo(0, "U8", [1, 5000 - i], [0, 5000 - i]);
             chunks.Add(new TensorChunk($"c{i}", [i, i], null));
         }
-        var problem = ShardedTensorCheck.Problem(tensors, new Dictionary<string, ShardedTensorInfo> { ["t"] = new("U8", [3000, 3000], chunks) });
+        var problem = ShardedTensorCheck.Problem(tensors, new Dictionary<string, ShardedTensorInfo> { ["t"] = new("U8", [5000, 5000], chunks) });
         Assert.Contains("cells", problem);
+    }
+
+    [Fact]
+    public void The_work_budget_is_shared_by_every_sharded_tensor_of_a_manifest()
+    {
+        // Each tensor [3 M + 1, 2] is covered by its two columns over the first 3 M rows (3 M runs each) and its last row as a flat
+        // chunk: 6 M runs alone (under the budget); three of them together exceed it.
+        const long Rows = 3_000_000;
+        var tensors = new Dictionary<string, TensorInfo>();
+        var sharded = new Dictionary<string, ShardedTensorInfo>();
+        for (var t = 0; t < 3; t++)
+        {
+            tensors[$"t{t}@0,0"] = new TensorInfo(0, "U8", [Rows, 1], [0, Rows]);
+            tensors[$"t{t}@0,1"] = new TensorInfo(0, "U8", [Rows, 1], [0, Rows]);
+            tensors[$"t{t}@last"] = new TensorInfo(0, "U8", [2], [0, 2]);
+            sharded[$"t{t}"] = new ShardedTensorInfo("U8", [Rows + 1, 2],
+                [new TensorChunk($"t{t}@0,0", [0, 0], null), new TensorChunk($"t{t}@0,1", [0, 1], null), new TensorChunk($"t{t}@last", null, 2 * Rows)]);
+        }
+        Assert.Contains("runs of elements", ShardedTensorCheck.Problem(tensors, sharded));
+        Assert.Null(ShardedTensorCheck.Problem(tensors, new Dictionary<string, ShardedTensorInfo> { ["t0"] = sharded["t0"] }));
     }
 }
