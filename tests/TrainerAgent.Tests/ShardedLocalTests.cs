@@ -105,4 +105,30 @@ public sealed class ShardedLocalTests : IDisposable
         Assert.Equal(weight.Data, ((HostTensor)loaded["weight"]!).Data);
         Assert.Equal(bias.Data, ((HostTensor)loaded["bias"]!).Data);
     }
+
+    /// <summary>One parameter registered under two names, as tied embeddings are.</summary>
+    private sealed class Tied : nn.Module
+    {
+        public Tied(Tensor value) : base(nameof(Tied))
+        {
+            var parameter = new TorchSharp.Modules.Parameter(value);
+            register_parameter("embed", parameter);
+            register_parameter("unembed", parameter);
+        }
+    }
+
+    [Fact]
+    public async Task Tied_weights_with_layouts_save_and_load()
+    {
+        // The layouts index parameters by handle; a second name of the same parameter must not break them.
+        var model = new Tied(torch.randn(4, 4));
+        var layouts = (string name) => TensorLayout.Split([4, 4], 0, 0, 1);
+        await new Checkpointer(model, _dir.Sub("tied"), checkpointables: [new("optimizer", optim.SGD(model.parameters(), 0.1))]) { ModelLayouts = layouts }
+            .SaveAsync("model_0000009");
+        var loaded = new Tied(torch.zeros(4, 4));
+        await new Checkpointer(loaded) { ModelLayouts = layouts }.LoadAsync(_dir.Sub("tied/model_0000009"));
+        using var expected = model.state_dict()["embed"].detach().contiguous();
+        using var actual = loaded.state_dict()["embed"].detach().contiguous();
+        Assert.True(expected.bytes.SequenceEqual(actual.bytes));
+    }
 }
