@@ -83,7 +83,12 @@ public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] s
 
 /// <summary>A tensor stored in chunks: its dtype, global shape, and the chunks that together hold each element exactly once.</summary>
 [GenerateSerializer, Immutable]
-public sealed record ShardedTensorInfo([property: Id(0)] string DType, [property: Id(1)] long[] Shape, [property: Id(2)] IReadOnlyList<TensorChunk> Chunks);
+public sealed record ShardedTensorInfo([property: Id(0)] string DType, [property: Id(1)] long[] Shape, [property: Id(2)] IReadOnlyList<TensorChunk> Chunks)
+{
+    /// <summary>The index entries holding the chunks of <paramref name="sharded"/>: entries the state never references directly.</summary>
+    public static HashSet<string> ChunkKeys(IEnumerable<ShardedTensorInfo> sharded) =>
+        sharded.SelectMany(t => t.Chunks).Select(c => c.Tensor).ToHashSet(StringComparer.Ordinal);
+}
 
 /// <summary>
 /// One chunk of a sharded tensor: the <see cref="CheckpointManifest.Tensors"/> entry holding its bytes and where it lies in

@@ -91,7 +91,7 @@ public static class AgentCommand
     }
 
     /// <summary>The replicated demo model (every rank holds it whole), or this rank's slices of the tensor-parallel one.</summary>
-    private static (TorchSharp.torch.nn.Module Model, IEnumerable<KeyValuePair<string, object>> Checkpointables, Func<long, double> Step, Func<string, TensorLayout?>? Layouts)
+    internal static (TorchSharp.torch.nn.Module Model, IEnumerable<KeyValuePair<string, object>> Checkpointables, Func<long, double> Step, Func<string, TensorLayout?>? Layouts)
         Training(bool sharded, long seed, int width, long iterations, int rank, int worldSize)
     {
         if (sharded)

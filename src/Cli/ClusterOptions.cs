@@ -55,7 +55,10 @@ public sealed class StoreOptions
 {
     private readonly Option<string?> _folder = CliOptions.Text("--store-folder", "write shards into this folder", "DIR");
     private readonly Option<string?> _connection = CliOptions.Text("--storage", $"an Azure Storage connection string (visible to other users: prefer env {ClusterOptions.StorageVariable})", "CONN");
-    private readonly Option<string> _container = new("--container") { Description = "the blob container", HelpName = "NAME", DefaultValueFactory = _ => "checkpoints" };
+    /// <summary>The blob container agents write into unless told otherwise.</summary>
+    public const string DefaultContainer = "checkpoints";
+
+    private readonly Option<string> _container = new("--container") { Description = "the blob container", HelpName = "NAME", DefaultValueFactory = _ => DefaultContainer };
 
     public static StoreOptions AddTo(Command command)
     {

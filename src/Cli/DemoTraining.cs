@@ -58,14 +58,25 @@ public sealed class DemoTraining
     public double Step(long iteration)
     {
         using var scope = torch.NewDisposeScope();
-        using var generator = new torch.Generator((ulong)(_seed * 1_000_003 + iteration));
-        var x = torch.randn([BatchSize, Inputs], generator: generator);
+        var x = Batch(_seed, iteration, BatchSize, Inputs);
         var y = (x.matmul(_teacher) * 0.5).tanh();
-        var loss = nn.functional.mse_loss(Model.call(x), y);
-        Optimizer.zero_grad();
+        return Optimize(nn.functional.mse_loss(Model.call(x), y), Optimizer, Scheduler);
+    }
+
+    /// <summary>Batch <paramref name="iteration"/>: drawn from seed + iteration alone, so a resumed run sees the data an uninterrupted one would.</summary>
+    internal static Tensor Batch(long seed, long iteration, int rows, int inputs)
+    {
+        using var generator = new torch.Generator((ulong)(seed * 1_000_003 + iteration));
+        return torch.randn([rows, inputs], generator: generator);
+    }
+
+    /// <summary>One optimizer and scheduler step on <paramref name="loss"/>; returns the loss.</summary>
+    internal static double Optimize(Tensor loss, optim.Optimizer optimizer, optim.lr_scheduler.LRScheduler scheduler)
+    {
+        optimizer.zero_grad();
         loss.backward();
-        Optimizer.step();
-        Scheduler.step();
+        optimizer.step();
+        scheduler.step();
         return loss.item<float>();
     }
 }

@@ -108,7 +108,7 @@ public static class JobCommand
         var view = await grain.Get();
         RunCommands.Print(context.Error, false, view);
         say("training an uninterrupted reference in this process to compare the final weights");
-        var sameWeights = await FinalWeightsEqualUninterruptedAsync(AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints"), view, sharded, width, iterations);
+        var sameWeights = await FinalWeightsEqualUninterruptedAsync(AzureBlobStore.FromConnectionString(azurite.ConnectionString, StoreOptions.DefaultContainer), view, sharded, width, iterations);
         var siloMetrics = await SiloMetricsScrape.CountersAsync(healthPort);
         var history = await grain.GetHistory();
         await silo.StopAsync(TimeSpan.FromSeconds(20));
@@ -153,19 +153,9 @@ public static class JobCommand
         var state = await NativeCheckpointReader.LoadAsync(store, folder, manifest, HostTensor.Allocator);
         var saved = (IReadOnlyDictionary<string, object?>)state[TrainerAgent.Checkpointer.ModelKey]!;
 
-        TorchSharp.torch.nn.Module model;
-        if (sharded)
-        {
-            var whole = ShardedTraining.Whole(Seed, width, iterations);
-            for (long i = 0; i < iterations; i++) whole.Step(i);
-            model = whole.Model;
-        }
-        else
-        {
-            var replica = new DemoTraining(Seed, width, iterations);
-            for (long i = 0; i < iterations; i++) replica.Step(i);
-            model = replica.Model;
-        }
+        // The agents' training as one rank of a world of one: the whole model, never interrupted.
+        var (model, _, step, _) = AgentCommand.Training(sharded, Seed, width, iterations, rank: 0, worldSize: 1);
+        for (long i = 0; i < iterations; i++) step(i);
         var reference = model.state_dict();
         return reference.Count == saved.Count && reference.All(p =>
         {

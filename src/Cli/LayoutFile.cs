@@ -63,9 +63,8 @@ public sealed class LayoutFile
     {
         foreach (var (path, cut) in _tensors)
         {
-            var (parent, key) = Locate(data, path, source);
-            var whole = (parent is IDictionary d ? d[key] : ((IList)parent)[int.Parse(key, CultureInfo.InvariantCulture)]) as HostTensor
-                ?? throw new InvalidDataException($"{source}: '{path}' named by the layout is not a tensor.");
+            var (value, replace) = Locate(data, path, source);
+            var whole = value as HostTensor ?? throw new InvalidDataException($"{source}: '{path}' named by the layout is not a tensor.");
             TensorParts parts;
             try
             {
@@ -75,8 +74,7 @@ public sealed class LayoutFile
             {
                 throw new InvalidDataException($"layout of '{path}' ({whole}): {e.Message}", e);
             }
-            if (parent is IDictionary dict) dict[key] = parts;
-            else ((IList)parent)[int.Parse(key, CultureInfo.InvariantCulture)] = parts;
+            replace(parts);
         }
         return _tensors.Count;
     }
@@ -103,24 +101,22 @@ public sealed class LayoutFile
         (box[name] as JsonArray ?? throw new ArgumentException($"a box needs \"{name}\" as an array"))
         .Select(n => n is JsonValue v && v.TryGetValue<long>(out var l) ? l : throw new ArgumentException($"\"{name}\" holds a value that is not an integer")).ToArray();
 
-    /// <summary>The container holding the leaf at a '/'-joined path (RFC 6901 escaping, as state paths are written) and the leaf's key in it.</summary>
-    private static (object Parent, string Key) Locate(OrderedDictionary<string, object?> data, string path, string source)
+    /// <summary>The leaf at a '/'-joined path (RFC 6901 escaping, as state paths are written), and how to replace it in its container.</summary>
+    private static (object? Value, Action<object?> Replace) Locate(OrderedDictionary<string, object?> data, string path, string source)
     {
         var segments = path.Split('/').Select(s => s.Replace("~1", "/", StringComparison.Ordinal).Replace("~0", "~", StringComparison.Ordinal)).ToArray();
         object? node = data;
-        for (var i = 0; i < segments.Length - 1; i++) node = Child(node, segments[i]) ?? throw Missing(source, path);
-        if (node is IDictionary dict ? !dict.Contains(segments[^1]) : node is not IList list || !IsIndex(segments[^1], list.Count)) throw Missing(source, path);
-        return (node, segments[^1]);
+        for (var i = 0; i < segments.Length - 1; i++) node = Slot(node, segments[i])?.Value ?? throw Missing(source, path);
+        return Slot(node, segments[^1]) ?? throw Missing(source, path);
     }
 
-    private static object? Child(object? node, string segment) => node switch
+    /// <summary>A dictionary's entry or a list's element by key or index, with its setter; null when there is none.</summary>
+    private static (object? Value, Action<object?> Replace)? Slot(object? node, string segment) => node switch
     {
-        IDictionary dict => dict.Contains(segment) ? dict[segment] : null,
-        IList list when IsIndex(segment, list.Count) => list[int.Parse(segment, CultureInfo.InvariantCulture)],
+        IDictionary dict when dict.Contains(segment) => (dict[segment], value => dict[segment] = value),
+        IList list when int.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < list.Count => (list[i], value => list[i] = value),
         _ => null,
     };
-
-    private static bool IsIndex(string segment, int count) => int.TryParse(segment, NumberStyles.None, CultureInfo.InvariantCulture, out var i) && i < count;
 
     private static InvalidDataException Missing(string source, string path) => new($"{source} has no tensor '{path}' (named by the layout; ckpt inspect lists the paths).");
 }

@@ -12,7 +12,7 @@ namespace Checkpointing.Cli;
 /// (dimension 0), <c>v</c> [16, H] by columns (dimension 1), <c>b</c> [H] and the buffer <c>teacher</c> [H, 16] by
 /// rows, and the replicated buffer <c>input_scale</c> [16] whole. Output r's loss and gradients depend on its own
 /// row alone and on the shared batch, so ranks need no collective, and every element evolves exactly as in one
-/// unsplit model (<see cref="Whole"/>) whatever the number of ranks: a resume on another world size can be checked
+/// unsplit model (one rank of a world of one) whatever the number of ranks: a resume on another world size can be checked
 /// bit for bit. The initial values are slices of one seeded global tensor per name.
 /// </summary>
 public sealed class ShardedTraining
@@ -42,9 +42,6 @@ public sealed class ShardedTraining
         Scheduler = torch.optim.lr_scheduler.StepLR(Optimizer, (int)Math.Max(1, iterations / 3), 0.5);
     }
 
-    /// <summary>One rank holding every element: what an uninterrupted, unsplit run computes.</summary>
-    public static ShardedTraining Whole(long seed, int width, long iterations) => new(seed, width, iterations, 0, 1);
-
     public nn.Module<Tensor, Tensor> Model { get; }
     public optim.Optimizer Optimizer { get; }
     public optim.lr_scheduler.LRScheduler Scheduler { get; }
@@ -60,26 +57,14 @@ public sealed class ShardedTraining
         _ => null,
     };
 
-    private Tensor Slice(string name, Tensor global)
-    {
-        var layout = Layout(name)!;
-        var slice = global;
-        for (var d = 0; d < layout.LocalShape.Length; d++) slice = slice.narrow(d, layout.Offsets![d], layout.LocalShape[d]);
-        return slice.contiguous().clone();
-    }
+    private Tensor Slice(string name, Tensor global) => TorchTensors.SliceOf(global, Layout(name)!).contiguous().clone();
 
     /// <summary>One step on batch <paramref name="iteration"/> (the same batch on every rank); returns this rank's share of the loss.</summary>
     public double Step(long iteration)
     {
         using var scope = torch.NewDisposeScope();
-        using var generator = new torch.Generator((ulong)(_seed * 1_000_003 + iteration));
-        var x = torch.randn([BatchSize, Inputs], generator: generator);
-        var loss = ((Regressor)Model).Loss(x, BatchSize * _width);
-        Optimizer.zero_grad();
-        loss.backward();
-        Optimizer.step();
-        Scheduler.step();
-        return loss.item<float>();
+        var x = DemoTraining.Batch(_seed, iteration, BatchSize, Inputs);
+        return DemoTraining.Optimize(((Regressor)Model).Loss(x, BatchSize * _width), Optimizer, Scheduler);
     }
 
     /// <summary>

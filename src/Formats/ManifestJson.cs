@@ -164,12 +164,12 @@ public static class ManifestJson
         if (version < 3 && root["sharded"] is not null) throw Bad(source, $"format_version {version} has no sharded tensors (they came with version 3)");
         var sharded = ParseSharded(root, source);
         if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem) throw new CheckpointFormatException(source, "sharded tensors", problem);
-        var chunks = sharded.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor).ToHashSet(StringComparer.Ordinal);
+        var chunks = ShardedTensorInfo.ChunkKeys(sharded.Values);
 
         var state = root["state"] as JsonObject ?? throw Bad(source, "'state' is missing or not an object");
-        var dangling = StateTree.TensorReferences(state).FirstOrDefault(r => !tensors.ContainsKey(r) && !sharded.ContainsKey(r));
-        if (dangling is not null) throw Bad(source, $"state references tensor '{dangling}', which the index lacks");
         var references = StateTree.TensorReferences(state).ToHashSet(StringComparer.Ordinal);
+        var dangling = references.FirstOrDefault(r => !tensors.ContainsKey(r) && !sharded.ContainsKey(r));
+        if (dangling is not null) throw Bad(source, $"state references tensor '{dangling}', which the index lacks");
         var chunkReference = references.FirstOrDefault(chunks.Contains);
         if (chunkReference is not null) throw Bad(source, $"state references '{chunkReference}', which is a chunk of a sharded tensor");
         var orphan = sharded.Keys.FirstOrDefault(k => !references.Contains(k));

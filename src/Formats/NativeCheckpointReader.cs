@@ -83,7 +83,7 @@ public static class NativeCheckpointReader
             await LoadSlicesAsync(store, checkpointKey, manifest, allocate, layouts, values, options, cancellationToken).ConfigureAwait(false);
             return StateTree.Expand(manifest.State, key => values[key]);
         }
-        var chunks = manifest.Sharded.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor).ToHashSet(StringComparer.Ordinal);
+        var chunks = ShardedTensorInfo.ChunkKeys(manifest.Sharded.Values);
         if (options.PlaceInto is { } place && store.RereadIsCheap)
         {
             var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
@@ -143,6 +143,20 @@ public static class NativeCheckpointReader
             options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
             options.Progress?.Report(reader.BytesNeeded);
         });
+    }
+
+    /// <summary>The store key of shard <paramref name="shardIndex"/>, after checking that it is there with the length the manifest records.</summary>
+    internal static async Task<string> PresentShardAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, int shardIndex, CancellationToken ct)
+    {
+        var shard = manifest.Shards[shardIndex];
+        var key = CheckpointFiles.ShardKey(checkpointKey, shard);
+        var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
+            ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is not null
+                ? $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'"
+                : $"shard is missing from {store.Description}");
+        if (entry.Length != shard.Bytes)
+            throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
+        return key;
     }
 
     /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
@@ -220,13 +234,7 @@ public static class NativeCheckpointReader
         {
             var shard = manifest.Shards[shardIndex];
             var reused = shard.Checkpoint is not null;
-            var key = CheckpointFiles.ShardKey(checkpointKey, shard);
-            var entry = await store.GetEntryAsync(key, token).ConfigureAwait(false)
-                ?? throw new CheckpointFormatException(key, "presence", reused
-                    ? $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'"
-                    : $"shard is missing from {store.Description}");
-            if (entry.Length != shard.Bytes)
-                throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length} ({(entry.Length < shard.Bytes ? "truncated" : "extra bytes")})");
+            var key = await PresentShardAsync(store, checkpointKey, manifest, shardIndex, token).ConfigureAwait(false);
             await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
             headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
             {

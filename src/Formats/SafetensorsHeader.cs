@@ -40,15 +40,27 @@ public sealed class SafetensorsHeader
     /// <summary>Reads and validates the header from the current position of <paramref name="stream"/> (the file start).</summary>
     public static SafetensorsHeader Read(Stream stream, long fileLength, string source)
     {
-        if (fileLength < 8) throw new CheckpointFormatException(source, "length", $"file has {fileLength} bytes, fewer than the 8-byte header length");
+        CheckFileHoldsPrefix(fileLength, source);
         Span<byte> prefix = stackalloc byte[8];
         ReadExactly(stream, prefix, source, "header length");
+        var json = new byte[HeaderLength(prefix, fileLength, source)];
+        ReadExactly(stream, json, source, "header");
+        return Parse(json, fileLength, source);
+    }
+
+    /// <summary>Refuses a file too short to hold the 8-byte header length.</summary>
+    public static void CheckFileHoldsPrefix(long fileLength, string source)
+    {
+        if (fileLength < 8) throw new CheckpointFormatException(source, "length", $"file has {fileLength} bytes, fewer than the 8-byte header length");
+    }
+
+    /// <summary>The header's length from the file's first 8 bytes, refused when over the limit or longer than the file holds.</summary>
+    public static int HeaderLength(ReadOnlySpan<byte> prefix, long fileLength, string source)
+    {
         var headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
         if (headerLength > MaxHeaderBytes) throw new CheckpointFormatException(source, "header length", $"{headerLength} bytes exceeds the limit of {MaxHeaderBytes}");
         if ((long)headerLength > fileLength - 8) throw new CheckpointFormatException(source, "header length", $"header of {headerLength} bytes does not fit in a file of {fileLength} bytes (truncated?)");
-        var json = new byte[headerLength];
-        ReadExactly(stream, json, source, "header");
-        return Parse(json, fileLength, source);
+        return (int)headerLength;
     }
 
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, long fileLength, string source)

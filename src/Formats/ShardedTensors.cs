@@ -49,17 +49,17 @@ public static class ShardedTensors
     /// <summary>The sharded section for the chunks among <paramref name="tensors"/>, by sharded tensor key in first-seen order.</summary>
     public static Dictionary<string, ShardedTensorInfo> Describe(IEnumerable<NamedTensor> tensors)
     {
-        var sharded = new Dictionary<string, ShardedTensorInfo>(StringComparer.Ordinal);
+        var sharded = new Dictionary<string, (string DType, long[] Shape, List<TensorChunk> Chunks)>(StringComparer.Ordinal);
         foreach (var t in tensors)
         {
             if (t.Chunk is not { } chunk) continue;
             if (!sharded.TryGetValue(chunk.TensorKey, out var info))
-                sharded[chunk.TensorKey] = info = new ShardedTensorInfo(t.Source.DType.Name(), chunk.Layout.GlobalShape, new List<TensorChunk>());
+                sharded[chunk.TensorKey] = info = (t.Source.DType.Name(), chunk.Layout.GlobalShape, []);
             if (!info.Shape.SequenceEqual(chunk.Layout.GlobalShape) || info.DType != t.Source.DType.Name())
                 throw new ArgumentException($"Chunks of '{chunk.TensorKey}' disagree on its dtype or global shape.");
-            ((List<TensorChunk>)info.Chunks).Add(TensorChunk.Of(t.Key, chunk.Layout));
+            info.Chunks.Add(TensorChunk.Of(t.Key, chunk.Layout));
         }
-        return sharded;
+        return sharded.ToDictionary(s => s.Key, s => new ShardedTensorInfo(s.Value.DType, s.Value.Shape, s.Value.Chunks), StringComparer.Ordinal);
     }
 
     /// <summary>

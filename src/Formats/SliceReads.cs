@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
 
@@ -60,20 +59,11 @@ public sealed class ShardHeaders(ICheckpointStore store, string checkpointKey, C
     private async Task<Header> ReadAsync(int shardIndex, CancellationToken ct)
     {
         var shard = manifest.Shards[shardIndex];
-        var key = CheckpointFiles.ShardKey(checkpointKey, shard);
-        var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
-            ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is null
-                ? $"shard is missing from {store.Description}"
-                : $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'");
-        if (entry.Length != shard.Bytes)
-            throw new CheckpointFormatException(key, "length", $"manifest records {shard.Bytes} bytes, store has {entry.Length}");
-        if (shard.Bytes < 8) throw new CheckpointFormatException(key, "length", $"file has {shard.Bytes} bytes, fewer than the 8-byte header length");
+        var key = await NativeCheckpointReader.PresentShardAsync(store, checkpointKey, manifest, shardIndex, ct).ConfigureAwait(false);
+        SafetensorsHeader.CheckFileHoldsPrefix(shard.Bytes, key);
         var prefix = new byte[8];
         await store.ReadRangeAsync(key, 0, prefix, ct).ConfigureAwait(false);
-        var length = BinaryPrimitives.ReadUInt64LittleEndian(prefix);
-        if (length > SafetensorsHeader.MaxHeaderBytes || (long)length > shard.Bytes - 8)
-            throw new CheckpointFormatException(key, "header length", $"header of {length} bytes does not fit in a file of {shard.Bytes} bytes");
-        var json = new byte[length];
+        var json = new byte[SafetensorsHeader.HeaderLength(prefix, shard.Bytes, key)];
         await store.ReadRangeAsync(key, 8, json, ct).ConfigureAwait(false);
         var header = SafetensorsHeader.Parse(json, shard.Bytes, key);
         var byRange = new Dictionary<(long, long), SafetensorsEntry>();
@@ -153,9 +143,8 @@ public sealed class SliceReader
         var covered = wanted.Sum(p => p.Bytes);
         if (covered != destination.Length)
             throw new CheckpointFormatException(_checkpointKey, "sharded tensors", $"the chunks of '{_tensor.Key}' hold {covered} of the {destination.Length} bytes asked for");
-        var ranges = Coalesce(wanted, (long)(0.05 * covered));
-        await Parallel.ForEachAsync(ranges.GroupBy(r => r[0].Chunk), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
-            (chunkRanges, token) => new ValueTask(ReadChunkAsync(chunkRanges.Key, [.. chunkRanges], destination, token))).ConfigureAwait(false);
+        await Parallel.ForEachAsync(Coalesce(wanted, (long)(0.05 * covered)), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = ct },
+            (chunk, token) => new ValueTask(ReadChunkAsync(chunk.Index, chunk.Ranges, destination, token))).ConfigureAwait(false);
     }
 
     private int FirstPieceEndingAfter(long offset)
@@ -170,12 +159,14 @@ public sealed class SliceReader
         return lo;
     }
 
-    /// <summary>Pieces of one chunk merged into one read while the gaps between them stay small and the waste within budget.</summary>
-    private static List<List<Piece>> Coalesce(List<Piece> pieces, long wasteBudget)
+    /// <summary>Per chunk, its pieces merged into reads while the gaps between them stay small and the waste within budget.</summary>
+    private static List<(int Index, List<List<Piece>> Ranges)> Coalesce(List<Piece> pieces, long wasteBudget)
     {
-        var ranges = new List<List<Piece>>();
+        var chunks = new List<(int, List<List<Piece>>)>();
         foreach (var chunk in pieces.GroupBy(p => p.Chunk))
         {
+            var ranges = new List<List<Piece>>();
+            chunks.Add((chunk.Key, ranges));
             List<Piece>? current = null;
             long currentEnd = 0, currentStart = 0;
             foreach (var p in chunk.OrderBy(p => p.SourceByte))
@@ -194,7 +185,7 @@ public sealed class SliceReader
                 currentEnd = p.SourceByte + p.Bytes;
             }
         }
-        return ranges;
+        return chunks;
     }
 
     /// <summary>
@@ -224,7 +215,9 @@ public sealed class SliceReader
                 buffered.Add((buffer, range));
                 requests.Add((fileStart + start, buffer.AsMemory(0, length)));
                 bufferedBytes += length;
-                if (bufferedBytes >= 4L * MaxBufferBytes) bufferedBytes = await FlushAsync().ConfigureAwait(false);
+                if (bufferedBytes < 4L * MaxBufferBytes) continue;
+                await FlushAsync().ConfigureAwait(false);
+                bufferedBytes = 0;
             }
             await FlushAsync().ConfigureAwait(false);
         }
@@ -233,14 +226,14 @@ public sealed class SliceReader
             foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
         }
 
-        async Task<long> FlushAsync()
+        async Task FlushAsync()
         {
             await _store.ReadRangesAsync(shardKey, requests, ct).ConfigureAwait(false);
             Interlocked.Add(ref _bytesRead, requests.Sum(r => (long)r.Destination.Length));
             foreach (var (offset, target) in requests)
             {
                 // A piece that is the whole chunk is checked against the chunk's content hash.
-                if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) CheckHash(target.Span, expected, shardKey, chunk.Key);
+                if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) TensorHash.Verify(target.Span, expected, shardKey, chunk.Key);
             }
             foreach (var (buffer, range) in buffered)
             {
@@ -251,13 +244,6 @@ public sealed class SliceReader
             foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
             requests.Clear();
             buffered.Clear();
-            return 0;
         }
-    }
-
-    private static void CheckHash(ReadOnlySpan<byte> bytes, string expected, string shardKey, string chunkKey)
-    {
-        var actual = TensorHash.Of(bytes);
-        if (actual != expected) throw new CheckpointFormatException(shardKey, "tensor hash", $"tensor '{chunkKey}' hashes to {actual}, the manifest records {expected}");
     }
 }

@@ -21,6 +21,15 @@ public static class TensorHash
 
     public static string Of(ReadOnlySpan<byte> bytes) => Prefix + Convert.ToHexStringLower(XxHash128.Hash(bytes));
 
+    /// <summary>Refuses a tensor's bytes whose hash is not the one the manifest records.</summary>
+    public static void Verify(ReadOnlySpan<byte> bytes, string expected, string source, string key) => Compare(Of(bytes), expected, source, key);
+
+    private static void Compare(string actual, string expected, string source, string key)
+    {
+        if (actual != expected)
+            throw new CheckpointFormatException(source, "tensor hash", $"tensor '{key}' hashes to {actual}, the manifest records {expected}");
+    }
+
     /// <summary>Every tensor's hash by key, computed before anything is written (several tensors at once: hashing runs at memory speed).</summary>
     public static Dictionary<string, string> All(IReadOnlyList<NamedTensor> tensors)
     {
@@ -68,9 +77,7 @@ public static class TensorHash
             using var hashing = new HashingReadStream(tensorBytes, hash);
             if (inner is null) hashing.Drain();
             else inner.Fill(hashing);
-            var actual = Format(hash);
-            if (actual != expected)
-                throw new CheckpointFormatException(source, "tensor hash", $"tensor '{key}' hashes to {actual}, the manifest records {expected}");
+            Compare(Format(hash), expected, source, key);
         }
 
         public Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken) =>

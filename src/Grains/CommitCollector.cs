@@ -85,7 +85,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         var sharded = MergeSharded(reports);
         if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem)
             throw new RunRefusedException($"The ranks' slices do not make up the sharded tensors of {Pending.Name}: {problem}.");
-        var chunkKeys = reports.SelectMany(r => r.ChunkKeys).ToHashSet(StringComparer.Ordinal);
+        var chunkKeys = ShardedTensorInfo.ChunkKeys(sharded.Values);
         var sizes = tensors.Where(t => !chunkKeys.Contains(t.Key)).Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
         var summary = TensorListSummary.Of(sizes);
         if (summary != Pending.Tensors)

@@ -277,7 +277,7 @@ public sealed class TrainingRunGrain(
         var shardName = CheckpointFiles.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
         if (report.Shard.Path != shardName)
             throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{shardName}'.");
-        var chunks = report.ChunkKeys.Distinct(StringComparer.Ordinal).Count(report.Tensors.ContainsKey);
+        var chunks = report.ChunkKeys.Count(report.Tensors.ContainsKey);
         if (report.Tensors.Count - chunks > pending.Tensors.Count)
             throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count - chunks} whole tensors; the checkpoint has {pending.Tensors.Count}.");
         var reused = report.Reused ?? [];

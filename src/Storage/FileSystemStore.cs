@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Checkpointing.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace Checkpointing.Storage;
 
@@ -98,16 +99,38 @@ public sealed class FileSystemStore : ICheckpointStore
     public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
-        try
+        using var handle = OpenForRanges(key);
+        for (var done = 0; done < destination.Length;)
         {
-            using var handle = File.OpenHandle(LinkFreePathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-            var done = 0;
-            while (done < destination.Length)
+            var n = await RandomAccess.ReadAsync(handle, destination[done..], offset + done, cancellationToken).ConfigureAwait(false);
+            if (n == 0) throw EndsBefore(key, offset + destination.Length);
+            done += n;
+        }
+    }
+
+    /// <summary>One open handle and positional reads (a resharded load reads thousands of small ranges: opening per range dominated).</summary>
+    public Task ReadRangesAsync(string key, IReadOnlyList<(long Offset, Memory<byte> Destination)> ranges, CancellationToken cancellationToken = default)
+    {
+        using var handle = OpenForRanges(key);
+        foreach (var (offset, destination) in ranges)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(offset);
+            cancellationToken.ThrowIfCancellationRequested();
+            for (var done = 0; done < destination.Length;)
             {
-                var n = await RandomAccess.ReadAsync(handle, destination[done..], offset + done, cancellationToken).ConfigureAwait(false);
-                if (n == 0) throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.");
+                var n = RandomAccess.Read(handle, destination.Span[done..], offset + done);
+                if (n == 0) throw EndsBefore(key, offset + destination.Length);
                 done += n;
             }
+        }
+        return Task.CompletedTask;
+    }
+
+    private SafeFileHandle OpenForRanges(string key)
+    {
+        try
+        {
+            return File.OpenHandle(LinkFreePathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
@@ -115,30 +138,7 @@ public sealed class FileSystemStore : ICheckpointStore
         }
     }
 
-    /// <summary>One open handle and positional reads (a resharded load reads thousands of small ranges: opening per range dominated).</summary>
-    public Task ReadRangesAsync(string key, IReadOnlyList<(long Offset, Memory<byte> Destination)> ranges, CancellationToken cancellationToken = default)
-    {
-        try
-        {
-            using var handle = File.OpenHandle(LinkFreePathOf(key), FileMode.Open, FileAccess.Read, FileShare.Read | FileShare.Delete);
-            foreach (var (offset, destination) in ranges)
-            {
-                ArgumentOutOfRangeException.ThrowIfNegative(offset);
-                cancellationToken.ThrowIfCancellationRequested();
-                for (var done = 0; done < destination.Length;)
-                {
-                    var n = RandomAccess.Read(handle, destination.Span[done..], offset + done);
-                    if (n == 0) throw new EndOfStreamException($"'{key}' in {Description} ends before offset {offset + destination.Length}.");
-                    done += n;
-                }
-            }
-            return Task.CompletedTask;
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new StoreObjectNotFoundException(key, Description);
-        }
-    }
+    private EndOfStreamException EndsBefore(string key, long end) => new($"'{key}' in {Description} ends before offset {end}.");
 
     public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
     {

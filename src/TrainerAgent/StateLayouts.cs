@@ -12,9 +12,13 @@ namespace Checkpointing.TrainerAgent;
 /// </summary>
 internal sealed class StateLayouts
 {
-    /// <summary>State path → layout, for model tensors and for optimizer state by "KEY/state/I" (every field under it).</summary>
+    /// <summary>State path → layout of model tensors.</summary>
     private readonly Dictionary<string, TensorLayout> _model = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, TensorLayout> _optimizerEntries = new(StringComparer.Ordinal);
+
+    /// <summary>Path of an optimizer's per-parameter entry ("KEY/state/I", every field under it) → where it is in the state and its parameter's layout.</summary>
+    private readonly Dictionary<string, OptimizerEntry> _optimizerEntries = new(StringComparer.Ordinal);
+
+    private sealed record OptimizerEntry(string Checkpointable, string Index, TensorLayout Layout);
 
     public StateLayouts(nn.Module model, Func<string, TensorLayout?> modelLayouts, IReadOnlyDictionary<string, ICheckpointable> checkpointables)
     {
@@ -31,8 +35,9 @@ internal sealed class StateLayouts
             var parameters = optimizer.Parameters;
             for (var i = 0; i < parameters.Count; i++)
             {
-                if (names.TryGetValue(parameters[i].Handle, out var name) && modelLayouts(name) is { } layout)
-                    _optimizerEntries[StateTree.Child(StateTree.Child(key, "state"), i.ToString(System.Globalization.CultureInfo.InvariantCulture))] = layout;
+                if (!names.TryGetValue(parameters[i].Handle, out var name) || modelLayouts(name) is not { } layout) continue;
+                var index = i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                _optimizerEntries[StateTree.Child(StateTree.Child(key, "state"), index)] = new OptimizerEntry(key, index, layout);
             }
         }
     }
@@ -41,12 +46,14 @@ internal sealed class StateLayouts
     public Func<string, TensorLayout?> ForSave(IReadOnlyDictionary<string, object?> data)
     {
         var map = new Dictionary<string, TensorLayout>(_model, StringComparer.Ordinal);
-        foreach (var (entry, layout) in _optimizerEntries)
+        foreach (var (path, (checkpointable, index, layout)) in _optimizerEntries)
         {
-            if (Find(data, entry) is not IReadOnlyDictionary<string, object?> fields) continue;
+            if (data.GetValueOrDefault(checkpointable) is not IReadOnlyDictionary<string, object?> optimizer
+                || optimizer.GetValueOrDefault("state") is not IReadOnlyDictionary<string, object?> states
+                || states.GetValueOrDefault(index) is not IReadOnlyDictionary<string, object?> fields) continue;
             foreach (var (field, value) in fields)
             {
-                if (value is Tensor t && t.shape.SequenceEqual(layout.LocalShape)) map[StateTree.Child(entry, field)] = layout;
+                if (value is Tensor t && t.shape.SequenceEqual(layout.LocalShape)) map[StateTree.Child(path, field)] = layout;
             }
         }
         return map.GetValueOrDefault;
@@ -58,18 +65,7 @@ internal sealed class StateLayouts
     /// </summary>
     public TensorLayout? ForLoad(string path, long[] globalShape)
     {
-        var layout = _model.GetValueOrDefault(path) ?? (path.LastIndexOf('/') is var slash and > 0 ? _optimizerEntries.GetValueOrDefault(path[..slash]) : null);
+        var layout = _model.GetValueOrDefault(path) ?? (path.LastIndexOf('/') is var slash and > 0 ? _optimizerEntries.GetValueOrDefault(path[..slash])?.Layout : null);
         return layout is not null && layout.GlobalShape.SequenceEqual(globalShape) ? layout : null;
-    }
-
-    /// <summary>The value at a '/'-joined path of plain keys (no escaping needed: optimizer keys and indices).</summary>
-    private static object? Find(IReadOnlyDictionary<string, object?> data, string path)
-    {
-        object? node = data;
-        foreach (var part in path.Split('/'))
-        {
-            if (node is not IReadOnlyDictionary<string, object?> dict || !dict.TryGetValue(part, out node)) return null;
-        }
-        return node;
     }
 }

@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -9,6 +10,22 @@ public static class TorchTensors
 {
     /// <summary>TorchSharp's <c>Tensor.bytes</c> is a Span, so at most 2 GiB can be viewed at once; larger tensors go in chunks.</summary>
     private const long MaxChunkBytes = 1L << 30;
+
+    /// <summary>
+    /// The part of <paramref name="global"/> that <paramref name="layout"/> holds, as a view of it (writes go through): a box
+    /// narrows every dimension, a flat range narrows the flattened tensor (which must then be contiguous). How a rank cuts
+    /// its slices out of a global initialization, or a test compares a slice with the whole.
+    /// </summary>
+    /// <exception cref="ArgumentException">a tensor whose shape is not the layout's global shape</exception>
+    public static Tensor SliceOf(Tensor global, TensorLayout layout)
+    {
+        if (!global.shape.SequenceEqual(layout.GlobalShape))
+            throw new ArgumentException($"The tensor is [{string.Join(", ", global.shape)}]; the layout is {layout}.", nameof(global));
+        if (layout.FlatOffset is { } flat) return global.view(-1).narrow(0, flat, layout.LocalShape[0]);
+        var slice = global;
+        for (var d = 0; d < layout.LocalShape.Length; d++) slice = slice.narrow(d, layout.Offsets![d], layout.LocalShape[d]);
+        return slice;
+    }
 
     public static TensorDType ToDType(ScalarType type) => type switch
     {

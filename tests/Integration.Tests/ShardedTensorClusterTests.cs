@@ -102,7 +102,7 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         using (no_grad())
         {
             ranks[2].Model.named_parameters().First(p => p.name == "0.weight").parameter.add_(1);
-            Slice(reference.Model.named_parameters().First(p => p.name == "0.weight").parameter, SaveLayout("0.weight", 2, 4)!).add_(1);
+            TorchTensors.SliceOf(reference.Model.named_parameters().First(p => p.name == "0.weight").parameter, SaveLayout("0.weight", 2, 4)!).add_(1);
         }
         await Task.WhenAll(ranks.Select(r => r.Checkpointer.SaveAsync("model_0000019", new Dictionary<string, object?> { ["iteration"] = 19L })));
 
@@ -195,7 +195,7 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         using (no_grad())
         {
             foreach (var (name, parameter) in rank.Model.named_parameters())
-                parameter.copy_(layouts(name) is { } layout ? Slice(globals[name], layout) : globals[name]);
+                parameter.copy_(layouts(name) is { } layout ? TorchTensors.SliceOf(globals[name], layout) : globals[name]);
         }
         return rank;
     }
@@ -209,19 +209,12 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         rank.Adam.step();
     }
 
-    private static Tensor Slice(Tensor global, TensorLayout layout)
-    {
-        var t = global;
-        for (var d = 0; d < layout.LocalShape.Length; d++) t = t.narrow(d, layout.Offsets![d], layout.LocalShape[d]);
-        return t;
-    }
-
     private static void AssertSameAsSlicesOf(Rank reference, Rank loaded, Func<string, TensorLayout?> layouts)
     {
         var names = reference.Model.named_parameters().Select(p => p.name).ToList();
         var referenceParameters = reference.Model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         foreach (var (name, parameter) in loaded.Model.named_parameters())
-            AssertBitEqual(layouts(name) is { } l ? Slice(referenceParameters[name], l) : referenceParameters[name], parameter, $"parameter {name}");
+            AssertBitEqual(layouts(name) is { } l ? TorchTensors.SliceOf(referenceParameters[name], l) : referenceParameters[name], parameter, $"parameter {name}");
 
         var referenceState = (IReadOnlyDictionary<string, object?>)new OptimizerCheckpointable(reference.Adam).StateDict()["state"]!;
         var loadedState = (IReadOnlyDictionary<string, object?>)new OptimizerCheckpointable(loaded.Adam).StateDict()["state"]!;
@@ -230,7 +223,7 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
             var want = (IReadOnlyDictionary<string, object?>)referenceState[$"{i}"]!;
             var got = (IReadOnlyDictionary<string, object?>)loadedState[$"{i}"]!;
             foreach (var field in new[] { "exp_avg", "exp_avg_sq" })
-                AssertBitEqual(layouts(names[i]) is { } l ? Slice((Tensor)want[field]!, l) : (Tensor)want[field]!, (Tensor)got[field]!, $"Adam {field} of {names[i]}");
+                AssertBitEqual(layouts(names[i]) is { } l ? TorchTensors.SliceOf((Tensor)want[field]!, l) : (Tensor)want[field]!, (Tensor)got[field]!, $"Adam {field} of {names[i]}");
         }
     }
 

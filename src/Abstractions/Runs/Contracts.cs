@@ -109,7 +109,7 @@ public sealed record ShardReport(
     [property: Id(9)] IReadOnlyDictionary<string, ShardedTensorInfo>? Sharded = null)
 {
     /// <summary>The keys of <see cref="Tensors"/> that hold chunks of sharded tensors rather than the plan's share.</summary>
-    public IEnumerable<string> ChunkKeys => Sharded?.Values.SelectMany(t => t.Chunks).Select(c => c.Tensor) ?? [];
+    public IReadOnlySet<string> ChunkKeys => ShardedTensorInfo.ChunkKeys(Sharded?.Values ?? []);
 }
 
 /// <summary>The answer to a shard report: committed (every rank is in), or how many ranks are still missing.</summary>
