@@ -37,7 +37,7 @@ public sealed class ParallelShardWriteTests : IDisposable
     {
         var state = State();
         // Every shard write waits until all four are in flight: a sequential writer would time out here.
-        var store = new HookedStore(_store, (_, inFlight, _) => inFlight.WaitUntilAsync(4).WaitAsync(Patience));
+        var store = new HookedStore(_store, (_, inFlight, _) => inFlight.WaitUntil(4));
         var progress = new UnsafeTotal();
 
         var manifest = await Write(store, state, maxParallel: 4, progress);
@@ -69,7 +69,7 @@ public sealed class ParallelShardWriteTests : IDisposable
     public async Task The_default_writes_shards_concurrently_up_to_the_processor_count()
     {
         var expected = Math.Min(4, Environment.ProcessorCount);
-        var store = new HookedStore(_store, (_, inFlight, _) => inFlight.WaitUntilAsync(expected).WaitAsync(Patience));
+        var store = new HookedStore(_store, (_, inFlight, _) => inFlight.WaitUntil(expected));
         await Write(store, State());
         Assert.Equal(expected, store.Writes.MaxInFlight);
     }
@@ -77,18 +77,19 @@ public sealed class ParallelShardWriteTests : IDisposable
     [Fact]
     public async Task A_failure_on_the_third_shard_leaves_no_shard_and_no_manifest_and_is_the_error_thrown()
     {
-        var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var store = new HookedStore(_store, async (key, inFlight, _) =>
+        using var failed = new ManualResetEventSlim();
+        var store = new HookedStore(_store, (key, inFlight, _) =>
         {
             if (key.Contains("/shard-00002-", StringComparison.Ordinal))
             {
-                await inFlight.WaitUntilAsync(4).WaitAsync(Patience); // all started: none is skipped for the failure
-                failed.SetResult();
+                inFlight.WaitUntil(4); // all started: none is skipped for the failure
+                failed.Set();
                 throw new IOException("disk full on shard 2");
             }
             // The other shards ignore the cancellation and finish after the failure: they must be deleted too.
-            await failed.Task.WaitAsync(Patience);
-            await Task.Delay(100, CancellationToken.None);
+            if (!failed.Wait(Patience)) throw new TimeoutException("shard 2 never failed");
+            Thread.Sleep(100);
+            return Task.CompletedTask;
         }, ignoreCancellation: true);
 
         var e = await Assert.ThrowsAsync<IOException>(() => Write(store, State(), maxParallel: 4));
@@ -116,38 +117,46 @@ public sealed class ParallelShardWriteTests : IDisposable
         Assert.Empty(Directory.EnumerateFiles(_dir, "*", SearchOption.AllDirectories));
     }
 
-    /// <summary>Counts writes in flight and lets a test wait for a number of them.</summary>
+    /// <summary>
+    /// Counts writes in flight and lets a shard write wait, on its own thread, for a number of them. The wait blocks that
+    /// thread rather than awaiting: the writer runs each shard on a thread of its own, and an await would need a thread-pool
+    /// thread to resume, which a loaded test run handed out too late (CI saw this test time out after 30 s).
+    /// </summary>
     private sealed class InFlight
     {
-        private readonly Lock _lock = new();
-        private readonly List<(int Count, TaskCompletionSource Reached)> _waiters = [];
+        private readonly object _gate = new();
         private int _now;
 
         public int MaxInFlight { get; private set; }
 
-        public Task WaitUntilAsync(int count)
+        /// <summary>Returns once <paramref name="count"/> writes are in flight; throws <see cref="TimeoutException"/> after <see cref="Patience"/>.</summary>
+        public Task WaitUntil(int count)
         {
-            lock (_lock)
+            var deadline = DateTime.UtcNow + Patience;
+            lock (_gate)
             {
-                if (_now >= count) return Task.CompletedTask;
-                var reached = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-                _waiters.Add((count, reached));
-                return reached.Task;
+                while (_now < count)
+                {
+                    var left = deadline - DateTime.UtcNow;
+                    if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left) && _now < count)
+                        throw new TimeoutException($"{_now} of {count} shard writes in flight after {Patience.TotalSeconds} s");
+                }
             }
+            return Task.CompletedTask;
         }
 
         public void Enter()
         {
-            lock (_lock)
+            lock (_gate)
             {
                 MaxInFlight = Math.Max(MaxInFlight, ++_now);
-                foreach (var w in _waiters.Where(w => w.Count <= _now)) w.Reached.TrySetResult();
+                Monitor.PulseAll(_gate);
             }
         }
 
         public void Leave()
         {
-            lock (_lock) _now--;
+            lock (_gate) _now--;
         }
     }
 
