@@ -27,5 +27,6 @@ rows = [json.loads(l) for l in sys.stdin if l.strip().startswith("{")]
 ok = [r for r in rows if "commits_per_s" in r]
 if not ok: sys.exit("no run produced a result")
 med = lambda k: statistics.median(r[k] for r in ok)
-print(f"median of {len(ok)}: {med(\"commits_per_s\"):.1f} commits/s, p50 {med(\"p50_ms\"):.0f} ms, p99 {med(\"p99_ms\"):.0f} ms, failed {max(r[\"failed\"] for r in ok)} (worst run)")
+worst = max(r["failed"] for r in ok)
+print("median of %d: %.1f commits/s, p50 %.0f ms, p99 %.0f ms, failed %d (worst run)" % (len(ok), med("commits_per_s"), med("p50_ms"), med("p99_ms"), worst))
 '

@@ -1,6 +1,8 @@
 using Checkpointing.Abstractions;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
+using Orleans.Serialization.Cloning;
+using Orleans.Serialization.Codecs;
 using Orleans.Storage;
 
 namespace Checkpointing.Grains;
@@ -22,9 +24,19 @@ public static class SiloBuilderExtensions
         // Every grain storage provider that is not given a serializer takes this one (options default from the container).
         silo.Services.AddSingleton<IGrainStorageSerializer>(services => new BinaryStateSerializer(
             services.GetRequiredService<Serializer>(), new JsonGrainStorageSerializer(services.GetRequiredService<OrleansJsonSerializer>())));
+        AddRawBytesCodec(silo.Services);
         silo.Services.AddSingleton<ICheckpointStoreProvider>(new CheckpointStoreProvider(store));
         if (tenancy is not null) silo.Services.Configure(tenancy);
         if (runs is not null) silo.Services.Configure(runs);
         return silo;
     }
+
+    /// <summary>
+    /// Orleans picks its generic ReadOnlyMemory&lt;T&gt; codec, one tagged field per byte, for the ReadOnlyMemory&lt;byte&gt;
+    /// state that memory grain storage sends to its storage grains: about a third of a silo's CPU at 64 runs × 2 ranks
+    /// (perf). Its own raw-bytes codec and copier exist but are not chosen unless registered for the closed type.
+    /// </summary>
+    public static IServiceCollection AddRawBytesCodec(IServiceCollection services) => services
+        .AddSingleton<IFieldCodec<ReadOnlyMemory<byte>>, ReadOnlyMemoryOfByteCodec>()
+        .AddSingleton<IDeepCopier<ReadOnlyMemory<byte>>, ReadOnlyMemoryOfByteCopier>();
 }

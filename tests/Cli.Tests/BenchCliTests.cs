@@ -10,7 +10,7 @@ public sealed class BenchCliTests
     public async Task Production_config_commits_every_checkpoint_with_exact_catalogs_and_measures_the_window()
     {
         var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "50", "--ranks", "4", "--commits", "2", "--grain-state", "blob", "--store", "blob", "--silos", "2", "--json");
+            "bench", "commits", "--runs", "50", "--ranks", "4", "--commits", "2", "--grain-state", "blob", "--store", "blob", "--silos", "2", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json; // the whole of stdout is one object
@@ -31,20 +31,23 @@ public sealed class BenchCliTests
     public async Task Memory_grain_state_counts_the_serialized_writes_without_blob_grain_storage()
     {
         var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "2", "--grain-state", "memory", "--store", "blob", "--silos", "1", "--json");
+            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "2", "--grain-state", "memory", "--store", "blob", "--silos", "1", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json;
         Assert.Equal(8, (long)summary["commits"]!);
         Assert.True((long)summary["state_writes"]! >= 8, summary.ToJsonString());
         Assert.True((long)summary["state_bytes_written"]! > 0, summary.ToJsonString());
+        // One warm-up round cannot show the 3 quiet seconds that say JIT compilation settled, and the summary says so.
+        Assert.False((bool)summary["warmup_settled"]!, summary.ToJsonString());
+        Assert.True((double)summary["warmup_s"]! > 0, summary.ToJsonString());
     }
 
     [Fact]
     public async Task With_a_rate_checkpoints_start_on_schedule_in_memory_storage_and_all_commit()
     {
         var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "3", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--rate", "20", "--json");
+            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "3", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--rate", "20", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json;
@@ -60,7 +63,7 @@ public sealed class BenchCliTests
     public async Task Checkpoints_left_when_the_window_ends_are_failures_with_exit_code_1_and_one_error_line()
     {
         var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1");
+            "bench", "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1", "--warmup-seconds", "0");
 
         Assert.Equal(1, result.ExitCode);
         var errors = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("ckpt: ", StringComparison.Ordinal)).ToList();

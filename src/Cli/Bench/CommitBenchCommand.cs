@@ -28,13 +28,14 @@ public static class CommitBenchCommand
         var silos = CliOptions.Integer("--silos", "silos in the dev cluster", 2, min: 1);
         var rate = CliOptions.OptionalInteger("--rate", "checkpoints begun per second, all runs together (default: as fast as they go)", min: 1);
         var commitTimeout = CliOptions.Integer("--commit-timeout", "seconds a rank waits for its commit", 600, min: 1);
+        var warmUpSeconds = CliOptions.Integer("--warmup-seconds", "warm up for at most this many seconds, until JIT compilation settles (outside the timed window)", 60, min: 0);
         var maxSeconds = CliOptions.Integer("--max-seconds", "end the timed window after this many seconds (unfinished checkpoints are failures)", 600, min: 1);
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
         var command = new Command("commits", "load on the control plane: N runs x W ranks each save C checkpoints concurrently through the agents' client path; " +
             "prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU seconds and grain-state bytes written (exit 1 on any failure)")
-            .With(runs, ranks, commits, tensors, grainState, storeKind, silos, rate, commitTimeout, maxSeconds, json, repo, siloDll);
+            .With(runs, ranks, commits, tensors, grainState, storeKind, silos, rate, commitTimeout, warmUpSeconds, maxSeconds, json, repo, siloDll);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? JobCommand.FindRepoRoot();
@@ -46,16 +47,16 @@ public static class CommitBenchCommand
                 CommitTimeout: TimeSpan.FromSeconds(parse.GetValue(commitTimeout)),
                 Rate: parse.GetValue(rate));
             return RunAsync(options, new CommitBenchSetup(parse.GetValue(grainState) == "blob", parse.GetValue(storeKind) == "blob", (int)parse.GetValue(silos),
-                parse.GetValue(maxSeconds), parse.GetValue(json), root, parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll")), context);
+                TimeSpan.FromSeconds(parse.GetValue(warmUpSeconds)), parse.GetValue(maxSeconds), parse.GetValue(json), root, parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll")), context);
         });
         return command;
     }
 
-    private sealed record CommitBenchSetup(bool BlobGrainState, bool BlobStore, int Silos, long MaxSeconds, bool Json, string Repo, string SiloDll);
+    private sealed record CommitBenchSetup(bool BlobGrainState, bool BlobStore, int Silos, TimeSpan WarmUpLimit, long MaxSeconds, bool Json, string Repo, string SiloDll);
 
     private static async Task<int> RunAsync(CommitLoadOptions options, CommitBenchSetup setup, CliContext context)
     {
-        var (blobGrainState, blobStore, silos, maxSeconds, json, repo, siloDll) = setup;
+        var (blobGrainState, blobStore, silos, warmUpLimit, maxSeconds, json, repo, siloDll) = setup;
         var say = (string line) => context.Error.WriteLine($"[bench] {line}");
 
         await using var azurite = blobGrainState || blobStore ? await StartAzuriteAsync(repo, say) : null;
@@ -80,8 +81,9 @@ public static class CommitBenchCommand
         var load = new CommitLoad(connection.Client, store, options);
         say($"setup: creating {options.Runs} runs, starting their attempts, warming up");
         var setupClock = Stopwatch.StartNew();
-        await load.SetupAsync(CancellationToken.None);
-        say($"setup took {setupClock.Elapsed.TotalSeconds:0.0} s");
+        var warmUp = await load.SetupAsync(async () => (await fleet.StatsAsync()).JitMethods + System.Runtime.JitInfo.GetCompiledMethodCount(), warmUpLimit, CancellationToken.None);
+        say($"setup took {setupClock.Elapsed.TotalSeconds:0.0} s, of which warm-up {warmUp.Took.TotalSeconds:0.0} s in {warmUp.Rounds} rounds " +
+            (warmUp.Settled ? "(JIT compilation settled)" : "(JIT compilation still running: the window measures some of it)"));
 
         say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each");
         long done = 0;
@@ -98,7 +100,7 @@ public static class CommitBenchCommand
         say("verifying every run's catalog");
         var failures = new SortedDictionary<string, int>(result.FailuresByType.ToDictionary(), StringComparer.Ordinal);
         if (await load.CountWrongCatalogsAsync(CancellationToken.None) is > 0 and var wrong) failures["catalog"] = wrong;
-        var summary = Summary(options, result, failures, before, after);
+        var summary = Summary(options, warmUp, result, failures, before, after);
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         var failed = failures.Values.Sum();
         if (failed == 0) return 0;
@@ -120,7 +122,7 @@ public static class CommitBenchCommand
         return new(azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null, fleet.Pids.Sum(ProcessCpu.Seconds), ProcessCpu.Seconds(Environment.ProcessId), await fleet.StatsAsync());
     }
 
-    private static JsonObject Summary(CommitLoadOptions options, CommitLoadResult result, SortedDictionary<string, int> failures, Snapshot before, Snapshot after)
+    private static JsonObject Summary(CommitLoadOptions options, CommitLoad.WarmUp warmUp, CommitLoadResult result, SortedDictionary<string, int> failures, Snapshot before, Snapshot after)
     {
         var latency = new LatencyStats(result.LatenciesMs);
         var seconds = result.Window.TotalSeconds;
@@ -147,6 +149,8 @@ public static class CommitBenchCommand
             ["azurite_cpu_s"] = Round(after.AzuriteCpu - before.AzuriteCpu),
             ["silo_cpu_s"] = Round(after.SiloCpu - before.SiloCpu),
             ["client_cpu_s"] = Round(after.ClientCpu - before.ClientCpu),
+            ["warmup_s"] = Round(warmUp.Took.TotalSeconds),
+            ["warmup_settled"] = warmUp.Settled,
         };
     }
 

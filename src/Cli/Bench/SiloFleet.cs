@@ -60,15 +60,15 @@ public sealed class SiloFleet : IAsyncDisposable
             throw new InvalidOperationException($"silo {exited.Id} exited with {exited.ExitCode}: {exited.ErrorTail.Split('\n')[^1]}");
     }
 
-    /// <summary>Grain-state writes of every silo so far (their <c>/stats</c>).</summary>
+    /// <summary>Grain-state writes and JIT-compiled methods of every silo so far (their <c>/stats</c>).</summary>
     public async Task<SiloStats> StatsAsync()
     {
-        var total = new SiloStats(0, 0);
+        var total = new SiloStats(0, 0, 0);
         foreach (var silo in _silos)
         {
             var stats = await _http.GetFromJsonAsync<SiloStats>(new Uri($"http://127.0.0.1:{silo.HealthPort}/stats"))
                 ?? throw new InvalidOperationException($"silo {silo.Process.Id} answered /stats with nothing");
-            total = new SiloStats(total.StateWrites + stats.StateWrites, total.StateBytesWritten + stats.StateBytesWritten);
+            total = new SiloStats(total.StateWrites + stats.StateWrites, total.StateBytesWritten + stats.StateBytesWritten, total.JitMethods + stats.JitMethods);
         }
         return total;
     }
@@ -83,4 +83,5 @@ public sealed class SiloFleet : IAsyncDisposable
 
 public sealed record SiloStats(
     [property: JsonPropertyName("state_writes")] long StateWrites,
-    [property: JsonPropertyName("state_bytes_written")] long StateBytesWritten);
+    [property: JsonPropertyName("state_bytes_written")] long StateBytesWritten,
+    [property: JsonPropertyName("jit_methods")] long JitMethods);
