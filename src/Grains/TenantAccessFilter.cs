@@ -36,7 +36,7 @@ public sealed class TenancyOptions
 /// </summary>
 public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, InternalCallProof proof, TimeProvider time) : IIncomingGrainCallFilter
 {
-    private readonly byte[] _key = options.Value.KeyBytes();
+    private readonly VerifiedTenantTokens _tokens = new(options.Value.KeyBytes());
 
     public Task Invoke(IIncomingGrainCallContext context)
     {
@@ -71,7 +71,7 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
     private void CheckToken(IIncomingGrainCallContext context, string member, bool operatorOnly)
     {
         var targetTenant = TargetTenant(context.InterfaceMethod.DeclaringType!, context.TargetId);
-        var (granted, problem) = TenantTokens.Validate(_key, RequestContext.Get(TenantTokens.RequestContextKey) as string, time.GetUtcNow());
+        var (granted, problem) = _tokens.Validate(RequestContext.Get(TenantTokens.RequestContextKey) as string, time.GetUtcNow());
         if (granted is null) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: {problem}.");
         if (!TenantTokens.Grants(granted, targetTenant)) throw new TenantAccessDeniedException($"Access to tenant '{targetTenant}' denied: the credential is for tenant '{granted}'.");
         if (operatorOnly && granted != TenantTokens.OperatorTenant)

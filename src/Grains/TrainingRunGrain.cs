@@ -25,8 +25,14 @@ namespace Checkpointing.Grains;
 /// background after the acknowledgement; retained bytes are checked against a grant from the
 /// tenant and reported to it off the commit path.
 /// </para>
+/// <para>
+/// Placed on the silo that receives its first call: an Orleans client sends every call for one grain
+/// through the same gateway (it buckets by grain id), so an agent's calls are then served where they
+/// arrive instead of being forwarded to another silo and back.
+/// </para>
 /// </summary>
 [Reentrant]
+[Orleans.Placement.PreferLocalPlacement]
 public sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
     ICheckpointStoreProvider stores,

@@ -53,4 +53,21 @@ public sealed class TenantTokenTests
             Assert.NotNull(problem);
         }, iter: 5000);
     }
+
+    [Fact]
+    public void The_silo_s_verified_tokens_answer_as_validation_does_for_genuine_expired_and_tampered_tokens()
+    {
+        var cache = new VerifiedTenantTokens(TestTenancy.Key, capacity: 3);
+        Gen.Select(TenantName, Gen.Long[1, 10_000_000], Gen.Int[0, int.MaxValue], Gen.Byte[1, 255]).Sample((tenant, seconds, at, flip) =>
+        {
+            var token = TenantTokens.Issue(TestTenancy.Key, tenant, Now.AddSeconds(seconds));
+            var bytes = Encoding.UTF8.GetBytes(token);
+            bytes[at % bytes.Length] ^= flip;
+            var tampered = Encoding.UTF8.GetString(bytes);
+            // Twice each: the second answer comes from the cache when the first verified.
+            foreach (var (candidate, when) in new[] { (token, Now), (token, Now), (token, Now.AddSeconds(seconds)), (tampered, Now), (tampered, Now) })
+                Assert.Equal(TenantTokens.Validate(TestTenancy.Key, candidate, when), cache.Validate(candidate, when));
+            Assert.InRange(cache.Count, 1, 3); // bounded: it starts over when full
+        }, iter: 2000, threads: 1); // one thread, so that the count is exact (concurrent adders can overshoot by one each)
+    }
 }

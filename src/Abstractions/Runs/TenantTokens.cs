@@ -30,20 +30,29 @@ public static class TenantTokens
     /// <summary>The tenant the token grants, or a reason it grants nothing.</summary>
     public static (string? Tenant, string? Problem) Validate(byte[] key, string? token, DateTimeOffset now)
     {
-        if (string.IsNullOrEmpty(token)) return (null, "no tenant credential was sent");
+        var (tenant, expires, problem) = Verify(key, token);
+        if (tenant is null) return (null, problem);
+        return expires <= now ? (null, Expired) : (tenant, null);
+    }
+
+    public const string Expired = "the tenant credential has expired";
+
+    /// <summary>The tenant and expiry of a well-formed token whose signature verifies (expiry not yet checked against a clock), or a reason it grants nothing.</summary>
+    public static (string? Tenant, DateTimeOffset Expires, string? Problem) Verify(byte[] key, string? token)
+    {
+        if (string.IsNullOrEmpty(token)) return (null, default, "no tenant credential was sent");
         const string malformed = "the tenant credential is malformed";
         var signatureDot = token.LastIndexOf('.');
         var expiryDot = signatureDot > 0 ? token.LastIndexOf('.', signatureDot - 1) : -1;
-        if (!token.StartsWith("v1.", StringComparison.Ordinal) || expiryDot <= 3) return (null, malformed);
+        if (!token.StartsWith("v1.", StringComparison.Ordinal) || expiryDot <= 3) return (null, default, malformed);
         var payload = token[..signatureDot];
         var expected = Encoding.ASCII.GetBytes(Signature(key, payload));
-        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token[(signatureDot + 1)..]))) return (null, "the tenant credential's signature is invalid");
+        if (!CryptographicOperations.FixedTimeEquals(expected, Encoding.UTF8.GetBytes(token[(signatureDot + 1)..]))) return (null, default, "the tenant credential's signature is invalid");
         var tenant = token[3..expiryDot];
-        if (tenant != OperatorTenant && !CheckpointName.IsValid(tenant)) return (null, malformed);
-        if (!long.TryParse(token[(expiryDot + 1)..signatureDot], NumberStyles.None, CultureInfo.InvariantCulture, out var expiry)) return (null, malformed);
-        if (expiry > MaxUnixSeconds) return (null, malformed);
-        if (DateTimeOffset.FromUnixTimeSeconds(expiry) <= now) return (null, "the tenant credential has expired");
-        return (tenant, null);
+        if (tenant != OperatorTenant && !CheckpointName.IsValid(tenant)) return (null, default, malformed);
+        if (!long.TryParse(token[(expiryDot + 1)..signatureDot], NumberStyles.None, CultureInfo.InvariantCulture, out var expiry)) return (null, default, malformed);
+        if (expiry > MaxUnixSeconds) return (null, default, malformed);
+        return (tenant, DateTimeOffset.FromUnixTimeSeconds(expiry), null);
     }
 
     public static bool Grants(string grantedTenant, string targetTenant) =>

@@ -39,7 +39,7 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
     /// (spread over the silos) commit in rounds until the silos and this client together JIT-compiled at most
     /// <see cref="SettledJitMethods"/> methods in the last <see cref="SettledFor"/> (<paramref name="compiledMethods"/>),
     /// or <paramref name="limit"/> passed. Tiered compilation keeps recompiling hot methods for tens of seconds on a
-    /// busy 2-core machine (measured: 35 s at 64 runs × 2 ranks); a window that starts earlier measures the JIT
+    /// busy 2-core machine (measured: 35–60 s at 64 runs × 2 ranks); a window that starts earlier measures the JIT
     /// (a fifth of all CPU in a 5-second window), not the commit path.
     /// </summary>
     public async Task<WarmUp> SetupAsync(Func<Task<long>> compiledMethods, TimeSpan limit, CancellationToken cancellationToken)
