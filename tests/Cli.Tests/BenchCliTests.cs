@@ -38,7 +38,7 @@ public sealed class BenchCliTests
         Assert.Equal(8, (long)summary["commits"]!);
         Assert.True((long)summary["state_writes"]! >= 8, summary.ToJsonString());
         Assert.True((long)summary["state_bytes_written"]! > 0, summary.ToJsonString());
-        // One warm-up round cannot show the 3 quiet seconds that say JIT compilation settled, and the summary says so.
+        // One warm-up round cannot span the 5 seconds of little compilation that say JIT compilation settled, and the summary says so.
         Assert.False((bool)summary["warmup_settled"]!, summary.ToJsonString());
         Assert.True((double)summary["warmup_s"]! > 0, summary.ToJsonString());
     }
