@@ -118,9 +118,11 @@ public sealed class ParallelShardWriteTests : IDisposable
     }
 
     /// <summary>
-    /// Counts writes in flight and lets a shard write wait, on its own thread, for a number of them. The wait blocks that
-    /// thread rather than awaiting: the writer runs each shard on a thread of its own, and an await would need a thread-pool
-    /// thread to resume, which a loaded test run handed out too late (CI saw this test time out after 30 s).
+    /// Counts writes in flight and lets a shard write wait, on its own thread, until a number of them have been in flight at
+    /// once. The wait blocks that thread rather than awaiting: the writer runs each shard on a thread of its own, and an await
+    /// would need a thread-pool thread to resume. It waits for the high-water mark, not the current count: the last writer to
+    /// arrive passes at once, may finish and leave before a woken waiter gets the lock back, and a waiter that then saw one
+    /// fewer in flight would wait for a peer that never comes (CI saw "1 of 2 in flight after 30 s" under load).
     /// </summary>
     private sealed class InFlight
     {
@@ -129,17 +131,17 @@ public sealed class ParallelShardWriteTests : IDisposable
 
         public int MaxInFlight { get; private set; }
 
-        /// <summary>Returns once <paramref name="count"/> writes are in flight; throws <see cref="TimeoutException"/> after <see cref="Patience"/>.</summary>
+        /// <summary>Returns once <paramref name="count"/> writes have been in flight at once; throws <see cref="TimeoutException"/> after <see cref="Patience"/>.</summary>
         public Task WaitUntil(int count)
         {
             var deadline = DateTime.UtcNow + Patience;
             lock (_gate)
             {
-                while (_now < count)
+                while (MaxInFlight < count)
                 {
                     var left = deadline - DateTime.UtcNow;
-                    if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left) && _now < count)
-                        throw new TimeoutException($"{_now} of {count} shard writes in flight after {Patience.TotalSeconds} s");
+                    if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left) && MaxInFlight < count)
+                        throw new TimeoutException($"at most {MaxInFlight} of {count} shard writes in flight at once after {Patience.TotalSeconds} s");
                 }
             }
             return Task.CompletedTask;
