@@ -20,16 +20,11 @@ public sealed class RunState
     [Id(8)] public List<PendingDeletion> Deletions { get; set; } = [];
     /// <summary>Shards of checkpoints that are gone (evicted, replaced) which retained incremental checkpoints still reuse.</summary>
     [Id(9)] public List<HeldShards> Held { get; set; } = [];
-    /// <summary>Checkpoint history, oldest first, at most <see cref="MaxHistory"/> entries.</summary>
-    [Id(10)] public List<HistoryEntry> History { get; set; } = [];
-
-    public const int MaxHistory = 200;
-
-    public void AddHistory(HistoryEntry entry)
-    {
-        History.Add(entry);
-        if (History.Count > MaxHistory) History.RemoveRange(0, History.Count - MaxHistory);
-    }
+    /// <summary>
+    /// The history as states written before it had a state of its own (<see cref="RunHistory"/>) carry it: moved there
+    /// on activation, and empty in every state written since.
+    /// </summary>
+    [Id(10)] public List<HistoryEntry> LegacyHistory { get; set; } = [];
 }
 
 /// <summary>

@@ -35,6 +35,7 @@ namespace Checkpointing.Grains;
 [Orleans.Placement.PreferLocalPlacement]
 public sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
+    [PersistentState("history", GrainStorage.Runs)] IPersistentState<RunHistory> history,
     ICheckpointStoreProvider stores,
     IOptions<RunGrainOptions> options,
     TimeProvider time,
@@ -42,6 +43,8 @@ public sealed class TrainingRunGrain(
     ILogger<TrainingRunGrain> logger) : Grain, ITrainingRunGrain, IRunAccounting, IRemindable
 {
     private const string SweepReminder = "sweep";
+    /// <summary>How many sweep periods a history entry may wait to be written (5 minutes by default).</summary>
+    private const int HistoryDelayInSweeps = 5;
     private RunId _id = null!;
     private readonly Dictionary<string, CommitCollector> _collecting = new(StringComparer.Ordinal);
     /// <summary>When each rank began a pending checkpoint, as this activation saw it (for the history; lost with the activation).</summary>
@@ -50,6 +53,7 @@ public sealed class TrainingRunGrain(
     private TenantGrant? _grant;
     private readonly AccountingChannel _accounting = new();
     private bool _reminderRegistered;
+    private RunHistoryLog _history = null!;
     private readonly SemaphoreSlim _exclusive = new(1, 1);
     private readonly Dictionary<string, (string AttemptId, RunRefusedException Refusal)> _abandoned = new(StringComparer.Ordinal);
     private const int MaxRememberedAbandoned = 64;
@@ -57,17 +61,19 @@ public sealed class TrainingRunGrain(
     private ICheckpointStore Store => stores.Store;
     private ITenantAccounting TenantAccounting => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = RunId.Parse(this.GetPrimaryKeyString());
+        _history = new RunHistoryLog(history, logger, _id);
+        await _history.AdoptAsync(S.LegacyHistory);
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(options.Value.SweepPeriod, options.Value.SweepPeriod) { Interleave = false, KeepAlive = false });
-        return Task.CompletedTask;
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         foreach (var collector in _collecting.Values)
             collector.Outcome.TrySetException(new RunMovedException($"Run {_id} moved while {collector.Pending.Name} was collecting reports; report again."));
+        await _history.FlushIfDueAsync(time.GetUtcNow(), maxDelay: null);
         if (_grant is null) return;
         _grant = null;
         try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: true); }
@@ -193,7 +199,7 @@ public sealed class TrainingRunGrain(
     public Task<IReadOnlyList<HistoryEntry>> GetHistory()
     {
         EnsureCreated();
-        return Task.FromResult<IReadOnlyList<HistoryEntry>>(S.History.ToList());
+        return Task.FromResult<IReadOnlyList<HistoryEntry>>(_history.Entries.ToList());
     }
 
     public Task RecordLoad(LoadReport load)
@@ -201,7 +207,7 @@ public sealed class TrainingRunGrain(
         EnsureCreated();
         CheckpointName.Validate(load.Name);
         if (load.Rank < 0 || load.Seconds < 0 || load.Bytes < 0 || !double.IsFinite(load.Seconds)) throw new RunRefusedException("A load report needs a rank, seconds and bytes that are not negative.");
-        S.AddHistory(new HistoryEntry(HistoryEntry.Load, load.Name, time.GetUtcNow(), load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank));
+        _history.Add(new HistoryEntry(HistoryEntry.Load, load.Name, time.GetUtcNow(), load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank), time.GetUtcNow());
         return Task.CompletedTask;
     }
 
@@ -335,7 +341,6 @@ public sealed class TrainingRunGrain(
             var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
             if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
             if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
-            S.AddHistory(SaveHistory(collector, record));
             SelectEvictions();
             ReleaseUnreferencedHeld();
             await WriteOrReloadAsync();
@@ -344,6 +349,7 @@ public sealed class TrainingRunGrain(
             metrics.Commits.Add(1, SiloMetrics.Tenant(_id.Tenant));
             metrics.CommitDuration.Record((time.GetUtcNow() - pending.StartedUtc).TotalSeconds, SiloMetrics.Tenant(_id.Tenant));
             collector.Outcome.TrySetResult(record);
+            _history.Add(SaveHistory(collector, record), time.GetUtcNow());
             AfterDurableChange();
             return record;
         }
@@ -573,6 +579,7 @@ public sealed class TrainingRunGrain(
         await TenantAccounting.UnregisterRun(_id.Run);
         await state.ClearStateAsync();
         state.State = new RunState();
+        await _history.ClearAsync();
         if (_reminderRegistered) await UnregisterSweepReminderAsync();
         logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
         DeactivateOnIdle();
@@ -633,6 +640,7 @@ public sealed class TrainingRunGrain(
             _grant = null;
             _accounting.ReleaseSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
         }
+        await _history.FlushIfDueAsync(now, options.Value.SweepPeriod * HistoryDelayInSweeps);
         AfterDurableChange();
         return true;
     });

@@ -95,7 +95,7 @@ public sealed class OneRunScaleTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(Ranks, manifest.Shards.Count);
         await NativeCheckpointReader.VerifyAsync(_store, prefix, manifest);
 
-        var (writes, stateBytes) = MeasuredGrainStorage.Writes[GrainId.Create("trainingrun", run.Key)];
+        var (writes, stateBytes) = MeasuredGrainStorage.Writes[(GrainId.Create("trainingrun", run.Key), "run")];
         output.WriteLine($"{Ranks} ranks x {Tensors} tensors: all ranks done in {clock.Elapsed.TotalSeconds:F1} s (one process plays every rank), the completing report's call took {commitCall.TotalMilliseconds:F0} ms; run state {stateBytes} bytes after {writes} writes (create, attempt, begin, commit)");
         Assert.Equal(4, writes); // Create, StartAttempt, the first Begin, the commit: nothing per rank
         Assert.True(stateBytes < 2048, $"the run's state is {stateBytes} bytes: it must not grow with ranks or tensors");

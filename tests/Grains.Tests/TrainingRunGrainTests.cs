@@ -317,4 +317,30 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
             Assert.Equal(12, manifest.Tensors.Count);
         }
     }
+
+    [Fact]
+    public async Task The_history_is_written_in_batches_apart_from_the_run_state_and_outlives_the_activation()
+    {
+        TestTenancy.ActAs("acme");
+        var job = await NewRun(worldSize: 1, new PeriodicPolicy(10, MaxToKeep: 2));
+        var grain = job.Grain.GetGrainId();
+        var runStateBytes = new List<int>();
+        for (var i = 1; i <= 40; i++)
+        {
+            await job.SaveAsync($"model_{i:D7}", i);
+            runStateBytes.Add(MeasuredGrainStorage.Writes[(grain, "run")].LastBytes);
+        }
+
+        // The run's state keeps two checkpoints and no history: it does not grow with the commits (40 history entries are ~3 KB).
+        Assert.True(runStateBytes[^1] <= runStateBytes[2] + 128, $"run state grew from {runStateBytes[2]} to {runStateBytes[^1]} bytes over 37 commits");
+        var historyWrites = MeasuredGrainStorage.Writes[(grain, "history")].Writes;
+        Assert.InRange(historyWrites, 1, 10); // one at 32 entries, and the sweep's for entries that waited: not one per commit
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => $"model_{i:D7}"), (await job.Grain.GetHistory()).Select(h => h.Name));
+
+        // A new activation reads the history back: what waited was written when the old one ended.
+        await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        var history = await job.Grain.GetHistory();
+        Assert.Equal(Enumerable.Range(1, 40).Select(i => $"model_{i:D7}"), history.Select(h => h.Name));
+        Assert.All(history, h => Assert.Equal(HistoryEntry.Save, h.Kind));
+    }
 }
