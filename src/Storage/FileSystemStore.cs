@@ -61,7 +61,19 @@ public sealed class FileSystemStore : ICheckpointStore
         var temp = TemporaryPathOf(target);
         try
         {
-            await using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.None))
+            FileStream OpenTemporary() => new(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, BufferSize, FileOptions.None);
+            FileStream opened;
+            try
+            {
+                opened = OpenTemporary();
+            }
+            catch (DirectoryNotFoundException)
+            {
+                // A failed write into the same new folder removed it, empty, between our creating and opening: once more.
+                created = CreateFolders(folder);
+                opened = OpenTemporary();
+            }
+            await using (var stream = opened)
             {
                 await writeContent(stream, cancellationToken).ConfigureAwait(false);
                 cancellationToken.ThrowIfCancellationRequested();
@@ -73,7 +85,10 @@ public sealed class FileSystemStore : ICheckpointStore
         catch
         {
             TryDelete(temp);
-            RemoveEmptyFolders(folder, levels: created.Count); // only folders this write created, if they stayed empty
+            // The folders this write created, and the key's own folder in any case, if they are empty now: writes into one new
+            // folder (the shards of a checkpoint) run at once, and the one that created it may have failed first, while
+            // another still had a file there.
+            RemoveEmptyFolders(folder, levels: Math.Max(created.Count, 1));
             throw;
         }
         // The object is in place: a failure from here on must not undo it (the caller may see the error, but the write happened).

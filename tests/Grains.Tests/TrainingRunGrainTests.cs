@@ -2,6 +2,8 @@ using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Formats;
+using Microsoft.Extensions.DependencyInjection;
+using Orleans.Storage;
 
 namespace Checkpointing.Grains.Tests;
 
@@ -221,10 +223,12 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         await job.Grain.ReportShard(await job.WriteShard(plan, 9));
         Assert.True(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
 
+        // The sweep drops the pending checkpoint before its state write completes, and deletes the shards after it, in the background.
+        var shard = Path.Combine(fixture.StoreRoot, plan.ShardKey);
         var deadline = DateTime.UtcNow.AddSeconds(30);
-        while ((await job.Grain.Get()).Pending.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(200);
+        while (((await job.Grain.Get()).Pending.Count > 0 || File.Exists(shard)) && DateTime.UtcNow < deadline) await Task.Delay(200);
         Assert.Empty((await job.Grain.Get()).Pending);
-        Assert.False(File.Exists(Path.Combine(fixture.StoreRoot, plan.ShardKey)));
+        Assert.False(File.Exists(shard));
         var e = await Assert.ThrowsAsync<RunRefusedException>(async () => await job.Grain.ReportShard(await job.WriteShard(plan, 9)));
         Assert.Contains("expired, was aborted, or was never begun", e.Message);
         Assert.True(Volatile.Read(ref expiries) >= 1, "the expiry was not counted as ckpt_aborts{reason=expired}");
@@ -342,5 +346,29 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         var history = await job.Grain.GetHistory();
         Assert.Equal(Enumerable.Range(1, 40).Select(i => $"model_{i:D7}"), history.Select(h => h.Name));
         Assert.All(history, h => Assert.Equal(HistoryEntry.Save, h.Kind));
+    }
+
+    [Fact]
+    public async Task History_that_a_run_state_written_before_carried_is_moved_to_its_own_state_on_activation()
+    {
+        TestTenancy.ActAs("acme");
+        var run = new RunId("acme", $"legacy{Interlocked.Increment(ref _runs)}");
+        var grainId = GrainId.Create("trainingrun", run.Key);
+        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var legacy = Enumerable.Range(1, 3).Select(i => new HistoryEntry(HistoryEntry.Save, $"model_{i:D7}", DateTimeOffset.UtcNow, 100, 0.5, 1)).ToList();
+        await storage.WriteStateAsync("run", grainId, new GrainState<RunState>
+        {
+            State = new RunState { Created = true, Epoch = 1, CreatedUtc = DateTimeOffset.UtcNow, LegacyHistory = [.. legacy] },
+        });
+
+        var grain = fixture.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        Assert.Equal(legacy.Select(h => h.Name), (await grain.GetHistory()).Select(h => h.Name));
+        Assert.Equal(1, MeasuredGrainStorage.Writes[(grainId, "history")].Writes); // written as the activation started
+
+        await grain.SetPolicy(new PeriodicPolicy(5)); // the run's next state write leaves the old copy behind
+        var stored = new GrainState<RunState>();
+        await storage.ReadStateAsync("run", grainId, stored);
+        Assert.Empty(stored.State!.LegacyHistory);
+        Assert.Equal(5, stored.State.Policy.Period);
     }
 }

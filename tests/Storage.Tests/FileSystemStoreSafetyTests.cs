@@ -87,6 +87,45 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
     }
 
     [Fact]
+    public async Task Two_writes_into_a_new_folder_that_both_fail_leave_no_folder_whichever_fails_first()
+    {
+        // The shards of one checkpoint: the first write creates the folder and fails while the second still has its file there.
+        var secondStarted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var firstFailed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var first = _store.WriteAsync("ck/shard-0", async (stream, _) =>
+        {
+            stream.WriteByte(1);
+            await secondStarted.Task;
+            throw new IOException("disk full on shard 0");
+        });
+        while (!Directory.Exists(Save("ck"))) await Task.Delay(1);
+        var second = _store.WriteAsync("ck/shard-1", async (stream, _) =>
+        {
+            stream.WriteByte(2);
+            secondStarted.SetResult();
+            await firstFailed.Task;
+            throw new IOException("disk full on shard 1");
+        });
+
+        await Assert.ThrowsAsync<IOException>(() => first);
+        Assert.True(Directory.Exists(Save("ck")), "the second write's file keeps the folder while it runs");
+        firstFailed.SetResult();
+        await Assert.ThrowsAsync<IOException>(() => second);
+
+        Assert.Empty(Directory.EnumerateFileSystemEntries(_store.Root, "*", SearchOption.AllDirectories)); // no folder, no temporary file
+    }
+
+    [Fact]
+    public async Task A_failed_write_leaves_a_folder_that_holds_other_objects()
+    {
+        await _store.WriteTextAsync("ck/manifest.json", "{}");
+
+        await Assert.ThrowsAsync<IOException>(() => _store.WriteAsync("ck/shard-0", (_, _) => throw new IOException("disk full")));
+
+        Assert.Equal(["manifest.json"], Directory.EnumerateFileSystemEntries(Save("ck")).Select(Path.GetFileName));
+    }
+
+    [Fact]
     public void A_directory_flushes_and_a_missing_one_fails_naming_it()
     {
         DirectoryHandle.Flush(_store.Root);
