@@ -32,9 +32,8 @@ internal sealed class RunHistoryLog(IPersistentState<RunHistory> state, ILogger 
     /// <summary>Adds an entry; starts a write in the background once <see cref="FlushEvery"/> are waiting.</summary>
     public void Add(HistoryEntry entry, DateTimeOffset now)
     {
-        var entries = state.State.Entries;
-        entries.Add(entry);
-        if (entries.Count > MaxEntries) entries.RemoveRange(0, entries.Count - MaxEntries);
+        state.State.Entries.Add(entry);
+        KeepNewest();
         if (_waiting++ == 0) _oldestWaitingUtc = now;
         if (_waiting >= FlushEvery) _ = FlushAsync();
     }
@@ -47,10 +46,15 @@ internal sealed class RunHistoryLog(IPersistentState<RunHistory> state, ILogger 
     {
         if (legacy.Count == 0) return;
         state.State.Entries.InsertRange(0, legacy);
-        var entries = state.State.Entries;
-        if (entries.Count > MaxEntries) entries.RemoveRange(0, entries.Count - MaxEntries);
+        KeepNewest();
         await state.WriteStateAsync();
         legacy.Clear();
+    }
+
+    private void KeepNewest()
+    {
+        var entries = state.State.Entries;
+        if (entries.Count > MaxEntries) entries.RemoveRange(0, entries.Count - MaxEntries);
     }
 
     /// <summary>Writes the waiting entries if the oldest has waited <paramref name="maxDelay"/> (or at all, when null).</summary>

@@ -207,7 +207,8 @@ public sealed class TrainingRunGrain(
         EnsureCreated();
         CheckpointName.Validate(load.Name);
         if (load.Rank < 0 || load.Seconds < 0 || load.Bytes < 0 || !double.IsFinite(load.Seconds)) throw new RunRefusedException("A load report needs a rank, seconds and bytes that are not negative.");
-        _history.Add(new HistoryEntry(HistoryEntry.Load, load.Name, time.GetUtcNow(), load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank), time.GetUtcNow());
+        var now = time.GetUtcNow();
+        _history.Add(new HistoryEntry(HistoryEntry.Load, load.Name, now, load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank), now);
         return Task.CompletedTask;
     }
 
