@@ -9,12 +9,14 @@ namespace Checkpointing.Cli;
 public sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly IDisposable _exitGuard;
     private readonly List<string> _errors = [];
     private readonly Channel<JsonObject> _events = Channel.CreateUnbounded<JsonObject>();
 
     private ChildProcess(Process process)
     {
         _process = process;
+        _exitGuard = ProcessEnding.KillWithThisProgram(process); // a SIGTERM to ckpt must not leave its silos and agents running
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null) _events.Writer.TryComplete();
@@ -74,6 +76,7 @@ public sealed class ChildProcess : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _exitGuard.Dispose();
         await KillAsync();
         _process.Dispose();
     }

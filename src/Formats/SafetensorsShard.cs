@@ -109,8 +109,6 @@ public static class SafetensorsShardReader
     {
         if (hashing.BytesRead != expectedLength)
             throw new CheckpointFormatException(source, "length", $"expected {expectedLength} bytes, found {hashing.BytesRead} (truncated or appended)");
-        var actual = ShardChecksum.Format(crc.GetCurrentHashAsUInt64());
-        if (!string.Equals(actual, expected, StringComparison.Ordinal))
-            throw new CheckpointFormatException(source, "checksum", $"manifest records {expected}, file has {actual}");
+        ShardChecksum.ThrowIfDiffers(source, crc.GetCurrentHashAsUInt64(), expected);
     }
 }

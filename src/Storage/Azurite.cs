@@ -11,6 +11,7 @@ namespace Checkpointing.Storage;
 public sealed class Azurite : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly IDisposable _exitGuard;
 
     private readonly AzuriteHost _host;
 
@@ -19,7 +20,7 @@ public sealed class Azurite : IAsyncDisposable
         _process = process;
         _host = host;
         // A launcher ended by SIGTERM or Ctrl-C never reaches DisposeAsync: do not leave node running behind it.
-        AppDomain.CurrentDomain.ProcessExit += KillOnExit;
+        _exitGuard = ProcessEnding.KillWithThisProgram(process);
         BlobPort = blobPort;
         QueuePort = queuePort;
         TablePort = tablePort;
@@ -109,21 +110,9 @@ public sealed class Azurite : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
+        _exitGuard.Dispose();
         await StopAsync();
         _process.Dispose();
-    }
-
-    private void KillOnExit(object? sender, EventArgs e)
-    {
-        try
-        {
-            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
-        }
-        catch (InvalidOperationException)
-        {
-            // already gone
-        }
     }
 
     public static int FreePort()

@@ -23,4 +23,35 @@ public static class ProcessEnding
         try { await process.WaitForExitAsync(timeout.Token).ConfigureAwait(false); }
         catch (OperationCanceledException) { await KillAsync(process).ConfigureAwait(false); }
     }
+
+    /// <summary>
+    /// Kills <paramref name="process"/> (and its children) when this program exits first, on SIGTERM too (.NET raises
+    /// <see cref="AppDomain.ProcessExit"/> for it), so that nothing it started outlives it; dispose once the process is ended.
+    /// </summary>
+    public static IDisposable KillWithThisProgram(Process process) => new ExitGuard(process);
+
+    private sealed class ExitGuard : IDisposable
+    {
+        private readonly Process _process;
+
+        public ExitGuard(Process process)
+        {
+            _process = process;
+            AppDomain.CurrentDomain.ProcessExit += KillOnExit;
+        }
+
+        public void Dispose() => AppDomain.CurrentDomain.ProcessExit -= KillOnExit;
+
+        private void KillOnExit(object? sender, EventArgs e)
+        {
+            try
+            {
+                if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            }
+            catch (InvalidOperationException)
+            {
+                // already gone
+            }
+        }
+    }
 }

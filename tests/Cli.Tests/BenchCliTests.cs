@@ -1,3 +1,5 @@
+using System.Diagnostics;
+
 namespace Checkpointing.Cli.Tests;
 
 /// <summary><c>ckpt bench commits</c> as scripts/test.sh runs it: real Azurite, two real silos, the agents' client path.</summary>
@@ -89,5 +91,44 @@ public sealed class BenchCliTests
         Assert.Equal("usage", (string)json.Json["kind"]!);
         Assert.Equal(CliApp.UsageExitCode, unknown.ExitCode);
         Assert.Contains("unknown command or argument 'rollbacks'", unknown.Error, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// CI runners and shells end a command with SIGTERM to it alone: whatever ckpt started (silos, Azurite) must go with it,
+    /// not linger holding ports and cores.
+    /// </summary>
+    [Fact]
+    public async Task A_sigterm_to_ckpt_ends_the_silos_and_the_azurite_it_started()
+    {
+        using var ckpt = CliRunner.Start("bench", "commits", "--runs", "2", "--ranks", "1", "--commits", "1000000", "--grain-state", "memory", "--store", "blob",
+            "--silos", "1", "--warmup-seconds", "0", "--json");
+        var timed = new TaskCompletionSource();
+        ckpt.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("[bench] timed:", StringComparison.Ordinal) == true) timed.TrySetResult(); };
+        ckpt.OutputDataReceived += (_, _) => { };
+        ckpt.BeginErrorReadLine();
+        ckpt.BeginOutputReadLine();
+        var started = new HashSet<int>();
+        try
+        {
+            await timed.Task.WaitAsync(TimeSpan.FromMinutes(3));
+            started = ProcessTree.Descendants(ckpt.Id);
+            Assert.True(started.Count >= 2, $"expected a silo and Azurite below ckpt, found {started.Count} processes");
+
+            using (var term = Process.Start("kill", ["-TERM", $"{ckpt.Id}"])!) await term.WaitForExitAsync();
+            await ckpt.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (started.Any(ProcessTree.IsRunning) && DateTime.UtcNow < deadline) await Task.Delay(200);
+            var left = started.Where(ProcessTree.IsRunning).ToList();
+            Assert.True(left.Count == 0, $"still running after ckpt ended: {string.Join(", ", left)}");
+        }
+        finally
+        {
+            if (!ckpt.HasExited) ckpt.Kill(entireProcessTree: true);
+            foreach (var pid in started.Where(ProcessTree.IsRunning)) // what a failed run left behind
+            {
+                try { Process.GetProcessById(pid).Kill(); }
+                catch (ArgumentException) { } // ended meanwhile
+            }
+        }
     }
 }

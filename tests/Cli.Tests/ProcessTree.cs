@@ -17,7 +17,8 @@ public static class ProcessTree
         }
     }
 
-    private static HashSet<int> Descendants(int root)
+    /// <summary>The PIDs of every process below <paramref name="root"/> now.</summary>
+    public static HashSet<int> Descendants(int root)
     {
         var parentOf = new Dictionary<int, int>();
         foreach (var dir in Directory.EnumerateDirectories("/proc"))
@@ -50,4 +51,7 @@ public static class ProcessTree
         try { return File.ReadAllText(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
+
+    /// <summary>Whether a process with this PID is alive: it exists and is not a zombie (ended, not yet reaped).</summary>
+    public static bool IsRunning(int pid) => ReadOrNull($"/proc/{pid}/stat") is { } stat && stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
 }
