@@ -20,12 +20,6 @@ public interface ICheckpointStore
     bool RereadIsCheap => false;
 
     /// <summary>
-    /// How a whole object is best read when it is remote: as ranges of this size, this many in flight, straight into
-    /// their destinations (and hashed as each arrives). Null: sequentially through <see cref="OpenReadAsync"/>.
-    /// </summary>
-    ParallelRangeReads? ParallelReads => null;
-
-    /// <summary>
     /// Writes the object <paramref name="key"/> through <paramref name="writeContent"/>, which gets a
     /// write-only stream. The object becomes visible only after the callback returns and the
     /// bytes are durable; if the callback or the store fails, nothing is visible.
@@ -57,9 +51,6 @@ public interface ICheckpointStore
     /// <summary>Deletes one object; returns false when it did not exist.</summary>
     Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default);
 }
-
-/// <summary>Ranges of <paramref name="RangeSize"/> bytes, <paramref name="InFlight"/> at once per object read.</summary>
-public sealed record ParallelRangeReads(int RangeSize, int InFlight);
 
 /// <summary>Thrown when a store object that must exist does not.</summary>
 public sealed class StoreObjectNotFoundException(string key, string store)

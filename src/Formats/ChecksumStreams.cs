@@ -10,14 +10,6 @@ public static class ShardChecksum
 
     public static string Format(ulong crc) => $"{Crc64Prefix}{crc:x16}";
 
-    /// <summary>Refuses <paramref name="source"/> when its CRC-64 is not the one the manifest records.</summary>
-    public static void ThrowIfDiffers(string source, ulong crc, string expected)
-    {
-        var actual = Format(crc);
-        if (!string.Equals(actual, expected, StringComparison.Ordinal))
-            throw new CheckpointFormatException(source, "checksum", $"manifest records {expected}, file has {actual}");
-    }
-
     public static bool IsWellFormed(string? checksum) =>
         checksum is { Length: 22 } && checksum.StartsWith(Crc64Prefix, StringComparison.Ordinal) &&
         checksum.AsSpan(Crc64Prefix.Length).ContainsAnyExcept("0123456789abcdef") is false;

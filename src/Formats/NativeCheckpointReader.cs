@@ -235,7 +235,8 @@ public static class NativeCheckpointReader
             var shard = manifest.Shards[shardIndex];
             var reused = shard.Checkpoint is not null;
             var key = await PresentShardAsync(store, checkpointKey, manifest, shardIndex, token).ConfigureAwait(false);
-            Func<SafetensorsEntry, ITensorTarget?> targets = e =>
+            await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
+            headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
             {
                 if (index.Find(shardIndex, e) is not { } indexed)
                 {
@@ -248,15 +249,7 @@ public static class NativeCheckpointReader
                 seen[tensorKey] = 0;
                 var target = targetFor(tensorKey, info, e.DType);
                 return reused && info.Hash is { } hash ? TensorHash.Checking(target, hash, key, tensorKey) : target;
-            };
-            // A reused shard's tensors are checked against their content hashes on the way, which only the sequential reader does.
-            if (store.ParallelReads is { } plan && !reused)
-            {
-                headers[shardIndex] = await RangedShardReader.ReadAsync(store, key, shard.Bytes, shard.Checksum, plan, targets, progress, token).ConfigureAwait(false);
-                return;
-            }
-            await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
-            headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, targets, progress);
+            }, progress);
         }).ConfigureAwait(false);
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)

@@ -109,6 +109,8 @@ public static class SafetensorsShardReader
     {
         if (hashing.BytesRead != expectedLength)
             throw new CheckpointFormatException(source, "length", $"expected {expectedLength} bytes, found {hashing.BytesRead} (truncated or appended)");
-        ShardChecksum.ThrowIfDiffers(source, crc.GetCurrentHashAsUInt64(), expected);
+        var actual = ShardChecksum.Format(crc.GetCurrentHashAsUInt64());
+        if (!string.Equals(actual, expected, StringComparison.Ordinal))
+            throw new CheckpointFormatException(source, "checksum", $"manifest records {expected}, file has {actual}");
     }
 }

@@ -21,13 +21,10 @@ public sealed record AzureBlobStoreOptions
     /// <summary>Blocks being uploaded at once; memory in flight is at most this × <see cref="BlockSize"/>.</summary>
     public int MaxBlocksInFlight { get; init; } = 4;
 
-    /// <summary>Bytes per range download of a whole-object read.</summary>
+    /// <summary>Bytes per range download of a sequential read.</summary>
     public int ReadRangeSize { get; init; } = 16 << 20;
 
-    /// <summary>
-    /// Range downloads in flight per object read: ahead of a sequential reader (memory is at most this × <see cref="ReadRangeSize"/>),
-    /// or straight into the tensors of a shard being loaded (no buffers).
-    /// </summary>
+    /// <summary>Range downloads in flight ahead of a sequential reader; memory is at most this × <see cref="ReadRangeSize"/>.</summary>
     public int MaxRangesInFlight { get; init; } = 4;
 
     /// <summary>
@@ -72,8 +69,6 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     private int _containerReady;
 
     public string Description => $"blob container {container.Uri}";
-
-    public ParallelRangeReads ParallelReads => new(_options.ReadRangeSize, _options.MaxRangesInFlight);
 
     public BlobContainerClient Container => container;
 

@@ -72,22 +72,22 @@ public sealed class StorageFaultTests
     }
 
     /// <summary>
-    /// Issue 10: a load from blob storage reads each shard as parallel ranges straight into fresh tensors, hashed as they
-    /// land. Small ranges make a shard many requests; the model must come back bit for bit, and neither a storage outage in
-    /// the middle of the ranges nor one changed byte of a shard may change the model the load was meant for.
+    /// A load from blob storage stages what it reads and verifies every checksum before the model changes. Small ranges make a
+    /// shard many prefetched requests; the model must come back bit for bit, and neither a storage outage in the middle of the
+    /// ranges nor one changed byte of a shard may change the model the load was meant for.
     /// </summary>
     [Fact]
-    public async Task A_blob_load_reads_ranges_in_parallel_and_an_outage_or_a_damaged_shard_leaves_the_model_unchanged()
+    public async Task A_blob_load_is_bit_exact_and_an_outage_or_a_damaged_shard_leaves_the_model_unchanged()
     {
         await using var azurite = await RepoPaths.StartAzurite();
         await using var proxy = new FlakyProxy(azurite.BlobPort);
         var connection = azurite.ConnectionString.Replace($"127.0.0.1:{azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
         var store = new AzureBlobStore(
             new BlobServiceClient(connection, AzureBlobStore.CreateClientOptions(maxRetries: 1, networkTimeout: TimeSpan.FromSeconds(3))).GetBlobContainerClient("checkpoints"),
-            new AzureBlobStoreOptions { ReadRangeSize = (4 << 10) + 3, MaxRangesInFlight = 3 }); // an odd size: ranges straddle tensors
+            new AzureBlobStoreOptions { ReadRangeSize = (4 << 10) + 3, MaxRangesInFlight = 3 }); // an odd size: ranges straddle tensors and the header
         await using InProcessTestCluster cluster = await TestClusters.StartAsync(store);
         TestTenancy.ActAs("it");
-        var run = await ClusterRanks.CreateRunAsync(cluster.Client, "ranged", new PeriodicPolicy(10));
+        var run = await ClusterRanks.CreateRunAsync(cluster.Client, "staged", new PeriodicPolicy(10));
         var epoch = await cluster.Client.GetGrain<ITrainingRunGrain>(run.Key).StartAttempt();
         var model = ClusterRanks.Replica(seed: 5);
         await new Checkpointer(model, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch))
