@@ -23,6 +23,56 @@ public sealed class StorageFaultTests
         }
     }
 
+    /// <summary>
+    /// Azurite behind a proxy that can cut every connection, a blob store through it, a test cluster on that store, and one run
+    /// of tenant "it" with an attempt started. The caller acts as the tenant first (the request context flows into calls, not out).
+    /// </summary>
+    private sealed class ProxiedRun : IAsyncDisposable
+    {
+        private Azurite? _azurite;
+        private FlakyProxy? _proxy;
+        private InProcessTestCluster? _cluster;
+
+        public FlakyProxy Proxy => _proxy!;
+        public InProcessTestCluster Cluster => _cluster!;
+        public AzureBlobStore Store { get; private set; } = null!;
+        public RunId Run { get; private set; } = null!;
+        public long Epoch { get; private set; }
+
+        public static async Task<ProxiedRun> StartAsync(string runName, int maxRetries, AzureBlobStoreOptions storeOptions)
+        {
+            var setup = new ProxiedRun();
+            try
+            {
+                var azurite = setup._azurite = await RepoPaths.StartAzurite();
+                var proxy = setup._proxy = new FlakyProxy(azurite.BlobPort);
+                var connection = azurite.ConnectionString.Replace($"127.0.0.1:{azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
+                setup.Store = new AzureBlobStore(
+                    new BlobServiceClient(connection, AzureBlobStore.CreateClientOptions(maxRetries, networkTimeout: TimeSpan.FromSeconds(3))).GetBlobContainerClient("checkpoints"),
+                    storeOptions);
+                var cluster = setup._cluster = await TestClusters.StartAsync(setup.Store);
+                setup.Run = await ClusterRanks.CreateRunAsync(cluster.Client, runName, new PeriodicPolicy(10));
+                setup.Epoch = await cluster.Client.GetGrain<ITrainingRunGrain>(setup.Run.Key).StartAttempt();
+                return setup;
+            }
+            catch
+            {
+                await setup.DisposeAsync();
+                throw;
+            }
+        }
+
+        /// <summary>Rank 0 of a one-rank world on the run's current attempt.</summary>
+        public ClusterBackend Backend() => new(Cluster.Client, Run, Store, 0, 1, Epoch);
+
+        public async ValueTask DisposeAsync()
+        {
+            if (_cluster is not null) await _cluster.DisposeAsync();
+            if (_proxy is not null) await _proxy.DisposeAsync();
+            if (_azurite is not null) await _azurite.DisposeAsync();
+        }
+    }
+
     private static bool IsStorageFault(Exception? e) => e switch
     {
         null => false,
@@ -34,19 +84,12 @@ public sealed class StorageFaultTests
     [Fact]
     public async Task A_storage_outage_mid_upload_fails_the_save_and_a_retry_succeeds()
     {
-        await using var azurite = await RepoPaths.StartAzurite();
-        await using var proxy = new FlakyProxy(azurite.BlobPort);
-        var connection = azurite.ConnectionString.Replace($"127.0.0.1:{azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
-        var store = new AzureBlobStore(
-            new BlobServiceClient(connection, AzureBlobStore.CreateClientOptions(maxRetries: 2, networkTimeout: TimeSpan.FromSeconds(3))).GetBlobContainerClient("checkpoints"),
-            new AzureBlobStoreOptions { BlockSize = 16 << 10, MaxBlocksInFlight = 2 });
-        await using InProcessTestCluster cluster = await TestClusters.StartAsync(store);
         TestTenancy.ActAs("it");
-        var run = await ClusterRanks.CreateRunAsync(cluster.Client, "fault", new PeriodicPolicy(10));
-        var epoch = await cluster.Client.GetGrain<ITrainingRunGrain>(run.Key).StartAttempt();
+        await using var setup = await ProxiedRun.StartAsync("fault", maxRetries: 2, new AzureBlobStoreOptions { BlockSize = 16 << 10, MaxBlocksInFlight = 2 });
+        var (proxy, store, run) = (setup.Proxy, setup.Store, setup.Run);
         var model = ClusterRanks.Replica(seed: 5);
         var trigger = new BreakAfterFirstTensor(proxy);
-        var checkpointer = new Checkpointer(model, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch))
+        var checkpointer = new Checkpointer(model, setup.Backend())
         {
             WriteOptions = new NativeWriteOptions { Progress = trigger },
         };
@@ -59,7 +102,7 @@ public sealed class StorageFaultTests
         trigger.Armed = false;
         proxy.Heal();
 
-        var grain = cluster.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        var grain = setup.Cluster.Client.GetGrain<ITrainingRunGrain>(run.Key);
         Assert.Equal("model_0000009", (await grain.GetLastCheckpoint())!.Name);
         Assert.Equal(["model_0000009"], (await grain.ListCheckpoints()).Select(c => c.Name));
         Assert.Null(await store.GetEntryAsync($"{run.StorePrefix}/model_0000019/manifest.json"));
@@ -67,7 +110,7 @@ public sealed class StorageFaultTests
         await checkpointer.SaveAsync("model_0000019", new Dictionary<string, object?> { ["iteration"] = 19L });
         Assert.Equal("model_0000019", (await grain.GetLastCheckpoint())!.Name);
         var restored = ClusterRanks.Replica(seed: 77);
-        new Checkpointer(restored, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch)).Load($"{ClusterBackend.Scheme}{run.Key}/model_0000019");
+        new Checkpointer(restored, setup.Backend()).Load($"{ClusterBackend.Scheme}{run.Key}/model_0000019");
         Assert.True(ClusterRanks.SameWeights(model, restored));
     }
 
@@ -79,29 +122,21 @@ public sealed class StorageFaultTests
     [Fact]
     public async Task A_blob_load_is_bit_exact_and_an_outage_or_a_damaged_shard_leaves_the_model_unchanged()
     {
-        await using var azurite = await RepoPaths.StartAzurite();
-        await using var proxy = new FlakyProxy(azurite.BlobPort);
-        var connection = azurite.ConnectionString.Replace($"127.0.0.1:{azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
-        var store = new AzureBlobStore(
-            new BlobServiceClient(connection, AzureBlobStore.CreateClientOptions(maxRetries: 1, networkTimeout: TimeSpan.FromSeconds(3))).GetBlobContainerClient("checkpoints"),
-            new AzureBlobStoreOptions { ReadRangeSize = (4 << 10) + 3, MaxRangesInFlight = 3 }); // an odd size: ranges straddle tensors and the header
-        await using InProcessTestCluster cluster = await TestClusters.StartAsync(store);
         TestTenancy.ActAs("it");
-        var run = await ClusterRanks.CreateRunAsync(cluster.Client, "staged", new PeriodicPolicy(10));
-        var epoch = await cluster.Client.GetGrain<ITrainingRunGrain>(run.Key).StartAttempt();
+        // An odd range size: ranges straddle tensors and the header.
+        await using var setup = await ProxiedRun.StartAsync("staged", maxRetries: 1, new AzureBlobStoreOptions { ReadRangeSize = (4 << 10) + 3, MaxRangesInFlight = 3 });
+        var (proxy, store, run) = (setup.Proxy, setup.Store, setup.Run);
         var model = ClusterRanks.Replica(seed: 5);
-        await new Checkpointer(model, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch))
-            .SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L });
+        await new Checkpointer(model, setup.Backend()).SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L });
         var path = $"{ClusterBackend.Scheme}{run.Key}/model_0000009";
 
         var restored = ClusterRanks.Replica(seed: 77);
-        new Checkpointer(restored, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch)).Load(path);
+        new Checkpointer(restored, setup.Backend()).Load(path);
         Assert.True(ClusterRanks.SameWeights(model, restored));
 
         var interrupted = ClusterRanks.Replica(seed: 78);
         var outage = new BreakAfterFirstTensor(proxy) { Armed = true };
-        var failure = await Record.ExceptionAsync(() => new Checkpointer(interrupted, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch)) { LoadProgress = outage }
-            .LoadAsync(path));
+        var failure = await Record.ExceptionAsync(() => new Checkpointer(interrupted, setup.Backend()) { LoadProgress = outage }.LoadAsync(path));
         Assert.True(IsStorageFault(failure), failure?.ToString() ?? "the load did not fail");
         Assert.True(ClusterRanks.SameWeights(interrupted, ClusterRanks.Replica(seed: 78)), "a load that failed half-way changed the model");
         proxy.Heal();
@@ -113,7 +148,7 @@ public sealed class StorageFaultTests
         bytes[^1000] ^= 0x40; // inside the last tensor's data
         await store.WriteBytesAsync(shardKey, bytes);
         var damaged = ClusterRanks.Replica(seed: 79);
-        var refused = Assert.Throws<CheckpointFormatException>(() => new Checkpointer(damaged, new ClusterBackend(cluster.Client, run, store, 0, 1, epoch)).Load(path));
+        var refused = Assert.Throws<CheckpointFormatException>(() => new Checkpointer(damaged, setup.Backend()).Load(path));
         Assert.Equal(("checksum", shardKey), (refused.Check, refused.Source));
         Assert.True(ClusterRanks.SameWeights(damaged, ClusterRanks.Replica(seed: 79)), "a load of a damaged shard changed the model");
     }
