@@ -35,14 +35,10 @@ public static class ProcessTree
         return tree;
     }
 
-    /// <summary>/proc/PID/stat: "pid (comm) state ppid …"; comm may hold spaces and parentheses, so read after the last ')'.</summary>
-    private static int? ParentOf(int pid)
-    {
-        var stat = ReadOrNull($"/proc/{pid}/stat");
-        if (stat is null) return null;
-        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return int.TryParse(fields[1], out var parent) ? parent : null;
-    }
+    private static int? ParentOf(int pid) => StatFields(pid) is { } fields && int.TryParse(fields[1], out var parent) ? parent : null;
+
+    /// <summary>/proc/PID/stat after "pid (comm) ": state, ppid, …; comm may hold spaces and parentheses, so read after the last ')'.</summary>
+    private static string[]? StatFields(int pid) => ReadOrNull($"/proc/{pid}/stat") is { } stat ? stat[(stat.LastIndexOf(')') + 2)..].Split(' ') : null;
 
     private static string? CommandLine(int pid) => ReadOrNull($"/proc/{pid}/cmdline")?.Replace('\0', ' ').Trim();
 
@@ -53,5 +49,5 @@ public static class ProcessTree
     }
 
     /// <summary>Whether a process with this PID is alive: it exists and is not a zombie (ended, not yet reaped).</summary>
-    public static bool IsRunning(int pid) => ReadOrNull($"/proc/{pid}/stat") is { } stat && stat[(stat.LastIndexOf(')') + 2)..][0] != 'Z';
+    public static bool IsRunning(int pid) => StatFields(pid) is { } fields && fields[0] != "Z";
 }
