@@ -24,6 +24,15 @@ public sealed record PeriodicPolicy(
 
     public string FinalName => $"{FilePrefix}_final";
 
+    /// <summary>Whether <paramref name="name"/> is one of this policy's periodic names ("{prefix}_" and at least 7 digits): those max_to_keep counts.</summary>
+    public bool IsPeriodicName(string name) =>
+        name.Length >= FilePrefix.Length + 8 && name.StartsWith(FilePrefix, StringComparison.Ordinal) && name[FilePrefix.Length] == '_'
+        && !name.AsSpan(FilePrefix.Length + 1).ContainsAnyExceptInRange('0', '9');
+
+    /// <summary>The iteration a periodic name was saved at (see <see cref="IsPeriodicName"/>); past <see cref="long.MaxValue"/>, that.</summary>
+    public long IterationOfPeriodicName(string name) =>
+        long.TryParse(name.AsSpan(FilePrefix.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var iteration) ? iteration : long.MaxValue;
+
     public bool IsPeriodicStep(long iteration) => (iteration + 1) % Period == 0;
 
     public bool IsFinalStep(long iteration) => MaxIter is { } max && iteration >= max - 1;

@@ -11,7 +11,7 @@ public sealed class RunState
     [Id(1)] public PeriodicPolicy Policy { get; set; } = new(1);
     [Id(2)] public long Epoch { get; set; }
     [Id(3)] public string? LastCheckpoint { get; set; }
-    /// <summary>Committed checkpoints, ascending by iteration (commit order among equal iterations).</summary>
+    /// <summary>The newest committed checkpoints, ascending by iteration (commit order among equal iterations); older ones are archived (<see cref="RunCatalog"/>).</summary>
     [Id(4)] public List<CheckpointRecord> Catalog { get; set; } = [];
     [Id(5)] public Dictionary<string, PendingCheckpoint> Pending { get; set; } = [];
     [Id(6)] public CheckpointRequest? CheckpointRequest { get; set; }
@@ -25,6 +25,8 @@ public sealed class RunState
     /// on activation, and empty in every state written since.
     /// </summary>
     [Id(10)] public List<HistoryEntry> LegacyHistory { get; set; } = [];
+    /// <summary>Keys ("name/attempt") of entries that left the catalog while the archive still lists them (<see cref="RunCatalog"/>).</summary>
+    [Id(11)] public List<string> ArchiveGone { get; set; } = [];
 }
 
 /// <summary>

@@ -36,6 +36,7 @@ namespace Checkpointing.Grains;
 public sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
     [PersistentState("history", GrainStorage.Runs)] IPersistentState<RunHistory> history,
+    [PersistentState("catalog", GrainStorage.Runs)] IPersistentState<CatalogArchive> archive,
     ICheckpointStoreProvider stores,
     IOptions<RunGrainOptions> options,
     TimeProvider time,
@@ -54,6 +55,10 @@ public sealed class TrainingRunGrain(
     private readonly AccountingChannel _accounting = new();
     private bool _reminderRegistered;
     private RunHistoryLog _history = null!;
+    private readonly RunCatalog _catalog = new(state, archive);
+    private Task? _sealing;
+    /// <summary>A state write failed: memory may be ahead of what is durable until the grain deactivates, so no change may build on it.</summary>
+    private bool _reloading;
     private readonly SemaphoreSlim _exclusive = new(1, 1);
     private readonly Dictionary<string, (string AttemptId, RunRefusedException Refusal)> _abandoned = new(StringComparer.Ordinal);
     private const int MaxRememberedAbandoned = 64;
@@ -65,6 +70,7 @@ public sealed class TrainingRunGrain(
     {
         _id = RunId.Parse(this.GetPrimaryKeyString());
         _history = new RunHistoryLog(history, logger, _id);
+        _catalog.Restore();
         await _history.AdoptAsync(S.LegacyHistory);
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(options.Value.SweepPeriod, options.Value.SweepPeriod) { Interleave = false, KeepAlive = false });
     }
@@ -74,6 +80,7 @@ public sealed class TrainingRunGrain(
         foreach (var collector in _collecting.Values)
             collector.Outcome.TrySetException(new RunMovedException($"Run {_id} moved while {collector.Pending.Name} was collecting reports; report again."));
         await _history.FlushIfDueAsync(time.GetUtcNow(), maxDelay: null);
+        if (_sealing is { } sealing) await sealing; // the next activation must read the archive this one wrote
         if (_grant is null) return;
         _grant = null;
         try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: true); }
@@ -275,7 +282,7 @@ public sealed class TrainingRunGrain(
 
     /// <summary>The committed record of this attempt, once its commit is durable (the activation's collector is gone by then).</summary>
     private CheckpointRecord? CommittedRecord(string name, string attemptId) =>
-        _collecting.ContainsKey(name) ? null : S.Catalog.FirstOrDefault(c => c.Name == name && c.AttemptId == attemptId);
+        _collecting.ContainsKey(name) ? null : _catalog.Find(name) is { } record && record.AttemptId == attemptId ? record : null;
 
     private CommitCollector? CollectorFor(string name, string attemptId)
     {
@@ -321,7 +328,7 @@ public sealed class TrainingRunGrain(
         {
             var (manifest, manifestBytes) = BuildManifest(collector, prefix);
 
-            var replaced = S.Catalog.FirstOrDefault(c => c.Name == pending.Name);
+            var replaced = _catalog.Find(pending.Name);
             await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.WrittenBytes);
             await _deletions.WaitForAsync(prefix); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
 
@@ -335,11 +342,11 @@ public sealed class TrainingRunGrain(
             S.Pending.Remove(pending.Name);
             if (replaced is not null)
             {
-                S.Catalog.Remove(replaced);
+                _catalog.Remove(replaced);
                 Release(replaced, includesManifest: false);
             }
-            InsertByIteration(record);
-            var tagged = S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint);
+            _catalog.Insert(record);
+            var tagged = S.LastCheckpoint is { } last ? _catalog.Find(last) : null;
             if (tagged is null || (record.Iteration ?? long.MaxValue) >= (tagged.Iteration ?? long.MinValue)) S.LastCheckpoint = record.Name;
             if (S.CheckpointRequest is { } request && request.RequestedUtc <= pending.StartedUtc) S.CheckpointRequest = null;
             SelectEvictions();
@@ -414,6 +421,7 @@ public sealed class TrainingRunGrain(
         {
             // Often the write landed and only its answer was lost (a retry then meets its own ETag): the
             // reloaded state says which. Callers retry against the new activation (RunMovedException is transient).
+            _reloading = true;
             DeactivateOnIdle();
             logger.LogWarning(e, "Run {Run}: saving its state failed; the grain reloads what is durable", _id);
             throw new RunMovedException($"Run {_id} could not save its state ({e.GetType().Name}: {e.Message}); it reloads: try again.");
@@ -436,10 +444,10 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
-    private long RetainedBytes => S.Catalog.Sum(c => c.Bytes) + S.Held.Sum(h => h.Bytes);
+    private long RetainedBytes => _catalog.Entries.Sum(c => c.Bytes) + S.Held.Sum(h => h.Bytes);
 
     /// <summary>"holder/path" of every shard that a retained incremental checkpoint reuses.</summary>
-    private HashSet<string> ReusedShards() => S.Catalog.SelectMany(c => c.Reuses ?? []).ToHashSet(StringComparer.Ordinal);
+    private HashSet<string> ReusedShards() => _catalog.Entries.SelectMany(c => c.Reuses ?? []).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// Refuses a commit that reuses a shard which is not stored any more: one of a retained checkpoint's own
@@ -451,7 +459,7 @@ public sealed class TrainingRunGrain(
         {
             var slash = reuse.IndexOf('/');
             var (holder, path) = (reuse[..slash], reuse[(slash + 1)..]);
-            var stored = S.Catalog.Any(c => c.Name == holder && CheckpointFiles.AttemptOf(path) == c.AttemptId)
+            var stored = _catalog.Find(holder) is { } c && CheckpointFiles.AttemptOf(path) == c.AttemptId
                 || S.Held.Any(h => h.Name == holder && h.Paths.Contains(path));
             if (!stored) throw new RunRefusedException($"Checkpoint {name} of {_id} reuses shard {path} of checkpoint {holder}, which is no longer stored; save it again.");
         }
@@ -494,50 +502,65 @@ public sealed class TrainingRunGrain(
         }
     }
 
-    private void InsertByIteration(CheckpointRecord record)
-    {
-        var index = S.Catalog.FindLastIndex(c => (c.Iteration ?? long.MaxValue) <= (record.Iteration ?? long.MaxValue));
-        S.Catalog.Insert(index + 1, record);
-    }
-
     /// <summary>max_to_keep over periodic checkpoints ("{prefix}_NNNNNNN"), newest kept; never "_final", never the tagged one.</summary>
     private void SelectEvictions()
     {
         if (S.Policy.MaxToKeep is not { } keep) return;
-        var periodic = new Regex($"^{Regex.Escape(S.Policy.FilePrefix)}_\\d{{7,}}$");
-        var candidates = S.Catalog.Where(c => periodic.IsMatch(c.Name)).ToList();
+        var candidates = _catalog.Entries.Where(c => S.Policy.IsPeriodicName(c.Name)).ToList();
         foreach (var evicted in candidates.Take(Math.Max(0, candidates.Count - keep)).Where(c => c.Name != S.LastCheckpoint))
         {
-            S.Catalog.Remove(evicted);
+            _catalog.Remove(evicted);
             Release(evicted, includesManifest: true);
             logger.LogDebug("Run {Run} evicts {Name} (max_to_keep={Keep})", _id, evicted.Name, keep);
         }
     }
 
-    /// <summary>Off the acknowledgement path: owed deletions, the tenant's view of retained bytes, the sweep reminder.</summary>
+    /// <summary>Off the acknowledgement path: owed deletions, the tenant's view of retained bytes, the sweep reminder, archiving older catalog entries.</summary>
     private void AfterDurableChange()
     {
         _deletions.Start(S.Deletions, RunDeletionAsync, logger, _id);
         _accounting.ReportSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
         if (!_reminderRegistered && (S.Pending.Count > 0 || S.Deletions.Count > 0)) _ = RegisterSweepReminderAsync();
+        if (_catalog.SealDue && _sealing is not { IsCompleted: false }) _sealing = SealCatalogAsync();
+    }
+
+    /// <summary>Moves older catalog entries out of the state every commit writes; a failure is logged and the grain reloads what is durable.</summary>
+    private async Task SealCatalogAsync()
+    {
+        try
+        {
+            await Exclusive(async () =>
+            {
+                if (!S.Created || !_catalog.SealDue) return true;
+                await _catalog.SealAsync(WriteOrReloadAsync);
+                logger.LogDebug("Run {Run}: archived older catalog entries ({Count} in the catalog)", _id, _catalog.Entries.Count);
+                return true;
+            });
+        }
+        catch (Exception e)
+        {
+            _reloading = true; // an archive write that failed may still have landed: reload both parts
+            DeactivateOnIdle();
+            logger.LogWarning(e, "Run {Run}: archiving older catalog entries failed; the grain reloads what is durable", _id);
+        }
     }
 
     public Task<CheckpointRecord?> GetLastCheckpoint()
     {
         EnsureCreated();
-        return Task.FromResult(S.Catalog.FirstOrDefault(c => c.Name == S.LastCheckpoint));
+        return Task.FromResult(S.LastCheckpoint is { } last ? _catalog.Find(last) : null);
     }
 
     public Task<IReadOnlyList<CheckpointRecord>> ListCheckpoints()
     {
         EnsureCreated();
-        return Task.FromResult<IReadOnlyList<CheckpointRecord>>(S.Catalog.ToList());
+        return Task.FromResult<IReadOnlyList<CheckpointRecord>>(_catalog.Entries.ToList());
     }
 
     public Task TagLastCheckpoint(string name) => Exclusive(async () =>
     {
         EnsureCreated();
-        if (S.Catalog.All(c => c.Name != name)) throw new RunRefusedException($"Run {_id} has no committed checkpoint {name}.");
+        if (_catalog.Find(name) is null) throw new RunRefusedException($"Run {_id} has no committed checkpoint {name}.");
         S.LastCheckpoint = name;
         await WriteOrReloadAsync();
         return true;
@@ -578,8 +601,19 @@ public sealed class TrainingRunGrain(
         foreach (var name in await CheckpointFoldersAsync()) deleted += await CheckpointFiles.DeleteCheckpointAsync(Store, $"{_id.StorePrefix}/{name}");
         _grant = null;
         await TenantAccounting.UnregisterRun(_id.Run);
-        await state.ClearStateAsync();
+        try
+        {
+            await _catalog.ClearArchiveAsync(); // first: a run created again under this name must not find the old archive
+            await state.ClearStateAsync();
+        }
+        catch
+        {
+            _reloading = true;
+            DeactivateOnIdle();
+            throw;
+        }
         state.State = new RunState();
+        _catalog.Restore();
         await _history.ClearAsync();
         if (_reminderRegistered) await UnregisterSweepReminderAsync();
         logger.LogInformation("Run {Run} deleted ({Objects} objects)", _id, deleted);
@@ -675,7 +709,7 @@ public sealed class TrainingRunGrain(
     private async Task DeleteOwedAsync(PendingDeletion deletion)
     {
         var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
-        var live = S.Catalog.FirstOrDefault(c => c.Name == name);
+        var live = _catalog.Find(name);
         var livePending = S.Pending.GetValueOrDefault(name);
         if (deletion.Keys is { } keys)
         {
@@ -754,7 +788,7 @@ public sealed class TrainingRunGrain(
     private async Task<int> CollectOrphansAsync(string name)
     {
         var folder = $"{_id.StorePrefix}/{name}";
-        var committed = S.Catalog.FirstOrDefault(c => c.Name == name);
+        var committed = _catalog.Find(name);
         if (committed is null && await Store.GetEntryAsync($"{folder}/{ManifestJson.FileName}") is not null)
             logger.LogWarning("Run {Run}: {Folder} holds a manifest the catalog does not know (lost grain state or an interrupted commit); it and its shards are kept", _id, folder);
         string[] live = [.. new[] { committed?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId }.OfType<string>(),
@@ -780,7 +814,11 @@ public sealed class TrainingRunGrain(
     private async Task<T> Exclusive<T>(Func<Task<T>> change)
     {
         await _exclusive.WaitAsync();
-        try { return await change(); }
+        try
+        {
+            if (_reloading) throw new RunMovedException($"Run {_id} is reloading its state after a failed write; try again.");
+            return await change();
+        }
         finally { _exclusive.Release(); }
     }
 
@@ -800,7 +838,7 @@ public sealed class TrainingRunGrain(
         if (!S.Created) throw new RunNotFoundException($"Run {_id} does not exist.");
     }
 
-    private RunView View() => new(_id, S.Policy, S.Epoch, S.LastCheckpoint, S.Catalog.ToList(),
+    private RunView View() => new(_id, S.Policy, S.Epoch, S.LastCheckpoint, _catalog.Entries.ToList(),
         S.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _collecting.GetValueOrDefault(p.Name)?.Received ?? 0, p.StartedUtc)).ToList(),
         S.CheckpointRequest, S.CreatedUtc, RuntimeIdentity, S.Held.Sum(h => h.Bytes));
 }

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Checkpointing.Abstractions;
 using Microsoft.Extensions.Logging;
 
@@ -24,12 +23,9 @@ public sealed class PeriodicCheckpointer
         Policy = new PeriodicPolicy(period, maxIter, maxToKeep, filePrefix).Validated();
         if (Policy.MaxToKeep is not null && checkpointer.Backend is { AppliesRetention: false } backend)
         {
-            var pattern = new Regex($"^{Regex.Escape(filePrefix)}_(\\d{{7,}})$");
             _recent.AddRange(backend.ListAsync(CancellationToken.None).GetAwaiter().GetResult()
-                .Select(n => (Name: n, Match: pattern.Match(n)))
-                .Where(x => x.Match.Success)
-                .OrderBy(x => long.Parse(x.Match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture))
-                .Select(x => x.Name));
+                .Where(Policy.IsPeriodicName)
+                .OrderBy(Policy.IterationOfPeriodicName));
         }
     }
 

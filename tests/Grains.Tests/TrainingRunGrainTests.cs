@@ -371,4 +371,86 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Empty(stored.State!.LegacyHistory);
         Assert.Equal(5, stored.State.Policy.Period);
     }
+
+    [Fact]
+    public async Task A_long_run_keeps_older_checkpoints_in_an_archive_so_each_commit_writes_a_small_state()
+    {
+        TestTenancy.ActAs("acme");
+        var job = await NewRun(worldSize: 1, new PeriodicPolicy(1)); // no max_to_keep: the catalog only grows
+        var grainId = job.Grain.GetGrainId();
+        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var expected = new List<string>();
+        var runStateBytes = new List<int>();
+        for (var i = 1; i <= 150; i++)
+        {
+            await job.SaveAsync($"model_{i:D7}", i);
+            expected.Add($"model_{i:D7}");
+            runStateBytes.Add(MeasuredGrainStorage.Writes[(grainId, "run")].LastBytes);
+        }
+        await job.SaveAsync("best", 5); // an older iteration than most archived entries: it sorts among them
+        expected.Insert(5, "best");
+        await job.SaveAsync("model_0000003", 3); // saved again: its archived entry leaves the catalog
+        Assert.Equal(expected, (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+
+        // The run's state stops growing once older entries move to the archive, which is written every few dozen commits.
+        Assert.True(runStateBytes[^1] < runStateBytes[RunCatalog.TailLimit - 1], $"run state {runStateBytes[^1]} bytes after 150 commits, {runStateBytes[RunCatalog.TailLimit - 1]} after {RunCatalog.TailLimit}");
+        Assert.InRange(MeasuredGrainStorage.Writes[(grainId, "catalog")].Writes, 1, 150 / 32);
+        var stored = await StoredAsync<RunState>(storage, "run", grainId);
+        Assert.InRange(stored.Catalog.Count, 1, RunCatalog.TailLimit);
+        Assert.Contains(stored.ArchiveGone, key => key.StartsWith("model_0000003/", StringComparison.Ordinal));
+
+        // A new activation reads both parts back into one catalog.
+        await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(expected, (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+        Assert.Equal("model_0000150", (await job.Grain.GetLastCheckpoint())!.Name);
+
+        // max_to_keep evicts archived entries: the archive is rewritten without them, and every evicted checkpoint's files go.
+        await job.Grain.SetPolicy(new PeriodicPolicy(1, MaxToKeep: 3));
+        string[] kept = ["best", "model_0000148", "model_0000149", "model_0000150"];
+        Assert.Equal(kept, (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await StoredAsync<RunState>(storage, "run", grainId)).ArchiveGone.Count > 0 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Empty((await StoredAsync<RunState>(storage, "run", grainId)).ArchiveGone);
+        Assert.Empty((await StoredAsync<CatalogArchive>(storage, "catalog", grainId)).Entries); // the four kept entries fit in the run's state
+        var prefix = (await job.Grain.Get()).Id.StorePrefix + "/";
+        while (await ManifestsAsync(prefix) > kept.Length && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(kept.Length, await ManifestsAsync(prefix));
+        await fixture.Client.GetGrain<IManagementGrain>(0).ForceActivationCollection(TimeSpan.Zero);
+        Assert.Equal(kept, (await job.Grain.ListCheckpoints()).Select(c => c.Name));
+    }
+
+    [Fact]
+    public async Task A_catalog_archived_just_before_a_crash_reads_each_checkpoint_once()
+    {
+        TestTenancy.ActAs("acme");
+        var run = new RunId("acme", $"archived{Interlocked.Increment(ref _runs)}");
+        var grainId = GrainId.Create("trainingrun", run.Key);
+        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var records = Enumerable.Range(1, 6).Select(i => new CheckpointRecord($"model_{i:D7}", i, 10, 1, DateTimeOffset.UtcNow,
+            $"{run.StorePrefix}/model_{i:D7}/manifest.json", $"{i:x8}", 1)).ToList();
+        // The archive was written with the first four; the silo stopped before the run's state dropped them from its own list.
+        await storage.WriteStateAsync("catalog", grainId, new GrainState<CatalogArchive> { State = new CatalogArchive { Entries = records[..4] } });
+        await storage.WriteStateAsync("run", grainId, new GrainState<RunState>
+        {
+            State = new RunState
+            {
+                Created = true, Epoch = 1, CreatedUtc = DateTimeOffset.UtcNow, LastCheckpoint = "model_0000006",
+                Catalog = records[2..], ArchiveGone = [RunCatalog.KeyOf(records[0])],
+            },
+        });
+
+        var grain = fixture.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        Assert.Equal(records[1..].Select(r => r.Name), (await grain.ListCheckpoints()).Select(c => c.Name));
+        Assert.Equal(records[1..].Sum(r => r.Bytes), (await grain.Get()).RetainedBytes);
+    }
+
+    private async Task<int> ManifestsAsync(string prefix) =>
+        await fixture.Store.ListAsync(prefix).CountAsync(e => e.Key.EndsWith("/" + ManifestJson.FileName, StringComparison.Ordinal));
+
+    private static async Task<T> StoredAsync<T>(IGrainStorage storage, string stateName, GrainId grainId) where T : new()
+    {
+        var stored = new GrainState<T>();
+        await storage.ReadStateAsync(stateName, grainId, stored);
+        return stored.State ?? new T();
+    }
 }

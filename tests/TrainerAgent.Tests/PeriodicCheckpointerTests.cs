@@ -1,3 +1,6 @@
+using Checkpointing.Abstractions;
+using CsCheck;
+
 namespace Checkpointing.TrainerAgent.Tests;
 
 /// <summary>Ports of fvcore's TestPeriodicCheckpointer (each ran for a plain and a DataParallel model; see CheckpointerTests on DataParallel).</summary>
@@ -92,4 +95,18 @@ public sealed class PeriodicCheckpointerTests : IDisposable
     {
         Assert.ThrowsAny<ArgumentException>(() => new PeriodicCheckpointer(new Checkpointer(Models.Small(), _dir.Path), period, maxIter, maxToKeep, prefix));
     }
+
+    [Fact]
+    public void Periodic_names_are_the_prefix_an_underscore_and_at_least_seven_ascii_digits() =>
+        Gen.Select(Gen.OneOf(Gen.Const("model"), Gen.Const("m"), Gen.Const("ckpt_run")), Gen.String[Gen.Char["0123456789_a\u0663"], 0, 24]).Sample((prefix, tail) =>
+        {
+            var policy = new PeriodicPolicy(1, FilePrefix: prefix);
+            var name = $"{prefix}_{tail}";
+            var reference = new System.Text.RegularExpressions.Regex($"^{System.Text.RegularExpressions.Regex.Escape(prefix)}_[0-9]{{7,}}$");
+            Assert.Equal(reference.IsMatch(name), policy.IsPeriodicName(name));
+            Assert.False(policy.IsPeriodicName(tail)); // no prefix
+            if (!policy.IsPeriodicName(name)) return;
+            var iteration = System.Numerics.BigInteger.Parse(tail, System.Globalization.CultureInfo.InvariantCulture);
+            Assert.Equal(iteration > long.MaxValue ? long.MaxValue : (long)iteration, policy.IterationOfPeriodicName(name)); // past long: last in order, never a crash
+        });
 }
