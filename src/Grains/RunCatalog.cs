@@ -33,17 +33,22 @@ internal sealed class RunCatalog(IPersistentState<RunState> run, IPersistentStat
     public const int GoneLimit = 64;
 
     private List<CheckpointRecord> _entries = [];
+    /// <summary>The entries by name (a name is in the catalog once): lookups run on every report, so they must not scan a long run's catalog.</summary>
+    private readonly Dictionary<string, CheckpointRecord> _byName = new(StringComparer.Ordinal);
     /// <summary>Keys of the entries the durable archive holds.</summary>
     private HashSet<string> _archived = new(StringComparer.Ordinal);
 
     public IReadOnlyList<CheckpointRecord> Entries => _entries;
+
+    /// <summary>The sum of the entries' bytes, kept as they come and go.</summary>
+    public long Bytes { get; private set; }
 
     /// <summary>Whether <see cref="SealAsync"/> has work: the run's part or its removals outgrew their limits.</summary>
     public bool SealDue => run.State.Catalog.Count > TailLimit || run.State.ArchiveGone.Count > GoneLimit;
 
     public static string KeyOf(CheckpointRecord record) => $"{record.Name}/{record.AttemptId}";
 
-    public CheckpointRecord? Find(string name) => _entries.FirstOrDefault(c => c.Name == name);
+    public CheckpointRecord? Find(string name) => _byName.GetValueOrDefault(name);
 
     /// <summary>Rebuilds the catalog from both persisted parts (after activation or a reset of either).</summary>
     public void Restore()
@@ -54,18 +59,26 @@ internal sealed class RunCatalog(IPersistentState<RunState> run, IPersistentStat
         _archived = archive.State.Entries.Select(KeyOf).ToHashSet(StringComparer.Ordinal);
         var archived = archive.State.Entries.Where(e => !gone.Contains(KeyOf(e)) && !inTail.Contains(KeyOf(e))).ToList();
         _entries = Merge(archived, tail);
+        _byName.Clear();
+        foreach (var entry in _entries) _byName[entry.Name] = entry;
+        Bytes = _entries.Sum(e => e.Bytes);
     }
 
     public void Insert(CheckpointRecord record)
     {
+        if (Find(record.Name) is not null) throw new InvalidOperationException($"{record.Name} is in the catalog already: remove it first.");
         InsertByIteration(_entries, record);
         InsertByIteration(run.State.Catalog, record);
+        _byName[record.Name] = record;
+        Bytes += record.Bytes;
     }
 
     public void Remove(CheckpointRecord record)
     {
-        _entries.RemoveAll(c => Same(c, record));
+        if (_entries.RemoveAll(c => Same(c, record)) == 0) return;
         run.State.Catalog.RemoveAll(c => Same(c, record));
+        _byName.Remove(record.Name);
+        Bytes -= record.Bytes;
         var key = KeyOf(record);
         if (_archived.Contains(key) && !run.State.ArchiveGone.Contains(key)) run.State.ArchiveGone.Add(key);
     }

@@ -444,7 +444,7 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
-    private long RetainedBytes => _catalog.Entries.Sum(c => c.Bytes) + S.Held.Sum(h => h.Bytes);
+    private long RetainedBytes => _catalog.Bytes + S.Held.Sum(h => h.Bytes);
 
     /// <summary>"holder/path" of every shard that a retained incremental checkpoint reuses.</summary>
     private HashSet<string> ReusedShards() => _catalog.Entries.SelectMany(c => c.Reuses ?? []).ToHashSet(StringComparer.Ordinal);

@@ -39,7 +39,7 @@ public sealed class RunCatalogTests
                 {
                     case Commit commit:
                         var name = $"model_{commit.Name}";
-                        var record = new CheckpointRecord(name, commit.Iteration, 1, 1, DateTimeOffset.UnixEpoch, $"{name}/manifest.json", $"{++attempts:x8}", 1);
+                        var record = new CheckpointRecord(name, commit.Iteration, 1000 + commit.Name, 1, DateTimeOffset.UnixEpoch, $"{name}/manifest.json", $"{++attempts:x8}", 1);
                         if (catalog.Find(name) is { } replaced) catalog.Remove(replaced);
                         catalog.Insert(record);
                         expected.RemoveAll(c => c.Name == name);
@@ -73,6 +73,8 @@ public sealed class RunCatalogTests
                         break;
                 }
                 Assert.Equal(Keys(expected), Keys(catalog.Entries));
+                Assert.Equal(expected.Sum(c => c.Bytes), catalog.Bytes);
+                Assert.All(expected, c => Assert.Same(c, catalog.Find(c.Name)));
             }
             Assert.Equal(Keys(expected), Keys((await Restarted(run, archive)).Entries));
         }, iter: 300);
