@@ -23,14 +23,16 @@ public sealed class CatalogArchive
 /// <see cref="Restore"/> counts an entry in both once, so the catalog reads the same either way.
 /// </para>
 /// </summary>
-internal sealed class RunCatalog(IPersistentState<RunState> run, IPersistentState<CatalogArchive> archive)
+internal sealed class RunCatalog(IPersistentState<RunState> run, IPersistentState<CatalogArchive> archive, int tailLimit = RunCatalog.DefaultTailLimit)
 {
+    public const int DefaultTailLimit = 64;
+
     /// <summary>The run's state holds at most this many entries before older ones move to the archive.</summary>
-    public const int TailLimit = 64;
+    public int TailLimit { get; } = tailLimit >= 4 ? tailLimit : throw new ArgumentOutOfRangeException(nameof(tailLimit), tailLimit, "the catalog's tail limit must be at least 4.");
     /// <summary>How many of the newest entries stay in the run's state when older ones move.</summary>
-    public const int TailKept = 16;
+    public int TailKept => TailLimit / 4;
     /// <summary>Removals of archived entries recorded before the archive is rewritten without them.</summary>
-    public const int GoneLimit = 64;
+    public int GoneLimit => TailLimit;
 
     private List<CheckpointRecord> _entries = [];
     /// <summary>The entries by name (a name is in the catalog once): lookups run on every report, so they must not scan a long run's catalog.</summary>

@@ -32,4 +32,7 @@ public sealed class RunGrainOptions
 
     /// <summary>The longest a rank's AwaitCommit call is held before it answers "waiting" (below the client's response timeout).</summary>
     public TimeSpan MaxCommitWait { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How many catalog entries the run's state (written on every commit) holds before older ones move to the run's archive.</summary>
+    public int CatalogTailLimit { get; set; } = RunCatalog.DefaultTailLimit;
 }

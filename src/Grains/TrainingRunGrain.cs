@@ -55,7 +55,7 @@ public sealed class TrainingRunGrain(
     private readonly AccountingChannel _accounting = new();
     private bool _reminderRegistered;
     private RunHistoryLog _history = null!;
-    private readonly RunCatalog _catalog = new(state, archive);
+    private readonly RunCatalog _catalog = new(state, archive, options.Value.CatalogTailLimit);
     private Task? _sealing;
     /// <summary>A state write failed: memory may be ahead of what is durable until the grain deactivates, so no change may build on it.</summary>
     private bool _reloading;

@@ -29,15 +29,15 @@ public sealed class ChaosCheckerTests
             var (json, tensors) = StateTree.Flatten(state, v => v as HostTensor);
             acknowledged.Add((await committer.SaveAsync($"model_{i * 10 + 9:D7}", i * 10 + 9, tensors, json.ToJsonString(), null, CancellationToken.None)).Name);
         }
-        var checker = new ChaosChecker(connection.Client, store, MaxToKeep);
+        var checker = new ChaosChecker(connection.Client, store);
 
         var sound = new ChaosFindings();
-        await checker.CheckCatalogAsync(run, acknowledged, sound, loadEverything: true);
+        await checker.CheckCatalogAsync(run, MaxToKeep, acknowledged, sound, loadEverything: true);
         Assert.Empty(sound.Details); // the two evicted acknowledgements are accounted for by three newer checkpoints
         Assert.Empty(await checker.OrphanBlobsAsync([run]));
 
         var lost = new ChaosFindings();
-        await checker.CheckCatalogAsync(run, [.. acknowledged, "model_0000059"], lost, loadEverything: false);
+        await checker.CheckCatalogAsync(run, MaxToKeep, [.. acknowledged, "model_0000059"], lost, loadEverything: false);
         Assert.Equal(1, lost.LostCommits);
         Assert.Contains("model_0000059 was acknowledged as committed but is not in the catalog", lost.Details.Single(), StringComparison.Ordinal);
 
@@ -49,7 +49,7 @@ public sealed class ChaosCheckerTests
         bytes[^1] ^= 0xFF; // one flipped bit pattern in the last tensor's data
         await store.WriteAsync($"{folder}/{shard.Path}", (s, ct) => s.WriteAsync(bytes, ct).AsTask());
         var damaged = new ChaosFindings();
-        await checker.CheckCatalogAsync(run, acknowledged, damaged, loadEverything: true);
+        await checker.CheckCatalogAsync(run, MaxToKeep, acknowledged, damaged, loadEverything: true);
         Assert.Equal(1, damaged.LostCommits);
         Assert.Contains($"{last.Name} is in the catalog but does not load", damaged.Details.Single(), StringComparison.Ordinal);
 

@@ -79,7 +79,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
     {
         TestTenancy.ActAs("archive");
         var run = new RunId("archive", "long");
-        var names = Enumerable.Range(1, RunCatalog.TailLimit + 6).Select(i => $"model_{i:D7}").ToList();
+        var names = Enumerable.Range(1, RunCatalog.DefaultTailLimit + 6).Select(i => $"model_{i:D7}").ToList();
         await using (var cluster = await StartCluster())
         {
             var job = new FakeJob(cluster.Client, CheckpointStore(), run, worldSize: 1, tensors: 2);

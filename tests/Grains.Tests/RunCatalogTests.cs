@@ -25,12 +25,12 @@ public sealed class RunCatalogTests
 
     [Fact]
     public Task The_catalog_reads_like_one_ordered_list_through_archive_moves_and_crashes() =>
-        AnyStep.List[1, 400].SampleAsync(async steps =>
+        Gen.Select(Gen.Int[4, 24], AnyStep.List[1, 400]).SampleAsync(async (tailLimit, steps) =>
         {
             var expected = new List<CheckpointRecord>(); // the catalog as one list, as the run's state held it before the archive
             var run = new DurableState<RunState>(CopyOf);
             var archive = new DurableState<CatalogArchive>(a => new CatalogArchive { Entries = [.. a.Entries] });
-            var catalog = new RunCatalog(run, archive);
+            var catalog = new RunCatalog(run, archive, tailLimit);
             catalog.Restore();
             var attempts = 0;
             foreach (var step in steps)
@@ -58,25 +58,25 @@ public sealed class RunCatalogTests
                         try
                         {
                             await catalog.SealAsync(run.WriteStateAsync);
-                            Assert.InRange(run.Durable.Catalog.Count, 0, RunCatalog.TailKept);
+                            Assert.InRange(run.Durable.Catalog.Count, 0, catalog.TailKept);
                             Assert.Empty(run.Durable.ArchiveGone);
                         }
                         catch (IOException) when (seal.Archive != WriteFault.None || seal.RunStateFails)
                         {
                             // E.g. the archive holds the moved entries and the run's state still lists them.
-                            if (seal.Restart) catalog = await Restarted(run, archive);
+                            if (seal.Restart) catalog = await Restarted(run, archive, tailLimit);
                         }
                         archive.Fault = run.Fault = WriteFault.None;
                         break;
                     case Crash:
-                        catalog = await Restarted(run, archive);
+                        catalog = await Restarted(run, archive, tailLimit);
                         break;
                 }
                 Assert.Equal(Keys(expected), Keys(catalog.Entries));
                 Assert.Equal(expected.Sum(c => c.Bytes), catalog.Bytes);
                 Assert.All(expected, c => Assert.Same(c, catalog.Find(c.Name)));
             }
-            Assert.Equal(Keys(expected), Keys((await Restarted(run, archive)).Entries));
+            Assert.Equal(Keys(expected), Keys((await Restarted(run, archive, tailLimit)).Entries));
         }, iter: 300);
 
     [Fact]
@@ -86,31 +86,31 @@ public sealed class RunCatalogTests
         var archive = new DurableState<CatalogArchive>(a => new CatalogArchive { Entries = [.. a.Entries] });
         var catalog = new RunCatalog(run, archive);
         catalog.Restore();
-        var records = Enumerable.Range(0, RunCatalog.TailLimit + 1)
+        var records = Enumerable.Range(0, catalog.TailLimit + 1)
             .Select(i => new CheckpointRecord($"model_{i:D7}", i, 1, 1, DateTimeOffset.UnixEpoch, "m", $"{i:x8}", 1)).ToList();
         foreach (var record in records) catalog.Insert(record);
         Assert.True(catalog.SealDue);
 
         await catalog.SealAsync(run.WriteStateAsync);
         Assert.False(catalog.SealDue);
-        Assert.Equal(Keys(records.TakeLast(RunCatalog.TailKept)), Keys(run.Durable.Catalog));
-        Assert.Equal(Keys(records.SkipLast(RunCatalog.TailKept)), Keys(archive.Durable.Entries));
+        Assert.Equal(Keys(records.TakeLast(catalog.TailKept)), Keys(run.Durable.Catalog));
+        Assert.Equal(Keys(records.SkipLast(catalog.TailKept)), Keys(archive.Durable.Entries));
 
         catalog.Remove(records[0]); // archived: recorded as gone in the run's state
         await run.WriteStateAsync();
         Assert.Equal([RunCatalog.KeyOf(records[0])], run.Durable.ArchiveGone);
-        Assert.Equal(Keys(records.Skip(1)), Keys((await Restarted(run, archive)).Entries));
+        Assert.Equal(Keys(records.Skip(1)), Keys((await Restarted(run, archive, catalog.TailLimit)).Entries));
 
         await catalog.SealAsync(run.WriteStateAsync); // the archive is rewritten without it
         Assert.Empty(run.Durable.ArchiveGone);
         Assert.DoesNotContain(RunCatalog.KeyOf(records[0]), Keys(archive.Durable.Entries));
     }
 
-    private static async Task<RunCatalog> Restarted(DurableState<RunState> run, DurableState<CatalogArchive> archive)
+    private static async Task<RunCatalog> Restarted(DurableState<RunState> run, DurableState<CatalogArchive> archive, int tailLimit)
     {
         await run.ReadStateAsync();
         await archive.ReadStateAsync();
-        var catalog = new RunCatalog(run, archive);
+        var catalog = new RunCatalog(run, archive, tailLimit);
         catalog.Restore();
         return catalog;
     }

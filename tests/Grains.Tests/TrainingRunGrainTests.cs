@@ -352,9 +352,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     public async Task History_that_a_run_state_written_before_carried_is_moved_to_its_own_state_on_activation()
     {
         TestTenancy.ActAs("acme");
-        var run = new RunId("acme", $"legacy{Interlocked.Increment(ref _runs)}");
-        var grainId = GrainId.Create("trainingrun", run.Key);
-        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var (run, grainId, storage) = StoredRun("legacy");
         var legacy = Enumerable.Range(1, 3).Select(i => new HistoryEntry(HistoryEntry.Save, $"model_{i:D7}", DateTimeOffset.UtcNow, 100, 0.5, 1)).ToList();
         await storage.WriteStateAsync("run", grainId, new GrainState<RunState>
         {
@@ -378,7 +376,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         TestTenancy.ActAs("acme");
         var job = await NewRun(worldSize: 1, new PeriodicPolicy(1)); // no max_to_keep: the catalog only grows
         var grainId = job.Grain.GetGrainId();
-        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var storage = RunStorage;
         var expected = new List<string>();
         var runStateBytes = new List<int>();
         for (var i = 1; i <= 150; i++)
@@ -393,10 +391,10 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Equal(expected, (await job.Grain.ListCheckpoints()).Select(c => c.Name));
 
         // The run's state stops growing once older entries move to the archive, which is written every few dozen commits.
-        Assert.True(runStateBytes[^1] < runStateBytes[RunCatalog.TailLimit - 1], $"run state {runStateBytes[^1]} bytes after 150 commits, {runStateBytes[RunCatalog.TailLimit - 1]} after {RunCatalog.TailLimit}");
+        Assert.True(runStateBytes[^1] < runStateBytes[RunCatalog.DefaultTailLimit - 1], $"run state {runStateBytes[^1]} bytes after 150 commits, {runStateBytes[RunCatalog.DefaultTailLimit - 1]} after {RunCatalog.DefaultTailLimit}");
         Assert.InRange(MeasuredGrainStorage.Writes[(grainId, "catalog")].Writes, 1, 150 / 32);
         var stored = await StoredAsync<RunState>(storage, "run", grainId);
-        Assert.InRange(stored.Catalog.Count, 1, RunCatalog.TailLimit);
+        Assert.InRange(stored.Catalog.Count, 1, RunCatalog.DefaultTailLimit);
         Assert.Contains(stored.ArchiveGone, key => key.StartsWith("model_0000003/", StringComparison.Ordinal));
 
         // A new activation reads both parts back into one catalog.
@@ -423,9 +421,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     public async Task A_catalog_archived_just_before_a_crash_reads_each_checkpoint_once()
     {
         TestTenancy.ActAs("acme");
-        var run = new RunId("acme", $"archived{Interlocked.Increment(ref _runs)}");
-        var grainId = GrainId.Create("trainingrun", run.Key);
-        var storage = fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
+        var (run, grainId, storage) = StoredRun("archived");
         var records = Enumerable.Range(1, 6).Select(i => new CheckpointRecord($"model_{i:D7}", i, 10, 1, DateTimeOffset.UtcNow,
             $"{run.StorePrefix}/model_{i:D7}/manifest.json", $"{i:x8}", 1)).ToList();
         // The archive was written with the first four; the silo stopped before the run's state dropped them from its own list.
@@ -443,6 +439,15 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Equal(records[1..].Select(r => r.Name), (await grain.ListCheckpoints()).Select(c => c.Name));
         Assert.Equal(records[1..].Sum(r => r.Bytes), (await grain.Get()).RetainedBytes);
     }
+
+    /// <summary>A new run of tenant acme (not created), its grain id, and the storage of run grain states, to write or read them directly.</summary>
+    private (RunId Run, GrainId GrainId, IGrainStorage Storage) StoredRun(string name)
+    {
+        var run = new RunId("acme", $"{name}{Interlocked.Increment(ref _runs)}");
+        return (run, GrainId.Create("trainingrun", run.Key), RunStorage);
+    }
+
+    private IGrainStorage RunStorage => fixture.Cluster.Silos[0].SiloHost.Services.GetRequiredKeyedService<IGrainStorage>(GrainStorage.Runs);
 
     private async Task<int> ManifestsAsync(string prefix) =>
         await fixture.Store.ListAsync(prefix).CountAsync(e => e.Key.EndsWith("/" + ManifestJson.FileName, StringComparison.Ordinal));

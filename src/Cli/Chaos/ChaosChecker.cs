@@ -48,15 +48,15 @@ public sealed class ChaosFindings
 /// The invariants of issue 14, checked from outside: through the run grains (as an operator) and by
 /// reading the blob store directly, never through the agents that wrote it.
 /// </summary>
-public sealed class ChaosChecker(IClusterClient client, ICheckpointStore store, int maxToKeep)
+public sealed class ChaosChecker(IClusterClient client, ICheckpointStore store)
 {
     /// <summary>
     /// Every checkpoint rank 0 was told is committed is in the catalog, unless retention evicted it (the
-    /// catalog then holds <c>max_to_keep</c> newer ones); every catalog entry is listed once, its own shards
+    /// catalog then holds <paramref name="maxToKeep"/> newer ones; null: nothing is evicted); every catalog entry is listed once, its own shards
     /// are all of the attempt the catalog names, and it loads bit-exact: shard checksums, and every tensor's
     /// bytes hash to the XxHash128 the rank computed from its memory before writing.
     /// </summary>
-    public async Task CheckCatalogAsync(RunId run, IReadOnlyList<string> acknowledged, ChaosFindings findings, bool loadEverything)
+    public async Task CheckCatalogAsync(RunId run, int? maxToKeep, IReadOnlyList<string> acknowledged, ChaosFindings findings, bool loadEverything)
     {
         var view = await client.GetGrain<ITrainingRunGrain>(run.Key).Get();
         foreach (var name in view.Catalog.GroupBy(c => c.Name).Where(g => g.Count() > 1).Select(g => g.Key))
@@ -66,7 +66,7 @@ public sealed class ChaosChecker(IClusterClient client, ICheckpointStore store, 
         {
             if (catalog.ContainsKey(told)) continue;
             var newer = view.Catalog.Count(c => c.Iteration > IterationOf(told));
-            if (newer < maxToKeep) findings.Lost($"{run}: {told} was acknowledged as committed but is not in the catalog (only {newer} newer checkpoints there)");
+            if (maxToKeep is null || newer < maxToKeep) findings.Lost($"{run}: {told} was acknowledged as committed but is not in the catalog (only {newer} newer checkpoints there)");
         }
         if (!loadEverything) return;
         foreach (var record in view.Catalog)

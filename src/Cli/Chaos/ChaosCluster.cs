@@ -17,6 +17,8 @@ public sealed class ChaosCluster : IAsyncDisposable
     private readonly string _siloDll;
     private readonly IReadOnlyDictionary<string, string> _settings;
     private readonly Action<string> _log;
+    /// <summary>Where the silos keep grain state (their default <c>Storage:GrainStateContainer</c>).</summary>
+    public const string GrainStateContainer = "grainstate";
     private readonly ChildProcess?[] _silos;
 
     private ChaosCluster(string repo, string siloDll, LabHost storage, IReadOnlyList<LabHost> siloHosts, IReadOnlyDictionary<string, string> settings, Action<string> log)
@@ -61,6 +63,7 @@ public sealed class ChaosCluster : IAsyncDisposable
             // A checkpoint whose ranks died is swept within seconds, by the timer or, after its silo died, the reminder.
             ["CKPT_Runs__PendingTimeout"] = "00:00:20",
             ["CKPT_Runs__ReminderPeriod"] = "00:00:15",
+            ["CKPT_Runs__CatalogTailLimit"] = "8", // a run that keeps its checkpoints moves older ones to its archive every few commits, under the faults
             ["CKPT_Reminders__MinimumReminderPeriod"] = "00:00:05",
         };
         var cluster = new ChaosCluster(repo, siloDll, storage, siloHosts, settings, log);

@@ -68,6 +68,7 @@ public static class ChaosCommand
                 ["netem_substitute"] = "tbf",
                 ["attempts"] = session.Attempts,
                 ["silo_restarts"] = session.SiloRestarts,
+                ["archived_catalogs"] = session.ArchivedCatalogs,
                 ["lost_commits"] = findings.LostCommits,
                 ["tag_regressions"] = findings.TagRegressions,
                 ["double_commits"] = findings.DoubleCommits,
@@ -95,6 +96,7 @@ public static class ChaosCommand
             $"commits acknowledged   {s["commits"]}",
             $"faults                 {string.Join(", ", faults.Select(f => $"{f.Key} {f.Value}"))} (netem: tbf, see README)",
             $"attempts, silo restarts {s["attempts"]}, {s["silo_restarts"]}",
+            $"archived catalogs      {s["archived_catalogs"]}",
         };
         foreach (var k in new[] { "lost_commits", "tag_regressions", "double_commits", "orphan_blobs", "unresumable_runs", "errors" }) lines.Add($"{k,-22} {s[k]}");
         lines.AddRange(s["findings"]!.AsArray().Select(f => "  " + (string)f!));

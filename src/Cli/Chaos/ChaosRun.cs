@@ -18,6 +18,8 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
     private Task[] _readers = [];
 
     public RunId Id { get; } = id;
+    /// <summary>The run's max_to_keep; null keeps every checkpoint.</summary>
+    public int? MaxToKeep { get; init; }
     public long Epoch { get; private set; }
     public int Attempts { get; private set; }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 
@@ -43,16 +44,18 @@ internal sealed class ChaosSession
     public int Commits => _runs.Sum(r => r.Committed.Distinct().Count());
     public int Attempts => _runs.Sum(r => r.Attempts);
     public int SiloRestarts { get; private set; }
+    /// <summary>Runs whose catalog has an archive state in storage at the end: archive moves ran under the faults.</summary>
+    public int ArchivedCatalogs { get; private set; }
 
     public async Task<ChaosFindings> RunAsync()
     {
         var tenantToken = TenantTokens.Issue(_key, Tenant, DateTimeOffset.UtcNow.AddHours(12));
         await Retry("set the tenant's limits", () => _client.GetGrain<ITenantGrain>(Tenant).SetLimits(new TenantLimits(MaxRuns: null, MaxRetainedBytes: 1L << 30)));
-        var policy = new PeriodicPolicy(10, MaxIter: 100_000_000, MaxToKeep: MaxToKeep);
         for (var i = 0; i < _o.Runs; i++)
         {
-            var run = new ChaosRun(new RunId(Tenant, $"run{i}"), _o.Ranks, (id, rank, epoch) => StartRank(id, rank, epoch, tenantToken), _say);
-            await Retry($"create {run.Id}", () => Grain(run).Create(policy));
+            // The first run keeps every checkpoint: its catalog outgrows the run's state and is archived under the faults (ChaosCluster's small tail limit).
+            var run = new ChaosRun(new RunId(Tenant, $"run{i}"), _o.Ranks, (id, rank, epoch) => StartRank(id, rank, epoch, tenantToken), _say) { MaxToKeep = i == 0 ? null : MaxToKeep };
+            await Retry($"create {run.Id}", () => Grain(run).Create(new PeriodicPolicy(10, MaxIter: 100_000_000, MaxToKeep: run.MaxToKeep)));
             _runs.Add(run);
         }
         foreach (var run in _runs) await Retry($"start {run.Id}", () => run.StartAttemptAsync(Grain(run)));
@@ -224,8 +227,8 @@ internal sealed class ChaosSession
     /// <summary>After each heal: every acknowledged commit is still in its run's catalog.</summary>
     private async Task QuickCheckAsync()
     {
-        var checker = new ChaosChecker(_client, _store, MaxToKeep);
-        foreach (var run in _runs) await Retry($"check {run.Id} after the heal", () => checker.CheckCatalogAsync(run.Id, run.Committed, _findings, loadEverything: false));
+        var checker = new ChaosChecker(_client, _store);
+        foreach (var run in _runs) await Retry($"check {run.Id} after the heal", () => checker.CheckCatalogAsync(run.Id, run.MaxToKeep, run.Committed, _findings, loadEverything: false));
     }
 
     /// <summary>After the last fault, each run must commit at least one more checkpoint (it resumes and goes on).</summary>
@@ -244,7 +247,7 @@ internal sealed class ChaosSession
     /// <summary>The full check, once the agents are stopped and garbage collection settled.</summary>
     private async Task CheckAsync()
     {
-        var checker = new ChaosChecker(_client, _store, MaxToKeep);
+        var checker = new ChaosChecker(_client, _store);
         _say("agents stopped; waiting for pending checkpoints to expire and owed deletions to run");
         var deadline = DateTime.UtcNow + Settle;
         while (DateTime.UtcNow < deadline)
@@ -264,10 +267,19 @@ internal sealed class ChaosSession
         _findings.OrphanBlobs = orphans.Count;
         foreach (var orphan in orphans.Take(20)) _findings.Note($"orphan blob: {orphan}");
         _say("loading every retained checkpoint");
-        foreach (var run in _runs) await Retry($"check {run.Id}", () => checker.CheckCatalogAsync(run.Id, run.Committed, _findings, loadEverything: true));
+        foreach (var run in _runs) await Retry($"check {run.Id}", () => checker.CheckCatalogAsync(run.Id, run.MaxToKeep, run.Committed, _findings, loadEverything: true));
+        ArchivedCatalogs = await Retry("list the grain states", CountArchivedCatalogsAsync);
         var tenant = await Retry("read the tenant", () => _client.GetGrain<ITenantGrain>(Tenant).Get());
         if (tenant is not null && tenant.RetainedBytes > tenant.Limits.MaxRetainedBytes)
             _findings.Error($"tenant {Tenant} retains {tenant.RetainedBytes:N0} bytes, over its limit of {tenant.Limits.MaxRetainedBytes:N0}");
+    }
+
+    private async Task<int> CountArchivedCatalogsAsync()
+    {
+        var count = 0;
+        var container = new BlobContainerClient(_cluster.ConnectionString, ChaosCluster.GrainStateContainer);
+        await foreach (var blob in container.GetBlobsAsync()) if (blob.Name.Contains("catalog", StringComparison.OrdinalIgnoreCase)) count++;
+        return count;
     }
 
     /// <summary>A call through the cluster right after a fault may need a few tries while membership settles; failing for 60 s is an error.</summary>
