@@ -23,8 +23,9 @@ public static class SiloHost
     {
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory, WebRootPath = "wwwroot" });
         builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
-        var silo = builder.Configuration.GetSection(SiloSettings.Section).Get<SiloSettings>() ?? new SiloSettings();
-        var storage = builder.Configuration.GetSection(StorageSettings.Section).Get<StorageSettings>() ?? new StorageSettings();
+        SiloConfiguration.Check(builder.Configuration);
+        var silo = SiloConfiguration.Bind<SiloSettings>(builder.Configuration, SiloSettings.Section);
+        var storage = SiloConfiguration.Bind<StorageSettings>(builder.Configuration, StorageSettings.Section);
         builder.WebHost.UseUrls($"http://{silo.HttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();

@@ -7,6 +7,21 @@ namespace Checkpointing.Grains.Tests;
 /// <summary>A real silo process against a real Azurite: /readyz follows the storage, /healthz stays live.</summary>
 public sealed class SiloReadinessTests
 {
+    [Theory]
+    [InlineData("CKPT_Runs__CatalogTailLimit", "2", "Runs:CatalogTailLimit must be at least 4.")]
+    [InlineData("CKPT_Tenancy__SigningKey", "", "Tenancy:SigningKey must be at least 32 bytes (base64).")]
+    [InlineData("CKPT_Tenancy__SigningKey", "not base64!", "Tenancy:SigningKey is not base64.")]
+    [InlineData("CKPT_Runs__SweepPeriod", "soon", "'Runs:SweepPeriod'")]
+    public async Task A_silo_with_an_invalid_setting_exits_1_with_one_line_naming_it(string variable, string value, string named)
+    {
+        await using var silo = await SiloProcess.StartAsync($"invalid-{Guid.NewGuid():N}", "UseDevelopmentStorage=true", TestTenancy.SigningKey, mode: "Dev",
+            new Dictionary<string, string> { [variable] = value }, waitUntilReady: false);
+        Assert.Equal(1, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var line = Assert.Single(silo.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("silo: invalid configuration: ", line);
+        Assert.Contains(named, line);
+    }
+
     [Fact]
     public async Task Readiness_answers_503_naming_storage_while_it_is_down_and_recovers_when_it_is_back()
     {

@@ -26,6 +26,14 @@ public sealed class SiloProcess : IAsyncDisposable
     public int GatewayPort { get; }
     public int HealthPort { get; }
     public bool HasExited => _process.HasExited;
+
+    /// <summary>Waits for the process to end on its own (all its output read); returns the exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cancel = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cancel.Token);
+        return _process.ExitCode;
+    }
     public string Log { get { lock (_log) return string.Join('\n', _log.TakeLast(40)); } }
 
     public static string SiloDll

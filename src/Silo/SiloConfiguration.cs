@@ -1,0 +1,45 @@
+using Checkpointing.Grains;
+
+namespace Checkpointing.Silo;
+
+/// <summary>A setting the silo cannot start with; the message names it.</summary>
+public sealed class InvalidSiloConfigurationException(string message) : Exception(message);
+
+/// <summary>
+/// Reads and checks the settings a silo cannot run without before anything starts, so that a mistake ends the
+/// process with one line and exit code 1 rather than a host failure with a stack trace.
+/// </summary>
+public static class SiloConfiguration
+{
+    public static void Check(IConfiguration configuration)
+    {
+        var runs = Bind<RunGrainOptions>(configuration, RunGrainOptions.Section);
+        if (runs.CatalogTailLimit < 4) throw new InvalidSiloConfigurationException($"{RunGrainOptions.Section}:{nameof(RunGrainOptions.CatalogTailLimit)} must be at least 4.");
+        var tenancy = Bind<TenancyOptions>(configuration, TenancyOptions.Section);
+        try
+        {
+            tenancy.KeyBytes();
+        }
+        catch (FormatException)
+        {
+            throw new InvalidSiloConfigurationException($"{TenancyOptions.Section}:{nameof(TenancyOptions.SigningKey)} is not base64.");
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidSiloConfigurationException(e.Message);
+        }
+    }
+
+    /// <summary>The section bound to <typeparamref name="T"/>; a value that does not convert is an <see cref="InvalidSiloConfigurationException"/> naming its key.</summary>
+    public static T Bind<T>(IConfiguration configuration, string section) where T : new()
+    {
+        try
+        {
+            return configuration.GetSection(section).Get<T>() ?? new T();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new InvalidSiloConfigurationException(e.Message);
+        }
+    }
+}
