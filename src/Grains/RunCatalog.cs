@@ -28,7 +28,8 @@ internal sealed class RunCatalog(IPersistentState<RunState> run, IPersistentStat
     public const int DefaultTailLimit = 64;
 
     /// <summary>The run's state holds at most this many entries before older ones move to the archive.</summary>
-    public int TailLimit { get; } = tailLimit >= 4 ? tailLimit : throw new ArgumentOutOfRangeException(nameof(tailLimit), tailLimit, "the catalog's tail limit must be at least 4.");
+    public int TailLimit { get; } = tailLimit >= RunGrainOptions.MinCatalogTailLimit ? tailLimit
+        : throw new ArgumentOutOfRangeException(nameof(tailLimit), tailLimit, $"the catalog's tail limit must be at least {RunGrainOptions.MinCatalogTailLimit}.");
     /// <summary>How many of the newest entries stay in the run's state when older ones move.</summary>
     public int TailKept => TailLimit / 4;
     /// <summary>Removals of archived entries recorded before the archive is rewritten without them.</summary>

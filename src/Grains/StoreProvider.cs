@@ -35,4 +35,7 @@ public sealed class RunGrainOptions
 
     /// <summary>How many catalog entries the run's state (written on every commit) holds before older ones move to the run's archive.</summary>
     public int CatalogTailLimit { get; set; } = RunCatalog.DefaultTailLimit;
+
+    /// <summary>The smallest <see cref="CatalogTailLimit"/>: a quarter of it stays in the run's state when entries move.</summary>
+    public const int MinCatalogTailLimit = 4;
 }

@@ -14,7 +14,8 @@ public static class SiloConfiguration
     public static void Check(IConfiguration configuration)
     {
         var runs = Bind<RunGrainOptions>(configuration, RunGrainOptions.Section);
-        if (runs.CatalogTailLimit < 4) throw new InvalidSiloConfigurationException($"{RunGrainOptions.Section}:{nameof(RunGrainOptions.CatalogTailLimit)} must be at least 4.");
+        if (runs.CatalogTailLimit < RunGrainOptions.MinCatalogTailLimit)
+            throw new InvalidSiloConfigurationException($"{RunGrainOptions.Section}:{nameof(RunGrainOptions.CatalogTailLimit)} must be at least {RunGrainOptions.MinCatalogTailLimit}.");
         var tenancy = Bind<TenancyOptions>(configuration, TenancyOptions.Section);
         try
         {

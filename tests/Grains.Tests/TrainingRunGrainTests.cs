@@ -364,10 +364,9 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Equal(1, MeasuredGrainStorage.Writes[(grainId, "history")].Writes); // written as the activation started
 
         await grain.SetPolicy(new PeriodicPolicy(5)); // the run's next state write leaves the old copy behind
-        var stored = new GrainState<RunState>();
-        await storage.ReadStateAsync("run", grainId, stored);
-        Assert.Empty(stored.State!.LegacyHistory);
-        Assert.Equal(5, stored.State.Policy.Period);
+        var stored = await StoredAsync<RunState>(storage, "run", grainId);
+        Assert.Empty(stored.LegacyHistory);
+        Assert.Equal(5, stored.Policy.Period);
     }
 
     [Fact]
