@@ -21,8 +21,14 @@ internal sealed class AccountingChannel
     private bool _releaseWanted;
     private long? _lastReported;
 
+    /// <summary>A grant replaces the run's previous one at the tenant, so a release still owed for that one is moot.</summary>
     public Task<RetainedBytesGrant> Reserve(ITenantAccounting tenant, string run, long retainedBytes) =>
-        Enqueue(() => tenant.Reserve(run, retainedBytes));
+        Enqueue(async () =>
+        {
+            var grant = await tenant.Reserve(run, retainedBytes);
+            _releaseWanted = false;
+            return grant;
+        });
 
     public Task Report(ITenantAccounting tenant, string run, long retainedBytes, bool release) =>
         Enqueue(async () =>
@@ -32,10 +38,13 @@ internal sealed class AccountingChannel
             return true;
         });
 
+    /// <summary>Whether the tenant has yet to hear <paramref name="retainedBytes"/> (or a release).</summary>
+    public bool ReportDue(long retainedBytes) => _releaseWanted || _lastReported != retainedBytes;
+
     /// <summary>Tells the tenant the run's retained bytes in the background, when they changed since the last report.</summary>
     public void ReportSoon(ITenantAccounting tenant, string run, Func<long> retainedBytes, ILogger logger)
     {
-        if (_reportQueued || (!_releaseWanted && _lastReported == retainedBytes())) return;
+        if (_reportQueued || !ReportDue(retainedBytes())) return;
         _reportQueued = true;
         _ = Enqueue(async () =>
         {

@@ -33,6 +33,13 @@ public sealed class RunGrainOptions
     /// <summary>The longest a rank's AwaitCommit call is held before it answers "waiting" (below the client's response timeout).</summary>
     public TimeSpan MaxCommitWait { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// How long a run waits before telling its tenant a change in its retained bytes, so the changes of many
+    /// commits ride on one report. The tenant's view of a run lags by this much; quotas do not depend on it
+    /// (a run commits only within the grant its tenant gave it).
+    /// </summary>
+    public TimeSpan TenantReportDelay { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>How many catalog entries the run's state (written on every commit) holds before older ones move to the run's archive.</summary>
     public int CatalogTailLimit { get; set; } = RunCatalog.DefaultTailLimit;
 

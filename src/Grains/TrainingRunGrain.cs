@@ -53,6 +53,8 @@ public sealed class TrainingRunGrain(
     private readonly BackgroundDeletions _deletions = new();
     private TenantGrant? _grant;
     private readonly AccountingChannel _accounting = new();
+    /// <summary>Armed by a change in retained bytes; when it fires, the tenant is told (see <see cref="RunGrainOptions.TenantReportDelay"/>).</summary>
+    private IGrainTimer? _tenantReport;
     private bool _reminderRegistered;
     private RunHistoryLog _history = null!;
     private readonly RunCatalog _catalog = new(state, archive, options.Value.CatalogTailLimit);
@@ -81,9 +83,10 @@ public sealed class TrainingRunGrain(
             collector.Outcome.TrySetException(new RunMovedException($"Run {_id} moved while {collector.Pending.Name} was collecting reports; report again."));
         await _history.FlushIfDueAsync(time.GetUtcNow(), maxDelay: null);
         if (_sealing is { } sealing) await sealing; // the next activation must read the archive this one wrote
-        if (_grant is null) return;
+        var release = _grant is not null;
+        if (!release && !CancelTenantReport()) return;
         _grant = null;
-        try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: true); }
+        try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release); }
         catch (Exception e) { logger.LogWarning(e, "Run {Run}: giving back the retained-bytes grant failed; the tenant keeps counting it until the run reports again", _id); }
     }
 
@@ -519,9 +522,26 @@ public sealed class TrainingRunGrain(
     private void AfterDurableChange()
     {
         _deletions.Start(S.Deletions, RunDeletionAsync, logger, _id);
-        _accounting.ReportSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
+        if (_accounting.ReportDue(RetainedBytes)) _tenantReport ??= this.RegisterGrainTimer(ReportToTenantAsync,
+            new GrainTimerCreationOptions(options.Value.TenantReportDelay, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = false });
         if (!_reminderRegistered && (S.Pending.Count > 0 || S.Deletions.Count > 0)) _ = RegisterSweepReminderAsync();
         if (_catalog.SealDue && _sealing is not { IsCompleted: false }) _sealing = SealCatalogAsync();
+    }
+
+    private Task ReportToTenantAsync(CancellationToken cancellationToken)
+    {
+        CancelTenantReport();
+        _accounting.ReportSoon(TenantAccounting, _id.Run, () => RetainedBytes, logger);
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Disarms the delayed report to the tenant; true when one was due.</summary>
+    private bool CancelTenantReport()
+    {
+        if (_tenantReport is not { } timer) return false;
+        timer.Dispose();
+        _tenantReport = null;
+        return true;
     }
 
     /// <summary>Moves older catalog entries out of the state every commit writes; a failure is logged and the grain reloads what is durable.</summary>
@@ -600,6 +620,7 @@ public sealed class TrainingRunGrain(
         var deleted = 0;
         foreach (var name in await CheckpointFoldersAsync()) deleted += await CheckpointFiles.DeleteCheckpointAsync(Store, $"{_id.StorePrefix}/{name}");
         _grant = null;
+        CancelTenantReport();
         await TenantAccounting.UnregisterRun(_id.Run);
         try
         {

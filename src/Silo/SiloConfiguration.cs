@@ -17,6 +17,8 @@ public static class SiloConfiguration
         if (runs.CatalogTailLimit < RunGrainOptions.MinCatalogTailLimit)
             throw new InvalidSiloConfigurationException($"{RunGrainOptions.Section}:{nameof(RunGrainOptions.CatalogTailLimit)} must be at least {RunGrainOptions.MinCatalogTailLimit}.");
         var tenancy = Bind<TenancyOptions>(configuration, TenancyOptions.Section);
+        ThrowIfNegativeDuration(runs, RunGrainOptions.Section);
+        ThrowIfNegativeDuration(tenancy, TenancyOptions.Section);
         try
         {
             tenancy.KeyBytes();
@@ -29,6 +31,13 @@ public static class SiloConfiguration
         {
             throw new InvalidSiloConfigurationException(e.Message);
         }
+    }
+
+    private static void ThrowIfNegativeDuration<T>(T options, string section)
+    {
+        foreach (var property in typeof(T).GetProperties().Where(p => p.PropertyType == typeof(TimeSpan)))
+            if ((TimeSpan)property.GetValue(options)! < TimeSpan.Zero)
+                throw new InvalidSiloConfigurationException($"{section}:{property.Name} must not be negative.");
     }
 
     /// <summary>The section bound to <typeparamref name="T"/>; a value that does not convert is an <see cref="InvalidSiloConfigurationException"/> naming its key.</summary>

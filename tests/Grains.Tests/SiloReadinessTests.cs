@@ -12,6 +12,7 @@ public sealed class SiloReadinessTests
     [InlineData("CKPT_Tenancy__SigningKey", "", "Tenancy:SigningKey must be at least 32 bytes (base64).")]
     [InlineData("CKPT_Tenancy__SigningKey", "not base64!", "Tenancy:SigningKey is not base64.")]
     [InlineData("CKPT_Runs__SweepPeriod", "soon", "'Runs:SweepPeriod'")]
+    [InlineData("CKPT_Runs__TenantReportDelay", "-00:00:01", "Runs:TenantReportDelay must not be negative.")]
     public async Task A_silo_with_an_invalid_setting_exits_1_with_one_line_naming_it(string variable, string value, string named)
     {
         await using var silo = await SiloProcess.StartAsync($"invalid-{Guid.NewGuid():N}", "UseDevelopmentStorage=true", TestTenancy.SigningKey, mode: "Dev",

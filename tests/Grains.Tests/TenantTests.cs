@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
@@ -104,6 +105,24 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         Assert.True(retained <= limit, $"the tenant retains {retained} bytes, over its limit of {limit}");
         // A run is refused only when its own grant is used up (less than a checkpoint left): unused grants leave under a checkpoint per run.
         Assert.True(retained > limit - jobs.Count * checkpoint, $"the tenant retains only {retained} of {limit} bytes: grants held back too much");
+    }
+
+    [Fact]
+    public async Task A_run_committing_in_a_burst_tells_its_tenant_at_most_once_per_report_delay()
+    {
+        TestTenancy.ActAs("zeta");
+        var job = new FakeJob(fixture.Client, fixture.Store, new RunId("zeta", "burst"), worldSize: 2, tensors: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        var watch = Stopwatch.StartNew();
+        const int commits = 12;
+        for (var i = 0; i < commits; i++) await job.SaveAsync($"model_{10 * i + 9:D7}", 10 * i + 9);
+        var retained = (await job.Grain.Get()).RetainedBytes;
+        await Eventually.Equal(retained, async () => (await fixture.Client.GetGrain<ITenantGrain>("zeta").Get()).RetainedBytes);
+
+        // Each report waits out the delay after the change that armed it, so reports are at least that far apart.
+        var bound = (int)(watch.Elapsed / new RunGrainOptions().TenantReportDelay) + 1;
+        Assert.InRange(TenantReports.Of("zeta"), 1, Math.Min(bound, commits - 1));
     }
 
     [Fact]

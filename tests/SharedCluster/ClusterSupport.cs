@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
 using Checkpointing.Grains;
@@ -57,6 +58,7 @@ public static class TestClusters
                 new MeasuredGrainStorage(MemoryGrainStorageFactory.Create(services, (string)name!), services.GetRequiredService<Serializer>()));
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
             silo.UseInMemoryReminderService();
+            silo.AddIncomingGrainCallFilter(TenantReports.Count);
             silo.AddCheckpointing(store, o => o.SigningKey = TestTenancy.SigningKey, o =>
             {
                 o.PendingTimeout = pendingTimeout ?? TimeSpan.FromHours(1);
@@ -66,5 +68,20 @@ public static class TestClusters
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;
+    }
+}
+
+/// <summary>How many retained-bytes reports each tenant grain of the in-process test silos received (observed, nothing changed).</summary>
+public static class TenantReports
+{
+    private static readonly ConcurrentDictionary<string, int> Received = new(StringComparer.Ordinal);
+
+    public static int Of(string tenant) => Received.GetValueOrDefault(tenant);
+
+    internal static Task Count(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod.DeclaringType == typeof(ITenantAccounting) && context.InterfaceMethod.Name == nameof(ITenantAccounting.Report))
+            Received.AddOrUpdate(context.TargetId.Key.ToString()!, 1, (_, count) => count + 1);
+        return context.Invoke();
     }
 }
