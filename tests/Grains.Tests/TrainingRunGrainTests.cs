@@ -439,6 +439,29 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Equal(records[1..].Sum(r => r.Bytes), (await grain.Get()).RetainedBytes);
     }
 
+    [Fact]
+    public async Task After_a_failed_state_write_a_change_queued_behind_it_is_refused_until_the_run_has_reloaded()
+    {
+        TestTenancy.ActAs("acme");
+        var (run, grainId, _) = StoredRun("reload");
+        var grain = fixture.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        await grain.Create(new PeriodicPolicy(10));
+        var release = new TaskCompletionSource();
+        var reached = MeasuredGrainStorage.FailNextWrite(grainId, "run", release.Task);
+
+        var failing = grain.SetPolicy(new PeriodicPolicy(20));
+        await reached.WaitAsync(TimeSpan.FromSeconds(30));
+        var queued = grain.SetPolicy(new PeriodicPolicy(30));
+        await Task.Delay(300); // the queued call reaches the activation and waits for the failing one (a reentrant grain lets it in)
+        release.SetResult();
+
+        Assert.Contains("could not save its state", (await Assert.ThrowsAsync<RunMovedException>(() => failing)).Message);
+        // Memory held period 20, which never became durable: the queued change must not build on it.
+        Assert.Contains("reloading its state", (await Assert.ThrowsAsync<RunMovedException>(() => queued)).Message);
+        await Eventually.Equal(10, async () => (await grain.Get()).Policy.Period);
+        Assert.Equal(30, (await grain.SetPolicy(new PeriodicPolicy(30))).Policy.Period);
+    }
+
     /// <summary>A new run of tenant acme (not created), its grain id, and the storage of run grain states, to write or read them directly.</summary>
     private (RunId Run, GrainId GrainId, IGrainStorage Storage) StoredRun(string name)
     {
