@@ -20,13 +20,14 @@ if [[ "${1:-}" == --growth || "${1:-}" == --shards ]]; then mode="${1#--}"; shif
 table() {
   /usr/bin/python3 -c "$(cat <<'PY'
 import json, sys
+def sec(x): return f"{x:.3f}".rstrip("0").rstrip(".") if x >= 0.001 else f"{x:.6f}".rstrip("0")
 print("| size MiB | shards | row | ours median s (min) | reference | reference median s (min) | ratio | pair ratio | peak RSS save / load MiB |")
 print("|---|---|---|---|---|---|---|---|---|")
 for line in sys.stdin:
     s = json.loads(line)
     for r in s["rows"]:
-        print(f"| {s['size_mib']} | {s['shards']} | {r['name']} | {r['ours_median_s']} ({r['ours_min_s']}) | {r['reference']} "
-              f"| {r['reference_median_s']} ({r['reference_min_s']}) | {r['ratio']} | {r['pair_ratio_median']} "
+        print(f"| {s['size_mib']} | {s['shards']} | {r['name']} | {sec(r['ours_median_s'])} ({sec(r['ours_min_s'])}) | {r['reference']} "
+              f"| {sec(r['reference_median_s'])} ({sec(r['reference_min_s'])}) | {r['ratio']} | {r['pair_ratio_median']} "
               f"| {s['peak_rss_save_mib']:.0f} / {s['peak_rss_load_mib']:.0f} |")
 PY
 )"

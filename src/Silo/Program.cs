@@ -13,3 +13,9 @@ catch (InvalidSiloConfigurationException e)
     await Console.Error.WriteLineAsync($"silo: invalid configuration: {e.Message}");
     return 1;
 }
+catch (Exception e)
+{
+    // A port already taken, storage refusing at start, …: one line, not a host failure with a stack trace.
+    await Console.Error.WriteLineAsync($"silo: could not run: {e.GetType().Name}: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries))}");
+    return 1;
+}

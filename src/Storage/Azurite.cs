@@ -115,13 +115,48 @@ public sealed class Azurite : IAsyncDisposable
         _process.Dispose();
     }
 
+    /// <summary>
+    /// A TCP port free on 127.0.0.1 now, for a process about to listen on it. Chosen below the kernel's ephemeral
+    /// range: a port from that range (what binding port 0 gives) can become the source port of any outgoing
+    /// connection on the machine before the process binds it, and the silos' and agents' own connections are many.
+    /// </summary>
     public static int FreePort()
     {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        var (low, high) = ListenPortRange();
+        for (var attempt = 0; attempt < 200; attempt++)
+        {
+            var port = Random.Shared.Next(low, high);
+            if (CanListen(port)) return port;
+        }
+        throw new InvalidOperationException($"no free TCP port on 127.0.0.1 between {low} and {high - 1}");
+    }
+
+    /// <summary>Ports below the ephemeral range (12,000 of them, from 1024 up), or 20000–32767 where that range cannot be read.</summary>
+    private static (int Low, int High) ListenPortRange()
+    {
+        const int Width = 12000;
+        try
+        {
+            var ephemeralLow = int.Parse(File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries)[0], System.Globalization.CultureInfo.InvariantCulture);
+            if (ephemeralLow > 1024 + 1000) return (Math.Max(1024, ephemeralLow - Width), ephemeralLow);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or FormatException or IndexOutOfRangeException) { }
+        return (20000, 32768);
+    }
+
+    private static bool CanListen(int port)
+    {
+        try
+        {
+            var listener = new TcpListener(IPAddress.Loopback, port);
+            listener.Start();
+            listener.Stop();
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 using Azure.Storage.Blobs;
 using Azure.Storage.Sas;
+using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 
 namespace Checkpointing.Grains.Tests;
@@ -21,6 +22,28 @@ public sealed class SiloReadinessTests
         var line = Assert.Single(silo.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.StartsWith("silo: invalid configuration: ", line);
         Assert.Contains(named, line);
+    }
+
+    [Fact]
+    public async Task A_silo_whose_http_port_is_taken_exits_1_and_its_last_line_names_the_address()
+    {
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, Azurite.FreePort());
+        taken.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+            var inMemory = new Dictionary<string, string> { ["CKPT_Storage__GrainState"] = "Memory", ["CKPT_Storage__Checkpoints"] = "Memory" };
+            await using var silo = await SiloProcess.StartAsync($"taken-{Guid.NewGuid():N}", "UseDevelopmentStorage=true", TestTenancy.SigningKey, mode: "Dev",
+                inMemory, waitUntilReady: false, ports: (Azurite.FreePort(), Azurite.FreePort(), port));
+            Assert.Equal(1, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            var lines = silo.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            // The host's log before it may carry exceptions (it is the silo's log); what ends the process is one line.
+            var last = lines[^1];
+            Assert.StartsWith("silo: could not run: ", last);
+            Assert.Contains($":{port}", last);
+            Assert.Contains("address already in use", last, StringComparison.OrdinalIgnoreCase);
+        }
+        finally { taken.Stop(); }
     }
 
     [Fact]
