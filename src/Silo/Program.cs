@@ -15,7 +15,7 @@ catch (InvalidSiloConfigurationException e)
 }
 catch (Exception e)
 {
-    // A port already taken, storage refusing at start, …: one line, not a host failure with a stack trace.
+    // A port already taken, storage refusing at start, …: exit 1 with one closing line, not an abort (134) with the unhandled exception's trace.
     await Console.Error.WriteLineAsync($"silo: could not run: {e.GetType().Name}: {string.Join(' ', e.Message.Split('\n', StringSplitOptions.TrimEntries))}");
     return 1;
 }
