@@ -27,7 +27,8 @@ public sealed class TenantState
 /// within the limit, so the tenant never goes over its limit through commits. A grant is written
 /// before it is given; retained-bytes reports are written lazily (a lost report leaves the grant
 /// counted, which errs on the safe side). When an operator lowers the limit, runs' grants are
-/// revoked: only commits already past their check can still land (at most one checkpoint per run).
+/// revoked, each run reporting what it retains as it answers: only commits already past their check
+/// can still land (at most one checkpoint per run).
 /// </para>
 /// Accounting members are reachable from run grains only (the call filter refuses clients) and still check their arguments.
 /// </summary>

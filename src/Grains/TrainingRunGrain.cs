@@ -441,10 +441,16 @@ public sealed class TrainingRunGrain(
         _grant = new TenantGrant(granted.UpTo, now + granted.Lease);
     }
 
-    public Task RevokeGrant()
+    /// <summary>
+    /// The tenant drops every grant once its runs answer this and counts each run by its last report, so the report
+    /// must be current rather than up to <see cref="RunGrainOptions.TenantReportDelay"/> old; it goes through the
+    /// channel, after any report sent before it.
+    /// </summary>
+    public async Task RevokeGrant()
     {
         _grant = null;
-        return Task.CompletedTask;
+        CancelTenantReport();
+        await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: false);
     }
 
     private long RetainedBytes => _catalog.Bytes + S.Held.Sum(h => h.Bytes);

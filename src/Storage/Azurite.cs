@@ -65,23 +65,28 @@ public sealed class Azurite : IAsyncDisposable
             "--tableHost", host.Address, "--tablePort", $"{table}",
         }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node for Azurite");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
+        var lastWords = new LastLines(5);
+        process.OutputDataReceived += (_, e) => lastWords.Add(e.Data);
+        process.ErrorDataReceived += (_, e) => lastWords.Add(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var azurite = new Azurite(process, host, blob, queue, table);
-        await azurite.WaitForPortsAsync();
+        await azurite.WaitForPortsAsync(lastWords);
         return azurite;
     }
 
-    private async Task WaitForPortsAsync()
+    private async Task WaitForPortsAsync(LastLines lastWords)
     {
         var deadline = Stopwatch.StartNew();
         foreach (var port in new[] { BlobPort, QueuePort, TablePort })
         {
             while (true)
             {
-                if (_process.HasExited) throw new InvalidOperationException($"Azurite exited with code {_process.ExitCode} before listening.");
+                if (_process.HasExited)
+                {
+                    await _process.WaitForExitAsync(); // its output is read to the end
+                    throw new InvalidOperationException($"Azurite exited with code {_process.ExitCode} before listening on ports {BlobPort}, {QueuePort}, {TablePort}: {lastWords}");
+                }
                 try
                 {
                     using var client = new TcpClient();
@@ -126,10 +131,13 @@ public sealed class Azurite : IAsyncDisposable
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(low, high);
-            if (CanListen(port)) return port;
+            // Never the same port twice from this process: the first may not be bound yet.
+            if (CanListen(port) && HandedOut.TryAdd(port, 0)) return port;
         }
         throw new InvalidOperationException($"no free TCP port on 127.0.0.1 between {low} and {high - 1}");
     }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
 
     /// <summary>Ports below the ephemeral range (12,000 of them, from 1024 up), or 20000–32767 where that range cannot be read.</summary>
     private static (int Low, int High) ListenPortRange()
@@ -169,4 +177,25 @@ public sealed record AzuriteHost(string Address, string? Location = null, IReadO
     public static readonly AzuriteHost Loopback = new("127.0.0.1");
 
     public IReadOnlyList<string> Launcher => LauncherArgs ?? [];
+}
+
+/// <summary>The last few non-empty lines a process wrote, for an error that names why it ended.</summary>
+internal sealed class LastLines(int capacity)
+{
+    private readonly Queue<string> _lines = new();
+
+    public void Add(string? line)
+    {
+        if (string.IsNullOrWhiteSpace(line)) return;
+        lock (_lines)
+        {
+            _lines.Enqueue(line.Trim());
+            if (_lines.Count > capacity) _lines.Dequeue();
+        }
+    }
+
+    public override string ToString()
+    {
+        lock (_lines) return _lines.Count == 0 ? "(it wrote nothing)" : string.Join(" | ", _lines);
+    }
 }

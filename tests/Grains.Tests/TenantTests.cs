@@ -126,6 +126,23 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task When_a_limit_changes_the_tenant_counts_each_run_by_what_it_retains_then_not_by_a_delayed_report()
+    {
+        TestTenancy.ActAs("eta");
+        var job = new FakeJob(fixture.Client, fixture.Store, new RunId("eta", "recent"), worldSize: 2, tensors: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        for (var i = 0; i < 3; i++) await job.SaveAsync($"model_{10 * i + 9:D7}", 10 * i + 9); // well within one report delay
+        var retained = (await job.Grain.Get()).RetainedBytes;
+
+        // Revoking grants leaves the tenant counting each run by its report: one still waiting for its delay would undercount.
+        TestTenancy.ActAs(TenantTokens.OperatorTenant);
+        var tenant = fixture.Client.GetGrain<ITenantGrain>("eta");
+        await tenant.SetLimits(new TenantLimits(null, 10 * retained));
+        Assert.Equal(retained, (await tenant.Get()).RetainedBytes);
+    }
+
+    [Fact]
     public void Tokens_are_signed_bound_to_a_tenant_and_expire()
     {
         var token = TenantTokens.Issue(TestTenancy.Key, "acme", DateTimeOffset.UtcNow.AddMinutes(5));
