@@ -111,12 +111,9 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     public async Task A_run_committing_in_a_burst_tells_its_tenant_at_most_once_per_report_delay()
     {
         TestTenancy.ActAs("zeta");
-        var job = new FakeJob(fixture.Client, fixture.Store, new RunId("zeta", "burst"), worldSize: 2, tensors: 2);
-        await job.Grain.Create(new PeriodicPolicy(10));
-        job.Epoch = await job.Grain.StartAttempt();
         var watch = Stopwatch.StartNew();
         const int commits = 12;
-        for (var i = 0; i < commits; i++) await job.SaveAsync($"model_{10 * i + 9:D7}", 10 * i + 9);
+        var job = await RunThatCommittedAsync("zeta", "burst", commits);
         var retained = (await job.Grain.Get()).RetainedBytes;
         await Eventually.Equal(retained, async () => (await fixture.Client.GetGrain<ITenantGrain>("zeta").Get()).RetainedBytes);
 
@@ -129,10 +126,7 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     public async Task When_a_limit_changes_the_tenant_counts_each_run_by_what_it_retains_then_not_by_a_delayed_report()
     {
         TestTenancy.ActAs("eta");
-        var job = new FakeJob(fixture.Client, fixture.Store, new RunId("eta", "recent"), worldSize: 2, tensors: 2);
-        await job.Grain.Create(new PeriodicPolicy(10));
-        job.Epoch = await job.Grain.StartAttempt();
-        for (var i = 0; i < 3; i++) await job.SaveAsync($"model_{10 * i + 9:D7}", 10 * i + 9); // well within one report delay
+        var job = await RunThatCommittedAsync("eta", "recent", commits: 3); // well within one report delay
         var retained = (await job.Grain.Get()).RetainedBytes;
 
         // Revoking grants leaves the tenant counting each run by its report: one still waiting for its delay would undercount.
@@ -140,6 +134,19 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         var tenant = fixture.Client.GetGrain<ITenantGrain>("eta");
         await tenant.SetLimits(new TenantLimits(null, 10 * retained));
         Assert.Equal(retained, (await tenant.Get()).RetainedBytes);
+    }
+
+    /// <summary>
+    /// A new two-rank run of <paramref name="tenant"/> that has committed <paramref name="commits"/> checkpoints back to back.
+    /// The caller acts as the tenant (a request context set in here would not flow back out).
+    /// </summary>
+    private async Task<FakeJob> RunThatCommittedAsync(string tenant, string run, int commits)
+    {
+        var job = new FakeJob(fixture.Client, fixture.Store, new RunId(tenant, run), worldSize: 2, tensors: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        for (var i = 0; i < commits; i++) await job.SaveAsync($"model_{10 * i + 9:D7}", 10 * i + 9);
+        return job;
     }
 
     [Fact]
