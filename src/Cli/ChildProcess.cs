@@ -10,7 +10,7 @@ public sealed class ChildProcess : IAsyncDisposable
 {
     private readonly Process _process;
     private readonly IDisposable _exitGuard;
-    private readonly List<string> _errors = [];
+    private readonly OutputTail _errors = new(20);
     private readonly Channel<JsonObject> _events = Channel.CreateUnbounded<JsonObject>();
 
     private ChildProcess(Process process)
@@ -22,7 +22,7 @@ public sealed class ChildProcess : IAsyncDisposable
             if (e.Data is null) _events.Writer.TryComplete();
             else if (e.Data.StartsWith('{') && ParseOrNull(e.Data) is { } json) _events.Writer.TryWrite(json);
         };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_errors) _errors.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _errors.Add(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
@@ -31,7 +31,7 @@ public sealed class ChildProcess : IAsyncDisposable
     public bool HasExited => _process.HasExited;
     public int ExitCode => _process.ExitCode;
     public ChannelReader<JsonObject> Events => _events.Reader;
-    public string ErrorTail { get { lock (_errors) return string.Join('\n', _errors.TakeLast(20)); } }
+    public string ErrorTail => string.Join('\n', _errors.Lines);
 
     public static ChildProcess Start(string fileName, IEnumerable<string> arguments, IReadOnlyDictionary<string, string>? environment = null)
     {

@@ -84,7 +84,8 @@ public sealed class TrainingRunGrain(
         await _history.FlushIfDueAsync(time.GetUtcNow(), maxDelay: null);
         if (_sealing is { } sealing) await sealing; // the next activation must read the archive this one wrote
         var release = _grant is not null;
-        if (!release && !CancelTenantReport()) return;
+        var reportDue = CancelTenantReport();
+        if (!release && !reportDue) return;
         _grant = null;
         try { await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release); }
         catch (Exception e) { logger.LogWarning(e, "Run {Run}: giving back the retained-bytes grant failed; the tenant keeps counting it until the run reports again", _id); }

@@ -65,9 +65,10 @@ public sealed class Azurite : IAsyncDisposable
             "--tableHost", host.Address, "--tablePort", $"{table}",
         }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node for Azurite");
-        var lastWords = new LastLines(5);
-        process.OutputDataReceived += (_, e) => lastWords.Add(e.Data);
-        process.ErrorDataReceived += (_, e) => lastWords.Add(e.Data);
+        var lastWords = new OutputTail(5);
+        void Keep(string? line) { if (!string.IsNullOrWhiteSpace(line)) lastWords.Add(line.Trim()); }
+        process.OutputDataReceived += (_, e) => Keep(e.Data);
+        process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var azurite = new Azurite(process, host, blob, queue, table);
@@ -75,7 +76,7 @@ public sealed class Azurite : IAsyncDisposable
         return azurite;
     }
 
-    private async Task WaitForPortsAsync(LastLines lastWords)
+    private async Task WaitForPortsAsync(OutputTail lastWords)
     {
         var deadline = Stopwatch.StartNew();
         foreach (var port in new[] { BlobPort, QueuePort, TablePort })
@@ -85,7 +86,7 @@ public sealed class Azurite : IAsyncDisposable
                 if (_process.HasExited)
                 {
                     await _process.WaitForExitAsync(); // its output is read to the end
-                    throw new InvalidOperationException($"Azurite exited with code {_process.ExitCode} before listening on ports {BlobPort}, {QueuePort}, {TablePort}: {lastWords}");
+                    throw new InvalidOperationException($"Azurite exited with code {_process.ExitCode} before listening on ports {BlobPort}, {QueuePort}, {TablePort}: {(lastWords.Lines.Count == 0 ? "(it wrote nothing)" : string.Join(" | ", lastWords.Lines))}");
                 }
                 try
                 {
@@ -127,7 +128,7 @@ public sealed class Azurite : IAsyncDisposable
     /// </summary>
     public static int FreePort()
     {
-        var (low, high) = ListenPortRange();
+        var (low, high) = ListenPorts;
         for (var attempt = 0; attempt < 200; attempt++)
         {
             var port = Random.Shared.Next(low, high);
@@ -138,6 +139,7 @@ public sealed class Azurite : IAsyncDisposable
     }
 
     private static readonly System.Collections.Concurrent.ConcurrentDictionary<int, byte> HandedOut = new();
+    private static readonly (int Low, int High) ListenPorts = ListenPortRange();
 
     /// <summary>Ports below the ephemeral range (12,000 of them, from 1024 up), or 20000–32767 where that range cannot be read.</summary>
     private static (int Low, int High) ListenPortRange()
@@ -177,25 +179,4 @@ public sealed record AzuriteHost(string Address, string? Location = null, IReadO
     public static readonly AzuriteHost Loopback = new("127.0.0.1");
 
     public IReadOnlyList<string> Launcher => LauncherArgs ?? [];
-}
-
-/// <summary>The last few non-empty lines a process wrote, for an error that names why it ended.</summary>
-internal sealed class LastLines(int capacity)
-{
-    private readonly Queue<string> _lines = new();
-
-    public void Add(string? line)
-    {
-        if (string.IsNullOrWhiteSpace(line)) return;
-        lock (_lines)
-        {
-            _lines.Enqueue(line.Trim());
-            if (_lines.Count > capacity) _lines.Dequeue();
-        }
-    }
-
-    public override string ToString()
-    {
-        lock (_lines) return _lines.Count == 0 ? "(it wrote nothing)" : string.Join(" | ", _lines);
-    }
 }
