@@ -8,7 +8,7 @@ namespace Checkpointing.TestSupport;
 public sealed class SiloProcess : IAsyncDisposable
 {
     private readonly Process _process;
-    private readonly List<string> _log = [];
+    private readonly OutputTail _log = new(40);
 
     private SiloProcess(Process process, int siloPort, int gatewayPort, int healthPort)
     {
@@ -16,8 +16,8 @@ public sealed class SiloProcess : IAsyncDisposable
         SiloPort = siloPort;
         GatewayPort = gatewayPort;
         HealthPort = healthPort;
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.Add(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.Add(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) _log.Add(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _log.Add(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
@@ -34,7 +34,7 @@ public sealed class SiloProcess : IAsyncDisposable
         await _process.WaitForExitAsync(cancel.Token);
         return _process.ExitCode;
     }
-    public string Log { get { lock (_log) return string.Join('\n', _log.TakeLast(40)); } }
+    public string Log => string.Join('\n', _log.Lines);
 
     public static string SiloDll
     {
