@@ -13,13 +13,6 @@ public interface ICheckpointStore
     string Description { get; }
 
     /// <summary>
-    /// True when reading an object a second time right after a first read costs about a memory copy
-    /// (a local file in the page cache, memory), so a verified load may read twice instead of staging
-    /// everything: verify every checksum first, then read straight into the destination tensors.
-    /// </summary>
-    bool RereadIsCheap => false;
-
-    /// <summary>
     /// Writes the object <paramref name="key"/> through <paramref name="writeContent"/>, which gets a
     /// write-only stream. The object becomes visible only after the callback returns and the
     /// bytes are durable; if the callback or the store fails, nothing is visible.

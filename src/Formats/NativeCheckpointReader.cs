@@ -3,19 +3,8 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>An existing tensor a load may fill in place of allocating a new one, or null to allocate.</summary>
-public delegate (object Value, ITensorTarget Target)? TensorPlacement(string key, TensorDType dtype, long[] shape);
-
 public sealed record NativeLoadOptions
 {
-    /// <summary>
-    /// Destinations to fill in place (a model's own parameters). Honoured only by stores where a second
-    /// read is cheap (<see cref="ICheckpointStore.RereadIsCheap"/>): every shard is verified first, then
-    /// read straight into these tensors, so they change only after every checksum has matched. Other
-    /// stores read once into fresh tensors (staging) that the caller copies.
-    /// </summary>
-    public TensorPlacement? PlaceInto { get; init; }
-
     /// <summary>Bytes of tensor data read so far (one report at a time, though shards are read in parallel).</summary>
     public IProgress<long>? Progress { get; init; }
 
@@ -25,7 +14,7 @@ public sealed record NativeLoadOptions
     /// <summary>
     /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
     /// (DESIGN.md §11); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus
-    /// shard headers), each chunk read whole is checked against its content hash, and tensors are never filled in place:
+    /// shard headers), each chunk read whole is checked against its content hash:
     /// run <c>ckpt verify</c> for a full check.
     /// </summary>
     public Func<string, long[], TensorLayout?>? Layouts { get; init; }
@@ -50,7 +39,11 @@ public sealed class LoadStatistics
     }
 }
 
-/// <summary>Reads and verifies native checkpoints. Nothing is returned, and nothing placed in place is changed, until every shard's length and checksum have been checked.</summary>
+/// <summary>
+/// Reads and verifies native checkpoints into fresh tensors. Nothing is returned until every read has succeeded and every
+/// shard's length and checksum have been checked, so a caller that copies the result into a model only afterwards changes
+/// nothing when any read fails.
+/// </summary>
 public static class NativeCheckpointReader
 {
     public static async Task<CheckpointManifest> ReadManifestAsync(ICheckpointStore store, string checkpointKey, CancellationToken cancellationToken = default)
@@ -70,8 +63,7 @@ public static class NativeCheckpointReader
         LoadAsync(store, checkpointKey, manifest, allocate, new NativeLoadOptions { Progress = progress }, cancellationToken);
 
     /// <summary>
-    /// Loads every tensor, into <see cref="NativeLoadOptions.PlaceInto"/>'s destinations where the store
-    /// allows it and through <paramref name="allocate"/> otherwise, and returns the state tree.
+    /// Loads every tensor into fresh tensors from <paramref name="allocate"/> and returns the state tree.
     /// </summary>
     public static async Task<OrderedDictionary<string, object?>> LoadAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
         TensorAllocator allocate, NativeLoadOptions options, CancellationToken cancellationToken = default)
@@ -84,52 +76,35 @@ public static class NativeCheckpointReader
             return StateTree.Expand(manifest.State, key => values[key]);
         }
         var chunks = ShardedTensorInfo.ChunkKeys(manifest.Sharded.Values);
-        if (options.PlaceInto is { } place && store.RereadIsCheap)
+        await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
         {
-            var headers = await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, null, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
-            try
-            {
-                await FillInPlaceAsync(store, checkpointKey, manifest, headers, chunks, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
-                await AssembleShardedAsync(store, checkpointKey, manifest, place, allocate, values, options, cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                // Rare (the disk failed, or someone rewrote a shard between the passes), but the caller must know what it left behind.
-                throw new IOException($"{checkpointKey} in {store.Description}: every checksum verified, then reading into the destination tensors failed, so they hold part of this checkpoint: {e.Message}", e);
-            }
-        }
-        else
-        {
-            await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
-            {
-                if (chunks.Contains(key)) return null; // verified now, assembled below
-                var (value, target) = allocate(key, dtype, info.Shape);
-                values[key] = value;
-                return target;
-            }, options.Progress, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
-            await AssembleShardedAsync(store, checkpointKey, manifest, null, allocate, values, options, cancellationToken).ConfigureAwait(false);
-        }
+            if (chunks.Contains(key)) return null; // verified now, assembled below
+            var (value, target) = allocate(key, dtype, info.Shape);
+            values[key] = value;
+            return target;
+        }, options.Progress, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
+        await AssembleShardedAsync(store, checkpointKey, manifest, allocate, values, options, cancellationToken).ConfigureAwait(false);
         return StateTree.Expand(manifest.State, key => values[key]);
     }
 
     /// <summary>
-    /// After every shard verified: each sharded tensor is read again from its chunks (ranged reads) straight into its
-    /// whole destination, placed where <paramref name="place"/> says or allocated. (The verifying pass reported the progress.)
+    /// After every shard verified: each sharded tensor is read again from its chunks (ranged reads) into a fresh whole
+    /// tensor. (The verifying pass reported the progress.)
     /// </summary>
-    private static Task AssembleShardedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorPlacement? place,
+    private static Task AssembleShardedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
         TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct) =>
         ReadSlicesAsync(store, checkpointKey, manifest, manifest.Sharded.Keys.Select(key => StoredTensorChunks.Of(manifest, key)), t => TensorLayout.Whole(t.Shape),
-            place, allocate, values, options with { Progress = null }, ct);
+            allocate, values, options with { Progress = null }, ct);
 
     /// <summary>A load into declared layouts: for every tensor the state references, only the bytes of the part asked for.</summary>
     private static Task LoadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorAllocator allocate,
         Func<string, long[], TensorLayout?> layouts, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct) =>
         ReadSlicesAsync(store, checkpointKey, manifest, StoredTensorChunks.All(manifest), t => layouts(t.Key, t.Shape) ?? TensorLayout.Whole(t.Shape),
-            place: null, allocate, values, options, ct);
+            allocate, values, options, ct);
 
     /// <summary>Reads each tensor's part given by <paramref name="layoutOf"/> through a <see cref="SliceReader"/>, several tensors at once.</summary>
     private static Task ReadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IEnumerable<StoredTensorChunks> tensors,
-        Func<StoredTensorChunks, TensorLayout> layoutOf, TensorPlacement? place, TensorAllocator allocate, ConcurrentDictionary<string, object> values,
+        Func<StoredTensorChunks, TensorLayout> layoutOf, TensorAllocator allocate, ConcurrentDictionary<string, object> values,
         NativeLoadOptions options, CancellationToken ct)
     {
         var headers = new ShardHeaders(store, checkpointKey, manifest);
@@ -137,7 +112,7 @@ public static class NativeCheckpointReader
         {
             var layout = layoutOf(tensor);
             var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, layout);
-            var (value, target) = place?.Invoke(tensor.Key, tensor.DType, layout.LocalShape) ?? allocate(tensor.Key, tensor.DType, layout.LocalShape);
+            var (value, target) = allocate(tensor.Key, tensor.DType, layout.LocalShape);
             values[tensor.Key] = value;
             if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
             options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
@@ -165,31 +140,6 @@ public static class NativeCheckpointReader
 
     /// <summary>Shards are read in parallel; the caller's progress sees one report at a time.</summary>
     private static IProgress<long>? Serialized(IProgress<long>? progress) => progress is null ? null : new SerializedProgress(progress);
-
-    /// <summary>
-    /// The second pass of an in-place load, after every shard verified: positional reads of each tensor's
-    /// bytes straight into its destination (a re-read from the page cache for a local folder).
-    /// </summary>
-    private static Task FillInPlaceAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, SafetensorsHeader[] headers,
-        HashSet<string> chunks, TensorPlacement place, TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
-    {
-        var index = new ShardIndex(manifest, checkpointKey);
-        // In file order within each shard, so that the re-read stays sequential; a reused shard's tensors this checkpoint does not use are skipped.
-        var tensors = headers.SelectMany((header, shard) => header.Entries
-            .Select(entry => (Shard: shard, header.DataStart, Entry: entry, Indexed: index.Find(shard, entry)))
-            .Where(t => t.Indexed is not null && !chunks.Contains(t.Indexed.Value.Key))
-            .Select(t => (t.Shard, t.DataStart, t.Entry, t.Indexed!.Value.Key)));
-        return Parallel.ForEachAsync(tensors, new ParallelOptions { MaxDegreeOfParallelism = options.MaxParallelShards, CancellationToken = ct }, async (tensor, token) =>
-        {
-            var entry = tensor.Entry;
-            var (value, target) = place(tensor.Key, entry.DType, entry.Shape) ?? allocate(tensor.Key, entry.DType, entry.Shape);
-            values[tensor.Key] = value;
-            var shardKey = CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[tensor.Shard]);
-            var start = tensor.DataStart + entry.Begin;
-            await target.FillAsync((destination, offset, c) => store.ReadRangeAsync(shardKey, start + offset, destination, c), token).ConfigureAwait(false);
-            options.Progress?.Report(entry.ByteLength);
-        });
-    }
 
     /// <summary>
     /// Finds the manifest's tensor for a shard's header entry. In a shard of this checkpoint's own, by key, as

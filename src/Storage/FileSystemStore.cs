@@ -32,8 +32,6 @@ public sealed class FileSystemStore : ICheckpointStore
     public string Root => _root;
     public string Description => $"folder {_root}";
 
-    public bool RereadIsCheap => true;
-
     /// <summary>The file behind a key; keys are validated, so the path never leaves the root.</summary>
     public string PathOf(string key) => Path.Combine(_root, StoreKey.Validate(key).Replace('/', Path.DirectorySeparatorChar));
 

@@ -16,8 +16,6 @@ public sealed class MemoryStore : ICheckpointStore
 
     public string Description => "in-process memory store";
 
-    public bool RereadIsCheap => true;
-
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
         StoreKey.Validate(key);

@@ -271,19 +271,13 @@ public class Checkpointer
     /// Reads a checkpoint into a state tree of TorchSharp tensors (fvcore's <c>_load_file</c>): a native
     /// folder (or its manifest.json), a <c>torch.save</c> file, or a bare <c>.safetensors</c> file.
     /// </summary>
-    protected virtual Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken) =>
-        LoadFileAsync(path, placeModelInPlace: true, cancellationToken);
-
-    /// <param name="placeModelInPlace">
-    /// Whether a native checkpoint's model tensors may be read straight into the model's own tensors
-    /// (after every checksum verified) when the store allows it; the tree then holds the model's own
-    /// tensors under those keys. False when the names are rewritten before loading (matching heuristics).
-    /// </param>
-    protected async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, bool placeModelInPlace, CancellationToken cancellationToken)
+    /// <remarks>Every read happens here, into fresh tensors, before anything is copied into the model or a checkpointable:
+    /// a read that fails leaves them as they were.</remarks>
+    protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
     {
         if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
         {
-            return await LoadNativeAsync(store, key, placeModelInPlace, cancellationToken, recordIn: _backend).ConfigureAwait(false);
+            return await LoadNativeAsync(store, key, cancellationToken, recordIn: _backend).ConfigureAwait(false);
         }
         if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
         {
@@ -293,11 +287,11 @@ public class Checkpointer
             return TorchFiles.Load(path);
         }
         var (folder, folderKey) = NativeCheckpointFiles.Locate(path);
-        return await LoadNativeAsync(folder, folderKey, placeModelInPlace, cancellationToken).ConfigureAwait(false);
+        return await LoadNativeAsync(folder, folderKey, cancellationToken).ConfigureAwait(false);
     }
 
     /// <param name="recordIn">The backend that resolved the checkpoint, told of the load for its run's history.</param>
-    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, bool placeModelInPlace, CancellationToken cancellationToken,
+    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, CancellationToken cancellationToken,
         ICheckpointBackend? recordIn = null)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
@@ -305,7 +299,6 @@ public class Checkpointer
         var options = new NativeLoadOptions
         {
             Progress = LoadProgress,
-            PlaceInto = placeModelInPlace ? ModelPlacement.For(Model, manifest) : null,
             Layouts = Layouts is { } layouts ? layouts.ForLoad : null,
             Statistics = LoadStatistics,
         };
@@ -337,11 +330,9 @@ public class Checkpointer
         var modelState = state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict.");
         var keys = ModelStateLoader.Load(Model, modelState);
         // The loaded tensors were copied into the model's own; free their native memory now rather than at GC.
-        // Tensors read in place are the model's own: those stay.
-        var own = Model.state_dict().Values.ToHashSet<object>(ReferenceEqualityComparer.Instance);
         foreach (var value in modelState.Values)
         {
-            if (value is IDisposable disposable && !own.Contains(value)) disposable.Dispose();
+            if (value is IDisposable disposable) disposable.Dispose();
         }
         return keys;
     }

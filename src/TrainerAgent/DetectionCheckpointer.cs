@@ -58,7 +58,7 @@ public class DetectionCheckpointer : Checkpointer
         }
         else
         {
-            checkpoint = await LoadFileAsync(path, placeModelInPlace: !heuristics, cancellationToken).ConfigureAwait(false);
+            checkpoint = await base.LoadFileAsync(path, cancellationToken).ConfigureAwait(false);
         }
         if (heuristics) checkpoint[DetectronCheckpointFile.MatchingHeuristicsKey] = true;
         return checkpoint;

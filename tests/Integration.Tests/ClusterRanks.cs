@@ -1,5 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
+using Checkpointing.TestSupport;
 using Checkpointing.TrainerAgent;
 using Checkpointing.TrainerAgent.Cluster;
 using TorchSharp;
@@ -11,12 +12,10 @@ namespace Checkpointing.Integration.Tests;
 /// <summary>Ranks of a data-parallel job in one process: identical replicas (same seed), each with its own cluster checkpointer.</summary>
 public static class ClusterRanks
 {
-    public static Sequential Replica(long seed)
-    {
-        torch.manual_seed(seed);
+    /// <summary>Weights from the test's own generator (<see cref="SeededWeights"/>): equal seeds give equal replicas even while other tests draw from libtorch's.</summary>
+    public static Sequential Replica(long seed) =>
         // Four equally heavy layers: a by-bytes split over four ranks can give each about a quarter.
-        return nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10));
-    }
+        SeededWeights.Fill(nn.Sequential(nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10)), seed);
 
     public static async Task<RunId> CreateRunAsync(IGrainFactory grains, string name, PeriodicPolicy policy)
     {
