@@ -13,11 +13,11 @@ public sealed partial class DirectoryHandle : IDisposable
 {
     // O_RDONLY | O_DIRECTORY | O_CLOEXEC: a child process started meanwhile must not inherit the descriptor (and its lock).
     private static readonly int OpenFlags = OperatingSystem.IsMacOS() ? 0x100000 | 0x1000000 : 0x10000 | 0x80000;
-    private const int LockSh = 1;
     private const int LockEx = 2;
     private const int LockNb = 4;
     private const int LockUn = 8;
     private const int EIntr = 4;
+    private static readonly int EWouldBlock = OperatingSystem.IsMacOS() ? 35 : 11;
     private const int EBadF = 9;
     private const int EInval = 22;
     private static readonly int[] NoDirectoryFsync = OperatingSystem.IsMacOS() ? [EBadF, EInval, 45, 102] : [EBadF, EInval, 95];
@@ -55,28 +55,25 @@ public sealed partial class DirectoryHandle : IDisposable
         if (NativeFsync(_fd) != 0 && !NoDirectoryFsync.Contains(Marshal.GetLastPInvokeError())) throw Failure("fsync", Path);
     }
 
-    /// <summary>Takes the exclusive lock if no other open handle holds any lock on this folder.</summary>
-    public bool TryLockExclusive() => TryLock(LockEx | LockNb);
-
     /// <summary>
-    /// Takes a shared lock, waiting while another handle holds the exclusive one. False where the file
-    /// system has no locks (some network mounts): there no handle can take the exclusive lock either.
+    /// Takes the exclusive lock if no other open handle holds any lock on this folder, without waiting. Where the file
+    /// system has no locks (some network mounts, systems other than Linux and macOS), <see cref="FolderLock.NotSupported"/>.
     /// </summary>
-    public bool LockShared() => TryLock(LockSh);
+    public FolderLock TryLockExclusive()
+    {
+        if (_fd < 0) return FolderLock.NotSupported;
+        while (true)
+        {
+            if (NativeFlock(_fd, LockEx | LockNb) == 0) return FolderLock.Taken;
+            var errno = Marshal.GetLastPInvokeError();
+            if (errno == EIntr) continue;
+            return errno == EWouldBlock ? FolderLock.HeldElsewhere : FolderLock.NotSupported;
+        }
+    }
 
     public void Unlock()
     {
         if (_fd >= 0) NativeFlock(_fd, LockUn);
-    }
-
-    private bool TryLock(int operation)
-    {
-        if (_fd < 0) return false;
-        while (true)
-        {
-            if (NativeFlock(_fd, operation) == 0) return true;
-            if (Marshal.GetLastPInvokeError() != EIntr) return false;
-        }
     }
 
     public void Dispose()

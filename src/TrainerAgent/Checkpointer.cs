@@ -328,8 +328,9 @@ public class Checkpointer
     {
         if (!checkpoint.Remove(ModelKey, out var state)) return null;
         var modelState = state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict.");
-        var keys = ModelStateLoader.Load(Model, modelState);
-        // The loaded tensors were copied into the model's own; free their native memory now rather than at GC.
+        // The checkpoint's tensors are this load's own: the model may take their memory over rather than copy them.
+        var keys = ModelStateLoader.Load(Model, modelState, takeOwnership: true);
+        // Free what the model did not take now rather than at GC (a taken tensor's memory lives on in the model).
         foreach (var value in modelState.Values)
         {
             if (value is IDisposable disposable) disposable.Dispose();

@@ -57,9 +57,10 @@ public enum CheckpointFormat
 /// API never carry the <c>.pth</c> extension.
 /// </summary>
 /// <remarks>
-/// Every save holds a shared <c>flock</c> on the save folder while it writes. A save that can take the
-/// exclusive lock first knows no other save is in flight there, and collects what killed saves left:
-/// hidden temporary files, shards no manifest references, and the folders they leave empty.
+/// A save folder has one writing process at a time (<see cref="SaveFolderWriter"/>): every write (save, tag, delete,
+/// compact) holds the folder's exclusive <c>flock</c>, and another process writing meanwhile gets
+/// <see cref="SaveFolderBusyException"/> before it writes anything. A save that begins with no other write in flight
+/// collects what killed saves left: hidden temporary files, shards no manifest references, and the folders they leave empty.
 /// </remarks>
 public sealed class LocalBackend : ICheckpointBackend
 {
@@ -105,9 +106,8 @@ public sealed class LocalBackend : ICheckpointBackend
 
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
-        using var folderLock = DirectoryHandle.Open(SaveDir);
-        if (folderLock.TryLockExclusive()) await TryCollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
-        _ = folderLock.LockShared(); // without locks nobody can collect, so writing unlocked is safe
+        using var writer = SaveFolderWriter.Acquire(SaveDir);
+        if (writer.Alone) await TryCollectLeftoversAsync(cancellationToken).ConfigureAwait(false);
         if (Format == CheckpointFormat.Pth)
         {
             if (options.Layouts is not null) throw new NotSupportedException($"Checkpoint {name}: a .pth file holds whole tensors; save sharded layouts in the native format.");
@@ -166,11 +166,10 @@ public sealed class LocalBackend : ICheckpointBackend
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
         await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is { } tag ? WithoutPthExtension(tag) : null;
 
-    /// <remarks>Under the shared folder lock, so that a collecting save never deletes the tag's temporary file.</remarks>
+    /// <remarks>As a writer of the folder, so that a collecting save never deletes the tag's temporary file.</remarks>
     public async Task TagLastAsync(string name, CancellationToken cancellationToken)
     {
-        using var folderLock = DirectoryHandle.Open(SaveDir);
-        _ = folderLock.LockShared();
+        using var writer = SaveFolderWriter.Acquire(SaveDir);
         await _catalog.TagLastAsync(Format == CheckpointFormat.Pth ? WithoutPthExtension(name) + TorchFiles.Extension : name, cancellationToken).ConfigureAwait(false);
     }
 
@@ -194,6 +193,7 @@ public sealed class LocalBackend : ICheckpointBackend
     /// </remarks>
     public async Task<bool> DeleteAsync(string name, CancellationToken cancellationToken)
     {
+        using var writer = SaveFolderWriter.Acquire(SaveDir);
         if (await GetLastAsync(cancellationToken).ConfigureAwait(false) == name) return false;
         try
         {
@@ -220,29 +220,23 @@ public sealed class LocalBackend : ICheckpointBackend
     /// <returns>Bytes written, or null when the checkpoint already was self-contained.</returns>
     public async Task<long?> CompactAsync(string name, CancellationToken cancellationToken = default)
     {
-        CheckpointManifest compacted;
-        List<string> holders;
-        using (var folderLock = DirectoryHandle.Open(SaveDir))
+        using var writer = SaveFolderWriter.Acquire(SaveDir);
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
+        var holders = manifest.ReusedFrom.ToList();
+        if (holders.Count == 0) return null;
+        await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
+        var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
+        var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
+        var options = new NativeWriteOptions
         {
-            _ = folderLock.LockShared();
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
-            holders = manifest.ReusedFrom.ToList();
-            if (holders.Count == 0) return null;
-            await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
-            var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
-            var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
-            var options = new NativeWriteOptions
-            {
-                ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
-                ReferencedElsewhere = ReferencedElsewhere(run, name, ownPins: []),
-            };
-            compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
-                state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);
-        }
+            ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
+            ReferencedElsewhere = ReferencedElsewhere(run, name, ownPins: []),
+        };
+        var compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
+            state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);
         foreach (var holder in holders) _references.MarkEvicted(holder);
-        // Another process's save may be reusing those shards right now (its pins are not ours to see): collect only when none is in flight.
-        using var exclusive = DirectoryHandle.Open(SaveDir);
-        if (exclusive.TryLockExclusive()) await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
+        // Another backend's save in this process may be reusing those shards right now (its pins are not ours to see): collect only when none is in flight.
+        if (writer.Alone) await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
         return compacted.WrittenBytes;
     }
 
@@ -289,7 +283,7 @@ public sealed class LocalBackend : ICheckpointBackend
     /// <summary>
     /// Deletes what killed saves left: temporary files in the save folder and in checkpoint folders,
     /// shards no manifest references, and checkpoint folders that this leaves empty. Folders holding
-    /// anything not ours, and symbolic links, are skipped. Call only under the exclusive folder lock.
+    /// anything not ours, and symbolic links, are skipped. Call only as the folder's <see cref="SaveFolderWriter.Alone"/> writer.
     /// Best effort: a folder it cannot read or clean (a link, no permission, removed meanwhile) never fails the save.
     /// </summary>
     private async Task TryCollectLeftoversAsync(CancellationToken cancellationToken)

@@ -13,7 +13,10 @@ public static class ModelStateLoader
 {
     public const string DataParallelPrefix = "module.";
 
-    public static IncompatibleKeys Load(nn.Module model, IDictionary<string, object?> checkpointState)
+    /// <summary>fvcore's model loading: every checkpoint tensor whose name and shape match is copied into the model.</summary>
+    /// <param name="takeOwnership">The caller hands its tensors over and never uses them again (a checkpointer's freshly read
+    /// state): a model tensor may then take over a loaded tensor's memory instead of copying it (see <see cref="CanAdopt"/>).</param>
+    public static IncompatibleKeys Load(nn.Module model, IDictionary<string, object?> checkpointState, bool takeOwnership = false)
     {
         var source = new OrderedDictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (key, value) in checkpointState)
@@ -36,16 +39,44 @@ public static class ModelStateLoader
         }
 
         var missing = new List<string>();
+        // A loaded tensor stored under two names must not become the memory of two untied model tensors.
+        var adopted = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         using (no_grad())
         {
             foreach (var (key, target) in modelState)
             {
-                if (source.TryGetValue(key, out var value)) target.copy_(value);
-                else missing.Add(key);
+                if (!source.TryGetValue(key, out var value)) missing.Add(key);
+                else if (takeOwnership && CanAdopt(target, value) && adopted.Add(value)) target.set_(value);
+                else target.copy_(value);
             }
         }
         var unexpected = source.Keys.Where(k => !modelState.ContainsKey(k)).ToList();
         return new IncompatibleKeys(missing, unexpected, incorrectShapes);
+    }
+
+    /// <summary>
+    /// Whether the model's tensor can take over the loaded tensor's memory (<c>set_</c>) instead of copying it: both are
+    /// dense CPU tensors of one dtype and shape, and the model's tensor owns its whole storage (it is no view into a larger
+    /// buffer, which would stop seeing the loaded values). The model keeps its tensor objects, so optimizers and tied names
+    /// (one object under two names) still see them; a load then costs no second pass over the model's bytes.
+    /// </summary>
+    private static bool CanAdopt(Tensor target, Tensor loaded) =>
+        target.device_type == DeviceType.CPU && loaded.device_type == DeviceType.CPU && target.dtype == loaded.dtype
+        && target.is_contiguous() && loaded.is_contiguous() && target.storage_offset() == 0 && loaded.storage_offset() == 0
+        && StorageElements(target) == target.numel() && StorageElements(loaded) == loaded.numel();
+
+    /// <summary>Elements in the tensor's storage, for the dtypes TorchSharp exposes storages of; null for the others (they are copied).</summary>
+    private static long? StorageElements(Tensor tensor)
+    {
+        switch (tensor.dtype)
+        {
+            case ScalarType.Float32: { using var storage = tensor.storage<float>(); return storage.Count; }
+            case ScalarType.Float64: { using var storage = tensor.storage<double>(); return storage.Count; }
+            case ScalarType.Int64: { using var storage = tensor.storage<long>(); return storage.Count; }
+            case ScalarType.Int32: { using var storage = tensor.storage<int>(); return storage.Count; }
+            case ScalarType.Byte: { using var storage = tensor.storage<byte>(); return storage.Count; }
+            default: return null;
+        }
     }
 
     /// <summary>Logs what <see cref="Load"/> reported, as fvcore does; aliases of loaded tensors are not reported missing.</summary>

@@ -139,11 +139,11 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
     {
         using var first = DirectoryHandle.Open(_store.Root);
         using var second = DirectoryHandle.Open(_store.Root);
-        Assert.True(first.LockShared());
-        Assert.False(second.TryLockExclusive());
+        Assert.Equal(FolderLock.Taken, first.TryLockExclusive());
+        Assert.Equal(FolderLock.HeldElsewhere, second.TryLockExclusive());
         first.Unlock();
-        Assert.True(second.TryLockExclusive());
-        Assert.False(first.TryLockExclusive());
+        Assert.Equal(FolderLock.Taken, second.TryLockExclusive());
+        Assert.Equal(FolderLock.HeldElsewhere, first.TryLockExclusive());
     }
 
     [Fact]

@@ -147,7 +147,7 @@ public sealed class SaveFolderSafetyTests : IDisposable
     }
 
     [Fact]
-    public void Nothing_is_collected_while_another_save_holds_the_folder()
+    public void A_save_while_another_writer_holds_the_folder_fails_at_once_writes_nothing_and_collects_nothing()
     {
         var checkpointer = SaveTwo();
         var temp = _dir.Sub($"model_0000014/.{CheckpointFiles.ShardName(0, 1, "0badf00d")}.tmp-{Guid.NewGuid():N}");
@@ -156,12 +156,59 @@ public sealed class SaveFolderSafetyTests : IDisposable
 
         using (var liveWriter = DirectoryHandle.Open(_dir.Path))
         {
-            Assert.True(liveWriter.LockShared());
-            checkpointer.Save("model_0000019", At(19));
+            Assert.Equal(FolderLock.Taken, liveWriter.TryLockExclusive());
+            var busy = Assert.Throws<SaveFolderBusyException>(() => checkpointer.Save("model_0000019", At(19)));
+            Assert.Equal(_dir.Path, busy.Folder);
+            Assert.False(Directory.Exists(_dir.Sub("model_0000019")));
+            Assert.Equal("model_0000009", File.ReadAllText(Tag));
             Assert.True(File.Exists(temp));
         }
         checkpointer.Save("model_0000024", At(24));
         Assert.False(Directory.Exists(_dir.Sub("model_0000014")));
+        Assert.Equal("model_0000024", File.ReadAllText(Tag));
+    }
+
+    /// <summary>
+    /// Two processes saving into one folder would delete each other's superseded shards (the tagged checkpoint's among
+    /// them). A real second process holds the folder's lock (flock(1)): a save fails at once and writes nothing; once that
+    /// process is killed, the kernel has dropped its lock and saving works again.
+    /// </summary>
+    [Fact]
+    public async Task A_second_process_writing_the_folder_makes_a_save_fail_and_a_killed_writer_leaves_no_lock_behind()
+    {
+        var checkpointer = SaveTwo();
+        var before = Directory.GetFileSystemEntries(_dir.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList();
+        using var other = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["--exclusive", "--no-fork", _dir.Path, "-c", "echo locked; exec sleep 120"])
+        {
+            RedirectStandardOutput = true,
+        }) ?? throw new InvalidOperationException("flock(1) did not start (util-linux)");
+        try
+        {
+            Assert.Equal("locked", await other.StandardOutput.ReadLineAsync());
+            Assert.Throws<SaveFolderBusyException>(() => checkpointer.Save("model_0000019", At(19)));
+            Assert.Throws<SaveFolderBusyException>(() => checkpointer.TagLastCheckpoint("model_0000004"));
+            Assert.Equal(before, Directory.GetFileSystemEntries(_dir.Path, "*", SearchOption.AllDirectories).Order(StringComparer.Ordinal));
+        }
+        finally
+        {
+            other.Kill(entireProcessTree: true); // SIGKILL: the writer dies holding the lock
+            await other.WaitForExitAsync();
+        }
+        checkpointer.Save("model_0000019", At(19));
+        Assert.Equal("model_0000019", File.ReadAllText(Tag));
+        Assert.Equal(19L, new Checkpointer(Models.Small(), _dir.Path).Load(_dir.Sub("model_0000019"))["iteration"]);
+    }
+
+    [Fact]
+    public async Task Saves_of_one_process_into_one_folder_run_side_by_side_and_both_commit()
+    {
+        var first = new Checkpointer(Models.Small(), _dir.Path);
+        var second = new Checkpointer(Models.Small(), _dir.Path);
+
+        await Task.WhenAll(Task.Run(() => first.SaveAsync("model_0000004", At(4))), Task.Run(() => second.SaveAsync("model_0000009", At(9))));
+
+        Assert.Equal(4L, new Checkpointer(Models.Small(), _dir.Path).Load(_dir.Sub("model_0000004"))["iteration"]);
+        Assert.Equal(9L, new Checkpointer(Models.Small(), _dir.Path).Load(_dir.Sub("model_0000009"))["iteration"]);
     }
 
     [Fact]
@@ -199,19 +246,14 @@ public sealed class SaveFolderSafetyTests : IDisposable
     }
 
     [Fact]
-    public async Task Tagging_waits_while_a_save_collects_leftovers()
+    public void Tagging_while_another_writer_holds_the_folder_fails_and_keeps_the_tag()
     {
         var checkpointer = SaveTwo();
-        Task tagging;
-        using (var collector = DirectoryHandle.Open(_dir.Path))
-        {
-            Assert.True(collector.TryLockExclusive());
-            tagging = Task.Run(() => checkpointer.TagLastCheckpoint("model_0000004"));
-            await Task.Delay(200);
-            Assert.False(tagging.IsCompleted);
-            Assert.Equal("model_0000009", File.ReadAllText(Tag));
-        }
-        await tagging;
-        Assert.Equal("model_0000004", File.ReadAllText(Tag));
+        using var collector = DirectoryHandle.Open(_dir.Path);
+        Assert.Equal(FolderLock.Taken, collector.TryLockExclusive());
+
+        Assert.Throws<SaveFolderBusyException>(() => checkpointer.TagLastCheckpoint("model_0000004"));
+
+        Assert.Equal("model_0000009", File.ReadAllText(Tag));
     }
 }

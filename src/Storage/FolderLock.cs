@@ -1,0 +1,13 @@
+namespace Checkpointing.Storage;
+
+/// <summary>What an attempt at a folder's exclusive lock found.</summary>
+public enum FolderLock
+{
+    Taken,
+
+    /// <summary>Another open handle, in this process or another, holds a lock on the folder.</summary>
+    HeldElsewhere,
+
+    /// <summary>The file system takes no locks; nobody can hold one.</summary>
+    NotSupported,
+}
