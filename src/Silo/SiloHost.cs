@@ -27,6 +27,9 @@ public static class SiloHost
         var silo = SiloConfiguration.Bind<SiloSettings>(builder.Configuration, SiloSettings.Section);
         var storage = SiloConfiguration.Bind<StorageSettings>(builder.Configuration, StorageSettings.Section);
         builder.WebHost.UseUrls($"http://{silo.HttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
+        var listenAddress = silo.Mode == "Cluster" ? IPAddress.Parse(silo.AdvertisedAddress) : IPAddress.Loopback;
+        ListenPorts.EnsureFree(listenAddress, silo.SiloPort, "silo");
+        ListenPorts.EnsureFree(listenAddress, silo.GatewayPort, "gateway");
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());

@@ -46,6 +46,31 @@ public sealed class SiloReadinessTests
         finally { taken.Stop(); }
     }
 
+    /// <summary>
+    /// Another silo holds the port: its listener, like Orleans', sets address reuse (SO_REUSEPORT on Linux), with which
+    /// a second Orleans listener would bind the same port and share its connections.
+    /// </summary>
+    [Theory]
+    [InlineData("silo")]
+    [InlineData("gateway")]
+    public async Task A_silo_whose_silo_or_gateway_port_another_silo_listens_on_exits_1_naming_the_port(string role)
+    {
+        using var taken = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        taken.SetSocketOption(System.Net.Sockets.SocketOptionLevel.Socket, System.Net.Sockets.SocketOptionName.ReuseAddress, true);
+        taken.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, Azurite.FreePort()));
+        taken.Listen();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndPoint!).Port;
+        var inMemory = new Dictionary<string, string> { ["CKPT_Storage__GrainState"] = "Memory", ["CKPT_Storage__Checkpoints"] = "Memory" };
+        var ports = role == "silo" ? (port, Azurite.FreePort(), Azurite.FreePort()) : (Azurite.FreePort(), port, Azurite.FreePort());
+
+        await using var silo = await SiloProcess.StartAsync($"taken-{Guid.NewGuid():N}", "UseDevelopmentStorage=true", TestTenancy.SigningKey, mode: "Dev",
+            inMemory, waitUntilReady: false, ports: ports);
+
+        Assert.Equal(1, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        var last = silo.Log.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1];
+        Assert.Equal($"silo: could not run: IOException: the {role} port {port} on 127.0.0.1 is already in use by another process (another silo?).", last);
+    }
+
     [Fact]
     public async Task Readiness_answers_503_naming_storage_while_it_is_down_and_recovers_when_it_is_back()
     {
