@@ -19,6 +19,14 @@ public sealed class TenancyOptions
     /// <summary>How often a tenant grain saves the retained bytes its runs reported (grants are saved at once).</summary>
     public TimeSpan ReportFlushPeriod { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>Runs a tenant may have until an operator sets its limits (one tenant must not fill a silo with runs).</summary>
+    public int DefaultMaxRuns { get; set; } = 1000;
+
+    /// <summary>Bytes a tenant's checkpoints may retain until an operator sets its limits (1 TiB).</summary>
+    public long DefaultMaxRetainedBytes { get; set; } = 1L << 40;
+
+    public TenantLimits DefaultLimits => new(DefaultMaxRuns, DefaultMaxRetainedBytes);
+
     public byte[] KeyBytes()
     {
         var key = Convert.FromBase64String(SigningKey);

@@ -14,6 +14,8 @@ public sealed class TenantState
     [Id(1)] public Dictionary<string, long> RetainedBytesByRun { get; set; } = [];
     /// <summary>Live grants: bytes a run may commit up to without asking (DESIGN.md §13).</summary>
     [Id(2)] public Dictionary<string, long> GrantedBytesByRun { get; set; } = [];
+    /// <summary>False until an operator sets the tenant's limits: until then the silo's defaults apply.</summary>
+    [Id(3)] public bool LimitsSet { get; set; }
 }
 
 /// <summary>
@@ -39,6 +41,7 @@ public sealed class TenantGrain(
     ILogger<TenantGrain> logger) : Grain, ITenantGrain, ITenantAccounting
 {
     private TenantState S => state.State;
+    private TenantLimits Limits => S.LimitsSet ? S.Limits : options.Value.DefaultLimits;
     private string Tenant => this.GetPrimaryKeyString();
     private GroupCommit _writer = null!;
     private bool _dirty;
@@ -63,6 +66,7 @@ public sealed class TenantGrain(
     {
         if (limits.MaxRuns is < 0 || limits.MaxRetainedBytes is < 0) throw new RunRefusedException("Tenant limits must not be negative.");
         S.Limits = limits;
+        S.LimitsSet = true;
         await _writer.WriteAsync();
         logger.LogInformation("Tenant {Tenant} limits set to {Limits}", Tenant, limits);
         await RevokeGrantsAsync();
@@ -83,7 +87,7 @@ public sealed class TenantGrain(
     {
         CheckpointName.Validate(run, "run name");
         if (S.RetainedBytesByRun.ContainsKey(run)) return;
-        if (S.Limits.MaxRuns is { } max && S.RetainedBytesByRun.Count >= max)
+        if (Limits.MaxRuns is { } max && S.RetainedBytesByRun.Count >= max)
             throw new TenantLimitException($"Tenant {Tenant} already has {S.RetainedBytesByRun.Count} runs, its limit is {max}.");
         S.RetainedBytesByRun[run] = 0;
         await _writer.WriteAsync();
@@ -100,7 +104,7 @@ public sealed class TenantGrain(
     {
         CheckAccounted(run, retainedBytes);
         var lease = options.Value.GrantLease;
-        if (S.Limits.MaxRetainedBytes is not { } max) return new RetainedBytesGrant(null, lease);
+        if (Limits.MaxRetainedBytes is not { } max) return new RetainedBytesGrant(null, lease);
         var others = S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
         if (others + retainedBytes > max)
             throw new TenantLimitException($"Tenant {Tenant} would retain {others + retainedBytes:N0} bytes with this checkpoint of run {run}; its limit is {max:N0}. Delete checkpoints or runs, lower max_to_keep, or raise the limit.");
@@ -148,5 +152,5 @@ public sealed class TenantGrain(
         if (!S.RetainedBytesByRun.ContainsKey(run)) throw new RunRefusedException($"Run {Tenant}/{run} is not registered with its tenant.");
     }
 
-    private TenantView View() => new(Tenant, S.Limits, new Dictionary<string, long>(S.RetainedBytesByRun));
+    private TenantView View() => new(Tenant, Limits, new Dictionary<string, long>(S.RetainedBytesByRun));
 }

@@ -149,8 +149,7 @@ public sealed class TrainingRunGrain(
         EnsureCreated();
         CheckEpoch(request.Epoch);
         CheckpointName.Validate(request.Name);
-        if (request.WorldSize < 1 || request.Rank < 0 || request.Rank >= request.WorldSize)
-            throw new RunRefusedException($"Rank {request.Rank} is not in a world of size {request.WorldSize}.");
+        RequestBounds.RankInWorld(request.Rank, request.WorldSize);
         if (request.Tensors is not { Count: >= 0, TotalBytes: >= 0, Sha256.Length: 64 })
             throw new RunRefusedException($"Rank {request.Rank} sent an invalid tensor-list summary.");
 
@@ -232,8 +231,8 @@ public sealed class TrainingRunGrain(
         var collector = CollectorFor(report.Name, report.AttemptId)
             ?? throw new RunRefusedException($"No pending checkpoint {report.Name} attempt {report.AttemptId} in run {_id}: it expired, was aborted, or was never begun.");
         var pending = collector.Pending;
-        if (report.Rank < 0 || report.Rank >= pending.WorldSize)
-            throw new RunRefusedException($"Rank {report.Rank} is not in a world of size {pending.WorldSize}.");
+        RequestBounds.RankInWorld(report.Rank, pending.WorldSize);
+        RequestBounds.ShardReport(report.Tensors.Count, report.StateJson);
         collector.Add(report, CheckReport(pending, report), time.GetUtcNow());
         pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing > 0)
@@ -595,6 +594,7 @@ public sealed class TrainingRunGrain(
 
     public Task RequestCheckpointNow(string reason) => Exclusive(async () =>
     {
+        RequestBounds.Reason(reason);
         EnsureCreated();
         S.CheckpointRequest = new CheckpointRequest(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), reason, time.GetUtcNow());
         await WriteOrReloadAsync();
@@ -734,6 +734,8 @@ public sealed class TrainingRunGrain(
         metrics.Deletions.Add(1, SiloMetrics.Tenant(_id.Tenant));
     }
 
+    private const int DeletionsInFlight = 32;
+
     private async Task DeleteOwedAsync(PendingDeletion deletion)
     {
         var name = deletion.CheckpointPrefix[(deletion.CheckpointPrefix.LastIndexOf('/') + 1)..];
@@ -752,8 +754,11 @@ public sealed class TrainingRunGrain(
         if (deletion.AttemptId == live?.AttemptId || deletion.AttemptId == livePending?.AttemptId) return;
         if (deletion.IncludesManifest && live is null && livePending is null)
             await Store.DeleteAsync($"{deletion.CheckpointPrefix}/{ManifestJson.FileName}"); // first: the checkpoint is gone before its shards go
-        await Task.WhenAll(Enumerable.Range(0, worldSize).Select(rank =>
-            Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
+        // A few at a time: a state saved before world sizes were bounded may name a million ranks.
+        foreach (var ranks in Enumerable.Range(0, worldSize).Chunk(DeletionsInFlight))
+        {
+            await Task.WhenAll(ranks.Select(rank => Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
+        }
     }
 
     /// <summary>Exactly the keys of a deletion that released part of a checkpoint, each only if nothing live needs it now.</summary>

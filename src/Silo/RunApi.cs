@@ -27,7 +27,7 @@ public static class RunApi
 
     public static void Map(WebApplication app)
     {
-        var api = app.MapGroup("/api/v1");
+        var api = app.MapGroup("/api/v1").RequireRateLimiting(HttpLimits.TenantPolicy);
         api.MapGet("/tenants/{tenant}/runs", (string tenant, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(await grains.GetGrain<ITenantGrain>(CheckpointName.Validate(tenant, "tenant name")).Get())))
             .WithSummary("A tenant's runs with their retained bytes, and its limits (as `ckpt run ls TENANT --json`).");
@@ -50,7 +50,7 @@ public static class RunApi
         api.MapPost("/runs/{tenant}/{run}/checkpoint-now", (string tenant, string run, ReasonBody? body, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () =>
             {
-                var reason = body?.Reason ?? "requested over HTTP";
+                var reason = RequestBounds.Reason(body?.Reason) is { Length: > 0 } given ? given : "requested over HTTP";
                 await Run(grains, tenant, run).RequestCheckpointNow(reason);
                 return new JsonObject { ["run"] = $"{tenant}/{run}", ["requested"] = reason };
             }))

@@ -19,6 +19,12 @@ public static class SiloConfiguration
         var tenancy = Bind<TenancyOptions>(configuration, TenancyOptions.Section);
         ThrowIfNegativeDuration(runs, RunGrainOptions.Section);
         ThrowIfNegativeDuration(tenancy, TenancyOptions.Section);
+        var http = Bind<HttpLimits>(configuration, HttpLimits.Section);
+        ThrowIfNegativeDuration(http, HttpLimits.Section);
+        if (http.MaxConcurrentConnections < 1 || http.MaxRequestBodyBytes < 1 || http.MaxRequestHeadersTotalBytes < 1 || http.TenantRequestsPerSecond < 1 || http.TenantBurst < 1)
+            throw new InvalidSiloConfigurationException($"Every count and size under {HttpLimits.Section} must be at least 1.");
+        if (tenancy.DefaultMaxRuns < 0 || tenancy.DefaultMaxRetainedBytes < 0)
+            throw new InvalidSiloConfigurationException($"{TenancyOptions.Section}:{nameof(TenancyOptions.DefaultMaxRuns)} and {nameof(TenancyOptions.DefaultMaxRetainedBytes)} must not be negative.");
         try
         {
             tenancy.KeyBytes();

@@ -26,6 +26,9 @@ public static class SiloHost
         SiloConfiguration.Check(builder.Configuration);
         var silo = SiloConfiguration.Bind<SiloSettings>(builder.Configuration, SiloSettings.Section);
         var storage = SiloConfiguration.Bind<StorageSettings>(builder.Configuration, StorageSettings.Section);
+        var http = SiloConfiguration.Bind<HttpLimits>(builder.Configuration, HttpLimits.Section);
+        builder.WebHost.ConfigureKestrel(kestrel => http.ApplyTo(kestrel.Limits));
+        builder.Services.AddRateLimiter(http.ApplyTo);
         builder.WebHost.UseUrls($"http://{silo.HttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
         var listenAddress = silo.Mode == "Cluster" ? IPAddress.Parse(silo.AdvertisedAddress) : IPAddress.Loopback;
         ListenPorts.EnsureFree(listenAddress, silo.SiloPort, "silo");
@@ -90,6 +93,7 @@ public static class SiloHost
 
         var app = builder.Build();
         app.UseStatusCodePages(); // bodies of bare error statuses (a malformed JSON body: 400) are problem+json too
+        app.UseRateLimiter();
         // The dashboard (wwwroot): static files that call /api/v1 with the token kept in the browser session.
         app.UseDefaultFiles();
         app.UseStaticFiles(new StaticFileOptions

@@ -25,6 +25,31 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         return job;
     }
 
+    /// <summary>
+    /// A world of a million ranks made the grain allocate per rank and, on the next attempt, delete one shard per rank at
+    /// once, from its saved state, crash-looping the silo; a 20 MB reason was stored and sent with every directive.
+    /// The grain refuses both itself, whatever edge the call came through, and its state stays as it was.
+    /// </summary>
+    [Fact]
+    public async Task A_world_size_or_a_reason_past_its_bound_is_refused_by_the_grain_and_changes_nothing()
+    {
+        TestTenancy.ActAs("acme");
+        var job = await NewRun(worldSize: 1);
+        var before = await job.Grain.Get();
+
+        var world = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.BeginCheckpoint(
+            new BeginCheckpointRequest("model_0000009", 9, 1_000_000, 0, job.Epoch, TensorListSummary.Of([]))));
+        var reason = await Assert.ThrowsAsync<ArgumentException>(() => job.Grain.RequestCheckpointNow(new string('x', RequestBounds.MaxReasonLength + 1)));
+
+        Assert.Contains($"1 to {RequestBounds.MaxWorldSize} ranks", world.Message);
+        Assert.Contains($"at most {RequestBounds.MaxReasonLength} characters", reason.Message);
+        var after = await job.Grain.Get();
+        Assert.Empty(after.Pending);
+        Assert.Null(after.CheckpointRequest);
+        Assert.Equal(before.Epoch, after.Epoch);
+        await job.Grain.RequestCheckpointNow(new string('x', RequestBounds.MaxReasonLength));
+    }
+
     [Fact]
     public async Task Four_ranks_commit_a_checkpoint_that_any_reader_loads()
     {
