@@ -10,7 +10,7 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt run create|show|ls|policy|delete|attempt|checkpoint-now</c> and <c>ckpt token</c>: the control plane from a terminal.</summary>
 public static class RunCommands
 {
-    public static Command Run(CliContext context) => new Command("run", "a training run's grain: create, show, list, change its policy, delete, start an attempt, request a checkpoint").With(
+    public static Command Run(CliContext context) => new Command("run", "a training run's grain: create, show, list, change its policy, delete, start an attempt, request a checkpoint, recover its catalog").With(
         RunVerb("create", "create a run with a periodic policy", context, takesPolicy: true,
             (connection, id, policy) => connection.Run(id).Create(policy!(new PeriodicPolicy(20)))),
         RunVerb("show", "the run: policy, catalog, pending checkpoints", context, takesPolicy: false, (connection, id, _) => connection.Run(id).Get()),
@@ -21,7 +21,14 @@ public static class RunCommands
             async (connection, id, _) => { await connection.Run(id).Delete(); return (new JsonObject { ["deleted"] = id.Key }, $"deleted {id}"); }),
         RunAction("attempt", "start a new attempt (epoch) of the run: fences the previous one", context, null,
             async (connection, id, _) => { var epoch = await connection.Run(id).StartAttempt(); return (new JsonObject { ["run"] = id.Key, ["epoch"] = epoch }, epoch.ToString(CultureInfo.InvariantCulture)); }),
-        CheckpointNow(context));
+        CheckpointNow(context),
+        RunAction("recover", "operator: rebuild a run's catalog and last tag from the committed checkpoints in the store (after its state was lost), adopting only those that verify",
+            context, null, async (connection, id, _) =>
+            {
+                var report = await connection.Run(id).RecoverCatalog(new PeriodicPolicy(20));
+                var refused = report.Refused.Count == 0 ? "" : $"; refused {string.Join("; ", report.Refused.Select(r => $"{r.Name}: {r.Reason}"))}";
+                return (RunJson.Of(id, report), $"adopted {report.Adopted.Count} checkpoint(s){(report.Adopted.Count > 0 ? $" ({string.Join(", ", report.Adopted)})" : "")}{refused}; last = {report.LastCheckpoint ?? "none"}");
+            }));
 
     /// <summary>The options of a run command: TENANT/RUN, --json and the cluster's.</summary>
     private sealed class RunCommandOptions(Command command)

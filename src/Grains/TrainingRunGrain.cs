@@ -110,6 +110,20 @@ public sealed class TrainingRunGrain(
         return View();
     }
 
+    public Task<CatalogRecoveryReport> RecoverCatalog(PeriodicPolicy policyIfLost) => Exclusive(async () =>
+    {
+        if (!S.Created) await CreateCore(policyIfLost);
+        var found = await CatalogRecovery.FindAsync(Store, _id, S.Epoch, name => _catalog.Find(name) is not null || S.Pending.ContainsKey(name));
+        foreach (var record in found.Adopt) _catalog.Insert(record);
+        S.Held.AddRange(found.Held.Where(held => S.Held.All(h => h.Name != held.Name)));
+        if (S.LastCheckpoint is not { } last || _catalog.Find(last) is null) S.LastCheckpoint = _catalog.Entries.LastOrDefault()?.Name;
+        await WriteOrReloadAsync();
+        AfterDurableChange();
+        logger.LogWarning("Run {Run}: catalog recovered from the store: adopted {Adopted}, refused {Refused}; last = {Last}",
+            _id, string.Join(", ", found.Adopt.Select(r => r.Name)), string.Join("; ", found.Refused.Select(r => $"{r.Name}: {r.Reason}")), S.LastCheckpoint);
+        return new CatalogRecoveryReport(found.Adopt.Select(r => r.Name).ToList(), found.Refused, S.LastCheckpoint);
+    });
+
     public Task<RunView> Get()
     {
         EnsureCreated();
@@ -330,9 +344,12 @@ public sealed class TrainingRunGrain(
         try
         {
             var (manifest, manifestBytes) = BuildManifest(collector, prefix);
+            await ThrowIfStoredSizesDifferAsync(manifest, prefix);
+            // What the tenant is charged is what the store holds: the shards (checked just now) and the manifest with the non-tensor state.
+            var storedBytes = manifest.WrittenBytes + manifestBytes.Length;
 
             var replaced = _catalog.Find(pending.Name);
-            await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + manifest.WrittenBytes);
+            await EnsureGrantAsync(RetainedBytes - (replaced?.Bytes ?? 0) + storedBytes);
             await _deletions.WaitForAsync(prefix); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
 
             var reuses = manifest.Shards.Where(sh => sh.Checkpoint is not null).Select(sh => $"{sh.Checkpoint}/{sh.Path}").ToList();
@@ -340,7 +357,7 @@ public sealed class TrainingRunGrain(
             await Store.WriteBytesAsync($"{prefix}/{ManifestJson.FileName}", manifestBytes);
             // Checked again after the awaits: an eviction meanwhile may have released a shard this checkpoint reuses.
             ThrowIfNotStored(pending.Name, reuses);
-            var record = new CheckpointRecord(pending.Name, pending.Iteration, manifest.WrittenBytes, pending.WorldSize, manifest.CreatedUtc,
+            var record = new CheckpointRecord(pending.Name, pending.Iteration, storedBytes, pending.WorldSize, manifest.CreatedUtc,
                 $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
             S.Pending.Remove(pending.Name);
             if (replaced is not null)
@@ -399,6 +416,26 @@ public sealed class TrainingRunGrain(
         catch (Exception e) when (e is not RunRefusedException)
         {
             throw new RunRefusedException($"The ranks' reports of {collector.Pending.Name} do not make a readable checkpoint: {e.Message}");
+        }
+    }
+
+    /// <summary>
+    /// Quotas count what the store holds, not what ranks declare: each shard this checkpoint wrote must be in the store with
+    /// the length its rank reported, or the commit is refused (a rank that declared 40 bytes for a 4 MB shard would have
+    /// been charged 40). A storage fault here is not a refusal: the ranks report again.
+    /// </summary>
+    private async Task ThrowIfStoredSizesDifferAsync(CheckpointManifest manifest, string prefix)
+    {
+        foreach (var shards in manifest.Shards.Where(shard => shard.Checkpoint is null).Chunk(StoreRequestsInFlight))
+        {
+            var entries = await Task.WhenAll(shards.Select(shard => Store.GetEntryAsync(CheckpointFiles.ShardKey(prefix, shard))));
+            foreach (var (shard, entry) in shards.Zip(entries))
+            {
+                if (entry?.Length != shard.Bytes)
+                    throw new RunRefusedException(entry is null
+                        ? $"Shard {shard.Path} of {manifest.Name} was reported but is not in the store."
+                        : $"Shard {shard.Path} of {manifest.Name} was reported as {shard.Bytes:N0} bytes; the store holds {entry.Length:N0}.");
+            }
         }
     }
 
@@ -734,7 +771,8 @@ public sealed class TrainingRunGrain(
         metrics.Deletions.Add(1, SiloMetrics.Tenant(_id.Tenant));
     }
 
-    private const int DeletionsInFlight = 32;
+    /// <summary>Store requests a grain has in flight at once for one batch of work (deletions, size checks).</summary>
+    private const int StoreRequestsInFlight = 32;
 
     private async Task DeleteOwedAsync(PendingDeletion deletion)
     {
@@ -755,7 +793,7 @@ public sealed class TrainingRunGrain(
         if (deletion.IncludesManifest && live is null && livePending is null)
             await Store.DeleteAsync($"{deletion.CheckpointPrefix}/{ManifestJson.FileName}"); // first: the checkpoint is gone before its shards go
         // A few at a time: a state saved before world sizes were bounded may name a million ranks.
-        foreach (var ranks in Enumerable.Range(0, worldSize).Chunk(DeletionsInFlight))
+        foreach (var ranks in Enumerable.Range(0, worldSize).Chunk(StoreRequestsInFlight))
         {
             await Task.WhenAll(ranks.Select(rank => Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
         }

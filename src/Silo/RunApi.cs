@@ -55,6 +55,10 @@ public static class RunApi
                 return new JsonObject { ["run"] = $"{tenant}/{run}", ["requested"] = reason };
             }))
             .WithSummary("Asks the run's agents to checkpoint at their next step (e.g. on a preemption notice).");
+        api.MapPost("/runs/{tenant}/{run}/recover", (string tenant, string run, PolicyBody? policy, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"),
+                await Run(grains, tenant, run).RecoverCatalog(policy?.ToPolicy() ?? new PeriodicPolicy(20)))))
+            .WithSummary("Operator: rebuilds the run's catalog and last tag from the committed checkpoints in the store, adopting only those that verify (as `ckpt run recover`); a run whose state is gone is created again with the policy given.");
         api.MapGet("/runs/{tenant}/{run}/history", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"), await Run(grains, tenant, run).GetHistory())))
             .WithSummary("The run's checkpoint history: saves with their duration, bytes, throughput, per-rank times and stall, and loads (as `ckpt history --json`).");

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
 using Checkpointing.Abstractions.Runs;
+using Checkpointing.Storage;
 
 namespace Checkpointing.Grains.Tests;
 
@@ -70,6 +71,32 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         Assert.Empty((await job.Grain.Get()).Pending);
         var runDir = Path.Combine(fixture.StoreRoot, "tenants", "delta", "runs", "r");
         Assert.Equal(["model_0000009"], Directory.GetDirectories(runDir).Select(Path.GetFileName));
+    }
+
+    /// <summary>
+    /// Quotas count what the store holds: a committed checkpoint is charged the bytes of every object in its folder (shards
+    /// and the manifest with the non-tensor state), and a commit whose shards in the store are not the size their ranks
+    /// declared is refused, so a client cannot commit 4 MB while declaring a few bytes.
+    /// </summary>
+    [Fact]
+    public async Task A_checkpoint_is_charged_what_the_store_holds_and_a_shard_larger_than_declared_is_refused()
+    {
+        TestTenancy.ActAs("iota");
+        var job = new FakeJob(fixture.Client, fixture.Store, new RunId("iota", "r"), worldSize: 2);
+        await job.Grain.Create(new PeriodicPolicy(10));
+        job.Epoch = await job.Grain.StartAttempt();
+        var committed = (await job.SaveAsync("model_0000004", 4))[0];
+        var stored = await fixture.Store.ListAsync("tenants/iota/runs/r/model_0000004/").Select(entry => entry.Length).SumAsync();
+        Assert.Equal(stored, committed.Bytes);
+
+        var plans = await Task.WhenAll(Enumerable.Range(0, 2).Select(rank => job.Begin("model_0000009", 9, rank)));
+        var reports = await Task.WhenAll(plans.Select(plan => job.WriteShard(plan, 9)));
+        await fixture.Store.WriteBytesAsync(plans[1].ShardKey, new byte[4 << 20]); // what rank 1 stores is not what it reports
+        var outcomes = await Task.WhenAll(reports.Select(report => Record.ExceptionAsync(() => job.ReportAndAwait(report))));
+
+        Assert.All(outcomes, e => Assert.Contains("the store holds 4,194,304", e?.Message ?? "it committed"));
+        Assert.Equal("model_0000004", (await job.Grain.GetLastCheckpoint())!.Name);
+        await Eventually.Equal(committed.Bytes, async () => (await fixture.Client.GetGrain<ITenantGrain>("iota").Get()).RetainedBytes);
     }
 
     [Fact]

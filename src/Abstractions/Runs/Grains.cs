@@ -59,6 +59,14 @@ public interface ITrainingRunGrain : IGrainWithStringKey
 
     /// <summary>Records that a rank loaded a checkpoint of this run; kept in memory and persisted with the run's next state write.</summary>
     Task RecordLoad(LoadReport load);
+
+    /// <summary>
+    /// Operator: after the run's state was lost (a storage restore, someone deleting it), adopts the committed checkpoints
+    /// in the store that the catalog does not list, each only once it verifies end to end, and tags the newest when the
+    /// tag is gone. A run whose state is gone altogether is created again with <paramref name="policyIfLost"/>.
+    /// </summary>
+    [GrainAccess(CallerAccess.Operator)]
+    Task<CatalogRecoveryReport> RecoverCatalog(PeriodicPolicy policyIfLost);
 }
 
 /// <summary>A tenant (key = tenant name): what its credential holders may read, and its limits.</summary>

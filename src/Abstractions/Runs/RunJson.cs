@@ -6,6 +6,15 @@ namespace Checkpointing.Abstractions.Runs;
 /// <summary>The JSON shapes of runs and tenants, the same for <c>ckpt … --json</c> and the silo's HTTP API.</summary>
 public static class RunJson
 {
+    /// <summary>What <c>ckpt run recover</c> and POST …/recover print.</summary>
+    public static JsonObject Of(RunId run, CatalogRecoveryReport report) => new()
+    {
+        ["run"] = run.Key,
+        ["adopted"] = new JsonArray(report.Adopted.Select(name => (JsonNode?)name).ToArray()),
+        ["refused"] = new JsonArray(report.Refused.Select(r => (JsonNode?)new JsonObject { ["name"] = r.Name, ["reason"] = r.Reason }).ToArray()),
+        ["last_checkpoint"] = report.LastCheckpoint,
+    };
+
     public static JsonObject Of(RunView view) => new()
     {
         ["run"] = view.Id.Key,
