@@ -83,6 +83,8 @@ public sealed class SliceReader
 {
     public const int MaxGapBytes = 4096;
     public const int MaxBufferBytes = 8 << 20;
+    /// <summary>Bytes one batch of a chunk's ranged reads buffers at most.</summary>
+    public const int MaxBatchBytes = 4 * MaxBufferBytes;
     /// <summary>Runs one tensor's read may need; beyond it the layouts are refused (a hostile or absurd split).</summary>
     public const long MaxPieces = 16_000_000;
 
@@ -190,60 +192,73 @@ public sealed class SliceReader
 
     /// <summary>
     /// One chunk's ranges in a few batched store calls: a range of one piece straight into the destination, a range of
-    /// several into a pooled buffer that is then scattered (at most <see cref="MaxBufferBytes"/> × 4 buffered at once).
+    /// several into a pooled buffer that is then scattered. A batch buffers at most <see cref="MaxBatchBytes"/>, and only
+    /// once <see cref="ReadBufferBudget.Shared"/> has room for it, so what all loads of the process buffer stays bounded.
     /// </summary>
     private async Task ReadChunkAsync(int chunkIndex, List<List<Piece>> ranges, Memory<byte> destination, CancellationToken ct)
     {
         var chunk = _tensor.Chunks[chunkIndex];
         var shardKey = CheckpointFiles.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
         var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
-        var requests = new List<(long Offset, Memory<byte> Destination)>();
-        var buffered = new List<(byte[] Buffer, List<Piece> Range)>();
-        long bufferedBytes = 0;
-        try
+        foreach (var batch in Batches(ranges))
         {
-            foreach (var range in ranges)
+            var bufferedBytes = batch.Where(range => range.Count > 1).Sum(BufferLength);
+            using var lease = await ReadBufferBudget.Shared.AcquireAsync(bufferedBytes, ct).ConfigureAwait(false);
+            var requests = new List<(long Offset, Memory<byte> Destination)>();
+            var buffered = new List<(byte[] Buffer, List<Piece> Range)>();
+            try
             {
-                var start = range[0].SourceByte;
-                if (range.Count == 1)
+                foreach (var range in batch)
                 {
-                    requests.Add((fileStart + start, destination.Slice((int)range[0].DestinationByte, (int)range[0].Bytes)));
-                    continue;
+                    if (range.Count == 1)
+                    {
+                        requests.Add((fileStart + range[0].SourceByte, destination.Slice((int)range[0].DestinationByte, (int)range[0].Bytes)));
+                        continue;
+                    }
+                    var buffer = ArrayPool<byte>.Shared.Rent((int)BufferLength(range));
+                    buffered.Add((buffer, range));
+                    requests.Add((fileStart + range[0].SourceByte, buffer.AsMemory(0, (int)BufferLength(range))));
                 }
-                var length = (int)(range[^1].SourceByte + range[^1].Bytes - start);
-                var buffer = ArrayPool<byte>.Shared.Rent(length);
-                buffered.Add((buffer, range));
-                requests.Add((fileStart + start, buffer.AsMemory(0, length)));
-                bufferedBytes += length;
-                if (bufferedBytes < 4L * MaxBufferBytes) continue;
-                await FlushAsync().ConfigureAwait(false);
-                bufferedBytes = 0;
+                await _store.ReadRangesAsync(shardKey, requests, ct).ConfigureAwait(false);
+                Interlocked.Add(ref _bytesRead, requests.Sum(r => (long)r.Destination.Length));
+                foreach (var (offset, target) in requests)
+                {
+                    // A piece that is the whole chunk is checked against the chunk's content hash.
+                    if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) TensorHash.Verify(target.Span, expected, shardKey, chunk.Key);
+                }
+                foreach (var (buffer, range) in buffered)
+                {
+                    var start = range[0].SourceByte;
+                    foreach (var p in range)
+                        buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
+                }
             }
-            await FlushAsync().ConfigureAwait(false);
+            finally
+            {
+                foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
+            }
         }
-        finally
-        {
-            foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
-        }
+    }
 
-        async Task FlushAsync()
+    /// <summary>Bytes a range of several pieces is read into: from its first piece's start to its last piece's end.</summary>
+    private static long BufferLength(List<Piece> range) => range[^1].SourceByte + range[^1].Bytes - range[0].SourceByte;
+
+    /// <summary>Consecutive ranges grouped so that each group buffers at most <see cref="MaxBatchBytes"/> (a range buffers at most <see cref="MaxBufferBytes"/>).</summary>
+    private static IEnumerable<List<List<Piece>>> Batches(List<List<Piece>> ranges)
+    {
+        var batch = new List<List<Piece>>();
+        long buffered = 0;
+        foreach (var range in ranges)
         {
-            await _store.ReadRangesAsync(shardKey, requests, ct).ConfigureAwait(false);
-            Interlocked.Add(ref _bytesRead, requests.Sum(r => (long)r.Destination.Length));
-            foreach (var (offset, target) in requests)
+            var bytes = range.Count > 1 ? BufferLength(range) : 0;
+            if (buffered + bytes > MaxBatchBytes)
             {
-                // A piece that is the whole chunk is checked against the chunk's content hash.
-                if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) TensorHash.Verify(target.Span, expected, shardKey, chunk.Key);
+                yield return batch;
+                (batch, buffered) = ([], 0);
             }
-            foreach (var (buffer, range) in buffered)
-            {
-                var start = range[0].SourceByte;
-                foreach (var p in range)
-                    buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
-            }
-            foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
-            requests.Clear();
-            buffered.Clear();
+            batch.Add(range);
+            buffered += bytes;
         }
+        if (batch.Count > 0) yield return batch;
     }
 }

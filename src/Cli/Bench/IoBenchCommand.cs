@@ -103,6 +103,12 @@ public static class IoBenchCommand
         summary["device"] = device.ToString().ToLowerInvariant();
         if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
         if (reshard?.ReadRatio is { } read) summary["resharded_read_ratio"] = Round(read);
+        if (reshard is not null)
+        {
+            var (peak, slices) = await reshard.PeakMemoryOfOneColumnsLoadAsync();
+            summary["peak_rss_resharded_load_mib"] = Round(peak / 1048576.0);
+            summary["resharded_slices_mib"] = Round(slices / 1048576.0);
+        }
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
     }
@@ -159,6 +165,8 @@ public static class IoBenchCommand
                 $"| {row!["name"]} | {SecondsText(row["ours_median_s"])} ({SecondsText(row["ours_min_s"])}) | {row["reference"]} | {SecondsText(row["reference_median_s"])} ({SecondsText(row["reference_min_s"])}) | {row["ratio"]} | {row["pair_ratio_median"]} |"));
         }
         lines.Add($"peak RSS over the process before the model existed: save {s["peak_rss_save_mib"]} MiB, load {s["peak_rss_load_mib"]} MiB (state {s["state_mib"]} MiB); async-save arena {s["arena_mib"]} MiB");
+        if (s["peak_rss_resharded_load_mib"] is { } resharded)
+            lines.Add($"peak RSS one resharded (column-split) load added: {resharded} MiB for {s["resharded_slices_mib"]} MiB of slices; read buffers are bounded by {ReadBufferBudget.Shared.Capacity >> 20} MiB per process");
         if (s["incremental_frozen90_written_ratio"] is { } written) lines.Add($"incremental save with 90% of tensors frozen wrote {written} of the state's bytes (last repetition)");
         return string.Join('\n', lines);
     }

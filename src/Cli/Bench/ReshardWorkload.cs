@@ -60,6 +60,22 @@ public sealed class ReshardWorkload
         return seconds;
     }
 
+    /// <summary>
+    /// Resident memory that one rank's column-split load adds at its peak, against the bytes of the slices it loads: the rest
+    /// is the load's buffers, bounded by <see cref="ReadBufferBudget.Shared"/> whatever the size of the state.
+    /// </summary>
+    public async Task<(long PeakBytes, long SliceBytes)> PeakMemoryOfOneColumnsLoadAsync()
+    {
+        var statistics = new LoadStatistics();
+        var options = new NativeLoadOptions { Layouts = (_, shape) => TensorLayout.Split(shape, shape.Length - 1, 0, LoadedBy), Statistics = statistics };
+        var before = ResidentMemory.CurrentBytes();
+        ResidentMemory.ResetPeak();
+        var state = await NativeCheckpointReader.LoadAsync(_store, "sharded", _sharded, TorchTensors.Allocate, options);
+        var peak = ResidentMemory.PeakBytes() - before;
+        Release(state);
+        return (peak, statistics.BytesNeeded);
+    }
+
     /// <summary>Three ranks, each loading its rows of every tensor.</summary>
     public Task<double> RowsLoadAsync() => LoadAsync(_ => 0, new LoadStatistics());
 

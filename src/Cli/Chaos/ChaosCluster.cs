@@ -38,13 +38,21 @@ public sealed class ChaosCluster : IAsyncDisposable
     public string ConnectionString => Azurite.ConnectionString;
     public IReadOnlyList<string> Gateways => SiloHosts.Select(h => $"{h.Address}:{GatewayPort}").ToList();
 
-    /// <summary>The membership settings chosen for the lab (README, Reliability): a dead or cut-off silo is declared dead in seconds, and only by two votes.</summary>
+    /// <summary>
+    /// The membership settings chosen for the lab (docs: the chaos lab): a dead or cut-off silo is declared dead in seconds,
+    /// and only by two votes. A vote is suppressed while a connection to the silo carried a message within
+    /// MaxProbeTimeout × NumMissedProbesLimit (Orleans' liveness check; a cut link leaves its connection open), so that
+    /// window (8 s here, 16 s with the default MaxProbeTimeout) is the shortest partition that gets a silo declared dead.
+    /// A cut-off silo learns it was declared dead when it next reads the membership table (TableRefreshTimeout) and ends itself.
+    /// </summary>
     public static readonly IReadOnlyDictionary<string, string> MembershipSettings = new Dictionary<string, string>
     {
         ["CKPT_Membership__ProbeTimeout"] = "00:00:02",
+        ["CKPT_Membership__MaxProbeTimeout"] = "00:00:04",
         ["CKPT_Membership__NumMissedProbesLimit"] = "2",
         ["CKPT_Membership__NumProbedSilos"] = "2",
         ["CKPT_Membership__NumVotesForDeathDeclaration"] = "2",
+        ["CKPT_Membership__TableRefreshTimeout"] = "00:00:05",
     };
 
     public static async Task<ChaosCluster> StartAsync(string repo, string siloDll, string dataFolder, LabHost storage, IReadOnlyList<LabHost> siloHosts,

@@ -68,6 +68,8 @@ public static class ChaosCommand
                 ["netem_substitute"] = "tbf",
                 ["attempts"] = session.Attempts,
                 ["silo_restarts"] = session.SiloRestarts,
+                ["restarts_by_cause"] = new JsonObject(session.RestartsByCause.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value))),
+                ["partition_resumes"] = new JsonArray(session.PartitionResumes.Select(r => (JsonNode?)new JsonObject { ["run"] = r.Run, ["seconds"] = r.Seconds }).ToArray()),
                 ["archived_catalogs"] = session.ArchivedCatalogs,
                 ["lost_commits"] = findings.LostCommits,
                 ["tag_regressions"] = findings.TagRegressions,

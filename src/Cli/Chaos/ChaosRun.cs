@@ -13,7 +13,7 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
 {
     private readonly Lock _lock = new();
     private readonly List<string> _committed = [];
-    private readonly Dictionary<int, string?> _lastError = [];
+    private readonly Dictionary<int, (string? Error, string? Kind)> _lastError = [];
     private ChildProcess[] _ranks = [];
     private Task[] _readers = [];
 
@@ -60,8 +60,21 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
         var ended = _ranks.Select((process, rank) => (process, rank)).FirstOrDefault(r => r.process.HasExited);
         if (ended.process is null) return null;
         string? error;
-        lock (_lock) error = _lastError.GetValueOrDefault(ended.rank);
+        lock (_lock) error = _lastError.GetValueOrDefault(ended.rank).Error;
         return $"rank {ended.rank} (pid {ended.process.Id}) exited with {ended.process.ExitCode}: {error ?? ended.process.ErrorTail.Split('\n')[^1]}";
+    }
+
+    /// <summary>
+    /// Why the attempt ended, as one word: the failure kind of the first rank that ended (<c>storage_unavailable</c>,
+    /// <c>silo_unreachable</c>, <c>refused</c>, ...), <c>killed</c> for a rank ended by SIGKILL, else <c>exit_N</c>.
+    /// </summary>
+    public string? EndCause()
+    {
+        var ended = _ranks.Select((process, rank) => (process, rank)).FirstOrDefault(r => r.process.HasExited);
+        if (ended.process is null) return null;
+        string? kind;
+        lock (_lock) kind = _lastError.GetValueOrDefault(ended.rank).Kind;
+        return kind ?? (ended.process.ExitCode == 128 + 9 ? "killed" : $"exit_{ended.process.ExitCode}");
     }
 
     private async Task FollowAsync(ChildProcess process, int rank)
@@ -74,7 +87,7 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
                     lock (_lock) _committed.Add((string)e["name"]!);
                     break;
                 case "error":
-                    lock (_lock) _lastError[rank] = (string?)e["error"];
+                    lock (_lock) _lastError[rank] = ((string?)e["error"], (string?)e["kind"]);
                     break;
             }
         }

@@ -44,6 +44,11 @@ internal sealed class ChaosSession
     public int Commits => _runs.Sum(r => r.Committed.Distinct().Count());
     public int Attempts => _runs.Sum(r => r.Attempts);
     public int SiloRestarts { get; private set; }
+    /// <summary>Attempts the supervisor started again, by why the previous one ended (<see cref="ChaosRun.EndCause"/>).</summary>
+    public Dictionary<string, int> RestartsByCause { get; } = [];
+    /// <summary>For each run whose grain was on a silo when it was cut off: seconds from the cut to its next commit.</summary>
+    public List<(string Run, double Seconds)> PartitionResumes { get; } = [];
+    private readonly List<Task> _resumeWatches = [];
     /// <summary>Runs whose catalog has an archive state in storage at the end: archive moves ran under the faults.</summary>
     public int ArchivedCatalogs { get; private set; }
 
@@ -75,6 +80,7 @@ internal sealed class ChaosSession
             }
             _say($"faults over: {string.Join(", ", Faults.Select(f => $"{f.Key} {f.Value}"))}; every run must commit again");
             await WaitForEveryRunToCommitAgainAsync();
+            await Task.WhenAll(_resumeWatches);
         }
         finally
         {
@@ -122,10 +128,14 @@ internal sealed class ChaosSession
             case "partition":
                 await WithSiloLockAsync(async () =>
                 {
+                    // Long enough for the others to declare it dead (ChaosCluster.MembershipSettings): it ends itself
+                    // once healed, the supervisor starts it again, and its runs go on on the survivors meanwhile.
                     var host = _cluster.SiloHosts[silo];
-                    var seconds = _random.Next(5, 16);
-                    _say($"fault: partition silo {silo} ({host.Address}) for {seconds} s");
+                    var seconds = _random.Next(30, 41);
+                    var hosted = await RunsHostedOnAsync(host);
+                    _say($"fault: partition silo {silo} ({host.Address}) for {seconds} s; it hosts {(hosted.Count == 0 ? "no run" : string.Join(", ", hosted.Select(r => r.Id)))}");
                     await _lab.PartitionAsync(host);
+                    _resumeWatches.Add(WatchResumeAsync(hosted, System.Diagnostics.Stopwatch.StartNew()));
                     await Task.Delay(TimeSpan.FromSeconds(seconds));
                     await _lab.HealPartitionAsync(host);
                 });
@@ -157,6 +167,35 @@ internal sealed class ChaosSession
         }
     }
 
+    /// <summary>The runs whose grain is active on the silo of <paramref name="host"/> now.</summary>
+    private async Task<List<ChaosRun>> RunsHostedOnAsync(LabHost host)
+    {
+        var hosted = new List<ChaosRun>();
+        foreach (var run in _runs)
+        {
+            var view = await Retry($"read {run.Id}", () => Grain(run).Get());
+            if (view?.HostedBy.Contains($"{host.Address}:{ChaosCluster.SiloPort}", StringComparison.Ordinal) == true) hosted.Add(run);
+        }
+        return hosted;
+    }
+
+    /// <summary>Records, for each run, the seconds from the cut until its next commit (none when it does not commit before the session settles).</summary>
+    private async Task WatchResumeAsync(List<ChaosRun> runs, System.Diagnostics.Stopwatch sinceCut)
+    {
+        var before = runs.ToDictionary(r => r, r => r.Committed.Count);
+        var waiting = runs.ToList();
+        while (waiting.Count > 0 && sinceCut.Elapsed < TimeSpan.FromMinutes(_o.Minutes) + Settle)
+        {
+            foreach (var run in waiting.Where(r => r.Committed.Count > before[r]).ToList())
+            {
+                lock (PartitionResumes) PartitionResumes.Add((run.Id.Key, Math.Round(sinceCut.Elapsed.TotalSeconds, 1)));
+                _say($"{run.Id} committed again {sinceCut.Elapsed.TotalSeconds:0.0} s after its silo was cut off");
+                waiting.Remove(run);
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(250));
+        }
+    }
+
     private async Task WithSiloLockAsync(Func<Task> fault)
     {
         await _siloLock.WaitAsync();
@@ -179,8 +218,10 @@ internal sealed class ChaosSession
                 }
                 foreach (var run in _runs.Where(r => !r.Running))
                 {
+                    var cause = run.EndCause() ?? "not_running";
                     _say($"{run.Id}: attempt {run.Epoch} ended ({run.Ended() ?? "not running"}); starting a new one");
                     await run.StartAttemptAsync(Grain(run));
+                    lock (RestartsByCause) RestartsByCause[cause] = RestartsByCause.GetValueOrDefault(cause) + 1;
                 }
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
