@@ -31,22 +31,25 @@ public static class AgentCommand
         var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
         var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
+        var outageBudget = CliOptions.Integer("--outage-budget", "seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails (Storage:OutageBudget)",
+            (long)RankCommitter.DefaultOutageBudget.TotalSeconds, min: 0);
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
             (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
-            parse.GetValue(sharded)),
+            parse.GetValue(sharded), TimeSpan.FromSeconds(parse.GetValue(outageBudget))),
             cluster.Read(parse), store.Read(parse), context));
         return command;
     }
 
-    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded);
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded,
+        TimeSpan OutageBudget);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt agent");
         // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
         using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
@@ -60,6 +63,7 @@ public static class AgentCommand
         var loaded = new Formats.LoadStatistics();
         var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
         agent.Backend.Committer.Incremental = incremental;
+        agent.Backend.Committer.OutageBudget = outageBudget;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
 
         var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;

@@ -3,7 +3,10 @@ using Checkpointing.TestSupport;
 
 namespace Checkpointing.Cli.Tests;
 
-/// <summary>Blob storage goes down under a real `ckpt agent` process: one JSON error event, exit code 1, the previous checkpoint still the run's last and loadable.</summary>
+/// <summary>
+/// Blob storage goes down under a real `ckpt agent` process for longer than its outage budget: one JSON error event naming
+/// the budget, exit code 1, the previous checkpoint still the run's last and loadable.
+/// </summary>
 [Collection(nameof(CliCollection))]
 public sealed class AgentFaultCliTests
 {
@@ -18,7 +21,7 @@ public sealed class AgentFaultCliTests
         var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
         Assert.True(created.ExitCode == 0, created.Error);
 
-        await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster);
+        await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster, "--outage-budget", "3");
         await first.Next("start");
         await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
         var saved = (string)(await first.Next("saved"))["name"]!;
@@ -32,6 +35,7 @@ public sealed class AgentFaultCliTests
         var error = JsonNode.Parse(lines[^1])!.AsObject();
         Assert.Equal("error", (string)error["event"]!);
         Assert.Equal("storage_unavailable", (string)error["kind"]!);
+        Assert.Contains("outage budget of 3 s", (string)error["error"]!);
         Assert.Equal(0, (int)error["rank"]!);
         Assert.Single(lines, l => l.Contains("\"error\"", StringComparison.Ordinal));
 

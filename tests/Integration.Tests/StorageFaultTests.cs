@@ -39,7 +39,7 @@ public sealed class StorageFaultTests
         public RunId Run { get; private set; } = null!;
         public long Epoch { get; private set; }
 
-        public static async Task<ProxiedRun> StartAsync(string runName, int maxRetries, AzureBlobStoreOptions storeOptions)
+        public static async Task<ProxiedRun> StartAsync(string runName, int maxRetries, AzureBlobStoreOptions storeOptions, TimeSpan? pendingTimeout = null)
         {
             var setup = new ProxiedRun();
             try
@@ -50,7 +50,7 @@ public sealed class StorageFaultTests
                 setup.Store = new AzureBlobStore(
                     new BlobServiceClient(connection, AzureBlobStore.CreateClientOptions(maxRetries, networkTimeout: TimeSpan.FromSeconds(3))).GetBlobContainerClient("checkpoints"),
                     storeOptions);
-                var cluster = setup._cluster = await TestClusters.StartAsync(setup.Store);
+                var cluster = setup._cluster = await TestClusters.StartAsync(setup.Store, pendingTimeout);
                 setup.Run = await ClusterRanks.CreateRunAsync(cluster.Client, runName, new PeriodicPolicy(10));
                 setup.Epoch = await cluster.Client.GetGrain<ITrainingRunGrain>(setup.Run.Key).StartAttempt();
                 return setup;
@@ -89,7 +89,9 @@ public sealed class StorageFaultTests
         var (proxy, store, run) = (setup.Proxy, setup.Store, setup.Run);
         var model = ClusterRanks.Replica(seed: 5);
         var trigger = new BreakAfterFirstTensor(proxy);
-        var checkpointer = new Checkpointer(model, setup.Backend())
+        var backend = setup.Backend();
+        backend.Committer.OutageBudget = TimeSpan.Zero; // no waiting out: the first fault the storage client gives up on fails the save
+        var checkpointer = new Checkpointer(model, backend)
         {
             WriteOptions = new NativeWriteOptions { Progress = trigger },
         };
@@ -99,6 +101,7 @@ public sealed class StorageFaultTests
         var failure = await Record.ExceptionAsync(() => checkpointer.SaveAsync("model_0000019", new Dictionary<string, object?> { ["iteration"] = 19L }));
         Assert.NotNull(failure);
         Assert.True(IsStorageFault(failure), failure.ToString());
+        Assert.IsType<StorageOutageException>(failure);
         trigger.Armed = false;
         proxy.Heal();
 
@@ -112,6 +115,44 @@ public sealed class StorageFaultTests
         var restored = ClusterRanks.Replica(seed: 77);
         new Checkpointer(restored, setup.Backend()).Load($"{ClusterBackend.Scheme}{run.Key}/model_0000019");
         Assert.True(ClusterRanks.SameWeights(model, restored));
+    }
+
+    /// <summary>
+    /// Storage breaks in the middle of a rank's upload and stays away longer than the storage client's retries and than the
+    /// run's pending timeout (3 s here). Within its outage budget the rank waits it out, keeping its checkpoint pending at
+    /// the grain, and commits once storage is back; with a budget shorter than the outage it fails with the budget named, and
+    /// the previous checkpoint stays last.
+    /// </summary>
+    [Fact]
+    public async Task A_rank_waits_out_an_outage_within_its_budget_and_fails_naming_the_budget_past_it()
+    {
+        TestTenancy.ActAs("it");
+        await using var setup = await ProxiedRun.StartAsync("outage", maxRetries: 1, new AzureBlobStoreOptions { BlockSize = 16 << 10, MaxBlocksInFlight = 2 },
+            pendingTimeout: TimeSpan.FromSeconds(3));
+        var (proxy, run) = (setup.Proxy, setup.Run);
+        var grain = setup.Cluster.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        var trigger = new BreakAfterFirstTensor(proxy) { Armed = true };
+        var backend = setup.Backend();
+        backend.Committer.OutageBudget = TimeSpan.FromSeconds(60);
+        backend.Committer.KeepAliveEvery = TimeSpan.FromSeconds(1); // within the pending timeout of 3 s
+        var checkpointer = new Checkpointer(ClusterRanks.Replica(seed: 5), backend) { WriteOptions = new NativeWriteOptions { Progress = trigger } };
+
+        var saving = checkpointer.SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L });
+        await Task.Delay(TimeSpan.FromSeconds(8)); // storage away: every try breaks it again, and the pending timeout passes twice
+        Assert.False(saving.IsCompleted, saving.Exception?.ToString() ?? "the save ended during the outage");
+        trigger.Armed = false;
+        proxy.Heal();
+        await saving.WaitAsync(TimeSpan.FromSeconds(60));
+        Assert.Equal("model_0000009", (await grain.GetLastCheckpoint())!.Name);
+
+        backend.Committer.OutageBudget = TimeSpan.FromSeconds(2);
+        trigger.Armed = true;
+        var failure = await Record.ExceptionAsync(() => checkpointer.SaveAsync("model_0000019", new Dictionary<string, object?> { ["iteration"] = 19L }));
+        var outage = Assert.IsType<StorageOutageException>(failure);
+        Assert.Contains("outage budget of 2 s", outage.Message);
+        trigger.Armed = false;
+        proxy.Heal();
+        Assert.Equal("model_0000009", (await grain.GetLastCheckpoint())!.Name);
     }
 
     /// <summary>

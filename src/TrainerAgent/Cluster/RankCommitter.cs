@@ -35,6 +35,17 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     public bool Incremental { get; set; }
 
     /// <summary>
+    /// How long this rank waits out a storage outage while it writes its shard (Storage:OutageBudget): it tries again with
+    /// backoff, keeping its pending checkpoint alive at the grain, then fails with <see cref="StorageOutageException"/>.
+    /// </summary>
+    public TimeSpan OutageBudget { get; set; } = DefaultOutageBudget;
+
+    public static readonly TimeSpan DefaultOutageBudget = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often a rank waiting out an outage tells the grain its checkpoint is still in progress: well within the run's pending timeout.</summary>
+    public TimeSpan KeepAliveEvery { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
     /// Saves <paramref name="name"/> collectively: every rank of the world calls this with the same whole tensors (keys and
     /// sizes) and its own chunks of sharded ones (<see cref="NamedTensor.Chunk"/>). Returns the committed record.
     /// </summary>
@@ -49,8 +60,13 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
         var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
         var plan = SavePlan.For(attempt, sizes);
-        IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental ? [.. await LastCommittedAsync(deadline, cancellationToken).ConfigureAwait(false)] : null;
-        var report = await RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom).ConfigureAwait(false);
+        // A storage outage is waited out here, where this rank alone holds up the checkpoint; a retried Begin keeps it pending.
+        Task KeepAlive() => Grain.BeginCheckpoint(request);
+        IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental
+            ? [.. await StorageOutage.RideAsync(() => LastCommittedAsync(deadline, cancellationToken), OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false)]
+            : null;
+        var report = await StorageOutage.RideAsync(() => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom),
+            OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false);
         report = report with { StallSeconds = stallSeconds };
 
         var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
