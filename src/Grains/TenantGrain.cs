@@ -74,12 +74,17 @@ public sealed class TenantGrain(
     }
 
     /// <summary>Runs drop their grants and ask again under the new limits; then only what they retain counts.</summary>
-    private async Task RevokeGrantsAsync()
+    private Task RevokeGrantsAsync() => RevokeGrantsAsync(S.RetainedBytesByRun.Keys.ToList());
+
+    /// <remarks>
+    /// Each run gives its grant back with the report it sends before it answers (<see cref="Report"/> with release), so a
+    /// grant a run asked for again meanwhile (Reserve interleaves) is never taken away here.
+    /// </remarks>
+    private async Task RevokeGrantsAsync(IReadOnlyList<string> runs)
     {
-        var runs = S.RetainedBytesByRun.Keys.ToList();
+        if (runs.Count == 0) return;
         foreach (var batch in runs.Chunk(64))
             await Task.WhenAll(batch.Select(run => GrainFactory.GetGrain<IRunAccounting>(new RunId(Tenant, run).Key).RevokeGrant()));
-        foreach (var run in runs) S.GrantedBytesByRun.Remove(run);
         await _writer.WriteAsync();
     }
 
@@ -105,7 +110,14 @@ public sealed class TenantGrain(
         CheckAccounted(run, retainedBytes);
         var lease = options.Value.GrantLease;
         if (Limits.MaxRetainedBytes is not { } max) return new RetainedBytesGrant(null, lease);
-        var others = S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
+        if (Others(run) + retainedBytes > max)
+        {
+            // Grants hold slack that their runs may not use: before refusing, take it back (each such run reports what it
+            // retains as it answers), or runs that asked first would keep the room from this one for good.
+            var slack = S.GrantedBytesByRun.Where(g => g.Key != run && g.Value > S.RetainedBytesByRun.GetValueOrDefault(g.Key)).Select(g => g.Key).ToList();
+            await RevokeGrantsAsync(slack);
+        }
+        var others = Others(run);
         if (others + retainedBytes > max)
             throw new TenantLimitException($"Tenant {Tenant} would retain {others + retainedBytes:N0} bytes with this checkpoint of run {run}; its limit is {max:N0}. Delete checkpoints or runs, lower max_to_keep, or raise the limit.");
         // Slack (up to the same again) lets a growing run commit a few more times before it asks again.
@@ -114,6 +126,8 @@ public sealed class TenantGrain(
         await _writer.WriteAsync();
         return new RetainedBytesGrant(granted, lease);
     }
+
+    private long Others(string run) => S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
 
     public Task Report(string run, long retainedBytes, bool releaseGrant)
     {

@@ -52,6 +52,10 @@ public sealed class TrainingRunGrain(
     private readonly Dictionary<string, (string AttemptId, DateTimeOffset?[] Begun)> _begun = new(StringComparer.Ordinal);
     private readonly BackgroundDeletions _deletions = new();
     private TenantGrant? _grant;
+    /// <summary>Revocations this activation answered: a grant that arrives after one is not kept.</summary>
+    private int _revocations;
+    /// <summary>What the run retains once the commit in flight lands (0 when none is): a revocation must not report less.</summary>
+    private long _committingTo;
     private readonly AccountingChannel _accounting = new();
     /// <summary>Armed by a change in retained bytes; when it fires, the tenant is told (see <see cref="RunGrainOptions.TenantReportDelay"/>).</summary>
     private IGrainTimer? _tenantReport;
@@ -398,6 +402,10 @@ public sealed class TrainingRunGrain(
             collector.Outcome.TrySetException(moved);
             throw moved;
         }
+        finally
+        {
+            _committingTo = 0; // landed (then retained counts it) or not at all
+        }
     }
 
     /// <summary>
@@ -469,13 +477,20 @@ public sealed class TrainingRunGrain(
     }
 
     /// <summary>Holds a grant that covers <paramref name="retainedBytes"/>; asks the tenant only when the grant is short or its lease ended.</summary>
+    /// <summary>
+    /// Makes sure the tenant counts this run at <paramref name="retainedBytes"/> (what it retains once the commit in flight
+    /// lands): under the grant it holds, or a new one. Until the commit ends, a revocation reports that amount (<see cref="RevokeGrant"/>).
+    /// </summary>
     private async Task EnsureGrantAsync(long retainedBytes)
     {
+        _committingTo = retainedBytes;
         var now = time.GetUtcNow();
         if (_grant is { } grant && grant.Covers(retainedBytes, now)) return;
         _grant = null;
+        var revocations = _revocations;
         var granted = await _accounting.Reserve(TenantAccounting, _id.Run, retainedBytes);
-        _grant = new TenantGrant(granted.UpTo, now + granted.Lease);
+        // Revoked while the Reserve was under way: the tenant dropped this grant too, and counts this commit by the revocation's report.
+        if (revocations == _revocations) _grant = new TenantGrant(granted.UpTo, now + granted.Lease);
     }
 
     /// <summary>
@@ -486,8 +501,11 @@ public sealed class TrainingRunGrain(
     public async Task RevokeGrant()
     {
         _grant = null;
+        _revocations++;
         CancelTenantReport();
-        await _accounting.Report(TenantAccounting, _id.Run, RetainedBytes, release: false);
+        // The report gives the grant back at the tenant in order with this run's other accounting calls (a Reserve sent after it
+        // grants anew), and counts a commit that already passed its check at what the run will retain once it lands.
+        await _accounting.Report(TenantAccounting, _id.Run, Math.Max(RetainedBytes, _committingTo), release: true);
     }
 
     private long RetainedBytes => _catalog.Bytes + S.Held.Sum(h => h.Bytes);

@@ -10,8 +10,9 @@ public sealed class ChaosFindings
 {
     private readonly Lock _lock = new();
     private readonly List<string> _details = [];
-    private int _lost, _double, _regressions, _errors;
+    private int _lost, _double, _regressions, _errors, _quota;
 
+    public int QuotaViolations => _quota;
     public int LostCommits => _lost;
     public int DoubleCommits => _double;
     public int TagRegressions => _regressions;
@@ -28,6 +29,7 @@ public sealed class ChaosFindings
     public void Double(string what) => Add(ref _double, "double: " + what);
     public void Regression(string what) => Add(ref _regressions, "tag regression: " + what);
     public void Error(string what) => Add(ref _errors, "error: " + what);
+    public void OverQuota(string what) => Add(ref _quota, "over quota: " + what);
 
     public void Note(string what)
     {

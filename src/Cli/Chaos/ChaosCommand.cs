@@ -26,14 +26,15 @@ public static class ChaosCommand
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
+        var quota = CliOptions.OptionalInteger("--quota-bytes", "the tenant's retained-bytes limit, small enough to bind: commits are refused at times, and the checker reads from storage that the tenant never holds more", min: 1);
         var command = new Command("chaos", "a multi-host cluster in network namespaces under faults (silo kills, partitions, slow links, storage restarts, agent kills), " +
-            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, faults, json, repo, siloDll);
+            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, faults, json, repo, siloDll, quota);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? JobCommand.FindRepoRoot();
             var options = new ChaosOptions(parse.GetValue(minutes), (int)parse.GetValue(runs), (int)parse.GetValue(ranks),
                 (int)(parse.GetValue(seed) ?? RandomNumberGenerator.GetInt32(int.MaxValue)), parse.GetValue(faults)!, root,
-                parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll"));
+                parse.GetValue(siloDll) ?? JobCommand.SiblingBuild(root, "Silo", "Checkpointing.Silo.dll"), parse.GetValue(quota));
             return RunAsync(options, parse.GetValue(json), context);
         });
         return command;
@@ -71,6 +72,9 @@ public static class ChaosCommand
                 ["restarts_by_cause"] = new JsonObject(session.RestartsByCause.OrderBy(c => c.Key, StringComparer.Ordinal).Select(c => KeyValuePair.Create(c.Key, (JsonNode?)c.Value))),
                 ["partition_resumes"] = new JsonArray(session.PartitionResumes.Select(r => (JsonNode?)new JsonObject { ["run"] = r.Run, ["seconds"] = r.Seconds }).ToArray()),
                 ["archived_catalogs"] = session.ArchivedCatalogs,
+                ["quota_bytes"] = o.QuotaBytes,
+                ["stored_bytes"] = session.StoredBytes,
+                ["quota_violations"] = findings.QuotaViolations,
                 ["lost_commits"] = findings.LostCommits,
                 ["tag_regressions"] = findings.TagRegressions,
                 ["double_commits"] = findings.DoubleCommits,
@@ -79,7 +83,7 @@ public static class ChaosCommand
                 ["errors"] = findings.Errors,
                 ["findings"] = new JsonArray(findings.Details.Take(50).Select(d => (JsonNode?)d).ToArray()),
             };
-            var trouble = findings.LostCommits + findings.TagRegressions + findings.DoubleCommits + findings.OrphanBlobs + findings.UnresumableRuns + findings.Errors;
+            var trouble = findings.QuotaViolations + findings.LostCommits + findings.TagRegressions + findings.DoubleCommits + findings.OrphanBlobs + findings.UnresumableRuns + findings.Errors;
             context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
             return trouble == 0 ? 0 : CliFailure.FailureExitCode;
         }
@@ -106,4 +110,5 @@ public static class ChaosCommand
     }
 }
 
-internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, IReadOnlyList<string> Faults, string Repo, string SiloDll);
+/// <param name="QuotaBytes">The tenant's retained-bytes limit; small enough to bind, commits are refused at times and every run keeps at most 3 checkpoints.</param>
+internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, IReadOnlyList<string> Faults, string Repo, string SiloDll, long? QuotaBytes = null);

@@ -23,6 +23,9 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
     public long Epoch { get; private set; }
     public int Attempts { get; private set; }
 
+    /// <summary>Why the last attempt that ended did (<see cref="EndCause"/> and its message), as the supervisor saw it.</summary>
+    public (string Cause, string Message)? LastEnd { get; set; }
+
     /// <summary>Names rank 0 was told are committed, in the order it was told.</summary>
     public IReadOnlyList<string> Committed
     {
