@@ -40,6 +40,13 @@ public sealed class RunGrainOptions
     /// </summary>
     public TimeSpan TenantReportDelay { get; set; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>
+    /// Whether a commit checks each shard it wrote against the store's length and charges what the store holds (default).
+    /// False only where the silo's store is not the one ranks write to (<c>Storage:Checkpoints=Memory</c>: each silo keeps
+    /// its own, for experiments): quotas then count the sizes ranks report.
+    /// </summary>
+    public bool ChecksStoredSizes { get; set; } = true;
+
     /// <summary>How many catalog entries the run's state (written on every commit) holds before older ones move to the run's archive.</summary>
     public int CatalogTailLimit { get; set; } = RunCatalog.DefaultTailLimit;
 

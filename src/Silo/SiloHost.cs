@@ -38,6 +38,8 @@ public static class SiloHost
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
+        // A silo's memory store holds no shard of any rank (ranks write elsewhere): there is nothing to check sizes against.
+        if (storage.Checkpoints == "Memory") builder.Services.PostConfigure<RunGrainOptions>(o => o.ChecksStoredSizes = false);
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
         var stateWrites = new GrainStateWrites();
 
