@@ -35,6 +35,7 @@ public sealed class ReadBufferBudget
     public async Task<IDisposable> AcquireAsync(long bytes, CancellationToken ct)
     {
         if (bytes < 0 || bytes > Capacity) throw new ArgumentOutOfRangeException(nameof(bytes), bytes, $"a batch must fit the budget of {Capacity} bytes");
+        if (bytes == 0) return new Lease(this, 0); // reads straight into their destination buffer nothing: they wait behind nobody
         LinkedListNode<(long, TaskCompletionSource)> node;
         lock (_gate)
         {

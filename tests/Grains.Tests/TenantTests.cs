@@ -108,12 +108,7 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     public async Task Room_other_runs_hold_as_grant_slack_is_taken_back_before_a_commit_is_refused()
     {
         TestTenancy.ActAs("kappa");
-        var jobs = Enumerable.Range(0, 3).Select(i => new FakeJob(fixture.Client, fixture.Store, new RunId("kappa", $"r{i}"), worldSize: 1, tensors: 2)).ToList();
-        foreach (var job in jobs)
-        {
-            await job.Grain.Create(new PeriodicPolicy(10));
-            job.Epoch = await job.Grain.StartAttempt();
-        }
+        var jobs = await StartedRunsAsync("kappa", runs: 3, worldSize: 1);
         var size = (await jobs[0].SaveAsync("model_0000009", 9))[0].Bytes;
         TestTenancy.ActAs(TenantTokens.OperatorTenant);
         await fixture.Client.GetGrain<ITenantGrain>("kappa").SetLimits(new TenantLimits(null, 3 * size + 1000)); // revokes every grant
@@ -122,7 +117,7 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         await jobs[1].SaveAsync("model_0000009", 9); // granted its bytes and as much again: 2 × size of the room
         await jobs[2].SaveAsync("model_0000009", 9); // fits only once r1's unused slack is taken back
 
-        Assert.All(jobs, job => Assert.Equal("model_0000009", job.Grain.GetLastCheckpoint().GetAwaiter().GetResult()!.Name));
+        foreach (var job in jobs) Assert.Equal("model_0000009", (await job.Grain.GetLastCheckpoint())!.Name);
         await Eventually.Equal(3 * size, async () => (await fixture.Client.GetGrain<ITenantGrain>("kappa").Get()).RetainedBytes);
     }
 
@@ -130,12 +125,7 @@ public sealed class TenantTests(TwoSiloCluster fixture)
     public async Task Runs_committing_at_once_against_their_grants_never_take_the_tenant_over_its_limit()
     {
         TestTenancy.ActAs("epsilon");
-        var jobs = Enumerable.Range(0, 4).Select(i => new FakeJob(fixture.Client, fixture.Store, new RunId("epsilon", $"r{i}"), worldSize: 2, tensors: 2)).ToList();
-        foreach (var job in jobs)
-        {
-            await job.Grain.Create(new PeriodicPolicy(10));
-            job.Epoch = await job.Grain.StartAttempt();
-        }
+        var jobs = await StartedRunsAsync("epsilon", runs: 4, worldSize: 2);
         await jobs[0].SaveAsync("model_0000000", 0);
         var checkpoint = (await jobs[0].Grain.GetLastCheckpoint())!.Bytes;
         TestTenancy.ActAs(TenantTokens.OperatorTenant);
@@ -212,5 +202,17 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         Assert.Equal("the tenant credential's signature is invalid", TenantTokens.Validate(TestTenancy.Key, forged, DateTimeOffset.UtcNow).Problem);
         Assert.Equal("the tenant credential has expired", TenantTokens.Validate(TestTenancy.Key, token, DateTimeOffset.UtcNow.AddMinutes(6)).Problem);
         Assert.Throws<ArgumentException>(() => TenantTokens.Issue(TestTenancy.Key, "../x", DateTimeOffset.UtcNow));
+    }
+
+    /// <summary>Runs r0, r1, … of <paramref name="tenant"/> (two tensors a rank), created and with an attempt started; the caller acts as the tenant.</summary>
+    private async Task<List<FakeJob>> StartedRunsAsync(string tenant, int runs, int worldSize)
+    {
+        var jobs = Enumerable.Range(0, runs).Select(i => new FakeJob(fixture.Client, fixture.Store, new RunId(tenant, $"r{i}"), worldSize, tensors: 2)).ToList();
+        foreach (var job in jobs)
+        {
+            await job.Grain.Create(new PeriodicPolicy(10));
+            job.Epoch = await job.Grain.StartAttempt();
+        }
+        return jobs;
     }
 }
