@@ -31,17 +31,29 @@ public static class AgentCommand
         var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
         var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
-        var outageBudget = CliOptions.Integer("--outage-budget", "seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails (Storage:OutageBudget)",
-            (long)RankCommitter.DefaultOutageBudget.TotalSeconds, min: 0);
+        var outageBudget = CliOptions.OptionalInteger("--outage-budget",
+            $"seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails; default: env {OutageBudgetVariable} (a duration, e.g. 00:05:00), else {RankCommitter.DefaultOutageBudget.TotalSeconds:0}",
+            min: 0);
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt job` launches); JSON events on stdout")
             .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
             (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
-            parse.GetValue(sharded), TimeSpan.FromSeconds(parse.GetValue(outageBudget))),
+            parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment()),
             cluster.Read(parse), store.Read(parse), context));
         return command;
+    }
+
+    /// <summary>The configuration key Storage:OutageBudget, as the environment carries it for agents (like the silo's CKPT_ settings).</summary>
+    public const string OutageBudgetVariable = "CKPT_Storage__OutageBudget";
+
+    private static TimeSpan OutageBudgetFromEnvironment()
+    {
+        if (Environment.GetEnvironmentVariable(OutageBudgetVariable) is not { Length: > 0 } text) return RankCommitter.DefaultOutageBudget;
+        return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var budget) && budget >= TimeSpan.Zero
+            ? budget
+            : throw new UsageException($"{OutageBudgetVariable}={text} is not a duration such as 00:02:00", "ckpt agent");
     }
 
     private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded,

@@ -21,7 +21,8 @@ public sealed class AgentFaultCliTests
         var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
         Assert.True(created.ExitCode == 0, created.Error);
 
-        await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster, "--outage-budget", "3");
+        // Storage:OutageBudget as the environment carries it (ckpt agent --outage-budget 3 says the same).
+        await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster, new Dictionary<string, string> { ["CKPT_Storage__OutageBudget"] = "00:00:03" });
         await first.Next("start");
         await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
         var saved = (string)(await first.Next("saved"))["name"]!;

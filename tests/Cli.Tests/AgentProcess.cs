@@ -29,8 +29,9 @@ public sealed class AgentProcess : IAsyncDisposable
         });
     }
 
-    public static AgentProcess Start(long epoch, string storage, string[] cluster, params string[] options) => new(CliRunner.Start(
-        ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. options, .. cluster]));
+    public static AgentProcess Start(long epoch, string storage, string[] cluster, IReadOnlyDictionary<string, string>? environment = null) => new(CliRunner.Start(
+        launcher: [], environment ?? new Dictionary<string, string>(),
+        ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. cluster]));
 
     /// <summary>The next event of <paramref name="kind"/>; fails if the agent ends or is silent for too long first.</summary>
     public async Task<JsonObject> Next(string kind)
