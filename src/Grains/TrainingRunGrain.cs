@@ -250,7 +250,7 @@ public sealed class TrainingRunGrain(
             ?? throw new RunRefusedException($"No pending checkpoint {report.Name} attempt {report.AttemptId} in run {_id}: it expired, was aborted, or was never begun.");
         var pending = collector.Pending;
         RequestBounds.RankInWorld(report.Rank, pending.WorldSize);
-        RequestBounds.ShardReport(report.Tensors.Count, report.StateJson);
+        RequestBounds.ShardReport(report);
         collector.Add(report, CheckReport(pending, report), time.GetUtcNow());
         pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing > 0)

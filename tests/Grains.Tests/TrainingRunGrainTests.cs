@@ -28,7 +28,8 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
     /// <summary>
     /// A world of a million ranks made the grain allocate per rank and, on the next attempt, delete one shard per rank at
     /// once, from its saved state, crash-looping the silo; a 20 MB reason was stored and sent with every directive.
-    /// The grain refuses both itself, whatever edge the call came through, and its state stays as it was.
+    /// The grain refuses both itself, whatever edge the call came through, and its state stays as it was; a shard report is
+    /// bounded too (here: the shards it says it reuses).
     /// </summary>
     [Fact]
     public async Task A_world_size_or_a_reason_past_its_bound_is_refused_by_the_grain_and_changes_nothing()
@@ -48,6 +49,11 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         Assert.Null(after.CheckpointRequest);
         Assert.Equal(before.Epoch, after.Epoch);
         await job.Grain.RequestCheckpointNow(new string('x', RequestBounds.MaxReasonLength));
+
+        var report = await job.WriteShard(await job.Begin("model_0000009", 9, 0), 9);
+        var reused = Enumerable.Range(0, RequestBounds.MaxReusedShards + 1).Select(i => new ShardInfo($"shard-{i}", 1, "00", "model_0000004")).ToList();
+        var tooMany = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(report with { Reused = reused }));
+        Assert.Contains($"reuses at most {RequestBounds.MaxReusedShards} shards", tooMany.Message);
     }
 
     [Fact]

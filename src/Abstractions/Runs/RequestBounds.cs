@@ -14,8 +14,11 @@ public static class RequestBounds
     /// <summary>Ranks of one checkpoint.</summary>
     public const int MaxWorldSize = 8192;
 
-    /// <summary>Tensors one rank reports for its shard.</summary>
+    /// <summary>Tensors one rank reports for its shard, counting each chunk of a sharded tensor.</summary>
     public const int MaxTensorsPerShard = 1_000_000;
+
+    /// <summary>Shards of earlier checkpoints one rank's shard report may reuse.</summary>
+    public const int MaxReusedShards = 65_536;
 
     /// <summary>Characters of the non-tensor state rank 0 reports (the manifest's own limit is larger: it holds the tensor index too).</summary>
     public const int MaxStateJsonLength = 16 << 20;
@@ -34,10 +37,13 @@ public static class RequestBounds
         if (rank < 0 || rank >= worldSize) throw new RunRefusedException($"Rank {rank} is not in a world of size {worldSize}.");
     }
 
-    /// <exception cref="RunRefusedException">the report holds more tensors or state than a shard may</exception>
-    public static void ShardReport(int tensors, string? stateJson)
+    /// <exception cref="RunRefusedException">the report holds more tensors, reused shards or state than a shard may</exception>
+    public static void ShardReport(ShardReport report)
     {
-        if (tensors > MaxTensorsPerShard) throw new RunRefusedException($"A shard holds at most {MaxTensorsPerShard} tensors, not {tensors}.");
+        var tensors = report.Tensors.Count + (report.Sharded?.Values.Sum(s => (long)s.Chunks.Count) ?? 0);
+        if (tensors > MaxTensorsPerShard) throw new RunRefusedException($"A shard holds at most {MaxTensorsPerShard} tensors and chunks, not {tensors}.");
+        if (report.Reused?.Count > MaxReusedShards) throw new RunRefusedException($"A shard report reuses at most {MaxReusedShards} shards, not {report.Reused.Count}.");
+        var stateJson = report.StateJson;
         if (stateJson is { Length: > MaxStateJsonLength }) throw new RunRefusedException($"The non-tensor state has at most {MaxStateJsonLength} characters, not {stateJson.Length}.");
     }
 }
