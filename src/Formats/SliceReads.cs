@@ -215,9 +215,10 @@ public sealed class SliceReader
                         requests.Add((fileStart + range[0].SourceByte, destination.Slice((int)range[0].DestinationByte, (int)range[0].Bytes)));
                         continue;
                     }
-                    var buffer = ArrayPool<byte>.Shared.Rent((int)BufferLength(range));
+                    var length = (int)BufferLength(range);
+                    var buffer = ArrayPool<byte>.Shared.Rent(length);
                     buffered.Add((buffer, range));
-                    requests.Add((fileStart + range[0].SourceByte, buffer.AsMemory(0, (int)BufferLength(range))));
+                    requests.Add((fileStart + range[0].SourceByte, buffer.AsMemory(0, length)));
                 }
                 await _store.ReadRangesAsync(shardKey, requests, ct).ConfigureAwait(false);
                 Interlocked.Add(ref _bytesRead, requests.Sum(r => (long)r.Destination.Length));

@@ -476,10 +476,10 @@ public sealed class TrainingRunGrain(
         }
     }
 
-    /// <summary>Holds a grant that covers <paramref name="retainedBytes"/>; asks the tenant only when the grant is short or its lease ended.</summary>
     /// <summary>
     /// Makes sure the tenant counts this run at <paramref name="retainedBytes"/> (what it retains once the commit in flight
-    /// lands): under the grant it holds, or a new one. Until the commit ends, a revocation reports that amount (<see cref="RevokeGrant"/>).
+    /// lands): under the grant it holds, asking the tenant only when that is short or its lease ended. Until the commit ends,
+    /// a revocation reports that amount (<see cref="RevokeGrant"/>).
     /// </summary>
     private async Task EnsureGrantAsync(long retainedBytes)
     {

@@ -55,7 +55,7 @@ public sealed class ReshardWorkload
     public async Task<double> ColumnsLoadAsync()
     {
         var statistics = new LoadStatistics();
-        var seconds = await LoadAsync(shape => shape.Length - 1, statistics);
+        var seconds = await LoadAsync(LastDimension, statistics);
         ReadRatio = (double)statistics.BytesRead / statistics.BytesNeeded;
         return seconds;
     }
@@ -67,7 +67,7 @@ public sealed class ReshardWorkload
     public async Task<(long PeakBytes, long SliceBytes)> PeakMemoryOfOneColumnsLoadAsync()
     {
         var statistics = new LoadStatistics();
-        var options = new NativeLoadOptions { Layouts = (_, shape) => TensorLayout.Split(shape, shape.Length - 1, 0, LoadedBy), Statistics = statistics };
+        var options = SplitLoad(LastDimension, rank: 0, statistics);
         var before = ResidentMemory.CurrentBytes();
         ResidentMemory.ResetPeak();
         var state = await NativeCheckpointReader.LoadAsync(_store, "sharded", _sharded, TorchTensors.Allocate, options);
@@ -82,12 +82,15 @@ public sealed class ReshardWorkload
     private Task<double> LoadAsync(Func<long[], int> dimension, LoadStatistics statistics) => InterleavedPairs.Time(async () =>
     {
         for (var rank = 0; rank < LoadedBy; rank++)
-        {
-            var r = rank;
-            var options = new NativeLoadOptions { Layouts = (_, shape) => TensorLayout.Split(shape, dimension(shape), r, LoadedBy), Statistics = statistics };
-            Release(await NativeCheckpointReader.LoadAsync(_store, "sharded", _sharded, TorchTensors.Allocate, options));
-        }
+            Release(await NativeCheckpointReader.LoadAsync(_store, "sharded", _sharded, TorchTensors.Allocate, SplitLoad(dimension, rank, statistics)));
     });
+
+    /// <summary>Columns: a tensor's last dimension.</summary>
+    private static int LastDimension(long[] shape) => shape.Length - 1;
+
+    /// <summary>Rank <paramref name="rank"/> of <see cref="LoadedBy"/> loading every tensor split along <paramref name="dimension"/>.</summary>
+    private static NativeLoadOptions SplitLoad(Func<long[], int> dimension, int rank, LoadStatistics statistics) =>
+        new() { Layouts = (_, shape) => TensorLayout.Split(shape, dimension(shape), rank, LoadedBy), Statistics = statistics };
 
     public Task<double> ConsolidatedLoadAsync() => InterleavedPairs.Time(async () =>
         Release(await NativeCheckpointReader.LoadAsync(_store, "consolidated", _consolidated, TorchTensors.Allocate)));
