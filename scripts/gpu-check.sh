@@ -16,11 +16,11 @@ fi
 bash scripts/bootstrap.sh >&2
 # A separate artifacts folder keeps the CPU build (and its libtorch) untouched.
 cuda=(-c Release -p:TorchRuntime=cuda --artifacts-path "$repo/artifacts/gpu" --nologo -v quiet)
-dotnet build tests/TrainerAgent.Tests "${cuda[@]}"
+dotnet build tests/Core.Tests "${cuda[@]}"
 dotnet build src/Cli "${cuda[@]}"
 results="$repo/artifacts/gpu/test-results"
 rm -rf "$results"
-dotnet test tests/TrainerAgent.Tests "${cuda[@]}" --no-build --filter "Category=Gpu" --logger "trx;LogFileName=gpu.trx" --results-directory "$results"
+dotnet test tests/Core.Tests "${cuda[@]}" --no-build --filter "Category=Gpu" --logger "trx;LogFileName=gpu.trx" --results-directory "$results"
 skipped=$(grep -o 'outcome="NotExecuted"' "$results/gpu.trx" | wc -l)
 if (( skipped > 0 )); then
   echo "gpu-check: $skipped GPU test(s) were skipped although a GPU is present (is the CUDA runtime loading? see $results/gpu.trx)" >&2

@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

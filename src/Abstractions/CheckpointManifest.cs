@@ -68,22 +68,19 @@ public static class ShardLists
 /// <param name="Checksum">"crc64:" and 16 hex digits: CRC-64/ECMA-182 (System.IO.Hashing.Crc64) of the whole file.</param>
 /// <param name="Checkpoint">The earlier checkpoint of the same run whose folder holds the shard (an incremental
 /// checkpoint reuses its bytes), or null for a shard in this checkpoint's own folder.</param>
-[GenerateSerializer, Immutable]
-public sealed record ShardInfo([property: Id(0)] string Path, [property: Id(1)] long Bytes, [property: Id(2)] string Checksum, [property: Id(3)] string? Checkpoint = null);
+public sealed record ShardInfo(string Path, long Bytes, string Checksum, string? Checkpoint = null);
 
 /// <param name="Shard">Index into <see cref="CheckpointManifest.Shards"/>.</param>
 /// <param name="DType">safetensors dtype name, e.g. "F32".</param>
 /// <param name="DataOffsets">[begin, end) relative to the shard's data section, as in the safetensors header.</param>
 /// <param name="Hash">"xxh128:" and 32 hex digits: XxHash128 of the tensor's bytes, recorded by incremental saves; null otherwise.</param>
-[GenerateSerializer, Immutable]
-public sealed record TensorInfo([property: Id(0)] int Shard, [property: Id(1)] string DType, [property: Id(2)] long[] Shape, [property: Id(3)] long[] DataOffsets, [property: Id(4)] string? Hash = null)
+public sealed record TensorInfo(int Shard, string DType, long[] Shape, long[] DataOffsets, string? Hash = null)
 {
     public long ByteLength => DataOffsets[1] - DataOffsets[0];
 }
 
 /// <summary>A tensor stored in chunks: its dtype, global shape, and the chunks that together hold each element exactly once.</summary>
-[GenerateSerializer, Immutable]
-public sealed record ShardedTensorInfo([property: Id(0)] string DType, [property: Id(1)] long[] Shape, [property: Id(2)] IReadOnlyList<TensorChunk> Chunks)
+public sealed record ShardedTensorInfo(string DType, long[] Shape, IReadOnlyList<TensorChunk> Chunks)
 {
     /// <summary>The index entries holding the chunks of <paramref name="sharded"/>: entries the state never references directly.</summary>
     public static HashSet<string> ChunkKeys(IEnumerable<ShardedTensorInfo> sharded) =>
@@ -95,8 +92,7 @@ public sealed record ShardedTensorInfo([property: Id(0)] string DType, [property
 /// the global tensor, either a box at <paramref name="Offsets"/> (its extent is the entry's shape) or, for a flat slice
 /// (a 1-D entry), the row-major elements from <paramref name="FlatOffset"/> on.
 /// </summary>
-[GenerateSerializer, Immutable]
-public sealed record TensorChunk([property: Id(0)] string Tensor, [property: Id(1)] long[]? Offsets, [property: Id(2)] long? FlatOffset)
+public sealed record TensorChunk(string Tensor, long[]? Offsets, long? FlatOffset)
 {
     /// <summary>The chunk's place in the global tensor; throws <see cref="ArgumentException"/> when it does not fit.</summary>
     public TensorLayout Layout(long[] globalShape, TensorInfo stored) => Offsets is not null

@@ -4,12 +4,11 @@ namespace Checkpointing.Abstractions;
 /// fvcore's PeriodicCheckpointer settings: save every <see cref="Period"/> iterations, save
 /// "{prefix}_final" at <see cref="MaxIter"/> - 1, keep the newest <see cref="MaxToKeep"/> periodic checkpoints.
 /// </summary>
-[GenerateSerializer, Immutable]
 public sealed record PeriodicPolicy(
-    [property: Id(0)] int Period,
-    [property: Id(1)] long? MaxIter = null,
-    [property: Id(2)] int? MaxToKeep = null,
-    [property: Id(3)] string FilePrefix = "model")
+    int Period,
+    long? MaxIter = null,
+    int? MaxToKeep = null,
+    string FilePrefix = "model")
 {
     public PeriodicPolicy Validated()
     {

@@ -1,8 +1,8 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.Contracts;
+using Checkpointing.TrainerAgent;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
 
@@ -65,7 +65,7 @@ public static class AgentCommand
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt agent");
         // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
         using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
-            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(TrainerAgent.AgentMetrics.MeterName).AddOtlpExporter().Build()
+            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(Core.AgentMetrics.MeterName).AddOtlpExporter().Build()
             : null;
 
         await using var connection = await ClusterOptions.ConnectAsync(options);

@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli;
 
@@ -24,7 +24,7 @@ public static class CatalogCommands
             {
                 // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
                 await using var connection = await cluster.ConnectAsync(parse);
-                RunCommands.Print(context, parse.GetValue(json), await connection.Run(Abstractions.Runs.RunId.Parse(id)).Get());
+                RunCommands.Print(context, parse.GetValue(json), await connection.Run(Contracts.RunId.Parse(id)).Get());
                 return 0;
             }
             return await LsAsync(parse.GetValue(dir) ?? throw new UsageException("ls needs DIR (or --run TENANT/RUN)", "ckpt ls"), parse.GetValue(json), context);

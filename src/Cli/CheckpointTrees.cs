@@ -5,7 +5,7 @@ using Checkpointing.Formats;
 using Checkpointing.Formats.Interop.Detectron;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli;
 

@@ -1,6 +1,6 @@
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Orleans.Runtime;
@@ -67,7 +67,7 @@ public sealed partial record CliFailure(string Kind, string Message)
         IOException io when io.HResult == ReadOnlyFileSystem => new("read_only", "read-only file system: " + OneLine(io.Message)),
         UnauthorizedAccessException denied => new("permission_denied", "permission denied: " + OneLine(denied.Message)),
         SiloUnreachableException silo => new("silo_unreachable", OneLine(silo.Message)),
-        TrainerAgent.Cluster.StorageOutageException outage => new("storage_unavailable", OneLine(outage.Message)),
+        TrainerAgent.StorageOutageException outage => new("storage_unavailable", OneLine(outage.Message)),
         ConnectionFailedException or OrleansMessageRejectionException => new("silo_unreachable", "lost the connection to the cluster: " + OneLine(e.Message)),
         Azure.RequestFailedException request => new("storage_unavailable", StorageRequest(request)),
         HttpRequestException or SocketException => new("network", "network error: " + OneLine(e.Message)),

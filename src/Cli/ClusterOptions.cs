@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Checkpointing.Abstractions;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Text.Json.Nodes;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Cli;
@@ -35,7 +35,7 @@ public static class DemoCommand
         var shards = CliOptions.Integer("--shards", "shards per checkpoint, written in parallel", 1, min: 1);
         var seed = CliOptions.Integer("--seed", "random seed", 1);
         var leftoverMinAge = CliOptions.Integer("--leftover-min-age", "collect leftovers of killed saves older than this many seconds",
-            (long)LocalBackend.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
+            (long)LocalBackendOptions.DefaultLeftoverMinimumAge.TotalSeconds, min: 0);
         var freeze = CliOptions.Fraction("--freeze", "freeze the first F of the parameters and save incrementally");
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since an earlier checkpoint are not written again");
         var json = CliOptions.Json();
@@ -56,11 +56,10 @@ public static class DemoCommand
         var (dir, iterations, period, maxToKeep, stopAt, width, depth, shards, seed, leftoverMinAge, freeze, incremental, json) = o;
         var training = new DemoTraining(seed, width, iterations, freeze ?? 0, depth);
         var logger = context.Logger("demo");
-        var checkpointer = new Checkpointer(training.Model, dir, saveToDisk: true, training.Checkpointables, context.Logger("checkpointer"))
+        var checkpointer = new Checkpointer(training.Model, dir, saveToDisk: true, training.Checkpointables, context.Logger("checkpointer"),
+            new LocalBackendOptions { LeftoverMinimumAge = TimeSpan.FromSeconds(leftoverMinAge), Incremental = incremental })
         {
             WriteOptions = new Formats.NativeWriteOptions { ShardCount = shards },
-            LeftoverMinimumAge = TimeSpan.FromSeconds(leftoverMinAge),
-            Incremental = incremental,
         };
         var saved = new List<SavedCheckpoint>();
         var saveClock = new System.Diagnostics.Stopwatch();

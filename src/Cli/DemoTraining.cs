@@ -1,4 +1,4 @@
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Checkpointing.Formats;
 using Checkpointing.Formats.Interop.Detectron;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli;
 

@@ -3,10 +3,10 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;
 
@@ -151,7 +151,7 @@ public static class JobCommand
         var folder = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, folder);
         var state = await NativeCheckpointReader.LoadAsync(store, folder, manifest, HostTensor.Allocator);
-        var saved = (IReadOnlyDictionary<string, object?>)state[TrainerAgent.Checkpointer.ModelKey]!;
+        var saved = (IReadOnlyDictionary<string, object?>)state[Core.Checkpointer.ModelKey]!;
 
         // The agents' training as one rank of a world of one: the whole model, never interrupted.
         var (model, _, step, _) = AgentCommand.Training(sharded, Seed, width, iterations, rank: 0, worldSize: 1);

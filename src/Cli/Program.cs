@@ -1,5 +1,5 @@
 using Checkpointing.Cli;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 HugePages.EnableForLibTorch(); // before any tensor exists: libtorch reads it at its first allocation
 return await CliApp.RunAsync(args, Console.Out, Console.Error);

@@ -2,8 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.Contracts;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;
 

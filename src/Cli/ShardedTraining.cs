@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

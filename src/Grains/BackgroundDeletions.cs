@@ -1,4 +1,4 @@
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Grains;

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Grains;
 

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Reflection;
 using System.Security.Cryptography;
 using System.Text;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;

@@ -1,6 +1,6 @@
 using Orleans.Runtime;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 

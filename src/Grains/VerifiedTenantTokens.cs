@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Grains;
 

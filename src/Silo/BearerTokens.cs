@@ -1,4 +1,4 @@
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Grains;
 using Microsoft.Extensions.Options;
 

@@ -1,4 +1,4 @@
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Silo;
 

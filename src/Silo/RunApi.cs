@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using System.Text.Json.Serialization;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Silo;
 

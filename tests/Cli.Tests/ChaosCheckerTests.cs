@@ -1,9 +1,9 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Cli.Chaos;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli.Tests;
 

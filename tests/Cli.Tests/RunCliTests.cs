@@ -62,7 +62,7 @@ public sealed class RunCliTests
 
         var fromEnv = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(1), new() { ["CKPT_SIGNING_KEY"] = key }, ["token", "--tenant", "a.b"]);
         Assert.True(fromEnv.ExitCode == 0, fromEnv.Error);
-        Assert.Equal(("a.b", null), Abstractions.Runs.TenantTokens.Validate(Convert.FromBase64String(key), fromEnv.Out.Trim(), DateTimeOffset.UtcNow));
+        Assert.Equal(("a.b", null), Contracts.TenantTokens.Validate(Convert.FromBase64String(key), fromEnv.Out.Trim(), DateTimeOffset.UtcNow));
 
         var missing = await CliRunner.InProcess("token", "--tenant", "acme", "--key-file", "/nonexistent/signing.key");
         Assert.Equal(1, missing.ExitCode);

@@ -1,5 +1,5 @@
 using System.Security.Cryptography;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
 
 namespace Checkpointing.Cli.Tests;

@@ -3,7 +3,7 @@ using TorchSharp;
 using Xunit;
 
 // Runs every [Fact]/[Theory] (skippable ones included) of the test classes traited Category=Gpu in
-// Checkpointing.TrainerAgent.Tests, one at a time, and exits 1 if any failed or skipped: on a GPU
+// Checkpointing.Core.Tests, one at a time, and exits 1 if any failed or skipped: on a GPU
 // machine a skip means the CUDA runtime did not load, which is exactly what this check is for.
 try
 {
@@ -16,7 +16,7 @@ catch (InvalidOperationException e)
 }
 Console.WriteLine($"cuda: {torch.cuda.is_available()}, devices: {torch.cuda.device_count()}");
 
-var testAssembly = typeof(Checkpointing.TrainerAgent.Tests.GpuTests).Assembly;
+var testAssembly = typeof(Checkpointing.Core.Tests.GpuTests).Assembly;
 var failures = 0;
 var ran = 0;
 foreach (var (type, method, arguments) in GpuTestCases(testAssembly))

@@ -1,6 +1,6 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;

@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TestSupport;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,6 +1,7 @@
+using Checkpointing.TrainerAgent;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 
 namespace Checkpointing.Grains.Tests;

@@ -1,8 +1,9 @@
+using Checkpointing.TrainerAgent;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TestSupport;
 using Checkpointing.Storage;

@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 using Microsoft.Extensions.DependencyInjection;

@@ -60,9 +60,9 @@ public sealed class SiloAbuseTests(SmallLimitsSilo fixture) : IClassFixture<Smal
         var (hugeStatus, _) = await SendAsync(http, HttpMethod.Post, "/api/v1/runs/reasons/r/checkpoint-now", "reasons", $$"""{"reason": {{huge}}}""");
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, hugeStatus);
         var (longStatus, longResponse) = await SendAsync(http, HttpMethod.Post, "/api/v1/runs/reasons/r/checkpoint-now", "reasons",
-            $$"""{"reason": "{{new string('y', Abstractions.Runs.RequestBounds.MaxReasonLength + 1)}}"}""");
+            $$"""{"reason": "{{new string('y', Contracts.RequestBounds.MaxReasonLength + 1)}}"}""");
         Assert.Equal(HttpStatusCode.BadRequest, longStatus);
-        Assert.Contains($"at most {Abstractions.Runs.RequestBounds.MaxReasonLength} characters", await longResponse.Content.ReadAsStringAsync());
+        Assert.Contains($"at most {Contracts.RequestBounds.MaxReasonLength} characters", await longResponse.Content.ReadAsStringAsync());
 
         var (_, shown) = await SendAsync(http, HttpMethod.Get, "/api/v1/runs/reasons/r", "reasons");
         var run = JsonNode.Parse(await shown.Content.ReadAsStringAsync())!;

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
 
 namespace Checkpointing.Grains.Tests;

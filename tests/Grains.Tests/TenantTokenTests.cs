@@ -1,6 +1,6 @@
 using System.Text;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.TestSupport;
 using CsCheck;
 

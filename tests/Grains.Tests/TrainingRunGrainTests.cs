@@ -1,6 +1,6 @@
 using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Storage;

@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.Serialization;
 

@@ -1,8 +1,8 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.TestSupport;
+using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
-using Checkpointing.TrainerAgent.Cluster;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;

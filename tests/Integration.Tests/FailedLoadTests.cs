@@ -1,10 +1,10 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
+using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
-using Checkpointing.TrainerAgent.Cluster;
 using Orleans.TestingHost;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -113,6 +113,7 @@ public sealed class FailedLoadTests(FailedLoadBed bed) : IClassFixture<FailedLoa
         public Task TagLastAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException("this backend only loads");
         public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
         public bool AppliesRetention => false;
+        public bool Incremental => false;
         public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => throw new NotSupportedException("this backend only loads");
     }
 
@@ -128,7 +129,7 @@ public sealed class FailedLoadTests(FailedLoadBed bed) : IClassFixture<FailedLoa
         if (mode == "local")
         {
             var folder = Path.Combine(bed.LocalRoot, name);
-            var saver = new Checkpointer(global, folder) { Incremental = path == "incremental", WriteOptions = new() { ShardCount = 2 } };
+            var saver = new Checkpointer(global, folder, options: new() { Incremental = path == "incremental" }) { WriteOptions = new() { ShardCount = 2 } };
             if (path == "incremental") await SaveIncrementallyAsync([global], [saver]);
             else await saver.SaveAsync("model_0000009", Iteration(9));
             return new Saved(Path.Combine(folder, "model_0000009"), new FileSystemStore(folder),
@@ -141,10 +142,9 @@ public sealed class FailedLoadTests(FailedLoadBed bed) : IClassFixture<FailedLoa
         var epoch = await grain.StartAttempt();
         var sliced = path is "sharded" or "resharded";
         var ranks = Enumerable.Range(0, World).Select(rank => sliced ? SlicesOf(global, n => SaveLayout(n, rank)) : SlicesOf(global, Whole)).ToList();
-        var savers = Enumerable.Range(0, World).Select(rank => new Checkpointer(ranks[rank], new ClusterBackend(cluster.Client, run, clusterStore, rank, World, epoch))
+        var savers = Enumerable.Range(0, World).Select(rank => new Checkpointer(ranks[rank], new ClusterBackend(cluster.Client, run, clusterStore, rank, World, epoch) { Incremental = path == "incremental" })
         {
             ModelLayouts = sliced ? n => SaveLayout(n, rank) : null,
-            Incremental = path == "incremental",
         }).ToList();
         if (path == "incremental") await SaveIncrementallyAsync(ranks, savers);
         else await Task.WhenAll(savers.Select(s => s.SaveAsync("model_0000009", Iteration(9))));

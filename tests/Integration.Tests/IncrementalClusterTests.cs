@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TestSupport;
 using TorchSharp;
@@ -25,7 +25,7 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
         var epoch = await grain.StartAttempt();
         var replicas = Enumerable.Range(0, 2).Select(_ => ClusterRanks.Replica(seed: 5)).ToList();
         var checkpointers = Enumerable.Range(0, 2)
-            .Select(rank => new TrainerAgent.Checkpointer(replicas[rank], new TrainerAgent.Cluster.ClusterBackend(grains, run, fixture.Store, rank, 2, epoch)) { Incremental = true })
+            .Select(rank => new Core.Checkpointer(replicas[rank], new TrainerAgent.ClusterBackend(grains, run, fixture.Store, rank, 2, epoch) { Incremental = true }))
             .ToList();
 
         for (var step = 0; step < 6; step++)
@@ -43,7 +43,7 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
                 Assert.Equal(manifest.WrittenBytes + (await fixture.Store.GetEntryAsync(record.ManifestKey))!.Length, record.Bytes); // what the store holds
             }
             var loaded = ClusterRanks.Replica(seed: 77);
-            ClusterRanks.Checkpointer(grains, run, fixture.Store, 0, 1, epoch, loaded).Load($"{TrainerAgent.Cluster.ClusterBackend.Scheme}{run.Key}/{name}");
+            ClusterRanks.Checkpointer(grains, run, fixture.Store, 0, 1, epoch, loaded).Load($"{TrainerAgent.ClusterBackend.Scheme}{run.Key}/{name}");
             Assert.True(ClusterRanks.SameWeights(replicas[0], loaded), $"{name} does not load bit-exact");
             await AssertEveryShardReferencedAsync(run, grain);
         }

@@ -1,5 +1,5 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
@@ -37,7 +37,7 @@ public sealed class ReshardingTests(TwoSiloCluster fixture)
         var biggest = manifest.Shards.Max(s => s.Bytes);
         Assert.True(biggest < manifest.TotalBytes * 0.35, $"shards are unbalanced: {string.Join(", ", manifest.Shards.Select(s => s.Bytes))}");
 
-        var path = $"{TrainerAgent.Cluster.ClusterBackend.Scheme}{run.Key}/model_0000009";
+        var path = $"{TrainerAgent.ClusterBackend.Scheme}{run.Key}/model_0000009";
         var epoch2 = await grains.GetGrain<ITrainingRunGrain>(run.Key).StartAttempt();
         var single = ClusterRanks.Replica(seed: 99);
         var extra = ClusterRanks.Checkpointer(grains, run, fixture.Store, 0, 1, epoch2, single).ResumeOrLoad("", resume: true);

@@ -1,8 +1,8 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Integration.Tests;
 

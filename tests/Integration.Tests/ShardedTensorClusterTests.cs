@@ -1,11 +1,11 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
+using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
-using Checkpointing.TrainerAgent.Cluster;
 using Orleans.TestingHost;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -91,10 +91,9 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         var reference = Build(GlobalShapes, seed: 21);
         var epoch = await grain.StartAttempt();
         var ranks = Enumerable.Range(0, 4).Select(r => Slices(reference.Model, name => SaveLayout(name, r, 4), (model, adam) =>
-            new Checkpointer(model, new ClusterBackend(grains, run, fixture.Store, r, 4, epoch), [new("optimizer", adam)])
+            new Checkpointer(model, new ClusterBackend(grains, run, fixture.Store, r, 4, epoch) { Incremental = true }, [new("optimizer", adam)])
             {
                 ModelLayouts = name => SaveLayout(name, r, 4),
-                Incremental = true,
             })).ToList();
         await Task.WhenAll(ranks.Select(r => r.Checkpointer.SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L })));
 

@@ -1,11 +1,11 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
+using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
-using Checkpointing.TrainerAgent.Cluster;
 using Orleans.TestingHost;
 
 namespace Checkpointing.Integration.Tests;

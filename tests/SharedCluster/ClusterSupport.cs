@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.DependencyInjection;

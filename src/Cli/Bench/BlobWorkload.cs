@@ -2,7 +2,7 @@ using Azure;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli.Bench;
 

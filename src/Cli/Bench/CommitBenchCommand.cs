@@ -3,9 +3,9 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli.Bench;
 

@@ -2,9 +2,9 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;

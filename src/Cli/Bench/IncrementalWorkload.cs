@@ -1,4 +1,4 @@
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -23,7 +23,7 @@ public sealed class IncrementalWorkload : IDisposable
         _frozen = new BenchModel(tensors, elements);
         var write = new Formats.NativeWriteOptions { ShardCount = shards };
         Saver Make(nn.Module model, string name, bool incremental) =>
-            new(new Checkpointer(model, Path.Combine(folder, name)) { WriteOptions = write, Incremental = incremental });
+            new(new Checkpointer(model, Path.Combine(folder, name), options: new() { Incremental = incremental }) { WriteOptions = write });
         _changedIncremental = Make(_changing, "changed-incremental", true);
         _changedFull = Make(_changing, "changed-full", false);
         _frozenIncremental = Make(_frozen, "frozen-incremental", true);

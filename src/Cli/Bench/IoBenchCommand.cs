@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

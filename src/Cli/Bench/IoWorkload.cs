@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 using TorchSharp;
 using static TorchSharp.torch;
 

@@ -1,7 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli.Bench;
 

@@ -1,6 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using Checkpointing.TrainerAgent;
+using Checkpointing.Core;
 
 namespace Checkpointing.Cli.Bench;
 
@@ -24,6 +24,7 @@ internal sealed class StoreBackend(ICheckpointStore store) : ICheckpointBackend
     public Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<string>>([]);
 
     public bool AppliesRetention => true;
+    public bool Incremental => false;
 
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
 

@@ -1,6 +1,6 @@
 using System.Globalization;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Formats;
 
 namespace Checkpointing.Cli.Chaos;

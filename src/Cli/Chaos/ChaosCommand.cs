@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli.Chaos;
 

@@ -1,5 +1,5 @@
-using Checkpointing.Abstractions.Runs;
-using Checkpointing.TrainerAgent.Cluster;
+using Checkpointing.Contracts;
+using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli.Chaos;
 

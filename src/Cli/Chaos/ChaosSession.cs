@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
-using Checkpointing.Abstractions.Runs;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Cli.Chaos;
 

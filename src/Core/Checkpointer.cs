@@ -1,0 +1,356 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Core;
+
+/// <summary>
+/// fvcore's <c>Checkpointer</c> over TorchSharp: saves the model and every checkpointable
+/// (optimizer, scheduler, user objects) into a native checkpoint under <see cref="SaveDir"/>, tags
+/// it in <c>last_checkpoint</c> once it is complete, and loads it back with fvcore's model rules.
+/// </summary>
+public class Checkpointer
+{
+    public const string ModelKey = "model";
+
+    private readonly OrderedDictionary<string, ICheckpointable> _checkpointables = new(StringComparer.Ordinal);
+    private readonly ICheckpointBackend? _backend;
+
+    /// <param name="model">The model; its state dict is saved under "model".</param>
+    /// <param name="saveDir">Folder for checkpoints; "" means this checkpointer only loads.</param>
+    /// <param name="saveToDisk">False on ranks that must not write (fvcore: non-main processes).</param>
+    /// <param name="checkpointables">Other objects with state: TorchSharp modules, optimizers, LR schedulers, or <see cref="ICheckpointable"/>.</param>
+    /// <param name="options">How the save folder is written: format, incremental saves, leftover collection.</param>
+    public Checkpointer(nn.Module model, string saveDir = "", bool saveToDisk = true,
+        IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null, LocalBackendOptions? options = null)
+    {
+        Model = model;
+        SaveDir = saveDir.Length == 0 ? "" : Path.GetFullPath(saveDir);
+        SaveToDisk = saveToDisk;
+        Logger = logger ?? NullLogger.Instance;
+        if (SaveDir.Length > 0 && (saveToDisk || Directory.Exists(SaveDir))) _backend = new LocalBackend(SaveDir, options, Logger);
+        foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
+    }
+
+    /// <summary>A checkpointer over another backend, e.g. a run grain and blob store (cluster mode).</summary>
+    public Checkpointer(nn.Module model, ICheckpointBackend backend, IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null)
+    {
+        Model = model;
+        SaveDir = "";
+        SaveToDisk = true;
+        Logger = logger ?? NullLogger.Instance;
+        _backend = backend;
+        foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
+    }
+
+    public nn.Module Model { get; }
+    public string SaveDir { get; }
+    public bool SaveToDisk { get; }
+    public ILogger Logger { get; }
+    public IReadOnlyDictionary<string, ICheckpointable> Checkpointables => _checkpointables;
+
+    /// <summary>Shard count and progress reporting for saves.</summary>
+    public NativeWriteOptions WriteOptions { get; init; } = new();
+
+    /// <summary>
+    /// The part of each model parameter and buffer this rank holds, by state-dict name ("fc.weight"); null or a null answer:
+    /// the whole tensor (DESIGN.md §11). The optimizer's per-parameter state follows its parameter. Saves write only these
+    /// slices (in cluster mode every rank saves its own; into a local folder the layouts must cover every tensor, so they are
+    /// for loads); loads read only the bytes of these slices, from a checkpoint saved in any layout or whole.
+    /// </summary>
+    public Func<string, TensorLayout?>? ModelLayouts { get; init; }
+
+    private StateLayouts? _layouts;
+
+    /// <summary>Built on first use, again after a checkpointable is added.</summary>
+    private StateLayouts? Layouts => ModelLayouts is null ? null : _layouts ??= new StateLayouts(Model, ModelLayouts, _checkpointables);
+
+    /// <summary>Receives what each load needed and read (tensor bytes), e.g. to see that a resharded load read only its slices.</summary>
+    public LoadStatistics? LoadStatistics { get; init; }
+
+    /// <summary>Progress of loads, in bytes of tensor data read.</summary>
+    public IProgress<long>? LoadProgress { get; init; }
+
+    /// <summary>
+    /// When true, <see cref="SaveAsync"/> returns as soon as every tensor is copied to host memory and
+    /// the write continues in the background. The copy goes into a snapshot arena that is allocated on
+    /// the first save and reused by every later one (<see cref="SnapshotArenaBytes"/>: one host copy of
+    /// the saved tensors, pinned for CUDA tensors), so the training stall is a memory copy. The next
+    /// save (or <see cref="WaitForPendingSaveAsync"/>) waits for the previous write first, or skips
+    /// (<see cref="WhenSaveBusy"/>); a failed background save is logged, never tagged, and rethrown there.
+    /// </summary>
+    public bool AsyncSave { get; init; }
+
+    /// <summary>What an <see cref="AsyncSave"/> does while the previous background write is still running.</summary>
+    public BusySavePolicy WhenSaveBusy { get; init; } = BusySavePolicy.Wait;
+
+    /// <summary>Host memory the async-save arena holds (0 before the first async save).</summary>
+    public long SnapshotArenaBytes => _arena.Bytes;
+
+    private readonly SnapshotArena _arena = new();
+    private Task? _pendingSave;
+
+    public ICheckpointBackend? Backend => _backend;
+
+    /// <summary>Resolves paths with a scheme (<c>https://</c>, custom prefixes) to local files before loading (fvcore's <c>path_manager</c>).</summary>
+    public PathManager PathManager { get; init; } = PathManager.CreateDefault();
+
+    /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
+    public event Action<string>? Saved;
+
+    public void AddCheckpointable(string key, object checkpointable)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(key);
+        if (key == ModelKey || _checkpointables.ContainsKey(key)) throw new ArgumentException($"Key {key} already used in the Checkpointer", nameof(key));
+        _checkpointables.Add(key, CheckpointableAdapters.Adapt(key, checkpointable, Logger));
+        _layouts = null;
+    }
+
+    public void Save(string name, IReadOnlyDictionary<string, object?>? extra = null) => SaveAsync(name, extra).GetAwaiter().GetResult();
+
+    /// <summary>Writes checkpoint <paramref name="name"/> (model, checkpointables, then <paramref name="extra"/>) and tags it last once complete.</summary>
+    public async Task SaveAsync(string name, IReadOnlyDictionary<string, object?>? extra = null, CancellationToken cancellationToken = default)
+    {
+        CheckpointName.Validate(name);
+        if (_backend is null || !SaveToDisk) return;
+        var data = new OrderedDictionary<string, object?>(StringComparer.Ordinal) { [ModelKey] = ModuleCheckpointable.StateOf(Model) };
+        foreach (var (key, checkpointable) in _checkpointables) data[key] = checkpointable.StateDict();
+        foreach (var (key, value) in extra ?? new Dictionary<string, object?>())
+        {
+            if (data.ContainsKey(key)) throw new ArgumentException($"Extra data key '{key}' would overwrite the saved {key} state.", nameof(extra));
+            data[key] = value;
+        }
+        var options = Layouts is { } layouts ? WriteOptions with { Layouts = layouts.ForSave(data) } : WriteOptions;
+        var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
+        Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var bytes = AgentMetrics.TensorBytes(data);
+        if (!AsyncSave)
+        {
+            // Device tensors go through the pinned arena (one DMA each) rather than a fresh pageable copy per tensor.
+            var hostData = SnapshotArena.HoldsDeviceTensors(data) ? _arena.Copy(data) : data;
+            await _backend.SaveAsync(name, iteration, hostData, options, cancellationToken).ConfigureAwait(false);
+            var seconds = AgentMetrics.SecondsSince(started);
+            AgentMetrics.SaveDuration.Record(seconds, AgentMetrics.Mode(async: false));
+            AgentMetrics.SaveStall.Record(seconds, AgentMetrics.Mode(async: false));
+            AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: false));
+            Saved?.Invoke(name);
+            return;
+        }
+        if (IsSavePending && WhenSaveBusy == BusySavePolicy.Skip)
+        {
+            Logger.LogWarning("Skipping checkpoint {Name}: the previous background save is still writing", name);
+            return;
+        }
+        await WaitForPendingSaveAsync(cancellationToken).ConfigureAwait(false);
+        var snapshot = _arena.Copy(data);
+        var stall = AgentMetrics.SecondsSince(started);
+        AgentMetrics.SaveStall.Record(stall, AgentMetrics.Mode(async: true));
+        var backend = _backend;
+        _pendingSave = Task.Run(async () =>
+        {
+            try
+            {
+                var writing = System.Diagnostics.Stopwatch.GetTimestamp();
+                await backend.SaveAsync(name, iteration, snapshot, options, CancellationToken.None, stall).ConfigureAwait(false);
+                AgentMetrics.SaveDuration.Record(AgentMetrics.SecondsSince(writing), AgentMetrics.Mode(async: true));
+                AgentMetrics.SavedBytes.Add(bytes, AgentMetrics.Mode(async: true));
+                Saved?.Invoke(name);
+            }
+            catch (Exception e)
+            {
+                Logger.LogError(e, "Background save of checkpoint {Name} failed; it was not tagged", name);
+                throw;
+            }
+        }, CancellationToken.None);
+    }
+
+    /// <summary>True while an <see cref="AsyncSave"/> write is still running.</summary>
+    public bool IsSavePending => _pendingSave is { IsCompleted: false };
+
+    /// <summary>Waits for the background save, if any; throws <see cref="CheckpointSaveFailedException"/> when it failed.</summary>
+    public async Task WaitForPendingSaveAsync(CancellationToken cancellationToken = default)
+    {
+        var pending = _pendingSave;
+        if (pending is null) return;
+        try
+        {
+            await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            _pendingSave = null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException || pending.IsCompleted)
+        {
+            _pendingSave = null;
+            throw new CheckpointSaveFailedException($"The background save failed and was not tagged: {e.Message}", e);
+        }
+    }
+
+    public OrderedDictionary<string, object?> Load(string path, IReadOnlyCollection<string>? checkpointables = null) =>
+        LoadAsync(path, checkpointables).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// Loads the checkpoint at <paramref name="path"/> into the model and the named checkpointables
+    /// (all when null) and returns what was not consumed, e.g. "iteration". Nothing is changed
+    /// unless the whole checkpoint reads back with valid checksums.
+    /// </summary>
+    public virtual async Task<OrderedDictionary<string, object?>> LoadAsync(string path, IReadOnlyCollection<string>? checkpointables = null, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(path))
+        {
+            Logger.LogInformation("No checkpoint found. Initializing model from scratch");
+            return new OrderedDictionary<string, object?>();
+        }
+        Logger.LogInformation("[Checkpointer] Loading from {Path} ...", path);
+        path = await PathManager.GetLocalPathAsync(path, cancellationToken).ConfigureAwait(false);
+        var checkpoint = await LoadFileAsync(path, cancellationToken).ConfigureAwait(false);
+        var incompatible = LoadModel(checkpoint);
+        if (incompatible is not null) ModelStateLoader.Log(Logger, Model, incompatible);
+
+        foreach (var key in checkpointables ?? _checkpointables.Keys)
+        {
+            if (!_checkpointables.TryGetValue(key, out var target)) throw new ArgumentException($"No checkpointable named '{key}' (have: {string.Join(", ", _checkpointables.Keys)}).", nameof(checkpointables));
+            if (!checkpoint.Remove(key, out var state)) continue;
+            Logger.LogInformation("Loading {Key} from {Path} ...", key, path);
+            target.LoadStateDict(state as IReadOnlyDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry '{key}' is a {state?.GetType().Name ?? "null"}, not a state dict."));
+        }
+        return checkpoint;
+    }
+
+    /// <summary>
+    /// Reads a checkpoint into a state tree of TorchSharp tensors (fvcore's <c>_load_file</c>): a native
+    /// folder (or its manifest.json), a <c>torch.save</c> file, or a bare <c>.safetensors</c> file.
+    /// </summary>
+    /// <remarks>Every read happens here, into fresh tensors, before anything is copied into the model or a checkpointable:
+    /// a read that fails leaves them as they were.</remarks>
+    protected virtual async Task<OrderedDictionary<string, object?>> LoadFileAsync(string path, CancellationToken cancellationToken)
+    {
+        if (_backend is not null && await _backend.ResolveAsync(path, cancellationToken).ConfigureAwait(false) is var (store, key))
+        {
+            return await LoadNativeAsync(store, key, cancellationToken, recordIn: _backend).ConfigureAwait(false);
+        }
+        if (File.Exists(path) && Path.GetFileName(path) != ManifestJson.FileName)
+        {
+            if (Path.GetExtension(path).Equals(".pkl", StringComparison.OrdinalIgnoreCase))
+                throw new NotSupportedException($"{path}: .pkl files (Caffe2 / Detectron model zoo) are read by DetectionCheckpointer.");
+            if (SafetensorsFile.HasExtension(path)) return SafetensorsFile.ReadCheckpoint(path, TorchTensors.Allocate, ModelKey);
+            return TorchFiles.Load(path);
+        }
+        var (folder, folderKey) = NativeCheckpointFiles.Locate(path);
+        return await LoadNativeAsync(folder, folderKey, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <param name="recordIn">The backend that resolved the checkpoint, told of the load for its run's history.</param>
+    private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, CancellationToken cancellationToken,
+        ICheckpointBackend? recordIn = null)
+    {
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var manifest = await NativeCheckpointReader.ReadManifestAsync(store, key, cancellationToken).ConfigureAwait(false);
+        var options = new NativeLoadOptions
+        {
+            Progress = LoadProgress,
+            Layouts = Layouts is { } layouts ? layouts.ForLoad : null,
+            Statistics = LoadStatistics,
+        };
+        var state = await NativeCheckpointReader.LoadAsync(store, key, manifest, TorchTensors.Allocate, options, cancellationToken).ConfigureAwait(false);
+        var seconds = AgentMetrics.SecondsSince(started);
+        AgentMetrics.LoadDuration.Record(seconds);
+        AgentMetrics.LoadedBytes.Add(manifest.TensorBytes);
+        if (recordIn is not null) await RecordLoadAsync(recordIn, key, seconds, manifest.TensorBytes, cancellationToken).ConfigureAwait(false);
+        return state;
+    }
+
+    /// <summary>The run's history is best effort: a load that worked is not failed by a grain that cannot be told.</summary>
+    private async Task RecordLoadAsync(ICheckpointBackend backend, string key, double seconds, long bytes, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await backend.RecordLoadAsync(key, seconds, bytes, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            Logger.LogWarning("Could not record the load of {Key} in the run's history: {Reason}", key, e.Message);
+        }
+    }
+
+    /// <summary>Loads and removes "model" from the checkpoint (fvcore's <c>_load_model</c>).</summary>
+    protected virtual IncompatibleKeys? LoadModel(OrderedDictionary<string, object?> checkpoint)
+    {
+        if (!checkpoint.Remove(ModelKey, out var state)) return null;
+        var modelState = state as IDictionary<string, object?> ?? throw new InvalidDataException($"Checkpoint entry 'model' is a {state?.GetType().Name ?? "null"}, not a state dict.");
+        // The checkpoint's tensors are this load's own: the model may take their memory over rather than copy them.
+        var keys = ModelStateLoader.Load(Model, modelState, takeOwnership: true);
+        // Free what the model did not take now rather than at GC (a taken tensor's memory lives on in the model).
+        foreach (var value in modelState.Values)
+        {
+            if (value is IDisposable disposable) disposable.Dispose();
+        }
+        return keys;
+    }
+
+    public bool HasCheckpoint() => HasCheckpointAsync().GetAwaiter().GetResult();
+
+    public async Task<bool> HasCheckpointAsync(CancellationToken cancellationToken = default) =>
+        _backend is not null && await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false) is not null;
+
+    /// <summary>The full path of the tagged checkpoint, or "" when there is none.</summary>
+    public string GetCheckpointFile() => GetCheckpointFileAsync().GetAwaiter().GetResult();
+
+    public async Task<string> GetCheckpointFileAsync(CancellationToken cancellationToken = default)
+    {
+        var last = _backend is null ? null : await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false);
+        return last is null ? "" : _backend!.PathOf(last);
+    }
+
+    /// <summary>Full paths of every committed checkpoint in the save folder.</summary>
+    public IReadOnlyList<string> GetAllCheckpointFiles() =>
+        _backend is null ? [] : _backend.ListAsync(CancellationToken.None).GetAwaiter().GetResult().Select(_backend.PathOf).ToList();
+
+    public OrderedDictionary<string, object?> ResumeOrLoad(string path, bool resume = true) => ResumeOrLoadAsync(path, resume).GetAwaiter().GetResult();
+
+    /// <summary>
+    /// With <paramref name="resume"/> and a tagged checkpoint: loads it with every checkpointable.
+    /// Otherwise loads only the model from <paramref name="path"/> ("" starts from scratch).
+    /// </summary>
+    public async Task<OrderedDictionary<string, object?>> ResumeOrLoadAsync(string path, bool resume = true, CancellationToken cancellationToken = default)
+    {
+        if (resume && await HasCheckpointAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return await LoadAsync(await GetCheckpointFileAsync(cancellationToken).ConfigureAwait(false), null, cancellationToken).ConfigureAwait(false);
+        }
+        return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
+    }
+
+    public void TagLastCheckpoint(string lastFilenameBasename) => TagLastCheckpointAsync(lastFilenameBasename).GetAwaiter().GetResult();
+
+    public Task TagLastCheckpointAsync(string lastFilenameBasename, CancellationToken cancellationToken = default) =>
+        _backend is null ? Task.CompletedTask : _backend.TagLastAsync(CheckpointName.Validate(lastFilenameBasename), cancellationToken);
+}
+
+/// <summary>What an asynchronous save does when the previous one is still writing.</summary>
+public enum BusySavePolicy
+{
+    /// <summary>Wait for the previous write to finish, then snapshot (training stalls for the rest of that write).</summary>
+    Wait,
+
+    /// <summary>Do not save this checkpoint; log a warning. Training never stalls on storage.</summary>
+    Skip,
+}
+
+/// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>
+public static class NativeCheckpointFiles
+{
+    public static (FileSystemStore Store, string Key) Locate(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Path.GetFileName(full) == ManifestJson.FileName) full = Path.GetDirectoryName(full)!;
+        full = full.TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' is not a checkpoint folder.", nameof(path));
+        if (!File.Exists(Path.Combine(full, ManifestJson.FileName)))
+            throw new CheckpointNotFoundException(full, $"folder {parent}");
+        return (new FileSystemStore(parent), Path.GetFileName(full));
+    }
+}

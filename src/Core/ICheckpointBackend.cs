@@ -1,0 +1,44 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Checkpointing.Core;
+
+/// <summary>
+/// Where a <see cref="Checkpointer"/> keeps its checkpoints and its last-checkpoint tag: a local
+/// folder (<see cref="LocalBackend"/>) or a run grain plus blob store (the cluster library's <c>ClusterBackend</c>).
+/// The checkpointer's public API is the same over either.
+/// </summary>
+public interface ICheckpointBackend
+{
+    /// <summary>What users see as a checkpoint's "file": a folder path, or ckpt://tenant/run/NAME.</summary>
+    string PathOf(string name);
+
+    /// <summary>Writes and commits checkpoint <paramref name="name"/> and tags it last; returns once it is complete.</summary>
+    /// <param name="stallSeconds">How long training waited for this save before the write began (an async save's snapshot), for the run's history.</param>
+    Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null);
+
+    /// <summary>A checkpoint this backend resolved was loaded (for the run's history); nothing to do for a local folder.</summary>
+    Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) => Task.CompletedTask;
+
+    Task<string?> GetLastAsync(CancellationToken cancellationToken);
+
+    Task TagLastAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>Committed checkpoints, oldest first.</summary>
+    Task<IReadOnlyList<string>> ListAsync(CancellationToken cancellationToken);
+
+    /// <summary>Whether saves reuse the stored bytes of tensors that did not change (incremental checkpoints).</summary>
+    bool Incremental { get; }
+
+    /// <summary>True when the backend applies max_to_keep itself (the run grain does), so the periodic checkpointer must not delete.</summary>
+    bool AppliesRetention { get; }
+
+    /// <summary>Deletes a checkpoint for retention; false when it did not exist or is tagged.</summary>
+    Task<bool> DeleteAsync(string name, CancellationToken cancellationToken);
+
+    /// <summary>The store and key of a path this backend handed out, or null for paths it does not own.</summary>
+    Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken);
+}

@@ -1,8 +1,0 @@
-namespace Checkpointing.TrainerAgent.Cluster;
-
-/// <summary>Storage stayed unavailable for longer than a rank's outage budget; the checkpoint was not committed.</summary>
-public sealed class StorageOutageException(TimeSpan budget, Exception last)
-    : IOException($"storage unavailable for longer than the outage budget of {budget.TotalSeconds:0} s (Storage:OutageBudget): {last.Message}", last)
-{
-    public TimeSpan Budget { get; } = budget;
-}

@@ -1,0 +1,94 @@
+using System.Net;
+using Azure.Data.Tables;
+using Checkpointing.Contracts;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Orleans.Configuration;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>How an agent or the CLI reaches the silos, and the tenant credential it presents.</summary>
+public sealed record ClusterConnectionOptions
+{
+    /// <summary>Gateways to use directly ("host:port"); dev mode. Empty when <see cref="MembershipConnectionString"/> is set.</summary>
+    public IReadOnlyList<string> Gateways { get; init; } = [];
+
+    /// <summary>Azure Storage connection string of the membership table (cluster mode).</summary>
+    public string? MembershipConnectionString { get; init; }
+
+    public string ClusterId { get; init; } = "checkpointing-dev";
+    public string ServiceId { get; init; } = "checkpointing";
+
+    /// <summary>The tenant token sent with every call (see <see cref="TenantTokens"/>).</summary>
+    public required string TenantToken { get; init; }
+
+    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
+}
+
+/// <summary>An Orleans client connected to the cluster; dispose to disconnect.</summary>
+public sealed class ClusterConnection : IAsyncDisposable
+{
+    private readonly IHost _host;
+
+    private ClusterConnection(IHost host) => _host = host;
+
+    public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
+
+    public ITrainingRunGrain Run(RunId id) => Client.GetGrain<ITrainingRunGrain>(id.Key);
+
+    public ITenantGrain Tenant(string tenant) => Client.GetGrain<ITenantGrain>(tenant);
+
+    public static async Task<ClusterConnection> ConnectAsync(ClusterConnectionOptions options, CancellationToken cancellationToken = default)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        var started = DateTimeOffset.UtcNow;
+        builder.UseOrleansClient(client =>
+        {
+            if (options.MembershipConnectionString is { } connection)
+            {
+                client.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connection));
+            }
+            else
+            {
+                if (options.Gateways.Count == 0) throw new ArgumentException("Give at least one gateway (host:port) or a membership connection string.", nameof(options));
+                client.UseStaticClustering(options.Gateways.Select(ParseEndpoint).ToArray());
+            }
+            client.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = options.ClusterId;
+                o.ServiceId = options.ServiceId;
+            });
+            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
+            client.UseConnectionRetryFilter((_, _) => Task.FromResult(DateTimeOffset.UtcNow - started < options.ConnectTimeout));
+            client.AddOutgoingGrainCallFilter(context =>
+            {
+                Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, options.TenantToken);
+                return context.Invoke();
+            });
+        });
+        var host = builder.Build();
+        await host.StartAsync(cancellationToken).ConfigureAwait(false);
+        return new ClusterConnection(host);
+    }
+
+    public static IPEndPoint ParseEndpoint(string hostPort)
+    {
+        var colon = hostPort.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(hostPort[(colon + 1)..], out var port))
+            throw new ArgumentException($"'{hostPort}' is not host:port.", nameof(hostPort));
+        var host = hostPort[..colon];
+        var address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host).First();
+        return new IPEndPoint(address, port);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _host.StopAsync().ConfigureAwait(false);
+        _host.Dispose();
+    }
+}

@@ -1,0 +1,167 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Contracts;
+using Checkpointing.Formats;
+using Orleans.Runtime.Messaging;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>
+/// One rank's side of a cluster save (DESIGN.md §6, §13): begin with the run grain (sending only a
+/// summary of the tensor list), compute this rank's share, stream it into the store, report the
+/// shard, and long-poll until every rank is in and the grain committed. The grain keeps reports in
+/// memory: when it moved (silo failure) this rank is asked to, or finds it must, report again.
+/// Used by <see cref="ClusterBackend"/> and by <c>ckpt bench commits</c>.
+/// </summary>
+public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch)
+{
+    public RunId Run { get; } = run;
+    public int Rank { get; } = rank;
+    public int WorldSize { get; } = worldSize;
+    public long Epoch { get; } = epoch;
+    public ICheckpointStore Store { get; } = store;
+    public ITrainingRunGrain Grain => grains.GetGrain<ITrainingRunGrain>(Run.Key);
+
+    /// <summary>How long a rank that reported waits for the other ranks before the save fails.</summary>
+    public TimeSpan CommitTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>How long one AwaitCommit call may be held by the grain (keep it below the client's response timeout).</summary>
+    public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>
+    /// Incremental saves (DESIGN.md §12): each rank reads the run's last committed manifest from the store and
+    /// references the tensors of its share that did not change since instead of writing them; the run grain
+    /// holds the reused shards until no retained checkpoint references them.
+    /// </summary>
+    public bool Incremental { get; set; }
+
+    /// <summary>
+    /// How long this rank waits out a storage outage while it writes its shard (Storage:OutageBudget): it tries again with
+    /// backoff, keeping its pending checkpoint alive at the grain, then fails with <see cref="StorageOutageException"/>.
+    /// </summary>
+    public TimeSpan OutageBudget { get; set; } = DefaultOutageBudget;
+
+    public static readonly TimeSpan DefaultOutageBudget = TimeSpan.FromMinutes(2);
+
+    /// <summary>How often a rank waiting out an outage tells the grain its checkpoint is still in progress: well within the run's pending timeout.</summary>
+    public TimeSpan KeepAliveEvery { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>
+    /// Saves <paramref name="name"/> collectively: every rank of the world calls this with the same whole tensors (keys and
+    /// sizes) and its own chunks of sharded ones (<see cref="NamedTensor.Chunk"/>). Returns the committed record.
+    /// </summary>
+    /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
+    /// <param name="stallSeconds">How long training waited before this write began (an async save's snapshot), reported for the run's history.</param>
+    public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
+        IProgress<long>? progress, CancellationToken cancellationToken, double? stallSeconds = null)
+    {
+        var deadline = DateTimeOffset.UtcNow + CommitTimeout;
+        // The plan splits the whole (replicated) tensors; each rank writes its own chunks of sharded ones besides.
+        var sizes = tensors.Where(t => t.Chunk is null).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
+        var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
+        var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
+        var plan = SavePlan.For(attempt, sizes);
+        // A storage outage is waited out here, where this rank alone holds up the checkpoint; a retried Begin keeps it pending.
+        Task KeepAlive() => Grain.BeginCheckpoint(request);
+        IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental
+            ? [.. await StorageOutage.RideAsync(() => LastCommittedAsync(deadline, cancellationToken), OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false)]
+            : null;
+        var report = await StorageOutage.RideAsync(() => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom),
+            OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false);
+        report = report with { StallSeconds = stallSeconds };
+
+        var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
+        var reportNext = true;
+        while (true)
+        {
+            if (DateTimeOffset.UtcNow > deadline)
+                throw new TimeoutException($"Checkpoint {name} of {Run}: not every one of the {WorldSize} ranks reported within {CommitTimeout}.");
+            if (reportNext)
+            {
+                var ack = await Transient.RetryAsync(() => ReportAsync(report), deadline, cancellationToken).ConfigureAwait(false);
+                if (ack?.Record is { } committed) return committed;
+                if (ack is null) continue; // the grain moved while this rank waited: report to the new activation
+            }
+            var answer = await Transient.RetryAsync(() => AwaitCommitAsync(wait), deadline, cancellationToken).ConfigureAwait(false);
+            if (answer?.Record is { } record) return record;
+            // null: the grain lost this rank's report (it moved); ReportAgain: it says so itself.
+            reportNext = answer is null || answer.Status == CommitWaitStatus.ReportAgain;
+        }
+    }
+
+    /// <summary>The run's last committed checkpoint with its manifest; none when there is none or it cannot be read (then nothing is reused).</summary>
+    private async Task<EarlierCheckpoint[]> LastCommittedAsync(DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var last = await Transient.RetryAsync(() => Grain.GetLastCheckpoint(), deadline, cancellationToken).ConfigureAwait(false);
+        if (last is null) return [];
+        try
+        {
+            var folder = last.ManifestKey[..last.ManifestKey.LastIndexOf('/')];
+            return [new EarlierCheckpoint(last.Name, await NativeCheckpointReader.ReadManifestAsync(Store, folder, cancellationToken).ConfigureAwait(false))];
+        }
+        catch (Exception e) when (e is CheckpointNotFoundException or CheckpointFormatException)
+        {
+            return [];
+        }
+    }
+
+    /// <summary>Reports and waits for the commit in the same call; null when the grain moved while this rank waited.</summary>
+    private async Task<ShardAck?> ReportAsync(ShardReport report)
+    {
+        try
+        {
+            return await Grain.ReportShard(report, PollWait).ConfigureAwait(false);
+        }
+        catch (RunMovedException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>Null when the grain moved while this rank waited: its report is gone with the old activation.</summary>
+    private async Task<CommitWait?> AwaitCommitAsync(CommitWaitRequest wait)
+    {
+        try
+        {
+            return await Grain.AwaitCommit(wait).ConfigureAwait(false);
+        }
+        catch (RunMovedException)
+        {
+            return null;
+        }
+    }
+}
+
+/// <summary>
+/// Retries calls that failed because a silo went away or the grain reloaded its state (it is
+/// reactivated, possibly elsewhere) until a deadline; refusals and every other error go to the caller at once.
+/// </summary>
+internal static class Transient
+{
+    public static async Task<T> RetryAsync<T>(Func<Task<T>> call, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var delay = TimeSpan.FromMilliseconds(100);
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                return await call().ConfigureAwait(false);
+            }
+            catch (Exception e) when (IsTransient(e) && DateTimeOffset.UtcNow < deadline)
+            {
+                await Task.Delay(delay, cancellationToken).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, TimeSpan.FromSeconds(2).Ticks));
+            }
+        }
+    }
+
+    public static Task RetryAsync(Func<Task> call, DateTimeOffset deadline, CancellationToken cancellationToken) => RetryAsync(async () =>
+    {
+        await call().ConfigureAwait(false);
+        return true;
+    }, deadline, cancellationToken);
+
+    /// <summary>A failure that a later call may not meet: the grain moved or reloaded, a silo or connection went away, no answer in time.</summary>
+    public static bool IsTransient(Exception e) => e is RunMovedException or SiloUnavailableException or OrleansMessageRejectionException or ConnectionFailedException
+        or TimeoutException or OrleansException { InnerException: null or SiloUnavailableException or OrleansMessageRejectionException or TimeoutException };
+}
