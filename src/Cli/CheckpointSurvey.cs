@@ -57,7 +57,7 @@ public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOn
     {
         foreach (var shard in manifest.Shards)
         {
-            var key = CheckpointFiles.ShardKey(name, shard);
+            var key = StoreLayout.ShardKey(name, shard);
             var entry = await store.GetEntryAsync(key)
                 ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is null ? "shard is missing" : $"shard is missing (reused from checkpoint '{shard.Checkpoint}')");
             if (entry.Length != shard.Bytes)

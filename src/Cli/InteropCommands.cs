@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
@@ -137,7 +138,7 @@ public static class InteropCommands
         if (new DirectoryInfo(folder).LinkTarget is not null) throw new SymbolicLinkRefusedException(folder);
         var foreign = new DirectoryInfo(folder).EnumerateFileSystemInfos()
             .Where(e => e is DirectoryInfo || e.LinkTarget is not null
-                || !(CheckpointFiles.IsOurs(e.Name) || FileSystemStore.TargetOfTemporary(e.Name) is { } target && CheckpointFiles.IsOurs(target)))
+                || !(StoreLayout.IsOurs(e.Name) || FileSystemStore.TargetOfTemporary(e.Name) is { } target && StoreLayout.IsOurs(target)))
             .Select(e => e.Name)
             .Order(StringComparer.Ordinal)
             .ToList();

@@ -148,7 +148,7 @@ public static class JobCommand
     private static async Task<bool> FinalWeightsEqualUninterruptedAsync(ICheckpointStore store, RunView view, bool sharded, int width, long iterations)
     {
         var record = view.Catalog.First(c => c.Name == view.LastCheckpoint);
-        var folder = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+        var folder = StoreLayout.CheckpointKeyOf(record.ManifestKey);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, folder);
         var state = await NativeCheckpointReader.LoadAsync(store, folder, manifest, HostTensor.Allocator);
         var saved = (IReadOnlyDictionary<string, object?>)state[Core.Checkpointer.ModelKey]!;

@@ -7,7 +7,7 @@ public sealed record RunId([property: Id(0)] string Tenant, [property: Id(1)] st
     public string Key => $"{Tenant}/{Run}";
 
     /// <summary>Where the run's checkpoints live in a store: per tenant, per run.</summary>
-    public string StorePrefix => $"tenants/{Tenant}/runs/{Run}";
+    public string StorePrefix => StoreLayout.RunPrefix(Tenant, Run);
 
     public static RunId Parse(string key)
     {

@@ -149,7 +149,7 @@ public sealed class LocalBackend : ICheckpointBackend
             var deletedFile = await _catalog.Store.DeleteAsync(CheckpointName.Validate(name) + TorchFiles.Extension, cancellationToken).ConfigureAwait(false);
             // The folders this checkpoint reuses shards from may hold nothing else that is still referenced.
             foreach (var holder in await ReusedFromAsync(name, cancellationToken).ConfigureAwait(false)) _references.MarkEvicted(holder);
-            var deletedManifest = await _store.DeleteAsync($"{name}/{ManifestJson.FileName}", cancellationToken).ConfigureAwait(false);
+            var deletedManifest = await _store.DeleteAsync(StoreLayout.ManifestKey(name), cancellationToken).ConfigureAwait(false);
             _references.MarkEvicted(name);
             await CollectEvictedAsync(cancellationToken).ConfigureAwait(false);
             return deletedManifest || deletedFile;
@@ -219,7 +219,7 @@ public sealed class LocalBackend : ICheckpointBackend
         var referenced = run.ReferencedShardKeys("");
         foreach (var name in evicted)
         {
-            if (await _store.GetEntryAsync($"{name}/{ManifestJson.FileName}", cancellationToken).ConfigureAwait(false) is not null)
+            if (await _store.GetEntryAsync(StoreLayout.ManifestKey(name), cancellationToken).ConfigureAwait(false) is not null)
             {
                 _references.Collected(name); // saved again under the same name: its own manifest accounts for its shards
                 continue;
@@ -260,7 +260,7 @@ public sealed class LocalBackend : ICheckpointBackend
         {
             var name = Path.GetFileName(folder);
             if (!CheckpointName.IsValid(name) || (await CheckpointFiles.ForeignKeysAsync(_store, name, cancellationToken).ConfigureAwait(false)).Count > 0) continue;
-            var here = _store.DeleteTemporaryFiles(name, CheckpointFiles.IsOurs, LeftoverMinimumAge).Count
+            var here = _store.DeleteTemporaryFiles(name, StoreLayout.IsOurs, LeftoverMinimumAge).Count
                 + await CheckpointFiles.DeleteOrphanShardsAsync(_store, name, LeftoverMinimumAge, referencedKeys: referencedKeys, ct: cancellationToken).ConfigureAwait(false);
             if (here > 0) _store.DeleteFolderIfEmpty(name);
             collected += here;

@@ -50,7 +50,7 @@ public sealed class LocalCatalog(ICheckpointStore store)
             throw new CheckpointFormatException(TagDescription, "tag", "the file is empty; it must name the last checkpoint. Restore it, or delete it to start from scratch");
         if (!CheckpointName.IsValid(name))
             throw new CheckpointFormatException(TagDescription, "tag", $"'{Shorten(name)}' is not a checkpoint name");
-        if (await Store.GetEntryAsync($"{name}/{ManifestJson.FileName}", ct).ConfigureAwait(false) is null
+        if (await Store.GetEntryAsync(StoreLayout.ManifestKey(name), ct).ConfigureAwait(false) is null
             && await Store.GetEntryAsync(name, ct).ConfigureAwait(false) is null)
             throw new CheckpointFormatException(TagDescription, "tag", $"it names checkpoint '{name}', which does not exist in {Store.Description}");
         return name;

@@ -1,63 +1,20 @@
-using System.Text.RegularExpressions;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
 /// <summary>
-/// The names a native checkpoint folder may hold (DESIGN.md §5): <c>manifest.json</c> and shards
-/// <c>shard-IIIII-of-NNNNN-ATTEMPT.safetensors</c>. Deletion goes only by these names, so a
-/// store never deletes an object that a checkpoint of ours does not account for.
+/// Store operations on checkpoint folders that go only by the names <see cref="StoreLayout"/> defines, so a store never
+/// deletes an object that a checkpoint of ours does not account for.
 /// </summary>
-public static partial class CheckpointFiles
+public static class CheckpointFiles
 {
-    [GeneratedRegex("^shard-[0-9]{5}-of-[0-9]{5}-(?<attempt>[0-9a-f]{8})\\.safetensors$", RegexOptions.CultureInvariant)]
-    private static partial Regex ShardPattern();
-
-    public static string ShardName(int index, int count, string attempt) => $"shard-{index:D5}-of-{count:D5}-{attempt}.safetensors";
-
-    /// <summary>The attempt id of a shard file name, or null when the name is not one of our shards.</summary>
-    public static string? AttemptOf(string fileName) => ShardPattern().Match(fileName) is { Success: true } m ? m.Groups["attempt"].Value : null;
-
-    public static bool IsShard(string fileName) => ShardPattern().IsMatch(fileName);
-
-    /// <summary>True for a name a native checkpoint folder may hold.</summary>
-    public static bool IsOurs(string fileName) => fileName == ManifestJson.FileName || IsShard(fileName);
-
-    /// <summary>
-    /// Where a manifest's shard is stored: in the checkpoint's own folder, or, for a shard an incremental
-    /// checkpoint reuses, in the folder of the earlier checkpoint <see cref="ShardInfo.Checkpoint"/> beside it.
-    /// </summary>
-    public static string ShardKey(string checkpointKey, ShardInfo shard) =>
-        shard.Checkpoint is null ? $"{checkpointKey}/{shard.Path}" : $"{SiblingKey(checkpointKey, shard.Checkpoint)}/{shard.Path}";
-
-    /// <summary>The key of checkpoint <paramref name="name"/> in the same run (folder) as <paramref name="checkpointKey"/>.</summary>
-    public static string SiblingKey(string checkpointKey, string name)
-    {
-        var slash = checkpointKey.LastIndexOf('/');
-        return slash < 0 ? name : $"{checkpointKey[..(slash + 1)]}{name}";
-    }
-
-    /// <summary>The key of the run (folder) that holds <paramref name="checkpointKey"/>: "" for a checkpoint at the store's root.</summary>
-    public static string RunPrefix(string checkpointKey)
-    {
-        var slash = checkpointKey.LastIndexOf('/');
-        return slash < 0 ? "" : checkpointKey[..(slash + 1)];
-    }
-
-    /// <summary>The file name of a key directly inside <paramref name="checkpointKey"/>, or null when the key is deeper or elsewhere.</summary>
-    public static string? FileIn(string checkpointKey, string key) =>
-        key.Length > checkpointKey.Length + 1 && key.StartsWith(checkpointKey, StringComparison.Ordinal) && key[checkpointKey.Length] == '/'
-        && key.IndexOf('/', checkpointKey.Length + 1) < 0
-            ? key[(checkpointKey.Length + 1)..]
-            : null;
-
     /// <summary>Keys under <paramref name="checkpointKey"/>/ that no checkpoint of ours would hold (sub-folders count as foreign).</summary>
     public static async Task<IReadOnlyList<string>> ForeignKeysAsync(ICheckpointStore store, string checkpointKey, CancellationToken ct = default)
     {
         var foreign = new List<string>();
         await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
         {
-            if (FileIn(checkpointKey, entry.Key) is not { } file || !IsOurs(file)) foreign.Add(entry.Key);
+            if (StoreLayout.FileIn(checkpointKey, entry.Key) is not { } file || !StoreLayout.IsOurs(file)) foreign.Add(entry.Key);
         }
         return foreign;
     }
@@ -69,7 +26,7 @@ public static partial class CheckpointFiles
     /// </summary>
     public static async Task<int> DeleteCheckpointAsync(ICheckpointStore store, string checkpointKey, CancellationToken ct = default)
     {
-        var deleted = await store.DeleteAsync($"{StoreKey.Validate(checkpointKey)}/{ManifestJson.FileName}", ct).ConfigureAwait(false) ? 1 : 0;
+        var deleted = await store.DeleteAsync(StoreLayout.ManifestKey(StoreKey.Validate(checkpointKey)), ct).ConfigureAwait(false) ? 1 : 0;
         return deleted + await DeleteShardsAsync(store, checkpointKey, _ => true, ct).ConfigureAwait(false);
     }
 
@@ -78,7 +35,7 @@ public static partial class CheckpointFiles
     {
         await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
         {
-            if (FileIn(checkpointKey, entry.Key) is { } file && IsShard(file)) yield return file;
+            if (StoreLayout.FileIn(checkpointKey, entry.Key) is { } file && StoreLayout.IsShard(file)) yield return file;
         }
     }
 
@@ -109,9 +66,9 @@ public static partial class CheckpointFiles
         var hasManifest = false;
         await foreach (var entry in store.ListAsync(StoreKey.Validate(checkpointKey) + "/", ct).ConfigureAwait(false))
         {
-            var file = FileIn(checkpointKey, entry.Key);
+            var file = StoreLayout.FileIn(checkpointKey, entry.Key);
             if (file == ManifestJson.FileName) hasManifest = true;
-            else if (file is not null && AttemptOf(file) is { } attempt)
+            else if (file is not null && StoreLayout.AttemptOf(file) is { } attempt)
             {
                 attempts.Add(attempt);
                 if (liveAttempts?.Contains(attempt) != true && DateTimeOffset.UtcNow - entry.LastModified >= minimumAge) old.Add(file);
@@ -141,12 +98,4 @@ public static partial class CheckpointFiles
         return await DeleteShardsAsync(store, checkpointKey,
             file => old.Contains(file) && !referenced.Contains(file) && elsewhere?.Contains($"{checkpointKey}/{file}") != true, ct).ConfigureAwait(false);
     }
-}
-
-/// <summary>A destination holds objects that are not part of a checkpoint of ours; writing there is refused so nothing of the user's is touched.</summary>
-public sealed class ForeignContentException(string destination, IReadOnlyList<string> foreign)
-    : InvalidOperationException($"{destination} holds {foreign.Count} file(s) that are not part of a checkpoint (e.g. {string.Join(", ", foreign.Take(3))}); " +
-        "refusing to write a checkpoint there. Choose an empty or new folder.")
-{
-    public IReadOnlyList<string> Foreign { get; } = foreign;
 }

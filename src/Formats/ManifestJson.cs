@@ -8,7 +8,7 @@ namespace Checkpointing.Formats;
 /// <summary>Reads and writes manifest.json, validating every field so a damaged manifest fails with a precise message.</summary>
 public static class ManifestJson
 {
-    public const string FileName = "manifest.json";
+    public const string FileName = StoreLayout.ManifestFileName;
     public const long MaxBytes = 256L << 20;
 
     /// <summary>Nesting allowed in manifest.json, user state included (the parser and the state tree recurse this deep).</summary>

@@ -106,8 +106,8 @@ public static class NativeCheckpointWriter
         var manifestBytes = ManifestJson.Serialize(manifest);
         try
         {
-            ManifestJson.Parse(manifestBytes, $"{checkpointKey}/{ManifestJson.FileName}"); // never commit a manifest no reader accepts (e.g. state nested too deep)
-            await store.WriteAsync($"{checkpointKey}/{ManifestJson.FileName}", (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
+            ManifestJson.Parse(manifestBytes, StoreLayout.ManifestKey(checkpointKey)); // never commit a manifest no reader accepts (e.g. state nested too deep)
+            await store.WriteAsync(StoreLayout.ManifestKey(checkpointKey), (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
         }
         catch
         {
@@ -143,7 +143,7 @@ public static class NativeCheckpointWriter
                 if (i >= plan.Count) return;
                 try
                 {
-                    var path = CheckpointFiles.ShardName(i, plan.Count, attempt);
+                    var path = StoreLayout.ShardName(i, plan.Count, attempt);
                     // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
                     // of its own, started here rather than queued to the pool, which a busy pool hands out late
                     // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).

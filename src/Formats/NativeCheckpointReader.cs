@@ -124,7 +124,7 @@ public static class NativeCheckpointReader
     internal static async Task<string> PresentShardAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, int shardIndex, CancellationToken ct)
     {
         var shard = manifest.Shards[shardIndex];
-        var key = CheckpointFiles.ShardKey(checkpointKey, shard);
+        var key = StoreLayout.ShardKey(checkpointKey, shard);
         var entry = await store.GetEntryAsync(key, ct).ConfigureAwait(false)
             ?? throw new CheckpointFormatException(key, "presence", shard.Checkpoint is not null
                 ? $"shard is missing from {store.Description}: checkpoint '{manifest.Name}' reuses it from checkpoint '{shard.Checkpoint}'"
@@ -159,7 +159,7 @@ public static class NativeCheckpointReader
             {
                 if (manifest.Shards[info.Shard].Checkpoint is null) continue;
                 if (info.ByteLength == 0 || !_reused[info.Shard].TryAdd((info.DataOffsets[0], info.DataOffsets[1]), (key, info)))
-                    throw new CheckpointFormatException($"{checkpointKey}/{ManifestJson.FileName}", "index", $"tensor '{key}' is indexed to an empty or already indexed range of a reused shard");
+                    throw new CheckpointFormatException(StoreLayout.ManifestKey(checkpointKey), "index", $"tensor '{key}' is indexed to an empty or already indexed range of a reused shard");
             }
         }
 
@@ -203,7 +203,7 @@ public static class NativeCheckpointReader
         }).ConfigureAwait(false);
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)
-            throw new CheckpointFormatException(CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[manifest.Tensors[absent].Shard]), "index", $"tensor '{absent}' is indexed but not in its shard");
+            throw new CheckpointFormatException(StoreLayout.ShardKey(checkpointKey, manifest.Shards[manifest.Tensors[absent].Shard]), "index", $"tensor '{absent}' is indexed but not in its shard");
         return headers;
     }
 }

@@ -20,7 +20,7 @@ internal static class ReusableBytes
     public static async Task<Dictionary<string, (ShardInfo Shard, TensorInfo Tensor)>> ClaimAsync(ICheckpointStore store, string checkpointKey,
         IReadOnlyList<EarlierCheckpoint> earlier, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> hashes, bool sameKeyOnly, CancellationToken ct)
     {
-        var ownName = checkpointKey[CheckpointFiles.RunPrefix(checkpointKey).Length..];
+        var ownName = checkpointKey[StoreLayout.RunPrefixOf(checkpointKey).Length..];
         var candidates = new Dictionary<Content, List<(ShardInfo Shard, TensorInfo Tensor)>>();
         var ranges = new HashSet<(string?, string, long)>();
         foreach (var (name, manifest) in earlier)
@@ -62,7 +62,7 @@ internal static class ReusableBytes
     {
         if (!known.TryGetValue(shard, out var present))
         {
-            var entry = await store.GetEntryAsync(CheckpointFiles.ShardKey(checkpointKey, shard), ct).ConfigureAwait(false);
+            var entry = await store.GetEntryAsync(StoreLayout.ShardKey(checkpointKey, shard), ct).ConfigureAwait(false);
             known[shard] = present = entry?.Length == shard.Bytes;
         }
         return present;

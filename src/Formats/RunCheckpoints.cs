@@ -59,7 +59,7 @@ public static class RunCheckpoints
         var keys = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, manifest) in checkpoints)
         {
-            foreach (var shard in manifest.Shards) keys.Add(CheckpointFiles.ShardKey(runPrefix + name, shard));
+            foreach (var shard in manifest.Shards) keys.Add(StoreLayout.ShardKey(runPrefix + name, shard));
         }
         return keys;
     }

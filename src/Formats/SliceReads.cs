@@ -52,7 +52,7 @@ public sealed class ShardHeaders(ICheckpointStore store, string checkpointKey, C
             ? header.ByKey.GetValueOrDefault(chunk.Key)
             : header.ByRange.GetValueOrDefault((info.DataOffsets[0], info.DataOffsets[1]));
         if (entry is null || entry.DType.Name() != info.DType || !entry.Shape.SequenceEqual(info.Shape) || entry.Begin != info.DataOffsets[0] || entry.End != info.DataOffsets[1])
-            throw new CheckpointFormatException(CheckpointFiles.ShardKey(checkpointKey, shard), "index", $"the shard's header does not list '{chunk.Key}' as the manifest indexes it ({info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]}))");
+            throw new CheckpointFormatException(StoreLayout.ShardKey(checkpointKey, shard), "index", $"the shard's header does not list '{chunk.Key}' as the manifest indexes it ({info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]}))");
         return header.DataStart;
     }
 
@@ -198,7 +198,7 @@ public sealed class SliceReader
     private async Task ReadChunkAsync(int chunkIndex, List<List<Piece>> ranges, Memory<byte> destination, CancellationToken ct)
     {
         var chunk = _tensor.Chunks[chunkIndex];
-        var shardKey = CheckpointFiles.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
+        var shardKey = StoreLayout.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
         var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
         foreach (var batch in Batches(ranges))
         {

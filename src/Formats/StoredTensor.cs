@@ -36,14 +36,14 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
         var dataStarts = new long[manifest.Shards.Count];
         for (var i = 0; i < manifest.Shards.Count; i++)
         {
-            var key = CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[i]);
+            var key = StoreLayout.ShardKey(checkpointKey, manifest.Shards[i]);
             await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
             dataStarts[i] = SafetensorsHeader.Read(stream, manifest.Shards[i].Bytes, key).DataStart;
         }
         StoredTensor Stored(TensorInfo t)
         {
             TensorDTypes.TryParse(t.DType, out var dtype);
-            return new StoredTensor(store, CheckpointFiles.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape);
+            return new StoredTensor(store, StoreLayout.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape);
         }
         return StateTree.Expand(manifest.State, key =>
         {

@@ -29,9 +29,9 @@ internal static class CatalogRecovery
             try
             {
                 if (manifest.Run != run.Key || manifest.Name != name)
-                    throw new CheckpointFormatException($"{key}/{ManifestJson.FileName}", "identity", $"the manifest is of checkpoint '{manifest.Name}' of run '{manifest.Run}'");
+                    throw new CheckpointFormatException(StoreLayout.ManifestKey(key), "identity", $"the manifest is of checkpoint '{manifest.Name}' of run '{manifest.Run}'");
                 await NativeCheckpointReader.VerifyAsync(store, key, manifest, cancellationToken: ct);
-                var manifestBytes = (await store.GetEntryAsync($"{key}/{ManifestJson.FileName}", ct))?.Length
+                var manifestBytes = (await store.GetEntryAsync(StoreLayout.ManifestKey(key), ct))?.Length
                     ?? throw new CheckpointNotFoundException(key, store.Description);
                 adopt.Add(RecordOf(name, manifest, manifestBytes, key, epoch));
             }
@@ -47,9 +47,9 @@ internal static class CatalogRecovery
     {
         var own = manifest.Shards.Where(s => s.Checkpoint is null).ToList();
         var reuses = manifest.Shards.Where(s => s.Checkpoint is not null).Select(s => $"{s.Checkpoint}/{s.Path}").ToList();
-        var attempt = own.Select(s => CheckpointFiles.AttemptOf(s.Path)).FirstOrDefault(a => a is not null) ?? "recovered";
+        var attempt = own.Select(s => StoreLayout.AttemptOf(s.Path)).FirstOrDefault(a => a is not null) ?? "recovered";
         return new CheckpointRecord(name, manifest.Iteration, own.Sum(s => s.Bytes) + manifestBytes, manifest.WorldSize, manifest.CreatedUtc,
-            $"{key}/{ManifestJson.FileName}", attempt, epoch, reuses.Count > 0 ? reuses : null);
+            StoreLayout.ManifestKey(key), attempt, epoch, reuses.Count > 0 ? reuses : null);
     }
 
     /// <summary>Per holder that is neither adopted nor known, the shards of it that adopted checkpoints reuse, with their bytes.</summary>
@@ -60,7 +60,7 @@ internal static class CatalogRecovery
         var reused = adopt.SelectMany(record => manifests[record.Name].Shards.Where(s => s.Checkpoint is { } holder && !adopted.Contains(holder) && !known(holder)))
             .DistinctBy(s => $"{s.Checkpoint}/{s.Path}");
         return reused.GroupBy(s => s.Checkpoint!, StringComparer.Ordinal)
-            .Select(holder => new HeldShards(holder.Key, CheckpointFiles.AttemptOf(holder.First().Path) ?? "recovered", holder.Sum(s => s.Bytes), holder.Select(s => s.Path).ToList()))
+            .Select(holder => new HeldShards(holder.Key, StoreLayout.AttemptOf(holder.First().Path) ?? "recovered", holder.Sum(s => s.Bytes), holder.Select(s => s.Path).ToList()))
             .ToList();
     }
 }

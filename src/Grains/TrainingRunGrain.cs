@@ -315,14 +315,14 @@ public sealed class TrainingRunGrain(
     /// <summary>Checks one report on its own and returns rank 0's state tree; the union of all reports is checked at commit (<see cref="CommitCollector.BuildManifest"/>).</summary>
     private static JsonObject? CheckReport(PendingCheckpoint pending, ShardReport report)
     {
-        var shardName = CheckpointFiles.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
+        var shardName = StoreLayout.ShardName(report.Rank, pending.WorldSize, pending.AttemptId);
         if (report.Shard.Path != shardName)
             throw new RunRefusedException($"Rank {report.Rank} reported shard '{report.Shard.Path}', the plan says '{shardName}'.");
         var chunks = report.ChunkKeys.Count(report.Tensors.ContainsKey);
         if (report.Tensors.Count - chunks > pending.Tensors.Count)
             throw new RunRefusedException($"Rank {report.Rank}'s shard holds {report.Tensors.Count - chunks} whole tensors; the checkpoint has {pending.Tensors.Count}.");
         var reused = report.Reused ?? [];
-        if (reused.Any(r => r.Checkpoint is not { } holder || !CheckpointName.IsValid(holder) || holder == pending.Name || !CheckpointFiles.IsShard(r.Path)))
+        if (reused.Any(r => r.Checkpoint is not { } holder || !CheckpointName.IsValid(holder) || holder == pending.Name || !StoreLayout.IsShard(r.Path)))
             throw new RunRefusedException($"Rank {report.Rank} reuses a shard that is not one of another checkpoint of the run.");
         if (report.Tensors.Values.Any(t => (t.Shard != report.Rank && (t.Shard < pending.WorldSize || t.Shard >= pending.WorldSize + reused.Count))
             || t.DataOffsets is not [>= 0, var end] || end < t.DataOffsets[0]))
@@ -358,11 +358,11 @@ public sealed class TrainingRunGrain(
 
             var reuses = manifest.Shards.Where(sh => sh.Checkpoint is not null).Select(sh => $"{sh.Checkpoint}/{sh.Path}").ToList();
             ThrowIfNotStored(pending.Name, reuses);
-            await Store.WriteBytesAsync($"{prefix}/{ManifestJson.FileName}", manifestBytes);
+            await Store.WriteBytesAsync(StoreLayout.ManifestKey(prefix), manifestBytes);
             // Checked again after the awaits: an eviction meanwhile may have released a shard this checkpoint reuses.
             ThrowIfNotStored(pending.Name, reuses);
             var record = new CheckpointRecord(pending.Name, pending.Iteration, storedBytes, pending.WorldSize, manifest.CreatedUtc,
-                $"{prefix}/{ManifestJson.FileName}", pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
+                StoreLayout.ManifestKey(prefix), pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
             S.Pending.Remove(pending.Name);
             if (replaced is not null)
             {
@@ -418,7 +418,7 @@ public sealed class TrainingRunGrain(
         {
             var manifest = collector.BuildManifest(_id.Key, time.GetUtcNow());
             var bytes = ManifestJson.Serialize(manifest);
-            ManifestJson.Parse(bytes, $"{prefix}/{ManifestJson.FileName}");
+            ManifestJson.Parse(bytes, StoreLayout.ManifestKey(prefix));
             return (manifest, bytes);
         }
         catch (Exception e) when (e is not RunRefusedException)
@@ -436,7 +436,7 @@ public sealed class TrainingRunGrain(
     {
         foreach (var shards in manifest.Shards.Where(shard => shard.Checkpoint is null).Chunk(StoreRequestsInFlight))
         {
-            var entries = await Task.WhenAll(shards.Select(shard => Store.GetEntryAsync(CheckpointFiles.ShardKey(prefix, shard))));
+            var entries = await Task.WhenAll(shards.Select(shard => Store.GetEntryAsync(StoreLayout.ShardKey(prefix, shard))));
             foreach (var (shard, entry) in shards.Zip(entries))
             {
                 if (entry?.Length != shard.Bytes)
@@ -523,7 +523,7 @@ public sealed class TrainingRunGrain(
         {
             var slash = reuse.IndexOf('/');
             var (holder, path) = (reuse[..slash], reuse[(slash + 1)..]);
-            var stored = _catalog.Find(holder) is { } c && CheckpointFiles.AttemptOf(path) == c.AttemptId
+            var stored = _catalog.Find(holder) is { } c && StoreLayout.AttemptOf(path) == c.AttemptId
                 || S.Held.Any(h => h.Name == holder && h.Paths.Contains(path));
             if (!stored) throw new RunRefusedException($"Checkpoint {name} of {_id} reuses shard {path} of checkpoint {holder}, which is no longer stored; save it again.");
         }
@@ -537,7 +537,7 @@ public sealed class TrainingRunGrain(
     {
         var prefix = $"{_id.StorePrefix}/{gone.Name}";
         var reused = ReusedShards();
-        var shards = Enumerable.Range(0, gone.WorldSize).Select(rank => CheckpointFiles.ShardName(rank, gone.WorldSize, gone.AttemptId)).ToList();
+        var shards = Enumerable.Range(0, gone.WorldSize).Select(rank => StoreLayout.ShardName(rank, gone.WorldSize, gone.AttemptId)).ToList();
         var held = shards.Where(path => reused.Contains($"{gone.Name}/{path}")).ToList();
         if (held.Count == 0)
         {
@@ -545,7 +545,7 @@ public sealed class TrainingRunGrain(
             return;
         }
         var now = shards.Except(held).Select(path => $"{prefix}/{path}");
-        if (includesManifest) now = now.Prepend($"{prefix}/{ManifestJson.FileName}");
+        if (includesManifest) now = now.Prepend(StoreLayout.ManifestKey(prefix));
         S.Deletions.Add(new PendingDeletion(prefix, gone.AttemptId, gone.WorldSize, Keys: now.ToList()));
         S.Held.Add(new HeldShards(gone.Name, gone.AttemptId, gone.Bytes, held));
     }
@@ -809,11 +809,11 @@ public sealed class TrainingRunGrain(
         }
         if (deletion.AttemptId == live?.AttemptId || deletion.AttemptId == livePending?.AttemptId) return;
         if (deletion.IncludesManifest && live is null && livePending is null)
-            await Store.DeleteAsync($"{deletion.CheckpointPrefix}/{ManifestJson.FileName}"); // first: the checkpoint is gone before its shards go
+            await Store.DeleteAsync(StoreLayout.ManifestKey(deletion.CheckpointPrefix)); // first: the checkpoint is gone before its shards go
         // A few at a time: a state saved before world sizes were bounded may name a million ranks.
         foreach (var ranks in Enumerable.Range(0, worldSize).Chunk(StoreRequestsInFlight))
         {
-            await Task.WhenAll(ranks.Select(rank => Store.DeleteAsync($"{deletion.CheckpointPrefix}/{CheckpointFiles.ShardName(rank, worldSize, deletion.AttemptId!)}")));
+            await Task.WhenAll(ranks.Select(rank => Store.DeleteAsync($"{deletion.CheckpointPrefix}/{StoreLayout.ShardName(rank, worldSize, deletion.AttemptId!)}")));
         }
     }
 
@@ -823,13 +823,13 @@ public sealed class TrainingRunGrain(
         var reused = ReusedShards();
         foreach (var key in keys)
         {
-            if (CheckpointFiles.FileIn(prefix, key) is not { } file) continue;
+            if (StoreLayout.FileIn(prefix, key) is not { } file) continue;
             if (file == ManifestJson.FileName)
             {
                 if (live is null && livePending is null) await Store.DeleteAsync(key);
                 continue;
             }
-            var attempt = CheckpointFiles.AttemptOf(file);
+            var attempt = StoreLayout.AttemptOf(file);
             if (attempt is null || attempt == live?.AttemptId || attempt == livePending?.AttemptId) continue;
             if (reused.Contains($"{name}/{file}") || S.Held.Any(h => h.Name == name && h.Paths.Contains(file))) continue;
             await Store.DeleteAsync(key);
@@ -841,8 +841,8 @@ public sealed class TrainingRunGrain(
     {
         await foreach (var entry in Store.ListAsync(deletion.CheckpointPrefix + "/"))
         {
-            if (CheckpointFiles.FileIn(deletion.CheckpointPrefix, entry.Key) is not { } file || !CheckpointFiles.IsOurs(file)) continue;
-            var fileAttempt = CheckpointFiles.AttemptOf(file);
+            if (StoreLayout.FileIn(deletion.CheckpointPrefix, entry.Key) is not { } file || !StoreLayout.IsOurs(file)) continue;
+            var fileAttempt = StoreLayout.AttemptOf(file);
             if (deletion.AttemptId is { } attempt && fileAttempt != attempt) continue;
             if (live is not null && (file == ManifestJson.FileName || fileAttempt == live.AttemptId)) continue;
             if (livePending is not null && (file == ManifestJson.FileName || fileAttempt == livePending.AttemptId)) continue;
@@ -878,7 +878,7 @@ public sealed class TrainingRunGrain(
     {
         var folder = $"{_id.StorePrefix}/{name}";
         var committed = _catalog.Find(name);
-        if (committed is null && await Store.GetEntryAsync($"{folder}/{ManifestJson.FileName}") is not null)
+        if (committed is null && await Store.GetEntryAsync(StoreLayout.ManifestKey(folder)) is not null)
             logger.LogWarning("Run {Run}: {Folder} holds a manifest the catalog does not know (lost grain state or an interrupted commit); it and its shards are kept", _id, folder);
         string[] live = [.. new[] { committed?.AttemptId, S.Pending.GetValueOrDefault(name)?.AttemptId }.OfType<string>(),
             .. S.Held.Where(h => h.Name == name).Select(h => h.AttemptId)];
@@ -914,7 +914,7 @@ public sealed class TrainingRunGrain(
     private CheckpointAttempt AttemptFor(PendingCheckpoint pending, int rank) => new(
         pending.Name, pending.AttemptId, rank, pending.WorldSize,
         $"{_id.StorePrefix}/{pending.Name}",
-        CheckpointFiles.ShardName(rank, pending.WorldSize, pending.AttemptId));
+        StoreLayout.ShardName(rank, pending.WorldSize, pending.AttemptId));
 
     private void CheckEpoch(long epoch)
     {

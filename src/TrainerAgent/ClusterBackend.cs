@@ -43,7 +43,7 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
     }
 
     public Task RecordLoadAsync(string checkpointKey, double seconds, long bytes, CancellationToken cancellationToken) =>
-        Transient.RetryAsync(() => Grain.RecordLoad(new LoadReport(checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..], Rank, Epoch, seconds, bytes)), Deadline, cancellationToken);
+        Transient.RetryAsync(() => Grain.RecordLoad(new LoadReport(StoreLayout.NameOf(checkpointKey), Rank, Epoch, seconds, bytes)), Deadline, cancellationToken);
 
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) => (await Retried(() => Grain.GetLastCheckpoint(), cancellationToken).ConfigureAwait(false))?.Name;
 
@@ -69,6 +69,6 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
         var runId = new RunId(parts[0], parts[1]);
         var catalog = await Retried(() => grains.GetGrain<ITrainingRunGrain>(runId.Key).ListCheckpoints(), cancellationToken).ConfigureAwait(false);
         var record = catalog.FirstOrDefault(c => c.Name == parts[2]) ?? throw new CheckpointNotFoundException(path, $"run {runId}");
-        return (Store, record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
+        return (Store, StoreLayout.CheckpointKeyOf(record.ManifestKey));
     }
 }

@@ -95,7 +95,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         if (last is null) return [];
         try
         {
-            var folder = last.ManifestKey[..last.ManifestKey.LastIndexOf('/')];
+            var folder = StoreLayout.CheckpointKeyOf(last.ManifestKey);
             return [new EarlierCheckpoint(last.Name, await NativeCheckpointReader.ReadManifestAsync(Store, folder, cancellationToken).ConfigureAwait(false))];
         }
         catch (Exception e) when (e is CheckpointNotFoundException or CheckpointFormatException)

@@ -42,7 +42,7 @@ public sealed class ChaosCheckerTests
         Assert.Contains("model_0000059 was acknowledged as committed but is not in the catalog", lost.Details.Single(), StringComparison.Ordinal);
 
         var last = (await grain.GetLastCheckpoint())!;
-        var folder = last.ManifestKey[..last.ManifestKey.LastIndexOf('/')];
+        var folder = StoreLayout.CheckpointKeyOf(last.ManifestKey);
         var shard = (await NativeCheckpointReader.ReadManifestAsync(store, folder)).Shards.First(s => s.Checkpoint is null);
         var bytes = new byte[shard.Bytes];
         await store.ReadRangeAsync($"{folder}/{shard.Path}", 0, bytes);

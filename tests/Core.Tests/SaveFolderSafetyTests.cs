@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using System.Text;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
@@ -120,11 +121,11 @@ public sealed class SaveFolderSafetyTests : IDisposable
     public void A_save_collects_what_killed_saves_left_and_nothing_else()
     {
         var checkpointer = SaveTwo();
-        var orphan = CheckpointFiles.ShardName(0, 1, "deadbeef");
+        var orphan = StoreLayout.ShardName(0, 1, "deadbeef");
         // Killed saves: a temporary shard and a finished shard without a manifest, a temporary manifest, a temporary tag.
         Directory.CreateDirectory(_dir.Sub("model_0000014"));
-        File.WriteAllText(_dir.Sub($"model_0000014/.{CheckpointFiles.ShardName(0, 2, "0badf00d")}.tmp-{Guid.NewGuid():N}"), "partial");
-        File.WriteAllText(_dir.Sub($"model_0000014/{CheckpointFiles.ShardName(1, 2, "0badf00d")}"), "whole but uncommitted");
+        File.WriteAllText(_dir.Sub($"model_0000014/.{StoreLayout.ShardName(0, 2, "0badf00d")}.tmp-{Guid.NewGuid():N}"), "partial");
+        File.WriteAllText(_dir.Sub($"model_0000014/{StoreLayout.ShardName(1, 2, "0badf00d")}"), "whole but uncommitted");
         File.WriteAllText(_dir.Sub($"model_0000009/.manifest.json.tmp-{Guid.NewGuid():N}"), "{");
         File.WriteAllText(_dir.Sub($"model_0000009/{orphan}"), "superseded attempt");
         File.WriteAllText(_dir.Sub($".last_checkpoint.tmp-{Guid.NewGuid():N}"), "model_00");
@@ -150,7 +151,7 @@ public sealed class SaveFolderSafetyTests : IDisposable
     public void A_save_while_another_writer_holds_the_folder_fails_at_once_writes_nothing_and_collects_nothing()
     {
         var checkpointer = SaveTwo();
-        var temp = _dir.Sub($"model_0000014/.{CheckpointFiles.ShardName(0, 1, "0badf00d")}.tmp-{Guid.NewGuid():N}");
+        var temp = _dir.Sub($"model_0000014/.{StoreLayout.ShardName(0, 1, "0badf00d")}.tmp-{Guid.NewGuid():N}");
         Directory.CreateDirectory(_dir.Sub("model_0000014"));
         File.WriteAllText(temp, "being written by a live process");
 
@@ -216,8 +217,8 @@ public sealed class SaveFolderSafetyTests : IDisposable
     {
         var checkpointer = new Checkpointer(Models.Small(), _dir.Path);
         Directory.CreateDirectory(_dir.Sub("model_0000014"));
-        string[] leftovers = [_dir.Sub($"model_0000014/.{CheckpointFiles.ShardName(0, 2, "0badf00d")}.tmp-{Guid.NewGuid():N}"),
-            _dir.Sub($"model_0000014/{CheckpointFiles.ShardName(1, 2, "0badf00d")}"), _dir.Sub($".last_checkpoint.tmp-{Guid.NewGuid():N}")];
+        string[] leftovers = [_dir.Sub($"model_0000014/.{StoreLayout.ShardName(0, 2, "0badf00d")}.tmp-{Guid.NewGuid():N}"),
+            _dir.Sub($"model_0000014/{StoreLayout.ShardName(1, 2, "0badf00d")}"), _dir.Sub($".last_checkpoint.tmp-{Guid.NewGuid():N}")];
         foreach (var file in leftovers) File.WriteAllText(file, "being written by `ckpt convert`");
 
         checkpointer.Save("model_0000019", At(19));
@@ -233,7 +234,7 @@ public sealed class SaveFolderSafetyTests : IDisposable
     public void A_checkpoint_folder_that_cannot_be_collected_fails_no_later_save()
     {
         var checkpointer = SaveTwo();
-        var shard = _dir.Sub($"model_0000014/{CheckpointFiles.ShardName(0, 1, "0badf00d")}");
+        var shard = _dir.Sub($"model_0000014/{StoreLayout.ShardName(0, 1, "0badf00d")}");
         Directory.CreateDirectory(_dir.Sub("model_0000014"));
         File.WriteAllText(shard, "kept: its manifest cannot be read");
         File.WriteAllText(Path.Combine(_elsewhere.Path, "manifest.json"), "{}");

@@ -59,12 +59,12 @@ public sealed class CheckpointFilesTests : IDisposable
         await Write("other");
         File.WriteAllText(Path.Combine(_dir, "ck", "notes.txt"), "mine");
         Directory.CreateDirectory(Path.Combine(_dir, "ck", "sub"));
-        File.WriteAllText(Path.Combine(_dir, "ck", "sub", CheckpointFiles.ShardName(0, 1, "0123abcd")), "mine too");
+        File.WriteAllText(Path.Combine(_dir, "ck", "sub", StoreLayout.ShardName(0, 1, "0123abcd")), "mine too");
 
         Assert.Equal(3, await CheckpointFiles.DeleteCheckpointAsync(_store, "ck"));
 
         Assert.Equal(["notes.txt", "sub"], Directory.GetFileSystemEntries(Path.Combine(_dir, "ck")).Select(Path.GetFileName).Order(StringComparer.Ordinal));
-        Assert.True(File.Exists(Path.Combine(_dir, "ck", "sub", CheckpointFiles.ShardName(0, 1, "0123abcd"))));
+        Assert.True(File.Exists(Path.Combine(_dir, "ck", "sub", StoreLayout.ShardName(0, 1, "0123abcd"))));
         Assert.True(File.Exists(Path.Combine(_dir, "other", "manifest.json")));
     }
 
@@ -72,7 +72,7 @@ public sealed class CheckpointFilesTests : IDisposable
     public async Task Orphan_shards_are_those_no_manifest_references()
     {
         var manifest = await Write("ck");
-        var orphan = CheckpointFiles.ShardName(0, 1, "deadbeef");
+        var orphan = StoreLayout.ShardName(0, 1, "deadbeef");
         File.WriteAllText(Path.Combine(_dir, "ck", orphan), "killed save");
         Directory.CreateDirectory(Path.Combine(_dir, "killed"));
         File.WriteAllText(Path.Combine(_dir, "killed", orphan), "killed save");
@@ -93,5 +93,5 @@ public sealed class CheckpointFilesTests : IDisposable
     [InlineData("model.safetensors", false)]
     [InlineData("README.md", false)]
     public void Our_names_are_exactly_the_manifest_and_attempt_named_shards(string name, bool ours) =>
-        Assert.Equal(ours, CheckpointFiles.IsOurs(name));
+        Assert.Equal(ours, StoreLayout.IsOurs(name));
 }

@@ -173,7 +173,7 @@ public sealed class ParallelShardWriteTests : IDisposable
 
         public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
         {
-            if (!CheckpointFiles.IsShard(Path.GetFileName(key)))
+            if (!StoreLayout.IsShard(Path.GetFileName(key)))
             {
                 await inner.WriteAsync(key, writeContent, cancellationToken);
                 return;

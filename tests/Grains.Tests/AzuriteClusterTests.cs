@@ -68,8 +68,8 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
             Assert.Equal("model_0000029", view.LastCheckpoint);
             Assert.Equal(1, view.Epoch);
             var record = view.Catalog[^1];
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(CheckpointStore(), record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
-            await NativeCheckpointReader.VerifyAsync(CheckpointStore(), record.ManifestKey[..record.ManifestKey.LastIndexOf('/')], manifest);
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(CheckpointStore(), StoreLayout.CheckpointKeyOf(record.ManifestKey));
+            await NativeCheckpointReader.VerifyAsync(CheckpointStore(), StoreLayout.CheckpointKeyOf(record.ManifestKey), manifest);
         }
         Assert.Equal(5, (await restarted.Client.GetGrain<ITenantGrain>("persist").ListRuns()).Count);
     }
@@ -146,8 +146,8 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
         // Rank 0 uploaded its shard, then the job was killed before rank 1 did: a pending checkpoint with one shard.
         await job.WriteShard(await job.Begin("model_0000019", 19, 0), 19);
         // A rank of an attempt the grain never knew (or already forgot) uploaded into a committed folder and a new one.
-        await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/{CheckpointFiles.ShardName(1, 2, "0badf00d")}", "orphan");
-        await store.WriteTextAsync($"{run.StorePrefix}/model_0000029/{CheckpointFiles.ShardName(0, 1, "12345678")}", "orphan");
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000009/{StoreLayout.ShardName(1, 2, "0badf00d")}", "orphan");
+        await store.WriteTextAsync($"{run.StorePrefix}/model_0000029/{StoreLayout.ShardName(0, 1, "12345678")}", "orphan");
         // A commit that wrote its manifest and crashed before the run's state was written: kept, as any manifest the catalog does not know.
         await store.WriteTextAsync($"{run.StorePrefix}/model_0000039/manifest.json", "{}");
         // Something that is not ours stays.
@@ -158,7 +158,7 @@ public sealed class AzuriteClusterTests : IAsyncLifetime
         string[] expected = [.. kept, $"{run.StorePrefix}/model_0000009/notes.txt", $"{run.StorePrefix}/model_0000039/manifest.json"];
         Assert.Equal(expected.Order(StringComparer.Ordinal), await Keys(store, run));
         Assert.Equal(committed, (await job.Grain.ListCheckpoints()).Single());
-        var folder = committed.ManifestKey[..committed.ManifestKey.LastIndexOf('/')];
+        var folder = StoreLayout.CheckpointKeyOf(committed.ManifestKey);
         await NativeCheckpointReader.VerifyAsync(store, folder, await NativeCheckpointReader.ReadManifestAsync(store, folder));
     }
 

@@ -57,7 +57,7 @@ public sealed class CatalogRecoveryTests(TwoSiloCluster fixture)
         foreach (var iteration in new[] { 4L, 9L, 14L }) saved.Add((await job.SaveAsync($"model_{iteration:D7}", iteration))[0]);
         var damagedKey = $"{run.StorePrefix}/model_0000009";
         var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, damagedKey);
-        var shard = Path.Combine(fixture.StoreRoot, CheckpointFiles.ShardKey(damagedKey, manifest.Shards[1]));
+        var shard = Path.Combine(fixture.StoreRoot, StoreLayout.ShardKey(damagedKey, manifest.Shards[1]));
         var bytes = File.ReadAllBytes(shard);
         bytes[^1] ^= 0x20;
         File.WriteAllBytes(shard, bytes);

@@ -90,7 +90,7 @@ public sealed class OneRunScaleTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Single(records.Distinct());
         var committed = Assert.Single(await grain.ListCheckpoints());
         Assert.Equal(Ranks, committed.WorldSize);
-        var prefix = committed.ManifestKey[..committed.ManifestKey.LastIndexOf('/')];
+        var prefix = StoreLayout.CheckpointKeyOf(committed.ManifestKey);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, prefix);
         Assert.Equal(Tensors, manifest.Tensors.Count);
         Assert.Equal(Ranks, manifest.Shards.Count);

@@ -77,7 +77,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
 
         var record = Assert.IsType<CheckpointRecord>(acks[3].Record);
         Assert.Equal("model_0000009", (await job.Grain.GetLastCheckpoint())!.Name);
-        var prefix = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+        var prefix = StoreLayout.CheckpointKeyOf(record.ManifestKey);
         Assert.StartsWith("tenants/acme/runs/", prefix);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, prefix);
         Assert.Equal(4, manifest.WorldSize);
@@ -156,8 +156,8 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         foreach (var file in Directory.GetFiles(sourceFolder)) File.Copy(file, Path.Combine(kept, Path.GetFileName(file)));
         var referenced = Directory.GetFiles(kept).Select(Path.GetFileName).Order().ToList();
         var shard = Directory.GetFiles(kept, "shard-*")[0];
-        File.Copy(shard, Path.Combine(kept, CheckpointFiles.ShardName(0, 2, "deadbeef")));
-        var unfinished = Path.Combine(fixture.StoreRoot, lost.StorePrefix, "model_0000019", CheckpointFiles.ShardName(0, 2, "cafebabe"));
+        File.Copy(shard, Path.Combine(kept, StoreLayout.ShardName(0, 2, "deadbeef")));
+        var unfinished = Path.Combine(fixture.StoreRoot, lost.StorePrefix, "model_0000019", StoreLayout.ShardName(0, 2, "cafebabe"));
         Directory.CreateDirectory(Path.GetDirectoryName(unfinished)!);
         File.Copy(shard, unfinished);
 
@@ -179,7 +179,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         var job = await NewRun(worldSize: 2);
         var folder = Path.Combine(fixture.StoreRoot, (await job.Grain.Get()).Id.StorePrefix, "model_0000009");
         Directory.CreateDirectory(folder);
-        var leftover = Path.Combine(folder, CheckpointFiles.ShardName(0, 2, "deadbeef"));
+        var leftover = Path.Combine(folder, StoreLayout.ShardName(0, 2, "deadbeef"));
         await File.WriteAllBytesAsync(leftover, new byte[16]);
 
         await Chattr("+i", folder); // even root cannot delete from an immutable folder
@@ -290,7 +290,7 @@ public sealed class TrainingRunGrainTests(TwoSiloCluster fixture)
         var report = await job.WriteShard(plan, 2);
         var (key, info) = report.Tensors.First();
         var tensors = report.Tensors.ToDictionary(p => p.Key, p => p.Key == key ? info with { Shard = 1 } : p.Value);
-        ShardInfo Elsewhere(string holder) => new(CheckpointFiles.ShardName(0, 1, "deadbeef"), 64, "crc64:0000000000000000", holder);
+        ShardInfo Elsewhere(string holder) => new(StoreLayout.ShardName(0, 1, "deadbeef"), 64, "crc64:0000000000000000", holder);
 
         var own = await Assert.ThrowsAsync<RunRefusedException>(() => job.Grain.ReportShard(report with { Tensors = tensors, Reused = [Elsewhere("model_0000002")] }));
         Assert.Contains("not one of another checkpoint", own.Message);

@@ -36,7 +36,7 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
             await Task.WhenAll(checkpointers.Select(c => c.SaveAsync(name, new Dictionary<string, object?> { ["iteration"] = (long)step })));
 
             var record = (await grain.GetLastCheckpoint())!;
-            var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, record.ManifestKey[..record.ManifestKey.LastIndexOf('/')]);
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, StoreLayout.CheckpointKeyOf(record.ManifestKey));
             if (step > 0)
             {
                 Assert.True(manifest.WrittenBytes < manifest.TensorBytes / 5, $"{name} wrote {manifest.WrittenBytes} of {manifest.TensorBytes} bytes");
@@ -68,7 +68,7 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
             stored = [];
             await foreach (var entry in fixture.Store.ListAsync(prefix))
             {
-                if (CheckpointFiles.IsShard(entry.Key[(entry.Key.LastIndexOf('/') + 1)..])) stored.Add(entry.Key);
+                if (StoreLayout.IsShard(entry.Key[(entry.Key.LastIndexOf('/') + 1)..])) stored.Add(entry.Key);
             }
             Assert.Empty(referenced.Except(stored)); // never: a referenced shard deleted
             if (stored.SetEquals(referenced)) return;

@@ -34,7 +34,7 @@ public sealed class PthExportTests(TwoSiloCluster fixture)
             ClusterRanks.Checkpointer(fixture.Client, run, fixture.Store, rank, 2, epoch, replicas[rank]).SaveAsync("model_0000009", new Dictionary<string, object?> { ["iteration"] = 9L })));
 
         var record = (await fixture.Client.GetGrain<ITrainingRunGrain>(run.Key).GetLastCheckpoint())!;
-        var prefix = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+        var prefix = StoreLayout.CheckpointKeyOf(record.ManifestKey);
         var tree = await NativeCheckpointReader.LoadAsync(fixture.Store, prefix, await NativeCheckpointReader.ReadManifestAsync(fixture.Store, prefix), HostTensor.Allocator);
         var model = (OrderedDictionary<string, object?>)tree["model"]!;
         var pth = Path.Combine(fixture.StoreRoot, "export.pth");

@@ -28,7 +28,7 @@ public sealed class ReshardingTests(TwoSiloCluster fixture)
 
         var record = (await grains.GetGrain<ITrainingRunGrain>(run.Key).GetLastCheckpoint())!;
         Assert.Equal(4, record.WorldSize);
-        var prefix = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+        var prefix = StoreLayout.CheckpointKeyOf(record.ManifestKey);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, prefix);
         Assert.Equal(4, manifest.Shards.Count);
         // Each rank wrote only its part: no tensor is in two shards, and every shard holds some.

@@ -184,7 +184,7 @@ public sealed class StorageFaultTests
         proxy.Heal();
 
         var manifest = await NativeCheckpointReader.ReadManifestAsync(store, $"{run.StorePrefix}/model_0000009");
-        var shardKey = CheckpointFiles.ShardKey($"{run.StorePrefix}/model_0000009", manifest.Shards[0]);
+        var shardKey = StoreLayout.ShardKey($"{run.StorePrefix}/model_0000009", manifest.Shards[0]);
         var bytes = new byte[manifest.Shards[0].Bytes];
         await store.ReadRangeAsync(shardKey, 0, bytes);
         bytes[^1000] ^= 0x40; // inside the last tensor's data

@@ -73,13 +73,13 @@ public sealed class ChaosChecker(IClusterClient client, ICheckpointStore store)
         if (!loadEverything) return;
         foreach (var record in view.Catalog)
         {
-            var folder = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+            var folder = StoreLayout.CheckpointKeyOf(record.ManifestKey);
             try
             {
                 var manifest = await NativeCheckpointReader.ReadManifestAsync(store, folder);
                 foreach (var shard in manifest.Shards.Where(s => s.Checkpoint is null))
                 {
-                    if (CheckpointFiles.AttemptOf(Path.GetFileName(shard.Path)) != record.AttemptId)
+                    if (StoreLayout.AttemptOf(Path.GetFileName(shard.Path)) != record.AttemptId)
                         findings.Double($"{run}: {record.Name} holds {shard.Path}, not of its committed attempt {record.AttemptId}");
                 }
                 var loaded = StateTree.Flatten(await NativeCheckpointReader.LoadAsync(store, folder, manifest, HostTensor.Allocator), v => v as HostTensor).Tensors
@@ -110,10 +110,10 @@ public sealed class ChaosChecker(IClusterClient client, ICheckpointStore store)
         {
             foreach (var record in (await client.GetGrain<ITrainingRunGrain>(run.Key).Get()).Catalog)
             {
-                var folder = record.ManifestKey[..record.ManifestKey.LastIndexOf('/')];
+                var folder = StoreLayout.CheckpointKeyOf(record.ManifestKey);
                 accounted.Add(record.ManifestKey);
                 var manifest = await NativeCheckpointReader.ReadManifestAsync(store, folder);
-                foreach (var shard in manifest.Shards) accounted.Add(CheckpointFiles.ShardKey(folder, shard));
+                foreach (var shard in manifest.Shards) accounted.Add(StoreLayout.ShardKey(folder, shard));
             }
         }
         var orphans = new List<string>();
