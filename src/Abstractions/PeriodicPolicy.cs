@@ -32,6 +32,18 @@ public sealed record PeriodicPolicy(
     public long IterationOfPeriodicName(string name) =>
         long.TryParse(name.AsSpan(FilePrefix.Length + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var iteration) ? iteration : long.MaxValue;
 
+    /// <summary>
+    /// max_to_keep, the one eviction rule of local folders and run grains: of the periodic checkpoints among
+    /// <paramref name="oldestFirst"/>, those older than the newest <see cref="MaxToKeep"/>, except the tagged one (which
+    /// still counts, and goes once it is no longer tagged). Never a final or other non-periodic checkpoint.
+    /// </summary>
+    public IReadOnlyList<string> Evictions(IEnumerable<string> oldestFirst, string? tagged = null)
+    {
+        if (MaxToKeep is not { } keep) return [];
+        var periodic = oldestFirst.Where(IsPeriodicName).ToList();
+        return periodic.Take(Math.Max(0, periodic.Count - keep)).Where(name => name != tagged).ToList();
+    }
+
     public bool IsPeriodicStep(long iteration) => (iteration + 1) % Period == 0;
 
     public bool IsFinalStep(long iteration) => MaxIter is { } max && iteration >= max - 1;

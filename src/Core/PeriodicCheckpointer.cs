@@ -50,11 +50,10 @@ public sealed class PeriodicCheckpointer
             {
                 _recent.Remove(name);
                 _recent.Add(name);
-                while (_recent.Count > maxToKeep)
+                // The backend refuses to delete the tagged checkpoint; retention stops tracking it either way, as fvcore does.
+                foreach (var evicted in Policy.Evictions(_recent))
                 {
-                    var evicted = _recent[0];
-                    _recent.RemoveAt(0);
-                    if (evicted.EndsWith("_final", StringComparison.Ordinal)) continue;
+                    _recent.Remove(evicted);
                     if (await backend.DeleteAsync(evicted, cancellationToken).ConfigureAwait(false))
                     {
                         Checkpointer.Logger.LogInformation("Deleted checkpoint {Name} (max_to_keep={MaxToKeep})", evicted, maxToKeep);

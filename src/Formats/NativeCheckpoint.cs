@@ -80,33 +80,17 @@ public static class NativeCheckpointWriter
         var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, cancellationToken).ConfigureAwait(false);
-        var shards = written.Select(w => w.Info).ToList();
-        var index = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
+        var builder = new ManifestBuilder(written.Select(w => w.Info));
         for (var i = 0; i < written.Length; i++)
         {
-            foreach (var e in written[i].Layout) index.Add(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)));
+            foreach (var e in written[i].Layout) builder.TryAdd(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)));
         }
-        foreach (var (key, bytes) in reused) index.Add(key, bytes.Tensor with { Shard = shards.IndexOrAdd(bytes.Shard) });
-
+        foreach (var (key, bytes) in reused) builder.TryAddReused(key, bytes.Tensor, bytes.Shard);
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
-        var orderedIndex = tensors.ToDictionary(t => t.Key, t => index[t.Key], StringComparer.Ordinal);
-        var manifest = new CheckpointManifest
-        {
-            FormatVersion = CheckpointManifest.CurrentFormatVersion,
-            Run = identity.Run,
-            Name = identity.Name,
-            Iteration = identity.Iteration,
-            WorldSize = identity.WorldSize,
-            CreatedUtc = DateTimeOffset.UtcNow,
-            Shards = shards,
-            Tensors = orderedIndex,
-            Sharded = sharded,
-            State = stateJson,
-        };
-        var manifestBytes = ManifestJson.Serialize(manifest);
+        var manifest = builder.Build(identity, DateTimeOffset.UtcNow, stateJson, sharded, tensors.Select(t => t.Key));
         try
         {
-            ManifestJson.Parse(manifestBytes, StoreLayout.ManifestKey(checkpointKey)); // never commit a manifest no reader accepts (e.g. state nested too deep)
+            var manifestBytes = ManifestBuilder.Serialize(manifest, checkpointKey); // never commit a manifest no reader accepts
             await store.WriteAsync(StoreLayout.ManifestKey(checkpointKey), (s, ct) => s.WriteAsync(manifestBytes, ct).AsTask(), cancellationToken).ConfigureAwait(false);
         }
         catch

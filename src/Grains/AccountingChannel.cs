@@ -10,9 +10,9 @@ internal sealed record TenantGrant(long? UpTo, DateTimeOffset ExpiresUtc)
 }
 
 /// <summary>
-/// A run grain's calls to its tenant's accounting, one at a time and in order (a release must never
-/// overtake a later reserve). Reports are coalesced: while one is queued, later changes ride on it.
-/// Runs on the grain's scheduler.
+/// A run grain's side of its tenant's accounting: the grant it commits against, and its calls to the tenant, one at a
+/// time and in order (a release must never overtake a later reserve). Reports are coalesced: while one is queued, later
+/// changes ride on it. Runs on the grain's scheduler.
 /// </summary>
 internal sealed class AccountingChannel
 {
@@ -20,6 +20,58 @@ internal sealed class AccountingChannel
     private bool _reportQueued;
     private bool _releaseWanted;
     private long? _lastReported;
+    private TenantGrant? _grant;
+    /// <summary>Revocations answered: a grant that arrives after one is not kept.</summary>
+    private int _revocations;
+    /// <summary>What the run retains once the commit in flight lands (0 when none is): a revocation must not report less.</summary>
+    private long _committingTo;
+
+    /// <summary>
+    /// Makes sure the tenant counts the run at <paramref name="retainedBytes"/> (what it retains once the commit in flight
+    /// lands): under the grant it holds, asking the tenant only when that is short or its lease ended. Until
+    /// <see cref="CommitEnded"/>, a revocation reports that amount.
+    /// </summary>
+    public async Task EnsureGrantAsync(ITenantAccounting tenant, string run, long retainedBytes, DateTimeOffset now)
+    {
+        _committingTo = retainedBytes;
+        if (_grant is { } grant && grant.Covers(retainedBytes, now)) return;
+        _grant = null;
+        var revocations = _revocations;
+        var granted = await Reserve(tenant, run, retainedBytes);
+        // Revoked while the Reserve was under way: the tenant dropped this grant too, and counts this commit by the revocation's report.
+        if (revocations == _revocations) _grant = new TenantGrant(granted.UpTo, now + granted.Lease);
+    }
+
+    /// <summary>The commit in flight landed (the run's retained bytes count it now) or failed.</summary>
+    public void CommitEnded() => _committingTo = 0;
+
+    /// <summary>
+    /// The tenant drops every grant once its runs answer this and counts each run by its last report, so the report must
+    /// be current; it gives the grant back in order with the run's other calls (a Reserve sent after it grants anew), and
+    /// counts a commit that already passed its check at what the run will retain once it lands.
+    /// </summary>
+    public Task RevokeAsync(ITenantAccounting tenant, string run, long retainedBytes)
+    {
+        _grant = null;
+        _revocations++;
+        return Report(tenant, run, Math.Max(retainedBytes, _committingTo), release: true);
+    }
+
+    /// <summary>Gives the grant back in the background once its lease ended.</summary>
+    public void ExpireGrant(ITenantAccounting tenant, string run, Func<long> retainedBytes, ILogger logger, DateTimeOffset now)
+    {
+        if (_grant is not { } grant || grant.ExpiresUtc > now) return;
+        _grant = null;
+        ReleaseSoon(tenant, run, retainedBytes, logger);
+    }
+
+    /// <summary>The run stops holding its grant (it deactivates or is deleted); true when it held one.</summary>
+    public bool DropGrant()
+    {
+        var held = _grant is not null;
+        _grant = null;
+        return held;
+    }
 
     /// <summary>A grant replaces the run's previous one at the tenant, so a release still owed for that one is moot.</summary>
     public Task<RetainedBytesGrant> Reserve(ITenantAccounting tenant, string run, long retainedBytes) =>

@@ -16,6 +16,16 @@ internal static class CatalogRecovery
     /// <param name="Held">Shards that adopted checkpoints reuse from checkpoints that are not adopted (refused, or their manifest gone).</param>
     public sealed record Findings(IReadOnlyList<CheckpointRecord> Adopt, IReadOnlyList<HeldShards> Held, IReadOnlyList<RefusedCheckpoint> Refused);
 
+    /// <summary>Adopts what <see cref="FindAsync"/> finds into the run's catalog and state (the caller writes them), and tags the newest checkpoint when the tag is lost.</summary>
+    public static async Task<CatalogRecoveryReport> RecoverAsync(ICheckpointStore store, RunId run, RunState state, RunCatalog catalog)
+    {
+        var found = await FindAsync(store, run, state.Epoch, name => catalog.Find(name) is not null || state.Pending.ContainsKey(name));
+        foreach (var record in found.Adopt) catalog.Insert(record);
+        state.Held.AddRange(found.Held.Where(held => state.Held.All(h => h.Name != held.Name)));
+        if (state.LastCheckpoint is not { } last || catalog.Find(last) is null) state.LastCheckpoint = catalog.Entries.LastOrDefault()?.Name;
+        return new CatalogRecoveryReport(found.Adopt.Select(r => r.Name).ToList(), found.Refused, state.LastCheckpoint);
+    }
+
     /// <param name="known">Whether the catalog already lists a checkpoint of that name (it is neither verified nor adopted again).</param>
     public static async Task<Findings> FindAsync(ICheckpointStore store, RunId run, long epoch, Func<string, bool> known, CancellationToken ct = default)
     {

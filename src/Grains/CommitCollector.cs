@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
+using Checkpointing.Formats;
 
 namespace Checkpointing.Grains;
 
@@ -68,20 +69,20 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
     public CheckpointManifest BuildManifest(string run, DateTimeOffset createdUtc)
     {
         var reports = _reports.Select(r => r ?? throw new InvalidOperationException("Not every rank has reported.")).ToList();
-        var shards = reports.Select(r => r.Shard).ToList();
-        var tensors = new Dictionary<string, TensorInfo>(StringComparer.Ordinal);
-        var reusedRanges = new HashSet<(int, long, long)>();
+        var builder = new ManifestBuilder(reports.Select(r => r.Shard));
+        var reusedRanges = new HashSet<(ShardInfo, long, long)>();
         foreach (var report in reports)
         {
             foreach (var (key, reported) in report.Tensors)
             {
-                var info = reported.Shard == report.Rank ? reported : reported with { Shard = shards.IndexOrAdd(report.Reused![reported.Shard - Pending.WorldSize]) };
-                if (info.Shard >= Pending.WorldSize && (info.ByteLength == 0 || !reusedRanges.Add((info.Shard, info.DataOffsets[0], info.DataOffsets[1]))))
+                var reusedShard = reported.Shard == report.Rank ? null : report.Reused![reported.Shard - Pending.WorldSize];
+                if (reusedShard is not null && (reported.ByteLength == 0 || !reusedRanges.Add((reusedShard, reported.DataOffsets[0], reported.DataOffsets[1]))))
                     throw new RunRefusedException($"Tensor '{key}' reuses an empty range, or one another tensor of {Pending.Name} reuses too.");
-                if (!tensors.TryAdd(key, info))
+                if (!(reusedShard is null ? builder.TryAdd(key, reported) : builder.TryAddReused(key, reported, reusedShard)))
                     throw new RunRefusedException($"Tensor '{key}' is in the shards of two ranks (rank {report.Rank} and another): each slice of a sharded tensor must be saved by one rank.");
             }
         }
+        var tensors = builder.Tensors;
         var sharded = MergeSharded(reports);
         if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem)
             throw new RunRefusedException($"The ranks' slices do not make up the sharded tensors of {Pending.Name}: {problem}.");
@@ -97,18 +98,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
             if (!report.Tensors.Keys.Where(k => !chunkKeys.Contains(k)).Order(StringComparer.Ordinal).SequenceEqual(planned))
                 throw new RunRefusedException($"Rank {report.Rank}'s shard does not hold the tensors its plan assigned ({split[report.Rank].Count} tensors).");
         }
-        return new CheckpointManifest
-        {
-            FormatVersion = CheckpointManifest.CurrentFormatVersion,
-            Run = run,
-            Name = Pending.Name,
-            Iteration = Pending.Iteration,
-            WorldSize = Pending.WorldSize,
-            CreatedUtc = createdUtc,
-            Shards = shards,
-            Tensors = tensors,
-            Sharded = sharded,
-            State = _state ?? throw new InvalidOperationException("Rank 0's report came without its checked state."),
-        };
+        return builder.Build(new CheckpointIdentity(run, Pending.Name, Pending.Iteration, Pending.WorldSize), createdUtc,
+            _state ?? throw new InvalidOperationException("Rank 0's report came without its checked state."), sharded);
     }
 }

@@ -1,3 +1,4 @@
+using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;
 
@@ -36,6 +37,14 @@ internal sealed class RunHistoryLog(IPersistentState<RunHistory> state, ILogger 
         KeepNewest();
         if (_waiting++ == 0) _oldestWaitingUtc = now;
         if (_waiting >= FlushEvery) _ = FlushAsync();
+    }
+
+    /// <summary>A rank loaded a checkpoint (a resume): refused when the report is not one a rank could send.</summary>
+    public void AddLoad(LoadReport load, DateTimeOffset now)
+    {
+        CheckpointName.Validate(load.Name);
+        if (load.Rank < 0 || load.Seconds < 0 || load.Bytes < 0 || !double.IsFinite(load.Seconds)) throw new RunRefusedException("A load report needs a rank, seconds and bytes that are not negative.");
+        Add(new HistoryEntry(HistoryEntry.Load, load.Name, now, load.Bytes, load.Seconds, load.Epoch, Rank: load.Rank), now);
     }
 
     /// <summary>

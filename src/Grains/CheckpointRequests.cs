@@ -1,0 +1,32 @@
+using System.Security.Cryptography;
+using Checkpointing.Contracts;
+
+namespace Checkpointing.Grains;
+
+/// <summary>
+/// An operator's request that a run checkpoint now (e.g. a preemption notice): recorded by the run grain, turned into an
+/// iteration by the first agent step that sees it, so that every rank saves at the same iteration, and cleared by the
+/// first commit begun after it.
+/// </summary>
+internal static class CheckpointRequests
+{
+    /// <summary>Ranks of a data-parallel job are at most a step apart: two steps of margin let all of them see it in time.</summary>
+    public const int StepsOfMargin = 2;
+
+    public static CheckpointRequest New(string reason, DateTimeOffset now)
+    {
+        RequestBounds.Reason(reason);
+        return new CheckpointRequest(Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4)), reason, now);
+    }
+
+    /// <summary>Whether the state's request still waits for an iteration (a change that needs the exclusive section and a write).</summary>
+    public static bool NeedsIteration(RunState state) => state.CheckpointRequest is { SaveAtIteration: null };
+
+    /// <summary>Fixes the iteration of a request that has none, from the step of the agent that saw it first; true when the state changed.</summary>
+    public static bool FixIteration(RunState state, long iteration)
+    {
+        if (state.CheckpointRequest is not { SaveAtIteration: null } request) return false;
+        state.CheckpointRequest = request with { SaveAtIteration = iteration + StepsOfMargin };
+        return true;
+    }
+}
