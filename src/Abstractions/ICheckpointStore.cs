@@ -1,8 +1,5 @@
 namespace Checkpointing.Abstractions;
 
-/// <summary>One object in a store.</summary>
-public sealed record StoreEntry(string Key, long Length, DateTimeOffset LastModified);
-
 /// <summary>
 /// Byte storage for checkpoints: a local folder or a blob container. Every write is atomic:
 /// readers see either the previous object or the complete new one, never a partial write.
@@ -43,11 +40,4 @@ public interface ICheckpointStore
 
     /// <summary>Deletes one object; returns false when it did not exist.</summary>
     Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default);
-}
-
-/// <summary>Thrown when a store object that must exist does not.</summary>
-public sealed class StoreObjectNotFoundException(string key, string store)
-    : FileNotFoundException($"'{key}' does not exist in {store}.", key)
-{
-    public string Key { get; } = key;
 }

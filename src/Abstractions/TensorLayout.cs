@@ -1,7 +1,7 @@
 namespace Checkpointing.Abstractions;
 
 /// <summary>
-/// The part of a tensor one rank holds (DESIGN.md §11): the tensor's global shape and either a box
+/// The part of a tensor one rank holds (docs/format.md#sharded-tensors-and-resharding): the tensor's global shape and either a box
 /// (an offset and a local extent in every dimension; tensor parallelism, any split dimension, uneven
 /// splits) or a flat range of its row-major elements (an FSDP/ZeRO slice of a flattened parameter,
 /// held as a 1-D tensor). TorchSharp has no DTensor, so the caller declares layouts.
@@ -213,36 +213,5 @@ public sealed class TensorLayout
     {
         if (shape.Any(d => d < 0)) throw new ArgumentException($"Shape [{string.Join(", ", shape)}] has a negative dimension.", name);
         _ = Product(shape); // overflow is an error here, not later
-    }
-}
-
-/// <summary>Consecutive row-major elements of a tensor: the first one's global index, how many, and the first one's index in the tensor that holds them.</summary>
-public readonly record struct ElementRun(long GlobalStart, long Length, long LocalStart);
-
-/// <summary>Elements two layouts share: where they start globally, how many, and their first index in each.</summary>
-public readonly record struct SharedElements(long GlobalStart, long Length, long SourceStart, long DestinationStart);
-
-public static class LayoutOverlap
-{
-    /// <summary>The elements <paramref name="source"/> and <paramref name="destination"/> both hold, as runs in increasing global order.</summary>
-    public static IEnumerable<SharedElements> Between(TensorLayout source, TensorLayout destination)
-    {
-        // Both start where the later of the two begins: neither walks runs the other cannot share.
-        var from = Math.Max(source.Runs().FirstOrDefault().GlobalStart, destination.Runs().FirstOrDefault().GlobalStart);
-        using var a = source.RunsFrom(from).GetEnumerator();
-        using var b = destination.RunsFrom(from).GetEnumerator();
-        if (!a.MoveNext() || !b.MoveNext()) yield break;
-        while (true)
-        {
-            var (ra, rb) = (a.Current, b.Current);
-            var start = Math.Max(ra.GlobalStart, rb.GlobalStart);
-            var end = Math.Min(ra.GlobalStart + ra.Length, rb.GlobalStart + rb.Length);
-            if (start < end) yield return new SharedElements(start, end - start, ra.LocalStart + (start - ra.GlobalStart), rb.LocalStart + (start - rb.GlobalStart));
-            // Advance whichever run ends first (both when they end together).
-            var aEnd = ra.GlobalStart + ra.Length;
-            var bEnd = rb.GlobalStart + rb.Length;
-            if (aEnd <= bEnd && !a.MoveNext()) yield break;
-            if (bEnd <= aEnd && !b.MoveNext()) yield break;
-        }
     }
 }

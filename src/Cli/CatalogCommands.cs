@@ -215,9 +215,3 @@ public static class CatalogCommands
         context.Out.WriteLine(json ? JsonSerializer.Serialize(new { ok, message, error = ok ? null : message }) : message);
     }
 }
-
-/// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder output).</summary>
-public sealed class SyncProgress(Action<long> report) : IProgress<long>
-{
-    public void Report(long value) => report(value);
-}

@@ -5,9 +5,6 @@ using Checkpointing.Core;
 
 namespace Checkpointing.Cli;
 
-/// <summary>A checkpoint folder that has a manifest but cannot be loaded, and why.</summary>
-public sealed record DamagedCheckpoint(string Name, string Problem);
-
 /// <summary>
 /// What <c>ckpt ls</c> shows of a save folder: every committed checkpoint, sound or damaged. One
 /// bad manifest or missing shard marks that checkpoint; it never hides the others.

@@ -108,6 +108,3 @@ public sealed partial record CliFailure(string Kind, string Message)
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
 }
-
-/// <summary>The CLI could not connect to any gateway of the cluster.</summary>
-public sealed class SiloUnreachableException(string message, Exception inner) : Exception(message, inner);

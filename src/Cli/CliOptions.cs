@@ -4,12 +4,6 @@ using System.Globalization;
 
 namespace Checkpointing.Cli;
 
-/// <summary>Thrown for a command line the user must fix; the message is shown with a pointer to the command's help.</summary>
-public sealed class UsageException(string message, string helpCommand = "ckpt") : Exception(message)
-{
-    public string HelpCommand { get; } = helpCommand;
-}
-
 /// <summary>
 /// The kinds of option the commands declare, on System.CommandLine. Values are checked while parsing,
 /// so a bad value is a usage error naming the option before any command starts work.

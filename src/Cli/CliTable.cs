@@ -2,9 +2,6 @@ using Spectre.Console;
 
 namespace Checkpointing.Cli;
 
-/// <summary>A column of a <see cref="CliTable"/>: its header, and its width and alignment as plain text.</summary>
-public sealed record CliColumn(string Header, int Width, bool Right = false);
-
 /// <summary>
 /// Rows on stdout: a Spectre.Console table with borders when stdout is a terminal; aligned plain text
 /// (fixed widths, one row per line, what scripts and logs have always read) when it is not.

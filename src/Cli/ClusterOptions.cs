@@ -49,33 +49,3 @@ public sealed class ClusterOptions
 
     public Task<ClusterConnection> ConnectAsync(ParseResult parse) => ConnectAsync(Read(parse));
 }
-
-/// <summary>Where an agent writes shards: an Azure Storage connection string, or a folder.</summary>
-public sealed class StoreOptions
-{
-    private readonly Option<string?> _folder = CliOptions.Text("--store-folder", "write shards into this folder", "DIR");
-    private readonly Option<string?> _connection = CliOptions.Text("--storage", $"an Azure Storage connection string (visible to other users: prefer env {ClusterOptions.StorageVariable})", "CONN");
-    /// <summary>The blob container agents write into unless told otherwise.</summary>
-    public const string DefaultContainer = "checkpoints";
-
-    private readonly Option<string> _container = new("--container") { Description = "the blob container", HelpName = "NAME", DefaultValueFactory = _ => DefaultContainer };
-
-    public static StoreOptions AddTo(Command command)
-    {
-        var options = new StoreOptions();
-        command.With(options._folder, options._connection, options._container);
-        return options;
-    }
-
-    public ICheckpointStore Read(ParseResult parse)
-    {
-        var folder = parse.GetValue(_folder);
-        var connection = parse.GetValue(_connection) ?? Environment.GetEnvironmentVariable(ClusterOptions.StorageVariable);
-        return (folder, connection) switch
-        {
-            ({ } f, null) => new FileSystemStore(f),
-            (null, { } c) => AzureBlobStore.FromConnectionString(c, parse.GetValue(_container)!),
-            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR", "ckpt agent"),
-        };
-    }
-}

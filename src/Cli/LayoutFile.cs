@@ -8,7 +8,7 @@ using Checkpointing.Formats;
 namespace Checkpointing.Cli;
 
 /// <summary>
-/// A sharded layout for <c>ckpt convert --layout</c> (DESIGN.md §11): into how many parts, and per tensor (by state path,
+/// A sharded layout for <c>ckpt convert --layout</c> (docs/format.md#sharded-tensors-and-resharding): into how many parts, and per tensor (by state path,
 /// as <c>ckpt inspect</c> prints it) how it is cut. Tensors not named stay whole.
 /// <code>
 /// { "parts": 4,

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Cli;
 
 /// <summary>
-/// The demo's tensor-parallel job (<c>ckpt job --sharded</c>, DESIGN.md §11): a wide regression whose H outputs are
+/// The demo's tensor-parallel job (<c>ckpt job --sharded</c>, docs/format.md#sharded-tensors-and-resharding): a wide regression whose H outputs are
 /// split across the ranks, each rank holding only its outputs' slices of every tensor: <c>w</c> [H, 16] by rows
 /// (dimension 0), <c>v</c> [16, H] by columns (dimension 1), <c>b</c> [H] and the buffer <c>teacher</c> [H, 16] by
 /// rows, and the replicated buffer <c>input_scale</c> [16] whole. Output r's loss and gradients depend on its own

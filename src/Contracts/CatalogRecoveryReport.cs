@@ -1,9 +1,5 @@
 namespace Checkpointing.Contracts;
 
-/// <summary>A checkpoint found in the store that a catalog recovery did not adopt, and why.</summary>
-[GenerateSerializer, Immutable]
-public sealed record RefusedCheckpoint([property: Id(0)] string Name, [property: Id(1)] string Reason);
-
 /// <summary>
 /// What rebuilding a run's catalog from the store did: the checkpoints it adopted (each verified end to end), those it
 /// refused, and the last-checkpoint tag afterwards.

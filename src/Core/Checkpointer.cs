@@ -58,7 +58,7 @@ public class Checkpointer
 
     /// <summary>
     /// The part of each model parameter and buffer this rank holds, by state-dict name ("fc.weight"); null or a null answer:
-    /// the whole tensor (DESIGN.md §11). The optimizer's per-parameter state follows its parameter. Saves write only these
+    /// the whole tensor (docs/format.md#sharded-tensors-and-resharding). The optimizer's per-parameter state follows its parameter. Saves write only these
     /// slices (in cluster mode every rank saves its own; into a local folder the layouts must cover every tensor, so they are
     /// for loads); loads read only the bytes of these slices, from a checkpoint saved in any layout or whole.
     /// </summary>
@@ -328,29 +328,4 @@ public class Checkpointer
 
     public Task TagLastCheckpointAsync(string lastFilenameBasename, CancellationToken cancellationToken = default) =>
         _backend is null ? Task.CompletedTask : _backend.TagLastAsync(CheckpointName.Validate(lastFilenameBasename), cancellationToken);
-}
-
-/// <summary>What an asynchronous save does when the previous one is still writing.</summary>
-public enum BusySavePolicy
-{
-    /// <summary>Wait for the previous write to finish, then snapshot (training stalls for the rest of that write).</summary>
-    Wait,
-
-    /// <summary>Do not save this checkpoint; log a warning. Training never stalls on storage.</summary>
-    Skip,
-}
-
-/// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>
-public static class NativeCheckpointFiles
-{
-    public static (FileSystemStore Store, string Key) Locate(string path)
-    {
-        var full = Path.GetFullPath(path);
-        if (Path.GetFileName(full) == ManifestJson.FileName) full = Path.GetDirectoryName(full)!;
-        full = full.TrimEnd(Path.DirectorySeparatorChar);
-        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' is not a checkpoint folder.", nameof(path));
-        if (!File.Exists(Path.Combine(full, ManifestJson.FileName)))
-            throw new CheckpointNotFoundException(full, $"folder {parent}");
-        return (new FileSystemStore(parent), Path.GetFileName(full));
-    }
 }

@@ -88,6 +88,3 @@ internal sealed class SnapshotArena : IDisposable
         Bytes = 0;
     }
 }
-
-/// <summary>A background (async) save failed; the checkpoint it was writing does not exist.</summary>
-public sealed class CheckpointSaveFailedException(string message, Exception inner) : Exception(message, inner);

@@ -7,7 +7,7 @@ namespace Checkpointing.Core;
 
 /// <summary>
 /// Turns the layouts a user declares for model parameters and buffers (by state-dict name) into layouts by state path
-/// for saves and loads (DESIGN.md §11). An optimizer's per-parameter state (Adam's moments, SGD's momentum) follows its
+/// for saves and loads (docs/format.md#sharded-tensors-and-resharding). An optimizer's per-parameter state (Adam's moments, SGD's momentum) follows its
 /// parameter's layout when it has the parameter's shape; its other entries (step counts) stay whole.
 /// </summary>
 internal sealed class StateLayouts

@@ -3,42 +3,6 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-public sealed record NativeLoadOptions
-{
-    /// <summary>Bytes of tensor data read so far (one report at a time, though shards are read in parallel).</summary>
-    public IProgress<long>? Progress { get; init; }
-
-    /// <summary>Shards read at once.</summary>
-    public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
-
-    /// <summary>
-    /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
-    /// (DESIGN.md §11); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus
-    /// shard headers), each chunk read whole is checked against its content hash:
-    /// run <c>ckpt verify</c> for a full check.
-    /// </summary>
-    public Func<string, long[], TensorLayout?>? Layouts { get; init; }
-
-    /// <summary>Receives the bytes a load needed and read (shard headers not counted).</summary>
-    public LoadStatistics? Statistics { get; init; }
-}
-
-/// <summary>What a load read: the tensor bytes its destinations hold, and the bytes it took from the store for them.</summary>
-public sealed class LoadStatistics
-{
-    private long _needed;
-    private long _read;
-
-    public long BytesNeeded => Interlocked.Read(ref _needed);
-    public long BytesRead => Interlocked.Read(ref _read);
-
-    internal void Add(long needed, long read)
-    {
-        Interlocked.Add(ref _needed, needed);
-        Interlocked.Add(ref _read, read);
-    }
-}
-
 /// <summary>
 /// Reads and verifies native checkpoints into fresh tensors. Nothing is returned until every read has succeeded and every
 /// shard's length and checksum have been checked, so a caller that copies the result into a model only afterwards changes

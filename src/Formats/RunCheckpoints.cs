@@ -2,21 +2,6 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>A committed checkpoint of a run, by the name of its folder (which is what references use).</summary>
-public sealed record EarlierCheckpoint(string Name, CheckpointManifest Manifest);
-
-/// <summary>
-/// The committed checkpoints of a run as read at one moment. <paramref name="Unreadable"/> names checkpoints
-/// whose manifest did not parse or could not be read: their references are unknown, so while there are any,
-/// no shard may be deleted on the grounds that nothing references it.
-/// </summary>
-public sealed record RunSnapshot(IReadOnlyList<EarlierCheckpoint> Committed, IReadOnlyList<string> Unreadable)
-{
-    /// <summary>The store keys of every shard the readable manifests reference, in their own folders or reused from others.</summary>
-    public HashSet<string> ReferencedShardKeys(string runPrefix, string? except = null) =>
-        RunCheckpoints.ReferencedShardKeys(runPrefix, Committed.Where(c => c.Name != except));
-}
-
 /// <summary>
 /// The committed checkpoints of one run (the checkpoint folders directly under a run prefix), and the
 /// shards their manifests reference: with incremental checkpoints a shard may be referenced from other

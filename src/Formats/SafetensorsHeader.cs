@@ -5,12 +5,6 @@ using System.Text.Unicode;
 
 namespace Checkpointing.Formats;
 
-/// <summary>One tensor of a safetensors file; offsets are relative to the data section.</summary>
-public sealed record SafetensorsEntry(string Key, TensorDType DType, long[] Shape, long Begin, long End)
-{
-    public long ByteLength => End - Begin;
-}
-
 /// <summary>
 /// The parsed and validated header of a safetensors file: 8-byte little-endian length, a JSON
 /// object of tensors (plus optional string-to-string "__metadata__"), then the data section.

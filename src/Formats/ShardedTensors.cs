@@ -2,19 +2,6 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>Marks a tensor written as a chunk: the sharded tensor's key (what the state references) and where the chunk lies in it.</summary>
-public sealed record ChunkOf(string TensorKey, TensorLayout Layout);
-
-/// <summary>
-/// A state leaf holding chunks of one sharded tensor (DESIGN.md §11): every chunk of it, for a conversion that writes a
-/// whole layout at once, or a rank's own slices.
-/// </summary>
-public sealed class TensorParts(long[] globalShape, IReadOnlyList<(TensorLayout Layout, ITensorSource Source)> parts)
-{
-    public long[] GlobalShape { get; } = globalShape;
-    public IReadOnlyList<(TensorLayout Layout, ITensorSource Source)> Parts { get; } = parts;
-}
-
 /// <summary>Turns a rank's tensors and their declared layouts into chunks, and chunks into the manifest's sharded section.</summary>
 public static class ShardedTensors
 {
@@ -96,21 +83,4 @@ public static class ShardedTensors
         public long[] Shape { get; } = shape;
         public void WriteTo(Stream destination) { }
     }
-}
-
-/// <summary>The elements of a layout streamed out of a whole tensor in host memory, without copying them first.</summary>
-public sealed class HostTensorSlice(HostTensor whole, TensorLayout layout) : ITensorSource
-{
-    public TensorDType DType => whole.DType;
-    public long[] Shape => layout.LocalShape;
-
-    public void WriteTo(Stream destination)
-    {
-        var size = whole.DType.ElementSize();
-        foreach (var run in layout.Runs()) destination.Write(whole.Data.AsSpan(checked((int)(run.GlobalStart * size)), checked((int)(run.Length * size))));
-    }
-
-    /// <summary>A whole tensor cut into the given layouts, as a state leaf.</summary>
-    public static TensorParts Parts(HostTensor whole, IEnumerable<TensorLayout> layouts) =>
-        new(whole.Shape, layouts.Select(l => (l, (ITensorSource)new HostTensorSlice(whole, l))).ToList());
 }

@@ -3,7 +3,7 @@ using System.IO.Hashing;
 namespace Checkpointing.Formats;
 
 /// <summary>
-/// A tensor's content hash for incremental checkpoints (DESIGN.md §12): XxHash128 of its bytes as
+/// A tensor's content hash for incremental checkpoints (docs/format.md#incremental-checkpoints): XxHash128 of its bytes as
 /// written, <c>xxh128:</c> and 32 hex digits. Chosen by measurement: about memcpy speed here (9 GB/s),
 /// where a managed BLAKE3 ran at 1 GB/s. It is not a cryptographic hash; reuse also requires equal
 /// dtype and shape, and only our own committed manifests of the same run are candidates.

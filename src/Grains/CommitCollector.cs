@@ -6,7 +6,7 @@ using Checkpointing.Formats;
 namespace Checkpointing.Grains;
 
 /// <summary>
-/// The reports of one pending checkpoint, held in the run grain's memory (DESIGN.md §13: no state
+/// The reports of one pending checkpoint, held in the run grain's memory (docs/cluster.md#control-plane-at-fleet-scale: no state
 /// write per report), and the outcome the reporting ranks wait for.
 /// </summary>
 internal sealed class CommitCollector(PendingCheckpoint pending)

@@ -45,19 +45,3 @@ public sealed class InternalCallProof(IOptions<TenancyOptions> options, TimeProv
         Convert.ToBase64String(HMACSHA256.HashData(_key, Encoding.UTF8.GetBytes(
             $"{target}\n{interfaceMethod.DeclaringType!.FullName}.{interfaceMethod.Name}\n{issued.ToString(CultureInfo.InvariantCulture)}")));
 }
-
-/// <summary>Attaches an <see cref="InternalCallProof"/> to the internal calls run grains make (their tenant's accounting).</summary>
-public sealed class InternalCallSigner(InternalCallProof proof) : IOutgoingGrainCallFilter
-{
-    public async Task Invoke(IOutgoingGrainCallContext context)
-    {
-        if (context.SourceContext?.GrainInstance is not (TrainingRunGrain or TenantGrain) || GrainAccessAttribute.Of(context.InterfaceMethod) != CallerAccess.Internal)
-        {
-            await context.Invoke();
-            return;
-        }
-        RequestContext.Set(InternalCallProof.RequestContextKey, proof.For(context.TargetId, context.InterfaceMethod));
-        try { await context.Invoke(); }
-        finally { RequestContext.Remove(InternalCallProof.RequestContextKey); }
-    }
-}

@@ -4,13 +4,6 @@ using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Grains;
 
-/// <summary>A run's checkpoint history as persisted: oldest first, at most <see cref="RunHistoryLog.MaxEntries"/> entries.</summary>
-[GenerateSerializer]
-public sealed class RunHistory
-{
-    [Id(0)] public List<HistoryEntry> Entries { get; set; } = [];
-}
-
 /// <summary>
 /// The run's history (saves and loads with their timings), persisted apart from the run's state and
 /// written in batches: it is what operators look at, not what resume or retention depend on, and

@@ -5,35 +5,6 @@ using Orleans.Runtime;
 
 namespace Checkpointing.Grains;
 
-/// <summary>Silo settings for tenant credentials (section "Tenancy").</summary>
-public sealed class TenancyOptions
-{
-    public const string Section = "Tenancy";
-
-    /// <summary>Base64 HMAC key that signs tenant tokens (at least 32 bytes).</summary>
-    public string SigningKey { get; set; } = "";
-
-    /// <summary>How long a run commits against a retained-bytes grant before it asks its tenant again.</summary>
-    public TimeSpan GrantLease { get; set; } = TimeSpan.FromMinutes(1);
-
-    /// <summary>How often a tenant grain saves the retained bytes its runs reported (grants are saved at once).</summary>
-    public TimeSpan ReportFlushPeriod { get; set; } = TimeSpan.FromSeconds(5);
-
-    /// <summary>Runs a tenant may have until an operator sets its limits (one tenant must not fill a silo with runs).</summary>
-    public int DefaultMaxRuns { get; set; } = 1000;
-
-    /// <summary>Bytes a tenant's checkpoints may retain until an operator sets its limits (1 TiB).</summary>
-    public long DefaultMaxRetainedBytes { get; set; } = 1L << 40;
-
-    public TenantLimits DefaultLimits => new(DefaultMaxRuns, DefaultMaxRetainedBytes);
-
-    public byte[] KeyBytes()
-    {
-        var key = Convert.FromBase64String(SigningKey);
-        return key.Length >= 32 ? key : throw new InvalidOperationException("Tenancy:SigningKey must be at least 32 bytes (base64).");
-    }
-}
-
 /// <summary>
 /// Default-deny access to the application's grain interfaces, by each member's
 /// <see cref="GrainAccessAttribute"/>: tenant members need a tenant token (in <see cref="RequestContext"/>)
@@ -95,7 +66,7 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
         var key = target.Key.ToString()!;
         try
         {
-            if (grainInterface == typeof(ITrainingRunGrain)) return RunId.Parse(key).Tenant;
+            if (grainInterface.IsAssignableFrom(typeof(ITrainingRunGrain))) return RunId.Parse(key).Tenant; // or one of the interfaces it joins
             if (grainInterface == typeof(ITenantGrain)) return CheckpointName.Validate(key, "tenant name");
         }
         catch (ArgumentException e)

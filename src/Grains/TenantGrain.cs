@@ -6,18 +6,6 @@ using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;
 
-[GenerateSerializer]
-public sealed class TenantState
-{
-    [Id(0)] public TenantLimits Limits { get; set; } = new(null, null);
-    /// <summary>Every registered run with the retained bytes it last reported.</summary>
-    [Id(1)] public Dictionary<string, long> RetainedBytesByRun { get; set; } = [];
-    /// <summary>Live grants: bytes a run may commit up to without asking (DESIGN.md §13).</summary>
-    [Id(2)] public Dictionary<string, long> GrantedBytesByRun { get; set; } = [];
-    /// <summary>False until an operator sets the tenant's limits: until then the silo's defaults apply.</summary>
-    [Id(3)] public bool LimitsSet { get; set; }
-}
-
 /// <summary>
 /// A tenant's runs and limits. A commit that would take the tenant past its retained-bytes limit
 /// is refused (not evicted): silently deleting another run's checkpoints would be worse than a

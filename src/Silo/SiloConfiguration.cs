@@ -2,9 +2,6 @@ using Checkpointing.Grains;
 
 namespace Checkpointing.Silo;
 
-/// <summary>A setting the silo cannot start with; the message names it.</summary>
-public sealed class InvalidSiloConfigurationException(string message) : Exception(message);
-
 /// <summary>
 /// Reads and checks the settings a silo cannot run without before anything starts, so that a mistake ends the
 /// process with one line and exit code 1 rather than a host failure with a stack trace.

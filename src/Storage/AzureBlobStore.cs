@@ -9,51 +9,6 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Storage;
 
-public sealed record AzureBlobStoreOptions
-{
-    // Defaults from BlobThroughputTests (256 MiB against Azurite, A/B with the raw SDK): every block
-    // setting from 4 to 16 MiB × 4 to 8 in flight writes at the SDK's speed (ratio 0.9-1.1, noise), so
-    // writes keep the smallest memory; reads of 16 MiB ranges beat 8 MiB by ~15% and 4 MiB by 2x.
-
-    /// <summary>Bytes per staged block.</summary>
-    public int BlockSize { get; init; } = 8 << 20;
-
-    /// <summary>Blocks being uploaded at once; memory in flight is at most this × <see cref="BlockSize"/>.</summary>
-    public int MaxBlocksInFlight { get; init; } = 4;
-
-    /// <summary>Bytes per range download of a sequential read.</summary>
-    public int ReadRangeSize { get; init; } = 16 << 20;
-
-    /// <summary>Range downloads in flight ahead of a sequential reader; memory is at most this × <see cref="ReadRangeSize"/>.</summary>
-    public int MaxRangesInFlight { get; init; } = 4;
-
-    /// <summary>
-    /// The per-request checksum every staged block and Put Blob carries, which the service verifies
-    /// against the bytes it received. <see cref="TransferChecksum.None"/> by default: a checkpoint's
-    /// integrity is checked end to end by the shard's CRC-64, recorded in the manifest while streaming
-    /// and verified on every load, which also catches what a per-request checksum cannot (a wrong
-    /// buffer handed to the stream, corruption at rest); a per-request MD5 costs about 1.7 s of CPU
-    /// per GiB on top. This setting wins over any transfer validation of the client's options.
-    /// </summary>
-    public TransferChecksum TransferChecksum { get; init; } = TransferChecksum.None;
-}
-
-/// <summary>The checksum each upload request carries (see <see cref="AzureBlobStoreOptions.TransferChecksum"/>).</summary>
-public enum TransferChecksum
-{
-    /// <summary>No per-request checksum; TLS and the shard's own CRC-64 protect the bytes.</summary>
-    None,
-    /// <summary>
-    /// The storage service's CRC-64. The SDK sends it inside a structured-message body
-    /// (<c>x-ms-structured-body</c>), which Azure Storage verifies but Azurite (3.37) does not
-    /// understand: there every write fails, and a single-request write leaves an object holding the
-    /// encoded bytes. Use it against Azure Storage only.
-    /// </summary>
-    StorageCrc64,
-    /// <summary>MD5 (<c>Content-MD5</c>), for services or proxies that only check that.</summary>
-    Md5,
-}
-
 /// <summary>
 /// A store over one Azure Blob container (Azurite locally). Objects are block blobs. An object of at
 /// most one block (<see cref="AzureBlobStoreOptions.BlockSize"/>) is buffered and sent as one Put Blob

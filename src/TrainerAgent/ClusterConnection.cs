@@ -8,27 +8,6 @@ using Orleans.Configuration;
 
 namespace Checkpointing.TrainerAgent;
 
-/// <summary>How an agent or the CLI reaches the silos, and the tenant credential it presents.</summary>
-public sealed record ClusterConnectionOptions
-{
-    /// <summary>Gateways to use directly ("host:port"); dev mode. Empty when <see cref="MembershipConnectionString"/> is set.</summary>
-    public IReadOnlyList<string> Gateways { get; init; } = [];
-
-    /// <summary>Azure Storage connection string of the membership table (cluster mode).</summary>
-    public string? MembershipConnectionString { get; init; }
-
-    public string ClusterId { get; init; } = "checkpointing-dev";
-    public string ServiceId { get; init; } = "checkpointing";
-
-    /// <summary>The tenant token sent with every call (see <see cref="TenantTokens"/>).</summary>
-    public required string TenantToken { get; init; }
-
-    public TimeSpan ResponseTimeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>How long to keep trying to reach a gateway before giving up.</summary>
-    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(20);
-}
-
 /// <summary>An Orleans client connected to the cluster; dispose to disconnect.</summary>
 public sealed class ClusterConnection : IAsyncDisposable
 {

@@ -6,7 +6,7 @@ using Orleans.Runtime.Messaging;
 namespace Checkpointing.TrainerAgent;
 
 /// <summary>
-/// One rank's side of a cluster save (DESIGN.md §6, §13): begin with the run grain (sending only a
+/// One rank's side of a cluster save (docs/cluster.md#the-commit-protocol, docs/cluster.md#control-plane-at-fleet-scale): begin with the run grain (sending only a
 /// summary of the tensor list), compute this rank's share, stream it into the store, report the
 /// shard, and long-poll until every rank is in and the grain committed. The grain keeps reports in
 /// memory: when it moved (silo failure) this rank is asked to, or finds it must, report again.
@@ -28,7 +28,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     public TimeSpan PollWait { get; init; } = TimeSpan.FromSeconds(15);
 
     /// <summary>
-    /// Incremental saves (DESIGN.md §12): each rank reads the run's last committed manifest from the store and
+    /// Incremental saves (docs/format.md#incremental-checkpoints): each rank reads the run's last committed manifest from the store and
     /// references the tensors of its share that did not change since instead of writing them; the run grain
     /// holds the reused shards until no retained checkpoint references them.
     /// </summary>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Core.Tests;
 
 /// <summary>
-/// Incremental saves in a local folder (DESIGN.md §12): a frozen backbone is written once, retention deletes
+/// Incremental saves in a local folder (docs/format.md#incremental-checkpoints): a frozen backbone is written once, retention deletes
 /// a shard only when no retained manifest references it, and nothing is lost across kills.
 /// </summary>
 public sealed class IncrementalSaveTests : IDisposable

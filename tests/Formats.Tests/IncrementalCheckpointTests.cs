@@ -4,7 +4,7 @@ using Checkpointing.Storage;
 namespace Checkpointing.Formats.Tests;
 
 /// <summary>
-/// Incremental saves (DESIGN.md §12): unchanged tensors are referenced in the earlier checkpoint's shard
+/// Incremental saves (docs/format.md#incremental-checkpoints): unchanged tensors are referenced in the earlier checkpoint's shard
 /// instead of written again, loads and verifies follow the references and check the referenced bytes.
 /// </summary>
 public sealed class IncrementalCheckpointTests : IDisposable

@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Integration.Tests;
 
 /// <summary>
-/// Incremental checkpoints in cluster mode (DESIGN.md §12): each rank references the tensors of its share
+/// Incremental checkpoints in cluster mode (docs/format.md#incremental-checkpoints): each rank references the tensors of its share
 /// that did not change since the run's last checkpoint, and the run grain holds the reused shards of
 /// evicted checkpoints until no retained checkpoint references them.
 /// </summary>

@@ -10,7 +10,7 @@ using Checkpointing.TrainerAgent;
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>
-/// <c>ckpt bench commits</c>: the control plane under load (DESIGN.md §13). Starts Azurite (when some
+/// <c>ckpt bench commits</c>: the control plane under load (docs/cluster.md#control-plane-at-fleet-scale). Starts Azurite (when some
 /// storage is blob) and a dev-mode cluster of silos, sets up N runs, then times N runs × W ranks × C
 /// checkpoints through the agents' client path and reports throughput, commit latency, failures,
 /// CPU of Azurite and the silos, and grain-state bytes written, all for the timed window only.

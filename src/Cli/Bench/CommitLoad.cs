@@ -9,12 +9,6 @@ using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;
 
-/// <param name="Rate">Checkpoints started per second across all runs (open loop), or null: every run starts its next checkpoint as soon as its last one ends (a closed-loop burst).</param>
-public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout, double? Rate = null);
-
-/// <summary>What the timed window saw: its length, the latency of every committed checkpoint, failed checkpoints by exception type and the first message of each type.</summary>
-public sealed record CommitLoadResult(TimeSpan Window, IReadOnlyList<double> LatenciesMs, IReadOnlyDictionary<string, int> FailuresByType, IReadOnlyDictionary<string, string> FirstErrors);
-
 /// <summary>
 /// Drives runs × ranks × checkpoints through the client path agents use (<see cref="RankCommitter"/>:
 /// Begin, write the shard, Report, await the commit). Every run saves model_0000000, model_0000001, … in

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>
-/// Incremental saves against full saves of the same state (DESIGN.md §12): on a state whose every tensor
+/// Incremental saves against full saves of the same state (docs/format.md#incremental-checkpoints): on a state whose every tensor
 /// changed since the last save (what hashing costs when nothing can be reused) and on one whose first 90%
 /// of tensors are frozen (what reuse saves). Each side saves into its own folder, changing the state first
 /// outside the timing, and deletes its previous checkpoint after the timing, by reference.

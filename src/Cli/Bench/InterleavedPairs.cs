@@ -2,30 +2,6 @@ using System.Diagnostics;
 
 namespace Checkpointing.Cli.Bench;
 
-/// <summary>One of our operations and the references it is compared with, each a timed run returning seconds.</summary>
-/// <param name="Rows">Row name, reference name, reference run: each row is "ours against this reference".</param>
-public sealed record PairGroup(string What, Func<Task<double>> Ours, IReadOnlyList<(string Row, string Reference, Func<Task<double>> Run)> Rows);
-
-/// <summary>Timings of one row: ours and its reference, one sample of each per repetition, taken next to each other.</summary>
-public sealed record PairedTimings(string Row, string Reference, IReadOnlyList<double> Ours, IReadOnlyList<double> ReferenceSeconds)
-{
-    public double OursMedian => Median(Ours);
-    public double ReferenceMedian => Median(ReferenceSeconds);
-
-    /// <summary>Ratio of the medians.</summary>
-    public double Ratio => OursMedian / ReferenceMedian;
-
-    /// <summary>Median of the per-repetition ratios: each pair ran back to back, so this cancels slow drifts of the disk.</summary>
-    public double PairRatioMedian => Median(Ours.Zip(ReferenceSeconds, (a, b) => a / b).ToList());
-
-    public static double Median(IReadOnlyList<double> values)
-    {
-        var sorted = values.Order().ToList();
-        var mid = sorted.Count / 2;
-        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    }
-}
-
 /// <summary>
 /// Runs every group's operation and references once per repetition, interleaved (never all of ours
 /// then all references), and alternates which goes first so that neither side always gets the

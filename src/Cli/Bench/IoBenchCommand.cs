@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>
-/// <c>ckpt bench io</c>: the data plane against the machine's own limits (DESIGN.md §8). Every row
+/// <c>ckpt bench io</c>: the data plane against the machine's own limits (docs/benchmarks.md#measure-dont-guess). Every row
 /// times one of our operations and a reference doing the same work with the same bytes — a plain
 /// FileStream write + fsync, dd, torch.save/torch.load, a memcpy, the raw Azure SDK on the same
 /// Azurite — interleaved within each repetition, and prints min, median and the ratio of medians,

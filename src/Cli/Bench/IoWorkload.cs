@@ -6,9 +6,6 @@ using static TorchSharp.torch;
 
 namespace Checkpointing.Cli.Bench;
 
-/// <summary>Peak resident memory of a save and of a load, over the process before the model existed (so the model itself is included).</summary>
-public sealed record PeakMemory(long SaveBytes, long LoadBytes);
-
 /// <summary>
 /// The local half of <c>ckpt bench io</c>: a model of float32 buffers in a temporary folder, our
 /// save / load / async save of it, and the references doing the same work with the same bytes.

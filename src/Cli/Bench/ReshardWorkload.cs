@@ -6,7 +6,7 @@ using Checkpointing.Core;
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>
-/// Resharded loads against whole loads (DESIGN.md §11): the same state saved by 4 ranks, each tensor [rows, 256] split by
+/// Resharded loads against whole loads (docs/format.md#sharded-tensors-and-resharding): the same state saved by 4 ranks, each tensor [rows, 256] split by
 /// rows, is loaded by 3 ranks (one after another, the time of all three) split by columns (the worst case: every row of a
 /// chunk is a separate read, since reading the gaps would exceed the 5% allowance) or by rows (each rank reads one run
 /// per chunk), against one load of the consolidated checkpoint of the same bytes. Everything is read from the page cache

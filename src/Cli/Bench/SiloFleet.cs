@@ -80,8 +80,3 @@ public sealed class SiloFleet : IAsyncDisposable
         _http.Dispose();
     }
 }
-
-public sealed record SiloStats(
-    [property: JsonPropertyName("state_writes")] long StateWrites,
-    [property: JsonPropertyName("state_bytes_written")] long StateBytesWritten,
-    [property: JsonPropertyName("jit_methods")] long JitMethods);

@@ -3,14 +3,6 @@ using System.Security.Cryptography;
 
 namespace Checkpointing.Cli.Chaos;
 
-/// <summary>A machine of the lab: a network namespace with one address on the lab's bridge.</summary>
-/// <param name="Veth">The bridge-side end of the host's link (what a partition takes down).</param>
-public sealed record LabHost(string Name, string Namespace, string Address, string Veth)
-{
-    /// <summary>Prefix of a command line that runs the command on this host.</summary>
-    public IReadOnlyList<string> Launcher => ["ip", "netns", "exec", Namespace];
-}
-
 /// <summary>
 /// Several "hosts" on this machine (chaos, issue 14): one network namespace each, joined by a bridge in
 /// a private 10.213.x.0/24 network whose addresses the lab assigns itself. Needs root and iproute2. Its

@@ -1,12 +1,5 @@
 namespace Checkpointing.Core;
 
-/// <summary>Turns paths under one or more prefixes (<c>https://</c>, <c>my_scheme://</c>) into local files or folders.</summary>
-public interface IPathHandler
-{
-    /// <summary>The local file or folder that <paramref name="path"/> names, fetching it first if needed.</summary>
-    Task<string> GetLocalPathAsync(string path, CancellationToken cancellationToken);
-}
-
 /// <summary>
 /// iopath's <c>PathManager</c> for checkpoint loading: handlers registered by prefix; the longest
 /// matching prefix wins; a path no handler claims is returned unchanged (a local path, or one a

@@ -1,0 +1,13 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Contracts;
+using Checkpointing.Formats;
+using Checkpointing.TrainerAgent;
+using Orleans.Runtime;
+
+namespace Checkpointing.Cli.Bench;
+
+/// <param name="Rate">Checkpoints started per second across all runs (open loop), or null: every run starts its next checkpoint as soon as its last one ends (a closed-loop burst).</param>
+public sealed record CommitLoadOptions(int Runs, int Ranks, int Commits, int Tensors, TimeSpan CommitTimeout, double? Rate = null);

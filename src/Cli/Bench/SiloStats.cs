@@ -1,0 +1,10 @@
+using System.Net.Http.Json;
+using System.Text.Json.Serialization;
+using Checkpointing.Storage;
+
+namespace Checkpointing.Cli.Bench;
+
+public sealed record SiloStats(
+    [property: JsonPropertyName("state_writes")] long StateWrites,
+    [property: JsonPropertyName("state_bytes_written")] long StateBytesWritten,
+    [property: JsonPropertyName("jit_methods")] long JitMethods);

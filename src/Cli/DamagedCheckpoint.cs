@@ -1,0 +1,9 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.Core;
+
+namespace Checkpointing.Cli;
+
+/// <summary>A checkpoint folder that has a manifest but cannot be loaded, and why.</summary>
+public sealed record DamagedCheckpoint(string Name, string Problem);

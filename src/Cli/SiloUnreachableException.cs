@@ -1,0 +1,12 @@
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Checkpointing.Contracts;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Orleans.Runtime;
+using Orleans.Runtime.Messaging;
+
+namespace Checkpointing.Cli;
+
+/// <summary>The CLI could not connect to any gateway of the cluster.</summary>
+public sealed class SiloUnreachableException(string message, Exception inner) : Exception(message, inner);

@@ -1,0 +1,15 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Checkpointing.Core;
+
+namespace Checkpointing.Cli;
+
+/// <summary>Reports on the calling thread (Progress&lt;T&gt; would post to the thread pool and reorder output).</summary>
+public sealed class SyncProgress(Action<long> report) : IProgress<long>
+{
+    public void Report(long value) => report(value);
+}

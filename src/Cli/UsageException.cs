@@ -1,0 +1,11 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Globalization;
+
+namespace Checkpointing.Cli;
+
+/// <summary>Thrown for a command line the user must fix; the message is shown with a pointer to the command's help.</summary>
+public sealed class UsageException(string message, string helpCommand = "ckpt") : Exception(message)
+{
+    public string HelpCommand { get; } = helpCommand;
+}

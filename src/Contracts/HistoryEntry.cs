@@ -1,0 +1,28 @@
+namespace Checkpointing.Contracts;
+
+/// <summary>
+/// One event of a run's checkpoint history, kept by the run grain (bounded, oldest dropped): a committed save,
+/// or a rank loading a checkpoint (a resume).
+/// </summary>
+/// <param name="Kind">"save" or "load".</param>
+/// <param name="Bytes">A save: bytes it wrote. A load: tensor bytes read.</param>
+/// <param name="Seconds">A save: first Begin to durable commit. A load: the rank's load, verification included.</param>
+/// <param name="RankSeconds">A save: the ranks' Begin-to-report seconds, where this activation saw both; a summary, so the
+/// history stays the same size whatever the world size.</param>
+/// <param name="StallSeconds">A save: the longest training stall a rank reported (async saves; a sync save's stall is its rank seconds).</param>
+/// <param name="Rank">A load: the rank that loaded.</param>
+[GenerateSerializer, Immutable]
+public sealed record HistoryEntry(
+    [property: Id(0)] string Kind,
+    [property: Id(1)] string Name,
+    [property: Id(2)] DateTimeOffset AtUtc,
+    [property: Id(3)] long Bytes,
+    [property: Id(4)] double Seconds,
+    [property: Id(5)] long Epoch,
+    [property: Id(6)] RankSeconds? RankSeconds = null,
+    [property: Id(7)] double? StallSeconds = null,
+    [property: Id(8)] int? Rank = null)
+{
+    public const string Save = "save";
+    public const string Load = "load";
+}

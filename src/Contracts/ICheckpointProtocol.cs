@@ -1,0 +1,39 @@
+namespace Checkpointing.Contracts;
+
+/// <summary>
+/// What a rank's agent calls on its run grain, in the order of a job's life: StartAttempt once per job (re)start, every
+/// step GetDirective, and per checkpoint the save protocol: 1. <see cref="BeginCheckpoint"/>, 2. the rank writes its
+/// shard straight into the store, 3. <see cref="ReportShard"/>, 4. <see cref="AwaitCommit"/>; after a load, RecordLoad.
+/// Bytes never pass through the grain, only shard metadata.
+/// </summary>
+[GrainAccess(CallerAccess.Tenant)]
+public interface ICheckpointProtocol : IGrainWithStringKey
+{
+    /// <summary>Starts a new attempt of the job: returns the new epoch. Calls carrying an older epoch are rejected from now on.</summary>
+    Task<long> StartAttempt();
+
+    /// <summary>
+    /// Polled by every rank at every step: an outstanding checkpoint-now request (with the iteration
+    /// all ranks save at, two steps after the first rank saw it) and the current policy.
+    /// </summary>
+    Task<StepDirective> GetDirective(long epoch, long iteration);
+
+    /// <summary>Step 1 of a save (step 2: the rank writes its shard into the store). The first rank's Begin makes the attempt durable; the other ranks' Begins (and retries) get the same attempt.</summary>
+    Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request);
+
+    /// <summary>
+    /// Step 3. Reports are held in memory and are idempotent: the same report sent again is acknowledged again.
+    /// With <paramref name="waitForCommit"/>, a report that does not complete the set waits up to that long for the
+    /// commit (one call instead of a report and a first <see cref="AwaitCommit"/>).
+    /// </summary>
+    Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default);
+
+    /// <summary>
+    /// Step 4. Long-polls (at most <see cref="CommitWaitRequest.MaxWait"/>) until the attempt this rank reported commits.
+    /// The run grain is reentrant: waiting ranks do not hold up the Begins and reports they wait for.
+    /// </summary>
+    Task<CommitWait> AwaitCommit(CommitWaitRequest request);
+
+    /// <summary>Records that a rank loaded a checkpoint of this run; kept in memory and persisted with the run's next state write.</summary>
+    Task RecordLoad(LoadReport load);
+}

@@ -1,0 +1,19 @@
+namespace Checkpointing.Contracts;
+
+/// <summary>Which tensors this rank writes and where: the shard's key in the store. Computed by the rank itself.</summary>
+public sealed record SavePlan(
+    string Name,
+    string AttemptId,
+    int Rank,
+    int WorldSize,
+    string CheckpointPrefix,
+    string ShardPath,
+    IReadOnlyList<string> TensorKeys)
+{
+    public string ShardKey => $"{CheckpointPrefix}/{ShardPath}";
+
+    /// <summary>This rank's share of <paramref name="tensors"/>: the split every rank and the grain compute alike (<see cref="ShardPlanner"/>).</summary>
+    public static SavePlan For(CheckpointAttempt attempt, IReadOnlyList<TensorSize> tensors) => new(
+        attempt.Name, attempt.AttemptId, attempt.Rank, attempt.WorldSize, attempt.CheckpointPrefix, attempt.ShardPath,
+        ShardPlanner.Split(tensors, attempt.WorldSize, t => t.Key, t => t.Bytes)[attempt.Rank].Select(t => t.Key).ToList());
+}

@@ -1,0 +1,24 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Formats;
+using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Core;
+
+/// <summary>Opens a native checkpoint given as a folder path or the path of its manifest.json.</summary>
+public static class NativeCheckpointFiles
+{
+    public static (FileSystemStore Store, string Key) Locate(string path)
+    {
+        var full = Path.GetFullPath(path);
+        if (Path.GetFileName(full) == ManifestJson.FileName) full = Path.GetDirectoryName(full)!;
+        full = full.TrimEnd(Path.DirectorySeparatorChar);
+        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{path}' is not a checkpoint folder.", nameof(path));
+        if (!File.Exists(Path.Combine(full, ManifestJson.FileName)))
+            throw new CheckpointNotFoundException(full, $"folder {parent}");
+        return (new FileSystemStore(parent), Path.GetFileName(full));
+    }
+}

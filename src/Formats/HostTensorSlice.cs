@@ -1,0 +1,20 @@
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>The elements of a layout streamed out of a whole tensor in host memory, without copying them first.</summary>
+public sealed class HostTensorSlice(HostTensor whole, TensorLayout layout) : ITensorSource
+{
+    public TensorDType DType => whole.DType;
+    public long[] Shape => layout.LocalShape;
+
+    public void WriteTo(Stream destination)
+    {
+        var size = whole.DType.ElementSize();
+        foreach (var run in layout.Runs()) destination.Write(whole.Data.AsSpan(checked((int)(run.GlobalStart * size)), checked((int)(run.Length * size))));
+    }
+
+    /// <summary>A whole tensor cut into the given layouts, as a state leaf.</summary>
+    public static TensorParts Parts(HostTensor whole, IEnumerable<TensorLayout> layouts) =>
+        new(whole.Shape, layouts.Select(l => (l, (ITensorSource)new HostTensorSlice(whole, l))).ToList());
+}

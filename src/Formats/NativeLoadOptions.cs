@@ -1,0 +1,24 @@
+using System.Collections.Concurrent;
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+public sealed record NativeLoadOptions
+{
+    /// <summary>Bytes of tensor data read so far (one report at a time, though shards are read in parallel).</summary>
+    public IProgress<long>? Progress { get; init; }
+
+    /// <summary>Shards read at once.</summary>
+    public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>
+    /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
+    /// (docs/format.md#sharded-tensors-and-resharding); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus
+    /// shard headers), each chunk read whole is checked against its content hash:
+    /// run <c>ckpt verify</c> for a full check.
+    /// </summary>
+    public Func<string, long[], TensorLayout?>? Layouts { get; init; }
+
+    /// <summary>Receives the bytes a load needed and read (shard headers not counted).</summary>
+    public LoadStatistics? Statistics { get; init; }
+}

@@ -1,0 +1,24 @@
+using System.Globalization;
+using System.Reflection;
+using System.Security.Cryptography;
+using System.Text;
+using Checkpointing.Contracts;
+using Microsoft.Extensions.Options;
+
+namespace Checkpointing.Grains;
+
+/// <summary>Attaches an <see cref="InternalCallProof"/> to the internal calls run grains make (their tenant's accounting).</summary>
+public sealed class InternalCallSigner(InternalCallProof proof) : IOutgoingGrainCallFilter
+{
+    public async Task Invoke(IOutgoingGrainCallContext context)
+    {
+        if (context.SourceContext?.GrainInstance is not (TrainingRunGrain or TenantGrain) || GrainAccessAttribute.Of(context.InterfaceMethod) != CallerAccess.Internal)
+        {
+            await context.Invoke();
+            return;
+        }
+        RequestContext.Set(InternalCallProof.RequestContextKey, proof.For(context.TargetId, context.InterfaceMethod));
+        try { await context.Invoke(); }
+        finally { RequestContext.Remove(InternalCallProof.RequestContextKey); }
+    }
+}

@@ -1,0 +1,12 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace Checkpointing.Grains;
+
+/// <summary>A run's checkpoint history as persisted: oldest first, at most <see cref="RunHistoryLog.MaxEntries"/> entries.</summary>
+[GenerateSerializer]
+public sealed class RunHistory
+{
+    [Id(0)] public List<HistoryEntry> Entries { get; set; } = [];
+}
