@@ -1,0 +1,6 @@
+using Checkpointing.TestSupport;
+
+namespace Checkpointing.Grains.Tests;
+
+[CollectionDefinition(nameof(TwoSilos))]
+public sealed class TwoSilos : ICollectionFixture<TwoSiloCluster>;
