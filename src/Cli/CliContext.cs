@@ -5,7 +5,6 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Checkpointing.Cli.Bench;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Cli;

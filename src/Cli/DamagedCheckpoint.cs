@@ -1,7 +1,3 @@
-using Checkpointing.Abstractions;
-using Checkpointing.Formats;
-using Checkpointing.Storage;
-using Checkpointing.Core;
 
 namespace Checkpointing.Cli;
 

@@ -1,8 +1,5 @@
 using System.Net.Sockets;
 using System.Text.RegularExpressions;
-using Checkpointing.Contracts;
-using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 

@@ -1,7 +1,6 @@
 using System.CommandLine;
 using Checkpointing.Abstractions;
 using Checkpointing.Storage;
-using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;
 

@@ -1,6 +1,4 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Formats;
-using Checkpointing.Storage;
 
 namespace Checkpointing.Core;
 

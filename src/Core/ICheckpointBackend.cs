@@ -1,6 +1,5 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 

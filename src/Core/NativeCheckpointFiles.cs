@@ -1,4 +1,3 @@
-using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,5 @@
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
-using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 

@@ -1,4 +1,3 @@
-using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 

@@ -1,7 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
-using Checkpointing.Storage;
 using Microsoft.Extensions.Logging;
+using Checkpointing.Storage;
 
 namespace Checkpointing.Grains;
 

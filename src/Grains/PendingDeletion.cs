@@ -1,5 +1,3 @@
-using Checkpointing.Abstractions;
-using Checkpointing.Contracts;
 
 namespace Checkpointing.Grains;
 

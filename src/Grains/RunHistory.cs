@@ -1,4 +1,3 @@
-using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;
 

@@ -1,5 +1,4 @@
 using Orleans.Runtime;
-using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;

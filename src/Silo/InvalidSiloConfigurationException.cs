@@ -1,4 +1,3 @@
-using Checkpointing.Grains;
 
 namespace Checkpointing.Silo;
 

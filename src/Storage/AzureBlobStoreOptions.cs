@@ -5,7 +5,6 @@ using Azure.Storage;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
-using Checkpointing.Abstractions;
 
 namespace Checkpointing.Storage;
 

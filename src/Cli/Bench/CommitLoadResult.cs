@@ -1,10 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text.Json.Nodes;
-using Checkpointing.Abstractions;
-using Checkpointing.Contracts;
-using Checkpointing.Formats;
-using Checkpointing.TrainerAgent;
 using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;

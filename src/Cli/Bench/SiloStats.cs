@@ -1,6 +1,5 @@
 using System.Net.Http.Json;
 using System.Text.Json.Serialization;
-using Checkpointing.Storage;
 
 namespace Checkpointing.Cli.Bench;
 

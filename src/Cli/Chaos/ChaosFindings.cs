@@ -1,7 +1,4 @@
 using System.Globalization;
-using Checkpointing.Abstractions;
-using Checkpointing.Contracts;
-using Checkpointing.Formats;
 
 namespace Checkpointing.Cli.Chaos;
 

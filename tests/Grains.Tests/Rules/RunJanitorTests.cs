@@ -1,5 +1,4 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Contracts;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Logging.Abstractions;
 
