@@ -1,9 +1,4 @@
-using System.Globalization;
-using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;
 

@@ -1,11 +1,3 @@
-using System.Runtime.CompilerServices;
-using Azure;
-using Azure.Core;
-using Azure.Storage;
-using Azure.Storage.Blobs;
-using Azure.Storage.Blobs.Models;
-using Azure.Storage.Blobs.Specialized;
-
 namespace Checkpointing.Storage;
 
 /// <summary>The checksum each upload request carries (see <see cref="AzureBlobStoreOptions.TransferChecksum"/>).</summary>

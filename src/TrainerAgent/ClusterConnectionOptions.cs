@@ -1,11 +1,3 @@
-using System.Net;
-using Azure.Data.Tables;
-using Checkpointing.Contracts;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
-using Orleans.Configuration;
-
 namespace Checkpointing.TrainerAgent;
 
 /// <summary>How an agent or the CLI reaches the silos, and the tenant credential it presents.</summary>
