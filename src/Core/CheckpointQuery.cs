@@ -7,7 +7,7 @@ namespace Checkpointing.Core;
 /// parsed as Python's <c>urllib.parse.parse_qs</c> does: '&amp;'-separated pairs, '+' and %XX decoded,
 /// pairs without a value dropped, repeated names collected in order.
 /// </summary>
-public sealed class CheckpointQuery
+internal sealed class CheckpointQuery
 {
     public const string MatchingHeuristics = "matching_heuristics";
 

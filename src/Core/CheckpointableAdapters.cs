@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Core;
 
 /// <summary>Turns the objects users hand to a <see cref="Checkpointer"/> into <see cref="ICheckpointable"/>s.</summary>
-public static class CheckpointableAdapters
+internal static class CheckpointableAdapters
 {
     public static ICheckpointable Adapt(string key, object checkpointable, ILogger logger) => checkpointable switch
     {

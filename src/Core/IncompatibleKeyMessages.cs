@@ -1,7 +1,7 @@
 namespace Checkpointing.Core;
 
 /// <summary>fvcore's grouped messages for keys that did not match, e.g. "layer1.{bias, weight}".</summary>
-public static class IncompatibleKeyMessages
+internal static class IncompatibleKeyMessages
 {
     public static string ShapeMismatch(string key, long[] checkpointShape, long[] modelShape) =>
         $"Skip loading parameter '{key}' to the model due to incompatible shapes: {PyTuple(checkpointShape)} in the checkpoint but {PyTuple(modelShape)} in the model! You might want to double check if this is expected.";

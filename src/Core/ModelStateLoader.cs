@@ -9,7 +9,7 @@ namespace Checkpointing.Core;
 /// has it, skip keys whose shape differs, report missing / unexpected / incorrect-shape keys, and
 /// do not call a parameter missing when another name for the same tensor was loaded.
 /// </summary>
-public static class ModelStateLoader
+internal static class ModelStateLoader
 {
     public const string DataParallelPrefix = "module.";
 

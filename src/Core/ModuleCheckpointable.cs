@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace Checkpointing.Core;
 
 /// <summary>A module as a checkpointable (e.g. an EMA copy of the model); loads with fvcore's model rules.</summary>
-public sealed class ModuleCheckpointable(nn.Module module, ILogger logger) : ICheckpointable
+internal sealed class ModuleCheckpointable(nn.Module module, ILogger logger) : ICheckpointable
 {
     public static OrderedDictionary<string, object?> StateOf(nn.Module module)
     {
