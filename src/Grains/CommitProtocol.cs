@@ -1,7 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Logging;
 using Checkpointing.Storage;
+using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Grains;
 
@@ -42,6 +42,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
 
     public Task<CheckpointAttempt> BeginAsync(BeginCheckpointRequest request) => shell.Exclusive(async () =>
     {
+        shell.EnsureCreated(); // inside the exclusive section: a Delete queued before this Begin has run by now
         shell.CheckEpoch(request.Epoch);
         var now = time.GetUtcNow();
         var pending = _pending.Begin(State, request, now, out var isNew, out var superseded);
@@ -55,9 +56,9 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         return _pending.AttemptFor(pending, request.Rank);
     });
 
-
     public async Task<ShardAck> ReportAsync(ShardReport report, TimeSpan waitForCommit)
     {
+        shell.EnsureCreated();
         shell.CheckEpoch(report.Epoch);
         if (_pending.CommittedRecord(catalog, report.Name, report.AttemptId) is { } committed) return new ShardAck(true, 0, committed); // a retry after the commit
         var collector = _pending.CollectorFor(State, report.Name, report.AttemptId)
@@ -72,6 +73,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
 
     public async Task<CommitWait> AwaitAsync(CommitWaitRequest request)
     {
+        shell.EnsureCreated();
         shell.CheckEpoch(request.Epoch);
         if (_pending.Collecting(request.Name) is { } collector && collector.Pending.AttemptId == request.AttemptId)
         {
@@ -97,6 +99,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         // Between the last report and here an exclusive change (a new attempt, the sweep) may have abandoned it.
         if (!_pending.IsCurrent(collector)) return await collector.Outcome.Task;
         var folder = StoreLayout.CheckpointKey(run.StorePrefix, pending.Name);
+        var manifestKey = StoreLayout.ManifestKey(folder);
         try
         {
             var (manifest, manifestBytes) = ReportChecks.BuildManifest(collector, run, folder, time.GetUtcNow());
@@ -108,10 +111,10 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
             await janitor.WaitForAsync(folder); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
             var reuses = manifest.Shards.Where(sh => sh.Checkpoint is not null).Select(sh => StoreLayout.ReusedShard(sh.Checkpoint!, sh.Path)).ToList();
             retention.ThrowIfNotStored(pending.Name, reuses);
-            await store.WriteBytesAsync(StoreLayout.ManifestKey(folder), manifestBytes);
+            await store.WriteBytesAsync(manifestKey, manifestBytes);
             retention.ThrowIfNotStored(pending.Name, reuses); // again: an eviction meanwhile may have released a shard this checkpoint reuses
             var record = new CheckpointRecord(pending.Name, pending.Iteration, storedBytes, pending.WorldSize, manifest.CreatedUtc,
-                StoreLayout.ManifestKey(folder), pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
+                manifestKey, pending.AttemptId, pending.Epoch, reuses.Count > 0 ? reuses : null);
             State.Pending.Remove(pending.Name);
             if (replaced is not null)
             {
@@ -160,7 +163,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
     }
 
     /// <summary>Ranks waiting for it fail with <paramref name="refusal"/> (or one naming <paramref name="cause"/>); its shards are owed a deletion.</summary>
-    public void Abort(PendingCheckpoint pending, string reason, string cause, RunRefusedException? refusal = null)
+    private void Abort(PendingCheckpoint pending, string reason, string cause, RunRefusedException? refusal = null)
     {
         _pending.Abandon(pending, refusal ?? new RunRefusedException($"Checkpoint {pending.Name} of {run} was abandoned: {cause}."));
         State.Pending.Remove(pending.Name);

@@ -12,6 +12,9 @@ internal interface IRunShell
     /// <summary>Starts what follows a durable change off the acknowledgement path: owed deletions, the tenant's report, the sweep reminder.</summary>
     void AfterDurableChange();
 
+    /// <summary>Refuses a call on a run that was never created or was deleted (<see cref="Contracts.RunNotFoundException"/>).</summary>
+    void EnsureCreated();
+
     /// <summary>Refuses a call from another attempt (<see cref="Contracts.StaleAttemptException"/>).</summary>
     void CheckEpoch(long epoch);
 

@@ -116,11 +116,11 @@ public sealed class TrainingRunGrain(
         return State.Epoch;
     });
 
-    public Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request) => Created(() => _commits.BeginAsync(request));
+    public Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request) => _commits.BeginAsync(request);
 
-    public Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default) => Created(() => _commits.ReportAsync(report, waitForCommit));
+    public Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default) => _commits.ReportAsync(report, waitForCommit);
 
-    public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => Created(() => _commits.AwaitAsync(request));
+    public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => _commits.AwaitAsync(request);
 
     public Task<IReadOnlyList<HistoryEntry>> GetHistory() => Read<IReadOnlyList<HistoryEntry>>(() => _history.Entries.ToList());
 
@@ -272,12 +272,6 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
-    private Task<T> Created<T>(Func<Task<T>> call)
-    {
-        EnsureCreated();
-        return call();
-    }
-
     public void CheckEpoch(long epoch)
     {
         if (epoch < State.Epoch) throw new StaleAttemptException($"Run {_id} is at attempt {State.Epoch}; a call from attempt {epoch} is stale (the job was restarted).");
@@ -286,7 +280,7 @@ public sealed class TrainingRunGrain(
 
     public void KeepActive(TimeSpan period) => DelayDeactivation(period);
 
-    private void EnsureCreated()
+    public void EnsureCreated()
     {
         if (!State.Created) throw new RunNotFoundException($"Run {_id} does not exist.");
     }
