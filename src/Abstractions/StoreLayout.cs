@@ -21,7 +21,10 @@ public static partial class StoreLayout
     /// <summary>The folder of checkpoint <paramref name="name"/> under a run's prefix ("" for a folder at the store's root).</summary>
     public static string CheckpointKey(string runPrefix, string name) => runPrefix.Length == 0 ? name : $"{runPrefix}/{name}";
 
-    public static string ManifestKey(string checkpointKey) => $"{checkpointKey}/{ManifestFileName}";
+    /// <summary>The key of file <paramref name="fileName"/> (the manifest or a shard) directly in a checkpoint folder.</summary>
+    public static string FileKey(string checkpointKey, string fileName) => $"{checkpointKey}/{fileName}";
+
+    public static string ManifestKey(string checkpointKey) => FileKey(checkpointKey, ManifestFileName);
 
     /// <summary>The checkpoint folder a manifest key names.</summary>
     public static string CheckpointKeyOf(string manifestKey) =>
@@ -35,7 +38,7 @@ public static partial class StoreLayout
     public static string ShardName(int index, int count, string attempt) => $"shard-{index:D5}-of-{count:D5}-{attempt}.safetensors";
 
     /// <summary>The key of shard <paramref name="index"/> of <paramref name="count"/> of an attempt in a checkpoint folder.</summary>
-    public static string ShardKey(string checkpointKey, int index, int count, string attempt) => $"{checkpointKey}/{ShardName(index, count, attempt)}";
+    public static string ShardKey(string checkpointKey, int index, int count, string attempt) => FileKey(checkpointKey, ShardName(index, count, attempt));
 
     /// <summary>The attempt id of a shard file name, or null when the name is not one of our shards.</summary>
     public static string? AttemptOf(string fileName) => ShardPattern().Match(fileName) is { Success: true } m ? m.Groups["attempt"].Value : null;
@@ -50,7 +53,7 @@ public static partial class StoreLayout
     /// checkpoint reuses, in the folder of the earlier checkpoint <see cref="ShardInfo.Checkpoint"/> beside it.
     /// </summary>
     public static string ShardKey(string checkpointKey, ShardInfo shard) =>
-        shard.Checkpoint is null ? $"{checkpointKey}/{shard.Path}" : $"{SiblingKey(checkpointKey, shard.Checkpoint)}/{shard.Path}";
+        FileKey(shard.Checkpoint is null ? checkpointKey : SiblingKey(checkpointKey, shard.Checkpoint), shard.Path);
 
     /// <summary>
     /// "HOLDER/SHARD": how a catalog records a shard of checkpoint HOLDER that a later checkpoint of the same run reuses.

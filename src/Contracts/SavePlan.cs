@@ -10,7 +10,7 @@ public sealed record SavePlan(
     string ShardPath,
     IReadOnlyList<string> TensorKeys)
 {
-    public string ShardKey => $"{CheckpointPrefix}/{ShardPath}";
+    public string ShardKey => StoreLayout.FileKey(CheckpointPrefix, ShardPath);
 
     /// <summary>This rank's share of <paramref name="tensors"/>: the split every rank and the grain compute alike (<see cref="ShardPlanner"/>).</summary>
     public static SavePlan For(CheckpointAttempt attempt, IReadOnlyList<TensorSize> tensors) => new(

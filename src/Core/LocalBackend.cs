@@ -224,7 +224,7 @@ public sealed class LocalBackend : ICheckpointBackend
                 _references.Collected(name); // saved again under the same name: its own manifest accounts for its shards
                 continue;
             }
-            await CheckpointFiles.DeleteShardsAsync(_store, name, file => !referenced.Contains($"{name}/{file}") && !_references.IsPinned($"{name}/{file}"), cancellationToken).ConfigureAwait(false);
+            await CheckpointFiles.DeleteShardsAsync(_store, name, file => !referenced.Contains(StoreLayout.FileKey(name, file)) && !_references.IsPinned(StoreLayout.FileKey(name, file)), cancellationToken).ConfigureAwait(false);
             if (!await FolderHasShardsAsync(name, cancellationToken).ConfigureAwait(false)) _references.Collected(name);
         }
     }

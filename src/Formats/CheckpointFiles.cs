@@ -43,7 +43,7 @@ public static class CheckpointFiles
     public static async Task<int> DeleteShardsAsync(ICheckpointStore store, string checkpointKey, Func<string, bool> garbage, CancellationToken ct = default)
     {
         var doomed = await ShardFilesAsync(store, checkpointKey, ct).Where(garbage).ToListAsync(ct).ConfigureAwait(false);
-        foreach (var file in doomed) await store.DeleteAsync($"{checkpointKey}/{file}", ct).ConfigureAwait(false);
+        foreach (var file in doomed) await store.DeleteAsync(StoreLayout.FileKey(checkpointKey, file), ct).ConfigureAwait(false);
         return doomed.Count;
     }
 
@@ -96,6 +96,6 @@ public static class CheckpointFiles
         IReadOnlySet<string>? elsewhere = null;
         if (referencedKeys is not null && (elsewhere = await referencedKeys().ConfigureAwait(false)) is null) return 0;
         return await DeleteShardsAsync(store, checkpointKey,
-            file => old.Contains(file) && !referenced.Contains(file) && elsewhere?.Contains($"{checkpointKey}/{file}") != true, ct).ConfigureAwait(false);
+            file => old.Contains(file) && !referenced.Contains(file) && elsewhere?.Contains(StoreLayout.FileKey(checkpointKey, file)) != true, ct).ConfigureAwait(false);
     }
 }

@@ -88,7 +88,7 @@ public static class NativeCheckpointWriter
                     // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
                     // of its own, started here rather than queued to the pool, which a busy pool hands out late
                     // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).
-                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, $"{checkpointKey}/{path}", plan[i], progress, stop.Token),
+                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token),
                         stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
                     written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard.Layout);
                 }
@@ -122,7 +122,7 @@ public static class NativeCheckpointWriter
         {
             try
             {
-                await store.DeleteAsync($"{checkpointKey}/{shard.Path}", CancellationToken.None).ConfigureAwait(false);
+                await store.DeleteAsync(StoreLayout.FileKey(checkpointKey, shard.Path), CancellationToken.None).ConfigureAwait(false);
             }
             catch (Exception)
             {
@@ -160,6 +160,6 @@ public static class NativeCheckpointWriter
     private static Task DeleteUnreferencedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, Func<string, bool>? referencedElsewhere, CancellationToken ct)
     {
         var keep = manifest.Shards.Where(s => s.Checkpoint is null).Select(s => s.Path).ToHashSet(StringComparer.Ordinal);
-        return CheckpointFiles.DeleteShardsAsync(store, checkpointKey, file => !keep.Contains(file) && referencedElsewhere?.Invoke($"{checkpointKey}/{file}") != true, ct);
+        return CheckpointFiles.DeleteShardsAsync(store, checkpointKey, file => !keep.Contains(file) && referencedElsewhere?.Invoke(StoreLayout.FileKey(checkpointKey, file)) != true, ct);
     }
 }

@@ -56,7 +56,7 @@ internal static class CatalogRecovery
     private static CheckpointRecord RecordOf(string name, CheckpointManifest manifest, long manifestBytes, string key, long epoch)
     {
         var own = manifest.Shards.Where(s => s.Checkpoint is null).ToList();
-        var reuses = manifest.Shards.Where(s => s.Checkpoint is not null).Select(s => $"{s.Checkpoint}/{s.Path}").ToList();
+        var reuses = manifest.Shards.Where(s => s.Checkpoint is not null).Select(s => StoreLayout.ReusedShard(s.Checkpoint!, s.Path)).ToList();
         var attempt = own.Select(s => StoreLayout.AttemptOf(s.Path)).FirstOrDefault(a => a is not null) ?? "recovered";
         return new CheckpointRecord(name, manifest.Iteration, own.Sum(s => s.Bytes) + manifestBytes, manifest.WorldSize, manifest.CreatedUtc,
             StoreLayout.ManifestKey(key), attempt, epoch, reuses.Count > 0 ? reuses : null);
@@ -68,7 +68,7 @@ internal static class CatalogRecovery
         var adopted = adopt.Select(r => r.Name).ToHashSet(StringComparer.Ordinal);
         var manifests = snapshot.Committed.ToDictionary(c => c.Name, c => c.Manifest, StringComparer.Ordinal);
         var reused = adopt.SelectMany(record => manifests[record.Name].Shards.Where(s => s.Checkpoint is { } holder && !adopted.Contains(holder) && !known(holder)))
-            .DistinctBy(s => $"{s.Checkpoint}/{s.Path}");
+            .DistinctBy(s => StoreLayout.ReusedShard(s.Checkpoint!, s.Path));
         return reused.GroupBy(s => s.Checkpoint!, StringComparer.Ordinal)
             .Select(holder => new HeldShards(holder.Key, StoreLayout.AttemptOf(holder.First().Path) ?? "recovered", holder.Sum(s => s.Bytes), holder.Select(s => s.Path).ToList()))
             .ToList();

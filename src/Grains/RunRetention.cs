@@ -65,7 +65,7 @@ internal sealed class RunRetention(IPersistentState<RunState> state, RunCatalog 
             State.Deletions.Add(new PendingDeletion(folder, gone.AttemptId, gone.WorldSize, includesManifest));
             return;
         }
-        var now = shards.Except(held).Select(path => $"{folder}/{path}");
+        var now = shards.Except(held).Select(path => StoreLayout.FileKey(folder, path));
         if (includesManifest) now = now.Prepend(StoreLayout.ManifestKey(folder));
         State.Deletions.Add(new PendingDeletion(folder, gone.AttemptId, gone.WorldSize, Keys: now.ToList()));
         State.Held.Add(new HeldShards(gone.Name, gone.AttemptId, gone.Bytes, held));
@@ -81,7 +81,7 @@ internal sealed class RunRetention(IPersistentState<RunState> state, RunCatalog 
             var freed = hold.Paths.Where(path => !reused.Contains(StoreLayout.ReusedShard(hold.Name, path))).ToList();
             if (freed.Count == 0) continue;
             var folder = StoreLayout.CheckpointKey(run.StorePrefix, hold.Name);
-            State.Deletions.Add(new PendingDeletion(folder, hold.AttemptId, Keys: freed.Select(path => $"{folder}/{path}").ToList()));
+            State.Deletions.Add(new PendingDeletion(folder, hold.AttemptId, Keys: freed.Select(path => StoreLayout.FileKey(folder, path)).ToList()));
             State.Held.Remove(hold);
             if (freed.Count < hold.Paths.Count) State.Held.Add(hold with { Paths = hold.Paths.Except(freed).ToList() });
         }
