@@ -1,5 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Storage;
+using Checkpointing.TestSupport;
 
 namespace Checkpointing.Formats.Tests;
 
@@ -42,7 +43,7 @@ public sealed class StagedLoadTests : IDisposable
     {
         var store = new ReadCountingStore(StoreOf(kind));
         var (manifest, saved) = await SaveAsync(store);
-        store.BytesRead = 0;
+        store.BytesTaken = 0;
         var allocated = new List<string>();
         TensorAllocator counting = (key, dtype, shape) =>
         {
@@ -52,7 +53,7 @@ public sealed class StagedLoadTests : IDisposable
 
         var tree = await NativeCheckpointReader.LoadAsync(store, "c1", manifest, counting);
 
-        Assert.Equal(manifest.Shards.Sum(s => s.Bytes), store.BytesRead);
+        Assert.Equal(manifest.Shards.Sum(s => s.Bytes), store.BytesTaken);
         Assert.Equal(saved.Keys.Select(k => $"model/{k}").Order(), allocated.Order());
         var model = (OrderedDictionary<string, object?>)tree["model"]!;
         foreach (var (key, tensor) in saved) Assert.Equal(tensor.Data, ((HostTensor)model[key]!).Data);
@@ -75,38 +76,5 @@ public sealed class StagedLoadTests : IDisposable
 
         Assert.Equal("checksum", e.Check);
         Assert.Contains(manifest.Shards[1].Path, e.Message);
-    }
-
-    /// <summary>A store that counts the bytes its readers take.</summary>
-    private sealed class ReadCountingStore(ICheckpointStore inner) : ICheckpointStore
-    {
-        private long _bytesRead;
-
-        public long BytesRead { get => Interlocked.Read(ref _bytesRead); set => Interlocked.Exchange(ref _bytesRead, value); }
-        public string Description => inner.Description;
-
-        public Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default) =>
-            inner.WriteAsync(key, writeContent, cancellationToken);
-
-        public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
-        {
-            var stream = await inner.OpenReadAsync(key, cancellationToken);
-            var all = new MemoryStream();
-            await stream.CopyToAsync(all, cancellationToken);
-            await stream.DisposeAsync();
-            Interlocked.Add(ref _bytesRead, all.Length);
-            all.Position = 0;
-            return all;
-        }
-
-        public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
-        {
-            await inner.ReadRangeAsync(key, offset, destination, cancellationToken);
-            Interlocked.Add(ref _bytesRead, destination.Length);
-        }
-
-        public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) => inner.GetEntryAsync(key, cancellationToken);
-        public IAsyncEnumerable<StoreEntry> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
-        public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
     }
 }

@@ -59,21 +59,21 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         var blobs = new AzureBlobStore(new BlobServiceClient(azurite.ConnectionString).GetBlobContainerClient("checkpoints"));
         await using InProcessTestCluster cluster = await TestClusters.StartAsync(blobs);
         TestTenancy.ActAs("it");
-        var counters = new List<CountingStore>();
-        await SaveWithFourRanksAndLoadAsync(cluster.Client, blobs, "tp-blob", (store, rank) =>
+        var counters = new List<(ReadCountingStore Store, LoadStatistics Statistics)>();
+        await SaveWithFourRanksAndLoadAsync(cluster.Client, blobs, "tp-blob", (store, statistics) =>
         {
-            var counting = new CountingStore(store);
-            counters.Add(counting);
+            var counting = new ReadCountingStore(store);
+            counters.Add((counting, statistics));
             return counting;
         });
         // The loading ranks' stores: each downloaded its slices' bytes (within 10%) plus the manifest and shard headers.
         var manifest = await NativeCheckpointReader.ReadManifestAsync(blobs, "tenants/it/runs/tp-blob/model_0000009");
         var overhead = (long)(await blobs.GetEntryAsync("tenants/it/runs/tp-blob/model_0000009/manifest.json"))!.Length + manifest.Shards.Count * 4096;
         Assert.Equal(4, counters.Count);
-        foreach (var counting in counters.Take(3)) // the whole rank (last) verifies every shard first, then reads the sharded tensors
+        foreach (var (counting, statistics) in counters.Take(3)) // the whole rank (last) verifies every shard first, then reads the sharded tensors
         {
-            Assert.True(counting.BytesRead <= 1.1 * counting.Statistics.BytesNeeded + overhead,
-                $"a rank downloaded {counting.BytesRead} bytes for {counting.Statistics.BytesNeeded} needed (+{overhead} manifest and headers allowed)");
+            Assert.True(counting.BytesServed <= 1.1 * statistics.BytesNeeded + overhead,
+                $"a rank downloaded {counting.BytesServed} bytes for {statistics.BytesNeeded} needed (+{overhead} manifest and headers allowed)");
         }
     }
 
@@ -119,8 +119,8 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
             AssertBitEqual(reference.Model.named_parameters().First(p => p.name == name).parameter, parameter, $"parameter {name}");
     }
 
-    /// <param name="loadStore">The store a loading rank reads through, by its index among the loaders (3 split, then 1 whole).</param>
-    private static async Task SaveWithFourRanksAndLoadAsync(IGrainFactory grains, ICheckpointStore store, string runName, Func<ICheckpointStore, int, ICheckpointStore> loadStore)
+    /// <param name="loadStore">The store a loading rank reads through, given the statistics of its load (loaders: 3 split, then 1 whole).</param>
+    private static async Task SaveWithFourRanksAndLoadAsync(IGrainFactory grains, ICheckpointStore store, string runName, Func<ICheckpointStore, LoadStatistics, ICheckpointStore> loadStore)
     {
         var run = await ClusterRanks.CreateRunAsync(grains, runName, new PeriodicPolicy(10));
         var grain = grains.GetGrain<ITrainingRunGrain>(run.Key);
@@ -145,14 +145,12 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
 
         var path = $"{ClusterBackend.Scheme}{run.Key}/model_0000009";
         var loadEpoch = await grain.StartAttempt();
-        var loaderIndex = 0;
         var loadShapes = Enumerable.Range(0, 3).Select(r => (Rank: r, World: 3)).Append((Rank: 0, World: 1)).ToList();
         foreach (var (r, world) in loadShapes)
         {
             Func<string, TensorLayout?> layouts = world == 1 ? _ => null : name => LoadLayout(name, r, world);
             var statistics = new LoadStatistics();
-            var backendStore = loadStore(store, loaderIndex++);
-            if (backendStore is CountingStore counting) counting.Statistics = statistics;
+            var backendStore = loadStore(store, statistics);
             var loader = Slices(Build(GlobalShapes, seed: 1000 + r).Model, layouts, (model, adam) =>
                 new Checkpointer(model, new ClusterBackend(grains, run, backendStore, r, world, loadEpoch), [new("optimizer", adam)])
                 {
@@ -231,37 +229,5 @@ public sealed class ShardedTensorClusterTests(TwoSiloCluster fixture)
         using var a = expected.detach().contiguous();
         using var b = actual.detach().contiguous();
         Assert.True(a.bytes.SequenceEqual(b.bytes), $"{what} differs from the unsharded model's");
-    }
-
-    /// <summary>A real store that counts the bytes read from it (ranged reads and streams).</summary>
-    private sealed class CountingStore(ICheckpointStore inner) : ICheckpointStore
-    {
-        private long _read;
-
-        public long BytesRead => Interlocked.Read(ref _read);
-        public LoadStatistics Statistics { get; set; } = new();
-        public string Description => inner.Description;
-
-        public Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default) =>
-            inner.WriteAsync(key, writeContent, cancellationToken);
-
-        public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
-        {
-            var stream = await inner.OpenReadAsync(key, cancellationToken);
-            Interlocked.Add(ref _read, (await inner.GetEntryAsync(key, cancellationToken))?.Length ?? 0); // counted as read whole
-            return stream;
-        }
-
-        public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
-        {
-            await inner.ReadRangeAsync(key, offset, destination, cancellationToken);
-            Interlocked.Add(ref _read, destination.Length);
-        }
-
-        public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) => inner.GetEntryAsync(key, cancellationToken);
-
-        public IAsyncEnumerable<StoreEntry> ListAsync(string prefix, CancellationToken cancellationToken = default) => inner.ListAsync(prefix, cancellationToken);
-
-        public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default) => inner.DeleteAsync(key, cancellationToken);
     }
 }

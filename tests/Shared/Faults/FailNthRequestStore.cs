@@ -38,7 +38,7 @@ public sealed class FailNthRequestStore(ICheckpointStore inner, int failAt = 0) 
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {
         Request("open", key);
-        return new CountingReadStream(await inner.OpenReadAsync(key, cancellationToken).ConfigureAwait(false), () => Request("stream read", key));
+        return new ObservedReadStream(await inner.OpenReadAsync(key, cancellationToken).ConfigureAwait(false), () => Request("stream read", key));
     }
 
     public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
@@ -69,45 +69,5 @@ public sealed class FailNthRequestStore(ICheckpointStore inner, int failAt = 0) 
     {
         Request("delete", key);
         return await inner.DeleteAsync(key, cancellationToken).ConfigureAwait(false);
-    }
-
-    /// <summary>A read-only stream that counts each read as a request before passing it on.</summary>
-    private sealed class CountingReadStream(Stream inner, Action request) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-
-        public override int Read(Span<byte> buffer)
-        {
-            request();
-            return inner.Read(buffer);
-        }
-
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            request();
-            return await inner.ReadAsync(buffer, cancellationToken).ConfigureAwait(false);
-        }
-
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-
-        public override ValueTask DisposeAsync() => inner.DisposeAsync();
     }
 }
