@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Checkpointing.Abstractions;
 
 /// <param name="Path">The shard's key relative to the checkpoint folder.</param>

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Checkpointing.Abstractions;
 
 public static class ShardLists

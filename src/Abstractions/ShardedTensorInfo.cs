@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Checkpointing.Abstractions;
 
 /// <summary>A tensor stored in chunks: its dtype, global shape, and the chunks that together hold each element exactly once.</summary>

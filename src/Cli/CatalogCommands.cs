@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Checkpointing.Core;
 
 namespace Checkpointing.Cli;

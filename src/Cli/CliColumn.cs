@@ -1,5 +1,3 @@
-using Spectre.Console;
-
 namespace Checkpointing.Cli;
 
 /// <summary>A column of a <see cref="CliTable"/>: its header, and its width and alignment as plain text.</summary>

@@ -3,7 +3,6 @@ using System.Text.RegularExpressions;
 using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 
 namespace Checkpointing.Cli;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Checkpointing.Abstractions;
 using Checkpointing.Storage;
 using Checkpointing.TrainerAgent;
 

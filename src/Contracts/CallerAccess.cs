@@ -1,5 +1,3 @@
-using System.Reflection;
-
 namespace Checkpointing.Contracts;
 
 /// <summary>Who may call a grain interface member; the silo refuses every other caller.</summary>

@@ -1,4 +1,3 @@
-using Checkpointing.Abstractions;
 using Orleans.Serialization.Cloning;
 
 namespace Checkpointing.Contracts;

@@ -1,5 +1,3 @@
-using Orleans.Concurrency;
-
 namespace Checkpointing.Contracts;
 
 /// <summary>The run side of the accounting: called by the run's tenant grain only.</summary>

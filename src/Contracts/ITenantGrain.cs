@@ -1,5 +1,3 @@
-using Orleans.Concurrency;
-
 namespace Checkpointing.Contracts;
 
 /// <summary>A tenant (key = tenant name): what its credential holders may read, and its limits.</summary>

@@ -1,9 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core;

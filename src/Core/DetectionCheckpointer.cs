@@ -1,7 +1,6 @@
 using Checkpointing.Formats;
 using Checkpointing.Formats.Interop.Detectron;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core;

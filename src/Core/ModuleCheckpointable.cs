@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core;

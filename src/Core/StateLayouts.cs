@@ -1,6 +1,5 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core;

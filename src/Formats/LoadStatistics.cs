@@ -1,5 +1,3 @@
-using System.Collections.Concurrent;
-
 namespace Checkpointing.Formats;
 
 /// <summary>What a load read: the tensor bytes its destinations hold, and the bytes it took from the store for them.</summary>

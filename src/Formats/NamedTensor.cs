@@ -1,5 +1,3 @@
-using System.IO.Hashing;
-
 namespace Checkpointing.Formats;
 
 /// <summary>A tensor to be written under a key.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.IO.Hashing;
 
 namespace Checkpointing.Formats;

@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;

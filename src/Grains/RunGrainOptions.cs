@@ -1,5 +1,3 @@
-using Checkpointing.Abstractions;
-
 namespace Checkpointing.Grains;
 
 /// <summary>Run-grain settings from the silo's configuration (section "Runs").</summary>

@@ -1,5 +1,4 @@
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Grains;
 

@@ -1,5 +1,4 @@
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Options;
 using Orleans.Runtime;
 
 namespace Checkpointing.Grains;

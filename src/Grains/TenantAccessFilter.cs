@@ -1,7 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 
 namespace Checkpointing.Grains;
 

@@ -1,4 +1,3 @@
-using Orleans.Runtime;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Microsoft.Extensions.Logging;

@@ -1,6 +1,4 @@
-using Orleans.Runtime;
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;

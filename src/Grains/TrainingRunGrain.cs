@@ -1,10 +1,8 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
-using Checkpointing.Storage;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Orleans.Concurrency;
-using Orleans.Runtime;
 
 namespace Checkpointing.Grains;
 

@@ -2,7 +2,6 @@ using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.Core;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.TrainerAgent;

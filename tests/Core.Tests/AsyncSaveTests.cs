@@ -1,6 +1,5 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core.Tests;

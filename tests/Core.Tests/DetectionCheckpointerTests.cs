@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using Checkpointing.Tests.Shared;
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

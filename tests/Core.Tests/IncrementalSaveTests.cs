@@ -1,7 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using CsCheck;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core.Tests;

@@ -1,7 +1,6 @@
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Checkpointing.Tests.Shared;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Core.Tests;

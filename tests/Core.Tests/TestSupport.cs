@@ -1,5 +1,4 @@
 using Microsoft.Extensions.Logging;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

@@ -5,7 +5,6 @@ using Checkpointing.Formats;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Hosting;
 using Orleans.Storage;
 using Orleans.TestingHost;
 

@@ -2,7 +2,6 @@ using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.TestSupport;
 using Microsoft.Extensions.Options;
-using Orleans.Runtime;
 
 namespace Checkpointing.Grains.Tests;
 

@@ -7,7 +7,6 @@ using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TestSupport;
 using Checkpointing.Storage;
-using Orleans.Runtime;
 using Orleans.TestingHost;
 using Xunit.Abstractions;
 

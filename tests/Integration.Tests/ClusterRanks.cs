@@ -3,7 +3,6 @@ using Checkpointing.Contracts;
 using Checkpointing.TestSupport;
 using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

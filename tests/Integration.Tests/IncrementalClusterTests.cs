@@ -2,7 +2,6 @@ using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TestSupport;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Integration.Tests;

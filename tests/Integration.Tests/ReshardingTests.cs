@@ -1,9 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Checkpointing.TestSupport;
-using TorchSharp;
 
 namespace Checkpointing.Integration.Tests;
 

@@ -7,7 +7,6 @@ using Checkpointing.TestSupport;
 using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
 using Orleans.TestingHost;
-using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 

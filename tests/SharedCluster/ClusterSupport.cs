@@ -4,7 +4,6 @@ using Checkpointing.Contracts;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.DependencyInjection;
-using Orleans.Hosting;
 using Orleans.Serialization;
 using Orleans.Storage;
 using Orleans.TestingHost;

@@ -5,7 +5,6 @@ using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.Formats;
 using Checkpointing.TrainerAgent;
-using Orleans.Runtime;
 
 namespace Checkpointing.Cli.Bench;
 

@@ -1,5 +1,4 @@
 using Checkpointing.Core;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Checkpointing.Cli.Bench;

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
 using Checkpointing.Formats;
-using Checkpointing.Storage;
 using Checkpointing.Core;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>One of our operations and the references it is compared with, each a timed run returning seconds.</summary>

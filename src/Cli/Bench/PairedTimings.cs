@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Checkpointing.Cli.Bench;
 
 /// <summary>Timings of one row: ours and its reference, one sample of each per repetition, taken next to each other.</summary>

@@ -1,5 +1,4 @@
 using System.Net.Http.Json;
-using System.Text.Json.Serialization;
 using Checkpointing.Storage;
 
 namespace Checkpointing.Cli.Bench;

@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Checkpointing.Cli.Chaos;
 
 /// <summary>What the invariant checker found: counts of trouble, and one line per finding.</summary>

@@ -1,5 +1,4 @@
 using Checkpointing.Contracts;
-using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli.Chaos;
 

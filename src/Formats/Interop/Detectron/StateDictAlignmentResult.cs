@@ -1,5 +1,3 @@
-using System.Text;
-
 namespace Checkpointing.Formats.Interop.Detectron;
 
 /// <summary>What <see cref="StateDictAlignment.Align"/> decided, by name and shape only.</summary>
