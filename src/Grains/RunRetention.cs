@@ -14,8 +14,9 @@ internal sealed class RunRetention(IPersistentState<RunState> state, RunCatalog 
     private RunState State => state.State;
 
     /// <summary>What the tenant's quota counts: the catalog's bytes and the shards held for incremental checkpoints.</summary>
-    public long RetainedBytes => catalog.Bytes + State.Held.Sum(h => h.Bytes);
+    public long RetainedBytes => catalog.Bytes + HeldBytes;
 
+    /// <summary>Bytes of the shards held for incremental checkpoints after their own checkpoints left the catalog.</summary>
     public long HeldBytes => State.Held.Sum(h => h.Bytes);
 
     /// <summary>"holder/shard" (<see cref="StoreLayout.ReusedShard"/>) of every shard that a retained incremental checkpoint reuses.</summary>
