@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# The control-plane rows of README "Benchmarks": runs `ckpt bench commits` with the given options
+# The control-plane rows of README "Benchmarks": runs `ckpt-bench commits` with the given options
 # --repeat times (default 3), prints each run's JSON line, then the median commits/s and p99.
 # Usage: scripts/bench-commits.sh [--repeat 3] --runs 1000 --ranks 8 --commits 3 --grain-state blob --store blob --silos 2
-# Set CKPT_DLL to run another build of ckpt (e.g. an older commit's, for a before/after pair).
+# Set CKPT_DLL to run another build of ckpt-bench (e.g. an older commit's, for a before/after pair).
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
@@ -12,12 +12,12 @@ dll="${CKPT_DLL:-}"
 if [[ -z "$dll" ]]; then
   bash scripts/bootstrap.sh >/dev/null
   dotnet build src/Silo -c Release --nologo -v quiet >/dev/null
-  dotnet build src/Cli -c Release --nologo -v quiet >/dev/null
-  dll="$repo/src/Cli/bin/Release/net10.0/linux-x64/ckpt.dll"
+  dotnet build benchmarks/Throughput -c Release --nologo -v quiet >/dev/null
+  dll="$repo/benchmarks/Throughput/bin/Release/net10.0/linux-x64/ckpt-bench.dll"
 fi
 results=()
 for ((i = 1; i <= repeat; i++)); do
-  line="$(dotnet "$dll" bench commits "$@" --json 2>/dev/null || true)"
+  line="$(dotnet "$dll" commits "$@" --json 2>/dev/null || true)"
   echo "$line"
   results+=("$line")
 done

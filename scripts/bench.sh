@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# The data-plane tables of README "Benchmarks": `ckpt bench io`, every row a ratio against a reference
+# The data-plane tables of README "Benchmarks": `ckpt-bench io`, every row a ratio against a reference
 # measured in the same run and interleaved with it (FileStream+fsync, dd, torch.save/torch.load via
 # /usr/bin/python3, memcpy, the raw Azure SDK on the same Azurite).
 # Usage:
-#   scripts/bench.sh [--size-mib 1024] [--repeat 3] [...]   every row at one size (extra args go to ckpt bench io)
+#   scripts/bench.sh [--size-mib 1024] [--repeat 3] [...]   every row at one size (extra args go to ckpt-bench io)
 #   scripts/bench.sh --growth [--repeat 3]                  64 MiB -> 4 GiB: local rows, seconds and peak RSS per size
 #   scripts/bench.sh --shards [--size-mib 1024]             local and blob saves with 1, 2 and 4 shards
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash scripts/bootstrap.sh >&2
-dotnet build src/Cli -c Release --nologo -v quiet >&2
-ckpt=(dotnet "$repo/src/Cli/bin/Release/net10.0/linux-x64/ckpt.dll")
+dotnet build benchmarks/Throughput -c Release --nologo -v quiet >&2
+bench=(dotnet "$repo/benchmarks/Throughput/bin/Release/net10.0/linux-x64/ckpt-bench.dll")
 
 mode=table
 if [[ "${1:-}" == --growth || "${1:-}" == --shards ]]; then mode="${1#--}"; shift; fi
@@ -35,13 +35,13 @@ PY
 
 case "$mode" in
   table)
-    exec "${ckpt[@]}" bench io "$@" ;;
+    exec "${bench[@]}" io "$@" ;;
   growth)
     for size in 64 256 1024 4096; do
-      "${ckpt[@]}" bench io --size-mib "$size" --rows local_save_vs_filestream,load_cold_vs_torch_load,load_warm_vs_torch_load,async_stall_vs_memcpy --json "$@"
+      "${bench[@]}" io --size-mib "$size" --rows local_save_vs_filestream,load_cold_vs_torch_load,load_warm_vs_torch_load,async_stall_vs_memcpy --json "$@"
     done | table ;;
   shards)
     for shards in 1 2 4; do
-      "${ckpt[@]}" bench io --shards "$shards" --rows local_save_vs_filestream,blob_save_vs_sdk --json "$@"
+      "${bench[@]}" io --shards "$shards" --rows local_save_vs_filestream,blob_save_vs_sdk --json "$@"
     done | table ;;
 esac

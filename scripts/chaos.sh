@@ -15,6 +15,6 @@ fi
 if [[ "${CKPT_CHAOS_BUILT:-}" != 1 ]]; then
   bash scripts/bootstrap.sh >/dev/null
   dotnet build src/Silo -c Release --nologo -v quiet >/dev/null
-  dotnet build src/Cli -c Release --nologo -v quiet >/dev/null
+  dotnet build tools/Lab -c Release --nologo -v quiet >/dev/null
 fi
-exec dotnet "$repo/src/Cli/bin/Release/net10.0/linux-x64/ckpt.dll" chaos "$@"
+exec dotnet "$repo/tools/Lab/bin/Release/net10.0/linux-x64/ckpt-lab.dll" chaos "$@"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a GPU machine with the archive made by scripts/gpu-bundle.sh: points TorchSharp at the CUDA
 # libtorch of the local PyTorch, runs the Category=Gpu tests (a skip is a failure there) and then
-# `ckpt bench io --device cuda`. Needs nvidia-smi and a python3 that imports a CUDA torch.
+# `ckpt-bench io --device cuda`. Needs nvidia-smi and a python3 that imports a CUDA torch.
 # Usage: scripts/gpu-bundle-run.sh ARCHIVE [--size-mib 1024]
 set -euo pipefail
 archive="$1"; shift
@@ -19,6 +19,6 @@ export DOTNET_ROOT="$bundle/dotnet" DOTNET_SYSTEM_GLOBALIZATION_INVARIANT=1 CKPT
 ldd "$bundle/app/libLibTorchSharp.so" | grep -E 'torch|c10|not found' || true
 status=0
 "$bundle/dotnet/dotnet" "$bundle/app/gpu-check.dll" || status=1
-"$bundle/dotnet/dotnet" "$bundle/app/ckpt.dll" bench io --device cuda --size-mib "$size" --repeat 3 \
+"$bundle/dotnet/dotnet" "$bundle/app/ckpt-bench.dll" io --device cuda --size-mib "$size" --repeat 3 \
   --rows local_save_vs_filestream,load_warm_vs_torch_load,async_stall_vs_memcpy || status=1
 exit $status

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Packs what the GPU check needs into one archive for a GPU machine that has a CUDA PyTorch but no
-# .NET SDK and no NuGet feed serving TorchSharp-cuda-linux: the .NET runtime, ckpt, and gpu-check
+# .NET SDK and no NuGet feed serving TorchSharp-cuda-linux: the .NET runtime, ckpt-bench, and gpu-check
 # (the runner for the Category=Gpu tests). libtorch is left out: on the GPU machine TorchSharp's
 # binding (libLibTorchSharp.so) loads the CUDA libtorch that PyTorch installed (scripts/gpu-bundle-run.sh).
 # Usage: scripts/gpu-bundle.sh [archive]   (default .gpu/bundle.tar.xz, which git ignores)
@@ -12,7 +12,7 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 quiet=(-c Release --nologo -v quiet -o "$stage/app")
 dotnet publish tests/GpuCheck "${quiet[@]}"
-dotnet publish src/Cli "${quiet[@]}"
+dotnet publish benchmarks/Throughput "${quiet[@]}"
 # The CPU libtorch (about 500 MB) stays behind; only TorchSharp's own binding travels.
 find "$stage/app" -maxdepth 1 -name 'lib*.so*' ! -name libLibTorchSharp.so -delete
 dotnet_home="$(dirname "$(readlink -f "$(command -v dotnet)")")"

@@ -17,7 +17,7 @@ bash scripts/bootstrap.sh >&2
 # A separate artifacts folder keeps the CPU build (and its libtorch) untouched.
 cuda=(-c Release -p:TorchRuntime=cuda --artifacts-path "$repo/artifacts/gpu" --nologo -v quiet)
 dotnet build tests/Core.Tests "${cuda[@]}"
-dotnet build src/Cli "${cuda[@]}"
+dotnet build benchmarks/Throughput "${cuda[@]}"
 results="$repo/artifacts/gpu/test-results"
 rm -rf "$results"
 dotnet test tests/Core.Tests "${cuda[@]}" --no-build --filter "Category=Gpu" --logger "trx;LogFileName=gpu.trx" --results-directory "$results"
@@ -26,6 +26,6 @@ if (( skipped > 0 )); then
   echo "gpu-check: $skipped GPU test(s) were skipped although a GPU is present (is the CUDA runtime loading? see $results/gpu.trx)" >&2
   exit 1
 fi
-ckpt=$(find "$repo/artifacts/gpu/bin" -name ckpt.dll | head -1)
-dotnet "$ckpt" bench io --device cuda --size-mib "$size" --repeat 3 \
+bench=$(find "$repo/artifacts/gpu/bin" -name ckpt-bench.dll | head -1)
+dotnet "$bench" io --device cuda --size-mib "$size" --repeat 3 \
   --rows local_save_vs_filestream,load_warm_vs_torch_load,async_stall_vs_memcpy

@@ -5,20 +5,36 @@ using System.Globalization;
 using System.Text.Encodings.Web;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Checkpointing.Cli.Bench;
 using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Cli;
 
-/// <summary>The <c>ckpt</c> command line on System.CommandLine: help, typo suggestions, completions; failures as one line.</summary>
+/// <summary>
+/// Runs a command-line tool on System.CommandLine: help, typo suggestions, completions; failures as one
+/// line. <c>ckpt</c> is <see cref="Ckpt"/>; the lab and benchmark tools run through the same code.
+/// </summary>
 public static class CliApp
 {
     public const int UsageExitCode = 2;
 
-    public const string ExitCodes = """
-        exit codes: 0 ok, 1 verification failed or error, 2 usage, 3 simulated crash (ckpt demo --stop-at)
-        a failure is one line on stderr ("ckpt: ..."); with --json (and from `ckpt agent`) it is one
-        JSON object on stdout instead: {"error": "...", "kind": "disk_full"} (kinds: usage, bad_input,
+    /// <summary>The user-facing tool: catalogs, interop, runs on a cluster, credentials.</summary>
+    public static readonly CliTool Ckpt = new("ckpt", "ckpt — checkpoints for TorchSharp training (detectron2/fvcore semantics)", context =>
+    [
+        CatalogCommands.Ls(context),
+        CatalogCommands.Compact(context),
+        CatalogCommands.Inspect(context),
+        CatalogCommands.Verify(context),
+        InteropCommands.Convert(context),
+        RunCommands.Run(context),
+        RunCommands.History(context),
+        RunCommands.Token(context),
+    ]);
+
+    /// <summary>The exit codes and failure format that every tool's root help ends with.</summary>
+    public static string ExitCodes(CliTool tool) => $"""
+        exit codes: 0 ok, 1 verification failed or error, 2 usage{tool.ExtraExitCodes}
+        a failure is one line on stderr ("{tool.Name}: ..."); with --json{(tool.EventStreamCommand is { } events ? $" (and from `{tool.Name} {events}`)" : "")} it is one
+        JSON object on stdout instead: {"{"}"error": "...", "kind": "disk_full"{"}"} (kinds: usage, bad_input,
         not_found, disk_full, read_only, permission_denied, io, storage_unavailable, network,
         silo_unreachable, timeout, refused, cancelled, unsupported, failed, internal); --verbose logs
         the details. Completions: the [suggest] directive (dotnet-suggest), see the README.
@@ -27,14 +43,16 @@ public static class CliApp
     // Arguments are taken literally: "@file" is a path, never a response file to expand.
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
-    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error)
+    public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(Ckpt, args, output, error);
+
+    public static Task<int> RunAsync(CliTool tool, string[] args, TextWriter output, TextWriter error)
     {
         var console = ReferenceEquals(error, Console.Error);
-        return RunAsync(args, output, error, interactive: console && !Console.IsErrorRedirected, tables: console && !Console.IsOutputRedirected);
+        return RunAsync(tool, args, output, error, interactive: console && !Console.IsErrorRedirected, tables: console && !Console.IsOutputRedirected);
     }
 
     /// <summary>Runs a command line; <paramref name="interactive"/> and <paramref name="tables"/> say whether stderr and stdout are terminals.</summary>
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, bool interactive, bool tables)
+    public static async Task<int> RunAsync(CliTool tool, string[] args, TextWriter output, TextWriter error, bool interactive, bool tables)
     {
         var verbose = args.Contains("--verbose");
         using var loggers = LoggerFactory.Create(b => b
@@ -44,7 +62,7 @@ public static class CliApp
         var context = new CliContext(output, error, loggers, interactive, tables);
         try
         {
-            var parse = Root(context).Parse(args is [] or ["help"] ? ["--help"] : args, Parsing);
+            var parse = Root(tool, context).Parse(args is [] or ["help"] ? ["--help"] : args, Parsing);
             // --help (and directives like [suggest]) answer even a command line with errors: its action is not the error action.
             if (parse.Action is ParseErrorAction) throw new UsageException(UsageErrors.Describe(parse), UsageErrors.CommandPath(parse));
             return await parse.InvokeAsync(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
@@ -53,58 +71,45 @@ public static class CliApp
         {
             // The last resort as well: whatever a command ends with becomes one line, never a stack trace.
             var failure = CliFailure.From(e);
-            if (verbose) context.Logger("ckpt").LogError(e, "ckpt {Command} failed ({Kind})", args.FirstOrDefault(), failure.Kind);
-            Report(failure, args, output, error);
+            if (verbose) context.Logger(tool.Name).LogError(e, "{Tool} {Command} failed ({Kind})", tool.Name, args.FirstOrDefault(), failure.Kind);
+            Report(tool, failure, args, output, error);
             return failure.ExitCode;
         }
     }
 
-    /// <summary>Every command, with its options; the actions write through <paramref name="context"/>.</summary>
-    public static RootCommand Root(CliContext context)
+    /// <summary>Every command of <paramref name="tool"/>, with its options; the actions write through <paramref name="context"/>.</summary>
+    public static RootCommand Root(CliTool tool, CliContext context)
     {
-        var root = new RootCommand("ckpt — checkpoints for TorchSharp training (detectron2/fvcore semantics)") { HelpName = "ckpt" }; // not the host's name (dotnet, testhost)
+        var root = new RootCommand(tool.Description) { HelpName = tool.Name }; // not the host's name (dotnet, testhost)
         root.Options.Add(new Option<bool>("--verbose") { Description = "log the details (to stderr)", Recursive = true });
-        root.With(
-            DemoCommand.Build(context),
-            CatalogCommands.Ls(context),
-            CatalogCommands.Compact(context),
-            CatalogCommands.Inspect(context),
-            CatalogCommands.Verify(context),
-            InteropCommands.Convert(context),
-            JobCommand.Build(context),
-            RunCommands.Run(context),
-            RunCommands.History(context),
-            RunCommands.Token(context),
-            AgentCommand.Build(context),
-            Chaos.ChaosCommand.Build(context),
-            new Command("bench", "measure the control plane (commits) or the data plane (io)").With(CommitBenchCommand.Build(context), IoBenchCommand.Build(context)));
+        root.With([.. tool.Commands(context)]);
         var help = root.Options.OfType<HelpOption>().Single();
-        help.Action = new HelpWithExitCodes((HelpAction)help.Action!);
+        help.Action = new HelpWithExitCodes((HelpAction)help.Action!, ExitCodes(tool));
         return root;
     }
 
     /// <summary>The generated help, and under the root's the exit codes and the failure format scripts rely on.</summary>
-    private sealed class HelpWithExitCodes(HelpAction help) : SynchronousCommandLineAction
+    private sealed class HelpWithExitCodes(HelpAction help, string exitCodes) : SynchronousCommandLineAction
     {
         public override int Invoke(ParseResult parseResult)
         {
             var code = help.Invoke(parseResult);
-            if (parseResult.CommandResult.Command is RootCommand) parseResult.InvocationConfiguration.Output.WriteLine(ExitCodes);
+            if (parseResult.CommandResult.Command is RootCommand) parseResult.InvocationConfiguration.Output.WriteLine(exitCodes);
             return code;
         }
     }
 
     /// <summary>
-    /// With --json (and always for <c>ckpt agent</c>, whose stdout is a stream of JSON events) the
-    /// failure is one JSON object on stdout and nothing goes to stderr; otherwise one line on stderr.
+    /// With --json (and always for the tool's event-stream command, e.g. <c>ckpt-lab agent</c>, whose stdout is a
+    /// stream of JSON events) the failure is one JSON object on stdout and nothing goes to stderr; otherwise one line on stderr.
     /// </summary>
-    private static void Report(CliFailure failure, string[] args, TextWriter output, TextWriter error)
+    private static void Report(CliTool tool, CliFailure failure, string[] args, TextWriter output, TextWriter error)
     {
-        var agent = args.FirstOrDefault() == "agent";
+        var agent = tool.EventStreamCommand is { } events && args.FirstOrDefault() == events;
         if (!agent && !args.Contains("--json"))
         {
-            var hint = failure.Kind == "usage" ? $" ({failure.HelpCommand ?? "ckpt"} --help shows the usage)" : "";
-            error.WriteLine($"ckpt: {failure.Message}{hint}");
+            var hint = failure.Kind == "usage" ? $" ({failure.HelpCommand ?? tool.Name} --help shows the usage)" : "";
+            error.WriteLine($"{tool.Name}: {failure.Message}{hint}");
             return;
         }
         var json = new JsonObject();

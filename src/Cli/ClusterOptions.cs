@@ -1,5 +1,4 @@
 using System.CommandLine;
-using Checkpointing.Storage;
 using Checkpointing.TrainerAgent;
 
 namespace Checkpointing.Cli;

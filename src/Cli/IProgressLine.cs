@@ -1,5 +1,3 @@
-using Spectre.Console.Rendering;
-
 namespace Checkpointing.Cli;
 
 /// <summary>One piece of long work's progress, as the command reports it.</summary>

@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Orleans.Runtime;
 using Orleans.Runtime.Messaging;
 

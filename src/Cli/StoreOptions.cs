@@ -29,7 +29,7 @@ public sealed class StoreOptions
         {
             ({ } f, null) => new FileSystemStore(f),
             (null, { } c) => AzureBlobStore.FromConnectionString(c, parse.GetValue(_container)!),
-            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR", "ckpt agent"),
+            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR", "ckpt-lab agent"),
         };
     }
 }

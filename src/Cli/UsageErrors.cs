@@ -29,7 +29,7 @@ public static class UsageErrors
         var names = new List<string>();
         for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
         {
-            names.Add(result.Command is RootCommand ? "ckpt" : result.Command.Name);
+            names.Add(result.Command is RootCommand root ? root.HelpName ?? "ckpt" : result.Command.Name);
         }
         names.Reverse();
         return string.Join(' ', names);

@@ -1,4 +1,3 @@
-using System.CommandLine.Parsing;
 using System.Globalization;
 
 namespace Checkpointing.Cli;

@@ -6,7 +6,7 @@ namespace Checkpointing.Core;
 
 /// <summary>
 /// A training process's checkpoint metrics, meter <see cref="MeterName"/> (System.Diagnostics.Metrics: any
-/// OpenTelemetry MeterProvider that adds this meter exports them; <c>ckpt agent</c> sends them over OTLP when
+/// OpenTelemetry MeterProvider that adds this meter exports them; <c>ckpt-lab agent</c> sends them over OTLP when
 /// <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is set). Durations in seconds, sizes in bytes of tensor data.
 /// </summary>
 public static class AgentMetrics

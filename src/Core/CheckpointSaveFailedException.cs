@@ -1,5 +1,3 @@
-using static TorchSharp.torch;
-
 namespace Checkpointing.Core;
 
 /// <summary>A background (async) save failed; the checkpoint it was writing does not exist.</summary>

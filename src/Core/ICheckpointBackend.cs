@@ -1,6 +1,5 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
-using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Checkpointing.Core;
 

@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-
 namespace Checkpointing.Formats;
 
 /// <summary>Who a checkpoint belongs to and where in training it was taken.</summary>

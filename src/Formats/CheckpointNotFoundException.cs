@@ -1,5 +1,3 @@
-using System.Security.Cryptography;
-
 namespace Checkpointing.Formats;
 
 /// <summary>No committed checkpoint (no manifest) exists at the location.</summary>

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;

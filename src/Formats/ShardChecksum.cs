@@ -1,5 +1,3 @@
-using System.IO.Hashing;
-
 namespace Checkpointing.Formats;
 
 /// <summary>Formats and compares the "crc64:&lt;hex&gt;" checksums recorded in manifests.</summary>

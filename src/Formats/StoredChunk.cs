@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;

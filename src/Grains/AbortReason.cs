@@ -1,5 +1,3 @@
-using System.Diagnostics.Metrics;
-
 namespace Checkpointing.Grains;
 
 /// <summary>The <c>reason</c> label of <c>ckpt_aborts</c>: why a pending checkpoint was abandoned.</summary>

@@ -1,5 +1,4 @@
 using Checkpointing.Contracts;
-using Orleans.Runtime;
 
 namespace Checkpointing.Grains;
 

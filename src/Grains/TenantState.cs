@@ -1,5 +1,4 @@
 using Checkpointing.Contracts;
-using Microsoft.Extensions.Options;
 
 namespace Checkpointing.Grains;
 

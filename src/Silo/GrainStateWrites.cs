@@ -6,7 +6,7 @@ using Orleans.Storage;
 namespace Checkpointing.Silo;
 
 /// <summary>
-/// Grain-state writes this silo made since it started, for <c>GET /stats</c> (what <c>ckpt bench commits</c>
+/// Grain-state writes this silo made since it started, for <c>GET /stats</c> (what <c>ckpt-bench commits</c>
 /// reports): with Azure Blob grain state the request bodies of successful blob PUTs, with memory grain
 /// state the serialized state handed to the memory store.
 /// </summary>

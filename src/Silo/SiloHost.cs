@@ -4,9 +4,9 @@ using Checkpointing.Abstractions;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using Orleans.Dashboard;
-using OpenTelemetry.Metrics;
 using Orleans.Storage;
 
 namespace Checkpointing.Silo;
@@ -110,7 +110,7 @@ public static class SiloHost
             lifetime.ApplicationStopping.IsCancellationRequested
                 ? Results.Json(new { status = "stopping" }, statusCode: 503)
                 : Results.Json(new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }));
-        // jit_methods lets `ckpt bench commits` keep warming up until tiered compilation has settled.
+        // jit_methods lets `ckpt-bench commits` keep warming up until tiered compilation has settled.
         app.MapGet("/stats", () => Results.Json(new
         {
             state_writes = stateWrites.Writes,

@@ -10,7 +10,7 @@ namespace Checkpointing.TrainerAgent;
 /// summary of the tensor list), compute this rank's share, stream it into the store, report the
 /// shard, and long-poll until every rank is in and the grain committed. The grain keeps reports in
 /// memory: when it moved (silo failure) this rank is asked to, or finds it must, report again.
-/// Used by <see cref="ClusterBackend"/> and by <c>ckpt bench commits</c>.
+/// Used by <see cref="ClusterBackend"/> and by <c>ckpt-bench commits</c>.
 /// </summary>
 public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch)
 {

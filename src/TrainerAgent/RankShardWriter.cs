@@ -8,7 +8,7 @@ namespace Checkpointing.TrainerAgent;
 /// The data-plane half of a cluster save: one rank streams the tensors its <see cref="SavePlan"/>
 /// assigns into its shard in the store, then describes the shard for the run grain.
 /// </summary>
-public static class RankShardWriter
+internal static class RankShardWriter
 {
     /// <param name="tensors">At least the plan's tensors, and this rank's chunks of sharded tensors (all written); other whole
     /// tensors (another rank's share) are ignored.</param>

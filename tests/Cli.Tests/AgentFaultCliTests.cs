@@ -4,7 +4,7 @@ using Checkpointing.TestSupport;
 namespace Checkpointing.Cli.Tests;
 
 /// <summary>
-/// Blob storage goes down under a real `ckpt agent` process for longer than its outage budget: one JSON error event naming
+/// Blob storage goes down under a real `ckpt-lab agent` process for longer than its outage budget: one JSON error event naming
 /// the budget, exit code 1, the previous checkpoint still the run's last and loadable.
 /// </summary>
 [Collection(nameof(CliCollection))]
@@ -18,16 +18,16 @@ public sealed class AgentFaultCliTests
         var storage = silo.Azurite.ConnectionString.Replace($"127.0.0.1:{silo.Azurite.BlobPort}", $"127.0.0.1:{proxy.Port}", StringComparison.Ordinal);
         var cluster = silo.ClusterArgs("acme");
         // No periodic saves: the test asks for each checkpoint with checkpoint-now, so it knows when each upload happens.
-        var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
+        var created = await CliRunner.Ckpt.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
         Assert.True(created.ExitCode == 0, created.Error);
 
-        // Storage:OutageBudget as the environment carries it (ckpt agent --outage-budget 3 says the same).
+        // Storage:OutageBudget as the environment carries it (ckpt-lab agent --outage-budget 3 says the same).
         await using var first = AgentProcess.Start(await Attempt(cluster), storage, cluster, new Dictionary<string, string> { ["CKPT_Storage__OutageBudget"] = "00:00:03" });
         await first.Next("start");
-        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
+        await CliRunner.Ckpt.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
         var saved = (string)(await first.Next("saved"))["name"]!;
         proxy.Break();
-        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
+        await CliRunner.Ckpt.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
         var (exitCode, lines, stderr) = await first.WaitForExit();
 
         Assert.True(exitCode == 1, $"exit code {exitCode}; stderr: {stderr}");
@@ -40,7 +40,7 @@ public sealed class AgentFaultCliTests
         Assert.Equal(0, (int)error["rank"]!);
         Assert.Single(lines, l => l.Contains("\"error\"", StringComparison.Ordinal));
 
-        var run = (await CliRunner.InProcess(["run", "show", "acme/r1", "--json", .. cluster])).Json;
+        var run = (await CliRunner.Ckpt.InProcess(["run", "show", "acme/r1", "--json", .. cluster])).Json;
         Assert.Equal(saved, (string)run["last"]!);
         Assert.Equal([saved], run["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!));
 
@@ -51,5 +51,5 @@ public sealed class AgentFaultCliTests
     }
 
     private static async Task<long> Attempt(string[] cluster) =>
-        (long)(await CliRunner.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
+        (long)(await CliRunner.Ckpt.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
 }

@@ -4,7 +4,7 @@ using System.Threading.Channels;
 
 namespace Checkpointing.Cli.Tests;
 
-/// <summary>Rank 0 of acme/r1 as a child process (`ckpt agent`); its stdout JSON events are read as they come.</summary>
+/// <summary>Rank 0 of acme/r1 as a child process (`ckpt-lab agent`); its stdout JSON events are read as they come.</summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
@@ -29,7 +29,7 @@ public sealed class AgentProcess : IAsyncDisposable
         });
     }
 
-    public static AgentProcess Start(long epoch, string storage, string[] cluster, IReadOnlyDictionary<string, string>? environment = null) => new(CliRunner.Start(
+    public static AgentProcess Start(long epoch, string storage, string[] cluster, IReadOnlyDictionary<string, string>? environment = null) => new(CliRunner.Lab.Start(
         launcher: [], environment ?? new Dictionary<string, string>(),
         ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. cluster]));
 

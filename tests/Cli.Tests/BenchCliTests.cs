@@ -2,7 +2,7 @@ using System.Diagnostics;
 
 namespace Checkpointing.Cli.Tests;
 
-/// <summary><c>ckpt bench commits</c> as scripts/test.sh runs it: real Azurite, two real silos, the agents' client path.</summary>
+/// <summary><c>ckpt-bench commits</c> as scripts/test.sh runs it: real Azurite, two real silos, the agents' client path.</summary>
 [Collection(nameof(CliCollection))]
 public sealed class BenchCliTests
 {
@@ -11,8 +11,8 @@ public sealed class BenchCliTests
     [Fact]
     public async Task Production_config_commits_every_checkpoint_with_exact_catalogs_and_measures_the_window()
     {
-        var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "50", "--ranks", "4", "--commits", "2", "--grain-state", "blob", "--store", "blob", "--silos", "2", "--warmup-seconds", "0", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit,
+            "commits", "--runs", "50", "--ranks", "4", "--commits", "2", "--grain-state", "blob", "--store", "blob", "--silos", "2", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json; // the whole of stdout is one object
@@ -32,8 +32,8 @@ public sealed class BenchCliTests
     [Fact]
     public async Task Memory_grain_state_counts_the_serialized_writes_without_blob_grain_storage()
     {
-        var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "2", "--grain-state", "memory", "--store", "blob", "--silos", "1", "--warmup-seconds", "0", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit,
+            "commits", "--runs", "4", "--ranks", "2", "--commits", "2", "--grain-state", "memory", "--store", "blob", "--silos", "1", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json;
@@ -48,8 +48,8 @@ public sealed class BenchCliTests
     [Fact]
     public async Task With_a_rate_checkpoints_start_on_schedule_in_memory_storage_and_all_commit()
     {
-        var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "4", "--ranks", "2", "--commits", "3", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--rate", "20", "--warmup-seconds", "0", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit,
+            "commits", "--runs", "4", "--ranks", "2", "--commits", "3", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--rate", "20", "--warmup-seconds", "0", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json;
@@ -64,8 +64,8 @@ public sealed class BenchCliTests
     [Fact]
     public async Task Checkpoints_left_when_the_window_ends_are_failures_with_exit_code_1_and_one_error_line()
     {
-        var result = await CliRunner.OutOfProcess(Limit,
-            "bench", "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1", "--warmup-seconds", "0");
+        var result = await CliRunner.Bench.OutOfProcess(Limit,
+            "commits", "--runs", "2", "--ranks", "2", "--commits", "1000", "--max-seconds", "2", "--silos", "1", "--warmup-seconds", "0");
 
         Assert.Equal(1, result.ExitCode);
         var errors = result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries).Where(l => l.StartsWith("ckpt: ", StringComparison.Ordinal)).ToList();
@@ -78,13 +78,13 @@ public sealed class BenchCliTests
     [Fact]
     public async Task A_usage_error_is_one_line_or_one_json_object_and_starts_nothing()
     {
-        var plain = await CliRunner.InProcess("bench", "commits", "--runs", "0");
-        var json = await CliRunner.InProcess("bench", "commits", "--store", "s3", "--json");
-        var unknown = await CliRunner.InProcess("bench", "rollbacks");
+        var plain = await CliRunner.Bench.InProcess("commits", "--runs", "0");
+        var json = await CliRunner.Bench.InProcess("commits", "--store", "s3", "--json");
+        var unknown = await CliRunner.Bench.InProcess("rollbacks");
 
         Assert.Equal(CliApp.UsageExitCode, plain.ExitCode);
         Assert.Equal("", plain.Out);
-        Assert.Equal("ckpt: --runs must be an integer >= 1, got '0' (ckpt bench commits --help shows the usage)", plain.Error.Trim());
+        Assert.Equal("ckpt-bench: --runs must be an integer >= 1, got '0' (ckpt-bench commits --help shows the usage)", plain.Error.Trim());
         Assert.Equal(CliApp.UsageExitCode, json.ExitCode);
         Assert.Equal("", json.Error);
         Assert.Equal("--store must be blob or memory, got 's3'", (string)json.Json["error"]!);
@@ -100,7 +100,7 @@ public sealed class BenchCliTests
     [Fact]
     public async Task A_sigterm_to_ckpt_ends_the_silos_and_the_azurite_it_started()
     {
-        using var ckpt = CliRunner.Start("bench", "commits", "--runs", "2", "--ranks", "1", "--commits", "1000000", "--grain-state", "memory", "--store", "blob",
+        using var ckpt = CliRunner.Bench.Start("commits", "--runs", "2", "--ranks", "1", "--commits", "1000000", "--grain-state", "memory", "--store", "blob",
             "--silos", "1", "--warmup-seconds", "0", "--json");
         var timed = new TaskCompletionSource();
         ckpt.ErrorDataReceived += (_, e) => { if (e.Data?.Contains("[bench] timed:", StringComparison.Ordinal) == true) timed.TrySetResult(); };

@@ -1,7 +1,7 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
-using Checkpointing.Cli.Chaos;
 using Checkpointing.Formats;
+using Checkpointing.Lab.Chaos;
 using Checkpointing.Storage;
 using Checkpointing.TrainerAgent;
 

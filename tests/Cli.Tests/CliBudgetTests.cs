@@ -16,7 +16,7 @@ public sealed class CliBudgetTests : IDisposable
         var path = Path.Combine(_dir, "hostile.pth");
         await File.WriteAllBytesAsync(path, HostileFiles.ViewPth(size: [1L << 28], stride: [0]));
 
-        var result = await CliRunner.InProcess("inspect", path);
+        var result = await CliRunner.Ckpt.InProcess("inspect", path);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Equal("", result.Out);
@@ -31,7 +31,7 @@ public sealed class CliBudgetTests : IDisposable
         var path = Path.Combine(_dir, "laughs.pkl");
         await File.WriteAllBytesAsync(path, HostileFiles.BillionLaughs());
 
-        var result = await CliRunner.InProcess("inspect", path);
+        var result = await CliRunner.Ckpt.InProcess("inspect", path);
 
         Assert.Equal(1, result.ExitCode);
         var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
@@ -46,7 +46,7 @@ public sealed class CliBudgetTests : IDisposable
         var path = Path.Combine(_dir, "deep.pkl");
         await File.WriteAllBytesAsync(path, HostileFiles.DeepTupleKey());
 
-        var result = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(2), "inspect", path);
+        var result = await CliRunner.Ckpt.OutOfProcess(TimeSpan.FromMinutes(2), "inspect", path);
 
         Assert.Equal(1, result.ExitCode);
         var line = Assert.Single(result.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));

@@ -1,9 +1,9 @@
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Checkpointing.Core;
 using Checkpointing.Formats;
 using Checkpointing.Tests.Shared;
-using Checkpointing.Core;
 
 namespace Checkpointing.Cli.Tests;
 
@@ -34,7 +34,7 @@ public sealed class ConvertCliTests : IDisposable
     {
         var blobs = WriteC2Pkl(In("model.pkl"));
 
-        var first = await CliRunner.InProcess("convert", In("model.pkl"), In("a.pth"), "--rename", "c2", "--json");
+        var first = await CliRunner.Ckpt.InProcess("convert", In("model.pkl"), In("a.pth"), "--rename", "c2", "--json");
         Assert.Equal(0, first.ExitCode);
         Assert.Equal("pth", (string)first.Json["format"]!);
         Assert.Equal(6, (long)first.Json["tensors"]!);
@@ -49,10 +49,10 @@ public sealed class ConvertCliTests : IDisposable
         Assert.True((bool)a["values"]!["matching_heuristics"]!);
         Assert.Null(a["values"]!["__author__"]);
 
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("a.pth"), In("native"), "--json")).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("a.pth"), In("native"), "--json")).ExitCode);
         Assert.True(File.Exists(Path.Combine(In("native"), "manifest.json")));
-        Assert.Equal(0, (await CliRunner.InProcess("verify", In("native"))).ExitCode);
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("native"), In("c.pth"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", In("native"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("native"), In("c.pth"))).ExitCode);
 
         var c = TorchLoad(In("c.pth"));
         Assert.Equal(a["tensors"]!.ToJsonString(), c["tensors"]!.ToJsonString());
@@ -79,7 +79,7 @@ public sealed class ConvertCliTests : IDisposable
         };
         using (var stream = File.Create(In("target.pth"))) TorchFiles.Write(stream, target);
 
-        var text = await CliRunner.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--rename", "c2", "--match-to", In("target.pth"));
+        var text = await CliRunner.Ckpt.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--rename", "c2", "--match-to", In("target.pth"));
 
         Assert.Equal(0, text.ExitCode);
         Assert.Contains("Following weights matched with model:", text.Out, StringComparison.Ordinal);
@@ -88,13 +88,13 @@ public sealed class ConvertCliTests : IDisposable
         Assert.Contains("conv1_{b,w}", text.Out, StringComparison.Ordinal);
         Assert.Contains("warning: Shape of cls_score.bias in checkpoint is torch.Size([3]), while shape of roi_heads.cls_score.bias in model is torch.Size([4]).", text.Out, StringComparison.Ordinal);
 
-        var json = (await CliRunner.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--rename", "c2", "--match-to", In("target.pth"), "--json")).Json;
+        var json = (await CliRunner.Ckpt.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--rename", "c2", "--match-to", In("target.pth"), "--json")).Json;
         var match = json["match"]!;
         Assert.Equal(5, match["matched"]!.AsArray().Count);
         Assert.Contains(match["matched"]!.AsArray(), m => (string)m!["model"]! == "roi_heads.box_head.fc1.weight" && (string)m["checkpoint"]! == "fc6_w");
         Assert.Equal(["cls_score.bias"], match["unmatched"]!.AsArray().Select(k => (string)k!));
 
-        var inspect = (await CliRunner.InProcess("inspect", In("aligned.pth"), "--json")).Json;
+        var inspect = (await CliRunner.Ckpt.InProcess("inspect", In("aligned.pth"), "--json")).Json;
         var keys = inspect["tensors"]!.AsArray().Select(t => (string)t!["key"]!).ToList();
         Assert.Equal(["model/backbone.stem.conv1.bias", "model/backbone.stem.conv1.weight", "model/roi_heads.box_head.fc1.bias",
             "model/roi_heads.box_head.fc1.weight", "model/roi_heads.cls_score.weight", "model/cls_score.bias"], keys);
@@ -118,7 +118,7 @@ public sealed class ConvertCliTests : IDisposable
         using (var stream = File.Create(In("target.pth"))) TorchFiles.Write(stream, target);
 
         // No --rename: the file says __author__ = "Caffe2", which is what makes detectron2 convert the names.
-        var result = await CliRunner.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--match-to", In("target.pth"), "--json");
+        var result = await CliRunner.Ckpt.InProcess("convert", In("model.pkl"), In("aligned.pth"), "--match-to", In("target.pth"), "--json");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("c2", (string)result.Json["renamed"]!);
@@ -137,8 +137,8 @@ public sealed class ConvertCliTests : IDisposable
     {
         PythonScripts.Run("write_d2_folder", _dir);
 
-        var json = (await CliRunner.InProcess("inspect", In("model_0000009.pth"), "--json")).Json;
-        var text = await CliRunner.InProcess("inspect", In("model_0000009.pth"));
+        var json = (await CliRunner.Ckpt.InProcess("inspect", In("model_0000009.pth"), "--json")).Json;
+        var text = await CliRunner.Ckpt.InProcess("inspect", In("model_0000009.pth"));
 
         Assert.Equal("pth", (string)json["format"]!);
         var weight = json["tensors"]!.AsArray().Single(t => (string)t!["key"]! == "model/0.weight")!;
@@ -155,7 +155,7 @@ public sealed class ConvertCliTests : IDisposable
     [Fact]
     public async Task Convert_refuses_an_unknown_rename()
     {
-        var result = await CliRunner.InProcess("convert", In("a.pkl"), In("b.pth"), "--rename", "c3");
+        var result = await CliRunner.Ckpt.InProcess("convert", In("a.pkl"), In("b.pth"), "--rename", "c3");
         Assert.Equal(CliApp.UsageExitCode, result.ExitCode);
         Assert.Contains("--rename must be c2, got 'c3'", result.Error, StringComparison.Ordinal);
     }

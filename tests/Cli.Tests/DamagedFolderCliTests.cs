@@ -14,13 +14,13 @@ public sealed class DamagedFolderCliTests : IDisposable
     public async Task A_tag_naming_a_pth_checkpoint_file_is_sound()
     {
         var native = Path.Combine(_dir, "native");
-        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", native, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
+        Assert.Equal(0, (await CliRunner.Lab.InProcess("demo", "--dir", native, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
         var pthRun = Path.Combine(_dir, "pth");
         Directory.CreateDirectory(pthRun);
-        Assert.Equal(0, (await CliRunner.InProcess("convert", Path.Combine(native, "model_final"), Path.Combine(pthRun, "model_final.pth"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", Path.Combine(native, "model_final"), Path.Combine(pthRun, "model_final.pth"))).ExitCode);
         File.WriteAllText(Path.Combine(pthRun, "last_checkpoint"), "model_final.pth");
 
-        var ls = await CliRunner.InProcess("ls", pthRun, "--json");
+        var ls = await CliRunner.Ckpt.InProcess("ls", pthRun, "--json");
 
         Assert.Equal(0, ls.ExitCode);
         Assert.Equal("model_final.pth", (string)ls.Json["last"]!);
@@ -30,8 +30,8 @@ public sealed class DamagedFolderCliTests : IDisposable
     [Fact]
     public async Task Ls_lists_the_sound_checkpoints_and_marks_each_damaged_one_with_the_file_at_fault()
     {
-        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", _dir, "--iters", "5", "--period", "1", "--width", "8", "--json")).ExitCode);
-        var all = (await CliRunner.InProcess("ls", _dir, "--json")).Json["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!).ToList();
+        Assert.Equal(0, (await CliRunner.Lab.InProcess("demo", "--dir", _dir, "--iters", "5", "--period", "1", "--width", "8", "--json")).ExitCode);
+        var all = (await CliRunner.Ckpt.InProcess("ls", _dir, "--json")).Json["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!).ToList();
         // A duplicated key, a truncated manifest, a missing shard.
         var manifest = File.ReadAllText(Manifest("model_0000000"));
         Assert.Contains("\"run\":", manifest, StringComparison.Ordinal);
@@ -40,8 +40,8 @@ public sealed class DamagedFolderCliTests : IDisposable
         File.WriteAllBytes(Manifest("model_0000001"), truncated[..(truncated.Length / 2)]);
         File.Delete(Directory.GetFiles(Path.Combine(_dir, "model_0000002"), "shard-*").First());
 
-        var json = await CliRunner.InProcess("ls", _dir, "--json");
-        var text = await CliRunner.InProcess("ls", _dir);
+        var json = await CliRunner.Ckpt.InProcess("ls", _dir, "--json");
+        var text = await CliRunner.Ckpt.InProcess("ls", _dir);
 
         Assert.Equal(0, json.ExitCode);
         Assert.Equal(all.Except(["model_0000000", "model_0000001", "model_0000002"]), json.Json["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!));
@@ -61,13 +61,13 @@ public sealed class DamagedFolderCliTests : IDisposable
     [Fact]
     public async Task Inspect_and_verify_of_a_manifest_with_a_duplicated_key_name_the_file()
     {
-        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", _dir, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
+        Assert.Equal(0, (await CliRunner.Lab.InProcess("demo", "--dir", _dir, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
         var manifest = File.ReadAllText(Manifest("model_0000000"));
         File.WriteAllText(Manifest("model_0000000"), "{\"name\":\"model_0000000\"," + manifest[(manifest.IndexOf('{', StringComparison.Ordinal) + 1)..]);
         var checkpoint = Path.Combine(_dir, "model_0000000");
 
-        var inspect = await CliRunner.InProcess("inspect", checkpoint);
-        var verify = await CliRunner.InProcess("verify", checkpoint, "--json");
+        var inspect = await CliRunner.Ckpt.InProcess("inspect", checkpoint);
+        var verify = await CliRunner.Ckpt.InProcess("verify", checkpoint, "--json");
 
         FailureCliTests.AssertOneErrorLine(inspect, "model_0000000/manifest.json");
         Assert.Equal(1, verify.ExitCode);

@@ -20,12 +20,12 @@ public sealed class DashboardBrowserTests
         await using var silo = await TestSilo.StartAsync();
         var cluster = silo.ClusterArgs("acme");
         // No periodic saves: each checkpoint is asked for, so the test knows which ones exist.
-        var created = await CliRunner.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
+        var created = await CliRunner.Ckpt.InProcess(["run", "create", "acme/r1", "--period", "1000000", "--max-iter", "1000000", .. cluster]);
         Assert.True(created.ExitCode == 0, created.Error);
-        var epoch = (long)(await CliRunner.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
+        var epoch = (long)(await CliRunner.Ckpt.InProcess(["run", "attempt", "acme/r1", "--json", .. cluster])).Json["epoch"]!;
         await using var agent = AgentProcess.Start(epoch, silo.Azurite.ConnectionString, cluster);
         await agent.Next("start");
-        await CliRunner.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
+        await CliRunner.Ckpt.InProcess(["run", "checkpoint-now", "acme/r1", .. cluster]);
         var first = (string)(await agent.Next("saved"))["name"]!;
 
         using var playwright = await Playwright.CreateAsync();

@@ -1,5 +1,3 @@
-using System.Text.Json.Nodes;
-
 namespace Checkpointing.Cli.Tests;
 
 [Collection(nameof(CliCollection))]
@@ -14,7 +12,7 @@ public sealed class DemoCliTests : IDisposable
     [Fact]
     public async Task Demo_crashes_at_stop_at_then_resumes_from_the_last_checkpoint_and_finishes()
     {
-        var crashed = await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "50", "--period", "10", "--max-to-keep", "2", "--stop-at", "27", "--json");
+        var crashed = await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "50", "--period", "10", "--max-to-keep", "2", "--stop-at", "27", "--json");
         Assert.Equal(3, crashed.ExitCode);
         var first = crashed.Json;
         Assert.Null(first["resumed_from"]);
@@ -23,7 +21,7 @@ public sealed class DemoCliTests : IDisposable
         Assert.Equal("model_0000019", (string)first["last"]!);
         Assert.Equal(27, (long)first["crashed_at"]!);
 
-        var resumed = await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "50", "--period", "10", "--max-to-keep", "2", "--json");
+        var resumed = await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "50", "--period", "10", "--max-to-keep", "2", "--json");
         Assert.Equal(0, resumed.ExitCode);
         var second = resumed.Json;
         Assert.Equal("model_0000019", (string)second["resumed_from"]!);
@@ -31,7 +29,7 @@ public sealed class DemoCliTests : IDisposable
         Assert.Equal(["model_0000029", "model_0000039", "model_0000049", "model_final"], second["saved"]!.AsArray().Select(n => (string)n!));
         Assert.Equal("model_final", (string)second["last"]!);
 
-        var ls = (await CliRunner.InProcess("ls", Dir, "--json")).Json;
+        var ls = (await CliRunner.Ckpt.InProcess("ls", Dir, "--json")).Json;
         Assert.Equal("model_final", (string)ls["last"]!);
         var names = ls["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!).ToList();
         Assert.Equal(["model_0000039", "model_0000049", "model_final"], names);
@@ -42,11 +40,11 @@ public sealed class DemoCliTests : IDisposable
     public async Task Resumed_demo_ends_with_the_same_weights_as_an_uninterrupted_one()
     {
         var straight = Path.Combine(_dir, "straight");
-        await CliRunner.InProcess("demo", "--dir", straight, "--iters", "30", "--period", "10", "--json");
-        await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "30", "--period", "10", "--stop-at", "15", "--json");
-        await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "30", "--period", "10", "--json");
-        var a = (await CliRunner.InProcess("inspect", Path.Combine(straight, "model_final"), "--json")).Json;
-        var b = (await CliRunner.InProcess("inspect", Path.Combine(Dir, "model_final"), "--json")).Json;
+        await CliRunner.Lab.InProcess("demo", "--dir", straight, "--iters", "30", "--period", "10", "--json");
+        await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "30", "--period", "10", "--stop-at", "15", "--json");
+        await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "30", "--period", "10", "--json");
+        var a = (await CliRunner.Ckpt.InProcess("inspect", Path.Combine(straight, "model_final"), "--json")).Json;
+        var b = (await CliRunner.Ckpt.InProcess("inspect", Path.Combine(Dir, "model_final"), "--json")).Json;
         Assert.Equal(a["values"]!.ToJsonString(), b["values"]!.ToJsonString());
         var shardA = File.ReadAllBytes(Directory.GetFiles(Path.Combine(straight, "model_final"), "shard-*").Single());
         var shardB = File.ReadAllBytes(Directory.GetFiles(Path.Combine(Dir, "model_final"), "shard-*").Single());
@@ -56,8 +54,8 @@ public sealed class DemoCliTests : IDisposable
     [Fact]
     public async Task Inspect_lists_every_tensor_and_the_non_tensor_values()
     {
-        await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "10", "--period", "5", "--width", "8", "--json");
-        var inspect = (await CliRunner.InProcess("inspect", Path.Combine(Dir, "model_0000004"), "--json")).Json;
+        await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "10", "--period", "5", "--width", "8", "--json");
+        var inspect = (await CliRunner.Ckpt.InProcess("inspect", Path.Combine(Dir, "model_0000004"), "--json")).Json;
         Assert.Equal("model_0000004", (string)inspect["name"]!);
         Assert.Equal(4, (long)inspect["iteration"]!);
         var tensors = inspect["tensors"]!.AsArray();
@@ -69,7 +67,7 @@ public sealed class DemoCliTests : IDisposable
         Assert.Equal(4, (long)inspect["values"]!["iteration"]!);
         Assert.Equal("SGD", (string)inspect["values"]!["optimizer/type"]!);
 
-        var text = await CliRunner.InProcess("inspect", Path.Combine(Dir, "model_0000004"));
+        var text = await CliRunner.Ckpt.InProcess("inspect", Path.Combine(Dir, "model_0000004"));
         Assert.Contains("model/0.weight", text.Out);
         Assert.Contains("[8, 16]", text.Out);
     }
@@ -77,9 +75,9 @@ public sealed class DemoCliTests : IDisposable
     [Fact]
     public async Task Verify_passes_a_sound_checkpoint_and_fails_a_damaged_one_with_the_reason()
     {
-        await CliRunner.InProcess("demo", "--dir", Dir, "--iters", "5", "--period", "5", "--json");
+        await CliRunner.Lab.InProcess("demo", "--dir", Dir, "--iters", "5", "--period", "5", "--json");
         var checkpoint = Path.Combine(Dir, "model_0000004");
-        var ok = await CliRunner.InProcess("verify", checkpoint);
+        var ok = await CliRunner.Ckpt.InProcess("verify", checkpoint);
         Assert.Equal(0, ok.ExitCode);
         Assert.StartsWith("OK: model_0000004", ok.Out);
 
@@ -87,7 +85,7 @@ public sealed class DemoCliTests : IDisposable
         var bytes = File.ReadAllBytes(shard);
         bytes[^1] ^= 0xFF;
         File.WriteAllBytes(shard, bytes);
-        var bad = await CliRunner.InProcess("verify", checkpoint, "--json");
+        var bad = await CliRunner.Ckpt.InProcess("verify", checkpoint, "--json");
         Assert.Equal(1, bad.ExitCode);
         Assert.False((bool)bad.Json["ok"]!);
         Assert.Contains("checksum failed", (string)bad.Json["message"]!);
@@ -95,14 +93,14 @@ public sealed class DemoCliTests : IDisposable
     }
 
     [Theory]
-    [InlineData(new[] { "demo" }, "Option '--dir' is required")]
-    [InlineData(new[] { "demo", "--dir", "x", "--iters", "zero" }, "--iters must be an integer")]
-    [InlineData(new[] { "demo", "--dir", "x", "--bogus", "1" }, "unknown option '--bogus'")]
-    [InlineData(new[] { "frobnicate" }, "unknown command or argument 'frobnicate'")]
-    [InlineData(new[] { "ls" }, "ls needs DIR")]
-    public async Task Usage_errors_exit_2_with_a_message(string[] args, string message)
+    [InlineData("ckpt-lab", new[] { "demo" }, "Option '--dir' is required")]
+    [InlineData("ckpt-lab", new[] { "demo", "--dir", "x", "--iters", "zero" }, "--iters must be an integer")]
+    [InlineData("ckpt-lab", new[] { "demo", "--dir", "x", "--bogus", "1" }, "unknown option '--bogus'")]
+    [InlineData("ckpt", new[] { "frobnicate" }, "unknown command or argument 'frobnicate'")]
+    [InlineData("ckpt", new[] { "ls" }, "ls needs DIR")]
+    public async Task Usage_errors_exit_2_with_a_message(string tool, string[] args, string message)
     {
-        var result = await CliRunner.InProcess(args);
+        var result = await CliRunner.Named(tool).InProcess(args);
         Assert.Equal(2, result.ExitCode);
         Assert.Contains(message, result.Error);
     }
@@ -111,7 +109,7 @@ public sealed class DemoCliTests : IDisposable
     public async Task Inspect_of_a_folder_without_manifest_says_so()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "empty"));
-        var result = await CliRunner.InProcess("inspect", Path.Combine(_dir, "empty"));
+        var result = await CliRunner.Ckpt.InProcess("inspect", Path.Combine(_dir, "empty"));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("no manifest.json", result.Error);
     }

@@ -1,6 +1,6 @@
 using System.Runtime.Versioning;
 using System.Text.Json.Nodes;
-using Checkpointing.Storage;
+using Checkpointing.Processes;
 
 namespace Checkpointing.Cli.Tests;
 
@@ -24,26 +24,26 @@ public sealed class FailureCliTests : IDisposable
         // Each checkpoint is ~0.7 MB in two shards: two fit, the third's second shard does not.
         string[] demo = ["demo", "--dir", disk.Path, "--iters", "10", "--period", "1", "--width", "290", "--shards", "2"];
 
-        var text = await CliRunner.OutOfProcess(Limit, demo);
+        var text = await CliRunner.Lab.OutOfProcess(Limit, demo);
 
-        AssertOneErrorLine(text, "disk full: No space left on device");
+        AssertOneErrorLine(text, "disk full: No space left on device", tool: "ckpt-lab");
         Assert.Equal("model_0000001", File.ReadAllText(Path.Combine(disk.Path, "last_checkpoint")));
         AssertOnlyCommittedCheckpoints(disk.Path, "model_0000000", "model_0000001");
-        Assert.Equal(0, (await CliRunner.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
 
         // Resumed with --json, the same save fails the same way: one JSON object on stdout.
-        var json = await CliRunner.OutOfProcess(Limit, [.. demo, "--json"]);
+        var json = await CliRunner.Lab.OutOfProcess(Limit, [.. demo, "--json"]);
 
         AssertJsonError(json, "disk_full");
         Assert.Equal("model_0000001", File.ReadAllText(Path.Combine(disk.Path, "last_checkpoint")));
         AssertOnlyCommittedCheckpoints(disk.Path, "model_0000000", "model_0000001");
 
         // In one shard the disk fills on the checkpoint's first file: the folder the save created goes too.
-        var oneShard = await CliRunner.OutOfProcess(Limit, [.. demo[..^2], "--shards", "1"]);
+        var oneShard = await CliRunner.Lab.OutOfProcess(Limit, [.. demo[..^2], "--shards", "1"]);
 
-        AssertOneErrorLine(oneShard, "disk full: No space left on device");
+        AssertOneErrorLine(oneShard, "disk full: No space left on device", tool: "ckpt-lab");
         AssertOnlyCommittedCheckpoints(disk.Path, "model_0000000", "model_0000001");
-        Assert.Equal(0, (await CliRunner.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
     }
 
     [Fact]
@@ -51,18 +51,18 @@ public sealed class FailureCliTests : IDisposable
     {
         using var disk = Tmpfs.Mount(16 << 20);
         string[] demo = ["demo", "--dir", disk.Path, "--iters", "4", "--period", "2", "--width", "16"];
-        Assert.Equal(DemoCommand.CrashExitCode, (await CliRunner.OutOfProcess(Limit, [.. demo, "--stop-at", "2"])).ExitCode);
+        Assert.Equal(Checkpointing.Lab.DemoCommand.CrashExitCode, (await CliRunner.Lab.OutOfProcess(Limit, [.. demo, "--stop-at", "2"])).ExitCode);
         var before = Files(disk.Path);
         disk.RemountReadOnly();
 
-        var text = await CliRunner.OutOfProcess(Limit, demo);
-        var json = await CliRunner.OutOfProcess(Limit, [.. demo, "--json"]);
+        var text = await CliRunner.Lab.OutOfProcess(Limit, demo);
+        var json = await CliRunner.Lab.OutOfProcess(Limit, [.. demo, "--json"]);
 
-        AssertOneErrorLine(text, "read-only file system: Read-only file system");
+        AssertOneErrorLine(text, "read-only file system: Read-only file system", tool: "ckpt-lab");
         AssertJsonError(json, "read_only");
         Assert.Equal(before, Files(disk.Path));
         Assert.Equal("model_0000001", File.ReadAllText(Path.Combine(disk.Path, "last_checkpoint")));
-        Assert.Equal(0, (await CliRunner.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", Path.Combine(disk.Path, "model_0000001"))).ExitCode);
     }
 
     [Fact]
@@ -72,16 +72,16 @@ public sealed class FailureCliTests : IDisposable
         // Root ignores permission bits, so the save runs as the unprivileged user 'nobody'.
         var run = Path.Combine(_dir, "run");
         string[] demo = ["demo", "--dir", run, "--iters", "4", "--period", "2", "--width", "16"];
-        Assert.Equal(DemoCommand.CrashExitCode, (await CliRunner.OutOfProcess(Limit, [.. demo, "--stop-at", "2"])).ExitCode);
+        Assert.Equal(Checkpointing.Lab.DemoCommand.CrashExitCode, (await CliRunner.Lab.OutOfProcess(Limit, [.. demo, "--stop-at", "2"])).ExitCode);
         File.SetUnixFileMode(_dir, (UnixFileMode)0b111_101_101);
         File.SetUnixFileMode(run, (UnixFileMode)0b111_101_101);
         var before = Files(run);
         string[] asNobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
 
-        var text = await CliRunner.OutOfProcess(Limit, asNobody, demo);
-        var json = await CliRunner.OutOfProcess(Limit, asNobody, [.. demo, "--json"]);
+        var text = await CliRunner.Lab.OutOfProcess(Limit, asNobody, demo);
+        var json = await CliRunner.Lab.OutOfProcess(Limit, asNobody, [.. demo, "--json"]);
 
-        AssertOneErrorLine(text, "permission denied: Access to the path");
+        AssertOneErrorLine(text, "permission denied: Access to the path", tool: "ckpt-lab");
         AssertJsonError(json, "permission_denied");
         Assert.Equal(before, Files(run));
         Assert.Equal("model_0000001", File.ReadAllText(Path.Combine(run, "last_checkpoint")));
@@ -93,9 +93,9 @@ public sealed class FailureCliTests : IDisposable
         var nothingListens = $"127.0.0.1:{Azurite.FreePort()}";
         string[] cluster = ["--silo", nothingListens, "--token", "not-checked-before-connecting", "--connect-timeout", "2"];
 
-        var text = await CliRunner.OutOfProcess(Limit, ["run", "show", "acme/r1", .. cluster]);
-        var json = await CliRunner.OutOfProcess(Limit, ["run", "show", "acme/r1", "--json", .. cluster]);
-        var agent = await CliRunner.OutOfProcess(Limit, ["agent", "--run", "acme/r1", "--rank", "1", "--world-size", "2", "--epoch", "1", "--store-folder", _dir, .. cluster]);
+        var text = await CliRunner.Ckpt.OutOfProcess(Limit, ["run", "show", "acme/r1", .. cluster]);
+        var json = await CliRunner.Ckpt.OutOfProcess(Limit, ["run", "show", "acme/r1", "--json", .. cluster]);
+        var agent = await CliRunner.Lab.OutOfProcess(Limit, ["agent", "--run", "acme/r1", "--rank", "1", "--world-size", "2", "--epoch", "1", "--store-folder", _dir, .. cluster]);
 
         AssertOneErrorLine(text, $"cannot reach the silo at {nothingListens} (cluster 'checkpointing-dev') within 2 s");
         AssertJsonError(json, "silo_unreachable");
@@ -108,15 +108,15 @@ public sealed class FailureCliTests : IDisposable
     public async Task Refusing_to_touch_user_files_is_kind_refused()
     {
         var run = Path.Combine(_dir, "run");
-        Assert.Equal(0, (await CliRunner.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
+        Assert.Equal(0, (await CliRunner.Lab.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json")).ExitCode);
         var project = Path.Combine(_dir, "project");
         Directory.CreateDirectory(project);
         File.WriteAllText(Path.Combine(project, "notes.txt"), "mine");
         var linked = Path.Combine(run, "linked");
         Directory.CreateSymbolicLink(linked, Path.Combine(run, "model_final"));
 
-        var convert = await CliRunner.InProcess("convert", Path.Combine(run, "model_final"), project, "--json");
-        var inspect = await CliRunner.InProcess("inspect", linked, "--json");
+        var convert = await CliRunner.Ckpt.InProcess("convert", Path.Combine(run, "model_final"), project, "--json");
+        var inspect = await CliRunner.Ckpt.InProcess("inspect", linked, "--json");
 
         Assert.Equal(1, convert.ExitCode);
         Assert.Equal("refused", (string)convert.Json["kind"]!);
@@ -131,8 +131,8 @@ public sealed class FailureCliTests : IDisposable
     {
         var missing = Path.Combine(_dir, "missing.pth");
 
-        var plain = await CliRunner.OutOfProcess(Limit, "inspect", missing);
-        var verbose = await CliRunner.OutOfProcess(Limit, "inspect", missing, "--verbose");
+        var plain = await CliRunner.Ckpt.OutOfProcess(Limit, "inspect", missing);
+        var verbose = await CliRunner.Ckpt.OutOfProcess(Limit, "inspect", missing, "--verbose");
 
         AssertOneErrorLine(plain, missing);
         Assert.Equal(1, verbose.ExitCode);
@@ -143,8 +143,8 @@ public sealed class FailureCliTests : IDisposable
     [Fact]
     public async Task Usage_errors_are_one_line_or_one_json_object_with_exit_code_2()
     {
-        var missingValue = await CliRunner.InProcess("run", "show", "acme/r1", "--silo");
-        var json = await CliRunner.InProcess("ls", "--json");
+        var missingValue = await CliRunner.Ckpt.InProcess("run", "show", "acme/r1", "--silo");
+        var json = await CliRunner.Ckpt.InProcess("ls", "--json");
 
         Assert.Equal(CliApp.UsageExitCode, missingValue.ExitCode);
         Assert.Equal("ckpt: Required argument missing for option: '--silo'. (ckpt run show --help shows the usage)", missingValue.Error.Trim());
@@ -155,12 +155,12 @@ public sealed class FailureCliTests : IDisposable
     }
 
     /// <summary>Exit code 1 and one line on stderr besides the demo's progress lines: the error, no stack trace.</summary>
-    internal static void AssertOneErrorLine(CliResult result, string expected)
+    internal static void AssertOneErrorLine(CliResult result, string expected, string tool = "ckpt")
     {
         Assert.True(result.ExitCode == 1, $"exit code {result.ExitCode}; stderr: {result.Error}");
         var lines = NonProgressLines(result.Error);
         Assert.True(lines.Count == 1, $"expected one line on stderr, got {lines.Count}: {result.Error}");
-        Assert.StartsWith("ckpt: ", lines[0], StringComparison.Ordinal);
+        Assert.StartsWith($"{tool}: ", lines[0], StringComparison.Ordinal);
         Assert.Contains(expected, lines[0], StringComparison.Ordinal);
     }
 

@@ -1,6 +1,6 @@
 namespace Checkpointing.Cli.Tests;
 
-/// <summary><c>ckpt bench io</c> end to end, small: every row runs against its real reference (dd, python3 torch, Azurite).</summary>
+/// <summary><c>ckpt-bench io</c> end to end, small: every row runs against its real reference (dd, python3 torch, Azurite).</summary>
 [Collection(nameof(CliCollection))]
 public sealed class IoBenchCliTests
 {
@@ -9,7 +9,7 @@ public sealed class IoBenchCliTests
     [Fact]
     public async Task Every_named_row_is_measured_against_its_reference_and_printed_as_one_json_object()
     {
-        var result = await CliRunner.OutOfProcess(Limit, "bench", "io", "--size-mib", "8", "--repeat", "2", "--tensors", "4", "--shards", "2", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--repeat", "2", "--tensors", "4", "--shards", "2", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
         var summary = result.Json;
@@ -45,7 +45,7 @@ public sealed class IoBenchCliTests
     [Fact]
     public async Task An_unknown_row_is_a_usage_error_naming_the_known_rows()
     {
-        var result = await CliRunner.OutOfProcess(Limit, "bench", "io", "--rows", "local_save_vs_nothing", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--rows", "local_save_vs_nothing", "--json");
 
         Assert.Equal(2, result.ExitCode);
         Assert.Contains("local_save_vs_filestream", (string)result.Json["error"]!);

@@ -8,7 +8,7 @@ public sealed class JobCliTests
     public async Task Job_survives_a_killed_agent_resumes_exactly_and_ends_with_model_final()
     {
         var commandLines = new HashSet<string>();
-        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+        var result = await CliRunner.Lab.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
             ["job", "--agents", "2", "--iters", "50", "--period", "10", "--max-to-keep", "2", "--kill-at", "25", "--json"],
             (pid, stop) => ProcessTree.WatchDescendantsAsync(pid, commandLines, stop));
         Assert.True(result.ExitCode == 0, result.Error);
@@ -66,7 +66,7 @@ public sealed class JobCliTests
     [Fact]
     public async Task A_sharded_job_resumes_on_three_agents_reading_only_their_slices_and_ends_with_the_uninterrupted_weights()
     {
-        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+        var result = await CliRunner.Lab.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
             ["job", "--sharded", "--agents", "4", "--resume-agents", "3", "--iters", "40", "--period", "10", "--max-to-keep", "5", "--kill-at", "25", "--json"],
             (_, _) => Task.CompletedTask);
         Assert.True(result.ExitCode == 0, result.Error);
@@ -95,7 +95,7 @@ public sealed class JobCliTests
     [Fact]
     public async Task A_sharded_job_where_one_rank_holds_every_row_saves_and_resumes_on_more_agents()
     {
-        var result = await CliRunner.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+        var result = await CliRunner.Lab.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
             ["job", "--sharded", "--width", "1", "--agents", "2", "--resume-agents", "3", "--iters", "20", "--period", "5", "--kill-at", "12", "--json"]);
         Assert.True(result.ExitCode == 0, result.Error);
         Assert.True((bool)result.Json["weights_equal_to_uninterrupted"]!);

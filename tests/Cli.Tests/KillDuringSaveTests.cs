@@ -22,16 +22,16 @@ public sealed class KillDuringSaveTests : IDisposable
         Assert.False(File.Exists(Path.Combine(_dir, inFlight, "manifest.json")));
         Assert.Equal(tagged, File.ReadAllText(Path.Combine(_dir, "last_checkpoint")));
 
-        var ls = (await CliRunner.InProcess("ls", _dir, "--json")).Json;
+        var ls = (await CliRunner.Ckpt.InProcess("ls", _dir, "--json")).Json;
         Assert.Equal(tagged, (string)ls["last"]!);
         Assert.DoesNotContain(inFlight, ls["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!));
 
-        var verify = await CliRunner.InProcess("verify", Path.Combine(_dir, tagged));
+        var verify = await CliRunner.Ckpt.InProcess("verify", Path.Combine(_dir, tagged));
         Assert.Equal(0, verify.ExitCode);
 
         // A new process resumes from the tagged checkpoint and finishes.
         var taggedIteration = long.Parse(tagged["model_".Length..], System.Globalization.CultureInfo.InvariantCulture);
-        var resume = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json"]);
+        var resume = await CliRunner.Lab.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json"]);
         Assert.True(resume.ExitCode == 0, resume.Error);
         Assert.Equal(tagged, (string)resume.Json["resumed_from"]!);
         Assert.Equal(taggedIteration + 1, (long)resume.Json["start_iter"]!);
@@ -46,7 +46,7 @@ public sealed class KillDuringSaveTests : IDisposable
 
         var tagged = File.ReadAllText(Path.Combine(_dir, "last_checkpoint"));
         var taggedIteration = long.Parse(tagged["model_".Length..], System.Globalization.CultureInfo.InvariantCulture);
-        var resume = await CliRunner.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json", "--leftover-min-age", "0"]); // the kills were just now
+        var resume = await CliRunner.Lab.OutOfProcess(TimeSpan.FromMinutes(3), ["demo", "--dir", _dir, .. DemoArgs[2..], "--iters", $"{taggedIteration + 3}", "--json", "--leftover-min-age", "0"]); // the kills were just now
         Assert.True(resume.ExitCode == 0, resume.Error);
 
         // max_to_keep 2: the two newest periodic checkpoints, model_final, and the tag; nothing hidden, nothing half-written.
@@ -68,7 +68,7 @@ public sealed class KillDuringSaveTests : IDisposable
         var tagFile = Path.Combine(_dir, "last_checkpoint");
         var tagBefore = File.Exists(tagFile) ? File.ReadAllText(tagFile) : null;
         var leftBefore = Directory.EnumerateFiles(_dir, ".shard-*.tmp-*", new EnumerationOptions { RecurseSubdirectories = true, AttributesToSkip = 0 }).ToHashSet();
-        using var process = CliRunner.Start(["demo", "--dir", _dir, .. DemoArgs]);
+        using var process = CliRunner.Lab.Start(["demo", "--dir", _dir, .. DemoArgs]);
         var stderr = process.StandardError.ReadToEndAsync();
         try
         {
@@ -102,7 +102,7 @@ public sealed class KillDuringSaveTests : IDisposable
     {
         for (var attempt = 1; attempt <= 3; attempt++)
         {
-            using var process = CliRunner.Start(["demo", "--dir", _dir, .. DemoArgs]);
+            using var process = CliRunner.Lab.Start(["demo", "--dir", _dir, .. DemoArgs]);
             var stderr = process.StandardError.ReadToEndAsync();
             try
             {

@@ -38,7 +38,7 @@ public sealed class SafetensorsCliTests : IDisposable
     {
         var expected = WriteDTypesFile(In("weights.safetensors"));
 
-        var result = await CliRunner.InProcess("inspect", In("weights.safetensors"), "--json");
+        var result = await CliRunner.Ckpt.InProcess("inspect", In("weights.safetensors"), "--json");
 
         Assert.Equal(0, result.ExitCode);
         Assert.Equal("safetensors", (string)result.Json["format"]!);
@@ -53,19 +53,19 @@ public sealed class SafetensorsCliTests : IDisposable
     {
         var expected = WriteDTypesFile(In("weights.safetensors"));
 
-        var direct = await CliRunner.InProcess("convert", In("weights.safetensors"), In("copy.safetensors"), "--json");
+        var direct = await CliRunner.Ckpt.InProcess("convert", In("weights.safetensors"), In("copy.safetensors"), "--json");
         Assert.Equal(0, direct.ExitCode);
         Assert.Equal("safetensors", (string)direct.Json["format"]!);
         var (copied, copiedMetadata) = SafetensorsFile.Read(In("copy.safetensors"), HostTensor.Allocator);
         AssertSameTensors(expected, copied);
         Assert.Equal(new Dictionary<string, string> { ["format"] = "pt", ["source"] = "hand-written" }, copiedMetadata);
 
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("weights.safetensors"), In("native"))).ExitCode);
-        Assert.Equal(0, (await CliRunner.InProcess("verify", In("native"))).ExitCode);
-        var inspected = await CliRunner.InProcess("inspect", In("native"), "--json");
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("weights.safetensors"), In("native"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", In("native"))).ExitCode);
+        var inspected = await CliRunner.Ckpt.InProcess("inspect", In("native"), "--json");
         Assert.Equal("hand-written", (string)inspected.Json["values"]!["__metadata__/source"]!);
 
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("native"), In("back.safetensors"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("native"), In("back.safetensors"))).ExitCode);
         var (back, backMetadata) = SafetensorsFile.Read(In("back.safetensors"), HostTensor.Allocator);
         AssertSameTensors(expected, back);
         Assert.Equal(copiedMetadata, backMetadata);
@@ -76,7 +76,7 @@ public sealed class SafetensorsCliTests : IDisposable
     {
         var expected = JsonNode.Parse(PythonScripts.Run("write_safetensors_model", In("model.safetensors")))!.AsObject();
 
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("model.safetensors"), In("model.pth"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("model.safetensors"), In("model.pth"))).ExitCode);
 
         var loaded = JsonNode.Parse(PythonScripts.Run("read_pth", In("model.pth")))!.AsObject();
         Assert.Equal(expected.Select(e => e.Key).Order(StringComparer.Ordinal), loaded["model_keys"]!.AsArray().Select(k => (string)k!).Order(StringComparer.Ordinal));
@@ -90,7 +90,7 @@ public sealed class SafetensorsCliTests : IDisposable
     {
         WriteDTypesFile(In("weights.safetensors"));
 
-        var result = await CliRunner.InProcess("convert", In("weights.safetensors"), In("out.pth"));
+        var result = await CliRunner.Ckpt.InProcess("convert", In("weights.safetensors"), In("out.pth"));
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("cannot hold U", result.Error);

@@ -16,7 +16,7 @@ public sealed class SaveSafetyCliTests : IDisposable
     /// <summary>A small native checkpoint made by the demo; returns its folder.</summary>
     private async Task<string> SmallCheckpoint()
     {
-        var demo = await CliRunner.InProcess("demo", "--dir", In("run"), "--iters", "2", "--period", "1", "--width", "8", "--json");
+        var demo = await CliRunner.Lab.InProcess("demo", "--dir", In("run"), "--iters", "2", "--period", "1", "--width", "8", "--json");
         Assert.True(demo.ExitCode == 0, demo.Error);
         return Path.Combine(In("run"), "model_final");
     }
@@ -37,7 +37,7 @@ public sealed class SaveSafetyCliTests : IDisposable
         File.WriteAllText(Path.Combine(project, "README.md"), "# project");
         var before = Snapshot(project);
 
-        var result = await CliRunner.InProcess("convert", source, project);
+        var result = await CliRunner.Ckpt.InProcess("convert", source, project);
 
         Assert.Equal(1, result.ExitCode);
         Assert.Contains(project, result.Error);
@@ -48,7 +48,7 @@ public sealed class SaveSafetyCliTests : IDisposable
         var hiddenOnly = In("hidden_only");
         Directory.CreateDirectory(hiddenOnly);
         File.WriteAllText(Path.Combine(hiddenOnly, ".env"), "SECRET=1");
-        Assert.Equal(1, (await CliRunner.InProcess("convert", source, hiddenOnly)).ExitCode);
+        Assert.Equal(1, (await CliRunner.Ckpt.InProcess("convert", source, hiddenOnly)).ExitCode);
         Assert.Equal(["SECRET=1"], Directory.GetFiles(hiddenOnly).Select(File.ReadAllText));
     }
 
@@ -57,10 +57,10 @@ public sealed class SaveSafetyCliTests : IDisposable
     {
         var source = await SmallCheckpoint();
         var destination = In("converted");
-        Assert.Equal(0, (await CliRunner.InProcess("convert", source, destination)).ExitCode);
-        Assert.Equal(0, (await CliRunner.InProcess("convert", source, destination)).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", source, destination)).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", source, destination)).ExitCode);
         Assert.Equal(2, Directory.GetFiles(destination).Length); // manifest + the new shard; the old shard is gone
-        Assert.Equal(0, (await CliRunner.InProcess("verify", destination)).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", destination)).ExitCode);
     }
 
     [Fact]
@@ -72,7 +72,7 @@ public sealed class SaveSafetyCliTests : IDisposable
         File.WriteAllText(tag, "");
         var before = Snapshot(run);
 
-        var result = await CliRunner.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json");
+        var result = await CliRunner.Lab.InProcess("demo", "--dir", run, "--iters", "2", "--period", "1", "--width", "8", "--json");
 
         Assert.Equal(1, result.ExitCode);
         var error = (string)result.Json["error"]!; // with --json the failure is one object on stdout
@@ -89,7 +89,7 @@ public sealed class SaveSafetyCliTests : IDisposable
         var destination = In("traced");
         var trace = In("strace.log");
         var info = new ProcessStartInfo("strace") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var a in new[] { "-f", "-qq", "--seccomp-bpf", "-e", "trace=rename,renameat,renameat2,open,openat,fsync", "-o", trace, "dotnet", CliRunner.CkptDll, "convert", source, destination })
+        foreach (var a in new[] { "-f", "-qq", "--seccomp-bpf", "-e", "trace=rename,renameat,renameat2,open,openat,fsync", "-o", trace, "dotnet", CliRunner.Ckpt.Dll, "convert", source, destination })
             info.ArgumentList.Add(a);
         using (var process = Process.Start(info) ?? throw new InvalidOperationException("strace (apt package strace) is needed for this test"))
         {

@@ -74,13 +74,13 @@ public sealed class ShardedConvertCliTests : IDisposable
         var original = await WriteWholeAsync("whole");
         await File.WriteAllTextAsync(In("layout.json"), Layout);
 
-        var split = await CliRunner.InProcess("convert", In("whole"), In("sharded"), "--layout", In("layout.json"), "--json");
+        var split = await CliRunner.Ckpt.InProcess("convert", In("whole"), In("sharded"), "--layout", In("layout.json"), "--json");
         Assert.Equal(0, split.ExitCode);
         Assert.Equal(5, (long)split.Json["sharded_tensors"]!);
         Assert.Equal(3, (long)split.Json["parts"]!);
-        Assert.Equal(0, (await CliRunner.InProcess("verify", In("sharded"))).ExitCode);
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", In("sharded"))).ExitCode);
 
-        var inspect = (await CliRunner.InProcess("inspect", In("sharded"), "--json")).Json;
+        var inspect = (await CliRunner.Ckpt.InProcess("inspect", In("sharded"), "--json")).Json;
         var sharded = inspect["sharded"]!.AsArray().ToDictionary(t => (string)t!["key"]!, t => t!["chunks"]!.AsArray().Count);
         Assert.Equal(new Dictionary<string, int>
         {
@@ -92,14 +92,14 @@ public sealed class ShardedConvertCliTests : IDisposable
         var assembled = JsonNode.Parse(PythonScripts.Run("consolidate_native", In("sharded")))!.AsObject();
         foreach (var key in sharded.Keys) Assert.Equal(original[key], (string)assembled[key]!["sha256"]!);
 
-        var pth = await CliRunner.InProcess("convert", In("sharded"), In("consolidated.pth"), "--json");
+        var pth = await CliRunner.Ckpt.InProcess("convert", In("sharded"), In("consolidated.pth"), "--json");
         Assert.Equal(0, pth.ExitCode);
         var loaded = JsonNode.Parse(PythonScripts.Run("read_pth", In("consolidated.pth")))!["tensors"]!.AsObject();
         foreach (var (key, sha) in original) Assert.Equal(sha, (string)loaded[key]!["sha256"]!);
         Assert.Equal([6L, 5], loaded["model/fc1.weight"]!["shape"]!.AsArray().Select(d => (long)d!));
 
-        Assert.Equal(0, (await CliRunner.InProcess("convert", In("sharded"), In("single"))).ExitCode);
-        var single = (await CliRunner.InProcess("inspect", In("single"), "--json")).Json;
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess("convert", In("sharded"), In("single"))).ExitCode);
+        var single = (await CliRunner.Ckpt.InProcess("inspect", In("single"), "--json")).Json;
         Assert.Empty(single["sharded"]!.AsArray());
         var native = JsonNode.Parse(PythonScripts.Run("read_native", In("single")))!.AsObject();
         foreach (var (key, sha) in original) Assert.Equal(sha, (string)native[key]!["sha256"]!);
@@ -114,7 +114,7 @@ public sealed class ShardedConvertCliTests : IDisposable
     {
         await WriteWholeAsync("whole");
         await File.WriteAllTextAsync(In("bad.json"), layout);
-        var result = await CliRunner.InProcess("convert", In("whole"), In("out"), "--layout", In("bad.json"));
+        var result = await CliRunner.Ckpt.InProcess("convert", In("whole"), In("out"), "--layout", In("bad.json"));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains(message, result.Error);
         Assert.Single(result.Error.Trim().Split('\n'));
@@ -126,7 +126,7 @@ public sealed class ShardedConvertCliTests : IDisposable
     {
         await WriteWholeAsync("whole");
         await File.WriteAllTextAsync(In("layout.json"), Layout);
-        var result = await CliRunner.InProcess("convert", In("whole"), In("out.pth"), "--layout", In("layout.json"));
+        var result = await CliRunner.Ckpt.InProcess("convert", In("whole"), In("out.pth"), "--layout", In("layout.json"));
         Assert.Equal(1, result.ExitCode);
         Assert.Contains("holds whole tensors", result.Error);
     }

@@ -1,6 +1,6 @@
 using System.Security.Cryptography;
 using Checkpointing.Contracts;
-using Checkpointing.Storage;
+using Checkpointing.Processes;
 
 namespace Checkpointing.Cli.Tests;
 
@@ -24,14 +24,14 @@ public sealed class TestSilo : IAsyncDisposable
     public int HttpPort { get; }
     public string SigningKey { get; }
 
-    public static string RepoRoot => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.CkptDll)!, "..", "..", "..", "..", "..", ".."));
+    public static string RepoRoot => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.Ckpt.Dll)!, "..", "..", "..", "..", "..", ".."));
 
     public static async Task<TestSilo> StartAsync()
     {
         var azurite = await Azurite.StartAsync(RepoRoot);
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var (siloPort, gateway, health) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
-        var siloDll = CliRunner.CkptDll.Replace(Path.Combine("src", "Cli"), Path.Combine("src", "Silo"), StringComparison.Ordinal).Replace("ckpt.dll", "Checkpointing.Silo.dll", StringComparison.Ordinal);
+        var siloDll = CliRunner.Ckpt.Dll.Replace(Path.Combine("src", "Cli"), Path.Combine("src", "Silo"), StringComparison.Ordinal).Replace("ckpt.dll", "Checkpointing.Silo.dll", StringComparison.Ordinal);
         var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
         {
             ["CKPT_Silo__SiloPort"] = $"{siloPort}",

@@ -1,6 +1,5 @@
 using System.Text;
 using Checkpointing.Abstractions;
-using Checkpointing.Formats;
 using Checkpointing.Storage;
 
 namespace Checkpointing.Formats.Tests;

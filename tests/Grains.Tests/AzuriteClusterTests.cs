@@ -2,6 +2,7 @@ using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
 using Checkpointing.Formats;
+using Checkpointing.Processes;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 using Microsoft.Extensions.DependencyInjection;

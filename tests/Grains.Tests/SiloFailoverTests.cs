@@ -7,7 +7,6 @@ using Checkpointing.TestSupport;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Orleans.Configuration;
-using Orleans.Runtime;
 
 namespace Checkpointing.Grains.Tests;
 

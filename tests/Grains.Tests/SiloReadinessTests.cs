@@ -1,6 +1,6 @@
 using Azure.Storage.Blobs;
 using Azure.Storage.Sas;
-using Checkpointing.Storage;
+using Checkpointing.Processes;
 using Checkpointing.TestSupport;
 
 namespace Checkpointing.Grains.Tests;

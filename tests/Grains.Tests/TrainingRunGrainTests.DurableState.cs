@@ -1,7 +1,6 @@
 using Checkpointing.TestSupport;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
-using Orleans.Storage;
 
 namespace Checkpointing.Grains.Tests;
 

@@ -1,9 +1,10 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
+using Checkpointing.Core;
+using Checkpointing.Processes;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
-using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
 using Orleans.TestingHost;
 using TorchSharp;

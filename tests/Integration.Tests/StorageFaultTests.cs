@@ -1,10 +1,11 @@
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Contracts;
+using Checkpointing.Core;
 using Checkpointing.Formats;
+using Checkpointing.Processes;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
-using Checkpointing.Core;
 using Checkpointing.TrainerAgent;
 using Orleans.TestingHost;
 

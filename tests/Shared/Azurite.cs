@@ -1,4 +1,4 @@
-using Checkpointing.Storage;
+using Checkpointing.Processes;
 
 namespace Checkpointing.TestSupport;
 

@@ -1,5 +1,5 @@
-using Checkpointing.Storage;
 using System.Diagnostics;
+using Checkpointing.Processes;
 using Checkpointing.TestSupport;
 
 namespace Checkpointing.TestSupport;

@@ -1,7 +1,7 @@
-using Checkpointing.Storage;
 using Azure.Core;
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
+using Checkpointing.Processes;
 using Checkpointing.TestSupport;
 
 namespace Checkpointing.Storage.Tests;

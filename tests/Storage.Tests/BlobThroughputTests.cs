@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
+using Checkpointing.Processes;
 using Checkpointing.TestSupport;
 using Xunit.Abstractions;
 

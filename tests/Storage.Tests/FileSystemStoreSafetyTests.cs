@@ -1,5 +1,3 @@
-using Checkpointing.Storage;
-
 namespace Checkpointing.Storage.Tests;
 
 /// <summary>The folder store never follows a symbolic link below its root, and collects only its own temporary files.</summary>

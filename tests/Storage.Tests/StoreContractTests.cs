@@ -1,5 +1,4 @@
 using Checkpointing.Abstractions;
-using Checkpointing.Storage;
 
 namespace Checkpointing.Storage.Tests;
 

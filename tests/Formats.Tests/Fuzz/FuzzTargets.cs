@@ -1,4 +1,3 @@
-using Checkpointing.TestSupport;
 using System.IO.Compression;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;

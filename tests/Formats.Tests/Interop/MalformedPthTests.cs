@@ -1,5 +1,4 @@
 using Checkpointing.TestSupport;
-using System.IO.Compression;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;
 

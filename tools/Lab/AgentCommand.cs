@@ -1,0 +1,133 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+using Checkpointing.Abstractions;
+using Checkpointing.Cli;
+using Checkpointing.Contracts;
+using Checkpointing.TrainerAgent;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+
+namespace Checkpointing.Lab;
+
+/// <summary>
+/// <c>ckpt-lab agent</c>: one rank of the demo training job in cluster mode. It resumes from the run
+/// grain's last checkpoint, trains, saves per the grain's policy (streaming its share of the shards
+/// into the blob store), and prints one JSON line per event on stdout for the launcher.
+/// </summary>
+/// <remarks>
+/// The demo has no collective communication: every rank computes the same deterministic step, so
+/// the replicas stay identical as data-parallel replicas would after their all-reduce.
+/// </remarks>
+public static class AgentCommand
+{
+    public static Command Build(CliContext context)
+    {
+        var run = CliOptions.RequiredText("--run", "the run this rank trains", "TENANT/RUN");
+        var rank = CliOptions.Integer("--rank", "this rank", 0, min: 0);
+        var worldSize = CliOptions.Integer("--world-size", "ranks in the job", 1, min: 1);
+        var epoch = CliOptions.Integer("--epoch", "the attempt this rank belongs to (from ckpt run attempt)", 0, min: 1);
+        var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
+        var seed = CliOptions.Integer("--seed", "random seed", 1);
+        var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
+        var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
+        var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
+        var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
+        var outageBudget = CliOptions.OptionalInteger("--outage-budget",
+            $"seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails; default: env {OutageBudgetVariable} (a duration, e.g. 00:05:00), else {RankCommitter.DefaultOutageBudget.TotalSeconds:0}",
+            min: 0);
+        var command = new Command("agent", "one training rank in cluster mode (what `ckpt-lab job` launches); JSON events on stdout")
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget);
+        var cluster = ClusterOptions.AddTo(command);
+        var store = StoreOptions.AddTo(command);
+        command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
+            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
+            parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment()),
+            cluster.Read(parse), store.Read(parse), context));
+        return command;
+    }
+
+    /// <summary>The configuration key Storage:OutageBudget, as the environment carries it for agents (like the silo's CKPT_ settings).</summary>
+    public const string OutageBudgetVariable = "CKPT_Storage__OutageBudget";
+
+    private static TimeSpan OutageBudgetFromEnvironment()
+    {
+        if (Environment.GetEnvironmentVariable(OutageBudgetVariable) is not { Length: > 0 } text) return RankCommitter.DefaultOutageBudget;
+        return TimeSpan.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, out var budget) && budget >= TimeSpan.Zero
+            ? budget
+            : throw new UsageException($"{OutageBudgetVariable}={text} is not a duration such as 00:02:00", "ckpt-lab agent");
+    }
+
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded,
+        TimeSpan OutageBudget);
+
+    private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
+    {
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget) = o;
+        if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");
+        // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
+        using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
+            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(Core.AgentMetrics.MeterName).AddOtlpExporter().Build()
+            : null;
+
+        await using var connection = await ClusterOptions.ConnectAsync(options);
+        var policy = await RunAgent.ReadPolicyAsync(connection.Client, run);
+        var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
+        var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
+        var loaded = new Formats.LoadStatistics();
+        var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
+        agent.Backend.Committer.Incremental = incremental;
+        agent.Backend.Committer.OutageBudget = outageBudget;
+        agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
+
+        var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;
+        var extra = await agent.Checkpointer.ResumeOrLoadAsync("", resume: true);
+        var start = extra.TryGetValue("iteration", out var it) && it is long last ? last + 1 : 0;
+        Emit(context, "start", rank, new JsonObject
+        {
+            ["resumed_from"] = resumedFrom, ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch,
+            ["bytes_read"] = sharded ? loaded.BytesRead : null, ["bytes_needed"] = sharded ? loaded.BytesNeeded : null,
+        });
+
+        for (var iteration = start; iteration < iterations; iteration++)
+        {
+            if (iteration == holdAt)
+            {
+                // Lets a launcher kill this rank at an exact point: it stops here until it is killed.
+                Emit(context, "hold", rank, new JsonObject { ["iteration"] = iteration });
+                await Task.Delay(TimeSpan.FromMinutes(10));
+                throw new TimeoutException($"rank {rank} was held at iteration {iteration} for 10 minutes and never killed");
+            }
+            var loss = step(iteration);
+            if (stepDelay > TimeSpan.Zero) await Task.Delay(stepDelay);
+            Emit(context, "step", rank, new JsonObject { ["iteration"] = iteration, ["loss"] = loss });
+            await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = loss });
+        }
+        Emit(context, "done", rank, new JsonObject { ["last"] = await agent.Backend.GetLastAsync(CancellationToken.None) });
+        context.Logger("agent").LogInformation("rank {Rank} finished", rank);
+        return 0;
+    }
+
+    /// <summary>The replicated demo model (every rank holds it whole), or this rank's slices of the tensor-parallel one.</summary>
+    internal static (TorchSharp.torch.nn.Module Model, IEnumerable<KeyValuePair<string, object>> Checkpointables, Func<long, double> Step, Func<string, TensorLayout?>? Layouts)
+        Training(bool sharded, long seed, int width, long iterations, int rank, int worldSize)
+    {
+        if (sharded)
+        {
+            var parts = new ShardedTraining(seed, width, iterations, rank, worldSize);
+            return (parts.Model, parts.Checkpointables, parts.Step, parts.Layout);
+        }
+        var replica = new DemoTraining(seed, width, iterations);
+        return (replica.Model, replica.Checkpointables, replica.Step, null);
+    }
+
+    private static void Emit(CliContext context, string kind, int rank, JsonObject fields)
+    {
+        fields["event"] = kind;
+        fields["rank"] = rank;
+        lock (context.Out)
+        {
+            context.Out.WriteLine(fields.ToJsonString());
+            context.Out.Flush();
+        }
+    }
+}
