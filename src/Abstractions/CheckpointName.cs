@@ -21,7 +21,8 @@ public static class CheckpointName
 
     public static bool IsValid(string? name) => Problem(name) is null;
 
-    private static string? Problem(string? name)
+    /// <summary>Why <paramref name="name"/> is not a valid name, or null when it is one.</summary>
+    public static string? Problem(string? name)
     {
         if (string.IsNullOrEmpty(name)) return "it is empty";
         if (name.Length > MaxLength) return $"it is longer than {MaxLength} characters";

@@ -13,7 +13,7 @@ public static class CatalogCommands
     public static Command Ls(CliContext context)
     {
         var dir = new Argument<string?>("DIR") { Description = "a folder of checkpoints", Arity = ArgumentArity.ZeroOrOne };
-        var run = CliOptions.Text("--run", "list a run's catalog from its run grain instead (cluster mode)", "TENANT/RUN");
+        var run = CliOptions.RunOption("--run", "list a run's catalog from its run grain instead (cluster mode)");
         var json = CliOptions.Json();
         var command = new Command("ls", "list the checkpoints in DIR (LOGICAL tensor bytes, bytes WRITTEN by each save); * marks last_checkpoint").With(dir, run, json);
         var cluster = ClusterOptions.AddTo(command);
@@ -23,7 +23,7 @@ public static class CatalogCommands
             {
                 // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
                 await using var connection = await cluster.ConnectAsync(parse);
-                RunCommands.Print(context, parse.GetValue(json), await connection.Run(Contracts.RunId.Parse(id)).Get());
+                RunCommands.Print(context, parse.GetValue(json), await connection.Run(id).Get());
                 return 0;
             }
             return await LsAsync(parse.GetValue(dir) ?? throw new UsageException("ls needs DIR (or --run TENANT/RUN)", "ckpt ls"), parse.GetValue(json), context);
@@ -33,7 +33,7 @@ public static class CatalogCommands
 
     private static async Task<int> LsAsync(string dir, bool jsonOut, CliContext context)
     {
-        if (!Directory.Exists(dir)) throw new UsageException($"no such folder: {dir}", "ckpt ls");
+        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"no such folder: {dir}");
         var survey = await CheckpointSurvey.OfFolderAsync(dir);
         if (jsonOut)
         {

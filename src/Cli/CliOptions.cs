@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
+using Checkpointing.Contracts;
 
 namespace Checkpointing.Cli;
 
@@ -88,6 +89,23 @@ public static class CliOptions
     }
 
     public static Argument<string> Positional(string name, string description) => new(name) { Description = description };
+
+    /// <summary>A run "tenant/run" as an argument: a malformed one is a usage error of the command that took it.</summary>
+    public static Argument<RunId> RunArgument(string description) => new("TENANT/RUN") { Description = description, CustomParser = r => ParseRun(r, "TENANT/RUN") };
+
+    /// <summary>A run "tenant/run" as an option, or null when not given; a malformed one is a usage error.</summary>
+    public static Option<RunId?> RunOption(string name, string description) => new(name) { Description = description, HelpName = "TENANT/RUN", CustomParser = r => ParseRun(r, name) };
+
+    private static RunId? ParseRun(ArgumentResult result, string name)
+    {
+        var text = result.Tokens.Single().Value;
+        if (RunId.Problem(text) is { } problem)
+        {
+            result.AddError($"{name}: {char.ToLowerInvariant(problem[0])}{problem[1..]}");
+            return null;
+        }
+        return RunId.Parse(text);
+    }
 
     private static long? ParseInteger(ArgumentResult result, string name, long min)
     {

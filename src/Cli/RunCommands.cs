@@ -33,7 +33,7 @@ public static class RunCommands
     /// <summary>The options of a run command: TENANT/RUN, --json and the cluster's.</summary>
     private sealed class RunCommandOptions(Command command)
     {
-        public Argument<string> Run { get; } = CliOptions.Positional("TENANT/RUN", "the run");
+        public Argument<RunId> Run { get; } = CliOptions.RunArgument("the run");
         public Option<bool> Json { get; } = CliOptions.Json();
         public ClusterOptions Cluster { get; private set; } = null!;
 
@@ -44,7 +44,7 @@ public static class RunCommands
             return this;
         }
 
-        public RunId Id(ParseResult parse) => RunId.Parse(parse.GetValue(Run)!);
+        public RunId Id(ParseResult parse) => parse.GetValue(Run)!;
     }
 
     /// <summary>A run command that prints the run (as `run show` does); one that takes policy options gets them as a change to a policy.</summary>

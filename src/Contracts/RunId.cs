@@ -9,11 +9,16 @@ public sealed record RunId([property: Id(0)] string Tenant, [property: Id(1)] st
     /// <summary>Where the run's checkpoints live in a store: per tenant, per run.</summary>
     public string StorePrefix => StoreLayout.RunPrefix(Tenant, Run);
 
-    public static RunId Parse(string key)
+    public static RunId Parse(string key) =>
+        Problem(key) is { } problem ? throw new ArgumentException(problem + ".", nameof(key)) : new RunId(key[..key.IndexOf('/')], key[(key.IndexOf('/') + 1)..]);
+
+    /// <summary>Why <paramref name="key"/> is not a run key "tenant/run", or null when it is one.</summary>
+    public static string? Problem(string key)
     {
         var parts = key.Split('/');
-        if (parts.Length != 2) throw new ArgumentException($"Run key '{key}' must be 'tenant/run'.", nameof(key));
-        return new RunId(CheckpointName.Validate(parts[0], "tenant name"), CheckpointName.Validate(parts[1], "run name"));
+        if (parts.Length != 2) return $"Run key '{key}' must be 'tenant/run'";
+        if (CheckpointName.Problem(parts[0]) is { } tenant) return $"Invalid tenant name '{parts[0]}': {tenant}";
+        return CheckpointName.Problem(parts[1]) is { } run ? $"Invalid run name '{parts[1]}': {run}" : null;
     }
 
     public override string ToString() => Key;

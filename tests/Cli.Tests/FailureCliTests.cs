@@ -154,6 +154,34 @@ public sealed class FailureCliTests : IDisposable
         Assert.Equal("usage", (string)json.Json["kind"]!);
     }
 
+    [Theory]
+    [InlineData(new[] { "run", "create", "acme" }, "ckpt: TENANT/RUN: run key 'acme' must be 'tenant/run' (ckpt run create --help shows the usage)")]
+    [InlineData(new[] { "run", "show", "acme/../x" }, "ckpt: TENANT/RUN: run key 'acme/../x' must be 'tenant/run' (ckpt run show --help shows the usage)")]
+    [InlineData(new[] { "run", "show", "acme/r 1" }, "ckpt: TENANT/RUN: invalid run name 'r 1'")]
+    [InlineData(new[] { "ls", "--run", "acme" }, "ckpt: --run: run key 'acme' must be 'tenant/run' (ckpt ls --help shows the usage)")]
+    public async Task A_malformed_run_key_is_a_usage_error_of_the_command_that_took_it_before_any_connection(string[] args, string expected)
+    {
+        var result = await CliRunner.Ckpt.InProcess([.. args, "--silo", "127.0.0.1:1"]);
+
+        Assert.Equal(CliApp.UsageExitCode, result.ExitCode);
+        Assert.StartsWith(expected, result.Error.Trim(), StringComparison.Ordinal);
+        Assert.Single(result.Error.Trim().Split('\n'));
+        Assert.DoesNotContain("(Parameter", result.Error, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_folder_that_does_not_exist_is_not_found_with_exit_code_1()
+    {
+        var missing = Path.Combine(_dir, "no-such-folder");
+        var json = await CliRunner.Ckpt.InProcess("ls", missing, "--json");
+        var text = await CliRunner.Ckpt.InProcess("ls", missing);
+
+        Assert.Equal(1, json.ExitCode);
+        Assert.Equal("not_found", (string)json.Json["kind"]!);
+        Assert.Equal($"no such folder: {missing}", (string)json.Json["error"]!);
+        Assert.Equal($"ckpt: no such folder: {missing}", text.Error.Trim());
+    }
+
     /// <summary>Exit code 1 and one line on stderr besides the demo's progress lines: the error, no stack trace.</summary>
     internal static void AssertOneErrorLine(CliResult result, string expected, string tool = "ckpt")
     {

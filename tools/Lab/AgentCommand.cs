@@ -22,7 +22,8 @@ public static class AgentCommand
 {
     public static Command Build(CliContext context)
     {
-        var run = CliOptions.RequiredText("--run", "the run this rank trains", "TENANT/RUN");
+        var run = CliOptions.RunOption("--run", "the run this rank trains");
+        run.Required = true;
         var rank = CliOptions.Integer("--rank", "this rank", 0, min: 0);
         var worldSize = CliOptions.Integer("--world-size", "ranks in the job", 1, min: 1);
         var epoch = CliOptions.Integer("--epoch", "the attempt this rank belongs to (from ckpt run attempt)", 0, min: 1);
@@ -39,7 +40,7 @@ public static class AgentCommand
             .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
-        command.SetAction(parse => RunAsync(new AgentOptions(RunId.Parse(parse.GetValue(run)!), (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
+        command.SetAction(parse => RunAsync(new AgentOptions(parse.GetValue(run)!, (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
             (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
             parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment()),
             cluster.Read(parse), store.Read(parse), context));
