@@ -13,6 +13,16 @@ set +e
 dotnet test Checkpointing.slnx -c Release --no-build --nologo --filter "Category!=Slow" \
   --logger trx --results-directory "$results" 2>&1 | tee "$repo/artifacts/test.log"
 status=${PIPESTATUS[0]}
+# The packages and the consumer test: the README's Install and Getting started in a fresh app outside the repository.
+echo "consumer: scripts/pack.sh --no-build; scripts/consumer-test.sh --no-pack" | tee -a "$repo/artifacts/test.log"
+if bash scripts/pack.sh --no-build >"$repo/artifacts/consumer.log" 2>&1 && bash scripts/consumer-test.sh --no-pack >>"$repo/artifacts/consumer.log" 2>&1; then
+  tail -n 1 "$repo/artifacts/consumer.log" | tee -a "$repo/artifacts/test.log"
+  echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0, Total:     1 - consumer" | tee -a "$repo/artifacts/test.log"
+else
+  tail -n 30 "$repo/artifacts/consumer.log"
+  echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - consumer (log: artifacts/consumer.log)" | tee -a "$repo/artifacts/test.log"
+  status=1
+fi
 # The chaos lab (issue 14), two minutes of faults on a cluster of network namespaces, then its checks.
 echo "chaos: scripts/chaos.sh --minutes 2 --seed 1 --json" | tee -a "$repo/artifacts/test.log"
 CKPT_CHAOS_BUILT=1 bash scripts/chaos.sh --minutes 2 --seed 1 --json >"$repo/artifacts/chaos.json" 2>"$repo/artifacts/chaos.log"

@@ -18,15 +18,23 @@ public sealed record CheckpointManifest
     /// <summary>The oldest version this build still reads.</summary>
     public const int OldestReadableFormatVersion = 1;
 
+    /// <summary>The format version the manifest was written in, from <see cref="OldestReadableFormatVersion"/> to <see cref="CurrentFormatVersion"/>.</summary>
     public required int FormatVersion { get; init; }
+    /// <summary>The run the checkpoint belongs to: "tenant/run" in cluster mode, "local" for a checkpoint saved to a local folder.</summary>
     public required string Run { get; init; }
+    /// <summary>The checkpoint's name, which is also its folder's name (e.g. <c>model_0000019</c>).</summary>
     public required string Name { get; init; }
+    /// <summary>The training iteration the checkpoint was taken at; null when the save named none.</summary>
     public long? Iteration { get; init; }
+    /// <summary>The world size of the save: how many ranks wrote the checkpoint together, 1 for a single-process save (a CLI conversion records its part count).</summary>
     public required int WorldSize { get; init; }
+    /// <summary>When the manifest was built, in UTC.</summary>
     public required DateTimeOffset CreatedUtc { get; init; }
+    /// <summary>Every shard the checkpoint needs, its own and those it reuses from earlier checkpoints; <see cref="TensorInfo.Shard"/> indexes this list.</summary>
     public required IReadOnlyList<ShardInfo> Shards { get; init; }
     /// <summary>Full tensor key → where its bytes are. Keys are '/'-joined paths into <see cref="State"/>.</summary>
     public required IReadOnlyDictionary<string, TensorInfo> Tensors { get; init; }
+    /// <summary>The non-tensor state as JSON; each tensor in it is a leaf <c>{"$tensor": "key"}</c> naming an entry of <see cref="Tensors"/> or <see cref="Sharded"/>.</summary>
     public required JsonObject State { get; init; }
 
     /// <summary>

@@ -6,6 +6,7 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public static class CheckpointName
 {
+    /// <summary>The longest valid name, in characters.</summary>
     public const int MaxLength = 200;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the problem when <paramref name="name"/> is not a valid checkpoint name.</summary>
@@ -19,6 +20,7 @@ public static class CheckpointName
         return name!;
     }
 
+    /// <summary>Whether <paramref name="name"/> is a valid checkpoint name (see <see cref="Problem"/>); never throws.</summary>
     public static bool IsValid(string? name) => Problem(name) is null;
 
     /// <summary>Why <paramref name="name"/> is not a valid name, or null when it is one.</summary>

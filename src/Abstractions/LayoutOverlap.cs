@@ -1,5 +1,6 @@
 namespace Checkpointing.Abstractions;
 
+/// <summary>Intersects two layouts of the same tensor, to copy what a saved chunk and a loading rank's part have in common (docs/format.md#sharded-tensors-and-resharding).</summary>
 public static class LayoutOverlap
 {
     /// <summary>The elements <paramref name="source"/> and <paramref name="destination"/> both hold, as runs in increasing global order.</summary>

@@ -10,6 +10,9 @@ public sealed record PeriodicPolicy(
     int? MaxToKeep = null,
     string FilePrefix = "model")
 {
+    /// <summary>This policy, once its settings are checked.</summary>
+    /// <exception cref="ArgumentOutOfRangeException">a period below 1, or a max_iter or max_to_keep given and below 1</exception>
+    /// <exception cref="ArgumentException">a <see cref="FilePrefix"/> that is not a valid <see cref="CheckpointName"/></exception>
     public PeriodicPolicy Validated()
     {
         if (Period < 1) throw new ArgumentOutOfRangeException(nameof(Period), Period, "period must be at least 1.");
@@ -19,8 +22,10 @@ public sealed record PeriodicPolicy(
         return this;
     }
 
+    /// <summary>The name of the periodic checkpoint saved at <paramref name="iteration"/>: "{prefix}_" and the iteration in at least 7 digits, e.g. <c>model_0000019</c>.</summary>
     public string PeriodicName(long iteration) => $"{FilePrefix}_{iteration:D7}";
 
+    /// <summary>The name of the checkpoint saved at <see cref="MaxIter"/> - 1: "{prefix}_final".</summary>
     public string FinalName => $"{FilePrefix}_final";
 
     /// <summary>Whether <paramref name="name"/> is one of this policy's periodic names ("{prefix}_" and at least 7 digits): those max_to_keep counts.</summary>
@@ -44,7 +49,9 @@ public sealed record PeriodicPolicy(
         return periodic.Take(Math.Max(0, periodic.Count - keep)).Where(name => name != tagged).ToList();
     }
 
+    /// <summary>Whether a periodic checkpoint is due after <paramref name="iteration"/> (0-based): every <see cref="Period"/>-th iteration, as fvcore counts them.</summary>
     public bool IsPeriodicStep(long iteration) => (iteration + 1) % Period == 0;
 
+    /// <summary>Whether <paramref name="iteration"/> is the last one, <see cref="MaxIter"/> - 1 or later; never when <see cref="MaxIter"/> is null.</summary>
     public bool IsFinalStep(long iteration) => MaxIter is { } max && iteration >= max - 1;
 }

@@ -1,5 +1,6 @@
 namespace Checkpointing.Abstractions;
 
+/// <summary>Helpers for building a manifest's shard list.</summary>
 public static class ShardLists
 {
     /// <summary>

@@ -7,6 +7,12 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public static class ShardPlanner
 {
+    /// <summary>The <paramref name="items"/> in <paramref name="count"/> groups, group i for shard (or rank) i; some groups are empty when there are fewer items than groups.</summary>
+    /// <param name="items">What to split, in any order.</param>
+    /// <param name="count">How many groups, at least 1.</param>
+    /// <param name="key">An item's unique key, which breaks ties between items of equal size.</param>
+    /// <param name="bytes">An item's size in bytes.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is below 1</exception>
     public static IReadOnlyList<List<T>> Split<T>(IReadOnlyList<T> items, int count, Func<T, string> key, Func<T, long> bytes)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);

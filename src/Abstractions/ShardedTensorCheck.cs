@@ -8,6 +8,7 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public static class ShardedTensorCheck
 {
+    /// <summary>The most grid cells and element runs, over all the sharded tensors of a manifest, that a check examines; a manifest needing more is refused.</summary>
     public const long MaxWork = 16_000_000;
 
     /// <summary>The first problem found, or null when every sharded tensor is exactly covered.</summary>

@@ -7,8 +7,11 @@ namespace Checkpointing.Abstractions;
 /// </summary>
 public static class StoreKey
 {
+    /// <summary>The longest valid key, in characters.</summary>
     public const int MaxLength = 1024;
 
+    /// <summary>Returns <paramref name="key"/> when it is a valid store key.</summary>
+    /// <exception cref="ArgumentException">the key is empty, longer than <see cref="MaxLength"/>, or has a segment that is not a valid <see cref="CheckpointName"/>; the message names the problem</exception>
     public static string Validate(string? key)
     {
         if (string.IsNullOrEmpty(key)) throw new ArgumentException("Invalid store key: it is empty.", nameof(key));

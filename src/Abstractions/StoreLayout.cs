@@ -24,6 +24,7 @@ public static partial class StoreLayout
     /// <summary>The key of file <paramref name="fileName"/> (the manifest or a shard) directly in a checkpoint folder.</summary>
     public static string FileKey(string checkpointKey, string fileName) => $"{checkpointKey}/{fileName}";
 
+    /// <summary>The key of the manifest of checkpoint folder <paramref name="checkpointKey"/>.</summary>
     public static string ManifestKey(string checkpointKey) => FileKey(checkpointKey, ManifestFileName);
 
     /// <summary>The checkpoint folder a manifest key names.</summary>
@@ -35,6 +36,7 @@ public static partial class StoreLayout
     /// <summary>The checkpoint name of a checkpoint folder key: its last segment.</summary>
     public static string NameOf(string checkpointKey) => checkpointKey[(checkpointKey.LastIndexOf('/') + 1)..];
 
+    /// <summary>The file name of shard <paramref name="index"/> (0-based) of <paramref name="count"/> written by <paramref name="attempt"/>, an id of 8 lowercase hex digits.</summary>
     public static string ShardName(int index, int count, string attempt) => $"shard-{index:D5}-of-{count:D5}-{attempt}.safetensors";
 
     /// <summary>The key of shard <paramref name="index"/> of <paramref name="count"/> of an attempt in a checkpoint folder.</summary>
@@ -43,6 +45,7 @@ public static partial class StoreLayout
     /// <summary>The attempt id of a shard file name, or null when the name is not one of our shards.</summary>
     public static string? AttemptOf(string fileName) => ShardPattern().Match(fileName) is { Success: true } m ? m.Groups["attempt"].Value : null;
 
+    /// <summary>Whether <paramref name="fileName"/> is the name of one of our shards, of any attempt.</summary>
     public static bool IsShard(string fileName) => ShardPattern().IsMatch(fileName);
 
     /// <summary>True for a name a native checkpoint folder may hold.</summary>

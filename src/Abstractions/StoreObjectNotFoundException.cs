@@ -4,5 +4,6 @@ namespace Checkpointing.Abstractions;
 public sealed class StoreObjectNotFoundException(string key, string store)
     : FileNotFoundException($"'{key}' does not exist in {store}.", key)
 {
+    /// <summary>The store key of the missing object.</summary>
     public string Key { get; } = key;
 }

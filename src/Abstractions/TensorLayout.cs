@@ -16,6 +16,7 @@ public sealed class TensorLayout
         FlatOffset = flatOffset;
     }
 
+    /// <summary>The shape of the whole tensor, of which this rank holds a part.</summary>
     public long[] GlobalShape { get; }
 
     /// <summary>The box's first index in every dimension; null for a flat range.</summary>
@@ -27,15 +28,21 @@ public sealed class TensorLayout
     /// <summary>The first row-major element of a flat range; null for a box.</summary>
     public long? FlatOffset { get; }
 
+    /// <summary>True for a flat range of row-major elements, false for a box.</summary>
     public bool IsFlat => FlatOffset is not null;
 
+    /// <summary>How many elements the whole tensor has.</summary>
     public long GlobalElements => Product(GlobalShape);
 
+    /// <summary>How many elements this rank holds.</summary>
     public long LocalElements => Product(LocalShape);
 
     /// <summary>True when this rank holds every element, in the global shape.</summary>
     public bool IsWhole => Offsets is not null && LocalShape.SequenceEqual(GlobalShape);
 
+    /// <summary>A box holding every element of a tensor of shape <paramref name="globalShape"/>.</summary>
+    /// <exception cref="ArgumentException">a shape with a negative dimension</exception>
+    /// <exception cref="OverflowException">a shape whose element count overflows a long</exception>
     public static TensorLayout Whole(long[] globalShape) => Box(globalShape, new long[globalShape.Length], globalShape);
 
     /// <exception cref="ArgumentException">a box that does not fit in the global shape</exception>
@@ -198,6 +205,7 @@ public sealed class TensorLayout
         return strides;
     }
 
+    /// <summary>The layout for messages: "[0:2, 4:8] of [4, 8]" for a box, "elements [a, b) of [shape]" for a flat range.</summary>
     public override string ToString() => IsFlat
         ? $"elements [{FlatOffset}, {FlatOffset + LocalShape[0]}) of [{string.Join(", ", GlobalShape)}]"
         : $"[{string.Join(", ", Offsets!.Select((o, d) => $"{o}:{o + LocalShape[d]}"))}] of [{string.Join(", ", GlobalShape)}]";

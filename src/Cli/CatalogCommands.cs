@@ -10,6 +10,10 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt ls</c>, <c>ckpt inspect</c>, <c>ckpt verify</c> and <c>ckpt compact</c> over native checkpoints in local folders.</summary>
 public static class CatalogCommands
 {
+    /// <summary>
+    /// <c>ckpt ls DIR</c>: the checkpoints in a local folder (logical and written bytes, the last tag), damaged ones marked;
+    /// <c>ckpt ls --run TENANT/RUN</c>: a run's catalog from its grain, as <c>ckpt run show</c> prints it.
+    /// </summary>
     public static Command Ls(CliContext context)
     {
         var dir = new Argument<string?>("DIR") { Description = "a folder of checkpoints", Arity = ArgumentArity.ZeroOrOne };
@@ -73,13 +77,20 @@ public static class CatalogCommands
         return 0;
     }
 
+    /// <summary>A byte count as the tables print it: digits grouped by commas ("1,048,576").</summary>
     public static string Bytes(long bytes) => bytes.ToString("N0", CultureInfo.InvariantCulture);
 
+    /// <summary>A tensor shape as the tables print it: "[2, 8]", "[]" for a scalar.</summary>
     public static string Shape(IEnumerable<long> shape) => "[" + string.Join(", ", shape) + "]";
 
     /// <summary>The table of tensors `ckpt inspect` prints, for native checkpoints and for files.</summary>
     public static CliTable TensorTable() => new(new("KEY", 56), new("DTYPE", 7), new("SHAPE", 20), new("BYTES", 12, Right: true));
 
+    /// <summary>
+    /// <c>ckpt inspect PATH</c>: a native checkpoint's identity, tensors (key, dtype, shape, bytes), sharded tensors and non-tensor
+    /// values (from its manifest alone, without reading tensor bytes), or every tensor and value of a
+    /// <c>.pth</c>/<c>.pt</c>/<c>.pkl</c>/<c>.pyth</c>/<c>.safetensors</c> file.
+    /// </summary>
     public static Command Inspect(CliContext context) => OnePath("inspect", "tensors (key, dtype, shape, bytes) and non-tensor values",
         "a native checkpoint folder, or a .pth/.pt, .pkl, .pyth or .safetensors file", context, InspectAsync);
 
@@ -169,6 +180,10 @@ public static class CatalogCommands
         }
     }
 
+    /// <summary>
+    /// <c>ckpt verify PATH</c>: reads every shard of a native checkpoint and checks its length, header and checksum against the
+    /// manifest. Exit 0 when sound; exit 1, with the first problem, when not.
+    /// </summary>
     public static Command Verify(CliContext context) =>
         OnePath("verify", "check every shard's length, header and checksum (exit 1 if not sound)", "a native checkpoint folder", context, VerifyAsync);
 
@@ -194,6 +209,10 @@ public static class CatalogCommands
         }
     }
 
+    /// <summary>
+    /// <c>ckpt compact PATH</c>: rewrites an incremental checkpoint so it holds every shard itself and no longer depends on
+    /// earlier checkpoints (verified before it is rewritten); a self-contained checkpoint is left as it is.
+    /// </summary>
     public static Command Compact(CliContext context) =>
         OnePath("compact", "rewrite an incremental checkpoint as self-contained (verified first)", "a native checkpoint folder", context, CompactAsync);
 

@@ -11,6 +11,11 @@ namespace Checkpointing.Cli;
 /// </summary>
 public sealed record CheckpointSurvey(IReadOnlyList<CatalogEntry> Sound, IReadOnlyList<DamagedCheckpoint> Damaged, string? Last, string? TagProblem)
 {
+    /// <summary>
+    /// Surveys the save folder <paramref name="dir"/>: reads each committed checkpoint's manifest and checks that every shard it
+    /// names is present with its recorded length (not its bytes). Sound checkpoints come ordered by iteration, then creation time,
+    /// then name. A damaged checkpoint or tag is recorded with its problem, never thrown.
+    /// </summary>
     public static async Task<CheckpointSurvey> OfFolderAsync(string dir)
     {
         var store = new FileSystemStore(dir);

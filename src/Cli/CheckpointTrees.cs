@@ -79,6 +79,8 @@ public static class CheckpointTrees
         checkpoint.GetValueOrDefault(Checkpointer.ModelKey) as OrderedDictionary<string, object?>
         ?? throw new InvalidDataException($"{path}: 'model' is not a dict of named tensors.");
 
+    /// <summary>Each tensor of a "model" dict by key, with its shape (for matching one model's keys to another's).</summary>
+    /// <exception cref="InvalidDataException">An entry is not a tensor; the message names it and <paramref name="path"/>.</exception>
     public static Dictionary<string, long[]> Shapes(OrderedDictionary<string, object?> model, string path) =>
         model.ToDictionary(p => p.Key, p => (p.Value as HostTensor ?? throw new InvalidDataException($"{path}: model entry '{p.Key}' is not a tensor.")).Shape, StringComparer.Ordinal);
 }

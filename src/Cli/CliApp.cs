@@ -15,6 +15,7 @@ namespace Checkpointing.Cli;
 /// </summary>
 public static class CliApp
 {
+    /// <summary>The exit code of a command line the user must fix (a usage error); 1 is any other failure (<see cref="CliFailure.FailureExitCode"/>).</summary>
     public const int UsageExitCode = 2;
 
     /// <summary>The user-facing tool: catalogs, interop, runs on a cluster, credentials.</summary>
@@ -43,8 +44,15 @@ public static class CliApp
     // Arguments are taken literally: "@file" is a path, never a response file to expand.
     private static readonly ParserConfiguration Parsing = new() { ResponseFileTokenReplacer = null };
 
+    /// <summary>Runs <c>ckpt</c> with <paramref name="args"/>, as <see cref="RunAsync(CliTool, string[], TextWriter, TextWriter)"/> does; returns the exit code.</summary>
     public static Task<int> RunAsync(string[] args, TextWriter output, TextWriter error) => RunAsync(Ckpt, args, output, error);
 
+    /// <summary>
+    /// Runs <paramref name="tool"/> with <paramref name="args"/>; returns the exit code. A failure is not thrown: it is reported
+    /// (one line on <paramref name="error"/>, or one JSON object on <paramref name="output"/> with --json) and its exit code returned.
+    /// Progress is drawn in place (stderr a terminal) and tables with borders (stdout a terminal) only when <paramref name="error"/>
+    /// is the process's stderr.
+    /// </summary>
     public static Task<int> RunAsync(CliTool tool, string[] args, TextWriter output, TextWriter error)
     {
         var console = ReferenceEquals(error, Console.Error);

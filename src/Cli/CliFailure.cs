@@ -16,6 +16,7 @@ public sealed partial record CliFailure(string Kind, string Message)
     /// <summary>For a usage error, the command whose <c>--help</c> answers it ("ckpt run create").</summary>
     public string? HelpCommand { get; init; }
 
+    /// <summary>The exit code of every failure but a usage error (<see cref="CliApp.UsageExitCode"/>).</summary>
     public const int FailureExitCode = 1;
     private const int MaxMessageLength = 2000;
 
@@ -24,6 +25,7 @@ public sealed partial record CliFailure(string Kind, string Message)
     private const int ReadOnlyFileSystem = 30;
     private const int QuotaExceeded = 122;
 
+    /// <summary>The process's exit code for this failure: 2 for a usage error, 1 for any other.</summary>
     public int ExitCode => Kind == "usage" ? CliApp.UsageExitCode : FailureExitCode;
 
     /// <summary>

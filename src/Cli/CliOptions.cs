@@ -11,13 +11,17 @@ namespace Checkpointing.Cli;
 /// </summary>
 public static class CliOptions
 {
+    /// <summary>An option without a value ("--json"): true when given.</summary>
     public static Option<bool> Flag(string name, string description) => new(name) { Description = description };
 
+    /// <summary>--json: the command prints one JSON object on stdout, and so does a failure.</summary>
     public static Option<bool> Json() => Flag("--json", "print one JSON object on stdout (a failure too)");
 
+    /// <summary>An option taking any text, or null when not given; <paramref name="valueName"/> names the value in help ("FILE").</summary>
     public static Option<string?> Text(string name, string description, string? valueName = null) =>
         new(name) { Description = description, HelpName = valueName };
 
+    /// <summary>An option taking any text that the command line must give (a usage error otherwise); <paramref name="valueName"/> names the value in help.</summary>
     public static Option<string> RequiredText(string name, string description, string valueName) =>
         new(name) { Description = description, HelpName = valueName, Required = true };
 
@@ -38,6 +42,7 @@ public static class CliOptions
         CustomParser = r => ParseInteger(r, name, min),
     };
 
+    /// <summary>A number from 0 to 1 (invariant culture, "0.25"), or null when not given; anything else is a usage error.</summary>
     public static Option<double?> Fraction(string name, string description) => new(name)
     {
         Description = description,
@@ -88,6 +93,7 @@ public static class CliOptions
         return option;
     }
 
+    /// <summary>A positional argument taking any text, one the command line must give; <paramref name="name"/> is how help shows it ("PATH").</summary>
     public static Argument<string> Positional(string name, string description) => new(name) { Description = description };
 
     /// <summary>A run "tenant/run" as an argument: a malformed one is a usage error of the command that took it.</summary>

@@ -9,6 +9,7 @@ namespace Checkpointing.Cli;
 /// </summary>
 public static class CliProgress
 {
+    /// <summary>Runs <paramref name="work"/> with a progress line on the context's stderr, as <see cref="RunAsync{T}(CliContext, string, long, Func{IProgressLine, Task{T}})"/> does.</summary>
     public static async Task RunAsync(CliContext context, string description, long total, Func<IProgressLine, Task> work) =>
         await RunAsync<bool>(context, description, total, async line =>
         {
@@ -16,6 +17,11 @@ public static class CliProgress
             return true;
         });
 
+    /// <summary>
+    /// Runs <paramref name="work"/> with a progress line on the context's stderr and returns its result: a bar drawn in place when
+    /// <see cref="CliContext.Interactive"/>, labelled <paramref name="description"/>; else a plain line ("progress done/total") each
+    /// time another tenth of <paramref name="total"/> is done.
+    /// </summary>
     public static async Task<T> RunAsync<T>(CliContext context, string description, long total, Func<IProgressLine, Task<T>> work)
     {
         if (!context.Interactive) return await work(new PlainLines(context.Error, total));

@@ -10,6 +10,8 @@ public sealed class CliTable(params CliColumn[] columns)
 {
     private readonly List<string[]> _rows = [];
 
+    /// <summary>Adds a row, one cell per column; returns this table.</summary>
+    /// <exception cref="ArgumentException">The row does not have one cell per column.</exception>
     public CliTable Add(params string[] cells)
     {
         if (cells.Length != columns.Length) throw new ArgumentException($"a row needs {columns.Length} cells, got {cells.Length}", nameof(cells));
@@ -17,8 +19,11 @@ public sealed class CliTable(params CliColumn[] columns)
         return this;
     }
 
+    /// <summary>Writes the header and the rows to the context's stdout, with borders when <see cref="CliContext.Tables"/>.</summary>
     public void Write(CliContext context) => Write(context.Out, context.Tables);
 
+    /// <summary>Writes the header and the rows to <paramref name="output"/>.</summary>
+    /// <param name="output">Where the table goes.</param>
     /// <param name="terminal">The writer is a terminal: draw borders.</param>
     public void Write(TextWriter output, bool terminal)
     {

@@ -6,7 +6,9 @@ namespace Checkpointing.Cli;
 /// <summary>The options every cluster command shares: where the silo is and which tenant credential to present.</summary>
 public sealed class ClusterOptions
 {
+    /// <summary>The environment variable holding the tenant token when --token is not given (safer: argv is visible to other users).</summary>
     public const string TokenVariable = "CKPT_TOKEN";
+    /// <summary>The environment variable holding the Azure Storage connection string when --storage is not given.</summary>
     public const string StorageVariable = "CKPT_STORAGE";
 
     private readonly Option<string> _silo = new("--silo") { Description = "gateways of the cluster, comma-separated (the client moves to another when one fails)", HelpName = "HOST:PORT,...", DefaultValueFactory = _ => "127.0.0.1:30000" };
@@ -22,6 +24,8 @@ public sealed class ClusterOptions
         return options;
     }
 
+    /// <summary>The connection options the command line gives: --silo gateways, --cluster-id, --connect-timeout (seconds), and the token.</summary>
+    /// <exception cref="UsageException">Neither --token nor <see cref="TokenVariable"/> gives a tenant token.</exception>
     public ClusterConnectionOptions Read(ParseResult parse) => new()
     {
         Gateways = parse.GetValue(_silo)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries),
@@ -45,5 +49,6 @@ public sealed class ClusterOptions
         }
     }
 
+    /// <summary>Connects to the cluster the command line names (<see cref="Read"/>); the caller disposes the connection.</summary>
     public Task<ClusterConnection> ConnectAsync(ParseResult parse) => ConnectAsync(Read(parse));
 }

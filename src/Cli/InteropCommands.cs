@@ -12,6 +12,11 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt convert</c> between formats, and <c>ckpt inspect</c> of PyTorch / detectron2 files.</summary>
 public static class InteropCommands
 {
+    /// <summary>
+    /// <c>ckpt convert SRC DST</c>: a <c>.pth</c>/<c>.pt</c>, <c>.pkl</c>, <c>.pyth</c>, <c>.safetensors</c> file or native checkpoint
+    /// into a <c>.pth</c>, <c>.safetensors</c> or native checkpoint (chosen by DST's extension); optionally with detectron2's Caffe2
+    /// renames (--rename c2), its model keys aligned to another checkpoint's (--match-to), or split into a sharded layout (--layout).
+    /// </summary>
     public static Command Convert(CliContext context)
     {
         var source = CliOptions.Positional("SRC", ".pth/.pt, .pkl, .pyth, .safetensors or a native checkpoint folder");
@@ -95,6 +100,9 @@ public static class InteropCommands
     /// holding anything else (hidden files and sub-folders included) is refused, so nothing of the user's is
     /// replaced or deleted.
     /// </summary>
+    /// <param name="destination">The file or folder to write.</param>
+    /// <param name="data">The checkpoint's state tree; a <c>.safetensors</c> file takes only its "model" tensors and string metadata.</param>
+    /// <param name="format">"pth", "safetensors" or "native".</param>
     /// <param name="parts">Shards of a native checkpoint (the parts of a sharded layout).</param>
     private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format, int parts)
     {

@@ -20,6 +20,7 @@ namespace Checkpointing.Cli;
 /// </summary>
 public sealed class LayoutFile
 {
+    /// <summary>The largest layout file read, in bytes (16 MiB); a larger one is refused before it is parsed.</summary>
     public const long MaxBytes = 16 << 20;
 
     private readonly Dictionary<string, JsonObject> _tensors;
@@ -30,8 +31,10 @@ public sealed class LayoutFile
         _tensors = tensors;
     }
 
+    /// <summary>Into how many parts the checkpoint is split (1 to 65,536): the shards written, and the parts of each cut by "dim" or "flat".</summary>
     public int Parts { get; }
 
+    /// <summary>The state paths of the tensors the layout cuts, as <c>ckpt inspect</c> prints them.</summary>
     public IReadOnlyCollection<string> TensorPaths => _tensors.Keys;
 
     /// <exception cref="InvalidDataException">a file that is not a layout, with what is wrong</exception>

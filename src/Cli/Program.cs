@@ -1,5 +1,3 @@
 using Checkpointing.Cli;
-using Checkpointing.Core;
 
-HugePages.EnableForLibTorch(); // before any tensor exists: libtorch reads it at its first allocation
 return await CliApp.RunAsync(args, Console.Out, Console.Error);

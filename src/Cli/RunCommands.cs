@@ -10,6 +10,10 @@ namespace Checkpointing.Cli;
 /// <summary><c>ckpt run create|show|ls|policy|delete|attempt|checkpoint-now</c> and <c>ckpt token</c>: the control plane from a terminal.</summary>
 public static class RunCommands
 {
+    /// <summary>
+    /// <c>ckpt run create|show|policy|ls|delete|attempt|checkpoint-now|recover</c>: each a call to the run's grain (the tenant's
+    /// grain for <c>ls</c>) over the cluster options, printing the result as text or, with --json, one JSON object.
+    /// </summary>
     public static Command Run(CliContext context) => new Command("run", "a training run's grain: create, show, list, change its policy, delete, start an attempt, request a checkpoint, recover its catalog").With(
         RunVerb("create", "create a run with a periodic policy", context, takesPolicy: true,
             (connection, id, policy) => connection.Run(id).Create(policy!(new PeriodicPolicy(20)))),
@@ -169,8 +173,16 @@ public static class RunCommands
             parse.GetValue(_prefix) ?? current.FilePrefix).Validated();
     }
 
+    /// <summary>Prints a run to the context's stdout as <see cref="Print(TextWriter, bool, RunView, bool)"/> does, with borders when <see cref="CliContext.Tables"/>.</summary>
     public static void Print(CliContext context, bool json, RunView view) => Print(context.Out, json, view, context.Tables);
 
+    /// <summary>
+    /// Prints a run: its policy and attempt, its catalog as a table (* marks the last checkpoint), and its pending checkpoints with
+    /// how many ranks reported; or, with <paramref name="json"/>, the one JSON object of <see cref="RunJson.Of(RunView)"/>.
+    /// </summary>
+    /// <param name="output">Where the run is printed.</param>
+    /// <param name="json">Print one JSON object instead of text.</param>
+    /// <param name="view">The run, as its grain reported it.</param>
     /// <param name="terminal">The writer is a terminal: the catalog is drawn as a bordered table.</param>
     public static void Print(TextWriter output, bool json, RunView view, bool terminal = false)
     {
@@ -191,6 +203,7 @@ public static class RunCommands
         output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }
 
+    /// <summary>The environment variable <c>ckpt token</c> reads the silo's signing key from (base64, at least 32 bytes) unless --key-file is given.</summary>
     public const string SigningKeyVariable = "CKPT_SIGNING_KEY";
 
     /// <summary>

@@ -6,6 +6,12 @@ namespace Checkpointing.Cli;
 /// <summary>Reads a silo's <c>/metrics</c> (Prometheus text format) and sums every <c>ckpt_…_total</c> counter over its labels.</summary>
 public static class SiloMetricsScrape
 {
+    /// <summary>
+    /// Scrapes <c>http://127.0.0.1:<paramref name="httpPort"/>/metrics</c> and returns each <c>ckpt_…_total</c>
+    /// counter summed over its labels, by name in ordinal order.
+    /// </summary>
+    /// <exception cref="HttpRequestException">The connection failed, or the silo answered with an error status.</exception>
+    /// <exception cref="TaskCanceledException">No answer within the 10 s timeout.</exception>
     public static async Task<JsonObject> CountersAsync(int httpPort)
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };

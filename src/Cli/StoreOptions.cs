@@ -14,6 +14,7 @@ public sealed class StoreOptions
 
     private readonly Option<string> _container = new("--container") { Description = "the blob container", HelpName = "NAME", DefaultValueFactory = _ => DefaultContainer };
 
+    /// <summary>Declares --store-folder, --storage and --container on <paramref name="command"/>.</summary>
     public static StoreOptions AddTo(Command command)
     {
         var options = new StoreOptions();
@@ -21,6 +22,11 @@ public sealed class StoreOptions
         return options;
     }
 
+    /// <summary>
+    /// The store the command line names: a folder (--store-folder), or a blob container (--container, default
+    /// <see cref="DefaultContainer"/>) reached with --storage or the <see cref="ClusterOptions.StorageVariable"/> connection string.
+    /// </summary>
+    /// <exception cref="UsageException">Neither a folder nor a connection string is given, or both are.</exception>
     public ICheckpointStore Read(ParseResult parse)
     {
         var folder = parse.GetValue(_folder);

@@ -6,6 +6,10 @@ namespace Checkpointing.Cli;
 /// <summary>A command line System.CommandLine refused, as one line: the first problem, with its typo correction when there is one.</summary>
 public static class UsageErrors
 {
+    /// <summary>
+    /// The first problem of a refused command line as one line: an unknown option or command with its typo corrections
+    /// ("did you mean …?"), a command that needs a subcommand with the subcommands it has, or the parser's first error.
+    /// </summary>
     public static string Describe(ParseResult parse)
     {
         var command = parse.CommandResult.Command;

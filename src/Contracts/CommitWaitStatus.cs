@@ -1,5 +1,6 @@
 namespace Checkpointing.Contracts;
 
+/// <summary>Where a rank's wait for its checkpoint's commit stands (<see cref="CommitWait.Status"/>).</summary>
 [GenerateSerializer]
 public enum CommitWaitStatus
 {

@@ -9,6 +9,7 @@ namespace Checkpointing.Contracts;
 [AttributeUsage(AttributeTargets.Interface | AttributeTargets.Method, Inherited = false)]
 public sealed class GrainAccessAttribute(CallerAccess access) : Attribute
 {
+    /// <summary>Who may call the interface's members, or this member.</summary>
     public CallerAccess Access { get; } = access;
 
     /// <summary>The member's classification, or null when it has none (deny).</summary>

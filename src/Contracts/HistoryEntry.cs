@@ -4,9 +4,12 @@ namespace Checkpointing.Contracts;
 /// One event of a run's checkpoint history, kept by the run grain (bounded, oldest dropped): a committed save,
 /// or a rank loading a checkpoint (a resume).
 /// </summary>
-/// <param name="Kind">"save" or "load".</param>
+/// <param name="Kind">"save" or "load" (<see cref="Save"/>, <see cref="Load"/>).</param>
+/// <param name="Name">The checkpoint saved or loaded.</param>
+/// <param name="AtUtc">A save: when it committed. A load: when the grain recorded it.</param>
 /// <param name="Bytes">A save: bytes it wrote. A load: tensor bytes read.</param>
 /// <param name="Seconds">A save: first Begin to durable commit. A load: the rank's load, verification included.</param>
+/// <param name="Epoch">The attempt (epoch) the save was begun under, or the loading rank ran in.</param>
 /// <param name="RankSeconds">A save: the ranks' Begin-to-report seconds, where this activation saw both; a summary, so the
 /// history stays the same size whatever the world size.</param>
 /// <param name="StallSeconds">A save: the longest training stall a rank reported (async saves; a sync save's stall is its rank seconds).</param>
@@ -23,6 +26,8 @@ public sealed record HistoryEntry(
     [property: Id(7)] double? StallSeconds = null,
     [property: Id(8)] int? Rank = null)
 {
+    /// <summary>The <see cref="Kind"/> of a committed save.</summary>
     public const string Save = "save";
+    /// <summary>The <see cref="Kind"/> of a rank's load (a resume).</summary>
     public const string Load = "load";
 }

@@ -34,6 +34,9 @@ public interface ICheckpointProtocol : IGrainWithStringKey
     /// </summary>
     Task<CommitWait> AwaitCommit(CommitWaitRequest request);
 
-    /// <summary>Records that a rank loaded a checkpoint of this run; kept in memory and persisted with the run's next state write.</summary>
+    /// <summary>
+    /// Records that a rank loaded a checkpoint of this run in the run's history, which is persisted apart from the run's
+    /// state and in batches: a silo crash may lose the newest entries, never a checkpoint.
+    /// </summary>
     Task RecordLoad(LoadReport load);
 }

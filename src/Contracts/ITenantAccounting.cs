@@ -14,6 +14,11 @@ public interface ITenantAccounting : IGrainWithStringKey
     /// <summary>Registers a new run; refused when the tenant is at its run limit.</summary>
     Task RegisterRun(string run);
 
+    /// <summary>
+    /// Called by a run grain deleting its run, after its blobs are gone: removes the run from the registry with its retained bytes
+    /// and grant, freeing its share of the limits.
+    /// Idempotent: an unknown run is a no-op. Throws <see cref="ArgumentException"/> for an invalid run name.
+    /// </summary>
     Task UnregisterRun(string run);
 
     /// <summary>Grants the run at least <paramref name="retainedBytes"/>; refuses (throws) when that would take the tenant over its limit.</summary>

@@ -15,6 +15,10 @@ public static class RunJson
         ["last_checkpoint"] = report.LastCheckpoint,
     };
 
+    /// <summary>
+    /// What <c>ckpt run show|create|policy --json</c>, <c>ckpt ls --run --json</c>, GET and POST …/runs/{tenant}/{run} and PUT …/policy print:
+    /// the policy, epoch, last checkpoint, retained bytes, the catalog (committed_utc in ISO 8601, UTC) and the pending checkpoints.
+    /// </summary>
     public static JsonObject Of(RunView view) => new()
     {
         ["run"] = view.Id.Key,
@@ -41,6 +45,7 @@ public static class RunJson
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
     };
 
+    /// <summary>A periodic policy in fvcore's names: period, max_iter (null: no final checkpoint), max_to_keep (null: keep all), file_prefix.</summary>
     public static JsonObject Of(PeriodicPolicy policy) => new()
     {
         ["period"] = policy.Period,
@@ -49,6 +54,10 @@ public static class RunJson
         ["file_prefix"] = policy.FilePrefix,
     };
 
+    /// <summary>
+    /// What <c>ckpt run ls TENANT --json</c> and GET …/tenants/{tenant}/runs print: the tenant's limits (null = unlimited) and
+    /// its runs in ordinal order with the retained bytes each last reported.
+    /// </summary>
     public static JsonObject Of(TenantView view) => new()
     {
         ["tenant"] = view.Tenant,
@@ -58,6 +67,10 @@ public static class RunJson
             .Select(r => (JsonNode?)new JsonObject { ["run"] = r.Key, ["retained_bytes"] = r.Value }).ToArray()),
     };
 
+    /// <summary>
+    /// What <c>ckpt history --json</c> and GET …/history print: each event oldest first, with seconds rounded to 0.1 ms and
+    /// mb_per_s (10^6 bytes per second; null when the event took no measurable time).
+    /// </summary>
     public static JsonObject Of(RunId run, IReadOnlyList<HistoryEntry> history) => new()
     {
         ["run"] = run.Key,

@@ -8,5 +8,6 @@ namespace Checkpointing.Contracts;
 [GenerateSerializer]
 public sealed class RunMovedException : Exception
 {
+    /// <summary>Creates the exception; <paramref name="message"/> says what the grain lost or failed to write.</summary>
     public RunMovedException(string message) : base(message) { }
 }

@@ -4,5 +4,6 @@ namespace Checkpointing.Contracts;
 [GenerateSerializer]
 public sealed class RunNotFoundException : RunRefusedException
 {
+    /// <summary>Creates the exception; <paramref name="message"/> names the run.</summary>
     public RunNotFoundException(string message) : base(message) { }
 }

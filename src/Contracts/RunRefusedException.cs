@@ -4,5 +4,6 @@ namespace Checkpointing.Contracts;
 [GenerateSerializer]
 public class RunRefusedException : Exception
 {
+    /// <summary>Creates the exception; <paramref name="message"/> says why the request was refused.</summary>
     public RunRefusedException(string message) : base(message) { }
 }

@@ -10,6 +10,7 @@ public sealed record SavePlan(
     string ShardPath,
     IReadOnlyList<string> TensorKeys)
 {
+    /// <summary>The store key this rank's shard is written to: <see cref="ShardPath"/> in the checkpoint's folder <see cref="CheckpointPrefix"/>.</summary>
     public string ShardKey => StoreLayout.FileKey(CheckpointPrefix, ShardPath);
 
     /// <summary>This rank's share of <paramref name="tensors"/>: the split every rank and the grain compute alike (<see cref="ShardPlanner"/>).</summary>

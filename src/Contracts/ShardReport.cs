@@ -1,6 +1,14 @@
 namespace Checkpointing.Contracts;
 
 /// <summary>Phase two: a rank's shard is durable in the store with this length and checksum.</summary>
+/// <param name="Name">The checkpoint, as the rank began it.</param>
+/// <param name="AttemptId">The attempt <see cref="ICheckpointProtocol.BeginCheckpoint"/> returned; a report for an attempt that is no
+/// longer pending (expired, aborted, never begun) is refused.</param>
+/// <param name="Rank">The reporting rank, 0 to world size - 1.</param>
+/// <param name="Epoch">The job attempt (epoch) the rank runs in; any epoch but the run's current one is refused with <see cref="StaleAttemptException"/>.</param>
+/// <param name="Shard">The shard this rank wrote: its path in the checkpoint's folder, its exact length in bytes and its CRC-64.</param>
+/// <param name="Tensors">Every tensor this rank wrote or reused, by key: the shard holding it (this rank's index, or world size + i
+/// for <paramref name="Reused"/>[i]), its dtype, shape and byte range in that shard's data section.</param>
 /// <param name="StateJson">The non-tensor state tree (manifest "state"), sent by rank 0 only.</param>
 /// <param name="StallSeconds">How long this rank's training waited for the save, when the agent measured it (async saves: the snapshot copy).</param>
 /// <param name="Reused">An incremental save's shards of earlier checkpoints (<see cref="ShardInfo.Checkpoint"/> set) whose

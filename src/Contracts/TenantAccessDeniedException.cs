@@ -4,5 +4,6 @@ namespace Checkpointing.Contracts;
 [GenerateSerializer]
 public sealed class TenantAccessDeniedException : RunRefusedException
 {
+    /// <summary>Creates the exception; <paramref name="message"/> says which access was denied and why.</summary>
     public TenantAccessDeniedException(string message) : base(message) { }
 }

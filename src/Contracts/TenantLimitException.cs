@@ -4,5 +4,6 @@ namespace Checkpointing.Contracts;
 [GenerateSerializer]
 public sealed class TenantLimitException : RunRefusedException
 {
+    /// <summary>Creates the exception; <paramref name="message"/> says which limit refused the request.</summary>
     public TenantLimitException(string message) : base(message) { }
 }

@@ -15,11 +15,18 @@ namespace Checkpointing.Contracts;
 /// </remarks>
 public static class TenantTokens
 {
+    /// <summary>The Orleans <c>RequestContext</c> key a client puts its token under; the silo's call filter reads it on every call.</summary>
     public const string RequestContextKey = "ckpt-tenant-token";
+    /// <summary>The operator's tenant name: its tokens grant every tenant and the operator-only members.</summary>
     public const string OperatorTenant = "*";
 
     private static readonly long MaxUnixSeconds = DateTimeOffset.MaxValue.ToUnixTimeSeconds();
 
+    /// <summary>A token granting <paramref name="tenant"/> until <paramref name="expires"/>, signed with <paramref name="key"/>.</summary>
+    /// <param name="key">The operator's signing key, the silo's <c>Tenancy:SigningKey</c> (which the silo requires to be at least 32 bytes; not checked here).</param>
+    /// <param name="tenant">The tenant, or <see cref="OperatorTenant"/> for an operator token.</param>
+    /// <param name="expires">When the token stops granting access; kept to whole seconds (sub-seconds are dropped).</param>
+    /// <exception cref="ArgumentException"><paramref name="tenant"/> is not a valid tenant name.</exception>
     public static string Issue(byte[] key, string tenant, DateTimeOffset expires)
     {
         if (tenant != OperatorTenant) CheckpointName.Validate(tenant, "tenant name");
@@ -35,6 +42,7 @@ public static class TenantTokens
         return expires <= now ? (null, Expired) : (tenant, null);
     }
 
+    /// <summary>The problem <see cref="Validate"/> gives for a token whose signature verifies but whose expiry has passed.</summary>
     public const string Expired = "the tenant credential has expired";
 
     /// <summary>The tenant and expiry of a well-formed token whose signature verifies (expiry not yet checked against a clock), or a reason it grants nothing.</summary>
@@ -55,6 +63,7 @@ public static class TenantTokens
         return (tenant, DateTimeOffset.FromUnixTimeSeconds(expiry), null);
     }
 
+    /// <summary>Whether a token for <paramref name="grantedTenant"/> opens <paramref name="targetTenant"/>: the same tenant, or the operator's token.</summary>
     public static bool Grants(string grantedTenant, string targetTenant) =>
         grantedTenant == OperatorTenant || grantedTenant == targetTenant;
 

@@ -11,6 +11,7 @@ namespace Checkpointing.Core;
 /// </summary>
 public static class AgentMetrics
 {
+    /// <summary>The name of the meter these instruments belong to: add it to a MeterProvider to export them.</summary>
     public const string MeterName = "Checkpointing.Agent";
 
     private static readonly Meter Meter = new(MeterName);
@@ -21,12 +22,19 @@ public static class AgentMetrics
     /// <summary>How long the training loop waited for a save: all of it for a sync save, the snapshot copy for an async one.</summary>
     public static readonly Histogram<double> SaveStall = Meter.CreateHistogram<double>("ckpt_agent_save_stall", "s", "Training time a save took.");
 
+    /// <summary>Bytes of tensor data in each completed save (logical bytes: an incremental save counts what it did not write too).</summary>
     public static readonly Counter<long> SavedBytes = Meter.CreateCounter<long>("ckpt_agent_saved_bytes", "By", "Tensor bytes saved.");
+
+    /// <summary>How long a load of a native checkpoint took to read and verify, before the model adopted the tensors.</summary>
     public static readonly Histogram<double> LoadDuration = Meter.CreateHistogram<double>("ckpt_agent_load_duration", "s", "Time to load a native checkpoint, verification included.");
+
+    /// <summary>Bytes of tensor data in each native checkpoint loaded (its whole state, also when a resharded load read only slices).</summary>
     public static readonly Counter<long> LoadedBytes = Meter.CreateCounter<long>("ckpt_agent_loaded_bytes", "By", "Tensor bytes of native checkpoints loaded.");
 
+    /// <summary>The "mode" tag that save measurements carry: "async" for an <see cref="Checkpointer.AsyncSave"/>, else "sync".</summary>
     public static KeyValuePair<string, object?> Mode(bool async) => new("mode", async ? "async" : "sync");
 
+    /// <summary>Seconds elapsed since <paramref name="timestamp"/>, a <see cref="Stopwatch.GetTimestamp"/> value.</summary>
     public static double SecondsSince(long timestamp) => Stopwatch.GetElapsedTime(timestamp).TotalSeconds;
 
     /// <summary>Bytes of the tensors in a state tree (nested dictionaries and lists), walked without recursion.</summary>

@@ -13,16 +13,25 @@ namespace Checkpointing.Core;
 /// </summary>
 public class Checkpointer
 {
+    /// <summary>The key the model's state dict is saved under in every checkpoint, as in fvcore: "model".</summary>
     public const string ModelKey = "model";
 
     private readonly OrderedDictionary<string, ICheckpointable> _checkpointables = new(StringComparer.Ordinal);
     private readonly ICheckpointBackend? _backend;
 
+    /// <summary>
+    /// A checkpointer over a local save folder (a <see cref="LocalBackend"/>), as fvcore's
+    /// <c>Checkpointer(model, save_dir, save_to_disk=..., **checkpointables)</c>. A rank that saves creates the folder now; one
+    /// that does not uses it only if it already exists.
+    /// </summary>
     /// <param name="model">The model; its state dict is saved under "model".</param>
     /// <param name="saveDir">Folder for checkpoints; "" means this checkpointer only loads.</param>
     /// <param name="saveToDisk">False on ranks that must not write (fvcore: non-main processes).</param>
     /// <param name="checkpointables">Other objects with state: TorchSharp modules, optimizers, LR schedulers, or <see cref="ICheckpointable"/>.</param>
+    /// <param name="logger">Receives what saves and loads do and what did not load cleanly; null logs nothing.</param>
     /// <param name="options">How the save folder is written: format, incremental saves, leftover collection.</param>
+    /// <exception cref="ArgumentException">a checkpointable key is used twice or is "model", a checkpointable has no state, or
+    /// <paramref name="options"/> asks for incremental saves in a format other than native</exception>
     public Checkpointer(nn.Module model, string saveDir = "", bool saveToDisk = true,
         IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null, LocalBackendOptions? options = null)
     {
@@ -45,10 +54,19 @@ public class Checkpointer
         foreach (var (key, value) in checkpointables ?? []) AddCheckpointable(key, value);
     }
 
+    /// <summary>The model, saved under <see cref="ModelKey"/> and loaded with fvcore's model rules.</summary>
     public nn.Module Model { get; }
+
+    /// <summary>The save folder as a full path; "" when there is none (a load-only checkpointer, or one over another backend).</summary>
     public string SaveDir { get; }
+
+    /// <summary>False on ranks that must not write (fvcore's <c>save_to_disk</c>): their saves return without writing.</summary>
     public bool SaveToDisk { get; }
+
+    /// <summary>The logger given to the constructor, or one that discards everything.</summary>
     public ILogger Logger { get; }
+
+    /// <summary>The objects saved besides the model, by key, in the order they were added; each adapted to <see cref="ICheckpointable"/>.</summary>
     public IReadOnlyDictionary<string, ICheckpointable> Checkpointables => _checkpointables;
 
     /// <summary>Shard count and progress reporting for saves.</summary>
@@ -92,6 +110,11 @@ public class Checkpointer
     private readonly SnapshotArena _arena = new();
     private Task? _pendingSave;
 
+    /// <summary>
+    /// Where checkpoints are saved, listed and tagged: the <see cref="LocalBackend"/> of <see cref="SaveDir"/>, or the backend
+    /// given to the constructor. Null without a save folder, or when a rank that does not save finds no folder: saves then
+    /// write nothing and <see cref="HasCheckpoint"/> is false.
+    /// </summary>
     public ICheckpointBackend? Backend => _backend;
 
     /// <summary>Resolves paths with a scheme (<c>https://</c>, custom prefixes) to local files before loading (fvcore's <c>path_manager</c>).</summary>
@@ -100,6 +123,13 @@ public class Checkpointer
     /// <summary>Raised with the checkpoint's name after it is complete and tagged.</summary>
     public event Action<string>? Saved;
 
+    /// <summary>
+    /// Adds an object whose state is saved under <paramref name="key"/> and loaded back from it (fvcore's
+    /// <c>add_checkpointable</c>).
+    /// </summary>
+    /// <param name="key">The checkpoint entry for its state; not "model", and not a key already added.</param>
+    /// <param name="checkpointable">A TorchSharp module, optimizer or LR scheduler, or an <see cref="ICheckpointable"/>.</param>
+    /// <exception cref="ArgumentException">the key is empty, "model" or already used, or the object is null or none of those kinds</exception>
     public void AddCheckpointable(string key, object checkpointable)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
@@ -108,6 +138,16 @@ public class Checkpointer
         _layouts = null;
     }
 
+    /// <summary>
+    /// Writes checkpoint <paramref name="name"/> and tags it last once it is complete (fvcore's <c>save(name, **kwargs)</c>);
+    /// blocks until then, or, with <see cref="AsyncSave"/>, until the tensors are copied. See <see cref="SaveAsync"/>.
+    /// </summary>
+    /// <param name="name">The checkpoint's name, e.g. "model_0004999", without <c>.pth</c> (the format decides the extension); a
+    /// valid <see cref="CheckpointName"/>: letters, digits and <c>_ - . + = @</c>.</param>
+    /// <param name="extra">Entries saved beside the state, fvcore's <c>**kwargs</c>; an integer "iteration" is also recorded as
+    /// the checkpoint's iteration. A key that is "model" or a checkpointable's is refused.</param>
+    /// <exception cref="ArgumentException">the name is not a valid checkpoint name, or an extra key would overwrite saved state</exception>
+    /// <remarks>Does nothing (after checking the name) when <see cref="SaveToDisk"/> is false or there is no <see cref="Backend"/>.</remarks>
     public void Save(string name, IReadOnlyDictionary<string, object?>? extra = null) => SaveAsync(name, extra).GetAwaiter().GetResult();
 
     /// <summary>Writes checkpoint <paramref name="name"/> (model, checkpointables, then <paramref name="extra"/>) and tags it last once complete.</summary>
@@ -187,6 +227,15 @@ public class Checkpointer
         }
     }
 
+    /// <summary>
+    /// Loads the checkpoint at <paramref name="path"/> into the model and the named checkpointables and returns what was not
+    /// consumed (fvcore's <c>load(path, checkpointables=None)</c>). See <see cref="LoadAsync"/>.
+    /// </summary>
+    /// <param name="path">A native checkpoint folder (or its manifest.json), a <c>.pth</c> or <c>.safetensors</c> file, a path
+    /// the <see cref="PathManager"/> resolves (<c>https://</c>), or one the <see cref="Backend"/> owns; "" loads nothing.</param>
+    /// <param name="checkpointables">Keys of the checkpointables to load; null loads every one, an empty list only the model.</param>
+    /// <returns>The checkpoint's remaining entries, e.g. "iteration"; empty when <paramref name="path"/> is "".</returns>
+    /// <exception cref="ArgumentException">a key in <paramref name="checkpointables"/> names no checkpointable</exception>
     public OrderedDictionary<string, object?> Load(string path, IReadOnlyCollection<string>? checkpointables = null) =>
         LoadAsync(path, checkpointables).GetAwaiter().GetResult();
 
@@ -241,6 +290,9 @@ public class Checkpointer
         return await LoadNativeAsync(folder, folderKey, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <param name="store">The store that holds the checkpoint.</param>
+    /// <param name="key">The checkpoint's folder key in <paramref name="store"/>.</param>
+    /// <param name="cancellationToken">Cancels the read; nothing has been adopted by the model then.</param>
     /// <param name="recordIn">The backend that resolved the checkpoint, told of the load for its run's history.</param>
     private async Task<OrderedDictionary<string, object?>> LoadNativeAsync(ICheckpointStore store, string key, CancellationToken cancellationToken,
         ICheckpointBackend? recordIn = null)
@@ -289,14 +341,26 @@ public class Checkpointer
         return keys;
     }
 
+    /// <summary>
+    /// Whether the backend has a tagged checkpoint to resume from (fvcore's <c>has_checkpoint</c>: the save folder has a
+    /// <c>last_checkpoint</c> file). False when there is no <see cref="Backend"/>.
+    /// </summary>
+    /// <exception cref="CheckpointFormatException">a local tag file exists but is empty, unreadable or names a missing checkpoint:
+    /// starting from scratch would overwrite the checkpoints it was meant to point at</exception>
     public bool HasCheckpoint() => HasCheckpointAsync().GetAwaiter().GetResult();
 
+    /// <summary>Whether the backend has a tagged checkpoint to resume from; see <see cref="HasCheckpoint"/>.</summary>
+    /// <exception cref="CheckpointFormatException">a local tag file is damaged or names a missing checkpoint</exception>
     public async Task<bool> HasCheckpointAsync(CancellationToken cancellationToken = default) =>
         _backend is not null && await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false) is not null;
 
     /// <summary>The full path of the tagged checkpoint, or "" when there is none.</summary>
     public string GetCheckpointFile() => GetCheckpointFileAsync().GetAwaiter().GetResult();
 
+    /// <summary>
+    /// The full path of the tagged checkpoint (fvcore's <c>get_checkpoint_file</c>): a folder or <c>.pth</c> file in the save
+    /// folder, or <c>ckpt://tenant/run/NAME</c> in cluster mode; "" when there is none.
+    /// </summary>
     public async Task<string> GetCheckpointFileAsync(CancellationToken cancellationToken = default)
     {
         var last = _backend is null ? null : await _backend.GetLastAsync(cancellationToken).ConfigureAwait(false);
@@ -307,6 +371,13 @@ public class Checkpointer
     public IReadOnlyList<string> GetAllCheckpointFiles() =>
         _backend is null ? [] : _backend.ListAsync(CancellationToken.None).GetAwaiter().GetResult().Select(_backend.PathOf).ToList();
 
+    /// <summary>
+    /// fvcore's <c>resume_or_load</c>: with <paramref name="resume"/> and a tagged checkpoint, loads that checkpoint into the
+    /// model and every checkpointable; otherwise loads only the model from <paramref name="path"/>. See <see cref="ResumeOrLoadAsync"/>.
+    /// </summary>
+    /// <param name="path">What to load when not resuming, as <see cref="Load"/> takes it; "" starts from scratch.</param>
+    /// <param name="resume">Whether to prefer the tagged checkpoint of the <see cref="Backend"/> over <paramref name="path"/>.</param>
+    /// <returns>The loaded checkpoint's remaining entries, e.g. "iteration": training continues at iteration + 1.</returns>
     public OrderedDictionary<string, object?> ResumeOrLoad(string path, bool resume = true) => ResumeOrLoadAsync(path, resume).GetAwaiter().GetResult();
 
     /// <summary>
@@ -322,8 +393,19 @@ public class Checkpointer
         return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Points the last-checkpoint tag at <paramref name="lastFilenameBasename"/> (fvcore's <c>tag_last_checkpoint</c>), so that
+    /// <see cref="ResumeOrLoad"/> resumes from it. Saves tag on their own; this is for choosing another checkpoint. Does
+    /// nothing when there is no <see cref="Backend"/>.
+    /// </summary>
+    /// <param name="lastFilenameBasename">The name of a checkpoint of the backend, as <see cref="Save"/> took it.</param>
+    /// <exception cref="ArgumentException">the name is not a valid checkpoint name</exception>
     public void TagLastCheckpoint(string lastFilenameBasename) => TagLastCheckpointAsync(lastFilenameBasename).GetAwaiter().GetResult();
 
+    /// <summary>Points the last-checkpoint tag at <paramref name="lastFilenameBasename"/>; see <see cref="TagLastCheckpoint"/>.</summary>
+    /// <param name="lastFilenameBasename">The name of a checkpoint of the backend, as <see cref="SaveAsync"/> took it.</param>
+    /// <param name="cancellationToken">Cancels the tag write.</param>
+    /// <exception cref="ArgumentException">the name is not a valid checkpoint name</exception>
     public Task TagLastCheckpointAsync(string lastFilenameBasename, CancellationToken cancellationToken = default) =>
         _backend is null ? Task.CompletedTask : _backend.TagLastAsync(CheckpointName.Validate(lastFilenameBasename), cancellationToken);
 }

@@ -25,6 +25,11 @@ public class DetectionCheckpointer : Checkpointer
     {
     }
 
+    /// <summary>A detection checkpointer over another backend, e.g. a run grain and blob store (cluster mode).</summary>
+    /// <param name="model">The model; its state dict is saved under "model".</param>
+    /// <param name="backend">Where checkpoints are saved, listed and tagged.</param>
+    /// <param name="checkpointables">Other objects with state: TorchSharp modules, optimizers, LR schedulers, or <see cref="ICheckpointable"/>.</param>
+    /// <param name="logger">Receives what saves and loads do, the alignment report and what did not load cleanly; null logs nothing.</param>
     public DetectionCheckpointer(nn.Module model, ICheckpointBackend backend, IEnumerable<KeyValuePair<string, object>>? checkpointables = null, ILogger? logger = null)
         : base(model, backend, checkpointables, logger)
     {

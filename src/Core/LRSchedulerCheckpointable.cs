@@ -21,6 +21,7 @@ public sealed class LRSchedulerCheckpointable(torch.optim.lr_scheduler.LRSchedul
         typeof(torch.optim.lr_scheduler.LRScheduler).GetField(name, Flags)
         ?? throw new MissingFieldException($"TorchSharp's LRScheduler has no field {name}; this TorchSharp version is not supported for scheduler checkpoints.");
 
+    /// <summary>The scheduler's type name and its <c>last_epoch</c>, <c>_step_count</c>, <c>base_lrs</c> and <c>_last_lr</c>, under PyTorch's names.</summary>
     public OrderedDictionary<string, object?> StateDict() => new(StringComparer.Ordinal)
     {
         ["type"] = scheduler.GetType().Name,
@@ -30,6 +31,9 @@ public sealed class LRSchedulerCheckpointable(torch.optim.lr_scheduler.LRSchedul
         ["_last_lr"] = ((IEnumerable<double>?)LastLrs.GetValue(scheduler) ?? []).Select(d => (object?)d).ToList(),
     };
 
+    /// <summary>Writes the saved epoch, step count and learning rates back into the scheduler.</summary>
+    /// <param name="state">What <see cref="StateDict"/> saved.</param>
+    /// <exception cref="InvalidDataException">the state is another scheduler type's, or its learning rates are not a list</exception>
     public void LoadStateDict(IReadOnlyDictionary<string, object?> state)
     {
         var type = state.GetValueOrDefault("type") as string;

@@ -36,12 +36,28 @@ public sealed class LocalBackend : ICheckpointBackend
         SaveDir = _store.Root;
     }
 
+    /// <summary>The save folder, as a full path; created by the constructor if it did not exist.</summary>
     public string SaveDir { get; }
+
+    /// <summary>How this backend writes: the options given to the constructor, or the defaults.</summary>
     public LocalBackendOptions Options { get; }
+
+    /// <summary>The format saves write (<see cref="LocalBackendOptions.Format"/>); checkpoints of either format are listed and loaded.</summary>
     public CheckpointFormat Format => Options.Format;
+
+    /// <summary>How old leftovers of killed saves must be before a save deletes them (<see cref="LocalBackendOptions.LeftoverMinimumAge"/>).</summary>
     public TimeSpan LeftoverMinimumAge => Options.LeftoverMinimumAge;
+
+    /// <summary>Whether native saves reuse the bytes of unchanged tensors from earlier checkpoints in the folder (<see cref="LocalBackendOptions.Incremental"/>).</summary>
     public bool Incremental => Options.Incremental;
+
+    /// <summary>
+    /// The folder's native checkpoints and its <c>last_checkpoint</c> tag. Reading through it is safe at any time; writes
+    /// belong to this backend's methods, which hold the folder's lock.
+    /// </summary>
     public LocalCatalog Catalog => _catalog;
+
+    /// <summary>False: a local folder applies no retention itself; <see cref="PeriodicCheckpointer"/> deletes through <see cref="DeleteAsync"/>.</summary>
     public bool AppliesRetention => false;
 
     /// <summary>The folder of a native checkpoint, or the <c>.pth</c> file when that is what exists (or what this backend writes).</summary>
@@ -53,6 +69,12 @@ public sealed class LocalBackend : ICheckpointBackend
         return !File.Exists(Path.Combine(folder, ManifestJson.FileName)) && File.Exists(file) ? file : folder;
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// Holds the folder's lock: another process writing meanwhile makes it throw <see cref="SaveFolderBusyException"/> before
+    /// anything is written. In the <see cref="CheckpointFormat.Pth"/> format it writes <c>NAME.pth</c> and refuses sharded
+    /// layouts with <see cref="NotSupportedException"/>. <paramref name="stallSeconds"/> is ignored: a folder keeps no history.
+    /// </remarks>
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         using var writer = SaveFolderWriter.Acquire(SaveDir);
@@ -112,6 +134,9 @@ public sealed class LocalBackend : ICheckpointBackend
         return key => unknown || elsewhere.Contains(key) || _references.IsPinnedByOthers(key, ownPins);
     }
 
+    /// <summary>The name in the <c>last_checkpoint</c> file, without a <c>.pth</c> extension, or null when there is no such file.</summary>
+    /// <exception cref="CheckpointFormatException">the tag file is empty, unreadable, not a checkpoint name, or names a
+    /// checkpoint that is not in the folder: resuming from scratch would overwrite what it was meant to point at</exception>
     public async Task<string?> GetLastAsync(CancellationToken cancellationToken) =>
         await _catalog.GetLastAsync(cancellationToken).ConfigureAwait(false) is { } tag ? WithoutPthExtension(tag) : null;
 
@@ -275,6 +300,7 @@ public sealed class LocalBackend : ICheckpointBackend
         return run.Unreadable.Count == 0 ? run.ReferencedShardKeys("") : null;
     }
 
+    /// <summary>Null for every path: the checkpointer opens local checkpoint folders and files itself.</summary>
     public Task<(ICheckpointStore Store, string Key)?> ResolveAsync(string path, CancellationToken cancellationToken) =>
         Task.FromResult<(ICheckpointStore, string)?>(null); // local paths are opened as folders or files by the checkpointer
 

@@ -10,8 +10,10 @@ namespace Checkpointing.Core;
 /// </summary>
 public sealed class LocalCatalog(ICheckpointStore store)
 {
+    /// <summary>The tag file's key, as fvcore names it: its content is the name of the last checkpoint.</summary>
     public const string TagFile = "last_checkpoint";
 
+    /// <summary>The store over the save folder, which holds the checkpoints and the <see cref="TagFile"/>.</summary>
     public ICheckpointStore Store { get; } = store;
 
     /// <summary>The tag file, as an error message names it.</summary>
@@ -48,6 +50,11 @@ public sealed class LocalCatalog(ICheckpointStore store)
 
     private static string Shorten(string text) => text.Length <= 80 ? text : text[..80] + "…";
 
+    /// <summary>
+    /// Replaces the tag with <paramref name="name"/>, atomically as every store write. Whether that checkpoint exists is not
+    /// checked here; <see cref="GetLastAsync"/> refuses a tag that names a missing one.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="name"/> is not a valid checkpoint name</exception>
     public Task TagLastAsync(string name, CancellationToken ct = default) =>
         Store.WriteTextAsync(TagFile, CheckpointName.Validate(name), ct);
 

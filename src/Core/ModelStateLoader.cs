@@ -14,8 +14,12 @@ internal static class ModelStateLoader
     public const string DataParallelPrefix = "module.";
 
     /// <summary>fvcore's model loading: every checkpoint tensor whose name and shape match is copied into the model.</summary>
+    /// <param name="model">The module to load into; its tensors are updated in place.</param>
+    /// <param name="checkpointState">The checkpoint's model entry: state-dict name → TorchSharp tensor (a "module." prefix on every key is stripped).</param>
     /// <param name="takeOwnership">The caller hands its tensors over and never uses them again (a checkpointer's freshly read
     /// state): a model tensor may then take over a loaded tensor's memory instead of copying it (see <see cref="CanAdopt"/>).</param>
+    /// <returns>What did not load cleanly: missing, unexpected and incorrect-shape keys.</returns>
+    /// <exception cref="InvalidDataException">a value in <paramref name="checkpointState"/> is not a tensor</exception>
     public static IncompatibleKeys Load(nn.Module model, IDictionary<string, object?> checkpointState, bool takeOwnership = false)
     {
         var source = new OrderedDictionary<string, Tensor>(StringComparer.Ordinal);

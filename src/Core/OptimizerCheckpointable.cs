@@ -20,6 +20,11 @@ public sealed class OptimizerCheckpointable(optim.Optimizer optimizer) : ICheckp
     /// <summary>The optimizer's parameters in the order of its state's indices.</summary>
     public IReadOnlyList<Parameter> Parameters => optimizer.ParamGroups.Cast<ParamGroup>().SelectMany(pg => pg.Parameters).ToList();
 
+    /// <summary>
+    /// The optimizer's type name, <c>state</c> (each parameter's buffers and counters, keyed "0", "1", … by parameter index) and
+    /// <c>param_groups</c> (<c>lr</c>, <c>initial_lr</c>, the other numeric and boolean options, and <c>params</c>, the group's indices).
+    /// </summary>
+    /// <exception cref="NotSupportedException">the optimizer does not expose its state (it is no TorchSharp <c>OptimizerHelper</c>)</exception>
     public OrderedDictionary<string, object?> StateDict()
     {
         var sd = Helper.state_dict();
@@ -50,6 +55,13 @@ public sealed class OptimizerCheckpointable(optim.Optimizer optimizer) : ICheckp
         };
     }
 
+    /// <summary>
+    /// Restores every group's options and every parameter's state. A saved buffer is copied into the optimizer's existing
+    /// buffer of the same shape, or else becomes a new one with the parameter's dtype and device.
+    /// </summary>
+    /// <param name="stored">What <see cref="StateDict"/> saved, from an optimizer of the same type over the same parameters.</param>
+    /// <exception cref="InvalidDataException">the state is another optimizer type's, or its groups, parameters or buffer shapes do not match this optimizer's</exception>
+    /// <exception cref="NotSupportedException">the optimizer does not expose its state (it is no TorchSharp <c>OptimizerHelper</c>)</exception>
     public void LoadStateDict(IReadOnlyDictionary<string, object?> stored)
     {
         var type = stored.GetValueOrDefault("type") as string;

@@ -7,5 +7,6 @@ namespace Checkpointing.Core;
 public sealed class SaveFolderBusyException(string folder)
     : IOException($"Save folder {folder} is being written by another process (it holds the folder's lock); a save folder has one writer at a time. Nothing was written: wait for that writer to finish, or save into another folder.")
 {
+    /// <summary>The save folder another process is writing into.</summary>
     public string Folder { get; } = folder;
 }

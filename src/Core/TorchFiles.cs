@@ -11,6 +11,7 @@ namespace Checkpointing.Core;
 /// </summary>
 public static class TorchFiles
 {
+    /// <summary>The extension of the <c>torch.save</c> files this library writes (fvcore's and detectron2's <c>NAME.pth</c>).</summary>
     public const string Extension = ".pth";
 
     /// <summary>True for the extensions <c>torch.save</c> files conventionally carry: <c>.pth</c> and <c>.pt</c>.</summary>

@@ -27,6 +27,8 @@ public static class TorchTensors
         return slice;
     }
 
+    /// <summary>The stored dtype of a TorchSharp element type.</summary>
+    /// <exception cref="NotSupportedException">a type checkpoints cannot store (complex numbers, for instance)</exception>
     public static TensorDType ToDType(ScalarType type) => type switch
     {
         ScalarType.Float64 => TensorDType.F64,
@@ -42,6 +44,10 @@ public static class TorchTensors
         _ => throw new NotSupportedException($"Tensors of type {type} cannot be stored in a checkpoint (supported: {TensorDTypes.SupportedNames})."),
     };
 
+    /// <summary>The TorchSharp element type of a stored dtype; see <see cref="ScalarTypeOrNull"/> for one that does not throw.</summary>
+    /// <param name="dtype">The stored dtype.</param>
+    /// <param name="key">The tensor's key, named in the exception's message; null names none.</param>
+    /// <exception cref="NotSupportedException">TorchSharp has no such type (unsigned 16, 32 or 64-bit integers, float8): such tensors can only be read as bytes</exception>
     public static ScalarType ToScalarType(TensorDType dtype, string? key = null) =>
         ScalarTypeOrNull(dtype)
         // TorchSharp 0.107 has no unsigned 16/32/64-bit or float8 tensors: such files stay readable as bytes (inspect, convert).

@@ -8,7 +8,10 @@ public sealed class ChecksummingWriteStream(Stream inner) : Stream
 {
     private readonly Crc64 _crc = new();
 
+    /// <summary>Bytes written so far, in total.</summary>
     public long BytesWritten { get; private set; }
+
+    /// <summary>The CRC-64 of everything written so far, formatted as the manifest records it (<see cref="ShardChecksum.Format"/>).</summary>
     public string Checksum => ShardChecksum.Format(_crc.GetCurrentHashAsUInt64());
 
     /// <summary>
@@ -17,6 +20,10 @@ public sealed class ChecksummingWriteStream(Stream inner) : Stream
     /// </summary>
     private const int ParallelHashThreshold = 1 << 20;
 
+    /// <summary>
+    /// Writes <paramref name="buffer"/> to the inner stream and adds it to the checksum. A buffer of 1 MiB or more is
+    /// hashed on another thread while it is written; the call returns once both are done.
+    /// </summary>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         if (buffer.Length < ParallelHashThreshold)
@@ -48,17 +55,29 @@ public sealed class ChecksummingWriteStream(Stream inner) : Stream
         }
     }
 
+    /// <inheritdoc cref="Write(ReadOnlySpan{byte})"/>
     public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+    /// <summary>Writes one byte and adds it to the checksum.</summary>
     public override void WriteByte(byte value) => Write([value]);
+    /// <summary>Flushes the inner stream.</summary>
     public override void Flush() => inner.Flush();
+    /// <summary>Flushes the inner stream asynchronously.</summary>
     public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
+    /// <summary>Always false: the stream is write-only.</summary>
     public override bool CanRead => false;
+    /// <summary>Always false: the checksum covers the bytes in the order they were written.</summary>
     public override bool CanSeek => false;
+    /// <summary>Always true.</summary>
     public override bool CanWrite => true;
+    /// <summary>The bytes written so far (<see cref="BytesWritten"/>).</summary>
     public override long Length => BytesWritten;
+    /// <summary>The bytes written so far (<see cref="BytesWritten"/>). Setting it throws <see cref="NotSupportedException"/>.</summary>
     public override long Position { get => BytesWritten; set => throw new NotSupportedException(); }
+    /// <summary>Always throws <see cref="NotSupportedException"/>: the stream is write-only.</summary>
     public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+    /// <summary>Always throws <see cref="NotSupportedException"/>: the stream cannot seek.</summary>
     public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+    /// <summary>Always throws <see cref="NotSupportedException"/>: the stream cannot seek.</summary>
     public override void SetLength(long value) => throw new NotSupportedException();
 }
 

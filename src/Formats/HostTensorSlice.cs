@@ -5,9 +5,13 @@ namespace Checkpointing.Formats;
 /// <summary>The elements of a layout streamed out of a whole tensor in host memory, without copying them first.</summary>
 public sealed class HostTensorSlice(HostTensor whole, TensorLayout layout) : ITensorSource
 {
+    /// <summary>The whole tensor's element type.</summary>
     public TensorDType DType => whole.DType;
+
+    /// <summary>The layout's local shape: the extent of the slice, or [count] for a flat range.</summary>
     public long[] Shape => layout.LocalShape;
 
+    /// <summary>Writes the slice's elements, row-major, straight from the whole tensor's array: one write per run of consecutive elements.</summary>
     public void WriteTo(Stream destination)
     {
         var size = whole.DType.ElementSize();

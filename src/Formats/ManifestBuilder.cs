@@ -13,6 +13,7 @@ public sealed class ManifestBuilder(IEnumerable<ShardInfo> ownShards)
     private readonly List<ShardInfo> _shards = [.. ownShards];
     private readonly Dictionary<string, TensorInfo> _tensors = new(StringComparer.Ordinal);
 
+    /// <summary>The tensor index so far: key → where its bytes are, in the order the keys were added.</summary>
     public IReadOnlyDictionary<string, TensorInfo> Tensors => _tensors;
 
     /// <summary>Indexes a tensor stored in one of the checkpoint's own shards; false when the key is indexed already.</summary>
@@ -21,6 +22,14 @@ public sealed class ManifestBuilder(IEnumerable<ShardInfo> ownShards)
     /// <summary>Indexes a tensor whose bytes an earlier checkpoint's shard holds; false when the key is indexed already.</summary>
     public bool TryAddReused(string key, TensorInfo tensor, ShardInfo shard) => _tensors.TryAdd(key, tensor with { Shard = _shards.IndexOrAdd(shard) });
 
+    /// <summary>
+    /// The manifest of the shards and tensors added so far, in the current format version. Nothing is checked here:
+    /// <see cref="Serialize"/> refuses a manifest the reader would refuse.
+    /// </summary>
+    /// <param name="identity">The run, name, iteration and world size the manifest records.</param>
+    /// <param name="createdUtc">When the checkpoint was made.</param>
+    /// <param name="state">The non-tensor state, with a <c>{"$tensor": "key"}</c> leaf for each tensor.</param>
+    /// <param name="sharded">The tensors stored in chunks, by the key the state references; empty when there are none.</param>
     /// <param name="order">The keys in the order the index lists them (users see it in <c>ckpt inspect</c>); null keeps the order they were added in.</param>
     public CheckpointManifest Build(CheckpointIdentity identity, DateTimeOffset createdUtc, JsonObject state,
         IReadOnlyDictionary<string, ShardedTensorInfo> sharded, IEnumerable<string>? order = null) => new()

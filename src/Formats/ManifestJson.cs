@@ -8,14 +8,19 @@ namespace Checkpointing.Formats;
 /// <summary>Reads and writes manifest.json, validating every field so a damaged manifest fails with a precise message.</summary>
 public static class ManifestJson
 {
+    /// <summary>The manifest's file name in a checkpoint folder, <c>manifest.json</c>.</summary>
     public const string FileName = StoreLayout.ManifestFileName;
+
+    /// <summary>The longest manifest accepted, in bytes (256 MiB): a bound on what a damaged or hostile file can make a reader allocate.</summary>
     public const long MaxBytes = 256L << 20;
 
     /// <summary>Nesting allowed in manifest.json, user state included (the parser and the state tree recurse this deep).</summary>
     public const int MaxJsonDepth = 64;
 
+    /// <summary>Shard entries a manifest may list.</summary>
     public const int MaxShards = 100_000;
 
+    /// <summary>Entries the tensor index may hold (and, separately, the sharded section).</summary>
     public const int MaxTensors = 1_000_000;
 
     /// <summary>
@@ -24,6 +29,10 @@ public static class ManifestJson
     /// </summary>
     public const long MaxTokens = 8_000_000;
 
+    /// <summary>
+    /// The manifest as indented UTF-8 JSON (docs/format.md#native-checkpoint-layout); the <c>sharded</c> section only when there
+    /// are sharded tensors. Nothing is validated here: <see cref="ManifestBuilder.Serialize"/> also parses the result back.
+    /// </summary>
     public static byte[] Serialize(CheckpointManifest m)
     {
         using var buffer = new MemoryStream();
@@ -97,6 +106,13 @@ public static class ManifestJson
         w.WriteEndArray();
     }
 
+    /// <summary>
+    /// Parses and validates a manifest: every field's type and range, size limits, a supported format version, index
+    /// entries whose dtype × shape match their offsets, complete sharded tensors, and state references that the index holds.
+    /// </summary>
+    /// <param name="json">the manifest's bytes</param>
+    /// <param name="source">the name errors report, usually the manifest's store key</param>
+    /// <exception cref="CheckpointFormatException">The manifest fails any check; its <see cref="CheckpointFormatException.Check"/> says which.</exception>
     public static CheckpointManifest Parse(ReadOnlySpan<byte> json, string source)
     {
         if (json.Length > MaxBytes) throw new CheckpointFormatException(source, "manifest length", $"{json.Length} bytes exceeds the limit of {MaxBytes}");

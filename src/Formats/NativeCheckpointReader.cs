@@ -10,6 +10,9 @@ namespace Checkpointing.Formats;
 /// </summary>
 public static class NativeCheckpointReader
 {
+    /// <summary>Reads and parses the manifest of checkpoint <paramref name="checkpointKey"/>, which also checks the manifest's own consistency.</summary>
+    /// <exception cref="CheckpointNotFoundException">The store has no manifest under that key: no committed checkpoint.</exception>
+    /// <exception cref="CheckpointFormatException">The manifest is longer than <see cref="ManifestJson.MaxBytes"/> or is not a valid manifest.</exception>
     public static async Task<CheckpointManifest> ReadManifestAsync(ICheckpointStore store, string checkpointKey, CancellationToken cancellationToken = default)
     {
         var key = $"{StoreKey.Validate(checkpointKey)}/{ManifestJson.FileName}";

@@ -11,6 +11,21 @@ namespace Checkpointing.Formats;
 /// </summary>
 public static class NativeCheckpointWriter
 {
+    /// <summary>
+    /// Writes <paramref name="state"/> as checkpoint <paramref name="checkpointKey"/> and returns its manifest once committed.
+    /// A save that fails before the manifest is in place deletes the shards it wrote (best effort) and leaves any checkpoint
+    /// already under that key as it was; after the commit, shards of earlier attempts at the key are removed unless
+    /// <see cref="NativeWriteOptions.ReferencedElsewhere"/> keeps them.
+    /// </summary>
+    /// <param name="store">where the checkpoint is written</param>
+    /// <param name="checkpointKey">the store key of the checkpoint's folder</param>
+    /// <param name="identity">the run, name, iteration and world size the manifest records; the name must be a valid checkpoint name</param>
+    /// <param name="state">the state tree (the value model of <see cref="StateTree"/>, with <see cref="TensorParts"/> for sharded tensors)</param>
+    /// <param name="asTensor">returns the tensor behind any leaf that is not a plain value (null: not a tensor, which is refused)</param>
+    /// <param name="options">shards, parallelism, progress and reuse; null: one shard, no reuse</param>
+    /// <param name="cancellationToken">cancels the save; before the commit, the shards written so far are deleted</param>
+    /// <exception cref="ArgumentException">The key or name is invalid, an option is out of range, a state value cannot be stored, or a sharded tensor misses chunks.</exception>
+    /// <exception cref="ForeignContentException">The folder holds objects that no checkpoint of ours would hold.</exception>
     public static async Task<CheckpointManifest> WriteAsync(ICheckpointStore store, string checkpointKey, CheckpointIdentity identity,
         IReadOnlyDictionary<string, object?> state, Func<object, ITensorSource?> asTensor, NativeWriteOptions? options = null,
         CancellationToken cancellationToken = default)

@@ -2,6 +2,7 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
+/// <summary>How <see cref="NativeCheckpointReader"/> loads a native checkpoint: parallelism, progress, statistics and the layouts to load into.</summary>
 public sealed record NativeLoadOptions
 {
     /// <summary>Bytes of tensor data read so far (one report at a time, though shards are read in parallel).</summary>

@@ -2,6 +2,7 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
+/// <summary>How <see cref="NativeCheckpointWriter"/> writes a native checkpoint: shard count, parallelism, progress, incremental reuse and sharded layouts.</summary>
 public sealed record NativeWriteOptions
 {
     /// <summary>How many shards to split the tensors into, balanced by bytes.</summary>

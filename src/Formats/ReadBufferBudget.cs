@@ -16,8 +16,11 @@ public sealed class ReadBufferBudget
     private long _inUse;
     private long _peak;
 
+    /// <summary>A budget of <paramref name="capacity"/> bytes, none of them held.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="capacity"/> is zero or negative.</exception>
     public ReadBufferBudget(long capacity) => Capacity = capacity > 0 ? capacity : throw new ArgumentOutOfRangeException(nameof(capacity), capacity, "a budget holds at least one byte");
 
+    /// <summary>The most bytes held at once; also the largest single request <see cref="AcquireAsync"/> accepts.</summary>
     public long Capacity { get; }
 
     /// <summary>The most bytes held at once since the budget was made or <see cref="ResetPeak"/> was called.</summary>
@@ -26,6 +29,7 @@ public sealed class ReadBufferBudget
         get { lock (_gate) return _peak; }
     }
 
+    /// <summary>Starts a new measurement of <see cref="Peak"/> from the bytes held now.</summary>
     public void ResetPeak()
     {
         lock (_gate) _peak = _inUse;

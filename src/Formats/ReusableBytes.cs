@@ -11,11 +11,20 @@ namespace Checkpointing.Formats;
 /// </summary>
 internal static class ReusableBytes
 {
+    /// <param name="Hash">The tensor's content hash (<see cref="TensorHash"/>).</param>
+    /// <param name="DType">The safetensors dtype name.</param>
+    /// <param name="Shape">The shape's dimensions, comma-joined.</param>
     /// <param name="Key">The stored tensor's key when only a tensor of the same key may reuse it, else null.</param>
     private readonly record struct Content(string Hash, string DType, string Shape, string? Key);
 
+    /// <param name="store">The store holding the new checkpoint and the earlier ones; a shard is claimed from only while it is there at its recorded length.</param>
+    /// <param name="checkpointKey">The new checkpoint's store key.</param>
+    /// <param name="earlier">The earlier committed checkpoints of the run whose tensors may be reused, by name with their manifests.</param>
+    /// <param name="tensors">The tensors of the new checkpoint.</param>
+    /// <param name="hashes">Each tensor's content hash, by key (<see cref="TensorHash.All"/>).</param>
     /// <param name="sameKeyOnly">For ranks that claim independently (cluster mode): reuse a stored tensor only for the tensor of
     /// the same key, so that no two ranks claim the same bytes, and never from a folder of the checkpoint's own name.</param>
+    /// <param name="ct">Cancels the store lookups.</param>
     /// <returns>Tensor key → the shard (with the folder that holds it) and the stored tensor's index entry.</returns>
     public static async Task<Dictionary<string, (ShardInfo Shard, TensorInfo Tensor)>> ClaimAsync(ICheckpointStore store, string checkpointKey,
         IReadOnlyList<EarlierCheckpoint> earlier, IReadOnlyList<NamedTensor> tensors, IReadOnlyDictionary<string, string> hashes, bool sameKeyOnly, CancellationToken ct)

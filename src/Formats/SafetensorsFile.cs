@@ -7,9 +7,13 @@ namespace Checkpointing.Formats;
 /// </summary>
 public static class SafetensorsFile
 {
+    /// <summary>The file extension, <c>.safetensors</c>.</summary>
     public const string Extension = ".safetensors";
+
+    /// <summary>The header key of the file's string metadata, and the checkpoint key <see cref="ReadCheckpoint"/> returns it under.</summary>
     public const string MetadataKey = "__metadata__";
 
+    /// <summary>Whether <paramref name="path"/> ends in <see cref="Extension"/>, in any casing.</summary>
     public static bool HasExtension(string path) => Path.GetExtension(path).Equals(Extension, StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Reads every tensor (in file order) through <paramref name="allocate"/>, and the file's metadata.</summary>

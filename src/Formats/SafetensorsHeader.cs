@@ -23,11 +23,19 @@ public sealed class SafetensorsHeader
     /// <summary>Nesting the format needs: root object, tensor object, shape array.</summary>
     public const int MaxJsonDepth = 8;
 
+    /// <summary>
+    /// The tensors in data order (by begin, then end, then key): they cover the data section exactly, without holes or
+    /// overlaps. Excludes <c>__metadata__</c>.
+    /// </summary>
     public required IReadOnlyList<SafetensorsEntry> Entries { get; init; }
+
+    /// <summary>The <c>__metadata__</c> entries, in file order; empty when the file has none.</summary>
     public required IReadOnlyDictionary<string, string> Metadata { get; init; }
+
     /// <summary>Byte offset of the data section from the start of the file.</summary>
     public required long DataStart { get; init; }
 
+    /// <summary>Bytes of the data section: the end of the last tensor, 0 when there is none.</summary>
     public long DataLength => Entries.Count == 0 ? 0 : Entries[^1].End;
 
     /// <summary>Reads and validates the header from the current position of <paramref name="stream"/> (the file start).</summary>
@@ -56,6 +64,14 @@ public sealed class SafetensorsHeader
         return (int)headerLength;
     }
 
+    /// <summary>
+    /// Parses and validates the header JSON: known fields and dtypes only, no duplicate keys, dtype × shape equal to each
+    /// tensor's byte span, and tensors that cover the rest of the file exactly.
+    /// </summary>
+    /// <param name="json">the header: the bytes after the 8-byte length</param>
+    /// <param name="fileLength">the whole file's length in bytes, prefix and header included</param>
+    /// <param name="source">the name errors report</param>
+    /// <exception cref="CheckpointFormatException">The header breaks any rule; its <see cref="CheckpointFormatException.Check"/> says which.</exception>
     public static SafetensorsHeader Parse(ReadOnlySpan<byte> json, long fileLength, string source)
     {
         var dataStart = 8 + (long)json.Length;

@@ -12,8 +12,12 @@ namespace Checkpointing.Formats;
 /// </summary>
 public sealed class SliceReader
 {
+    /// <summary>The largest gap (bytes) between two needed ranges of a chunk that one read spans rather than two.</summary>
     public const int MaxGapBytes = 4096;
+
+    /// <summary>The longest merged read (bytes, 8 MiB), which is also the largest pooled buffer one range takes.</summary>
     public const int MaxBufferBytes = 8 << 20;
+
     /// <summary>Bytes one batch of a chunk's ranged reads buffers at most.</summary>
     public const int MaxBatchBytes = 4 * MaxBufferBytes;
     /// <summary>Runs one tensor's read may need; beyond it the layouts are refused (a hostile or absurd split).</summary>
@@ -31,6 +35,14 @@ public sealed class SliceReader
 
     private readonly record struct Piece(int Chunk, long SourceByte, long DestinationByte, long Bytes);
 
+    /// <summary>Plans the reads of <paramref name="destination"/>'s elements of <paramref name="tensor"/>; nothing is read yet.</summary>
+    /// <param name="store">the store holding the checkpoint</param>
+    /// <param name="checkpointKey">the checkpoint's store key</param>
+    /// <param name="manifest">the checkpoint's manifest, which names the chunks' shards</param>
+    /// <param name="headers">the shards' headers, read once and shared by the readers of one load</param>
+    /// <param name="tensor">the stored tensor and its chunks</param>
+    /// <param name="destination">the part to read, in the stored tensor's global shape</param>
+    /// <exception cref="InvalidDataException">The layout's global shape is not the stored tensor's, or the read would take more than <see cref="MaxPieces"/> pieces.</exception>
     public SliceReader(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, ShardHeaders headers, StoredTensorChunks tensor, TensorLayout destination)
     {
         if (!destination.GlobalShape.SequenceEqual(tensor.Shape))

@@ -14,7 +14,10 @@ namespace Checkpointing.Formats;
 /// </summary>
 public static class StateTree
 {
+    /// <summary>The one property of a JSON object that stands for a tensor: <c>{"$tensor": "key"}</c>, key being the tensor's index key.</summary>
     public const string TensorMarker = "$tensor";
+
+    /// <summary>The one property of a JSON object that stands for a non-finite double, which JSON cannot write: <c>"NaN"</c>, <c>"Infinity"</c> or <c>"-Infinity"</c>.</summary>
     public const string FloatMarker = "$float";
 
     /// <summary>
@@ -161,7 +164,7 @@ public static class StateTree
             : throw new FormatException($"'{path}': integer {raw} does not fit in 64 bits");
     }
 
-    /// <summary>Every tensor reference in <paramref name="state"/>, for cross-checking against the index.</summary>
+    /// <summary>Every tensor reference in <paramref name="node"/> (depth-first), for cross-checking against the index; none for null.</summary>
     public static IEnumerable<string> TensorReferences(JsonNode? node)
     {
         switch (node)

@@ -10,9 +10,16 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
 {
     private const int ChunkBytes = 4 << 20;
 
+    /// <inheritdoc/>
     public TensorDType DType { get; } = dtype;
+
+    /// <inheritdoc/>
     public long[] Shape { get; } = shape;
 
+    /// <summary>
+    /// Copies the tensor's byte range from its shard to <paramref name="destination"/> in reads of at most 4 MiB, blocking
+    /// on each. The bytes are not checked here: verify the checkpoint first.
+    /// </summary>
     public void WriteTo(Stream destination)
     {
         var remaining = TensorDTypes.ByteLength(DType, Shape);

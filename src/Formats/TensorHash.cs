@@ -12,6 +12,7 @@ public static class TensorHash
 {
     private const string Prefix = "xxh128:";
 
+    /// <summary>The hash of the bytes <paramref name="tensor"/> writes, streamed through the hash without a copy.</summary>
     public static string Of(ITensorSource tensor)
     {
         using var sink = new HashingSink();
@@ -19,6 +20,7 @@ public static class TensorHash
         return sink.Hash;
     }
 
+    /// <summary>The hash of <paramref name="bytes"/>, formatted as the manifest records it.</summary>
     public static string Of(ReadOnlySpan<byte> bytes) => Prefix + Convert.ToHexStringLower(XxHash128.Hash(bytes));
 
     /// <summary>Refuses a tensor's bytes whose hash is not the one the manifest records.</summary>
@@ -38,6 +40,7 @@ public static class TensorHash
         return tensors.Select((t, i) => (t.Key, Hash: hashes[i])).ToDictionary(p => p.Key, p => p.Hash, StringComparer.Ordinal);
     }
 
+    /// <summary>Whether <paramref name="text"/> has the form of a hash: <c>xxh128:</c> and 32 lower-case hex digits.</summary>
     public static bool IsWellFormed(string text) =>
         text.Length == Prefix.Length + 32 && text.StartsWith(Prefix, StringComparison.Ordinal) && text.AsSpan(Prefix.Length).ContainsAnyExcept("0123456789abcdef") is false;
 

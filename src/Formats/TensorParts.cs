@@ -8,6 +8,9 @@ namespace Checkpointing.Formats;
 /// </summary>
 public sealed class TensorParts(long[] globalShape, IReadOnlyList<(TensorLayout Layout, ITensorSource Source)> parts)
 {
+    /// <summary>The shape of the whole tensor, of which each part holds the slice its layout describes.</summary>
     public long[] GlobalShape { get; } = globalShape;
+
+    /// <summary>The chunks held here, each with its layout (where it lies in the whole tensor) and the source of its bytes.</summary>
     public IReadOnlyList<(TensorLayout Layout, ITensorSource Source)> Parts { get; } = parts;
 }

@@ -13,6 +13,7 @@ public sealed class BinaryStateSerializer(Serializer serializer, JsonGrainStorag
 {
     private static readonly byte[] Marker = [0xC7, 0x01];
 
+    /// <summary>The state in Orleans' binary format, behind the marker.</summary>
     public BinaryData Serialize<T>(T? input)
     {
         var body = serializer.SerializeToArray(input);
@@ -22,6 +23,8 @@ public sealed class BinaryStateSerializer(Serializer serializer, JsonGrainStorag
         return new BinaryData(bytes);
     }
 
+    /// <summary>Reads state written by <see cref="Serialize{T}"/> or, without the marker, the first release's JSON.</summary>
+    /// <exception cref="InvalidDataException">the bytes are neither</exception>
     public T? Deserialize<T>(BinaryData input)
     {
         var bytes = input.ToMemory();

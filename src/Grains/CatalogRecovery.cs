@@ -14,6 +14,7 @@ internal static class CatalogRecovery
 {
     /// <param name="Adopt">Catalog records of the verified checkpoints, charged what the store holds (own shards and manifest).</param>
     /// <param name="Held">Shards that adopted checkpoints reuse from checkpoints that are not adopted (refused, or their manifest gone).</param>
+    /// <param name="Refused">The checkpoints found but not adopted, each with the reason: an unreadable manifest, a manifest of another run or name, or a failed verification.</param>
     public sealed record Findings(IReadOnlyList<CheckpointRecord> Adopt, IReadOnlyList<HeldShards> Held, IReadOnlyList<RefusedCheckpoint> Refused);
 
     /// <summary>Adopts what <see cref="FindAsync"/> finds into the run's catalog and state (the caller writes them), and tags the newest checkpoint when the tag is lost.</summary>
@@ -26,7 +27,12 @@ internal static class CatalogRecovery
         return new CatalogRecoveryReport(found.Adopt.Select(r => r.Name).ToList(), found.Refused, state.LastCheckpoint);
     }
 
+    /// <summary>Reads the committed checkpoints under the run's prefix and verifies each one <paramref name="known"/> does not claim; writes nothing to the store or the run.</summary>
+    /// <param name="store">The store holding the run's checkpoints.</param>
+    /// <param name="run">The run whose prefix is searched; a manifest must name this run and its own folder to be adopted.</param>
+    /// <param name="epoch">The run's current epoch, recorded in every adopted record.</param>
     /// <param name="known">Whether the catalog already lists a checkpoint of that name (it is neither verified nor adopted again).</param>
+    /// <param name="ct">Cancels the listing and the verification.</param>
     public static async Task<Findings> FindAsync(ICheckpointStore store, RunId run, long epoch, Func<string, bool> known, CancellationToken ct = default)
     {
         var prefix = run.StorePrefix + "/";

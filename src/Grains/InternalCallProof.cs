@@ -16,6 +16,7 @@ namespace Checkpointing.Grains;
 /// </summary>
 public sealed class InternalCallProof(IOptions<TenancyOptions> options, TimeProvider time)
 {
+    /// <summary>The <see cref="RequestContext"/> key a proof travels under.</summary>
     public const string RequestContextKey = "ckpt-internal-call";
 
     /// <summary>How long after it is issued a proof is accepted (a call, retries included, is over by then).</summary>
@@ -26,12 +27,18 @@ public sealed class InternalCallProof(IOptions<TenancyOptions> options, TimeProv
 
     private readonly byte[] _key = HMACSHA256.HashData(options.Value.KeyBytes(), "ckpt internal grain calls v2"u8);
 
+    /// <summary>A proof, issued now, for a call to <paramref name="interfaceMethod"/> on <paramref name="target"/>.</summary>
     public string For(GrainId target, MethodInfo interfaceMethod)
     {
         var issued = time.GetUtcNow().ToUnixTimeSeconds();
         return $"{issued.ToString(CultureInfo.InvariantCulture)}.{Mac(issued, target, interfaceMethod)}";
     }
 
+    /// <summary>
+    /// Whether <paramref name="presented"/> is a proof for a call to <paramref name="interfaceMethod"/> on <paramref name="target"/>
+    /// issued within <see cref="Validity"/> (and no more than <see cref="ClockSkew"/> in the future). False for null or a
+    /// malformed proof; never throws. The MACs are compared in constant time.
+    /// </summary>
     public bool Verify(string? presented, GrainId target, MethodInfo interfaceMethod)
     {
         var dot = presented?.IndexOf('.') ?? -1;

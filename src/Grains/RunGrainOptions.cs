@@ -3,6 +3,7 @@ namespace Checkpointing.Grains;
 /// <summary>Run-grain settings from the silo's configuration (section "Runs").</summary>
 public sealed class RunGrainOptions
 {
+    /// <summary>The configuration section these settings are read from.</summary>
     public const string Section = "Runs";
 
     /// <summary>A pending checkpoint with no progress for this long is abandoned and its shards collected.</summary>

@@ -6,5 +6,6 @@ namespace Checkpointing.Grains;
 [GenerateSerializer]
 public sealed class RunHistory
 {
+    /// <summary>The entries, oldest first: committed saves and loads.</summary>
     [Id(0)] public List<HistoryEntry> Entries { get; set; } = [];
 }

@@ -7,14 +7,24 @@ namespace Checkpointing.Grains;
 [GenerateSerializer]
 public sealed class RunState
 {
+    /// <summary>True from Create until Delete; while false, the run's protocol, administration and read calls other than Create and RecoverCatalog are refused with <see cref="RunNotFoundException"/>.</summary>
     [Id(0)] public bool Created { get; set; }
+    /// <summary>The run's periodic policy: the ranks save by it and retention applies its max_to_keep; a placeholder until the run is created.</summary>
     [Id(1)] public PeriodicPolicy Policy { get; set; } = new(1);
+    /// <summary>The current attempt of the job, raised by each StartAttempt (0 before the first); calls carrying another epoch are refused.</summary>
     [Id(2)] public long Epoch { get; set; }
+    /// <summary>
+    /// The tag: the name of the checkpoint a resume loads, null before the first commit. A commit moves it unless the tagged
+    /// checkpoint's iteration is newer (never backwards); TagLastCheckpoint moves it anywhere in the catalog.
+    /// </summary>
     [Id(3)] public string? LastCheckpoint { get; set; }
     /// <summary>The newest committed checkpoints, ascending by iteration (commit order among equal iterations); older ones are archived (<see cref="RunCatalog"/>).</summary>
     [Id(4)] public List<CheckpointRecord> Catalog { get; set; } = [];
+    /// <summary>The checkpoints begun and not yet committed or abandoned, by name.</summary>
     [Id(5)] public Dictionary<string, PendingCheckpoint> Pending { get; set; } = [];
+    /// <summary>The outstanding checkpoint-now request, null when there is none; the commit of a checkpoint begun after it was made clears it.</summary>
     [Id(6)] public CheckpointRequest? CheckpointRequest { get; set; }
+    /// <summary>When the run was created.</summary>
     [Id(7)] public DateTimeOffset CreatedUtc { get; set; }
     /// <summary>Store folders or shard sets whose deletion is owed (evicted, expired, aborted); survives a crash between the state write and the delete.</summary>
     [Id(8)] public List<PendingDeletion> Deletions { get; set; } = [];

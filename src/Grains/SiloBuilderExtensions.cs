@@ -7,6 +7,7 @@ using Orleans.Storage;
 
 namespace Checkpointing.Grains;
 
+/// <summary>Registers the checkpointing grains' services on an Orleans silo.</summary>
 public static class SiloBuilderExtensions
 {
     /// <summary>

@@ -10,11 +10,13 @@ namespace Checkpointing.Grains;
 /// </summary>
 public sealed class SiloMetrics : IDisposable
 {
+    /// <summary>The name of the meter every instrument here belongs to; the silo host exports it.</summary>
     public const string MeterName = "Checkpointing.Silo";
 
     private readonly Meter _meter;
     private readonly ConcurrentDictionary<string, long> _retainedByTenant = new(StringComparer.Ordinal);
 
+    /// <summary>Creates the meter and its instruments from the host's <paramref name="meters"/>.</summary>
     public SiloMetrics(IMeterFactory meters)
     {
         _meter = meters.Create(MeterName);
@@ -26,14 +28,21 @@ public sealed class SiloMetrics : IDisposable
             "By", "Bytes of checkpoints a tenant retains, as its tenant grain last accounted them on this silo.");
     }
 
+    /// <summary><c>ckpt_commits</c>: checkpoints committed (every rank reported, manifest and run state durable), by tenant.</summary>
     public Counter<long> Commits { get; }
+    /// <summary><c>ckpt_commit_duration</c>, in seconds: from a checkpoint's first Begin to its durable commit, by tenant.</summary>
     public Histogram<double> CommitDuration { get; }
+    /// <summary><c>ckpt_aborts</c>: pending checkpoints abandoned, by tenant and <see cref="AbortReason"/>.</summary>
     public Counter<long> Aborts { get; }
+    /// <summary><c>ckpt_deletions</c>: owed deletions carried out (evicted, replaced or abandoned checkpoints' files), by tenant.</summary>
     public Counter<long> Deletions { get; }
 
+    /// <summary>Sets what <c>ckpt_tenant_retained_bytes</c> shows for <paramref name="tenant"/>: the <paramref name="bytes"/> all its runs retain.</summary>
     public void ReportRetained(string tenant, long bytes) => _retainedByTenant[tenant] = bytes;
 
+    /// <summary>The <c>tenant</c> tag every measurement carries.</summary>
     public static KeyValuePair<string, object?> Tenant(string tenant) => new("tenant", tenant);
 
+    /// <summary>Disposes the meter; its instruments stop publishing.</summary>
     public void Dispose() => _meter.Dispose();
 }

@@ -5,6 +5,7 @@ namespace Checkpointing.Grains;
 /// <summary>Silo settings for tenant credentials (section "Tenancy").</summary>
 public sealed class TenancyOptions
 {
+    /// <summary>The configuration section these settings are read from.</summary>
     public const string Section = "Tenancy";
 
     /// <summary>Base64 HMAC key that signs tenant tokens (at least 32 bytes).</summary>
@@ -22,8 +23,12 @@ public sealed class TenancyOptions
     /// <summary>Bytes a tenant's checkpoints may retain until an operator sets its limits (1 TiB).</summary>
     public long DefaultMaxRetainedBytes { get; set; } = 1L << 40;
 
+    /// <summary>The limits of a tenant whose limits no operator set: <see cref="DefaultMaxRuns"/> and <see cref="DefaultMaxRetainedBytes"/>.</summary>
     public TenantLimits DefaultLimits => new(DefaultMaxRuns, DefaultMaxRetainedBytes);
 
+    /// <summary>The decoded <see cref="SigningKey"/>.</summary>
+    /// <exception cref="FormatException">the key is not base64</exception>
+    /// <exception cref="InvalidOperationException">the key is shorter than 32 bytes</exception>
     public byte[] KeyBytes()
     {
         var key = Convert.FromBase64String(SigningKey);

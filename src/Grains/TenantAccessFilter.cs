@@ -16,6 +16,11 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
 {
     private readonly VerifiedTenantTokens _tokens = new(options.Value.KeyBytes());
 
+    /// <summary>
+    /// Lets the call through when its caller may make it; otherwise throws <see cref="TenantAccessDeniedException"/> naming
+    /// why, before the grain sees the call. Calls to interfaces outside the contracts pass, except clients' calls to Orleans'
+    /// own interfaces on run and tenant grains.
+    /// </summary>
     public Task Invoke(IIncomingGrainCallContext context)
     {
         if (context.InterfaceMethod is not { DeclaringType: { } type } method || type.Assembly != typeof(ITrainingRunGrain).Assembly)

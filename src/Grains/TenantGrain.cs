@@ -33,6 +33,7 @@ public sealed class TenantGrain(
     private GroupCommit _writer = null!;
     private bool _dirty;
 
+    /// <summary>Starts the timer that saves the retained bytes runs reported, every <see cref="TenancyOptions.ReportFlushPeriod"/>.</summary>
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _writer = new GroupCommit(() => state.WriteStateAsync());
@@ -41,14 +42,17 @@ public sealed class TenantGrain(
         return Task.CompletedTask;
     }
 
+    /// <summary>Saves reported retained bytes not yet written; a failure is logged, not thrown (the grants saved stay counted).</summary>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         try { await FlushReportsAsync(cancellationToken); }
         catch (Exception e) { logger.LogWarning(e, "Tenant {Tenant}: saving reported retained bytes on deactivation failed; grants stay counted", Tenant); }
     }
 
+    /// <inheritdoc/>
     public Task<TenantView> Get() => Task.FromResult(View());
 
+    /// <inheritdoc/>
     public async Task<TenantView> SetLimits(TenantLimits limits)
     {
         if (limits.MaxRuns is < 0 || limits.MaxRetainedBytes is < 0) throw new RunRefusedException("Tenant limits must not be negative.");
@@ -75,6 +79,7 @@ public sealed class TenantGrain(
         await _writer.WriteAsync();
     }
 
+    /// <inheritdoc/>
     public async Task RegisterRun(string run)
     {
         CheckpointName.Validate(run, "run name");
@@ -85,6 +90,7 @@ public sealed class TenantGrain(
         await _writer.WriteAsync();
     }
 
+    /// <inheritdoc/>
     public async Task UnregisterRun(string run)
     {
         CheckpointName.Validate(run, "run name");
@@ -92,6 +98,7 @@ public sealed class TenantGrain(
         if (removed) await _writer.WriteAsync();
     }
 
+    /// <inheritdoc/>
     public async Task<RetainedBytesGrant> Reserve(string run, long retainedBytes)
     {
         CheckAccounted(run, retainedBytes);
@@ -116,6 +123,7 @@ public sealed class TenantGrain(
 
     private long Others(string run) => S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
 
+    /// <inheritdoc/>
     public Task Report(string run, long retainedBytes, bool releaseGrant)
     {
         CheckAccounted(run, retainedBytes);
@@ -143,6 +151,7 @@ public sealed class TenantGrain(
 
     private long Accounted(string run) => Math.Max(S.RetainedBytesByRun.GetValueOrDefault(run), S.GrantedBytesByRun.GetValueOrDefault(run));
 
+    /// <inheritdoc/>
     public Task<IReadOnlyList<string>> ListRuns() => Task.FromResult<IReadOnlyList<string>>(S.RetainedBytesByRun.Keys.Order(StringComparer.Ordinal).ToList());
 
     /// <summary>Bytes are only ever reported for a registered run and are never negative (a negative report would hide other runs' bytes).</summary>

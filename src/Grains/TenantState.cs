@@ -2,9 +2,11 @@ using Checkpointing.Contracts;
 
 namespace Checkpointing.Grains;
 
+/// <summary>The persisted state of a tenant grain: its limits, its runs' retained bytes and their grants.</summary>
 [GenerateSerializer]
 public sealed class TenantState
 {
+    /// <summary>The limits an operator set (null = unlimited); ignored while <see cref="LimitsSet"/> is false.</summary>
     [Id(0)] public TenantLimits Limits { get; set; } = new(null, null);
     /// <summary>Every registered run with the retained bytes it last reported.</summary>
     [Id(1)] public Dictionary<string, long> RetainedBytesByRun { get; set; } = [];

@@ -44,6 +44,10 @@ public sealed class TrainingRunGrain(
     private ITenantAccounting Tenant => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
     private KeyValuePair<string, object?> TenantTag => SiloMetrics.Tenant(_id.Tenant);
 
+    /// <summary>
+    /// Builds the run's rules around its persisted state, rebuilds the catalog from the state and the archive, takes over the history
+    /// entries of a state written before the history had its own, and starts the sweep timer (<see cref="RunGrainOptions.SweepPeriod"/>).
+    /// </summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = RunId.Parse(this.GetPrimaryKeyString());
@@ -58,6 +62,10 @@ public sealed class TrainingRunGrain(
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(Options.SweepPeriod, Options.SweepPeriod) { Interleave = false, KeepAlive = false });
     }
 
+    /// <summary>
+    /// Tells ranks waiting on reports held here to report again, writes the waiting history entries, waits for an archive
+    /// write in progress (the next activation must read it) and sends the tenant a due report of retained bytes, giving back the grant held.
+    /// </summary>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _commits.Deactivating();
@@ -66,6 +74,7 @@ public sealed class TrainingRunGrain(
         await _tenantReports.DeactivatingAsync();
     }
 
+    /// <inheritdoc/>
     public Task<RunView> Create(PeriodicPolicy policy) => Exclusive(() => CreateCore(policy));
 
     private async Task<RunView> CreateCore(PeriodicPolicy policy)
@@ -80,6 +89,7 @@ public sealed class TrainingRunGrain(
         return View();
     }
 
+    /// <inheritdoc/>
     public Task<CatalogRecoveryReport> RecoverCatalog(PeriodicPolicy policyIfLost) => Exclusive(async () =>
     {
         if (!State.Created) await CreateCore(policyIfLost);
@@ -91,8 +101,10 @@ public sealed class TrainingRunGrain(
         return report;
     });
 
+    /// <inheritdoc/>
     public Task<RunView> Get() => Read(View);
 
+    /// <inheritdoc/>
     public Task<RunView> SetPolicy(PeriodicPolicy policy) => Exclusive(async () =>
     {
         EnsureCreated();
@@ -103,6 +115,7 @@ public sealed class TrainingRunGrain(
         return View();
     });
 
+    /// <inheritdoc/>
     public Task<long> StartAttempt() => Exclusive(async () =>
     {
         EnsureCreated();
@@ -114,14 +127,25 @@ public sealed class TrainingRunGrain(
         return State.Epoch;
     });
 
+    /// <inheritdoc/>
     public Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request) => _commits.BeginAsync(request);
 
+    /// <inheritdoc/>
     public Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default) => _commits.ReportAsync(report, waitForCommit);
 
+    /// <inheritdoc/>
     public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => _commits.AwaitAsync(request);
 
+    /// <inheritdoc/>
     public Task<IReadOnlyList<HistoryEntry>> GetHistory() => Read<IReadOnlyList<HistoryEntry>>(() => _history.Entries.ToList());
 
+    /// <summary>
+    /// Records that a rank loaded a checkpoint of this run, in the run's history: kept in memory and written with the
+    /// history's next batch, apart from the run's state (at the latest about five sweep periods later, or when the activation
+    /// ends; a silo crash before then loses it). Refused with <see cref="RunNotFoundException"/> for a run that does not exist,
+    /// <see cref="ArgumentException"/> for an invalid checkpoint name, and <see cref="RunRefusedException"/> for a negative
+    /// rank or byte count, or a duration that is negative or not finite.
+    /// </summary>
     public Task RecordLoad(LoadReport load) => Record(() => _history.AddLoad(load, time.GetUtcNow()));
 
     /// <summary>After a failed write the activation's state is ahead of what is durable: deactivate, so the next call reloads it.</summary>
@@ -146,6 +170,7 @@ public sealed class TrainingRunGrain(
         DeactivateOnIdle();
     }
 
+    /// <inheritdoc/>
     public Task RevokeGrant() => _tenantReports.RevokeAsync();
 
     /// <summary>Off the acknowledgement path: owed deletions, the tenant's view of retained bytes, the sweep reminder, archiving older catalog entries.</summary>
@@ -168,10 +193,13 @@ public sealed class TrainingRunGrain(
         }
     }
 
+    /// <inheritdoc/>
     public Task<CheckpointRecord?> GetLastCheckpoint() => Read(() => State.LastCheckpoint is { } last ? _catalog.Find(last) : null);
 
+    /// <inheritdoc/>
     public Task<IReadOnlyList<CheckpointRecord>> ListCheckpoints() => Read<IReadOnlyList<CheckpointRecord>>(() => _catalog.Entries.ToList());
 
+    /// <inheritdoc/>
     public Task TagLastCheckpoint(string name) => Exclusive(async () =>
     {
         EnsureCreated();
@@ -181,6 +209,7 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
+    /// <inheritdoc/>
     public Task RequestCheckpointNow(string reason) => Exclusive(async () =>
     {
         var request = CheckpointRequests.New(reason, time.GetUtcNow());
@@ -191,6 +220,7 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
+    /// <inheritdoc/>
     public Task<StepDirective> GetDirective(long epoch, long iteration)
     {
         EnsureCreated();
@@ -204,6 +234,7 @@ public sealed class TrainingRunGrain(
         });
     }
 
+    /// <inheritdoc/>
     public Task Delete() => Exclusive(async () =>
     {
         EnsureCreated();
@@ -226,6 +257,10 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
+    /// <summary>
+    /// The sweep reminder fired (on any silo, also after the run's silo crashed): sweeps as the timer does, and unregisters
+    /// the reminder once nothing is pending or owed. Other reminder names are ignored.
+    /// </summary>
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != SweepReminder.Name) return;
@@ -246,6 +281,10 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
+    /// <summary>
+    /// Runs <paramref name="change"/> alone among the grain's changes to durable state. Refused with
+    /// <see cref="RunMovedException"/> (transient) while the grain reloads its state after a failed write.
+    /// </summary>
     public async Task<T> Exclusive<T>(Func<Task<T>> change)
     {
         await _exclusive.WaitAsync();
@@ -270,14 +309,17 @@ public sealed class TrainingRunGrain(
         return Task.CompletedTask;
     }
 
+    /// <summary>Refuses a call from another attempt than the current one with <see cref="StaleAttemptException"/>: an older one, or one not started yet.</summary>
     public void CheckEpoch(long epoch)
     {
         if (epoch < State.Epoch) throw new StaleAttemptException($"Run {_id} is at attempt {State.Epoch}; a call from attempt {epoch} is stale (the job was restarted).");
         if (epoch > State.Epoch) throw new StaleAttemptException($"Run {_id} has no attempt {epoch} (current {State.Epoch}); call StartAttempt first.");
     }
 
+    /// <summary>Keeps the activation for at least <paramref name="period"/>.</summary>
     public void KeepActive(TimeSpan period) => DelayDeactivation(period);
 
+    /// <summary>Refuses a call on a run that was never created or was deleted, with <see cref="RunNotFoundException"/>.</summary>
     public void EnsureCreated()
     {
         if (!State.Created) throw new RunNotFoundException($"Run {_id} does not exist.");

@@ -13,8 +13,13 @@ public sealed class VerifiedTenantTokens(byte[] key, int capacity = 10_000)
 {
     private readonly ConcurrentDictionary<string, (string Tenant, DateTimeOffset Expires)> _verified = new(StringComparer.Ordinal);
 
+    /// <summary>How many verified tokens are remembered now.</summary>
     public int Count => _verified.Count;
 
+    /// <summary>
+    /// The tenant <paramref name="token"/> grants at <paramref name="now"/>, or null and the reason it grants nothing (no
+    /// token, a bad signature, expired), as <see cref="TenantTokens.Validate"/> answers.
+    /// </summary>
     public (string? Tenant, string? Problem) Validate(string? token, DateTimeOffset now)
     {
         if (token is null || !_verified.TryGetValue(token, out var known))

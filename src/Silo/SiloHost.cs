@@ -12,8 +12,8 @@ using Orleans.Storage;
 namespace Checkpointing.Silo;
 
 /// <summary>
-/// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port the dashboard (/), liveness (/healthz),
-/// readiness (/readyz), grain-state write counts (/stats), metrics in Prometheus format (/metrics, <see cref="SiloMetrics"/>),
+/// Builds the silo process: Orleans, the checkpoint store, tenant checks, and on its HTTP port the dashboard (/), liveness (/healthz)
+/// and readiness (/readyz, <see cref="HealthEndpoints"/>), grain-state write counts (/stats), metrics in Prometheus format (/metrics, <see cref="SiloMetrics"/>),
 /// the control-plane API (/api/v1, <see cref="RunApi"/>), its OpenAPI document (/openapi/v1.json) and, for the
 /// operator, the Orleans Dashboard (/orleans).
 /// </summary>
@@ -24,6 +24,7 @@ public static class SiloHost
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory, WebRootPath = "wwwroot" });
         builder.Configuration.AddEnvironmentVariables("CKPT_").AddCommandLine(args);
         SiloConfiguration.Check(builder.Configuration);
+        SiloLogging.Configure(builder);
         var silo = SiloConfiguration.Bind<SiloSettings>(builder.Configuration, SiloSettings.Section);
         var storage = SiloConfiguration.Bind<StorageSettings>(builder.Configuration, StorageSettings.Section);
         var http = SiloConfiguration.Bind<HttpLimits>(builder.Configuration, HttpLimits.Section);
@@ -33,6 +34,7 @@ public static class SiloHost
         var listenAddress = silo.Mode == "Cluster" ? IPAddress.Parse(silo.AdvertisedAddress) : IPAddress.Loopback;
         ListenPorts.EnsureFree(listenAddress, silo.SiloPort, "silo");
         ListenPorts.EnsureFree(listenAddress, silo.GatewayPort, "gateway");
+        builder.Services.AddSiloHealthChecks(storage);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());
@@ -106,10 +108,7 @@ public static class SiloHost
         app.MapPrometheusScrapingEndpoint(); // GET /metrics
         RunApi.Map(app);
         app.MapOrleansDashboard(routePrefix: "/orleans").RequireOperator();
-        app.MapGet("/healthz", (IHostApplicationLifetime lifetime) =>
-            lifetime.ApplicationStopping.IsCancellationRequested
-                ? Results.Json(new { status = "stopping" }, statusCode: 503)
-                : Results.Json(new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }));
+        app.MapSiloHealthChecks(silo);
         // jit_methods lets `ckpt-bench commits` keep warming up until tiered compilation has settled.
         app.MapGet("/stats", () => Results.Json(new
         {
@@ -117,16 +116,6 @@ public static class SiloHost
             state_bytes_written = stateWrites.Bytes,
             jit_methods = System.Runtime.JitInfo.GetCompiledMethodCount(),
         }));
-        var readiness = new StorageReadiness(storage);
-        app.MapGet("/readyz", async (IHostApplicationLifetime lifetime, CancellationToken cancellationToken) =>
-        {
-            var problem = lifetime.ApplicationStopping.IsCancellationRequested ? "stopping"
-                : !lifetime.ApplicationStarted.IsCancellationRequested ? "starting"
-                : await readiness.ProblemAsync(cancellationToken);
-            return problem is null
-                ? Results.Json(new { status = "ready" })
-                : Results.Json(new { status = "not ready", reason = problem }, statusCode: 503);
-        });
         return app;
     }
 

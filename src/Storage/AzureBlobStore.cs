@@ -22,8 +22,10 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     private readonly AzureBlobStoreOptions _options = options ?? new AzureBlobStoreOptions();
     private int _containerReady;
 
+    /// <summary>"blob container " and the container's URI, for logs and errors.</summary>
     public string Description => $"blob container {container.Uri}";
 
+    /// <summary>The container client every request goes through.</summary>
     public BlobContainerClient Container => container;
 
     /// <summary>
@@ -50,6 +52,14 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     /// <summary>Enough to keep a storage account busy from one process; small enough that a fleet of processes on one account queues at home.</summary>
     public const int DefaultMaxConcurrentRequests = 32;
 
+    /// <summary>
+    /// A store over container <paramref name="containerName"/> of the account <paramref name="connectionString"/> names, with
+    /// the retries, timeout and concurrency limit of <see cref="CreateClientOptions"/>. The container is created by the first
+    /// write or listing when it does not exist.
+    /// </summary>
+    /// <param name="connectionString">An Azure Storage connection string (Azurite's for local runs).</param>
+    /// <param name="containerName">The container that holds the objects.</param>
+    /// <param name="options">Block and range sizes, buffers in flight and transfer checksums; null takes the defaults.</param>
     public static AzureBlobStore FromConnectionString(string connectionString, string containerName, AzureBlobStoreOptions? options = null) =>
         new(new BlobServiceClient(connectionString, CreateClientOptions()).GetBlobContainerClient(containerName), options);
 
@@ -60,6 +70,11 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         Volatile.Write(ref _containerReady, 1);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The callback's stream is write-only and cannot seek. Content of at most one block goes as one Put Blob request once the
+    /// callback returned; larger content is staged in blocks while it is written and appears when the block list is committed.
+    /// </remarks>
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
         StoreKey.Validate(key);
@@ -75,6 +90,11 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     private static string ContentTypeOf(string key) =>
         key.EndsWith(".json", StringComparison.Ordinal) ? "application/json" : "application/octet-stream";
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The stream downloads ranges of <see cref="AzureBlobStoreOptions.ReadRangeSize"/> bytes ahead of the reader, at most
+    /// <see cref="AzureBlobStoreOptions.MaxRangesInFlight"/> at once.
+    /// </remarks>
     public async Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {
         var blob = container.GetBlobClient(StoreKey.Validate(key));
@@ -89,6 +109,9 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>One ranged download. Throws <see cref="StoreObjectNotFoundException"/> when the blob is absent and
+    /// <see cref="EndOfStreamException"/> when it ends before the range does.</remarks>
     public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
@@ -116,6 +139,7 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         }
     }
 
+    /// <inheritdoc/>
     public async Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
     {
         var blob = container.GetBlobClient(StoreKey.Validate(key));
@@ -130,6 +154,7 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         }
     }
 
+    /// <inheritdoc/>
     public async IAsyncEnumerable<StoreEntry> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await EnsureContainerAsync(cancellationToken).ConfigureAwait(false);
@@ -140,6 +165,8 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>The blob's snapshots go with it.</remarks>
     public async Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         var blob = container.GetBlobClient(StoreKey.Validate(key));

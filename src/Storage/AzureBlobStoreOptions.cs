@@ -1,5 +1,9 @@
 namespace Checkpointing.Storage;
 
+/// <summary>
+/// How an <see cref="AzureBlobStore"/> moves bytes: block size and blocks in flight for writes, range size and ranges in
+/// flight for reads, and the per-request checksum. They bound the memory each write and each sequential read holds.
+/// </summary>
 public sealed record AzureBlobStoreOptions
 {
     // Defaults from BlobThroughputTests (256 MiB against Azurite, A/B with the raw SDK): every block

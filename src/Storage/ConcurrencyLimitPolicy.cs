@@ -13,6 +13,7 @@ public sealed class ConcurrencyLimitPolicy(int maxConcurrentRequests) : HttpPipe
 {
     private readonly SemaphoreSlim _slots = new(maxConcurrentRequests, maxConcurrentRequests);
 
+    /// <summary>Waits for a free slot (cancelled by the message's token), then sends the request on and frees the slot when it is done.</summary>
     public override async ValueTask ProcessAsync(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
     {
         await _slots.WaitAsync(message.CancellationToken).ConfigureAwait(false);
@@ -20,6 +21,7 @@ public sealed class ConcurrencyLimitPolicy(int maxConcurrentRequests) : HttpPipe
         finally { _slots.Release(); }
     }
 
+    /// <summary>The synchronous <see cref="ProcessAsync(HttpMessage, ReadOnlyMemory{HttpPipelinePolicy})"/>: blocks the thread while it waits for a slot.</summary>
     public override void Process(HttpMessage message, ReadOnlyMemory<HttpPipelinePolicy> pipeline)
     {
         _slots.Wait(message.CancellationToken);

@@ -31,8 +31,11 @@ public sealed partial class DirectoryHandle : IDisposable
         _fd = fd;
     }
 
+    /// <summary>The folder's path, as given to <see cref="Open"/>.</summary>
     public string Path { get; }
 
+    /// <summary>Opens the folder <paramref name="path"/>; on systems other than Linux and macOS, a handle that does nothing.</summary>
+    /// <exception cref="IOException">the folder cannot be opened (missing, not a folder, no permission); the errno is in <see cref="Exception.HResult"/></exception>
     public static DirectoryHandle Open(string path)
     {
         if (!Supported) return new DirectoryHandle(path, -1);
@@ -71,11 +74,13 @@ public sealed partial class DirectoryHandle : IDisposable
         }
     }
 
+    /// <summary>Releases the lock this handle holds, if any. Closing the handle releases it too, as does the end of the process.</summary>
     public void Unlock()
     {
         if (_fd >= 0) NativeFlock(_fd, LockUn);
     }
 
+    /// <summary>Closes the descriptor, which releases any lock it holds. Calling it again does nothing.</summary>
     public void Dispose()
     {
         var fd = Interlocked.Exchange(ref _fd, -1);

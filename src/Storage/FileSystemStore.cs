@@ -23,13 +23,17 @@ public sealed class FileSystemStore : ICheckpointStore
     };
     private readonly string _root;
 
+    /// <summary>A store over the folder <paramref name="root"/>, created (with its parents) if it does not exist.</summary>
     public FileSystemStore(string root)
     {
         _root = Path.GetFullPath(root);
         Directory.CreateDirectory(_root);
     }
 
+    /// <summary>The folder, as a full path.</summary>
     public string Root => _root;
+
+    /// <summary>"folder " and <see cref="Root"/>, for logs and errors.</summary>
     public string Description => $"folder {_root}";
 
     /// <summary>The file behind a key; keys are validated, so the path never leaves the root.</summary>
@@ -51,6 +55,12 @@ public sealed class FileSystemStore : ICheckpointStore
         return path;
     }
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// The callback writes a hidden temporary file next to the target; it is fsynced, renamed over the target, and the folder is
+    /// fsynced. Folders the key needs are created, and removed again when the write fails and leaves them empty.
+    /// </remarks>
+    /// <exception cref="SymbolicLinkRefusedException">the key's path goes through a symbolic link below the root</exception>
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
         var target = LinkFreePathOf(key);
@@ -95,6 +105,8 @@ public sealed class FileSystemStore : ICheckpointStore
         foreach (var parent in created) DirectoryHandle.Flush(parent);
     }
 
+    /// <inheritdoc/>
+    /// <exception cref="SymbolicLinkRefusedException">the key's path goes through a symbolic link below the root</exception>
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default)
     {
         var path = LinkFreePathOf(key);
@@ -109,6 +121,9 @@ public sealed class FileSystemStore : ICheckpointStore
         }
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Throws <see cref="StoreObjectNotFoundException"/> when the file is absent and <see cref="EndOfStreamException"/> when it ends before the range does.</remarks>
+    /// <exception cref="SymbolicLinkRefusedException">the key's path goes through a symbolic link below the root</exception>
     public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
@@ -153,12 +168,17 @@ public sealed class FileSystemStore : ICheckpointStore
 
     private EndOfStreamException EndsBefore(string key, long end) => new($"'{key}' in {Description} ends before offset {end}.");
 
+    /// <inheritdoc/>
+    /// <remarks>The entry's time is the file's last write time, in UTC.</remarks>
+    /// <exception cref="SymbolicLinkRefusedException">the key's path goes through a symbolic link below the root</exception>
     public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default)
     {
         var info = new FileInfo(LinkFreePathOf(key));
         return Task.FromResult(info.Exists ? new StoreEntry(key, info.Length, info.LastWriteTimeUtc) : null);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Hidden files (temporary files of writes in flight or killed) and symbolic links are not listed.</remarks>
     public async IAsyncEnumerable<StoreEntry> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         // The prefix may end inside a name ("model_00"), so enumerate from its folder and filter.
@@ -183,6 +203,9 @@ public sealed class FileSystemStore : ICheckpointStore
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
+    /// <remarks>Folders below the root that the deletion leaves empty are removed too.</remarks>
+    /// <exception cref="SymbolicLinkRefusedException">the key's path goes through a symbolic link below the root</exception>
     public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         var path = LinkFreePathOf(key);

@@ -14,8 +14,11 @@ public sealed class MemoryStore : ICheckpointStore
     private readonly Lock _gate = new();
     private readonly SortedList<string, StoredObject> _objects = new(StringComparer.Ordinal);
 
+    /// <summary>"in-process memory store", for logs and errors.</summary>
     public string Description => "in-process memory store";
 
+    /// <inheritdoc/>
+    /// <remarks>The callback's stream is write-only and cannot seek, as a blob upload's, so code tested here does not come to rely on either.</remarks>
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
         StoreKey.Validate(key);
@@ -29,9 +32,12 @@ public sealed class MemoryStore : ICheckpointStore
         lock (_gate) _objects[key] = new StoredObject(bytes, DateTimeOffset.UtcNow);
     }
 
+    /// <inheritdoc/>
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default) =>
         Task.FromResult<Stream>(new MemoryStream(Get(key).Bytes, writable: false));
 
+    /// <inheritdoc/>
+    /// <remarks>Throws <see cref="StoreObjectNotFoundException"/> when the object is absent and <see cref="EndOfStreamException"/> when it ends before the range does.</remarks>
     public Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
@@ -43,9 +49,13 @@ public sealed class MemoryStore : ICheckpointStore
         return Task.CompletedTask;
     }
 
+    /// <inheritdoc/>
+    /// <remarks>The entry's time is when the object was published, in UTC.</remarks>
     public Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default) =>
         Task.FromResult(Find(key) is { } found ? new StoreEntry(key, found.Bytes.Length, found.LastModified) : null);
 
+    /// <inheritdoc/>
+    /// <remarks>A snapshot taken when the enumeration starts: writes and deletions meanwhile do not change it.</remarks>
     public async IAsyncEnumerable<StoreEntry> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         foreach (var entry in Snapshot(prefix))
@@ -56,6 +66,7 @@ public sealed class MemoryStore : ICheckpointStore
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
+    /// <inheritdoc/>
     public Task<bool> DeleteAsync(string key, CancellationToken cancellationToken = default)
     {
         StoreKey.Validate(key);

@@ -3,11 +3,14 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Storage;
 
+/// <summary>Whole-object writes and reads over any <see cref="ICheckpointStore"/>, for small objects such as tags.</summary>
 public static class StoreExtensions
 {
+    /// <summary>Writes <paramref name="bytes"/> as the object <paramref name="key"/>, atomically as every store write.</summary>
     public static Task WriteBytesAsync(this ICheckpointStore store, string key, ReadOnlyMemory<byte> bytes, CancellationToken cancellationToken = default) =>
         store.WriteAsync(key, (s, ct) => s.WriteAsync(bytes, ct).AsTask(), cancellationToken);
 
+    /// <summary>Writes <paramref name="text"/> as UTF-8, without a byte order mark, as the object <paramref name="key"/>, atomically as every store write.</summary>
     public static Task WriteTextAsync(this ICheckpointStore store, string key, string text, CancellationToken cancellationToken = default) =>
         store.WriteBytesAsync(key, Encoding.UTF8.GetBytes(text), cancellationToken);
 

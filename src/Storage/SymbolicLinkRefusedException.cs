@@ -7,5 +7,6 @@ namespace Checkpointing.Storage;
 public sealed class SymbolicLinkRefusedException(string path)
     : IOException($"{path} is a symbolic link; checkpoint folders and shards are never read, written or deleted through a link.")
 {
+    /// <summary>The path that is a symbolic link.</summary>
     public string LinkPath { get; } = path;
 }

@@ -15,12 +15,23 @@ public sealed class ClusterConnection : IAsyncDisposable
 
     private ClusterConnection(IHost host) => _host = host;
 
+    /// <summary>The Orleans client, to get grains from (e.g. for <see cref="RunAgent.JoinAsync"/>); every call it makes carries the tenant token.</summary>
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
 
+    /// <summary>The grain of run <paramref name="id"/> (key "tenant/run"). Getting it makes no call; the silo checks the token on each call.</summary>
     public ITrainingRunGrain Run(RunId id) => Client.GetGrain<ITrainingRunGrain>(id.Key);
 
+    /// <summary>The grain of <paramref name="tenant"/>: its limits and runs. Getting it makes no call.</summary>
     public ITenantGrain Tenant(string tenant) => Client.GetGrain<ITenantGrain>(tenant);
 
+    /// <summary>
+    /// Starts an Orleans client and connects it: through the membership table when
+    /// <see cref="ClusterConnectionOptions.MembershipConnectionString"/> is set, else straight to
+    /// <see cref="ClusterConnectionOptions.Gateways"/>. A cluster that does not answer is tried again until
+    /// <see cref="ClusterConnectionOptions.ConnectTimeout"/>, then the client's connection error is thrown. The token is not
+    /// checked here: a bad one fails the first grain call with <see cref="TenantAccessDeniedException"/>.
+    /// </summary>
+    /// <exception cref="ArgumentException">Neither gateways nor a membership connection string were given, or a gateway is not host:port.</exception>
     public static async Task<ClusterConnection> ConnectAsync(ClusterConnectionOptions options, CancellationToken cancellationToken = default)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
@@ -55,6 +66,11 @@ public sealed class ClusterConnection : IAsyncDisposable
         return new ClusterConnection(host);
     }
 
+    /// <summary>
+    /// The endpoint of a gateway given as "host:port": "localhost" is the loopback address, an IP address is taken as it
+    /// is, any other host name is resolved through DNS (its first address).
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="hostPort"/> is not host:port with an integer port.</exception>
     public static IPEndPoint ParseEndpoint(string hostPort)
     {
         var colon = hostPort.LastIndexOf(':');
@@ -65,6 +81,7 @@ public sealed class ClusterConnection : IAsyncDisposable
         return new IPEndPoint(address, port);
     }
 
+    /// <summary>Stops the client, disconnecting from the cluster.</summary>
     public async ValueTask DisposeAsync()
     {
         await _host.StopAsync().ConfigureAwait(false);

@@ -14,11 +14,17 @@ namespace Checkpointing.TrainerAgent;
 /// </summary>
 public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch)
 {
+    /// <summary>The run this rank saves into.</summary>
     public RunId Run { get; } = run;
+    /// <summary>This rank, 0 to <see cref="WorldSize"/> - 1; rank 0 sends the non-tensor state.</summary>
     public int Rank { get; } = rank;
+    /// <summary>How many ranks take part in every save; the grain commits once all of them reported.</summary>
     public int WorldSize { get; } = worldSize;
+    /// <summary>The job attempt every call carries; once a newer one starts, the grain refuses them (<see cref="StaleAttemptException"/>).</summary>
     public long Epoch { get; } = epoch;
+    /// <summary>The store this rank writes its shard into (the data plane); the grain never sees tensor bytes.</summary>
     public ICheckpointStore Store { get; } = store;
+    /// <summary>The run's grain (key <c>tenant/run</c>), the control plane.</summary>
     public ITrainingRunGrain Grain => grains.GetGrain<ITrainingRunGrain>(Run.Key);
 
     /// <summary>How long a rank that reported waits for the other ranks before the save fails.</summary>
@@ -40,6 +46,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// </summary>
     public TimeSpan OutageBudget { get; set; } = DefaultOutageBudget;
 
+    /// <summary>The default <see cref="OutageBudget"/>: 2 minutes.</summary>
     public static readonly TimeSpan DefaultOutageBudget = TimeSpan.FromMinutes(2);
 
     /// <summary>How often a rank waiting out an outage tells the grain its checkpoint is still in progress: well within the run's pending timeout.</summary>
@@ -49,8 +56,18 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// Saves <paramref name="name"/> collectively: every rank of the world calls this with the same whole tensors (keys and
     /// sizes) and its own chunks of sharded ones (<see cref="NamedTensor.Chunk"/>). Returns the committed record.
     /// </summary>
+    /// <param name="name">The checkpoint's name, the same on every rank; saving a committed name again replaces that checkpoint.</param>
+    /// <param name="iteration">The training iteration it was taken at (orders the catalog; the tag never moves back to an earlier iteration), or null.</param>
+    /// <param name="tensors">Every whole tensor of the state (the same keys and sizes on every rank; this rank writes its share)
+    /// and this rank's chunks of sharded tensors (all written).</param>
     /// <param name="stateJson">The non-tensor state tree; rank 0 must send it, other ranks may pass null.</param>
+    /// <param name="progress">Gets the byte count of each tensor this rank writes as it completes (increments, not a running total;
+    /// reused tensors are not counted); null for none.</param>
+    /// <param name="cancellationToken">Cancels this rank's part; a checkpoint left pending expires at the grain (docs/cluster.md#expiry-of-abandoned-checkpoints).</param>
     /// <param name="stallSeconds">How long training waited before this write began (an async save's snapshot), reported for the run's history.</param>
+    /// <exception cref="TimeoutException">Not every rank reported within <see cref="CommitTimeout"/>.</exception>
+    /// <exception cref="StorageOutageException">The store stayed unavailable past <see cref="OutageBudget"/>.</exception>
+    /// <exception cref="RunRefusedException">The grain refused the save, e.g. <see cref="StaleAttemptException"/> or <see cref="TenantLimitException"/>.</exception>
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
         IProgress<long>? progress, CancellationToken cancellationToken, double? stallSeconds = null)
     {

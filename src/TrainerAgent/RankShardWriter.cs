@@ -10,9 +10,14 @@ namespace Checkpointing.TrainerAgent;
 /// </summary>
 internal static class RankShardWriter
 {
+    /// <param name="store">The store the shard is written to (the data plane).</param>
+    /// <param name="plan">This rank's share and the shard's key (<see cref="SavePlan.ShardKey"/>).</param>
+    /// <param name="epoch">The job attempt the report carries.</param>
     /// <param name="tensors">At least the plan's tensors, and this rank's chunks of sharded tensors (all written); other whole
     /// tensors (another rank's share) are ignored.</param>
     /// <param name="stateJson">The non-tensor state; rank 0 must send it.</param>
+    /// <param name="progress">Gets each written tensor's byte count as it completes; null for none.</param>
+    /// <param name="cancellationToken">Cancels the write; store writes are atomic, so no partial shard appears under its key.</param>
     /// <param name="reuseFrom">For an incremental save (null: not incremental, no hashes recorded), the run's last committed checkpoint,
     /// if any: a tensor of this rank's share whose key, hash, dtype and shape equal one it stores is referenced there instead of
     /// written (the shard may end up empty).</param>

@@ -22,10 +22,27 @@ public sealed class RunAgent
         _periodic = Periodic(policy);
     }
 
+    /// <summary>The checkpointer over the run: resume with <see cref="Checkpointer.ResumeOrLoadAsync"/>; a save outside the policy (<see cref="Checkpointer.SaveAsync"/>) is collective, so every rank calls it.</summary>
     public Checkpointer Checkpointer { get; }
+    /// <summary>The cluster backend under <see cref="Checkpointer"/>: this rank's identity, the run grain, and the <see cref="ClusterBackend.Committer"/> to tune.</summary>
     public ClusterBackend Backend { get; }
+    /// <summary>The run's periodic policy as of the last directive; <see cref="StepAsync"/> picks up changes made on the grain.</summary>
     public PeriodicPolicy Policy => _periodic.Policy;
 
+    /// <summary>
+    /// Joins <paramref name="run"/> as one rank: builds a <see cref="Checkpointer"/> over a <see cref="ClusterBackend"/> and reads the
+    /// run's policy from its grain, trying again through failovers until the commit timeout. Saves and loads nothing.
+    /// </summary>
+    /// <param name="grains">Where the run's grain is got from, e.g. <see cref="ClusterConnection.Client"/>.</param>
+    /// <param name="run">The run to join; it must exist (<see cref="RunNotFoundException"/> otherwise).</param>
+    /// <param name="store">The store ranks write shards to and load checkpoints from.</param>
+    /// <param name="rank">This rank, 0 to <paramref name="worldSize"/> - 1.</param>
+    /// <param name="worldSize">How many ranks take part in every save.</param>
+    /// <param name="epoch">The job attempt from <see cref="ICheckpointProtocol.StartAttempt"/> (<c>ckpt run attempt</c>); any other than the run's current one is refused with <see cref="StaleAttemptException"/>.</param>
+    /// <param name="model">The model; its state dict is saved under "model".</param>
+    /// <param name="checkpointables">Other objects with state, by name ("optimizer", "scheduler"): TorchSharp modules, optimizers, LR
+    /// schedulers, or <see cref="ICheckpointable"/>.</param>
+    /// <param name="logger">Receives what saves and loads do and what did not load cleanly; null logs nothing.</param>
     /// <param name="modelLayouts">The part of each model tensor this rank holds (<see cref="Checkpointer.ModelLayouts"/>); null: every tensor whole.</param>
     /// <param name="loadStatistics">Receives what this rank's loads needed and read.</param>
     public static async Task<RunAgent> JoinAsync(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch,

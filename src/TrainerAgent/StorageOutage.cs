@@ -14,8 +14,13 @@ internal static class StorageOutage
     private static readonly TimeSpan FirstWait = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan LongestWait = TimeSpan.FromSeconds(15);
 
+    /// <param name="work">The storage work, tried again whole after each outage fault; its result is returned.</param>
+    /// <param name="budget">How long, from the first try, faults are ridden out; a fault after that throws <see cref="StorageOutageException"/>.</param>
     /// <param name="keepAlive">Called at least every <paramref name="keepAliveEvery"/> while waiting (a retried Begin: the grain counts it
     /// as progress, so the checkpoint does not expire); its own transient failures are ignored.</param>
+    /// <param name="keepAliveEvery">How often <paramref name="keepAlive"/> is called while waiting between tries.</param>
+    /// <param name="cancellationToken">Ends a wait at once (<see cref="OperationCanceledException"/>); a fault met while it is cancelled
+    /// is thrown as it is, not retried. <paramref name="work"/> observes its own token.</param>
     public static async Task<T> RideAsync<T>(Func<Task<T>> work, TimeSpan budget, Func<Task> keepAlive, TimeSpan keepAliveEvery, CancellationToken cancellationToken)
     {
         var started = DateTimeOffset.UtcNow;

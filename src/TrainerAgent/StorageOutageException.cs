@@ -4,5 +4,6 @@ namespace Checkpointing.TrainerAgent;
 public sealed class StorageOutageException(TimeSpan budget, Exception last)
     : IOException($"storage unavailable for longer than the outage budget of {budget.TotalSeconds:0} s (Storage:OutageBudget): {last.Message}", last)
 {
+    /// <summary>The outage budget that ran out (<see cref="RankCommitter.OutageBudget"/>).</summary>
     public TimeSpan Budget { get; } = budget;
 }

@@ -18,8 +18,15 @@ public sealed class HttpPathHandler(string cacheDir, HttpClient? client = null) 
             ? dir
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".cache", "checkpointing");
 
+    /// <summary>The folder downloads are cached in, as a full path.</summary>
     public string CacheDir { get; } = Path.GetFullPath(cacheDir);
 
+    /// <summary>
+    /// The cached copy of the URL <paramref name="path"/>, downloaded first when it is not in the cache. A cached file is used
+    /// as it is: the URL is not fetched again, so a changed file at the same URL needs the cache entry deleted.
+    /// </summary>
+    /// <exception cref="ArgumentException">the URL does not end in a file name</exception>
+    /// <exception cref="FileNotFoundException">the server answered with an error status</exception>
     public async Task<string> GetLocalPathAsync(string path, CancellationToken cancellationToken)
     {
         var url = new Uri(path, UriKind.Absolute);

@@ -28,6 +28,10 @@ public sealed class PathManager
         return this;
     }
 
+    /// <summary>
+    /// The local path of <paramref name="path"/>: what the handler of the longest matching prefix makes of it, or
+    /// <paramref name="path"/> unchanged when no handler's prefix matches.
+    /// </summary>
     public Task<string> GetLocalPathAsync(string path, CancellationToken cancellationToken = default)
     {
         (string Prefix, IPathHandler Handler)? best = null;

@@ -7,5 +7,6 @@ namespace Checkpointing.Formats.Interop;
 /// </summary>
 public sealed class PythonOrderedDict : OrderedDictionary<string, object?>
 {
+    /// <summary>An empty dictionary whose keys compare ordinally (case-sensitive), as Python's do.</summary>
     public PythonOrderedDict() : base(StringComparer.Ordinal) { }
 }

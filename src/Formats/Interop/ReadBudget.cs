@@ -10,6 +10,7 @@ namespace Checkpointing.Formats.Interop;
 /// </summary>
 public sealed record ReadBudget
 {
+    /// <summary>The default limits, used wherever a reader is given no budget (null).</summary>
     public static ReadBudget Default { get; } = new();
 
     /// <summary>Deepest nesting of containers (lists, tuples, dicts, sets) in the loaded value.</summary>

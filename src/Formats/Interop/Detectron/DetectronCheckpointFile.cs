@@ -18,11 +18,23 @@ namespace Checkpointing.Formats.Interop.Detectron;
 /// </summary>
 public static class DetectronCheckpointFile
 {
+    /// <summary>The key of the model's state dict (name → tensor) in a loaded checkpoint.</summary>
     public const string ModelKey = "model";
+
+    /// <summary>The key naming who produced the weights: <c>"Caffe2"</c> or <c>"pycls"</c> for converted files, or whatever a model-zoo file records.</summary>
     public const string AuthorKey = "__author__";
+
+    /// <summary>
+    /// The key that, when true, has a loader match the model's keys to the checkpoint's by heuristics
+    /// (<see cref="StateDictAlignment"/>, after renaming Caffe2 names) instead of exactly. Set for Caffe2 and pycls files.
+    /// </summary>
     public const string MatchingHeuristicsKey = "matching_heuristics";
 
+    /// <summary>Loads the checkpoint file at <paramref name="path"/> and normalizes it by the rule its extension selects (listed above).</summary>
+    /// <param name="path">the file to read; its file name is what errors report</param>
     /// <param name="budget">the limits on reading the untrusted file (<see cref="ReadBudget.Default"/> when null)</param>
+    /// <returns>a dict with at least <see cref="ModelKey"/></returns>
+    /// <exception cref="CheckpointFormatException">The file is damaged, over the budget, or not laid out as its kind requires.</exception>
     public static OrderedDictionary<string, object?> Load(string path, ReadBudget? budget = null)
     {
         var source = Path.GetFileName(path);

@@ -10,6 +10,10 @@ namespace Checkpointing.Formats.Interop.Torch;
 /// </summary>
 public static class PthReader
 {
+    /// <summary>Reads the <c>torch.save</c> file at <paramref name="path"/>; errors report its file name.</summary>
+    /// <param name="path">the <c>.pth</c>/<c>.pt</c> file</param>
+    /// <param name="budget">the limits (<see cref="ReadBudget.Default"/> when null); the file's size is its length</param>
+    /// <exception cref="CheckpointFormatException">The file is not a torch.save zip (a legacy, pre-1.6 file included), is damaged, or exceeds the budget.</exception>
     public static object? Read(string path, ReadBudget? budget = null)
     {
         using var file = File.OpenRead(path);

@@ -12,6 +12,11 @@ namespace Checkpointing.Formats.Interop.Torch;
 /// </summary>
 public static class PthWriter
 {
+    /// <summary>
+    /// Writes <paramref name="root"/> to the file at <paramref name="path"/> and flushes it to disk. The file is created or
+    /// overwritten in place, not atomically: a write that fails midway leaves a partial file.
+    /// </summary>
+    /// <param name="path">the file to write; its name without extension becomes the zip's folder name</param>
     /// <param name="root">the value model of <see cref="StateTree"/>; <see cref="PythonOrderedDict"/>s become OrderedDicts</param>
     /// <param name="asTensor">returns the tensor behind any leaf that is not a plain value (null: not a tensor)</param>
     public static void Write(string path, object? root, Func<object, ITensorSource?> asTensor)
@@ -21,6 +26,10 @@ public static class PthWriter
         file.Flush(flushToDisk: true);
     }
 
+    /// <summary>Writes <paramref name="root"/> as a torch.save zip to <paramref name="destination"/>, which is left open.</summary>
+    /// <param name="destination">where the zip is written</param>
+    /// <param name="root">the value model of <see cref="StateTree"/>; <see cref="PythonOrderedDict"/>s become OrderedDicts</param>
+    /// <param name="asTensor">returns the tensor behind any leaf that is not a plain value (null: not a tensor)</param>
     /// <param name="archiveName">the zip's folder name; torch ignores it, as long as every record shares it</param>
     public static void Write(Stream destination, object? root, Func<object, ITensorSource?> asTensor, string archiveName = "archive")
     {

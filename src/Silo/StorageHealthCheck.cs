@@ -1,11 +1,12 @@
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Checkpointing.Silo;
 
 /// <summary>
-/// Readiness (<c>/readyz</c>): the storage this silo's grains depend on answers within a short
+/// Part of readiness (<c>/readyz</c>): the storage this silo's grains depend on answers within a short
 /// timeout. Each blob container in use (grain state, checkpoints) is probed with a one-blob listing,
 /// which a credential scoped to that container (SAS or role) may do; an account-level request would
 /// be refused to it. Any HTTP answer below 500 means storage is reachable (a 404 too: the container
@@ -13,14 +14,14 @@ namespace Checkpointing.Silo;
 /// would fail every save, so the silo stays not ready and says so. A folder store must exist.
 /// Liveness (<c>/healthz</c>) does not depend on any of it.
 /// </summary>
-public sealed class StorageReadiness
+public sealed class StorageHealthCheck : IHealthCheck
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(3);
 
     private readonly StorageSettings _storage;
     private readonly List<BlobContainerClient> _containers = [];
 
-    public StorageReadiness(StorageSettings storage)
+    public StorageHealthCheck(StorageSettings storage)
     {
         _storage = storage;
         var options = new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = Timeout } };
@@ -28,8 +29,11 @@ public sealed class StorageReadiness
         if (storage.Checkpoints == "AzureBlob") _containers.Add(new BlobContainerClient(storage.ConnectionString, storage.CheckpointContainer, options));
     }
 
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
+        await ProblemAsync(cancellationToken) is { } problem ? HealthCheckResult.Unhealthy(problem) : HealthCheckResult.Healthy();
+
     /// <summary>Null when the storage answers, else one line naming what does not.</summary>
-    public async Task<string?> ProblemAsync(CancellationToken cancellationToken)
+    private async Task<string?> ProblemAsync(CancellationToken cancellationToken)
     {
         foreach (var container in _containers)
         {
