@@ -36,34 +36,41 @@ public sealed class ClusterConnection : IAsyncDisposable
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        var started = DateTimeOffset.UtcNow;
-        builder.UseOrleansClient(client =>
-        {
-            if (options.MembershipConnectionString is { } connection)
-            {
-                client.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connection));
-            }
-            else
-            {
-                if (options.Gateways.Count == 0) throw new ArgumentException("Give at least one gateway (host:port) or a membership connection string.", nameof(options));
-                client.UseStaticClustering(options.Gateways.Select(ParseEndpoint).ToArray());
-            }
-            client.Configure<ClusterOptions>(o =>
-            {
-                o.ClusterId = options.ClusterId;
-                o.ServiceId = options.ServiceId;
-            });
-            client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
-            client.UseConnectionRetryFilter((_, _) => Task.FromResult(DateTimeOffset.UtcNow - started < options.ConnectTimeout));
-            client.AddOutgoingGrainCallFilter(context =>
-            {
-                Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, options.TenantToken);
-                return context.Invoke();
-            });
-        });
+        builder.UseOrleansClient(client => ConfigureClient(client, options));
         var host = builder.Build();
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
         return new ClusterConnection(host);
+    }
+
+    /// <summary>
+    /// Configures an Orleans client for the cluster <paramref name="options"/> names: clustering (membership table or
+    /// gateways), identity, response timeout, retries until <see cref="ClusterConnectionOptions.ConnectTimeout"/> from now,
+    /// and the tenant token on every call. Shared by <see cref="ConnectAsync"/> and the generic-host form.
+    /// </summary>
+    internal static void ConfigureClient(IClientBuilder client, ClusterConnectionOptions options)
+    {
+        var started = DateTimeOffset.UtcNow;
+        if (options.MembershipConnectionString is { } connection)
+        {
+            client.UseAzureStorageClustering(o => o.TableServiceClient = new TableServiceClient(connection));
+        }
+        else
+        {
+            if (options.Gateways.Count == 0) throw new ArgumentException("Give at least one gateway (host:port) or a membership connection string.", nameof(options));
+            client.UseStaticClustering(options.Gateways.Select(ParseEndpoint).ToArray());
+        }
+        client.Configure<ClusterOptions>(o =>
+        {
+            o.ClusterId = options.ClusterId;
+            o.ServiceId = options.ServiceId;
+        });
+        client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
+        client.UseConnectionRetryFilter((_, _) => Task.FromResult(DateTimeOffset.UtcNow - started < options.ConnectTimeout));
+        client.AddOutgoingGrainCallFilter(context =>
+        {
+            Orleans.Runtime.RequestContext.Set(TenantTokens.RequestContextKey, options.TenantToken);
+            return context.Invoke();
+        });
     }
 
     /// <summary>

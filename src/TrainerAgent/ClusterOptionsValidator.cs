@@ -1,0 +1,40 @@
+using Microsoft.Extensions.Options;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>Refuses cluster and store settings a rank cannot work with, each failure naming its configuration key.</summary>
+public sealed class ClusterOptionsValidator : IValidateOptions<ClusterConnectionOptions>, IValidateOptions<BlobCheckpointStoreOptions>
+{
+    /// <summary>The configuration section of the cluster settings.</summary>
+    public const string ClusterSection = "Checkpointing:Cluster";
+
+    /// <summary>The configuration section of the store settings.</summary>
+    public const string StoreSection = "Checkpointing:Store";
+
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, ClusterConnectionOptions options)
+    {
+        var failures = new List<string>();
+        if (options.Gateways.Count == 0 && string.IsNullOrWhiteSpace(options.MembershipConnectionString))
+            failures.Add($"{ClusterSection}:Gateways (host:port, ...) or {ClusterSection}:MembershipConnectionString is required.");
+        foreach (var gateway in options.Gateways)
+        {
+            var colon = gateway.LastIndexOf(':');
+            if (colon <= 0 || !int.TryParse(gateway[(colon + 1)..], out var port) || port is < 1 or > 65535)
+                failures.Add($"{ClusterSection}:Gateways: '{gateway}' is not host:port.");
+        }
+        if (string.IsNullOrWhiteSpace(options.TenantToken)) failures.Add($"{ClusterSection}:TenantToken is required (the operator issues one with `ckpt token`).");
+        if (options.ConnectTimeout <= TimeSpan.Zero) failures.Add($"{ClusterSection}:ConnectTimeout must be positive.");
+        if (options.ResponseTimeout <= TimeSpan.Zero) failures.Add($"{ClusterSection}:ResponseTimeout must be positive.");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+
+    /// <inheritdoc/>
+    public ValidateOptionsResult Validate(string? name, BlobCheckpointStoreOptions options)
+    {
+        var failures = new List<string>();
+        if (string.IsNullOrWhiteSpace(options.ConnectionString)) failures.Add($"{StoreSection}:ConnectionString is required.");
+        if (string.IsNullOrWhiteSpace(options.Container)) failures.Add($"{StoreSection}:Container must not be empty.");
+        return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
+    }
+}
