@@ -155,6 +155,21 @@ public class Checkpointer
     {
         CheckpointName.Validate(name);
         if (_backend is null || !SaveToDisk) return;
+        using var activity = CheckpointTracing.Start(CheckpointTracing.Save, name);
+        try
+        {
+            await SaveTracedAsync(_backend, name, extra, activity, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            CheckpointTracing.RecordFailure(activity, e);
+            throw;
+        }
+    }
+
+    private async Task SaveTracedAsync(ICheckpointBackend backend, string name, IReadOnlyDictionary<string, object?>? extra, System.Diagnostics.Activity? activity,
+        CancellationToken cancellationToken)
+    {
         var data = new OrderedDictionary<string, object?>(StringComparer.Ordinal) { [ModelKey] = ModuleCheckpointable.StateOf(Model) };
         foreach (var (key, checkpointable) in _checkpointables) data[key] = checkpointable.StateDict();
         foreach (var (key, value) in extra ?? new Dictionary<string, object?>())
@@ -164,14 +179,15 @@ public class Checkpointer
         }
         var options = Layouts is { } layouts ? WriteOptions with { Layouts = layouts.ForSave(data) } : WriteOptions;
         var iteration = data.TryGetValue("iteration", out var it) && it is int or long ? Convert.ToInt64(it, System.Globalization.CultureInfo.InvariantCulture) : (long?)null;
-        Logger.LogInformation("Saving checkpoint to {Path}", _backend.PathOf(name));
+        Logger.LogInformation("Saving checkpoint to {Path}", backend.PathOf(name));
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var bytes = AgentMetrics.TensorBytes(data);
+        activity?.SetTag(CheckpointTracing.BytesTag, bytes);
         if (!AsyncSave)
         {
             // Device tensors go through the pinned arena (one DMA each) rather than a fresh pageable copy per tensor.
             var hostData = SnapshotArena.HoldsDeviceTensors(data) ? _arena.Copy(data) : data;
-            await _backend.SaveAsync(name, iteration, hostData, options, cancellationToken).ConfigureAwait(false);
+            await backend.SaveAsync(name, iteration, hostData, options, cancellationToken).ConfigureAwait(false);
             var seconds = AgentMetrics.SecondsSince(started);
             AgentMetrics.SaveDuration.Record(seconds, AgentMetrics.Mode(async: false));
             AgentMetrics.SaveStall.Record(seconds, AgentMetrics.Mode(async: false));
@@ -188,7 +204,6 @@ public class Checkpointer
         var snapshot = _arena.Copy(data);
         var stall = AgentMetrics.SecondsSince(started);
         AgentMetrics.SaveStall.Record(stall, AgentMetrics.Mode(async: true));
-        var backend = _backend;
         _pendingSave = Task.Run(async () =>
         {
             try
@@ -252,6 +267,20 @@ public class Checkpointer
             return new OrderedDictionary<string, object?>();
         }
         Logger.LogInformation("[Checkpointer] Loading from {Path} ...", path);
+        using var activity = CheckpointTracing.Start(CheckpointTracing.Load, path);
+        try
+        {
+            return await LoadAndAdoptAsync(path, checkpointables, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            CheckpointTracing.RecordFailure(activity, e);
+            throw;
+        }
+    }
+
+    private async Task<OrderedDictionary<string, object?>> LoadAndAdoptAsync(string path, IReadOnlyCollection<string>? checkpointables, CancellationToken cancellationToken)
+    {
         path = await PathManager.GetLocalPathAsync(path, cancellationToken).ConfigureAwait(false);
         var checkpoint = await LoadFileAsync(path, cancellationToken).ConfigureAwait(false);
         var incompatible = LoadModel(checkpoint);
@@ -386,11 +415,22 @@ public class Checkpointer
     /// </summary>
     public async Task<OrderedDictionary<string, object?>> ResumeOrLoadAsync(string path, bool resume = true, CancellationToken cancellationToken = default)
     {
-        if (resume && await HasCheckpointAsync(cancellationToken).ConfigureAwait(false))
+        using var activity = CheckpointTracing.Start(CheckpointTracing.Resume, path);
+        try
         {
-            return await LoadAsync(await GetCheckpointFileAsync(cancellationToken).ConfigureAwait(false), null, cancellationToken).ConfigureAwait(false);
+            if (resume && await HasCheckpointAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var last = await GetCheckpointFileAsync(cancellationToken).ConfigureAwait(false);
+                activity?.SetTag(CheckpointTracing.NameTag, last);
+                return await LoadAsync(last, null, cancellationToken).ConfigureAwait(false);
+            }
+            return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
         }
-        return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
+        catch (Exception e)
+        {
+            CheckpointTracing.RecordFailure(activity, e);
+            throw;
+        }
     }
 
     /// <summary>

@@ -100,12 +100,16 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         if (!_pending.IsCurrent(collector)) return await collector.Outcome.Task;
         var folder = StoreLayout.CheckpointKey(run.StorePrefix, pending.Name);
         var manifestKey = StoreLayout.ManifestKey(folder);
+        // A child of the Orleans call span of the report that completed the checkpoint, so of that rank's save span.
+        using var activity = CheckpointTracing.Start(CheckpointTracing.Commit, pending.Name);
+        activity?.SetTag(CheckpointTracing.RunTag, run.Key);
         try
         {
             var (manifest, manifestBytes) = ReportChecks.BuildManifest(collector, run, folder, time.GetUtcNow());
             if (options.ChecksStoredSizes) await ReportChecks.ThrowIfStoredSizesDifferAsync(store, manifest, folder);
             // What the tenant is charged is what the store holds: the shards (checked just now) and the manifest with the non-tensor state.
             var storedBytes = manifest.WrittenBytes + manifestBytes.Length;
+            activity?.SetTag(CheckpointTracing.BytesTag, storedBytes);
             var replaced = catalog.Find(pending.Name);
             await accounting.EnsureGrantAsync(tenant(), run.Run, retention.RetainedBytes - (replaced?.Bytes ?? 0) + storedBytes, time.GetUtcNow());
             await janitor.WaitForAsync(folder); // an owed deletion of an earlier checkpoint of this name must not take the new manifest
@@ -137,6 +141,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         catch (RunRefusedException e)
         {
             // The checkpoint can never commit as reported (over the tenant's limit, shards that do not match the plan): abandon it.
+            CheckpointTracing.RecordFailure(activity, e);
             Abort(pending, AbortReason.Refused, e.Message, e);
             await shell.WriteOrReloadAsync();
             shell.AfterDurableChange();
@@ -146,6 +151,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         {
             // A storage fault the store's own retries did not overcome: the pending checkpoint stays durable, so every rank
             // reports again and the commit is tried again (by a fresh activation when the state write failed).
+            CheckpointTracing.RecordFailure(activity, e);
             var moved = e as RunMovedException ?? new RunMovedException($"Committing {pending.Name} of {run} failed ({e.GetType().Name}: {e.Message}); report again.");
             if (e is not RunMovedException) logger.LogWarning(e, "Run {Run}: committing {Name} failed; the ranks report again", run, pending.Name);
             _pending.CommitFailed(collector, moved);

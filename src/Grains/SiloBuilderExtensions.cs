@@ -12,10 +12,12 @@ public static class SiloBuilderExtensions
 {
     /// <summary>
     /// Everything the run and tenant grains need on a silo: the checkpoint store, the access filter
-    /// and the internal-call signer, the clock, the metrics, the binary grain-state serializer, and their options. Grain state providers ("runs", "tenants") are the host's choice.
+    /// and the internal-call signer, trace propagation through grain calls, the clock, the metrics, the binary grain-state serializer, and their options. Grain state providers ("runs", "tenants") are the host's choice.
     /// </summary>
     public static ISiloBuilder AddCheckpointing(this ISiloBuilder silo, ICheckpointStore store, Action<TenancyOptions>? tenancy = null, Action<RunGrainOptions>? runs = null)
     {
+        // Trace context travels with grain calls, so a rank's save span and the grain's commit span form one trace.
+        silo.AddActivityPropagation();
         silo.Services.AddSingleton<InternalCallProof>();
         silo.AddIncomingGrainCallFilter<TenantAccessFilter>();
         silo.AddOutgoingGrainCallFilter<InternalCallSigner>();

@@ -4,7 +4,6 @@ using Checkpointing.Abstractions;
 using Checkpointing.Grains;
 using Checkpointing.Storage;
 using Microsoft.Extensions.Options;
-using OpenTelemetry.Metrics;
 using Orleans.Configuration;
 using Orleans.Dashboard;
 using Orleans.Storage;
@@ -37,7 +36,7 @@ public static class SiloHost
         builder.Services.AddSiloHealthChecks(storage);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics.AddMeter(SiloMetrics.MeterName).AddPrometheusExporter());
+        builder.Services.AddSiloTelemetry(builder.Configuration);
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
         // A silo's memory store holds no shard of any rank (ranks write elsewhere): there is nothing to check sizes against.

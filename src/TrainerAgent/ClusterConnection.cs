@@ -65,6 +65,7 @@ public sealed class ClusterConnection : IAsyncDisposable
             o.ServiceId = options.ServiceId;
         });
         client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = options.ResponseTimeout);
+        client.AddActivityPropagation(); // a save's spans and the run grain's commit span form one trace
         client.UseConnectionRetryFilter((_, _) => Task.FromResult(DateTimeOffset.UtcNow - started < options.ConnectTimeout));
         client.AddOutgoingGrainCallFilter(context =>
         {

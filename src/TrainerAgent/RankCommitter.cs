@@ -75,18 +75,26 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
         // The plan splits the whole (replicated) tensors; each rank writes its own chunks of sharded ones besides.
         var sizes = tensors.Where(t => t.Chunk is null).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
         var request = new BeginCheckpointRequest(name, iteration, WorldSize, Rank, Epoch, TensorListSummary.Of(sizes));
-        var attempt = await Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken).ConfigureAwait(false);
+        var attempt = await Traced(CheckpointTracing.Begin, name, () => Transient.RetryAsync(() => Grain.BeginCheckpoint(request), deadline, cancellationToken)).ConfigureAwait(false);
         var plan = SavePlan.For(attempt, sizes);
         // A storage outage is waited out here, where this rank alone holds up the checkpoint; a retried Begin keeps it pending.
         Task KeepAlive() => Grain.BeginCheckpoint(request);
         IReadOnlyList<EarlierCheckpoint>? reuseFrom = Incremental
             ? [.. await StorageOutage.RideAsync(() => LastCommittedAsync(deadline, cancellationToken), OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false)]
             : null;
-        var report = await StorageOutage.RideAsync(() => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom),
-            OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false);
+        var report = await Traced(CheckpointTracing.WriteShard, name, () => StorageOutage.RideAsync(
+            () => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom),
+            OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken)).ConfigureAwait(false);
         report = report with { StallSeconds = stallSeconds };
+        return await Traced(CheckpointTracing.Report, name, () => ReportUntilCommittedAsync(report, deadline, cancellationToken)).ConfigureAwait(false);
+    }
 
-        var wait = new CommitWaitRequest(name, attempt.AttemptId, Rank, Epoch, PollWait);
+    /// <summary>Steps 3 and 4: reports <paramref name="report"/> and waits for the commit, reporting again to a moved grain.</summary>
+    private async Task<CheckpointRecord> ReportUntilCommittedAsync(ShardReport report, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        var name = report.Name;
+
+        var wait = new CommitWaitRequest(name, report.AttemptId, Rank, Epoch, PollWait);
         var reportNext = true;
         while (true)
         {
@@ -102,6 +110,23 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
             if (answer?.Record is { } record) return record;
             // null: the grain lost this rank's report (it moved); ReportAgain: it says so itself.
             reportNext = answer is null || answer.Status == CommitWaitStatus.ReportAgain;
+        }
+    }
+
+    /// <summary>Runs <paramref name="step"/> in a span named <paramref name="span"/>, tagged with the run, this rank and the checkpoint.</summary>
+    private async Task<T> Traced<T>(string span, string name, Func<Task<T>> step)
+    {
+        using var activity = CheckpointTracing.Start(span, name);
+        activity?.SetTag(CheckpointTracing.RunTag, Run.Key);
+        activity?.SetTag(CheckpointTracing.RankTag, Rank);
+        try
+        {
+            return await step().ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            CheckpointTracing.RecordFailure(activity, e);
+            throw;
         }
     }
 

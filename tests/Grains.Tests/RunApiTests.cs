@@ -99,6 +99,12 @@ public sealed class RunApiTests
             using var metrics = await http.GetAsync("/metrics");
             Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
             Assert.Equal("text/plain", metrics.Content.Headers.ContentType?.MediaType);
+            // The resource names the service, and the platform's meters come with the silo's own (whose instruments appear at their first commit).
+            var exposition = await metrics.Content.ReadAsStringAsync();
+            Assert.Contains("service_name=\"checkpointing-silo\"", exposition, StringComparison.Ordinal);
+            Assert.Matches("(?m)^orleans_", exposition);                   // Orleans
+            Assert.Matches("(?m)^dotnet_gc_", exposition);                 // the .NET runtime
+            Assert.Matches("(?m)^http_server_request_duration_", exposition); // ASP.NET Core hosting
 
             // The Orleans Dashboard is the operator's: a tenant's token is refused, the operator's opens it (as a cookie for its own scripts).
             Assert.Equal(HttpStatusCode.Unauthorized, (await http.GetAsync("/orleans/")).StatusCode);

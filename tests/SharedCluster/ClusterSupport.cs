@@ -64,6 +64,8 @@ public static class TestClusters
                 o.SweepPeriod = TimeSpan.FromMilliseconds(300);
             });
         });
+        // As ClusterConnection does for agents: trace context rides on grain calls.
+        builder.ConfigureClient(client => client.AddActivityPropagation());
         var cluster = builder.Build();
         await cluster.DeployAsync();
         return cluster;

@@ -6,6 +6,8 @@ using Checkpointing.Contracts;
 using Checkpointing.TrainerAgent;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 
 namespace Checkpointing.Lab;
 
@@ -65,9 +67,13 @@ public static class AgentCommand
     {
         var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");
-        // The agent's checkpoint metrics go to an OpenTelemetry collector when one is configured the standard way.
-        using var metrics = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 }
-            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().AddMeter(Core.AgentMetrics.MeterName).AddOtlpExporter().Build()
+        // The agent's checkpoint metrics and spans go to an OpenTelemetry collector when one is configured the standard way.
+        var otlp = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 };
+        using var metrics = otlp
+            ? OpenTelemetry.Sdk.CreateMeterProviderBuilder().ConfigureResource(AgentResource).AddMeter(Core.AgentMetrics.MeterName).AddOtlpExporter().Build()
+            : null;
+        using var traces = otlp
+            ? OpenTelemetry.Sdk.CreateTracerProviderBuilder().ConfigureResource(AgentResource).AddSource(CheckpointTracing.SourceName).AddSource("Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application").AddOtlpExporter().Build()
             : null;
 
         await using var connection = await ClusterOptions.ConnectAsync(options);
@@ -131,4 +137,7 @@ public static class AgentCommand
             context.Out.Flush();
         }
     }
+
+    /// <summary>The OpenTelemetry resource of a training agent: the service it reports as.</summary>
+    private static void AgentResource(OpenTelemetry.Resources.ResourceBuilder resource) => resource.AddService("checkpointing-agent");
 }

@@ -1,0 +1,38 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Grains;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
+
+namespace Checkpointing.Silo;
+
+/// <summary>
+/// The silo's OpenTelemetry: the resource names the service <see cref="ServiceName"/>; metrics (the silo's own, Orleans',
+/// the .NET runtime's, ASP.NET Core's and Kestrel's) are served in Prometheus format on <c>/metrics</c>; traces (the run
+/// grain's commit spans and Orleans' grain-call spans) and metrics go over OTLP when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c>
+/// is set, the standard way to name a collector.
+/// </summary>
+public static class SiloTelemetry
+{
+    public const string ServiceName = "checkpointing-silo";
+
+    /// <summary>The meters exported besides the silo's own: Orleans, the runtime (built into .NET), ASP.NET Core hosting and Kestrel.</summary>
+    public static readonly string[] PlatformMeters = ["Microsoft.Orleans", "System.Runtime", "Microsoft.AspNetCore.Hosting", "Microsoft.AspNetCore.Server.Kestrel"];
+
+    /// <summary>Orleans' activity sources for grain calls, whose spans carry the trace from an agent into the grain.</summary>
+    public static readonly string[] OrleansSources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
+
+    public static void AddSiloTelemetry(this IServiceCollection services, IConfiguration configuration)
+    {
+        var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+        var telemetry = services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService(ServiceName))
+            .WithMetrics(metrics =>
+            {
+                metrics.AddMeter(SiloMetrics.MeterName).AddMeter(PlatformMeters).AddPrometheusExporter();
+                if (otlp) metrics.AddOtlpExporter();
+            });
+        if (otlp) telemetry.WithTracing(tracing => tracing.AddSource(CheckpointTracing.SourceName).AddSource(OrleansSources).AddOtlpExporter());
+    }
+}
