@@ -4,11 +4,11 @@ using Checkpointing.Storage;
 
 namespace Checkpointing.Cli;
 
-/// <summary>Where an agent writes shards: an Azure Storage connection string, or a folder.</summary>
+/// <summary>Where an agent writes shards: a blob container (by connection string, or by blob service URI as this machine's identity), or a folder.</summary>
 public sealed class StoreOptions
 {
     private readonly Option<string?> _folder = CliOptions.Text("--store-folder", "write shards into this folder", "DIR");
-    private readonly Option<string?> _connection = CliOptions.Text("--storage", $"an Azure Storage connection string (visible to other users: prefer env {ClusterOptions.StorageVariable})", "CONN");
+    private readonly Option<string?> _connection = CliOptions.Text("--storage", $"an Azure Storage connection string, or the blob service's https URI to use this machine's identity (DefaultAzureCredential); a connection string is visible to other users: prefer env {ClusterOptions.StorageVariable}", "CONN|URI");
     /// <summary>The blob container agents write into unless told otherwise.</summary>
     public const string DefaultContainer = "checkpoints";
 
@@ -24,7 +24,8 @@ public sealed class StoreOptions
 
     /// <summary>
     /// The store the command line names: a folder (--store-folder), or a blob container (--container, default
-    /// <see cref="DefaultContainer"/>) reached with --storage or the <see cref="ClusterOptions.StorageVariable"/> connection string.
+    /// <see cref="DefaultContainer"/>) reached with --storage or <see cref="ClusterOptions.StorageVariable"/>: a connection string, or
+    /// an https blob service URI reached as this machine's identity.
     /// </summary>
     /// <exception cref="UsageException">Neither a folder nor a connection string is given, or both are.</exception>
     public ICheckpointStore Read(ParseResult parse)
@@ -34,8 +35,8 @@ public sealed class StoreOptions
         return (folder, connection) switch
         {
             ({ } f, null) => new FileSystemStore(f),
-            (null, { } c) => AzureBlobStore.FromConnectionString(c, parse.GetValue(_container)!),
-            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING (or --storage) [--container NAME], or --store-folder DIR", "ckpt-lab agent"),
+            (null, { } c) => AzureBlobStore.FromAccount(StorageAccount.Parse(c, () => new Azure.Identity.DefaultAzureCredential()), parse.GetValue(_container)!),
+            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING or https://ACCOUNT.blob.core.windows.net (or --storage) [--container NAME], or --store-folder DIR", "ckpt-lab agent"),
         };
     }
 }

@@ -18,11 +18,11 @@ public static class HealthEndpoints
     private static readonly string[] ReadinessOrder = ["lifecycle", "storage", "membership"];
 
     /// <summary>Registers the checks behind both endpoints.</summary>
-    public static void AddSiloHealthChecks(this IServiceCollection services, StorageSettings storage) =>
+    public static void AddSiloHealthChecks(this IServiceCollection services, StorageSettings storage, Checkpointing.Storage.StorageAccount account) =>
         services.AddHealthChecks()
             .AddTypeActivatedCheck<LifecycleHealthCheck>("liveness", failureStatus: null, tags: [Live], args: false)
             .AddTypeActivatedCheck<LifecycleHealthCheck>("lifecycle", failureStatus: null, tags: [Ready], args: true)
-            .AddCheck("storage", new StorageHealthCheck(storage), tags: [Ready])
+            .AddCheck("storage", new StorageHealthCheck(storage, account), tags: [Ready])
             .AddCheck<MembershipHealthCheck>("membership", tags: [Ready]);
 
     /// <summary>Maps <c>/healthz</c> and <c>/readyz</c>.</summary>

@@ -22,6 +22,14 @@ public static class SiloConfiguration
             throw new InvalidSiloConfigurationException($"Every count and size under {HttpLimits.Section} must be at least 1.");
         if (tenancy.DefaultMaxRuns < 0 || tenancy.DefaultMaxRetainedBytes < 0)
             throw new InvalidSiloConfigurationException($"{TenancyOptions.Section}:{nameof(TenancyOptions.DefaultMaxRuns)} and {nameof(TenancyOptions.DefaultMaxRetainedBytes)} must not be negative.");
+        var storage = Bind<StorageSettings>(configuration, StorageSettings.Section);
+        if (storage.UsesIdentity)
+        {
+            var silo = Bind<SiloSettings>(configuration, SiloSettings.Section);
+            ThrowIfNotHttps(storage.BlobServiceUri, $"{StorageSettings.Section}:{nameof(StorageSettings.BlobServiceUri)}");
+            if (silo.Mode == "Cluster" || storage.GrainState == "AzureBlob")
+                ThrowIfNotHttps(storage.TableServiceUri, $"{StorageSettings.Section}:{nameof(StorageSettings.TableServiceUri)}");
+        }
         try
         {
             tenancy.KeyBytes();
@@ -34,6 +42,13 @@ public static class SiloConfiguration
         {
             throw new InvalidSiloConfigurationException(e.Message);
         }
+    }
+
+    /// <summary>A storage service reached as the silo's identity needs an https URI: tokens are never sent in the clear.</summary>
+    private static void ThrowIfNotHttps(string? value, string key)
+    {
+        if (!Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != Uri.UriSchemeHttps)
+            throw new InvalidSiloConfigurationException($"{key} must be an https URI when the silo uses its identity (Storage:BlobServiceUri is set), not '{value}'.");
     }
 
     private static void ThrowIfNegativeDuration<T>(T options, string section)

@@ -33,7 +33,8 @@ public static class SiloHost
         var listenAddress = silo.Mode == "Cluster" ? IPAddress.Parse(silo.AdvertisedAddress) : IPAddress.Loopback;
         ListenPorts.EnsureFree(listenAddress, silo.SiloPort, "silo");
         ListenPorts.EnsureFree(listenAddress, silo.GatewayPort, "gateway");
-        builder.Services.AddSiloHealthChecks(storage);
+        var account = StorageClients.Account(storage);
+        builder.Services.AddSiloHealthChecks(storage, account);
         builder.Services.AddProblemDetails();
         builder.Services.AddOpenApi();
         builder.Services.AddSiloTelemetry(builder.Configuration);
@@ -62,7 +63,7 @@ public static class SiloHost
                     orleans.ConfigureEndpoints(IPAddress.Parse(silo.AdvertisedAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
                     orleans.UseAzureStorageClustering(o =>
                     {
-                        o.TableServiceClient = new TableServiceClient(storage.ConnectionString);
+                        o.TableServiceClient = StorageClients.Tables(storage, account);
                         o.TableName = storage.MembershipTable;
                     });
                     break;
@@ -75,7 +76,7 @@ public static class SiloHost
                     o.Configure<IGrainStorageSerializer>((options, serializer) => options.GrainStorageSerializer = stateWrites.Counting(serializer)));
                 else orleans.AddAzureBlobGrainStorage(name, o =>
                 {
-                    o.BlobServiceClient = StorageClients.Blobs(storage.ConnectionString, stateWrites.CountPuts);
+                    o.BlobServiceClient = StorageClients.Blobs(account, stateWrites.CountPuts);
                     o.ContainerName = storage.GrainStateContainer;
                 });
             }
@@ -83,12 +84,12 @@ public static class SiloHost
             if (storage.GrainState == "Memory") orleans.UseInMemoryReminderService();
             else orleans.UseAzureTableReminderService(o =>
             {
-                o.TableServiceClient = new TableServiceClient(storage.ConnectionString);
+                o.TableServiceClient = StorageClients.Tables(storage, account);
                 o.TableName = storage.ReminderTable;
             });
             // The sweep reminder's period is bounded below by Reminders:MinimumReminderPeriod (Orleans' default 1 minute).
             orleans.Services.Configure<ReminderOptions>(builder.Configuration.GetSection("Reminders"));
-            orleans.AddCheckpointing(CreateCheckpointStore(storage));
+            orleans.AddCheckpointing(CreateCheckpointStore(storage, account));
             orleans.AddDashboard(); // served at /orleans, to the operator only
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
@@ -118,10 +119,10 @@ public static class SiloHost
         return app;
     }
 
-    private static ICheckpointStore CreateCheckpointStore(StorageSettings storage) => storage.Checkpoints switch
+    private static ICheckpointStore CreateCheckpointStore(StorageSettings storage, StorageAccount account) => storage.Checkpoints switch
     {
         "Folder" => new FileSystemStore(storage.CheckpointFolder),
-        "AzureBlob" => new AzureBlobStore(StorageClients.Blobs(storage.ConnectionString).GetBlobContainerClient(storage.CheckpointContainer)),
+        "AzureBlob" => new AzureBlobStore(StorageClients.Blobs(account).GetBlobContainerClient(storage.CheckpointContainer)),
         "Memory" => new MemoryStore(),
         var other => throw new InvalidOperationException($"Storage:Checkpoints must be AzureBlob, Folder or Memory, not '{other}'."),
     };

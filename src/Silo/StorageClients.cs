@@ -1,3 +1,5 @@
+using Azure.Data.Tables;
+using Azure.Identity;
 using Azure.Storage.Blobs;
 using Checkpointing.Storage;
 
@@ -13,10 +15,20 @@ namespace Checkpointing.Silo;
 /// </summary>
 internal static class StorageClients
 {
-    public static BlobServiceClient Blobs(string connectionString, Action<BlobClientOptions>? configure = null)
+    /// <summary>The account the settings name: as the silo's identity when <see cref="StorageSettings.BlobServiceUri"/> is set, else by connection string.</summary>
+    public static StorageAccount Account(StorageSettings storage) => storage.UsesIdentity
+        ? StorageAccount.FromIdentity(new Uri(storage.BlobServiceUri!), new DefaultAzureCredential())
+        : StorageAccount.FromConnectionString(storage.ConnectionString);
+
+    public static BlobServiceClient Blobs(StorageAccount account, Action<BlobClientOptions>? configure = null)
     {
         var options = AzureBlobStore.CreateClientOptions(maxRetries: 2, networkTimeout: TimeSpan.FromSeconds(8));
         configure?.Invoke(options);
-        return new BlobServiceClient(connectionString, options);
+        return account.BlobService(options);
     }
+
+    /// <summary>The table service of membership and reminders, reached the same way as the blobs.</summary>
+    public static TableServiceClient Tables(StorageSettings storage, StorageAccount account) => account.Credential is { } credential
+        ? new TableServiceClient(new Uri(storage.TableServiceUri ?? throw new InvalidSiloConfigurationException("Storage:TableServiceUri is needed with Storage:BlobServiceUri (membership and reminders live in tables).")), credential)
+        : new TableServiceClient(storage.ConnectionString);
 }

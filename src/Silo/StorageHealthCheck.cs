@@ -1,6 +1,7 @@
 using Azure;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
+using Checkpointing.Storage;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 
 namespace Checkpointing.Silo;
@@ -21,12 +22,12 @@ public sealed class StorageHealthCheck : IHealthCheck
     private readonly StorageSettings _storage;
     private readonly List<BlobContainerClient> _containers = [];
 
-    public StorageHealthCheck(StorageSettings storage)
+    public StorageHealthCheck(StorageSettings storage, StorageAccount account)
     {
         _storage = storage;
-        var options = new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = Timeout } };
-        if (storage.GrainState == "AzureBlob") _containers.Add(new BlobContainerClient(storage.ConnectionString, storage.GrainStateContainer, options));
-        if (storage.Checkpoints == "AzureBlob") _containers.Add(new BlobContainerClient(storage.ConnectionString, storage.CheckpointContainer, options));
+        var blobs = account.BlobService(new BlobClientOptions { Retry = { MaxRetries = 0, NetworkTimeout = Timeout } });
+        if (storage.GrainState == "AzureBlob") _containers.Add(blobs.GetBlobContainerClient(storage.GrainStateContainer));
+        if (storage.Checkpoints == "AzureBlob") _containers.Add(blobs.GetBlobContainerClient(storage.CheckpointContainer));
     }
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>

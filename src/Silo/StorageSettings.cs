@@ -6,6 +6,18 @@ public sealed class StorageSettings
 
     /// <summary>Azure Storage connection string (Azurite in dev) for membership, grain state and, with Checkpoints=AzureBlob, shards.</summary>
     public string ConnectionString { get; set; } = AzuriteConnectionString;
+
+    /// <summary>
+    /// The account's blob service, https://ACCOUNT.blob.core.windows.net: when set, the silo reaches storage as its
+    /// identity (DefaultAzureCredential: workload identity, managed identity, ...) and <see cref="ConnectionString"/> is not used.
+    /// </summary>
+    public string? BlobServiceUri { get; set; }
+
+    /// <summary>The account's table service (membership and reminders) when <see cref="BlobServiceUri"/> is set.</summary>
+    public string? TableServiceUri { get; set; }
+
+    /// <summary>True when storage is reached as the silo's identity rather than with a connection string.</summary>
+    public bool UsesIdentity => !string.IsNullOrWhiteSpace(BlobServiceUri);
     /// <summary>
     /// "AzureBlob" or "Memory" (volatile; tests and experiments only). Reminders follow it: in memory
     /// with "Memory", else in the Azure table <see cref="ReminderTable"/>.

@@ -61,7 +61,17 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     /// <param name="containerName">The container that holds the objects.</param>
     /// <param name="options">Block and range sizes, buffers in flight and transfer checksums; null takes the defaults.</param>
     public static AzureBlobStore FromConnectionString(string connectionString, string containerName, AzureBlobStoreOptions? options = null) =>
-        new(new BlobServiceClient(connectionString, CreateClientOptions()).GetBlobContainerClient(containerName), options);
+        FromAccount(StorageAccount.FromConnectionString(connectionString), containerName, options);
+
+    /// <summary>
+    /// A store over container <paramref name="containerName"/> of <paramref name="account"/> (a connection string, or a
+    /// blob service URI with an identity), with the client options of <see cref="CreateClientOptions"/>.
+    /// </summary>
+    /// <param name="account">The storage account and how to reach it.</param>
+    /// <param name="containerName">The container that holds the objects.</param>
+    /// <param name="options">Block and range sizes, buffers in flight and transfer checksums; null takes the defaults.</param>
+    public static AzureBlobStore FromAccount(StorageAccount account, string containerName, AzureBlobStoreOptions? options = null) =>
+        new(account.BlobService(CreateClientOptions()).GetBlobContainerClient(containerName), options);
 
     private async Task EnsureContainerAsync(CancellationToken ct)
     {

@@ -33,7 +33,11 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterConnection
     public ValidateOptionsResult Validate(string? name, BlobCheckpointStoreOptions options)
     {
         var failures = new List<string>();
-        if (string.IsNullOrWhiteSpace(options.ConnectionString)) failures.Add($"{StoreSection}:ConnectionString is required.");
+        var connection = !string.IsNullOrWhiteSpace(options.ConnectionString);
+        var identity = !string.IsNullOrWhiteSpace(options.ServiceUri);
+        if (connection == identity) failures.Add($"{StoreSection}: give either ServiceUri (https, as this identity) or ConnectionString.");
+        if (identity && !(Uri.TryCreate(options.ServiceUri, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps))
+            failures.Add($"{StoreSection}:ServiceUri '{options.ServiceUri}' is not an https URI.");
         if (string.IsNullOrWhiteSpace(options.Container)) failures.Add($"{StoreSection}:Container must not be empty.");
         return failures.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(failures);
     }

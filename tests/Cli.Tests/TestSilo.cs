@@ -8,9 +8,11 @@ namespace Checkpointing.Cli.Tests;
 public sealed class TestSilo : IAsyncDisposable
 {
     private readonly ChildProcess _process;
+    private readonly bool _ownsAzurite;
 
-    private TestSilo(Azurite azurite, ChildProcess process, int gatewayPort, int httpPort, string signingKey)
+    private TestSilo(Azurite azurite, bool ownsAzurite, ChildProcess process, int gatewayPort, int httpPort, string signingKey)
     {
+        _ownsAzurite = ownsAzurite;
         HttpPort = httpPort;
         Azurite = azurite;
         _process = process;
@@ -26,29 +28,37 @@ public sealed class TestSilo : IAsyncDisposable
 
     public static string RepoRoot => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(CliRunner.Ckpt.Dll)!, "..", "..", "..", "..", "..", ".."));
 
-    public static async Task<TestSilo> StartAsync()
+    public static Task<TestSilo> StartAsync() => StartAsync(azurite: null, storage: null);
+
+    /// <summary>
+    /// A silo over <paramref name="azurite"/> (the caller's, which it keeps; or a fresh one of the silo's own when null), reaching
+    /// it by connection string, or through <paramref name="storage"/>'s settings and environment when given.
+    /// </summary>
+    public static async Task<TestSilo> StartAsync(Azurite? azurite, IReadOnlyDictionary<string, string>? storage)
     {
-        var azurite = await Azurite.StartAsync(RepoRoot);
+        var ownsAzurite = azurite is null;
+        azurite ??= await Azurite.StartAsync(RepoRoot);
         var key = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         var (siloPort, gateway, health) = (Azurite.FreePort(), Azurite.FreePort(), Azurite.FreePort());
         var siloDll = CliRunner.Ckpt.Dll.Replace(Path.Combine("src", "Cli"), Path.Combine("src", "Silo"), StringComparison.Ordinal).Replace("ckpt.dll", "Checkpointing.Silo.dll", StringComparison.Ordinal);
-        var silo = ChildProcess.Start("dotnet", [siloDll], new Dictionary<string, string>
+        var environment = new Dictionary<string, string>
         {
             ["CKPT_Silo__SiloPort"] = $"{siloPort}",
             ["CKPT_Silo__GatewayPort"] = $"{gateway}",
             ["CKPT_Silo__HealthPort"] = $"{health}",
-            ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString,
             ["CKPT_Tenancy__SigningKey"] = key,
-        });
+        };
+        foreach (var (name, value) in storage ?? new Dictionary<string, string> { ["CKPT_Storage__ConnectionString"] = azurite.ConnectionString }) environment[name] = value;
+        var silo = ChildProcess.Start("dotnet", [siloDll], environment);
         try
         {
             await silo.WaitReadyAsync(health);
-            return new TestSilo(azurite, silo, gateway, health, key);
+            return new TestSilo(azurite, ownsAzurite, silo, gateway, health, key);
         }
         catch
         {
             await silo.DisposeAsync();
-            await azurite.DisposeAsync();
+            if (ownsAzurite) await azurite.DisposeAsync();
             throw;
         }
     }
@@ -62,6 +72,6 @@ public sealed class TestSilo : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _process.DisposeAsync();
-        await Azurite.DisposeAsync();
+        if (_ownsAzurite) await Azurite.DisposeAsync();
     }
 }

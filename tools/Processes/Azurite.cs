@@ -14,11 +14,13 @@ public sealed class Azurite : IAsyncDisposable
     private readonly IDisposable _exitGuard;
 
     private readonly AzuriteHost _host;
+    private readonly AzuriteOAuth? _oauth;
 
-    private Azurite(Process process, AzuriteHost host, int blobPort, int queuePort, int tablePort)
+    private Azurite(Process process, AzuriteHost host, AzuriteOAuth? oauth, int blobPort, int queuePort, int tablePort)
     {
         _process = process;
         _host = host;
+        _oauth = oauth;
         // A launcher ended by SIGTERM or Ctrl-C never reaches DisposeAsync: do not leave node running behind it.
         _exitGuard = ProcessEnding.KillWithThisProgram(process);
         BlobPort = blobPort;
@@ -31,17 +33,24 @@ public sealed class Azurite : IAsyncDisposable
     public int TablePort { get; }
 
     public string ConnectionString =>
-        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+        $"DefaultEndpointsProtocol={Scheme};AccountName=devstoreaccount1;" +
         "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
-        $"BlobEndpoint=http://{_host.Address}:{BlobPort}/devstoreaccount1;QueueEndpoint=http://{_host.Address}:{QueuePort}/devstoreaccount1;TableEndpoint=http://{_host.Address}:{TablePort}/devstoreaccount1;";
+        $"BlobEndpoint={BlobServiceUri};QueueEndpoint={Scheme}://{_host.Address}:{QueuePort}/devstoreaccount1;TableEndpoint={TableServiceUri};";
 
-    /// <summary>The process id of node (to measure its CPU, or to end it).</summary>
+    /// <summary>The blob service of the development account: what an identity (no key) is given.</summary>
+    public Uri BlobServiceUri => new($"{Scheme}://{_host.Address}:{BlobPort}/devstoreaccount1");
+
+    /// <summary>The table service of the development account.</summary>
+    public Uri TableServiceUri => new($"{Scheme}://{_host.Address}:{TablePort}/devstoreaccount1");
+
+    private string Scheme => _oauth is null ? "http" : "https";
+
     public int ProcessId => _process.Id;
 
     /// <param name="repoRoot">The repository whose node_modules holds the pinned Azurite.</param>
     /// <param name="ports">Blob, queue and table ports; free ones when null.</param>
     /// <param name="host">Where it listens and keeps its data; on 127.0.0.1 in memory when null.</param>
-    public static async Task<Azurite> StartAsync(string repoRoot, (int Blob, int Queue, int Table)? ports = null, AzuriteHost? host = null)
+    public static async Task<Azurite> StartAsync(string repoRoot, (int Blob, int Queue, int Table)? ports = null, AzuriteHost? host = null, AzuriteOAuth? oauth = null)
     {
         host ??= AzuriteHost.Loopback;
         var root = repoRoot;
@@ -63,7 +72,8 @@ public sealed class Azurite : IAsyncDisposable
             "--blobHost", host.Address, "--blobPort", $"{blob}",
             "--queueHost", host.Address, "--queuePort", $"{queue}",
             "--tableHost", host.Address, "--tablePort", $"{table}",
-        }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])) info.ArgumentList.Add(arg);
+        }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])
+         .Concat(oauth is null ? [] : ["--cert", oauth.CertificatePath, "--key", oauth.KeyPath, "--oauth", "basic"])) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node for Azurite");
         var lastWords = new OutputTail(5);
         void Keep(string? line) { if (!string.IsNullOrWhiteSpace(line)) lastWords.Add(line.Trim()); }
@@ -71,7 +81,7 @@ public sealed class Azurite : IAsyncDisposable
         process.ErrorDataReceived += (_, e) => Keep(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var azurite = new Azurite(process, host, blob, queue, table);
+        var azurite = new Azurite(process, host, oauth, blob, queue, table);
         await azurite.WaitForPortsAsync(lastWords);
         return azurite;
     }
@@ -112,7 +122,7 @@ public sealed class Azurite : IAsyncDisposable
     public Task TerminateAsync(TimeSpan grace) => ProcessEnding.TerminateAsync(_process, grace);
 
     /// <summary>After <see cref="StopAsync"/>: a new Azurite on the same ports and host (an outage ending; in-memory data is gone, data on disk is kept).</summary>
-    public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort), _host);
+    public Task<Azurite> RestartAsync(string repoRoot) => StartAsync(repoRoot, (BlobPort, QueuePort, TablePort), _host, _oauth);
 
     public async ValueTask DisposeAsync()
     {
