@@ -1,6 +1,3 @@
-using Orleans.Runtime;
-using Orleans.Runtime.Messaging;
-
 namespace Checkpointing.Cli;
 
 /// <summary>The CLI could not connect to any gateway of the cluster.</summary>

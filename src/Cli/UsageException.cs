@@ -1,5 +1,3 @@
-using System.Globalization;
-
 namespace Checkpointing.Cli;
 
 /// <summary>Thrown for a command line the user must fix; the message is shown with a pointer to the command's help.</summary>

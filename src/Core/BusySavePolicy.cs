@@ -1,6 +1,3 @@
-using TorchSharp;
-using static TorchSharp.torch;
-
 namespace Checkpointing.Core;
 
 /// <summary>What an asynchronous save does when the previous one is still writing.</summary>

@@ -1,6 +1,3 @@
-using System.Text.Json;
-using System.Text.Unicode;
-
 namespace Checkpointing.Formats;
 
 /// <summary>One tensor of a safetensors file; offsets are relative to the data section.</summary>
