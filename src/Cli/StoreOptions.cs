@@ -4,7 +4,7 @@ using Checkpointing.Storage;
 
 namespace Checkpointing.Cli;
 
-/// <summary>Where an agent writes shards: a blob container (by connection string, or by blob service URI as this machine's identity), or a folder.</summary>
+/// <summary>Where an agent writes shards: a blob container (by connection string, or by blob service URI as this machine's identity), a folder, or what the run grain grants.</summary>
 public sealed class StoreOptions
 {
     private readonly Option<string?> _folder = CliOptions.Text("--store-folder", "write shards into this folder", "DIR");
@@ -25,10 +25,11 @@ public sealed class StoreOptions
     /// <summary>
     /// The store the command line names: a folder (--store-folder), or a blob container (--container, default
     /// <see cref="DefaultContainer"/>) reached with --storage or <see cref="ClusterOptions.StorageVariable"/>: a connection string, or
-    /// an https blob service URI reached as this machine's identity.
+    /// an https blob service URI reached as this machine's identity. Null when neither is given: the rank then holds no storage
+    /// credential and writes and reads what its run grain grants.
     /// </summary>
-    /// <exception cref="UsageException">Neither a folder nor a connection string is given, or both are.</exception>
-    public ICheckpointStore Read(ParseResult parse)
+    /// <exception cref="UsageException">Both a folder and a blob store are given.</exception>
+    public ICheckpointStore? Read(ParseResult parse)
     {
         var folder = parse.GetValue(_folder);
         var connection = parse.GetValue(_connection) ?? Environment.GetEnvironmentVariable(ClusterOptions.StorageVariable);
@@ -36,7 +37,8 @@ public sealed class StoreOptions
         {
             ({ } f, null) => new FileSystemStore(f),
             (null, { } c) => AzureBlobStore.FromAccount(StorageAccount.Parse(c, () => new Azure.Identity.DefaultAzureCredential()), parse.GetValue(_container)!),
-            _ => throw new UsageException($"give the shard store: env {ClusterOptions.StorageVariable}=AZURE_CONNECTION_STRING or https://ACCOUNT.blob.core.windows.net (or --storage) [--container NAME], or --store-folder DIR", "ckpt-lab agent"),
+            (null, null) => null,
+            _ => throw new UsageException($"give one shard store: --store-folder DIR, or env {ClusterOptions.StorageVariable} (or --storage) [--container NAME]; or neither, to use what the run grain grants", "ckpt-lab agent"),
         };
     }
 }

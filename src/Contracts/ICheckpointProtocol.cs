@@ -39,4 +39,19 @@ public interface ICheckpointProtocol : IGrainWithStringKey
     /// state and in batches: a silo crash may lose the newest entries, never a checkpoint.
     /// </summary>
     Task RecordLoad(LoadReport load);
+
+    /// <summary>
+    /// Step 2 for a rank that holds no storage credential: access that writes exactly this rank's shard of attempt
+    /// <paramref name="attemptId"/> of pending checkpoint <paramref name="name"/>, until the pending checkpoint would expire.
+    /// Null when the silo's checkpoint store grants no access (not Azure Blob); refused with <see cref="RunRefusedException"/>
+    /// for an attempt that is not pending, and with <see cref="StaleAttemptException"/> for another epoch.
+    /// </summary>
+    Task<StoreGrant?> GrantShardWrite(string name, string attemptId, int rank, long epoch);
+
+    /// <summary>
+    /// Read access, for an hour, to exactly the objects of committed checkpoint <paramref name="name"/> of this run: its
+    /// manifest and every shard it holds or reuses. Empty when the silo's store grants no access; refused with
+    /// <see cref="RunRefusedException"/> for a checkpoint the catalog does not hold.
+    /// </summary>
+    Task<IReadOnlyList<StoreGrant>> GrantCheckpointRead(string name);
 }

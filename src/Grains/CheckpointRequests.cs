@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Checkpointing.Contracts;
+using Microsoft.Extensions.Logging;
 
 namespace Checkpointing.Grains;
 
@@ -28,5 +29,36 @@ internal static class CheckpointRequests
         if (state.CheckpointRequest is not { SaveAtIteration: null } request) return false;
         state.CheckpointRequest = request with { SaveAtIteration = iteration + StepsOfMargin };
         return true;
+    }
+
+    /// <summary>
+    /// Records a checkpoint-now request durably (the iteration it is saved at is fixed by the first rank's next step).
+    /// The time is taken inside the exclusive section: a commit clears only requests made before its checkpoint began.
+    /// </summary>
+    public static Task RequestAsync(IRunShell shell, IPersistentState<RunState> state, string reason, TimeProvider time, ILogger logger, RunId run) => shell.Exclusive(async () =>
+    {
+        var request = New(reason, time.GetUtcNow());
+        shell.EnsureCreated();
+        state.State.CheckpointRequest = request;
+        await shell.WriteOrReloadAsync();
+        logger.LogInformation("Run {Run}: checkpoint requested ({Reason})", run, reason);
+        return true;
+    });
+
+    /// <summary>
+    /// A rank's step directive: the policy and any checkpoint-now request. Every step of every rank asks, so it takes the
+    /// exclusive section only for the first step after a request, to fix the iteration every rank will save at.
+    /// </summary>
+    public static Task<StepDirective> DirectiveAsync(IRunShell shell, IPersistentState<RunState> state, long epoch, long iteration)
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(epoch);
+        if (!NeedsIteration(state.State)) return Task.FromResult(new StepDirective(state.State.CheckpointRequest, state.State.Policy));
+        return shell.Exclusive(async () =>
+        {
+            shell.CheckEpoch(epoch);
+            if (FixIteration(state.State, iteration)) await shell.WriteOrReloadAsync();
+            return new StepDirective(state.State.CheckpointRequest, state.State.Policy);
+        });
     }
 }

@@ -21,7 +21,7 @@ namespace Checkpointing.Grains;
 /// </para>
 /// Accounting members are reachable from run grains only (the call filter refuses clients) and still check their arguments.
 /// </summary>
-public sealed class TenantGrain(
+internal sealed class TenantGrain(
     [PersistentState("tenant", GrainStorage.Tenants)] IPersistentState<TenantState> state,
     IOptions<TenancyOptions> options,
     SiloMetrics metrics,
@@ -49,10 +49,8 @@ public sealed class TenantGrain(
         catch (Exception e) { logger.LogWarning(e, "Tenant {Tenant}: saving reported retained bytes on deactivation failed; grants stay counted", Tenant); }
     }
 
-    /// <inheritdoc/>
     public Task<TenantView> Get() => Task.FromResult(View());
 
-    /// <inheritdoc/>
     public async Task<TenantView> SetLimits(TenantLimits limits)
     {
         if (limits.MaxRuns is < 0 || limits.MaxRetainedBytes is < 0) throw new RunRefusedException("Tenant limits must not be negative.");
@@ -79,7 +77,6 @@ public sealed class TenantGrain(
         await _writer.WriteAsync();
     }
 
-    /// <inheritdoc/>
     public async Task RegisterRun(string run)
     {
         CheckpointName.Validate(run, "run name");
@@ -90,7 +87,6 @@ public sealed class TenantGrain(
         await _writer.WriteAsync();
     }
 
-    /// <inheritdoc/>
     public async Task UnregisterRun(string run)
     {
         CheckpointName.Validate(run, "run name");
@@ -98,7 +94,6 @@ public sealed class TenantGrain(
         if (removed) await _writer.WriteAsync();
     }
 
-    /// <inheritdoc/>
     public async Task<RetainedBytesGrant> Reserve(string run, long retainedBytes)
     {
         CheckAccounted(run, retainedBytes);
@@ -123,7 +118,6 @@ public sealed class TenantGrain(
 
     private long Others(string run) => S.RetainedBytesByRun.Keys.Where(r => r != run).Sum(Accounted);
 
-    /// <inheritdoc/>
     public Task Report(string run, long retainedBytes, bool releaseGrant)
     {
         CheckAccounted(run, retainedBytes);
@@ -151,7 +145,6 @@ public sealed class TenantGrain(
 
     private long Accounted(string run) => Math.Max(S.RetainedBytesByRun.GetValueOrDefault(run), S.GrantedBytesByRun.GetValueOrDefault(run));
 
-    /// <inheritdoc/>
     public Task<IReadOnlyList<string>> ListRuns() => Task.FromResult<IReadOnlyList<string>>(S.RetainedBytesByRun.Keys.Order(StringComparer.Ordinal).ToList());
 
     /// <summary>Bytes are only ever reported for a registered run and are never negative (a negative report would hide other runs' bytes).</summary>

@@ -17,7 +17,7 @@ namespace Checkpointing.Grains;
 /// </summary>
 [Reentrant]
 [Orleans.Placement.PreferLocalPlacement]
-public sealed class TrainingRunGrain(
+internal sealed class TrainingRunGrain(
     [PersistentState("run", GrainStorage.Runs)] IPersistentState<RunState> state,
     [PersistentState("history", GrainStorage.Runs)] IPersistentState<RunHistory> history,
     [PersistentState("catalog", GrainStorage.Runs)] IPersistentState<CatalogArchive> archive,
@@ -36,6 +36,7 @@ public sealed class TrainingRunGrain(
     private RunHistoryLog _history = null!;
     private SweepReminder _reminder = null!;
     private TenantReporter _tenantReports = null!;
+    private StoreGrants _grants = null!;
     private Task? _sealing;
     /// <summary>A state write failed: memory may be ahead of what is durable until the grain deactivates, so no change may build on it.</summary>
     private bool _reloading;
@@ -44,10 +45,7 @@ public sealed class TrainingRunGrain(
     private ITenantAccounting Tenant => GrainFactory.GetGrain<ITenantAccounting>(_id.Tenant);
     private KeyValuePair<string, object?> TenantTag => SiloMetrics.Tenant(_id.Tenant);
 
-    /// <summary>
-    /// Builds the run's rules around its persisted state, rebuilds the catalog from the state and the archive, takes over the history
-    /// entries of a state written before the history had its own, and starts the sweep timer (<see cref="RunGrainOptions.SweepPeriod"/>).
-    /// </summary>
+    /// <summary>Builds the rules around the persisted state, restores the catalog and the history, and starts the sweep timer.</summary>
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _id = RunId.Parse(this.GetPrimaryKeyString());
@@ -57,15 +55,13 @@ public sealed class TrainingRunGrain(
         _commits = new CommitProtocol(_id, state, _catalog, _retention, _janitor, _accounting, () => Tenant, stores.Store, Options, time, metrics, _history, this, logger);
         _reminder = new SweepReminder(this, Options.ReminderPeriod, _id, logger);
         _tenantReports = new TenantReporter(this, _accounting, () => Tenant, _id.Run, () => _retention.RetainedBytes, Options.TenantReportDelay, logger);
+        _grants = new StoreGrants(_id, state, _catalog, stores.Store, _commits.AttemptFor, Options, time, this);
         _catalog.Restore();
         await _history.AdoptAsync(State.LegacyHistory);
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(Options.SweepPeriod, Options.SweepPeriod) { Interleave = false, KeepAlive = false });
     }
 
-    /// <summary>
-    /// Tells ranks waiting on reports held here to report again, writes the waiting history entries, waits for an archive
-    /// write in progress (the next activation must read it) and sends the tenant a due report of retained bytes, giving back the grant held.
-    /// </summary>
+    /// <summary>Tells waiting ranks to report again, writes due history, waits for an archive write and reports to the tenant.</summary>
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _commits.Deactivating();
@@ -74,7 +70,6 @@ public sealed class TrainingRunGrain(
         await _tenantReports.DeactivatingAsync();
     }
 
-    /// <inheritdoc/>
     public Task<RunView> Create(PeriodicPolicy policy) => Exclusive(() => CreateCore(policy));
 
     private async Task<RunView> CreateCore(PeriodicPolicy policy)
@@ -89,7 +84,6 @@ public sealed class TrainingRunGrain(
         return View();
     }
 
-    /// <inheritdoc/>
     public Task<CatalogRecoveryReport> RecoverCatalog(PeriodicPolicy policyIfLost) => Exclusive(async () =>
     {
         if (!State.Created) await CreateCore(policyIfLost);
@@ -101,10 +95,8 @@ public sealed class TrainingRunGrain(
         return report;
     });
 
-    /// <inheritdoc/>
     public Task<RunView> Get() => Read(View);
 
-    /// <inheritdoc/>
     public Task<RunView> SetPolicy(PeriodicPolicy policy) => Exclusive(async () =>
     {
         EnsureCreated();
@@ -115,7 +107,6 @@ public sealed class TrainingRunGrain(
         return View();
     });
 
-    /// <inheritdoc/>
     public Task<long> StartAttempt() => Exclusive(async () =>
     {
         EnsureCreated();
@@ -127,16 +118,12 @@ public sealed class TrainingRunGrain(
         return State.Epoch;
     });
 
-    /// <inheritdoc/>
     public Task<CheckpointAttempt> BeginCheckpoint(BeginCheckpointRequest request) => _commits.BeginAsync(request);
 
-    /// <inheritdoc/>
     public Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default) => _commits.ReportAsync(report, waitForCommit);
 
-    /// <inheritdoc/>
     public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => _commits.AwaitAsync(request);
 
-    /// <inheritdoc/>
     public Task<IReadOnlyList<HistoryEntry>> GetHistory() => Read<IReadOnlyList<HistoryEntry>>(() => _history.Entries.ToList());
 
     /// <summary>
@@ -147,6 +134,10 @@ public sealed class TrainingRunGrain(
     /// rank or byte count, or a duration that is negative or not finite.
     /// </summary>
     public Task RecordLoad(LoadReport load) => Record(() => _history.AddLoad(load, time.GetUtcNow()));
+
+    public Task<StoreGrant?> GrantShardWrite(string name, string attemptId, int rank, long epoch) => _grants.WriteAsync(name, attemptId, rank, epoch);
+
+    public Task<IReadOnlyList<StoreGrant>> GrantCheckpointRead(string name) => _grants.ReadAsync(name);
 
     /// <summary>After a failed write the activation's state is ahead of what is durable: deactivate, so the next call reloads it.</summary>
     public async Task WriteOrReloadAsync()
@@ -170,7 +161,6 @@ public sealed class TrainingRunGrain(
         DeactivateOnIdle();
     }
 
-    /// <inheritdoc/>
     public Task RevokeGrant() => _tenantReports.RevokeAsync();
 
     /// <summary>Off the acknowledgement path: owed deletions, the tenant's view of retained bytes, the sweep reminder, archiving older catalog entries.</summary>
@@ -193,13 +183,10 @@ public sealed class TrainingRunGrain(
         }
     }
 
-    /// <inheritdoc/>
     public Task<CheckpointRecord?> GetLastCheckpoint() => Read(() => State.LastCheckpoint is { } last ? _catalog.Find(last) : null);
 
-    /// <inheritdoc/>
     public Task<IReadOnlyList<CheckpointRecord>> ListCheckpoints() => Read<IReadOnlyList<CheckpointRecord>>(() => _catalog.Entries.ToList());
 
-    /// <inheritdoc/>
     public Task TagLastCheckpoint(string name) => Exclusive(async () =>
     {
         EnsureCreated();
@@ -209,32 +196,10 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
-    /// <inheritdoc/>
-    public Task RequestCheckpointNow(string reason) => Exclusive(async () =>
-    {
-        var request = CheckpointRequests.New(reason, time.GetUtcNow());
-        EnsureCreated();
-        State.CheckpointRequest = request;
-        await WriteOrReloadAsync();
-        logger.LogInformation("Run {Run}: checkpoint requested ({Reason})", _id, reason);
-        return true;
-    });
+    public Task RequestCheckpointNow(string reason) => CheckpointRequests.RequestAsync(this, state, reason, time, logger, _id);
 
-    /// <inheritdoc/>
-    public Task<StepDirective> GetDirective(long epoch, long iteration)
-    {
-        EnsureCreated();
-        CheckEpoch(epoch);
-        if (!CheckpointRequests.NeedsIteration(State)) return Task.FromResult(new StepDirective(State.CheckpointRequest, State.Policy)); // every step of every rank: no lock
-        return Exclusive(async () =>
-        {
-            CheckEpoch(epoch);
-            if (CheckpointRequests.FixIteration(State, iteration)) await WriteOrReloadAsync();
-            return new StepDirective(State.CheckpointRequest, State.Policy);
-        });
-    }
+    public Task<StepDirective> GetDirective(long epoch, long iteration) => CheckpointRequests.DirectiveAsync(this, state, epoch, iteration);
 
-    /// <inheritdoc/>
     public Task Delete() => Exclusive(async () =>
     {
         EnsureCreated();
@@ -257,10 +222,7 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
-    /// <summary>
-    /// The sweep reminder fired (on any silo, also after the run's silo crashed): sweeps as the timer does, and unregisters
-    /// the reminder once nothing is pending or owed. Other reminder names are ignored.
-    /// </summary>
+    /// <summary>The sweep reminder fired (on any silo, also after a crash): sweeps, and unregisters it once nothing is pending or owed.</summary>
     public async Task ReceiveReminder(string reminderName, TickStatus status)
     {
         if (reminderName != SweepReminder.Name) return;
@@ -281,10 +243,7 @@ public sealed class TrainingRunGrain(
         return true;
     });
 
-    /// <summary>
-    /// Runs <paramref name="change"/> alone among the grain's changes to durable state. Refused with
-    /// <see cref="RunMovedException"/> (transient) while the grain reloads its state after a failed write.
-    /// </summary>
+    /// <summary>Runs <paramref name="change"/> alone among changes to durable state; <see cref="RunMovedException"/> while reloading.</summary>
     public async Task<T> Exclusive<T>(Func<Task<T>> change)
     {
         await _exclusive.WaitAsync();

@@ -4,6 +4,7 @@ using Azure.Core;
 using Azure.Storage.Blobs;
 using Azure.Storage.Blobs.Models;
 using Azure.Storage.Blobs.Specialized;
+using Azure.Storage.Sas;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Storage;
@@ -17,9 +18,10 @@ namespace Checkpointing.Storage;
 /// if <see cref="AzureBlobStoreOptions.TransferChecksum"/> asks for one. Retries and timeouts come from the
 /// <see cref="BlobClientOptions"/> the container client was created with (<see cref="CreateClientOptions"/>).
 /// </summary>
-public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStoreOptions? options = null) : ICheckpointStore
+public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStoreOptions? options = null) : ICheckpointStore, IGrantingStore
 {
     private readonly AzureBlobStoreOptions _options = options ?? new AzureBlobStoreOptions();
+    private readonly DelegationKeys _delegationKeys = new(container);
     private int _containerReady;
 
     /// <summary>"blob container " and the container's URI, for logs and errors.</summary>
@@ -72,6 +74,41 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     /// <param name="options">Block and range sizes, buffers in flight and transfer checksums; null takes the defaults.</param>
     public static AzureBlobStore FromAccount(StorageAccount account, string containerName, AzureBlobStoreOptions? options = null) =>
         new(account.BlobService(CreateClientOptions()).GetBlobContainerClient(containerName), options);
+
+    /// <summary>
+    /// A store over the one blob that <paramref name="grant"/> (a blob SAS URI from <see cref="GrantWriteAsync"/> or
+    /// <see cref="GrantReadAsync"/>) opens, and the blob's key in it. The container is taken to exist: whoever granted made sure.
+    /// </summary>
+    public static (AzureBlobStore Store, string Key) ForGrant(Uri grant, AzureBlobStoreOptions? options = null)
+    {
+        var parts = new BlobUriBuilder(grant);
+        var key = parts.BlobName;
+        parts.BlobName = "";
+        var store = new AzureBlobStore(new BlobContainerClient(parts.ToUri(), CreateClientOptions()), options) { _containerReady = 1 };
+        return (store, key);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>A service SAS signed with the account key when the client has it, else a user-delegation SAS signed with a key
+    /// the client's identity obtains (it needs a role that may "generate a user delegation key"). Creates the container first.</remarks>
+    public async Task<Uri> GrantWriteAsync(string key, DateTimeOffset expiresOn, CancellationToken cancellationToken = default)
+    {
+        await EnsureContainerAsync(cancellationToken).ConfigureAwait(false);
+        return await GrantAsync(key, BlobSasPermissions.Create | BlobSasPermissions.Write, expiresOn, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <inheritdoc/>
+    public Task<Uri> GrantReadAsync(string key, DateTimeOffset expiresOn, CancellationToken cancellationToken = default) =>
+        GrantAsync(key, BlobSasPermissions.Read, expiresOn, cancellationToken);
+
+    private async Task<Uri> GrantAsync(string key, BlobSasPermissions permissions, DateTimeOffset expiresOn, CancellationToken cancellationToken)
+    {
+        var blob = container.GetBlobClient(StoreKey.Validate(key));
+        if (blob.CanGenerateSasUri) return blob.GenerateSasUri(permissions, expiresOn);
+        var sas = new BlobSasBuilder(permissions, expiresOn) { BlobContainerName = container.Name, BlobName = key, Resource = "b" };
+        var delegation = await _delegationKeys.ForAsync(expiresOn, cancellationToken).ConfigureAwait(false);
+        return new BlobUriBuilder(blob.Uri) { Sas = sas.ToSasQueryParameters(delegation, container.AccountName) }.ToUri();
+    }
 
     private async Task EnsureContainerAsync(CancellationToken ct)
     {

@@ -26,9 +26,11 @@ public static class CheckpointingClusterHostExtensions
         builder.Services.AddSingleton(Options.Options.Create(cluster));
         builder.Services.AddSingleton(Options.Options.Create(store));
         builder.UseOrleansClient(client => ClusterConnection.ConfigureClient(client, cluster));
-        builder.Services.AddSingleton<ICheckpointStore>(_ => AzureBlobStore.FromAccount(store.ServiceUri is { Length: > 0 } uri
-            ? StorageAccount.FromIdentity(new Uri(uri), new global::Azure.Identity.DefaultAzureCredential())
-            : StorageAccount.FromConnectionString(store.ConnectionString!), store.Container));
+        // Neither a URI nor a connection string: the ranks hold no storage credential and use what their run grain grants.
+        if (store.ServiceUri is { Length: > 0 } || store.ConnectionString is { Length: > 0 })
+            builder.Services.AddSingleton<ICheckpointStore>(_ => AzureBlobStore.FromAccount(store.ServiceUri is { Length: > 0 } uri
+                ? StorageAccount.FromIdentity(new Uri(uri), new global::Azure.Identity.DefaultAzureCredential())
+                : StorageAccount.FromConnectionString(store.ConnectionString!), store.Container));
         builder.Services.AddLogging();
         builder.Services.AddSingleton<RunAgents>();
         return builder;

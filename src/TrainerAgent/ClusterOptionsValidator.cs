@@ -35,7 +35,7 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterConnection
         var failures = new List<string>();
         var connection = !string.IsNullOrWhiteSpace(options.ConnectionString);
         var identity = !string.IsNullOrWhiteSpace(options.ServiceUri);
-        if (connection == identity) failures.Add($"{StoreSection}: give either ServiceUri (https, as this identity) or ConnectionString.");
+        if (connection && identity) failures.Add($"{StoreSection}: give ServiceUri (https, as this identity) or ConnectionString, not both (or neither, to use what the run grain grants).");
         if (identity && !(Uri.TryCreate(options.ServiceUri, UriKind.Absolute, out var uri) && uri.Scheme == Uri.UriSchemeHttps))
             failures.Add($"{StoreSection}:ServiceUri '{options.ServiceUri}' is not an https URI.");
         if (string.IsNullOrWhiteSpace(options.Container)) failures.Add($"{StoreSection}:Container must not be empty.");

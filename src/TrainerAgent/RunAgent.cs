@@ -35,7 +35,8 @@ public sealed class RunAgent
     /// </summary>
     /// <param name="grains">Where the run's grain is got from, e.g. <see cref="ClusterConnection.Client"/>.</param>
     /// <param name="run">The run to join; it must exist (<see cref="RunNotFoundException"/> otherwise).</param>
-    /// <param name="store">The store ranks write shards to and load checkpoints from.</param>
+    /// <param name="store">The store ranks write shards to and load checkpoints from; null: the objects the run grain grants
+    /// (<see cref="GrantedStore"/>), so that this process needs no storage credential.</param>
     /// <param name="rank">This rank, 0 to <paramref name="worldSize"/> - 1.</param>
     /// <param name="worldSize">How many ranks take part in every save.</param>
     /// <param name="epoch">The job attempt from <see cref="ICheckpointProtocol.StartAttempt"/> (<c>ckpt run attempt</c>); any other than the run's current one is refused with <see cref="StaleAttemptException"/>.</param>
@@ -45,11 +46,11 @@ public sealed class RunAgent
     /// <param name="logger">Receives what saves and loads do and what did not load cleanly; null logs nothing.</param>
     /// <param name="modelLayouts">The part of each model tensor this rank holds (<see cref="Checkpointer.ModelLayouts"/>); null: every tensor whole.</param>
     /// <param name="loadStatistics">Receives what this rank's loads needed and read.</param>
-    public static async Task<RunAgent> JoinAsync(IGrainFactory grains, RunId run, ICheckpointStore store, int rank, int worldSize, long epoch,
+    public static async Task<RunAgent> JoinAsync(IGrainFactory grains, RunId run, ICheckpointStore? store, int rank, int worldSize, long epoch,
         nn.Module model, IEnumerable<KeyValuePair<string, object>> checkpointables, ILogger? logger = null,
         Func<string, TensorLayout?>? modelLayouts = null, Formats.LoadStatistics? loadStatistics = null)
     {
-        var backend = new ClusterBackend(grains, run, store, rank, worldSize, epoch);
+        var backend = new ClusterBackend(grains, run, store ?? new GrantedStore(grains.GetGrain<ITrainingRunGrain>(run.Key), rank, epoch), rank, worldSize, epoch);
         var checkpointer = new Checkpointer(model, backend, checkpointables, logger) { ModelLayouts = modelLayouts, LoadStatistics = loadStatistics };
         var directive = await Transient.RetryAsync(() => backend.Grain.GetDirective(epoch, -1), DateTimeOffset.UtcNow + backend.Committer.CommitTimeout, CancellationToken.None).ConfigureAwait(false);
         return new RunAgent(checkpointer, backend, directive.Policy);

@@ -10,9 +10,9 @@ namespace Checkpointing.TrainerAgent;
 /// training code asks only for the run, its rank and its model. Registered by <c>AddCheckpointingCluster</c>.
 /// </summary>
 /// <param name="client">The host's Orleans client; every call carries the configured tenant token.</param>
-/// <param name="store">Where this rank writes its shards.</param>
 /// <param name="loggers">The host's loggers: each agent logs under <see cref="RunAgent"/>'s category.</param>
-public sealed class RunAgents(IClusterClient client, ICheckpointStore store, ILoggerFactory loggers)
+/// <param name="store">Where this rank writes its shards; null (none configured): what the run grain grants.</param>
+public sealed class RunAgents(IClusterClient client, ILoggerFactory loggers, ICheckpointStore? store = null)
 {
     /// <summary>Joins <paramref name="run"/> as <paramref name="rank"/> of <paramref name="worldSize"/> in attempt <paramref name="epoch"/>, as <see cref="RunAgent.JoinAsync"/>.</summary>
     /// <param name="run">The run, "tenant/run".</param>

@@ -6,7 +6,8 @@ namespace Checkpointing.Cli.Tests;
 
 /// <summary>
 /// No account key anywhere: a silo process and a `ckpt-lab agent` process reach Azurite (https, OAuth) as a machine
-/// identity, through DefaultAzureCredential and a local managed-identity endpoint, and a checkpointed run commits.
+/// identity, through DefaultAzureCredential and a local managed-identity endpoint, and a checkpointed run commits; a rank
+/// given no storage at all writes and reads through grants the silo signs with a user-delegation key.
 /// </summary>
 [Collection(nameof(CliCollection))]
 public sealed class IdentityCliTests
@@ -39,6 +40,16 @@ public sealed class IdentityCliTests
         var run = (await CliRunner.Ckpt.InProcess(["run", "show", "acme/r1", "--json", .. cluster])).Json;
         var names = run["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!).ToList();
         Assert.Equal(["model_0000003", "model_0000007", "model_final"], names);
+
+        // A rank given no storage at all: the silo signs its grants with a user-delegation key of its own identity.
+        Assert.Equal(0, (await CliRunner.Ckpt.InProcess(["run", "create", "acme/r2", "--period", "4", "--max-iter", "8", .. cluster])).ExitCode);
+        var epoch2 = (long)(await CliRunner.Ckpt.InProcess(["run", "attempt", "acme/r2", "--json", .. cluster])).Json["epoch"]!;
+        // It trusts the storage's certificate, as any process does a public CA's, and has no identity and no key.
+        var granted = await CliRunner.Lab.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(3), new Dictionary<string, string> { ["SSL_CERT_FILE"] = identity.BundlePath },
+            ["agent", "--run", "acme/r2", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch2}", "--width", "16", .. cluster]);
+        Assert.True(granted.ExitCode == 0, $"granted agent exit {granted.ExitCode}: {granted.Out}\n{granted.Error}");
+        var run2 = (await CliRunner.Ckpt.InProcess(["run", "show", "acme/r2", "--json", .. cluster])).Json;
+        Assert.Equal(["model_0000003", "model_0000007", "model_final"], run2["checkpoints"]!.AsArray().Select(c => (string)c!["name"]!));
     }
 
     /// <summary>The test means something only if Azurite refuses what it should: no credential, or a token of a foreign issuer.</summary>

@@ -73,11 +73,17 @@ public sealed class LocalIdentity : IAsyncDisposable
         var now = DateTimeOffset.UtcNow.ToUnixTimeSeconds();
         static string Encode(object value) => Convert.ToBase64String(JsonSerializer.SerializeToUtf8Bytes(value)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         var header = Encode(new { alg = "RS256", typ = "JWT" });
-        var payload = Encode(new { aud = audience, iss = issuer, iat = now - 60, nbf = now - 60, exp = now + (long)lifetime.TotalSeconds, oid = Guid.NewGuid(), sub = "local-identity" });
+        var payload = Encode(new { aud = audience, iss = issuer, iat = now - 60, nbf = now - 60, exp = now + (long)lifetime.TotalSeconds, oid = ObjectId, tid = TenantId, sub = "local-identity" });
         return $"{header}.{payload}.{Convert.ToBase64String(Encoding.ASCII.GetBytes("unsigned")).TrimEnd('=')}";
     }
 
-    public static string EntraIssuer => "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/";
+    /// <summary>The directory (tenant) the identity belongs to; Entra's issuer and the token's <c>tid</c> name it.</summary>
+    public const string TenantId = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+
+    /// <summary>The identity's object id (<c>oid</c>), which a user-delegation key is issued to.</summary>
+    public static readonly Guid ObjectId = Guid.NewGuid();
+
+    public static string EntraIssuer => $"https://sts.windows.net/{TenantId}/";
 
     private async Task ServeAsync()
     {

@@ -63,7 +63,7 @@ public static class AgentCommand
     private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded,
         TimeSpan OutageBudget);
 
-    private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore store, CliContext context)
+    private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore? store, CliContext context)
     {
         var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");

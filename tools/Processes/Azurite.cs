@@ -73,7 +73,9 @@ public sealed class Azurite : IAsyncDisposable
             "--queueHost", host.Address, "--queuePort", $"{queue}",
             "--tableHost", host.Address, "--tablePort", $"{table}",
         }.Concat(host.Location is { } location ? ["--location", location] : ["--inMemoryPersistence"])
-         .Concat(oauth is null ? [] : ["--cert", oauth.CertificatePath, "--key", oauth.KeyPath, "--oauth", "basic"])) info.ArgumentList.Add(arg);
+         .Concat(oauth is null ? [] : ["--cert", oauth.CertificatePath, "--key", oauth.KeyPath, "--oauth", "basic"])
+         // For a request Azurite answers strangely: AZURITE_DEBUG_LOG=FILE makes it log every request and its reasoning there.
+         .Concat(Environment.GetEnvironmentVariable("AZURITE_DEBUG_LOG") is { Length: > 0 } debug ? ["--debug", debug] : [])) info.ArgumentList.Add(arg);
         var process = Process.Start(info) ?? throw new InvalidOperationException("could not start node for Azurite");
         var lastWords = new OutputTail(5);
         void Keep(string? line) { if (!string.IsNullOrWhiteSpace(line)) lastWords.Add(line.Trim()); }
