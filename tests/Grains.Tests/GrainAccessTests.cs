@@ -29,6 +29,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
     {
         [typeof(string)] = "probe",
         [typeof(long)] = 1L,
+        [typeof(int)] = 0,
         [typeof(PeriodicPolicy)] = new PeriodicPolicy(10),
         [typeof(TenantLimits)] = new TenantLimits(null, null),
         [typeof(BeginCheckpointRequest)] = new BeginCheckpointRequest("model_0000009", 9, 1, 0, 1, TensorListSummary.Of([])),
