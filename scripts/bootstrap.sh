@@ -103,7 +103,7 @@ stamp="$repo/node_modules/.package-lock.json"
 if [ -x "$repo/node_modules/.bin/azurite" ] && [ "$stamp" -nt "$repo/package-lock.json" ]; then
   say "azurite already installed ($("$repo/node_modules/.bin/azurite" --version))"
 else
-  say "npm ci (azurite pinned in package-lock.json)"
+  say "npm ci (azurite and the manifest validators, pinned in package-lock.json)"
   (cd "$repo" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 

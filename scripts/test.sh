@@ -23,6 +23,15 @@ else
   echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - consumer (log: artifacts/consumer.log)" | tee -a "$repo/artifacts/test.log"
   status=1
 fi
+# The deployment manifests against the Kubernetes and Prometheus Operator schemas (npm packages pinned in package.json).
+echo "manifests: node tools/manifests/validate.mjs deploy/kubernetes" | tee -a "$repo/artifacts/test.log"
+node tools/manifests/validate.mjs deploy/kubernetes 2>&1 | tee -a "$repo/artifacts/test.log"
+if [[ ${PIPESTATUS[0]} -eq 0 ]]; then
+  echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0, Total:     1 - manifests" | tee -a "$repo/artifacts/test.log"
+else
+  echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - manifests (node tools/manifests/validate.mjs deploy/kubernetes; scripts/bootstrap.sh installs its npm packages)" | tee -a "$repo/artifacts/test.log"
+  status=1
+fi
 # The chaos lab (issue 14), two minutes of faults on a cluster of network namespaces, then its checks.
 echo "chaos: scripts/chaos.sh --minutes 2 --seed 1 --json" | tee -a "$repo/artifacts/test.log"
 CKPT_CHAOS_BUILT=1 bash scripts/chaos.sh --minutes 2 --seed 1 --json >"$repo/artifacts/chaos.json" 2>"$repo/artifacts/chaos.log"

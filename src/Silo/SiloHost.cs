@@ -29,8 +29,13 @@ public static class SiloHost
         var http = SiloConfiguration.Bind<HttpLimits>(builder.Configuration, HttpLimits.Section);
         builder.WebHost.ConfigureKestrel(kestrel => http.ApplyTo(kestrel.Limits));
         builder.Services.AddRateLimiter(http.ApplyTo);
-        builder.WebHost.UseUrls($"http://{silo.HttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
-        var listenAddress = silo.Mode == "Cluster" ? IPAddress.Parse(silo.AdvertisedAddress) : IPAddress.Loopback;
+        builder.WebHost.UseUrls($"http://{silo.EffectiveHttpAddress}:{silo.HttpPort ?? silo.HealthPort}");
+        var listenAddress = silo.Mode switch
+        {
+            "Cluster" => AdvertisedAddresses.Resolve(silo.AdvertisedAddress),
+            "Kubernetes" => IPAddress.Any,
+            _ => IPAddress.Loopback,
+        };
         ListenPorts.EnsureFree(listenAddress, silo.SiloPort, "silo");
         ListenPorts.EnsureFree(listenAddress, silo.GatewayPort, "gateway");
         var account = StorageClients.Account(storage);
@@ -60,15 +65,17 @@ public static class SiloHost
                         silo.ServiceId, silo.ClusterId);
                     break;
                 case "Cluster":
-                    orleans.ConfigureEndpoints(IPAddress.Parse(silo.AdvertisedAddress), silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
-                    orleans.UseAzureStorageClustering(o =>
-                    {
-                        o.TableServiceClient = StorageClients.Tables(storage, account);
-                        o.TableName = storage.MembershipTable;
-                    });
+                    orleans.ConfigureEndpoints(listenAddress, silo.SiloPort, silo.GatewayPort, listenOnAnyHostAddress: false);
+                    UseTableMembership(orleans, storage, account);
+                    break;
+                case "Kubernetes":
+                    // The pod's IP is advertised and every interface listened on (UseKubernetesHosting); the ports are ours.
+                    orleans.Configure<EndpointOptions>(o => (o.SiloPort, o.GatewayPort) = (silo.SiloPort, silo.GatewayPort));
+                    orleans.UseKubernetesHosting(hosting => hosting.Configure(KubernetesApi.Configure));
+                    UseTableMembership(orleans, storage, account);
                     break;
                 default:
-                    throw new InvalidOperationException($"Silo:Mode must be Dev or Cluster, not '{silo.Mode}'.");
+                    throw new InvalidOperationException($"Silo:Mode must be Dev, Cluster or Kubernetes, not '{silo.Mode}'.");
             }
             foreach (var name in new[] { GrainStorage.Runs, GrainStorage.Tenants })
             {
@@ -118,6 +125,13 @@ public static class SiloHost
         }));
         return app;
     }
+
+    private static void UseTableMembership(ISiloBuilder orleans, StorageSettings storage, StorageAccount account) =>
+        orleans.UseAzureStorageClustering(o =>
+        {
+            o.TableServiceClient = StorageClients.Tables(storage, account);
+            o.TableName = storage.MembershipTable;
+        });
 
     private static ICheckpointStore CreateCheckpointStore(StorageSettings storage, StorageAccount account) => storage.Checkpoints switch
     {

@@ -23,6 +23,9 @@ public static class SiloTelemetry
     /// <summary>Orleans' activity sources for grain calls, whose spans carry the trace from an agent into the grain.</summary>
     public static readonly string[] OrleansSources = ["Microsoft.Orleans.Runtime", "Microsoft.Orleans.Application"];
 
+    /// <summary>The buckets of <c>ckpt_commit_duration</c>, in seconds.</summary>
+    public static readonly double[] CommitSecondsBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
     public static void AddSiloTelemetry(this IServiceCollection services, IConfiguration configuration)
     {
         var otlp = !string.IsNullOrWhiteSpace(configuration["OTEL_EXPORTER_OTLP_ENDPOINT"]);
@@ -31,6 +34,8 @@ public static class SiloTelemetry
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(SiloMetrics.MeterName).AddMeter(PlatformMeters).AddPrometheusExporter();
+                // Commits take milliseconds to seconds: OpenTelemetry's default buckets (first bound 5) would hide every p99 below 5 s.
+                metrics.AddView("ckpt_commit_duration", new ExplicitBucketHistogramConfiguration { Boundaries = CommitSecondsBuckets });
                 if (otlp) metrics.AddOtlpExporter();
             });
         if (otlp) telemetry.WithTracing(tracing => tracing.AddSource(CheckpointTracing.SourceName).AddSource(OrleansSources).AddOtlpExporter());
