@@ -93,6 +93,14 @@ if ! command -v chromium >/dev/null 2>&1; then
   apt_install --no-install-recommends chromium
 fi
 
+# Containers for the silo image test: podman with the runc runtime (crun fails on this kernel's cgroup mode), and
+# debootstrap to make the image's Debian base (no container registry is reachable).
+if ! command -v podman >/dev/null 2>&1 || [ ! -x /usr/sbin/runc ] || ! command -v debootstrap >/dev/null 2>&1; then
+  say "installing podman, runc and debootstrap"
+  apt_update_once
+  apt_install podman runc debootstrap
+fi
+
 # 3. Azurite, pinned by package-lock.json, installed into the repo's node_modules.
 if ! command -v npm >/dev/null 2>&1; then
   say "installing nodejs and npm from Debian"

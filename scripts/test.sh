@@ -32,6 +32,14 @@ else
   echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - manifests (node tools/manifests/validate.mjs deploy/kubernetes; scripts/bootstrap.sh installs its npm packages)" | tee -a "$repo/artifacts/test.log"
   status=1
 fi
+# The silo image (issue 28): built on a local Debian base, two silo containers, one SIGKILLed mid-run, the run resumes.
+echo "container: scripts/container-test.sh" | tee -a "$repo/artifacts/test.log"
+bash scripts/container-test.sh 2>&1 | tail -n 3 | tee -a "$repo/artifacts/test.log"
+case ${PIPESTATUS[0]} in
+  0) echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0, Total:     1 - container" | tee -a "$repo/artifacts/test.log" ;;
+  3) echo "Passed!  - Failed:     0, Passed:     0, Skipped:     1, Total:     1 - container (skipped: see the line above)" | tee -a "$repo/artifacts/test.log" ;;
+  *) echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - container (logs: artifacts/container/)" | tee -a "$repo/artifacts/test.log"; status=1 ;;
+esac
 # The chaos lab (issue 14), two minutes of faults on a cluster of network namespaces, then its checks.
 echo "chaos: scripts/chaos.sh --minutes 2 --seed 1 --json" | tee -a "$repo/artifacts/test.log"
 CKPT_CHAOS_BUILT=1 bash scripts/chaos.sh --minutes 2 --seed 1 --json >"$repo/artifacts/chaos.json" 2>"$repo/artifacts/chaos.log"
