@@ -51,6 +51,7 @@ node node_modules/azurite/dist/src/azurite.js --silent --inMemoryPersistence --s
   --blobHost 127.0.0.1 --blobPort "$blob" --queueHost 127.0.0.1 --queuePort "$queue" --tableHost 127.0.0.1 --tablePort "$table" >"$out/azurite.log" 2>&1 &
 azurite=$!
 containers=()
+silo_ports=()
 cleanup() {
   for c in "${containers[@]}"; do podman logs "$c" >"$out/$c.log" 2>&1 || true; podman rm -f "$c" >/dev/null 2>&1 || true; done
   kill "$azurite" 2>/dev/null || true
@@ -72,7 +73,7 @@ for name in a b; do
     -e CKPT_Silo__SiloPort="$silo" -e CKPT_Silo__GatewayPort="$gateway" -e CKPT_Silo__HttpPort="$http" \
     -e CKPT_Membership__ProbeTimeout=00:00:01 -e CKPT_Membership__NumMissedProbesLimit=2 -e CKPT_Membership__NumProbedSilos=1 -e CKPT_Membership__NumVotesForDeathDeclaration=1 \
     "$image" >/dev/null || fail "podman run $container failed"
-  containers+=("$container"); gateways+=("127.0.0.1:$gateway"); https+=("$http")
+  containers+=("$container"); gateways+=("127.0.0.1:$gateway"); https+=("$http"); silo_ports+=("$silo")
 done
 for http in "${https[@]}"; do
   for _ in $(seq 1 120); do curl -sf "http://127.0.0.1:$http/readyz" >/dev/null && break; sleep 1; done
@@ -80,7 +81,7 @@ for http in "${https[@]}"; do
 done
 say "two silo containers ready (${gateways[*]})"
 
-# 4. A run trained by a rank, a silo container and the rank SIGKILLed mid-run, a new attempt that resumes.
+# 4. A run trained by a rank; the silo container hosting the run and the rank SIGKILLed mid-run; a new attempt resumes.
 ckpt=(dotnet src/Cli/bin/Release/net10.0/linux-x64/ckpt.dll)
 lab=(dotnet tools/Lab/bin/Release/net10.0/linux-x64/ckpt-lab.dll)
 silos="$(IFS=,; echo "${gateways[*]}")"
@@ -92,9 +93,14 @@ epoch=$("${ckpt[@]}" run attempt acme/run1 "${cluster_args[@]}")
 agent=$!
 for _ in $(seq 1 120); do grep -q '"event":"hold"' "$out/agent1.jsonl" && break; sleep 1; done
 grep -q '"event":"hold"' "$out/agent1.jsonl" || fail "the first rank never reached iteration 35 (see $out/agent1.*)"
-podman kill -s KILL "${containers[0]}" >/dev/null
+# The container whose silo hosts the run's grain dies: the grain must come back on the other one.
+hosted=$("${ckpt[@]}" run show acme/run1 --json "${cluster_args[@]}" | /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["hosted_by"])')
+victim=""
+for i in "${!silo_ports[@]}"; do [[ "$hosted" == *":${silo_ports[$i]}:"* ]] && victim="${containers[$i]}"; done
+[[ -n "$victim" ]] || fail "the run's grain is hosted by '$hosted', neither silo container"
+podman kill -s KILL "$victim" >/dev/null
 kill -KILL "$agent"; wait "$agent" 2>/dev/null || true
-say "SIGKILLed silo container ${containers[0]} and the rank at iteration 35"
+say "SIGKILLed silo container $victim (it hosted the run) and the rank at iteration 35"
 epoch=$("${ckpt[@]}" run attempt acme/run1 "${cluster_args[@]}" --connect-timeout 60) || fail "a new attempt could not start on the surviving silo"
 "${lab[@]}" agent --run acme/run1 --rank 0 --world-size 1 --epoch "$epoch" --width 16 "${cluster_args[@]}" >"$out/agent2.jsonl" 2>"$out/agent2.err" \
   || fail "the resumed rank failed: $(tail -1 "$out/agent2.jsonl")"

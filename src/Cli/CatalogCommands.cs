@@ -27,7 +27,7 @@ public static class CatalogCommands
             {
                 // `ckpt ls --run tenant/run`: the run grain's catalog, as `ckpt run show` prints it.
                 await using var connection = await cluster.ConnectAsync(parse);
-                RunCommands.Print(context, parse.GetValue(json), await connection.Run(id).Get());
+                RunCommands.Print(context, parse.GetValue(json), await connection.RetryWhileFailingOverAsync(() => connection.Run(id).Get()));
                 return 0;
             }
             return await LsAsync(parse.GetValue(dir) ?? throw new UsageException("ls needs DIR (or --run TENANT/RUN)", "ckpt ls"), parse.GetValue(json), context);

@@ -63,7 +63,7 @@ public static class RunCommands
             var id = options.Id(parse);
             Func<PeriodicPolicy, PeriodicPolicy>? change = policy is null ? null : current => policy.Read(parse, current);
             await using var connection = await options.Cluster.ConnectAsync(parse);
-            Print(context, parse.GetValue(options.Json), await call(connection, id, change));
+            Print(context, parse.GetValue(options.Json), await connection.RetryWhileFailingOverAsync(() => call(connection, id, change)));
             return 0;
         });
         return command;
@@ -80,7 +80,7 @@ public static class RunCommands
         {
             var id = options.Id(parse);
             await using var connection = await options.Cluster.ConnectAsync(parse);
-            var (json, line) = await call(connection, id, extra is null ? null : parse.GetValue(extra));
+            var (json, line) = await connection.RetryWhileFailingOverAsync(() => call(connection, id, extra is null ? null : parse.GetValue(extra)));
             context.Out.WriteLine(parse.GetValue(options.Json) ? json.ToJsonString() : line);
             return 0;
         });
@@ -108,7 +108,7 @@ public static class RunCommands
         {
             var name = parse.GetValue(tenant)!;
             await using var connection = await cluster.ConnectAsync(parse);
-            var view = await connection.Tenant(name).Get();
+            var view = await connection.RetryWhileFailingOverAsync(() => connection.Tenant(name).Get());
             if (parse.GetValue(json))
             {
                 context.Out.WriteLine(RunJson.Of(view).ToJsonString());
@@ -131,7 +131,7 @@ public static class RunCommands
         {
             var id = options.Id(parse);
             await using var connection = await options.Cluster.ConnectAsync(parse);
-            var history = await connection.Run(id).GetHistory();
+            var history = await connection.RetryWhileFailingOverAsync(() => connection.Run(id).GetHistory());
             if (parse.GetValue(options.Json))
             {
                 context.Out.WriteLine(RunJson.Of(id, history).ToJsonString());

@@ -43,6 +43,7 @@ public static class RunJson
             ["ranks_reported"] = p.RanksReported,
         }).ToArray()),
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
+        ["hosted_by"] = view.HostedBy,
     };
 
     /// <summary>A periodic policy in fvcore's names: period, max_iter (null: no final checkpoint), max_to_keep (null: keep all), file_prefix.</summary>

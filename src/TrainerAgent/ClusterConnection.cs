@@ -12,8 +12,9 @@ namespace Checkpointing.TrainerAgent;
 public sealed class ClusterConnection : IAsyncDisposable
 {
     private readonly IHost _host;
+    private readonly ClusterConnectionOptions _options;
 
-    private ClusterConnection(IHost host) => _host = host;
+    private ClusterConnection(IHost host, ClusterConnectionOptions options) => (_host, _options) = (host, options);
 
     /// <summary>The Orleans client, to get grains from (e.g. for <see cref="RunAgent.JoinAsync"/>); every call it makes carries the tenant token.</summary>
     public IClusterClient Client => _host.Services.GetRequiredService<IClusterClient>();
@@ -39,8 +40,16 @@ public sealed class ClusterConnection : IAsyncDisposable
         builder.UseOrleansClient(client => ConfigureClient(client, options));
         var host = builder.Build();
         await host.StartAsync(cancellationToken).ConfigureAwait(false);
-        return new ClusterConnection(host);
+        return new ClusterConnection(host, options);
     }
+
+    /// <summary>
+    /// Makes <paramref name="call"/> and tries it again while the cluster fails over (a silo went away, the grain is moving
+    /// or reloading) until <see cref="ClusterConnectionOptions.ConnectTimeout"/> has passed; a refusal or any other error is
+    /// thrown at once. For one-off commands, whose caller would otherwise see a silo's death as its own failure.
+    /// </summary>
+    public Task<T> RetryWhileFailingOverAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken = default) =>
+        Transient.RetryAsync(call, DateTimeOffset.UtcNow + _options.ConnectTimeout, cancellationToken);
 
     /// <summary>
     /// Configures an Orleans client for the cluster <paramref name="options"/> names: clustering (membership table or
