@@ -23,6 +23,15 @@ else
   echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - consumer (log: artifacts/consumer.log)" | tee -a "$repo/artifacts/test.log"
   status=1
 fi
+# The API contract: the silo's OpenAPI document linted by @redocly/cli (recommended rules), no error allowed.
+echo "openapi: scripts/api-lint.sh" | tee -a "$repo/artifacts/test.log"
+bash scripts/api-lint.sh 2>&1 | tail -n 5 | tee -a "$repo/artifacts/test.log"
+if [[ ${PIPESTATUS[0]} -eq 0 ]]; then
+  echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0, Total:     1 - openapi" | tee -a "$repo/artifacts/test.log"
+else
+  echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0, Total:     1 - openapi (artifacts/openapi/)" | tee -a "$repo/artifacts/test.log"
+  status=1
+fi
 # The deployment manifests against the Kubernetes and Prometheus Operator schemas (npm packages pinned in package.json).
 echo "manifests: node tools/manifests/validate.mjs deploy/kubernetes" | tee -a "$repo/artifacts/test.log"
 node tools/manifests/validate.mjs deploy/kubernetes 2>&1 | tee -a "$repo/artifacts/test.log"

@@ -34,14 +34,14 @@ public static class HealthEndpoints
             ResponseWriter = (context, report) => WriteAsync(context, report.Status == HealthStatus.Healthy
                 ? new { status = "ok", mode = silo.Mode, cluster = silo.ClusterId, siloPort = silo.SiloPort, gatewayPort = silo.GatewayPort }
                 : new { status = "stopping" }),
-        });
+        }).ExcludeFromDescription();
         app.MapHealthChecks("/readyz", new HealthCheckOptions
         {
             Predicate = check => check.Tags.Contains(Ready),
             ResponseWriter = (context, report) => WriteAsync(context, report.Status == HealthStatus.Healthy
                 ? new { status = "ready" }
                 : new { status = "not ready", reason = FirstFailure(report) }),
-        });
+        }).ExcludeFromDescription();
     }
 
     private static string FirstFailure(HealthReport report) => ReadinessOrder

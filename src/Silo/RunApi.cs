@@ -30,23 +30,28 @@ public static class RunApi
         var api = app.MapGroup("/api/v1").RequireRateLimiting(HttpLimits.TenantPolicy);
         api.MapGet("/tenants/{tenant}/runs", (string tenant, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(await grains.GetGrain<ITenantGrain>(CheckpointName.Validate(tenant, "tenant name")).Get())))
-            .WithSummary("A tenant's runs with their retained bytes, and its limits (as `ckpt run ls TENANT --json`).");
+            .WithSummary("A tenant's runs with their retained bytes, and its limits (as `ckpt run ls TENANT --json`).")
+            .Documented("ListTenantRuns", ApiDocumentTransformer.TenantsTag, 200, 400, 401, 403);
         api.MapGet("/runs/{tenant}/{run}", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Get())))
-            .WithSummary("A run: policy, catalog, last-checkpoint tag, pending checkpoints (as `ckpt run show --json`).");
+            .WithSummary("A run: policy, catalog, last-checkpoint tag, pending checkpoints (as `ckpt run show --json`).")
+            .Documented("GetRun", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
         api.MapPost("/runs/{tenant}/{run}", (string tenant, string run, PolicyBody policy, HttpContext http, IGrainFactory grains) =>
-            CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Create(policy.ToPolicy()))))
-            .WithSummary("Creates a run with a policy.");
+            CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Create(policy.ToPolicy())), createdAt: $"/api/v1/runs/{tenant}/{run}"))
+            .WithSummary("Creates a run with a policy.")
+            .Documented("CreateRun", ApiDocumentTransformer.RunsTag, 201, 400, 401, 403, 409);
         api.MapPut("/runs/{tenant}/{run}/policy", (string tenant, string run, PolicyBody policy, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).SetPolicy(policy.ToPolicy()))))
-            .WithSummary("Replaces a run's policy.");
+            .WithSummary("Replaces a run's policy.")
+            .Documented("SetRunPolicy", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
         api.MapDelete("/runs/{tenant}/{run}", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () =>
             {
                 await Run(grains, tenant, run).Delete();
                 return new JsonObject { ["deleted"] = $"{tenant}/{run}" };
             }))
-            .WithSummary("Deletes a run and every checkpoint of it.");
+            .WithSummary("Deletes a run and every checkpoint of it.")
+            .Documented("DeleteRun", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
         api.MapPost("/runs/{tenant}/{run}/checkpoint-now", (string tenant, string run, ReasonBody? body, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () =>
             {
@@ -54,21 +59,25 @@ public static class RunApi
                 await Run(grains, tenant, run).RequestCheckpointNow(reason);
                 return new JsonObject { ["run"] = $"{tenant}/{run}", ["requested"] = reason };
             }))
-            .WithSummary("Asks the run's agents to checkpoint at their next step (e.g. on a preemption notice).");
+            .WithSummary("Asks the run's agents to checkpoint at their next step (e.g. on a preemption notice).")
+            .Documented("RequestCheckpointNow", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
         api.MapPost("/runs/{tenant}/{run}/recover", (string tenant, string run, PolicyBody? policy, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"),
                 await Run(grains, tenant, run).RecoverCatalog(policy?.ToPolicy() ?? new PeriodicPolicy(20)))))
-            .WithSummary("Operator: rebuilds the run's catalog and last tag from the committed checkpoints in the store, adopting only those that verify (as `ckpt run recover`); a run whose state is gone is created again with the policy given.");
+            .WithSummary("Operator: rebuilds the run's catalog and last tag from the committed checkpoints in the store, adopting only those that verify (as `ckpt run recover`); a run whose state is gone is created again with the policy given.")
+            .Documented("RecoverRunCatalog", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 409);
         api.MapGet("/runs/{tenant}/{run}/history", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"), await Run(grains, tenant, run).GetHistory())))
-            .WithSummary("The run's checkpoint history: saves with their duration, bytes, throughput, per-rank times and stall, and loads (as `ckpt history --json`).");
+            .WithSummary("The run's checkpoint history: saves with their duration, bytes, throughput, per-rank times and stall, and loads (as `ckpt history --json`).")
+            .Documented("GetRunHistory", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
     }
 
     private static ITrainingRunGrain Run(IGrainFactory grains, string tenant, string run) =>
         grains.GetGrain<ITrainingRunGrain>(RunId.Parse($"{tenant}/{run}").Key);
 
     /// <summary>Authorizes the bearer token for <paramref name="tenant"/>, makes the grain call under it, and maps failures to problem+json.</summary>
-    private static async Task<IResult> CallAsync(HttpContext http, string tenant, Func<Task<JsonObject>> call)
+    /// <param name="createdAt">For a call that creates: the new resource's path, answered as 201 with Location.</param>
+    private static async Task<IResult> CallAsync(HttpContext http, string tenant, Func<Task<JsonObject>> call, string? createdAt = null)
     {
         if (BearerTokens.FromHeader(http.Request) is not { } token)
             return Problem(401, "Unauthorized", "Send Authorization: Bearer <tenant token> (ckpt token --tenant T issues one).");
@@ -78,7 +87,8 @@ public static class RunApi
         RequestContext.Set(TenantTokens.RequestContextKey, token);
         try
         {
-            return Results.Json(await call());
+            var body = await call();
+            return createdAt is null ? Results.Json(body) : Results.Created(createdAt, body);
         }
         catch (Exception e) when (StatusOf(e) is { } status)
         {
@@ -100,4 +110,12 @@ public static class RunApi
     };
 
     private static IResult Problem(int status, string title, string detail) => Results.Problem(detail, statusCode: status, title: title);
+
+    /// <summary>The route's operation id, tag, success status and the problem+json answers it may give.</summary>
+    private static RouteHandlerBuilder Documented(this RouteHandlerBuilder route, string operationId, string tag, int success, params int[] problems)
+    {
+        route.WithName(operationId).WithTags(tag).Produces(success, typeof(JsonObject), "application/json");
+        foreach (var status in problems) route.ProducesProblem(status);
+        return route;
+    }
 }

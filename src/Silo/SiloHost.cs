@@ -41,7 +41,7 @@ public static class SiloHost
         var account = StorageClients.Account(storage);
         builder.Services.AddSiloHealthChecks(storage, account);
         builder.Services.AddProblemDetails();
-        builder.Services.AddOpenApi();
+        builder.Services.AddOpenApi(options => options.AddDocumentTransformer<ApiDocumentTransformer>());
         builder.Services.AddSiloTelemetry(builder.Configuration);
 
         builder.Services.Configure<RunGrainOptions>(builder.Configuration.GetSection(RunGrainOptions.Section));
@@ -112,9 +112,9 @@ public static class SiloHost
             OnPrepareResponse = file => file.Context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'",
         });
         app.MapOpenApi();
-        app.MapPrometheusScrapingEndpoint(); // GET /metrics
+        app.MapPrometheusScrapingEndpoint().ExcludeFromDescription(); // GET /metrics
         RunApi.Map(app);
-        app.MapOrleansDashboard(routePrefix: "/orleans").RequireOperator();
+        app.MapOrleansDashboard(routePrefix: "/orleans").RequireOperator().ExcludeFromDescription();
         app.MapSiloHealthChecks(silo);
         // jit_methods lets `ckpt-bench commits` keep warming up until tiered compilation has settled.
         app.MapGet("/stats", () => Results.Json(new
@@ -122,7 +122,7 @@ public static class SiloHost
             state_writes = stateWrites.Writes,
             state_bytes_written = stateWrites.Bytes,
             jit_methods = System.Runtime.JitInfo.GetCompiledMethodCount(),
-        }));
+        })).ExcludeFromDescription();
         return app;
     }
 

@@ -68,7 +68,8 @@ public sealed class RunApiTests
                 foreach (var call in EveryEndpoint(run))
                 {
                     var (status, media, body) = await SendAsync(http, call, token);
-                    Assert.True(status == HttpStatusCode.OK, $"{call.Name} with the {who} token: {status} {body?.ToJsonString()}");
+                    var success = call.Name == "create" ? HttpStatusCode.Created : HttpStatusCode.OK;
+                    Assert.True(status == success, $"{call.Name} with the {who} token: {status} {body?.ToJsonString()}");
                     Assert.Equal("application/json", media);
                     results[call.Name] = body!;
                 }
@@ -122,6 +123,21 @@ public sealed class RunApiTests
             Assert.Contains("/api/v1/runs/{tenant}/{run}", paths);
             Assert.Contains("/api/v1/runs/{tenant}/{run}/checkpoint-now", paths);
             Assert.Contains("/api/v1/tenants/{tenant}/runs", paths);
+            // Only the API: not the Orleans Dashboard, the probes, /stats or /metrics.
+            Assert.All(paths, path => Assert.StartsWith("/api/v1/", path, StringComparison.Ordinal));
+            Assert.Equal("bearer", (string)openApi["components"]!["securitySchemes"]!["bearer"]!["scheme"]!);
+            var create = openApi["paths"]!["/api/v1/runs/{tenant}/{run}"]!["post"]!;
+            Assert.Equal("CreateRun", (string)create["operationId"]!);
+            Assert.Equal(["201", "400", "401", "403", "409"], create["responses"]!.AsObject().Select(r => r.Key).Order());
+            using (var created = await http.SendAsync(new HttpRequestMessage(HttpMethod.Post, "/api/v1/runs/acme/r-located")
+            {
+                Content = new StringContent("""{"period": 5}""", System.Text.Encoding.UTF8, "application/json"),
+                Headers = { Authorization = new("Bearer", TestTenancy.Token("acme")) },
+            }))
+            {
+                Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+                Assert.Equal("/api/v1/runs/acme/r-located", created.Headers.Location?.OriginalString);
+            }
         }
         finally
         {
