@@ -54,7 +54,7 @@ public sealed class SiloAbuseTests(SmallLimitsSilo fixture) : IClassFixture<Smal
     public async Task A_checkpoint_now_reason_past_its_bound_is_refused_and_never_stored()
     {
         using var http = fixture.Client();
-        Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Post, "/api/v1/runs/reasons/r", "reasons", """{"period": 10}""")).Status);
+        Assert.Equal(HttpStatusCode.Created, (await SendAsync(http, HttpMethod.Post, "/api/v1/runs/reasons/r", "reasons", """{"period": 10}""")).Status);
 
         var huge = JsonValue.Create(new string('x', 20 << 20))!.ToJsonString();
         var (hugeStatus, _) = await SendAsync(http, HttpMethod.Post, "/api/v1/runs/reasons/r/checkpoint-now", "reasons", $$"""{"reason": {{huge}}}""");
@@ -123,7 +123,7 @@ public sealed class SiloAbuseTests(SmallLimitsSilo fixture) : IClassFixture<Smal
     {
         using var http = fixture.Client();
         for (var i = 0; i < SmallLimitsSilo.DefaultMaxRuns; i++)
-            Assert.Equal(HttpStatusCode.OK, (await SendAsync(http, HttpMethod.Post, $"/api/v1/runs/many/r{i}", "many", """{"period": 10}""")).Status);
+            Assert.Equal(HttpStatusCode.Created, (await SendAsync(http, HttpMethod.Post, $"/api/v1/runs/many/r{i}", "many", """{"period": 10}""")).Status);
 
         var (refused, response) = await SendAsync(http, HttpMethod.Post, "/api/v1/runs/many/one-too-many", "many", """{"period": 10}""");
 
