@@ -48,6 +48,31 @@ public static class CheckpointTracing
         return activity;
     }
 
+    /// <summary>
+    /// Runs <paramref name="step"/> in a span named <paramref name="span"/> for checkpoint <paramref name="name"/> (the step may tag
+    /// it; it is null when nobody listens); a step that throws marks the span failed, and the exception goes on to the caller.
+    /// </summary>
+    public static async Task<T> InSpanAsync<T>(string span, string name, Func<Activity?, Task<T>> step)
+    {
+        using var activity = Start(span, name);
+        try
+        {
+            return await step(activity).ConfigureAwait(false);
+        }
+        catch (Exception e)
+        {
+            RecordFailure(activity, e);
+            throw;
+        }
+    }
+
+    /// <summary><see cref="InSpanAsync{T}"/> for a step with no result.</summary>
+    public static Task InSpanAsync(string span, string name, Func<Activity?, Task> step) => InSpanAsync(span, name, async activity =>
+    {
+        await step(activity).ConfigureAwait(false);
+        return true;
+    });
+
     /// <summary>Marks <paramref name="activity"/> failed with <paramref name="error"/> (status and exception event).</summary>
     public static void RecordFailure(Activity? activity, Exception error)
     {

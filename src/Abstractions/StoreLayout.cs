@@ -24,6 +24,14 @@ public static partial class StoreLayout
     /// <summary>The key of file <paramref name="fileName"/> (the manifest or a shard) directly in a checkpoint folder.</summary>
     public static string FileKey(string checkpointKey, string fileName) => $"{checkpointKey}/{fileName}";
 
+    /// <summary>The checkpoint folder and the file name of a key <see cref="FileKey"/> built.</summary>
+    /// <exception cref="ArgumentException"><paramref name="key"/> is not a file in a folder.</exception>
+    public static (string CheckpointKey, string FileName) SplitFileKey(string key)
+    {
+        var slash = key.LastIndexOf('/');
+        return slash > 0 && slash < key.Length - 1 ? (key[..slash], key[(slash + 1)..]) : throw new ArgumentException($"'{key}' is not FOLDER/FILE.", nameof(key));
+    }
+
     /// <summary>The key of the manifest of checkpoint folder <paramref name="checkpointKey"/>.</summary>
     public static string ManifestKey(string checkpointKey) => FileKey(checkpointKey, ManifestFileName);
 

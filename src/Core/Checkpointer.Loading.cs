@@ -33,16 +33,7 @@ public partial class Checkpointer
             return new OrderedDictionary<string, object?>();
         }
         Logger.LogInformation("[Checkpointer] Loading from {Path} ...", path);
-        using var activity = CheckpointTracing.Start(CheckpointTracing.Load, path);
-        try
-        {
-            return await LoadAndAdoptAsync(path, checkpointables, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            CheckpointTracing.RecordFailure(activity, e);
-            throw;
-        }
+        return await CheckpointTracing.InSpanAsync(CheckpointTracing.Load, path, _ => LoadAndAdoptAsync(path, checkpointables, cancellationToken)).ConfigureAwait(false);
     }
 
     private async Task<OrderedDictionary<string, object?>> LoadAndAdoptAsync(string path, IReadOnlyCollection<string>? checkpointables, CancellationToken cancellationToken)

@@ -155,16 +155,8 @@ public partial class Checkpointer
     {
         CheckpointName.Validate(name);
         if (_backend is null || !SaveToDisk) return;
-        using var activity = CheckpointTracing.Start(CheckpointTracing.Save, name);
-        try
-        {
-            await SaveTracedAsync(_backend, name, extra, activity, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            CheckpointTracing.RecordFailure(activity, e);
-            throw;
-        }
+        var backend = _backend;
+        await CheckpointTracing.InSpanAsync(CheckpointTracing.Save, name, activity => SaveTracedAsync(backend, name, extra, activity, cancellationToken)).ConfigureAwait(false);
     }
 
     private async Task SaveTracedAsync(ICheckpointBackend backend, string name, IReadOnlyDictionary<string, object?>? extra, System.Diagnostics.Activity? activity,
@@ -287,8 +279,7 @@ public partial class Checkpointer
     /// </summary>
     public async Task<OrderedDictionary<string, object?>> ResumeOrLoadAsync(string path, bool resume = true, CancellationToken cancellationToken = default)
     {
-        using var activity = CheckpointTracing.Start(CheckpointTracing.Resume, path);
-        try
+        return await CheckpointTracing.InSpanAsync(CheckpointTracing.Resume, path, async activity =>
         {
             if (resume && await HasCheckpointAsync(cancellationToken).ConfigureAwait(false))
             {
@@ -297,12 +288,7 @@ public partial class Checkpointer
                 return await LoadAsync(last, null, cancellationToken).ConfigureAwait(false);
             }
             return await LoadAsync(path, [], cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            CheckpointTracing.RecordFailure(activity, e);
-            throw;
-        }
+        }).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -27,7 +27,7 @@ public static class SiloConfiguration
         {
             var silo = Bind<SiloSettings>(configuration, SiloSettings.Section);
             ThrowIfNotHttps(storage.BlobServiceUri, $"{StorageSettings.Section}:{nameof(StorageSettings.BlobServiceUri)}");
-            if (silo.Mode is "Cluster" or "Kubernetes" || storage.GrainState == "AzureBlob")
+            if (silo.Mode is "Cluster" or "Kubernetes" || storage.GrainState != "Memory") // membership, or reminders beside grain state
                 ThrowIfNotHttps(storage.TableServiceUri, $"{StorageSettings.Section}:{nameof(StorageSettings.TableServiceUri)}");
         }
         try

@@ -27,8 +27,11 @@ internal static class StorageClients
         return account.BlobService(options);
     }
 
-    /// <summary>The table service of membership and reminders, reached the same way as the blobs.</summary>
+    /// <summary>
+    /// The table service of membership and reminders, reached the same way as the blobs. With an identity,
+    /// <see cref="StorageSettings.TableServiceUri"/> is there: <see cref="SiloConfiguration.Check"/> refuses to start without it.
+    /// </summary>
     public static TableServiceClient Tables(StorageSettings storage, StorageAccount account) => account.Credential is { } credential
-        ? new TableServiceClient(new Uri(storage.TableServiceUri ?? throw new InvalidSiloConfigurationException("Storage:TableServiceUri is needed with Storage:BlobServiceUri (membership and reminders live in tables).")), credential)
+        ? new TableServiceClient(new Uri(storage.TableServiceUri!), credential)
         : new TableServiceClient(storage.ConnectionString);
 }

@@ -28,9 +28,9 @@ public static class CheckpointingClusterHostExtensions
         builder.UseOrleansClient(client => ClusterConnection.ConfigureClient(client, cluster));
         // Neither a URI nor a connection string: the ranks hold no storage credential and use what their run grain grants.
         if (store.ServiceUri is { Length: > 0 } || store.ConnectionString is { Length: > 0 })
-            builder.Services.AddSingleton<ICheckpointStore>(_ => AzureBlobStore.FromAccount(store.ServiceUri is { Length: > 0 } uri
-                ? StorageAccount.FromIdentity(new Uri(uri), new global::Azure.Identity.DefaultAzureCredential())
-                : StorageAccount.FromConnectionString(store.ConnectionString!), store.Container));
+            builder.Services.AddSingleton<ICheckpointStore>(_ => AzureBlobStore.FromAccount(
+                StorageAccount.Parse(store.ServiceUri is { Length: > 0 } uri ? uri : store.ConnectionString!, () => new global::Azure.Identity.DefaultAzureCredential()),
+                store.Container));
         builder.Services.AddLogging();
         builder.Services.AddSingleton<RunAgents>();
         return builder;

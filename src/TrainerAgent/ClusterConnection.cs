@@ -90,12 +90,18 @@ public sealed class ClusterConnection : IAsyncDisposable
     /// <exception cref="ArgumentException"><paramref name="hostPort"/> is not host:port with an integer port.</exception>
     public static IPEndPoint ParseEndpoint(string hostPort)
     {
-        var colon = hostPort.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(hostPort[(colon + 1)..], out var port))
-            throw new ArgumentException($"'{hostPort}' is not host:port.", nameof(hostPort));
-        var host = hostPort[..colon];
+        if (!TrySplitHostPort(hostPort, out var host, out var port)) throw new ArgumentException($"'{hostPort}' is not host:port.", nameof(hostPort));
         var address = host == "localhost" ? IPAddress.Loopback : IPAddress.TryParse(host, out var ip) ? ip : Dns.GetHostAddresses(host).First();
         return new IPEndPoint(address, port);
+    }
+
+    /// <summary>Splits "host:port" without resolving the host; false when there is no host or the port is not 1 to 65535.</summary>
+    public static bool TrySplitHostPort(string hostPort, out string host, out int port)
+    {
+        var colon = hostPort.LastIndexOf(':');
+        host = colon > 0 ? hostPort[..colon] : "";
+        port = 0;
+        return colon > 0 && int.TryParse(hostPort[(colon + 1)..], out port) && port is >= 1 and <= 65535;
     }
 
     /// <summary>Stops the client, disconnecting from the cluster.</summary>

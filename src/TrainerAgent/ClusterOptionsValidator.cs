@@ -17,12 +17,8 @@ public sealed class ClusterOptionsValidator : IValidateOptions<ClusterConnection
         var failures = new List<string>();
         if (options.Gateways.Count == 0 && string.IsNullOrWhiteSpace(options.MembershipConnectionString))
             failures.Add($"{ClusterSection}:Gateways (host:port, ...) or {ClusterSection}:MembershipConnectionString is required.");
-        foreach (var gateway in options.Gateways)
-        {
-            var colon = gateway.LastIndexOf(':');
-            if (colon <= 0 || !int.TryParse(gateway[(colon + 1)..], out var port) || port is < 1 or > 65535)
-                failures.Add($"{ClusterSection}:Gateways: '{gateway}' is not host:port.");
-        }
+        foreach (var gateway in options.Gateways.Where(g => !ClusterConnection.TrySplitHostPort(g, out _, out _)))
+            failures.Add($"{ClusterSection}:Gateways: '{gateway}' is not host:port.");
         if (string.IsNullOrWhiteSpace(options.TenantToken)) failures.Add($"{ClusterSection}:TenantToken is required (the operator issues one with `ckpt token`).");
         if (options.ConnectTimeout <= TimeSpan.Zero) failures.Add($"{ClusterSection}:ConnectTimeout must be positive.");
         if (options.ResponseTimeout <= TimeSpan.Zero) failures.Add($"{ClusterSection}:ResponseTimeout must be positive.");

@@ -28,9 +28,8 @@ public sealed class GrantedStore(ITrainingRunGrain grain, int rank, long epoch) 
     /// <remarks>Only the shard of this rank in the current attempt can be written: its key names the checkpoint and the attempt.</remarks>
     public async Task WriteAsync(string key, Func<Stream, CancellationToken, Task> writeContent, CancellationToken cancellationToken = default)
     {
-        var folder = key[..Math.Max(0, key.LastIndexOf('/'))];
-        var attempt = StoreLayout.AttemptOf(key[(key.LastIndexOf('/') + 1)..])
-            ?? throw new NotSupportedException($"{Description} writes only shards of a pending attempt, not {key}.");
+        var (folder, file) = StoreLayout.SplitFileKey(key);
+        var attempt = StoreLayout.AttemptOf(file) ?? throw new NotSupportedException($"{Description} writes only shards of a pending attempt, not {key}.");
         var grant = await grain.GrantShardWrite(StoreLayout.NameOf(folder), attempt, rank, epoch).ConfigureAwait(false) ?? throw NoGrants();
         if (grant.Key != key) throw new InvalidOperationException($"The run grain granted {grant.Key}, not {key}.");
         var (store, blob) = AzureBlobStore.ForGrant(grant.Access);
@@ -69,7 +68,7 @@ public sealed class GrantedStore(ITrainingRunGrain grain, int rank, long epoch) 
     {
         if (_reads.TryGetValue(key, out var held) && held.Grant.ExpiresOn - RenewalMargin > DateTimeOffset.UtcNow) return (held.Store, held.Key);
         cancellationToken.ThrowIfCancellationRequested();
-        var folder = key[..Math.Max(0, key.LastIndexOf('/'))];
+        var (folder, _) = StoreLayout.SplitFileKey(key);
         IReadOnlyList<StoreGrant> grants;
         try { grants = await grain.GrantCheckpointRead(StoreLayout.NameOf(folder)).ConfigureAwait(false); }
         catch (RunRefusedException) { return null; } // not a committed checkpoint of this run

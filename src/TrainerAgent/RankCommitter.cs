@@ -114,21 +114,12 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     }
 
     /// <summary>Runs <paramref name="step"/> in a span named <paramref name="span"/>, tagged with the run, this rank and the checkpoint.</summary>
-    private async Task<T> Traced<T>(string span, string name, Func<Task<T>> step)
+    private Task<T> Traced<T>(string span, string name, Func<Task<T>> step) => CheckpointTracing.InSpanAsync(span, name, activity =>
     {
-        using var activity = CheckpointTracing.Start(span, name);
         activity?.SetTag(CheckpointTracing.RunTag, Run.Key);
         activity?.SetTag(CheckpointTracing.RankTag, Rank);
-        try
-        {
-            return await step().ConfigureAwait(false);
-        }
-        catch (Exception e)
-        {
-            CheckpointTracing.RecordFailure(activity, e);
-            throw;
-        }
-    }
+        return step();
+    });
 
     /// <summary>The run's last committed checkpoint with its manifest; none when there is none or it cannot be read (then nothing is reused).</summary>
     private async Task<EarlierCheckpoint[]> LastCommittedAsync(DateTimeOffset deadline, CancellationToken cancellationToken)

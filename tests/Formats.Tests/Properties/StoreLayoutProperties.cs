@@ -22,7 +22,8 @@ public sealed class StoreLayoutProperties
                 && StoreLayout.NameOf(folder) == name
                 && StoreLayout.FolderUnder(StoreLayout.RunPrefix(tenant, run), shardKey) == name
                 && StoreLayout.AttemptOf(file!) == attempt && StoreLayout.IsShard(file!) && StoreLayout.IsOurs(file!)
-                && (holder, path) == (name, file);
+                && (holder, path) == (name, file)
+                && StoreLayout.SplitFileKey(shardKey) == (folder, file!);
         });
 
     [Fact]
@@ -32,6 +33,8 @@ public sealed class StoreLayoutProperties
         Assert.Null(StoreLayout.FileIn("t/r/a", "t/r/ab/x"));
         Assert.Equal("x", StoreLayout.FileIn("t/r/a", "t/r/a/x"));
         Assert.Throws<ArgumentException>(() => StoreLayout.CheckpointKeyOf("t/r/a/shard.safetensors"));
+        Assert.Throws<ArgumentException>(() => StoreLayout.SplitFileKey("manifest.json"));
+        Assert.Throws<ArgumentException>(() => StoreLayout.SplitFileKey("t/r/a/"));
     }
 
     [Fact]
