@@ -102,25 +102,45 @@ public static class RunCommands
     {
         var tenant = CliOptions.Positional("TENANT", "the tenant");
         var json = CliOptions.Json();
-        var command = new Command("ls", "the tenant's runs and their retained bytes").With(tenant, json);
+        var offset = CliOptions.Integer("--offset", "skip this many runs (in name order)", 0, min: 0);
+        var limit = CliOptions.Integer("--limit", $"list at most this many runs (1 to {RunPage.MaxLimit})", 50, min: 1);
+        var command = new Command("ls", "the tenant's runs: health, last checkpoint and its age, retained bytes, commits in the last hour").With(tenant, json, offset, limit);
         var cluster = ClusterOptions.AddTo(command);
         command.SetAction(async parse =>
         {
             var name = parse.GetValue(tenant)!;
+            if (parse.GetValue(limit) > RunPage.MaxLimit) throw new UsageException($"--limit is at most {RunPage.MaxLimit}", "ckpt run ls");
             await using var connection = await cluster.ConnectAsync(parse);
-            var view = await connection.RetryWhileFailingOverAsync(() => connection.Tenant(name).Get());
+            var page = await connection.RetryWhileFailingOverAsync(() => connection.Tenant(name).GetRunPage((int)parse.GetValue(offset), (int)parse.GetValue(limit)));
             if (parse.GetValue(json))
             {
-                context.Out.WriteLine(RunJson.Of(view).ToJsonString());
+                context.Out.WriteLine(RunJson.Of(page).ToJsonString());
                 return 0;
             }
-            var table = new CliTable(new("RUN", 40), new("RETAINED BYTES", 16, Right: true));
-            foreach (var (run, bytes) in view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)) table.Add($"{name}/{run}", CatalogCommands.Bytes(bytes));
+            var now = DateTimeOffset.UtcNow;
+            var table = new CliTable(new("RUN", 32), new("STATE", 13), new("LAST CHECKPOINT", 20), new("AGE", 8, Right: true), new("RETAINED", 12, Right: true), new("COMMITS/H", 9, Right: true));
+            foreach (var run in page.Runs)
+            {
+                table.Add($"{name}/{run.Run}", RunJson.Name(run.Health), run.LastCheckpoint ?? "-", run.LastCommittedUtc is { } at ? Age(now - at) : "-",
+                    CatalogCommands.Bytes(run.RetainedBytes), run.CommitsLastHour.ToString(CultureInfo.InvariantCulture));
+            }
             table.Write(context);
+            if (page.Offset + page.Runs.Count < page.TotalRuns)
+                context.Out.WriteLine($"runs {page.Offset + 1}-{page.Offset + page.Runs.Count} of {page.TotalRuns}: --offset {page.Offset + page.Runs.Count} lists the next");
             return 0;
         });
         return command;
     }
+
+    /// <summary>A duration for people: "42s", "7m", "3h", "2d".</summary>
+    internal static string Age(TimeSpan age) => age.TotalSeconds switch
+    {
+        < 0 => "0s",
+        < 90 => $"{age.TotalSeconds:0}s",
+        < 90 * 60 => $"{age.TotalMinutes:0}m",
+        < 36 * 3600 => $"{age.TotalHours:0}h",
+        _ => $"{age.TotalDays:0}d",
+    };
 
     /// <summary><c>ckpt history TENANT/RUN</c>: the run grain's checkpoint history.</summary>
     public static Command History(CliContext context)
@@ -191,7 +211,10 @@ public static class RunCommands
             output.WriteLine(RunJson.Of(view).ToJsonString());
             return;
         }
+        var now = DateTimeOffset.UtcNow;
         output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
+        if (view.Health is { } health)
+            output.WriteLine($"health: {RunJson.Name(health.State)} ({health.Detail}){(health.Iteration is { } iteration ? $"; iteration {iteration}" : "")}{(health.LastHeartbeatUtc is { } beat ? $"; last heartbeat {Age(now - beat)} ago" : "")}");
         var table = new CliTable(new("", 1), new("NAME", 24), new("ITERATION", 10, Right: true), new("BYTES", 14, Right: true), new("RANKS", 5, Right: true), new("COMMITTED (UTC)", 20));
         foreach (var c in view.Catalog)
         {
@@ -199,7 +222,11 @@ public static class RunCommands
                 c.WorldSize.ToString(CultureInfo.InvariantCulture), $"{c.CommittedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}");
         }
         table.Write(output, terminal);
-        foreach (var p in view.Pending) output.WriteLine($"  (pending) {p.Name}: {p.RanksReported} of {p.WorldSize} ranks reported");
+        foreach (var p in view.Pending)
+        {
+            var missing = p.MissingRanks is { Count: > 0 } ranks ? $"; waiting for rank{(ranks.Count > 1 ? "s" : "")} {string.Join(", ", ranks.Take(16))}{(ranks.Count > 16 ? ", …" : "")}" : "";
+            output.WriteLine($"  (pending) {p.Name}: {p.RanksReported} of {p.WorldSize} ranks reported{missing}; begun {Age(now - p.StartedUtc)} ago");
+        }
         output.WriteLine(view.LastCheckpoint is null ? "no checkpoint yet" : $"* = last checkpoint ({view.LastCheckpoint})");
     }
 

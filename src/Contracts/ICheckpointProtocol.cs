@@ -13,6 +13,13 @@ public interface ICheckpointProtocol : IGrainWithStringKey
     Task<long> StartAttempt();
 
     /// <summary>
+    /// A rank's sign of life and progress, sent every few seconds by its agent apart from its steps (so a rank blocked in a
+    /// save or a collective still counts as alive). Kept in memory only: it never writes the run's state. A beat from another
+    /// attempt than the current one is ignored.
+    /// </summary>
+    Task Heartbeat(RankHeartbeat beat);
+
+    /// <summary>
     /// Polled by every rank at every step: an outstanding checkpoint-now request (with the iteration
     /// all ranks save at, two steps after the first rank saw it) and the current policy.
     /// </summary>

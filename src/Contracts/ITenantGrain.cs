@@ -19,6 +19,13 @@ public interface ITenantGrain : IGrainWithStringKey
     [GrainAccess(CallerAccess.Operator)]
     Task<TenantView> SetLimits(TenantLimits limits);
 
+    /// <summary>
+    /// Up to <paramref name="limit"/> (at most <see cref="RunPage.MaxLimit"/>) of the tenant's runs from index <paramref name="offset"/> in
+    /// ordinal order, each summarized by its own grain (<see cref="IRunReads.GetSummary"/>); a run that cannot answer is listed with
+    /// its reported retained bytes and state <see cref="RunHealth.Waiting"/>. Refused with <see cref="ArgumentOutOfRangeException"/> for a negative offset or a limit out of range.
+    /// </summary>
+    Task<RunPage> GetRunPage(int offset, int limit);
+
     /// <summary>The names of the tenant's registered runs (without the "tenant/" prefix), in ordinal order.</summary>
     Task<IReadOnlyList<string>> ListRuns();
 }

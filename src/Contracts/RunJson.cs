@@ -41,10 +41,93 @@ public static class RunJson
             ["epoch"] = p.Epoch,
             ["world_size"] = p.WorldSize,
             ["ranks_reported"] = p.RanksReported,
+            ["ranks_missing"] = Ints(p.MissingRanks ?? []),
+            ["started_utc"] = Utc(p.StartedUtc),
         }).ToArray()),
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
         ["hosted_by"] = view.HostedBy,
+        ["health"] = view.Health is { } health ? Of(health) : null,
     };
+
+    /// <summary>
+    /// A run's health: state (<see cref="Name(RunHealth)"/>), a sentence on why, the missing ranks with the time each was last heard
+    /// from, the world size, the newest heartbeat, the job's iteration, rank 0's loss, the median step seconds, and when the iteration last advanced.
+    /// </summary>
+    public static JsonObject Of(RunHealthView health) => new()
+    {
+        ["state"] = Name(health.State),
+        ["detail"] = health.Detail,
+        ["missing_ranks"] = new JsonArray(health.MissingRanks.Select(m => (JsonNode?)new JsonObject { ["rank"] = m.Rank, ["since_utc"] = Utc(m.SinceUtc) }).ToArray()),
+        ["world_size"] = health.WorldSize,
+        ["last_heartbeat_utc"] = Utc(health.LastHeartbeatUtc),
+        ["iteration"] = health.Iteration,
+        ["loss"] = health.Loss,
+        ["step_seconds"] = health.StepSeconds is { } step ? Math.Round(step, 4) : null,
+        ["progress_utc"] = Utc(health.ProgressUtc),
+    };
+
+    /// <summary>The name a health state has in JSON and metrics: snake case ("rank_missing").</summary>
+    public static string Name(RunHealth state) => state switch
+    {
+        RunHealth.RankMissing => "rank_missing",
+        _ => state.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>
+    /// What <c>ckpt run ls TENANT --json</c> and GET …/tenants/{tenant}/runs print: the tenant's limits (null = unlimited), its
+    /// totals, and a page of its runs in ordinal order, each with its health state, last checkpoint and when it committed,
+    /// retained bytes, commits in the last hour, iteration and newest heartbeat.
+    /// </summary>
+    public static JsonObject Of(RunPage page) => new()
+    {
+        ["tenant"] = page.Tenant,
+        ["max_runs"] = page.Limits.MaxRuns,
+        ["max_retained_bytes"] = page.Limits.MaxRetainedBytes,
+        ["retained_bytes"] = page.RetainedBytes,
+        ["total_runs"] = page.TotalRuns,
+        ["offset"] = page.Offset,
+        ["runs"] = new JsonArray(page.Runs.Select(r => (JsonNode?)new JsonObject
+        {
+            ["run"] = r.Run,
+            ["state"] = Name(r.Health),
+            ["last"] = r.LastCheckpoint,
+            ["last_committed_utc"] = Utc(r.LastCommittedUtc),
+            ["retained_bytes"] = r.RetainedBytes,
+            ["commits_last_hour"] = r.CommitsLastHour,
+            ["iteration"] = r.Iteration,
+            ["last_heartbeat_utc"] = Utc(r.LastHeartbeatUtc),
+        }).ToArray()),
+    };
+
+    /// <summary>What GET …/runs/{tenant}/{run}/progress prints: the progress series from heartbeats, oldest first.</summary>
+    public static JsonObject Of(RunId run, IReadOnlyList<ProgressPoint> progress) => new()
+    {
+        ["run"] = run.Key,
+        ["progress"] = new JsonArray(progress.Select(p => (JsonNode?)new JsonObject
+        {
+            ["at_utc"] = Utc(p.AtUtc),
+            ["iteration"] = p.Iteration,
+            ["loss"] = p.Loss,
+            ["step_seconds"] = p.StepSeconds is { } step ? Math.Round(step, 4) : null,
+        }).ToArray()),
+    };
+
+    /// <summary>What GET /api/v1/tenants prints for the operator: each tenant with its run count, retained bytes and limits.</summary>
+    public static JsonObject Of(IReadOnlyList<TenantView> tenants) => new()
+    {
+        ["tenants"] = new JsonArray(tenants.Select(t => (JsonNode?)new JsonObject
+        {
+            ["tenant"] = t.Tenant,
+            ["runs"] = t.RetainedBytesByRun.Count,
+            ["retained_bytes"] = t.RetainedBytes,
+            ["max_runs"] = t.Limits.MaxRuns,
+            ["max_retained_bytes"] = t.Limits.MaxRetainedBytes,
+        }).ToArray()),
+    };
+
+    private static JsonArray Ints(IEnumerable<int> values) => new(values.Select(v => (JsonNode?)v).ToArray());
+
+    private static string? Utc(DateTimeOffset? at) => at?.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
     /// <summary>A periodic policy in fvcore's names: period, max_iter (null: no final checkpoint), max_to_keep (null: keep all), file_prefix.</summary>
     public static JsonObject Of(PeriodicPolicy policy) => new()

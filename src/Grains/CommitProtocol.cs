@@ -23,6 +23,9 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
     /// <summary>How many ranks' reports this activation holds for a pending checkpoint.</summary>
     public int ReportsHeld(string name) => _pending.ReportsHeld(name);
 
+    /// <summary>The ranks of <paramref name="pending"/> whose report this activation does not hold, lowest first.</summary>
+    public IReadOnlyList<int> ReportsMissing(PendingCheckpoint pending) => _pending.ReportsMissing(pending);
+
     /// <summary>What rank <paramref name="rank"/> of <paramref name="pending"/> writes under (for its storage grant).</summary>
     public CheckpointAttempt AttemptFor(PendingCheckpoint pending, int rank) => _pending.AttemptFor(pending, rank);
 

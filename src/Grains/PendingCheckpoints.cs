@@ -147,6 +147,12 @@ internal sealed class PendingCheckpoints(RunId run)
             collector.Outcome.TrySetException(new RunMovedException($"Run {run} moved while {collector.Pending.Name} was collecting reports; report again."));
     }
 
+    /// <summary>The ranks of <paramref name="pending"/> whose report this activation does not hold, lowest first.</summary>
+    public IReadOnlyList<int> ReportsMissing(PendingCheckpoint pending) =>
+        _collecting.GetValueOrDefault(pending.Name) is { } collector
+            ? Enumerable.Range(0, pending.WorldSize).Where(rank => !collector.Holds(rank)).ToList()
+            : Enumerable.Range(0, pending.WorldSize).ToList();
+
     /// <summary>How many ranks' reports this activation holds for a pending checkpoint.</summary>
     public int ReportsHeld(string name) => _collecting.GetValueOrDefault(name)?.Received ?? 0;
 }

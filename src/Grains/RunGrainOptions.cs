@@ -35,6 +35,18 @@ public sealed class RunGrainOptions
     /// </summary>
     public bool ChecksStoredSizes { get; set; } = true;
 
+    /// <summary>
+    /// A rank not heard from for this long is missing (<see cref="Contracts.RunHealth.RankMissing"/>): three of the agents'
+    /// default heartbeat intervals (5 s), so one late beat is not an alarm.
+    /// </summary>
+    public TimeSpan RankMissingAfter { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>A run whose iteration has not advanced for this many of its usual step times (and <see cref="StallMinimum"/>) is stalled.</summary>
+    public int StallSteps { get; set; } = 10;
+
+    /// <summary>The shortest stall reported: loads, compilation and slow first steps take this long without being a stall.</summary>
+    public TimeSpan StallMinimum { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>How many catalog entries the run's state (written on every commit) holds before older ones move to the run's archive.</summary>
     public int CatalogTailLimit { get; set; } = RunCatalog.DefaultTailLimit;
 

@@ -26,7 +26,7 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
         if (context.InterfaceMethod is not { DeclaringType: { } type } method || type.Assembly != typeof(ITrainingRunGrain).Assembly)
         {
             // Orleans' own interfaces (timer ticks, grain extensions) on our grains are not for clients.
-            if (context.TargetContext?.GrainInstance is TrainingRunGrain or TenantGrain && IsClient(context.SourceId))
+            if (context.TargetContext?.GrainInstance is TrainingRunGrain or TenantGrain or TenantDirectoryGrain && IsClient(context.SourceId))
                 throw new TenantAccessDeniedException($"{context.InterfaceName}.{context.MethodName} may not be called by clients.");
             return context.Invoke();
         }
@@ -72,6 +72,7 @@ public sealed class TenantAccessFilter(IOptions<TenancyOptions> options, Interna
         {
             if (grainInterface.IsAssignableFrom(typeof(ITrainingRunGrain))) return RunId.Parse(key).Tenant; // or one of the interfaces it joins
             if (grainInterface == typeof(ITenantGrain)) return CheckpointName.Validate(key, "tenant name");
+            if (grainInterface == typeof(ITenantDirectory) && key == ITenantDirectory.Key) return TenantTokens.OperatorTenant; // spans every tenant
         }
         catch (ArgumentException e)
         {

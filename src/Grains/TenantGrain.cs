@@ -33,13 +33,13 @@ internal sealed class TenantGrain(
     private GroupCommit _writer = null!;
     private bool _dirty;
 
-    /// <summary>Starts the timer that saves the retained bytes runs reported, every <see cref="TenancyOptions.ReportFlushPeriod"/>.</summary>
-    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    /// <summary>Starts the timer that saves the retained bytes runs reported, every <see cref="TenancyOptions.ReportFlushPeriod"/>; lists a tenant from before the directory.</summary>
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _writer = new GroupCommit(() => state.WriteStateAsync());
         var period = options.Value.ReportFlushPeriod;
         this.RegisterGrainTimer(FlushReportsAsync, new GrainTimerCreationOptions(period, period) { Interleave = true, KeepAlive = false });
-        return Task.CompletedTask;
+        if (S.RetainedBytesByRun.Count > 0) await EnsureListedAsync();
     }
 
     /// <summary>Saves reported retained bytes not yet written; a failure is logged, not thrown (the grants saved stay counted).</summary>
@@ -50,6 +50,26 @@ internal sealed class TenantGrain(
     }
 
     public Task<TenantView> Get() => Task.FromResult(View());
+
+    public async Task<RunPage> GetRunPage(int offset, int limit)
+    {
+        if (offset < 0) throw new ArgumentOutOfRangeException(nameof(offset), offset, $"A page starts at offset 0 or later, not {offset}.");
+        if (limit is < 1 or > RunPage.MaxLimit) throw new ArgumentOutOfRangeException(nameof(limit), limit, $"A page holds 1 to {RunPage.MaxLimit} runs, not {limit}.");
+        var runs = S.RetainedBytesByRun.Keys.Order(StringComparer.Ordinal).Skip(offset).Take(limit).ToList();
+        var summaries = await Task.WhenAll(runs.Select(SummaryOf));
+        return new RunPage(Tenant, Limits, S.RetainedBytesByRun.Count, S.RetainedBytesByRun.Values.Sum(), offset, summaries);
+    }
+
+    /// <summary>The run's own summary; a run that cannot answer (its silo failing over) is listed with what the tenant knows.</summary>
+    private async Task<RunSummary> SummaryOf(string run)
+    {
+        try { return await GrainFactory.GetGrain<IRunReads>(new RunId(Tenant, run).Key).GetSummary(); }
+        catch (Exception e) when (e is not TenantAccessDeniedException)
+        {
+            logger.LogDebug(e, "Tenant {Tenant}: run {Run} did not answer for its summary", Tenant, run);
+            return new RunSummary(run, RunHealth.Waiting, null, null, S.RetainedBytesByRun.GetValueOrDefault(run), 0, null, null);
+        }
+    }
 
     public async Task<TenantView> SetLimits(TenantLimits limits)
     {
@@ -84,6 +104,16 @@ internal sealed class TenantGrain(
         if (Limits.MaxRuns is { } max && S.RetainedBytesByRun.Count >= max)
             throw new TenantLimitException($"Tenant {Tenant} already has {S.RetainedBytesByRun.Count} runs, its limit is {max}.");
         S.RetainedBytesByRun[run] = 0;
+        await _writer.WriteAsync();
+        await EnsureListedAsync();
+    }
+
+    /// <summary>Adds the tenant to the operator's directory once (tenants from before the directory are added by their next run).</summary>
+    private async Task EnsureListedAsync()
+    {
+        if (S.Listed) return;
+        await GrainFactory.GetGrain<ITenantDirectory>(ITenantDirectory.Key).Add(Tenant);
+        S.Listed = true;
         await _writer.WriteAsync();
     }
 

@@ -14,4 +14,6 @@ public sealed class TenantState
     [Id(2)] public Dictionary<string, long> GrantedBytesByRun { get; set; } = [];
     /// <summary>False until an operator sets the tenant's limits: until then the silo's defaults apply.</summary>
     [Id(3)] public bool LimitsSet { get; set; }
+    /// <summary>Whether the tenant directory holds this tenant (<see cref="Contracts.ITenantDirectory"/>).</summary>
+    [Id(4)] public bool Listed { get; set; }
 }

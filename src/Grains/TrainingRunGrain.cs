@@ -37,6 +37,8 @@ internal sealed class TrainingRunGrain(
     private SweepReminder _reminder = null!;
     private TenantReporter _tenantReports = null!;
     private StoreGrants _grants = null!;
+    private RunHealthMonitor _health = null!;
+    private IDisposable? _tracking;
     private Task? _sealing;
     /// <summary>A state write failed: memory may be ahead of what is durable until the grain deactivates, so no change may build on it.</summary>
     private bool _reloading;
@@ -56,7 +58,10 @@ internal sealed class TrainingRunGrain(
         _reminder = new SweepReminder(this, Options.ReminderPeriod, _id, logger);
         _tenantReports = new TenantReporter(this, _accounting, () => Tenant, _id.Run, () => _retention.RetainedBytes, Options.TenantReportDelay, logger);
         _grants = new StoreGrants(_id, state, _catalog, stores.Store, _commits.AttemptFor, Options, time, this);
+        _health = new RunHealthMonitor(time, Options);
         _catalog.Restore();
+        _health.NewAttempt(State.Epoch);
+        _tracking = metrics.TrackRun(_id, _health.View);
         await _history.AdoptAsync(State.LegacyHistory);
         this.RegisterGrainTimer(SweepAsync, new GrainTimerCreationOptions(Options.SweepPeriod, Options.SweepPeriod) { Interleave = false, KeepAlive = false });
     }
@@ -65,6 +70,7 @@ internal sealed class TrainingRunGrain(
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
     {
         _commits.Deactivating();
+        _tracking?.Dispose();
         await _history.FlushIfDueAsync(time.GetUtcNow(), maxDelay: null);
         if (_sealing is { } sealing) await sealing; // the next activation must read the archive this one wrote
         await _tenantReports.DeactivatingAsync();
@@ -113,6 +119,7 @@ internal sealed class TrainingRunGrain(
         State.Epoch++;
         _commits.AbortStale();
         await WriteOrReloadAsync();
+        _health.NewAttempt(State.Epoch);
         await _janitor.CleanUpForNewAttemptAsync();
         logger.LogInformation("Run {Run} attempt {Epoch} started", _id, State.Epoch);
         return State.Epoch;
@@ -197,6 +204,22 @@ internal sealed class TrainingRunGrain(
     });
 
     public Task RequestCheckpointNow(string reason) => CheckpointRequests.RequestAsync(this, state, reason, time, logger, _id);
+
+    public Task Heartbeat(RankHeartbeat beat) => Record(() =>
+    {
+        _health.Record(beat, State.Epoch);
+        HealthView(); // refreshes what the metrics see of the run's checkpoints
+    });
+
+    public Task<RunSummary> GetSummary() => Read(() =>
+    {
+        var health = HealthView();
+        var since = time.GetUtcNow().AddHours(-1);
+        return new RunSummary(_id.Run, health.State, State.LastCheckpoint, _catalog.Entries.Count > 0 ? _catalog.Entries.Max(c => c.CommittedUtc) : null,
+            _retention.RetainedBytes, _history.Entries.Count(h => h.Kind == HistoryEntry.Save && h.AtUtc >= since), health.Iteration, health.LastHeartbeatUtc);
+    });
+
+    public Task<IReadOnlyList<ProgressPoint>> GetProgress() => Read(() => _health.Progress);
 
     public Task<StepDirective> GetDirective(long epoch, long iteration) => CheckpointRequests.DirectiveAsync(this, state, epoch, iteration);
 
@@ -285,6 +308,11 @@ internal sealed class TrainingRunGrain(
     }
 
     private RunView View() => new(_id, State.Policy, State.Epoch, State.LastCheckpoint, _catalog.Entries.ToList(),
-        State.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _commits.ReportsHeld(p.Name), p.StartedUtc)).ToList(),
-        State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes);
+        State.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _commits.ReportsHeld(p.Name), p.StartedUtc, _commits.ReportsMissing(p))).ToList(),
+        State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView());
+
+    /// <summary>The run's health: finished once its final checkpoint is the last one, checkpointing while this attempt has one pending.</summary>
+    private RunHealthView HealthView() => _health.View(
+        finished: State.Policy.MaxIter is not null && State.LastCheckpoint == State.Policy.FinalName,
+        checkpointing: State.Pending.Values.Any(p => p.Epoch == State.Epoch));
 }

@@ -25,12 +25,24 @@ public static class RunApi
 
     public sealed record ReasonBody([property: JsonPropertyName("reason")] string? Reason = null);
 
+    /// <summary>How many runs a tenant's page lists when the request does not say.</summary>
+    public const int DefaultPage = 50;
+
     public static void Map(WebApplication app)
     {
         var api = app.MapGroup("/api/v1").RequireRateLimiting(HttpLimits.TenantPolicy);
-        api.MapGet("/tenants/{tenant}/runs", (string tenant, HttpContext http, IGrainFactory grains) =>
-            CallAsync(http, tenant, async () => RunJson.Of(await grains.GetGrain<ITenantGrain>(CheckpointName.Validate(tenant, "tenant name")).Get())))
-            .WithSummary("A tenant's runs with their retained bytes, and its limits (as `ckpt run ls TENANT --json`).")
+        api.MapGet("/tenants", (HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, TenantTokens.OperatorTenant, async () =>
+            {
+                var names = await grains.GetGrain<ITenantDirectory>(ITenantDirectory.Key).List();
+                return RunJson.Of(await Task.WhenAll(names.Select(name => grains.GetGrain<ITenantGrain>(name).Get())));
+            }))
+            .WithSummary("Operator: every tenant with its run count, retained bytes and limits.")
+            .Documented("ListTenants", ApiDocumentTransformer.TenantsTag, 200, 401, 403);
+        api.MapGet("/tenants/{tenant}/runs", (string tenant, int? offset, int? limit, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(await grains.GetGrain<ITenantGrain>(CheckpointName.Validate(tenant, "tenant name"))
+                .GetRunPage(offset ?? 0, limit ?? DefaultPage))))
+            .WithSummary($"A page of a tenant's runs (offset, limit: default {DefaultPage}, at most {RunPage.MaxLimit}) with health, last checkpoint, retained bytes and commits in the last hour, and the tenant's totals and limits (as `ckpt run ls TENANT --json`).")
             .Documented("ListTenantRuns", ApiDocumentTransformer.TenantsTag, 200, 400, 401, 403);
         api.MapGet("/runs/{tenant}/{run}", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(await Run(grains, tenant, run).Get())))
@@ -66,6 +78,10 @@ public static class RunApi
                 await Run(grains, tenant, run).RecoverCatalog(policy?.ToPolicy() ?? new PeriodicPolicy(20)))))
             .WithSummary("Operator: rebuilds the run's catalog and last tag from the committed checkpoints in the store, adopting only those that verify (as `ckpt run recover`); a run whose state is gone is created again with the policy given.")
             .Documented("RecoverRunCatalog", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 409);
+        api.MapGet("/runs/{tenant}/{run}/progress", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
+            CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"), await Run(grains, tenant, run).GetProgress())))
+            .WithSummary("The run's recent progress from its ranks' heartbeats: iteration, rank 0's loss and step seconds, one point per second at most, oldest first.")
+            .Documented("GetRunProgress", ApiDocumentTransformer.RunsTag, 200, 400, 401, 403, 404);
         api.MapGet("/runs/{tenant}/{run}/history", (string tenant, string run, HttpContext http, IGrainFactory grains) =>
             CallAsync(http, tenant, async () => RunJson.Of(RunId.Parse($"{tenant}/{run}"), await Run(grains, tenant, run).GetHistory())))
             .WithSummary("The run's checkpoint history: saves with their duration, bytes, throughput, per-rank times and stall, and loads (as `ckpt history --json`).")

@@ -23,6 +23,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(ITenantGrain)] = tenant => tenant,
         [typeof(ITenantAccounting)] = tenant => tenant,
         [typeof(IRunAccounting)] = tenant => $"{tenant}/probe",
+        [typeof(ITenantDirectory)] = _ => ITenantDirectory.Key, // one grain across tenants: the operator's
     };
 
     private static readonly Dictionary<Type, object> SampleArgument = new()
@@ -37,6 +38,7 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(LoadReport)] = new LoadReport("model_0000009", 0, 1, 0.5, 64),
         [typeof(bool)] = false,
         [typeof(TimeSpan)] = TimeSpan.Zero,
+        [typeof(RankHeartbeat)] = new RankHeartbeat(0, 1, 1, 0, 0.5, 0.1),
         [typeof(ShardReport)] = new ShardReport("model_0000009", "0000", 0, 1, new ShardInfo("shard.safetensors", 8, "crc64:0"), new Dictionary<string, TensorInfo>(), "{}"),
     };
 

@@ -3,6 +3,7 @@ using Checkpointing.Contracts;
 using Checkpointing.Storage;
 using Checkpointing.TestSupport;
 using Checkpointing.TrainerAgent;
+using Xunit.Abstractions;
 
 namespace Checkpointing.Integration.Tests;
 
@@ -80,4 +81,40 @@ public sealed class UnreachableClusterTests
 
         Assert.Equal(["model_0000004", "model_0000009", "model_final"], (await grain.ListCheckpoints()).Select(c => c.Name));
     }
+}
+
+/// <summary>Heartbeats: what a run grain learns from its ranks between commits, and what it costs.</summary>
+[Collection(nameof(Cluster))]
+public sealed class HeartbeatTests(TwoSiloCluster fixture, ITestOutputHelper output)
+{
+    /// <summary>Issue 29's budget: the heartbeat adds no state write per step. 1,000 steps with beats every 5 ms (a thousand times the default rate).</summary>
+    [Fact]
+    public async Task A_thousand_steps_with_heartbeats_write_no_run_state_and_the_run_reads_healthy_with_the_last_loss()
+    {
+        TestTenancy.ActAs("it");
+        var run = await ClusterRanks.CreateRunAsync(fixture.Client, "beats", new PeriodicPolicy(1_000_000));
+        var grain = fixture.Client.GetGrain<ITrainingRunGrain>(run.Key);
+        var epoch = await grain.StartAttempt();
+        await using var agent = await RunAgent.JoinAsync(fixture.Client, run, fixture.Store, 0, 1, epoch, ClusterRanks.Replica(seed: 4), [],
+            heartbeatInterval: TimeSpan.FromMilliseconds(5));
+        var before = StateWrites(grain);
+
+        for (long iteration = 0; iteration < 1_000; iteration++) await agent.StepAsync(iteration, new Dictionary<string, object?> { ["loss"] = 1.0 / (iteration + 1) });
+        RunHealthView health;
+        using (var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+        {
+            while ((health = (await grain.Get()).Health!).Iteration != 999) await Task.Delay(20, patience.Token);
+        }
+
+        var writes = StateWrites(grain) - before;
+        output.WriteLine($"run grain state writes during 1,000 steps: {writes}; progress points kept: {(await grain.GetProgress()).Count}");
+        Assert.Equal(0, writes);
+        Assert.Equal(RunHealth.Healthy, health.State);
+        Assert.Equal(1.0 / 1000, health.Loss);
+        Assert.Equal(999, (await grain.GetSummary()).Iteration);
+        Assert.Contains(await grain.GetProgress(), point => point.Iteration == 999);
+    }
+
+    private static int StateWrites(ITrainingRunGrain grain) =>
+        MeasuredGrainStorage.Writes.Where(w => w.Key.Grain == grain.GetGrainId()).Sum(w => w.Value.Writes);
 }

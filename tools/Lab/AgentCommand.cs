@@ -81,7 +81,7 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
         var loaded = new Formats.LoadStatistics();
-        var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
+        await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
         agent.Backend.Committer.Incremental = incremental;
         agent.Backend.Committer.OutageBudget = outageBudget;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
