@@ -5,7 +5,8 @@ namespace Checkpointing.Silo;
 
 /// <summary>
 /// What the generated OpenAPI document of <c>/api/v1</c> cannot know from the routes: the title, the license, the
-/// server, the bearer security scheme every route requires (a tenant token) and the descriptions of the tags.
+/// server, the bearer security scheme every route requires (a tenant token), the descriptions of the tags, and the schema of
+/// each operation's answer (<see cref="ApiSchemas"/>) in place of the generic JSON object the routes declare.
 /// </summary>
 internal sealed class ApiDocumentTransformer : IOpenApiDocumentTransformer
 {
@@ -34,6 +35,14 @@ internal sealed class ApiDocumentTransformer : IOpenApiDocumentTransformer
             },
         };
         document.Security = [new OpenApiSecurityRequirement { [new OpenApiSecuritySchemeReference(Bearer, document)] = [] }];
+        foreach (var (name, schema) in ApiSchemas.All(document)) document.Components.Schemas![name] = schema;
+        document.Components.Schemas!.Remove(nameof(System.Text.Json.Nodes.JsonObject));
+        foreach (var operation in (document.Paths ?? []).Values.SelectMany(path => path.Operations?.Values.AsEnumerable() ?? []))
+        {
+            if (operation.OperationId is not { } id || !ApiSchemas.AnswerOf.TryGetValue(id, out var answer)) continue;
+            var success = operation.Responses!.First(r => r.Key.StartsWith('2'));
+            success.Value.Content!["application/json"].Schema = new OpenApiSchemaReference(answer, document);
+        }
         document.Tags = new HashSet<OpenApiTag>
         {
             new() { Name = RunsTag, Description = "A training run: its policy, catalog, pending checkpoints, history and attempts." },
