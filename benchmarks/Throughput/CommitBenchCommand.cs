@@ -33,12 +33,14 @@ public static class CommitBenchCommand
         var commitTimeout = CliOptions.Integer("--commit-timeout", "seconds a rank waits for its commit", 600, min: 1);
         var warmUpSeconds = CliOptions.Integer("--warmup-seconds", "warm up for at most this many seconds, until JIT compilation settles (outside the timed window)", 60, min: 0);
         var maxSeconds = CliOptions.Integer("--max-seconds", "end the timed window after this many seconds (unfinished checkpoints are failures)", 600, min: 1);
+        var heartbeatPairs = CliOptions.Integer("--heartbeat-ab", "also measure heartbeats' cost: this many pairs of windows without and with every rank heartbeating, in the order ABBA… (0: one window, no heartbeats)", 0, min: 0);
+        var heartbeatMs = CliOptions.Integer("--heartbeat-ms", "the interval of each rank's heartbeat in the windows with heartbeats (agents' default: 5000)", 5000, min: 10);
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
         var command = new Command("commits", "load on the control plane: N runs x W ranks each save C checkpoints concurrently through the agents' client path; " +
             "prints commits/s, commit latency p50/p90/p99/max, failures by type, Azurite and silo CPU seconds and grain-state bytes written (exit 1 on any failure)")
-            .With(runs, ranks, commits, tensors, grainState, storeKind, silos, rate, commitTimeout, warmUpSeconds, maxSeconds, json, repo, siloDll);
+            .With(runs, ranks, commits, tensors, grainState, storeKind, silos, rate, commitTimeout, warmUpSeconds, maxSeconds, heartbeatPairs, heartbeatMs, json, repo, siloDll);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? RepositoryBuilds.FindRoot();
@@ -50,16 +52,18 @@ public static class CommitBenchCommand
                 CommitTimeout: TimeSpan.FromSeconds(parse.GetValue(commitTimeout)),
                 Rate: parse.GetValue(rate));
             return RunAsync(options, new CommitBenchSetup(parse.GetValue(grainState) == "blob", parse.GetValue(storeKind) == "blob", (int)parse.GetValue(silos),
-                TimeSpan.FromSeconds(parse.GetValue(warmUpSeconds)), parse.GetValue(maxSeconds), parse.GetValue(json), root, parse.GetValue(siloDll) ?? RepositoryBuilds.Sibling(root, "Silo", "Checkpointing.Silo.dll")), context);
+                TimeSpan.FromSeconds(parse.GetValue(warmUpSeconds)), parse.GetValue(maxSeconds), (int)parse.GetValue(heartbeatPairs), TimeSpan.FromMilliseconds(parse.GetValue(heartbeatMs)),
+                parse.GetValue(json), root, parse.GetValue(siloDll) ?? RepositoryBuilds.Sibling(root, "Silo", "Checkpointing.Silo.dll")), context);
         });
         return command;
     }
 
-    private sealed record CommitBenchSetup(bool BlobGrainState, bool BlobStore, int Silos, TimeSpan WarmUpLimit, long MaxSeconds, bool Json, string Repo, string SiloDll);
+    private sealed record CommitBenchSetup(bool BlobGrainState, bool BlobStore, int Silos, TimeSpan WarmUpLimit, long MaxSeconds, int HeartbeatPairs, TimeSpan HeartbeatInterval,
+        bool Json, string Repo, string SiloDll);
 
     private static async Task<int> RunAsync(CommitLoadOptions options, CommitBenchSetup setup, CliContext context)
     {
-        var (blobGrainState, blobStore, silos, warmUpLimit, maxSeconds, json, repo, siloDll) = setup;
+        var (blobGrainState, blobStore, silos, warmUpLimit, maxSeconds, heartbeatPairs, heartbeatInterval, json, repo, siloDll) = setup;
         var say = (string line) => context.Error.WriteLine($"[bench] {line}");
 
         await using var azurite = blobGrainState || blobStore ? await StartAzuriteAsync(repo, say) : null;
@@ -88,22 +92,46 @@ public static class CommitBenchCommand
         say($"setup took {setupClock.Elapsed.TotalSeconds:0.0} s, of which warm-up {warmUp.Took.TotalSeconds:0.0} s in {warmUp.Rounds} rounds " +
             (warmUp.Settled ? "(JIT compilation settled)" : "(JIT compilation still running: the window measures some of it)"));
 
-        say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each");
+        // One window; or pairs of windows without and with heartbeats (A/B in the same run, so the same warm silos), in the order
+        // ABBA ABBA…: each window's runs hold more checkpoints than the last one's, and a fixed order would charge that drift to B.
+        var windows = heartbeatPairs == 0 ? [false] : Enumerable.Range(0, heartbeatPairs).SelectMany(pair => pair % 2 == 0 ? new[] { false, true } : [true, false]).ToArray();
+        say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each" +
+            (heartbeatPairs > 0 ? $", in {windows.Length} windows alternating without and with heartbeats every {heartbeatInterval.TotalMilliseconds:0} ms" : ""));
         long done = 0;
         var before = await SnapshotAsync(fleet, azuritePid);
         var window = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
-        var result = await CliProgress.RunAsync(context, "commits", (long)options.Runs * options.Commits, progress => load.RunAsync(failed =>
+        var results = new List<(bool Heartbeats, CommitLoadResult Result, long Beats, long BeatsFailed)>();
+        await CliProgress.RunAsync(context, "commits", (long)options.Runs * options.Commits * windows.Length, async progress =>
         {
-            var n = Interlocked.Increment(ref done);
-            progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
-        }, deadline.Token));
+            foreach (var (heartbeats, index) in windows.Select((h, i) => (h, i)))
+            {
+                var beats = heartbeats ? new HeartbeatLoad(connection.Client, options.Runs, options.Ranks, load.Epochs, heartbeatInterval) : null;
+                using var stopBeats = new CancellationTokenSource();
+                var beating = beats?.RunAsync(stopBeats.Token) ?? Task.CompletedTask;
+                var result = await load.RunAsync(failed =>
+                {
+                    var n = Interlocked.Increment(ref done);
+                    progress.Update(n, $"checkpoints, {failed} failed, {window.Elapsed.TotalSeconds:0} s");
+                }, deadline.Token, firstIteration: index * options.Commits);
+                await stopBeats.CancelAsync();
+                await beating;
+                results.Add((heartbeats, result, beats?.Sent ?? 0, beats?.Failed ?? 0));
+            }
+            return 0;
+        });
         var after = await SnapshotAsync(fleet, azuritePid);
+        var all = new CommitLoadResult(
+            TimeSpan.FromTicks(results.Sum(r => r.Result.Window.Ticks)),
+            results.SelectMany(r => r.Result.LatenciesMs).ToList(),
+            results.SelectMany(r => r.Result.FailuresByType).GroupBy(f => f.Key).ToDictionary(g => g.Key, g => g.Sum(f => f.Value)),
+            results.SelectMany(r => r.Result.FirstErrors).GroupBy(f => f.Key).ToDictionary(g => g.Key, g => g.First().Value));
 
         say("verifying every run's catalog");
-        var failures = new SortedDictionary<string, int>(result.FailuresByType.ToDictionary(), StringComparer.Ordinal);
-        if (await load.CountWrongCatalogsAsync(CancellationToken.None) is > 0 and var wrong) failures["catalog"] = wrong;
-        var summary = Summary(options, warmUp, result, failures, before, after);
+        var failures = new SortedDictionary<string, int>(all.FailuresByType.ToDictionary(), StringComparer.Ordinal);
+        if (await load.CountWrongCatalogsAsync(windows.Length, CancellationToken.None) is > 0 and var wrong) failures["catalog"] = wrong;
+        var summary = Summary(options with { Commits = options.Commits * windows.Length }, warmUp, all, failures, before, after);
+        if (heartbeatPairs > 0) summary["heartbeat_ab"] = HeartbeatComparison(results, heartbeatInterval);
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         var failed = failures.Values.Sum();
         if (failed == 0) return 0;
@@ -157,6 +185,29 @@ public static class CommitBenchCommand
         };
     }
 
+    /// <summary>
+    /// Commits/s and p50 of each window without and with heartbeats, in the order each kind ran, and the ratio of their medians
+    /// (with / without: 1.0 = heartbeats cost nothing measurable).
+    /// </summary>
+    private static JsonObject HeartbeatComparison(List<(bool Heartbeats, CommitLoadResult Result, long Beats, long BeatsFailed)> results, TimeSpan interval)
+    {
+        double Rate(CommitLoadResult r) => Math.Round(r.LatenciesMs.Count / r.Window.TotalSeconds, 3);
+        JsonArray Rates(bool heartbeats) => new(results.Where(r => r.Heartbeats == heartbeats).Select(r => (JsonNode?)Rate(r.Result)).ToArray());
+        JsonArray Medians(bool heartbeats) => new(results.Where(r => r.Heartbeats == heartbeats).Select(r => (JsonNode?)Round(new LatencyStats(r.Result.LatenciesMs).Percentile(50))).ToArray());
+        double Median(bool heartbeats) => results.Where(r => r.Heartbeats == heartbeats).Select(r => Rate(r.Result)).Order().ToList() is var rates && rates.Count > 0 ? rates[rates.Count / 2] : double.NaN;
+        return new JsonObject
+        {
+            ["interval_ms"] = interval.TotalMilliseconds,
+            ["off_commits_per_s"] = Rates(false),
+            ["on_commits_per_s"] = Rates(true),
+            ["off_p50_ms"] = Medians(false),
+            ["on_p50_ms"] = Medians(true),
+            ["on_over_off"] = Round(Median(true) / Median(false)),
+            ["heartbeats_sent"] = results.Sum(r => r.Beats),
+            ["heartbeats_failed"] = results.Sum(r => r.BeatsFailed),
+        };
+    }
+
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 3) : null;
 
     private static string Table(JsonObject s)
@@ -170,6 +221,9 @@ public static class CommitBenchCommand
             $"failures   {V("failed")}{(failures.Count > 0 ? " (" + string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}")) + ")" : "")}",
             $"cpu        azurite {V("azurite_cpu_s")} s, silos {V("silo_cpu_s")} s, bench client {V("client_cpu_s")} s",
             $"grain      {V("state_writes")} state writes, {V("state_bytes_written")} bytes",
+            .. s["heartbeat_ab"] is JsonObject ab
+                ? [$"heartbeats commits/s without {ab["off_commits_per_s"]!.ToJsonString()}, with {ab["on_commits_per_s"]!.ToJsonString()} (every {ab["interval_ms"]} ms, {ab["heartbeats_sent"]} sent): with/without {ab["on_over_off"]}"]
+                : Array.Empty<string>(),
             .. s["first_errors"]!.AsObject().Select(e => $"first {e.Key}: {e.Value}"),
         ];
         return string.Join('\n', lines);

@@ -27,6 +27,9 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
 
     public static RunId Run(int index) => new(Tenant, $"bench-{index:D5}");
 
+    /// <summary>Each run's attempt, once <see cref="SetupAsync"/> started it.</summary>
+    public IReadOnlyList<long> Epochs => _epochs;
+
     /// <summary>
     /// Creates every run and starts its first attempt, then warms up outside the timed window: up to 64 extra runs
     /// (spread over the silos) commit in rounds until the silos and this client together JIT-compiled at most
@@ -76,8 +79,9 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
     /// <summary>
     /// The timed window; <paramref name="checkpointDone"/> is called after each checkpoint, committed or failed, with the
     /// failures so far. Checkpoints still running or not started when <paramref name="deadline"/> fires fail as "window_expired".
+    /// Every run saves iterations <paramref name="firstIteration"/> on (a later window goes on where the last one stopped).
     /// </summary>
-    public async Task<CommitLoadResult> RunAsync(Action<int> checkpointDone, CancellationToken deadline)
+    public async Task<CommitLoadResult> RunAsync(Action<int> checkpointDone, CancellationToken deadline, int firstIteration = 0)
     {
         var latencies = new ConcurrentBag<double>();
         var failures = new ConcurrentDictionary<string, int>(StringComparer.Ordinal);
@@ -96,7 +100,7 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
                     var due = TimeSpan.FromSeconds((i * (double)options.Runs + index) / rate) - clock.Elapsed;
                     if (due > TimeSpan.Zero) await Task.Delay(due, CancellationToken.None);
                 }
-                var failure = deadline.IsCancellationRequested ? (WindowExpired, "") : await SaveAsync(ranks, i, latencies, deadline);
+                var failure = deadline.IsCancellationRequested ? (WindowExpired, "") : await SaveAsync(ranks, firstIteration + i, latencies, deadline);
                 if (failure is var (type, message))
                 {
                     failures.AddOrUpdate(type, 1, (_, n) => n + 1);
@@ -138,10 +142,10 @@ public sealed class CommitLoad(IGrainFactory grains, ICheckpointStore store, Com
         return Task.WhenAll(ranks.Select(r => r.SaveAsync(Policy.PeriodicName(iteration), iteration, _tensors, r.Rank == 0 ? state : null, null, cancellationToken)));
     }
 
-    /// <summary>Runs whose catalog is not exactly the checkpoints the window saved, or could not be read.</summary>
-    public async Task<int> CountWrongCatalogsAsync(CancellationToken cancellationToken)
+    /// <summary>Runs whose catalog is not exactly the checkpoints the <paramref name="windows"/> windows saved, or could not be read.</summary>
+    public async Task<int> CountWrongCatalogsAsync(int windows, CancellationToken cancellationToken)
     {
-        var expected = Enumerable.Range(0, options.Commits).Select(i => Policy.PeriodicName(i)).ToList();
+        var expected = Enumerable.Range(0, options.Commits * windows).Select(i => Policy.PeriodicName(i)).ToList();
         var wrong = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, options.Runs), new ParallelOptions { MaxDegreeOfParallelism = SetupConcurrency, CancellationToken = cancellationToken },
             async (index, _) =>

@@ -129,7 +129,8 @@ internal sealed class RunHealthMonitor(TimeProvider time, RunGrainOptions option
             _ => (RunHealth.Healthy, $"iteration {_iteration} and advancing"),
         };
         var lossSource = live.Count > 0 ? live[0] : null;
-        return new RunHealthView(state, detail, missing, _worldSize, NewestBeat(), _iteration, lossSource?.Loss, step, _progressUtc);
+        var iteration = live.Count > 0 ? live.Min(b => b.Iteration) : _iteration; // a dead rank's last iteration is not the job's
+        return new RunHealthView(state, detail, missing, _worldSize, NewestBeat(), iteration, lossSource?.Loss, step, _progressUtc);
     }
 
     private static string Ranks(List<MissingRank> missing) =>

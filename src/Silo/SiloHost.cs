@@ -105,12 +105,16 @@ public static class SiloHost
         var app = builder.Build();
         app.UseStatusCodePages(); // bodies of bare error statuses (a malformed JSON body: 400) are problem+json too
         app.UseRateLimiter();
-        // The dashboard (wwwroot): static files that call /api/v1 with the token kept in the browser session.
-        app.UseDefaultFiles();
-        app.UseStaticFiles(new StaticFileOptions
+        // The operator console (wwwroot): static files that call /api/v1 with the token kept in the browser session.
+        var console = new StaticFileOptions
         {
             OnPrepareResponse = file => file.Context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; frame-ancestors 'none'",
-        });
+        };
+        app.UseDefaultFiles();
+        app.UseStaticFiles(console);
+        // The console's deep links are its own routes: each serves the page, which reads the route from the address.
+        app.MapFallbackToFile("/tenants/{tenant}", "index.html", console);
+        app.MapFallbackToFile("/runs/{tenant}/{run}", "index.html", console);
         app.MapOpenApi();
         app.MapPrometheusScrapingEndpoint().ExcludeFromDescription(); // GET /metrics
         RunApi.Map(app);

@@ -4,7 +4,7 @@ using System.Threading.Channels;
 
 namespace Checkpointing.Cli.Tests;
 
-/// <summary>Rank 0 of acme/r1 as a child process (`ckpt-lab agent`); its stdout JSON events are read as they come.</summary>
+/// <summary>A training rank as a child process (`ckpt-lab agent`; rank 0 of acme/r1 unless told); its stdout JSON events are read as they come.</summary>
 public sealed class AgentProcess : IAsyncDisposable
 {
     private static readonly TimeSpan Limit = TimeSpan.FromMinutes(2);
@@ -29,9 +29,16 @@ public sealed class AgentProcess : IAsyncDisposable
         });
     }
 
-    public static AgentProcess Start(long epoch, string storage, string[] cluster, IReadOnlyDictionary<string, string>? environment = null) => new(CliRunner.Lab.Start(
+    public static AgentProcess Start(long epoch, string storage, string[] cluster, IReadOnlyDictionary<string, string>? environment = null,
+        string run = "acme/r1", int rank = 0, int worldSize = 1, string[]? options = null) => new(CliRunner.Lab.Start(
         launcher: [], environment ?? new Dictionary<string, string>(),
-        ["agent", "--run", "acme/r1", "--rank", "0", "--world-size", "1", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. cluster]));
+        ["agent", "--run", run, "--rank", $"{rank}", "--world-size", $"{worldSize}", "--epoch", $"{epoch}", "--width", "32", "--storage", storage, .. options ?? [], .. cluster]));
+
+    /// <summary>The agent's process id.</summary>
+    public int Pid => _process.Id;
+
+    /// <summary>SIGKILLs the agent (and anything it started): no chance to say goodbye, as a host fault or a spot reclaim.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
 
     /// <summary>The next event of <paramref name="kind"/>; fails if the agent ends or is silent for too long first.</summary>
     public async Task<JsonObject> Next(string kind)

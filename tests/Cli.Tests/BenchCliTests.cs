@@ -45,6 +45,26 @@ public sealed class BenchCliTests
         Assert.True((double)summary["warmup_s"]! > 0, summary.ToJsonString());
     }
 
+    /// <summary>Issue 29's A/B: windows without and with heartbeats in one run, ABBA, each window's checkpoints following the last's.</summary>
+    [Fact]
+    public async Task Heartbeat_pairs_alternate_windows_without_and_with_heartbeats_and_every_catalog_holds_every_window()
+    {
+        var result = await CliRunner.Bench.OutOfProcess(Limit,
+            "commits", "--runs", "4", "--ranks", "2", "--commits", "5", "--grain-state", "memory", "--store", "memory", "--silos", "1", "--warmup-seconds", "0",
+            "--heartbeat-ab", "2", "--heartbeat-ms", "20", "--json");
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        var summary = result.Json;
+        Assert.Equal(80, (long)summary["commits"]!); // 4 windows x 4 runs x 5: the catalog check found each run's 20 checkpoints
+        Assert.Equal(0, (long)summary["failed"]!);
+        var ab = summary["heartbeat_ab"]!;
+        Assert.Equal(2, ab["off_commits_per_s"]!.AsArray().Count);
+        Assert.Equal(2, ab["on_commits_per_s"]!.AsArray().Count);
+        Assert.True((long)ab["heartbeats_sent"]! > 0, summary.ToJsonString());
+        Assert.Equal(0, (long)ab["heartbeats_failed"]!);
+        Assert.True((double)ab["on_over_off"]! > 0, summary.ToJsonString());
+    }
+
     [Fact]
     public async Task With_a_rate_checkpoints_start_on_schedule_in_memory_storage_and_all_commit()
     {

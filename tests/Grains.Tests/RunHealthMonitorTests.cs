@@ -57,6 +57,7 @@ public sealed class RunHealthMonitorTests
         var rank = Assert.Single(missing.MissingRanks);
         Assert.Equal((1, rank1LastBeat), (rank.Rank, rank.SinceUtc));
         Assert.Contains("rank 1 silent since 12:00:00 UTC", missing.Detail);
+        Assert.Equal(17, missing.Iteration); // the live rank's, not the dead rank's last
 
         _clock.Advance(TimeSpan.FromSeconds(16));
         var failed = monitor.View(false, false);

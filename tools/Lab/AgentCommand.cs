@@ -33,17 +33,19 @@ public static class AgentCommand
         var seed = CliOptions.Integer("--seed", "random seed", 1);
         var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
         var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
+        var heartbeat = CliOptions.Integer("--heartbeat-ms", "milliseconds between this rank's heartbeats to its run grain", 5000, min: 10);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
         var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
         var outageBudget = CliOptions.OptionalInteger("--outage-budget",
             $"seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails; default: env {OutageBudgetVariable} (a duration, e.g. 00:05:00), else {RankCommitter.DefaultOutageBudget.TotalSeconds:0}",
             min: 0);
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt-lab job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(parse.GetValue(run)!, (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
-            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)), parse.GetValue(incremental),
+            (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)),
+            TimeSpan.FromMilliseconds(parse.GetValue(heartbeat)), parse.GetValue(incremental),
             parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment()),
             cluster.Read(parse), store.Read(parse), context));
         return command;
@@ -60,12 +62,12 @@ public static class AgentCommand
             : throw new UsageException($"{OutageBudgetVariable}={text} is not a duration such as 00:02:00", "ckpt-lab agent");
     }
 
-    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, bool Incremental, bool Sharded,
-        TimeSpan OutageBudget);
+    private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, TimeSpan Heartbeat,
+        bool Incremental, bool Sharded, TimeSpan OutageBudget);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore? store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, incremental, sharded, outageBudget) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");
         // The agent's checkpoint metrics and spans go to an OpenTelemetry collector when one is configured the standard way.
         var otlp = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 };
@@ -81,7 +83,7 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
         var loaded = new Formats.LoadStatistics();
-        await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded);
+        await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded, heartbeat);
         agent.Backend.Committer.Incremental = incremental;
         agent.Backend.Committer.OutageBudget = outageBudget;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
