@@ -70,7 +70,8 @@ internal sealed class RunHealthMonitor(TimeProvider time, RunGrainOptions option
             foreach (var gone in _ranks.Keys.Where(rank => rank >= _worldSize).ToList()) _ranks.Remove(gone);
         }
         _ranks[beat.Rank] = new Beat(now, beat.Iteration, Finite(beat.Loss), Finite(beat.StepSeconds) is >= 0 and var step ? step : null);
-        var iteration = _ranks.Values.Min(b => b.Iteration);
+        // The job's iteration is its slowest live rank's: a dead rank's last one would hold the series back for good.
+        var iteration = _ranks.Values.Where(b => now - b.AtUtc <= options.RankMissingAfter).Min(b => b.Iteration);
         if (_iteration is not { } known || iteration > known) (_iteration, _progressUtc) = (iteration, now);
         if (beat.Rank == _ranks.Keys.Min()) AddPoint(new ProgressPoint(now, iteration, _ranks[beat.Rank].Loss, _ranks[beat.Rank].StepSeconds));
     }

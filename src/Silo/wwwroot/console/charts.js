@@ -34,7 +34,7 @@ export function timeSeries(figureId, yLabel, times, series, options = {}) {
     height: 210,
     // A lone point gets a minute around it, not uPlot's default of years; a log y scale where one warm-up outlier would
     // flatten every later point on a linear one.
-    scales: { x: { time: true, range: (u, min, max) => (max - min < 1 ? [min - 30, max + 30] : [min, max]) }, y: options.log ? { distr: 3, log: 10 } : { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
+    scales: { x: { time: true, range: (u, min, max) => loneRange(u.data[0]) ?? [min, max] }, y: options.log ? { distr: 3, log: 10 } : { range: (u, min, max) => [Math.min(0, min), max > 0 ? max * 1.1 : 1] } },
     axes: [
       { label: "time", labelSize: 18, size: 40 },
       { label: yLabel, labelSize: 18, size: 62, values: (u, ticks) => ticks.map((t) => formatTick(t)) },
@@ -53,6 +53,11 @@ export function timeSeries(figureId, yLabel, times, series, options = {}) {
     ],
   }, data, figure);
   charts.set(figureId, plot);
+}
+
+// A minute around the data when it spans under a second (uPlot alone pads one point by a thousand days).
+function loneRange(times) {
+  return times.length > 0 && times[times.length - 1] - times[0] < 1 ? [times[0] - 30, times[0] + 30] : null;
 }
 
 // A tick label or legend value; log scales leave some ticks unlabelled (null).
