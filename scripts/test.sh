@@ -5,6 +5,8 @@ set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 bash scripts/bootstrap.sh
+# The io benchmark's peers (PyTorch 2, DCP, safetensors) in a Debian trixie chroot: about 6 minutes the first time, then a check.
+bash scripts/peers.sh
 dotnet build Checkpointing.slnx -c Release --nologo -v quiet
 results="$repo/artifacts/test-results"
 rm -rf "$results"

@@ -18,13 +18,32 @@ namespace Checkpointing.Benchmarks.Throughput;
 /// </summary>
 public static class IoBenchCommand
 {
-    public static readonly string[] RowNames =
+    /// <summary>The rows against the machine's own limits and Debian 12's torch 1.13.</summary>
+    public static readonly string[] CoreRowNames =
     [
         "local_save_vs_filestream", "local_save_vs_dd", "local_save_vs_torch_save",
         "load_cold_vs_torch_load", "load_warm_vs_torch_load", "async_stall_vs_memcpy",
         "blob_save_vs_sdk", "blob_load_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
         "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
     ];
+
+    /// <summary>The rows against the peers of scripts/peers.sh's chroot (<see cref="PeerReference"/>): the peer, its operation.</summary>
+    public static readonly (string Row, string Peer, string Operation, string Reference)[] PeerRows =
+    [
+        ("local_save_vs_torch2_save", "torch", "save", "torch.save (PyTorch 2) + fsync"),
+        ("local_save_vs_dcp_save", "dcp", "save", "torch.distributed.checkpoint.save"),
+        ("local_save_vs_safetensors_save", "safetensors", "save", "safetensors save_file + fsync"),
+        ("load_cold_vs_torch2_load", "torch", "load_cold", "torch.load (PyTorch 2) + copy_, evicted"),
+        ("load_cold_vs_torch2_mmap_load", "mmap", "load_cold", "torch.load(mmap=True) + copy_, evicted"),
+        ("load_cold_vs_dcp_load", "dcp", "load_cold", "torch.distributed.checkpoint.load (in place), evicted"),
+        ("load_cold_vs_safetensors_load", "safetensors", "load_cold", "safetensors load_file + copy_, evicted"),
+        ("load_warm_vs_torch2_load", "torch", "load_warm", "torch.load (PyTorch 2) + copy_, cached"),
+        ("load_warm_vs_torch2_mmap_load", "mmap", "load_warm", "torch.load(mmap=True) + copy_, cached"),
+        ("load_warm_vs_dcp_load", "dcp", "load_warm", "torch.distributed.checkpoint.load (in place), cached"),
+        ("load_warm_vs_safetensors_load", "safetensors", "load_warm", "safetensors load_file + copy_, cached"),
+    ];
+
+    public static readonly string[] RowNames = [.. CoreRowNames, .. PeerRows.Select(p => p.Row)];
 
     public static Command Build(CliContext context)
     {
@@ -35,22 +54,27 @@ public static class IoBenchCommand
         var rows = CliOptions.Subset("--rows", "rows to run, comma-separated (default: all)", "ROW,...", RowNames,
             unknown => unknown is null ? $"--rows needs at least one row (known: {string.Join(", ", RowNames)})" : $"unknown row '{unknown}' (known: {string.Join(", ", RowNames)})");
         var device = CliOptions.Choice("--device", "where the state dict lives", "cpu", "cpu", "cuda");
+        var peers = CliOptions.Choice("--peers", "rows against PyTorch 2, DCP and safetensors from scripts/peers.sh's chroot: auto (when it is there), on, off", "auto", "auto", "on", "off");
+        var peersRoot = CliOptions.Text("--peers-root", $"the peers' chroot (default {PeerReference.DefaultRoot})", "DIR");
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository, for Azurite (found from the working folder when not given)", "DIR");
         var command = new Command("io", "the data plane against this machine's limits: each row times our save/load/async save and a reference on the same bytes " +
             "(FileStream+fsync, dd, torch.save/torch.load via /usr/bin/python3, memcpy, raw Azure SDK on a local Azurite), interleaved within every repetition; " +
             "prints median and min, ratios, and the peak RSS of our save and load")
-            .With(sizeMiB, repeat, tensors, shards, rows, device, json, repo);
+            .With(sizeMiB, repeat, tensors, shards, rows, device, peers, peersRoot, json, repo);
         command.SetAction(parse => RunAsync(new IoBenchOptions(parse.GetValue(sizeMiB), (int)parse.GetValue(repeat), (int)parse.GetValue(tensors), (int)parse.GetValue(shards),
-            parse.GetValue(rows)!, parse.GetValue(device) == "cuda", parse.GetValue(json), parse.GetValue(repo)), context));
+            parse.GetValue(rows)!, parse.GetValue(device) == "cuda", parse.GetValue(peers)!, parse.GetValue(peersRoot) ?? PeerReference.DefaultRoot, parse.GetValue(json), parse.GetValue(repo)), context));
         return command;
     }
 
-    private sealed record IoBenchOptions(long SizeMiB, int Repeat, int Tensors, int Shards, string[] Rows, bool Cuda, bool Json, string? Repo);
+    private sealed record IoBenchOptions(long SizeMiB, int Repeat, int Tensors, int Shards, string[] Rows, bool Cuda, string Peers, string PeersRoot, bool Json, string? Repo);
 
     private static async Task<int> RunAsync(IoBenchOptions o, CliContext context)
     {
-        var (sizeMiB, repeat, tensors, shards, rows, useCuda, json, repo) = o;
+        var (sizeMiB, repeat, tensors, shards, rows, useCuda, peers, peersRoot, json, repo) = o;
+        var peersPresent = PeerReference.IsPresent(peersRoot);
+        var peersNote = PeersNote(peers, peersPresent, peersRoot);
+        rows = SelectPeerRows(rows, peers, peersPresent, peersRoot);
         if (useCuda && !cuda.is_available())
             throw new InvalidOperationException("--device cuda: no CUDA device is available to TorchSharp (build with -p:TorchRuntime=cuda on a GPU machine: scripts/gpu-check.sh)");
         var device = useCuda ? DeviceType.CUDA : DeviceType.CPU;
@@ -66,12 +90,15 @@ public static class IoBenchCommand
 
         var groups = new List<PairGroup>();
         var torchRef = new TorchReference(workload.Folder, tensors, elements);
-        AddGroup(groups, rows, "local save", workload.LocalSaveAsync,
+        var peerRef = new PeerReference(peersRoot, tensors, elements);
+        (string, string, Func<Task<double>>)[] Peers(string operation) =>
+            PeerRows.Where(p => p.Operation == operation).Select(p => (p.Row, p.Reference, (Func<Task<double>>)(() => peerRef.RunAsync(p.Peer, p.Operation)))).ToArray();
+        AddGroup(groups, rows, "local save", workload.LocalSaveAsync, [
             ("local_save_vs_filestream", "FileStream write + fsync", workload.FileStreamWriteAsync),
             ("local_save_vs_dd", "dd bs=8M conv=fdatasync", workload.DdAsync),
-            ("local_save_vs_torch_save", "torch.save + fsync", torchRef.SaveAsync));
-        AddGroup(groups, rows, "load cold", workload.LoadColdAsync, ("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync));
-        AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, ("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync));
+            ("local_save_vs_torch_save", "torch.save + fsync", torchRef.SaveAsync), .. Peers("save")]);
+        AddGroup(groups, rows, "load cold", workload.LoadColdAsync, [("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync), .. Peers("load_cold")]);
+        AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, [("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync), .. Peers("load_warm")]);
         AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", device == DeviceType.CPU ? "memcpy into a pre-touched buffer" : "device-to-host copy into pinned tensors", workload.MemcpyAsync));
         await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? RepositoryBuilds.FindRoot(), workload, writeFirst: !rows.Contains("blob_save_vs_sdk"), say) : null;
         if (blob is not null)
@@ -98,8 +125,16 @@ public static class IoBenchCommand
         }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 
+        if (peersNote is not null) say(peersNote);
         var timings = await InterleavedPairs.RunAsync(groups, repeat, say);
+        peerRef.Delete();
         var summary = Summary(sizeMiB, repeat, tensors, shards, workload, memory, timings);
+        summary["peers"] = peersNote ?? $"PyTorch 2, DCP and safetensors from {peersRoot}";
+        if (timings.Any(t => PeerRows.Any(p => p.Row == t.Row)))
+        {
+            summary["best_peer"] = BestPeers(timings);
+            summary["peer_peak_rss_mib"] = peerRef.PeakRss();
+        }
         summary["device"] = device.ToString().ToLowerInvariant();
         if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
         if (reshard?.ReadRatio is { } read) summary["resharded_read_ratio"] = Round(read);
@@ -111,6 +146,46 @@ public static class IoBenchCommand
         }
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
+    }
+
+    /// <summary>Null when the peers' rows run; else why they do not.</summary>
+    private static string? PeersNote(string peers, bool present, string root) => (peers, present) switch
+    {
+        ("off", _) => "peers: off (--peers off)",
+        (_, false) => $"peers: absent: no chroot at {root} (scripts/peers.sh builds it, about 6 minutes, as root); their rows are left out",
+        _ => null,
+    };
+
+    /// <summary>The rows to run: the peers' only when they run; asked for by name while absent, they are an error naming the install step.</summary>
+    private static string[] SelectPeerRows(string[] rows, string peers, bool present, string root)
+    {
+        var peerRows = PeerRows.Select(p => p.Row).ToHashSet(StringComparer.Ordinal);
+        var asked = rows.Where(peerRows.Contains).ToList();
+        var everything = rows.Length == RowNames.Length;
+        if (peers == "on" && !present) throw new InvalidOperationException($"--peers on: no peers' chroot at {root}: run scripts/peers.sh (as root) first");
+        if (asked.Count > 0 && !everything && (peers == "off" || !present))
+            throw new InvalidOperationException($"rows {string.Join(", ", asked)} need the peers' chroot at {root}{(peers == "off" ? ", but --peers is off" : ": run scripts/peers.sh (as root) first")}");
+        return peers == "off" || !present ? rows.Where(r => !peerRows.Contains(r)).ToArray() : rows;
+    }
+
+    /// <summary>For save, cold load and warm load: the fastest peer by median and our median's ratio to it.</summary>
+    private static JsonObject BestPeers(IReadOnlyList<PairedTimings> timings)
+    {
+        var result = new JsonObject();
+        foreach (var operation in new[] { "save", "load_cold", "load_warm" })
+        {
+            var peers = timings.Where(t => PeerRows.Any(p => p.Row == t.Row && p.Operation == operation)).ToList();
+            if (peers.Count == 0) continue;
+            var best = peers.MinBy(t => t.ReferenceMedian)!;
+            result[operation] = new JsonObject
+            {
+                ["peer"] = best.Reference,
+                ["peer_median_s"] = Seconds(best.ReferenceMedian),
+                ["ours_median_s"] = Seconds(best.OursMedian),
+                ["ratio"] = Round(best.OursMedian / best.ReferenceMedian),
+            };
+        }
+        return result;
     }
 
     private static void AddGroup(List<PairGroup> groups, IReadOnlyCollection<string> selected, string what, Func<Task<double>> ours,
@@ -164,6 +239,13 @@ public static class IoBenchCommand
             lines.Add(string.Create(CultureInfo.InvariantCulture,
                 $"| {row!["name"]} | {SecondsText(row["ours_median_s"])} ({SecondsText(row["ours_min_s"])}) | {row["reference"]} | {SecondsText(row["reference_median_s"])} ({SecondsText(row["reference_min_s"])}) | {row["ratio"]} | {row["pair_ratio_median"]} |"));
         }
+        if (s["best_peer"] is JsonObject best)
+        {
+            foreach (var (operation, row) in best)
+                lines.Add($"best peer at {operation}: {row!["peer"]} {SecondsText(row["peer_median_s"])} s; ours {SecondsText(row["ours_median_s"])} s: {row["ratio"]}x");
+            lines.Add($"peers' peak RSS (MiB, interpreter and model included): {s["peer_peak_rss_mib"]!.ToJsonString()}");
+        }
+        lines.Add($"{s["peers"]}");
         lines.Add($"peak RSS over the process before the model existed: save {s["peak_rss_save_mib"]} MiB, load {s["peak_rss_load_mib"]} MiB (state {s["state_mib"]} MiB); async-save arena {s["arena_mib"]} MiB");
         if (s["peak_rss_resharded_load_mib"] is { } resharded)
             lines.Add($"peak RSS one resharded (column-split) load added: {resharded} MiB for {s["resharded_slices_mib"]} MiB of slices; read buffers are bounded by {ReadBufferBudget.Shared.Capacity >> 20} MiB per process");

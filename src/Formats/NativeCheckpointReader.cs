@@ -49,7 +49,7 @@ public static class NativeCheckpointReader
             var (value, target) = allocate(key, dtype, info.Shape);
             values[key] = value;
             return target;
-        }, options.Progress, options.MaxParallelShards, cancellationToken).ConfigureAwait(false);
+        }, options.Progress, options.MaxParallelShards, options.MaxParallelReads, cancellationToken).ConfigureAwait(false);
         await AssembleShardedAsync(store, checkpointKey, manifest, allocate, values, options, cancellationToken).ConfigureAwait(false);
         return StateTree.Expand(manifest.State, key => values[key]);
     }
@@ -103,7 +103,7 @@ public static class NativeCheckpointReader
 
     /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
     public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, cancellationToken);
+        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, Math.Max(4, Environment.ProcessorCount), cancellationToken);
 
     /// <summary>Shards are read in parallel; the caller's progress sees one report at a time.</summary>
     private static IProgress<long>? Serialized(IProgress<long>? progress) => progress is null ? null : new SerializedProgress(progress);
@@ -138,11 +138,12 @@ public static class NativeCheckpointReader
     }
 
     /// <summary>
-    /// Reads the shards (several at once), verifying each: lengths, headers against the index, checksums, and the
-    /// content hash of every tensor taken from a reused shard. Returns their headers by shard index.
+    /// Reads the shards (several at once, each through parallel ranged reads: <see cref="RangedShardReader"/>), verifying each:
+    /// lengths, headers against the index, checksums, and the content hash of every tensor taken from a reused shard.
+    /// Returns their headers by shard index.
     /// </summary>
     private static async Task<SafetensorsHeader[]> ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
-        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, CancellationToken ct)
+        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, int parallelReads, CancellationToken ct)
     {
         var index = new ShardIndex(manifest, checkpointKey);
         var seen = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
@@ -152,8 +153,7 @@ public static class NativeCheckpointReader
             var shard = manifest.Shards[shardIndex];
             var reused = shard.Checkpoint is not null;
             var key = await PresentShardAsync(store, checkpointKey, manifest, shardIndex, token).ConfigureAwait(false);
-            await using var stream = await store.OpenReadAsync(key, token).ConfigureAwait(false);
-            headers[shardIndex] = SafetensorsShardReader.Read(stream, key, shard.Bytes, shard.Checksum, e =>
+            headers[shardIndex] = await RangedShardReader.ReadAsync(store, key, shard.Bytes, shard.Checksum, e =>
             {
                 if (index.Find(shardIndex, e) is not { } indexed)
                 {
@@ -165,8 +165,8 @@ public static class NativeCheckpointReader
                     throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest indexes '{tensorKey}' there as {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
                 seen[tensorKey] = 0;
                 var target = targetFor(tensorKey, info, e.DType);
-                return reused && info.Hash is { } hash ? TensorHash.Checking(target, hash, key, tensorKey) : target;
-            }, progress);
+                return reused && info.Hash is { } hash ? TensorHash.Checking(target, e.ByteLength, hash, key, tensorKey) : target;
+            }, progress, parallelReads, token).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)

@@ -12,6 +12,12 @@ public sealed record NativeLoadOptions
     public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
 
     /// <summary>
+    /// Ranged reads of <see cref="RangedShardReader.PieceBytes"/> in flight at once, per shard: every core, and at least 4 so that a
+    /// store with latency (blobs) keeps its link busy.
+    /// </summary>
+    public int MaxParallelReads { get; init; } = Math.Max(4, Environment.ProcessorCount);
+
+    /// <summary>
     /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout
     /// (docs/format.md#sharded-tensors-and-resharding); a null answer loads the whole tensor. When set, only the byte ranges the layouts need are read (plus
     /// shard headers), each chunk read whole is checked against its content hash:

@@ -70,10 +70,18 @@ public static class TensorHash
     /// Wraps where a referenced tensor's bytes go (or nowhere, for a verify) so that they are hashed on
     /// the way and compared with the manifest's hash once the tensor is read.
     /// </summary>
-    public static ITensorTarget Checking(ITensorTarget? inner, string expected, string source, string key) => new CheckingTarget(inner, expected, source, key);
+    /// <param name="inner">Where the bytes go; null only checks them.</param>
+    /// <param name="byteLength">The tensor's length in bytes.</param>
+    /// <param name="expected">The hash the manifest records.</param>
+    /// <param name="source">The shard, for the error.</param>
+    /// <param name="key">The tensor, for the error.</param>
+    public static ITensorTarget Checking(ITensorTarget? inner, long byteLength, string expected, string source, string key) =>
+        new CheckingTarget(inner, byteLength, expected, source, key);
 
-    private sealed class CheckingTarget(ITensorTarget? inner, string expected, string source, string key) : ITensorTarget
+    private sealed class CheckingTarget(ITensorTarget? inner, long byteLength, string expected, string source, string key) : ITensorTarget
     {
+        private const int ScratchBytes = 8 << 20;
+
         public void Fill(Stream tensorBytes)
         {
             var hash = new XxHash128();
@@ -83,7 +91,35 @@ public static class TensorHash
             Compare(Format(hash), expected, source, key);
         }
 
-        public Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken) =>
-            throw new NotSupportedException("hash checks run on the streaming (verifying) pass");
+        /// <summary>
+        /// The inner target fills its memory in order, a range at a time (as every target does); each range is hashed once it has
+        /// landed, the next one read meanwhile by no one, so the hash sees the bytes in order. Without an inner target the bytes
+        /// pass through a scratch buffer.
+        /// </summary>
+        public async Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken)
+        {
+            var hash = new XxHash128();
+            long next = 0;
+            async Task Hashing(Memory<byte> destination, long offset, CancellationToken token)
+            {
+                if (offset != next) throw new InvalidOperationException($"'{key}' is hash-checked, so its ranges must be filled in order: got {offset}, expected {next}");
+                await read(destination, offset, token).ConfigureAwait(false);
+                hash.Append(destination.Span);
+                next = offset + destination.Length;
+            }
+            if (inner is not null) await inner.FillAsync(Hashing, cancellationToken).ConfigureAwait(false);
+            else
+            {
+                var scratch = System.Buffers.ArrayPool<byte>.Shared.Rent((int)Math.Min(ScratchBytes, Math.Max(1, byteLength)));
+                try
+                {
+                    for (long offset = 0; offset < byteLength; offset += scratch.Length)
+                        await Hashing(scratch.AsMemory(0, (int)Math.Min(scratch.Length, byteLength - offset)), offset, cancellationToken).ConfigureAwait(false);
+                }
+                finally { System.Buffers.ArrayPool<byte>.Shared.Return(scratch); }
+            }
+            if (next != byteLength) throw new InvalidOperationException($"'{key}' was filled with {next} of its {byteLength} bytes");
+            Compare(Format(hash), expected, source, key);
+        }
     }
 }

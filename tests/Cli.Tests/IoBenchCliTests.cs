@@ -9,9 +9,10 @@ public sealed class IoBenchCliTests
     [Fact]
     public async Task Every_named_row_is_measured_against_its_reference_and_printed_as_one_json_object()
     {
-        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--repeat", "2", "--tensors", "4", "--shards", "2", "--json");
+        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--repeat", "2", "--tensors", "4", "--shards", "2", "--peers", "off", "--json");
 
         Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        Assert.Equal("peers: off (--peers off)", (string)result.Json["peers"]!);
         var summary = result.Json;
         Assert.Equal(8, (long)summary["size_mib"]!);
         Assert.Equal(2, (long)summary["repeat"]!);
@@ -40,6 +41,37 @@ public sealed class IoBenchCliTests
         Assert.True((double)summary["peak_rss_save_mib"]! >= 7.9, summary.ToJsonString());
         Assert.True((double)summary["peak_rss_load_mib"]! >= 7.9, summary.ToJsonString());
         Assert.Equal((double)summary["state_mib"]!, (double)summary["arena_mib"]!);
+    }
+
+    /// <summary>The peers' rows: PyTorch 2, DCP and safetensors from scripts/peers.sh's chroot (scripts/test.sh builds it), each measured, the best named.</summary>
+    [Fact]
+    public async Task Every_peer_row_measures_the_peer_on_the_same_state_and_the_best_peer_is_named_per_operation()
+    {
+        Assert.True(File.Exists("/var/lib/ckpt-peers/.ckpt-peers-ready"), "the peers' chroot is missing: run scripts/peers.sh (as root; scripts/test.sh runs it)");
+        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--repeat", "1", "--tensors", "4", "--peers", "on", "--rows",
+            "local_save_vs_torch2_save,local_save_vs_dcp_save,local_save_vs_safetensors_save,load_cold_vs_torch2_mmap_load,load_warm_vs_safetensors_load,load_warm_vs_dcp_load", "--json");
+
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Out}\n{result.Error}");
+        var summary = result.Json;
+        var rows = summary["rows"]!.AsArray().ToDictionary(r => (string)r!["name"]!, r => r!.AsObject());
+        Assert.Equal(6, rows.Count);
+        Assert.All(rows.Values, row => Assert.True((double)row["reference_median_s"]! > 0 && (double)row["ours_median_s"]! > 0, row.ToJsonString()));
+        var best = summary["best_peer"]!.AsObject();
+        Assert.Equal(["load_cold", "load_warm", "save"], best.Select(b => b.Key).Order(StringComparer.Ordinal));
+        var save = best["save"]!;
+        var fastestSave = rows.Where(r => r.Key.StartsWith("local_save", StringComparison.Ordinal)).Min(r => (double)r.Value["reference_median_s"]!);
+        Assert.Equal(fastestSave, (double)save["peer_median_s"]!, 6);
+        Assert.InRange((double)save["ratio"]!, (double)save["ours_median_s"]! / fastestSave * 0.99, (double)save["ours_median_s"]! / fastestSave * 1.01);
+        Assert.True((double)summary["peer_peak_rss_mib"]!["safetensors_load_warm"]! > 8, summary.ToJsonString()); // the model alone is 8 MiB
+    }
+
+    [Fact]
+    public async Task A_peer_row_asked_for_without_the_peers_chroot_fails_naming_the_script_that_builds_it()
+    {
+        var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--peers-root", "/nonexistent", "--rows", "load_warm_vs_dcp_load", "--json");
+
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("scripts/peers.sh", (string)result.Json["error"]!);
     }
 
     [Fact]
