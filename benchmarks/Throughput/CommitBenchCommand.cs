@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Azure.Storage.Blobs;
 using Checkpointing.Abstractions;
 using Checkpointing.Cli;
 using Checkpointing.Contracts;
@@ -82,8 +83,9 @@ public static class CommitBenchCommand
         var token = TenantTokens.Issue(key, CommitLoad.Tenant, DateTimeOffset.UtcNow.AddHours(6));
         await using var connection = await ClusterOptions.ConnectAsync(new ClusterConnectionOptions { Gateways = fleet.Gateways, TenantToken = token });
         // Thousands of ranks share this one client process; an upload buffers only what it needs (up to a block), so tiny shards stay tiny.
+        var clientRequests = new StorageRequestCounts(); // the ranks' shard uploads: the other half of what a commit costs the storage
         ICheckpointStore store = azurite is not null && blobStore
-            ? AzureBlobStore.FromConnectionString(azurite.ConnectionString, "checkpoints")
+            ? new AzureBlobStore(new BlobServiceClient(azurite.ConnectionString, clientRequests.Attach(AzureBlobStore.CreateClientOptions())).GetBlobContainerClient("checkpoints"))
             : new MemoryStore();
         var load = new CommitLoad(connection.Client, store, options);
         say($"setup: creating {options.Runs} runs, starting their attempts, warming up");
@@ -98,7 +100,7 @@ public static class CommitBenchCommand
         say($"timed: {options.Runs} runs x {options.Ranks} ranks x {options.Commits} checkpoints, {options.Tensors} tensors each" +
             (heartbeatPairs > 0 ? $", in {windows.Length} windows alternating without and with heartbeats every {heartbeatInterval.TotalMilliseconds:0} ms" : ""));
         long done = 0;
-        var before = await SnapshotAsync(fleet, azuritePid);
+        var before = await SnapshotAsync(fleet, azuritePid, clientRequests);
         var window = Stopwatch.StartNew();
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(maxSeconds));
         var results = new List<(bool Heartbeats, CommitLoadResult Result, long Beats, long BeatsFailed)>();
@@ -120,7 +122,7 @@ public static class CommitBenchCommand
             }
             return 0;
         });
-        var after = await SnapshotAsync(fleet, azuritePid);
+        var after = await SnapshotAsync(fleet, azuritePid, clientRequests);
         var all = new CommitLoadResult(
             TimeSpan.FromTicks(results.Sum(r => r.Result.Window.Ticks)),
             results.SelectMany(r => r.Result.LatenciesMs).ToList(),
@@ -132,6 +134,19 @@ public static class CommitBenchCommand
         if (await load.CountWrongCatalogsAsync(windows.Length, CancellationToken.None) is > 0 and var wrong) failures["catalog"] = wrong;
         var summary = Summary(options with { Commits = options.Commits * windows.Length }, warmUp, all, failures, before, after);
         if (heartbeatPairs > 0) summary["heartbeat_ab"] = HeartbeatComparison(results, heartbeatInterval);
+        var requests = after.StorageRequests - before.StorageRequests;
+        var commitCount = all.LatenciesMs.Count;
+        if (commitCount > 0 && requests.Total > 0)
+        {
+            summary["requests_per_commit"] = PerCommit(requests, commitCount);
+            if (azurite is not null && blobGrainState && blobStore)
+            {
+                say("measuring the storage's own capacity for the same request mix (Azure SDK alone)");
+                var capacity = await new StorageCapacity(azurite.ConnectionString).CommitsPerSecondAsync(requests, commitCount, Math.Min(commitCount, 2000), options.Runs, CancellationToken.None);
+                summary["storage_capacity_commits_per_s"] = Round(capacity);
+                summary["storage_capacity_ratio"] = Round(commitCount / all.Window.TotalSeconds / capacity);
+            }
+        }
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         var failed = failures.Values.Sum();
         if (failed == 0) return 0;
@@ -145,12 +160,16 @@ public static class CommitBenchCommand
         return await Azurite.StartAsync(repo);
     }
 
-    private sealed record Snapshot(double? AzuriteCpu, double SiloCpu, double ClientCpu, SiloStats State);
+    private sealed record Snapshot(double? AzuriteCpu, double SiloCpu, double ClientCpu, SiloStats State, RequestCounts ClientRequests)
+    {
+        public RequestCounts StorageRequests => State.StorageRequests + ClientRequests;
+    }
 
-    private static async Task<Snapshot> SnapshotAsync(SiloFleet fleet, int? azuritePid)
+    private static async Task<Snapshot> SnapshotAsync(SiloFleet fleet, int? azuritePid, StorageRequestCounts clientRequests)
     {
         fleet.ThrowIfAnyExited();
-        return new(azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null, fleet.Pids.Sum(ProcessCpu.Seconds), ProcessCpu.Seconds(Environment.ProcessId), await fleet.StatsAsync());
+        return new(azuritePid is { } pid ? ProcessCpu.Seconds(pid) : null, fleet.Pids.Sum(ProcessCpu.Seconds), ProcessCpu.Seconds(Environment.ProcessId), await fleet.StatsAsync(),
+            RequestCounts.Of(clientRequests));
     }
 
     private static JsonObject Summary(CommitLoadOptions options, CommitLoad.WarmUp warmUp, CommitLoadResult result, SortedDictionary<string, int> failures, Snapshot before, Snapshot after)
@@ -208,6 +227,18 @@ public static class CommitBenchCommand
         };
     }
 
+    /// <summary>Storage requests per commit by method (ranks' and silos' together), and the average PUT body.</summary>
+    private static JsonObject PerCommit(RequestCounts requests, int commits) => new()
+    {
+        ["put"] = Round((double)requests.Put / commits),
+        ["get"] = Round((double)requests.Get / commits),
+        ["head"] = Round((double)requests.Head / commits),
+        ["delete"] = Round((double)requests.Delete / commits),
+        ["other"] = Round((double)requests.Other / commits),
+        ["total"] = Round((double)requests.Total / commits),
+        ["put_bytes_avg"] = requests.Put == 0 ? 0 : Round((double)requests.PutBytes / requests.Put),
+    };
+
     private static double? Round(double? value) => value is { } v ? Math.Round(v, 3) : null;
 
     private static string Table(JsonObject s)
@@ -221,6 +252,12 @@ public static class CommitBenchCommand
             $"failures   {V("failed")}{(failures.Count > 0 ? " (" + string.Join(", ", failures.Select(f => $"{f.Key} {f.Value}")) + ")" : "")}",
             $"cpu        azurite {V("azurite_cpu_s")} s, silos {V("silo_cpu_s")} s, bench client {V("client_cpu_s")} s",
             $"grain      {V("state_writes")} state writes, {V("state_bytes_written")} bytes",
+            .. s["requests_per_commit"] is JsonObject perCommit
+                ? [$"storage    {perCommit["total"]} requests per commit ({string.Join(", ", perCommit.Where(p => p.Key is not "total" and not "put_bytes_avg").Select(p => $"{p.Value} {p.Key}"))}; PUTs of {perCommit["put_bytes_avg"]} bytes on average)"]
+                : Array.Empty<string>(),
+            .. s["storage_capacity_ratio"] is { } ratio
+                ? [$"capacity   the storage alone serves {V("storage_capacity_commits_per_s")} commits/s of the same requests: commits/s is {ratio} of it"]
+                : Array.Empty<string>(),
             .. s["heartbeat_ab"] is JsonObject ab
                 ? [$"heartbeats commits/s without {ab["off_commits_per_s"]!.ToJsonString()}, with {ab["on_commits_per_s"]!.ToJsonString()} (every {ab["interval_ms"]} ms, {ab["heartbeats_sent"]} sent): with/without {ab["on_over_off"]}"]
                 : Array.Empty<string>(),

@@ -9,7 +9,7 @@ namespace Checkpointing.Benchmarks.Throughput;
 /// <c>mmap=True</c>), torch.distributed.checkpoint (DCP) and safetensors' save_file/load_file, from PyTorch 2.x in the Debian
 /// trixie chroot that scripts/peers.sh builds. Every load lands in a model's tensors (allocated before the clock starts), as
 /// ours does: <c>copy_</c> after torch.load and load_file, in place for DCP. Each run times itself, so interpreter start-up
-/// and building the state stay outside the figure; it also reports its peak RSS (ru_maxrss, model included).
+/// and building the state stay outside the figure; it also reports its peak RSS (VmHWM, interpreter and model included).
 /// </summary>
 public sealed class PeerReference(string chroot, int tensors, long elements)
 {
@@ -17,7 +17,7 @@ public sealed class PeerReference(string chroot, int tensors, long elements)
     public const string DefaultRoot = "/var/lib/ckpt-peers";
 
     private const string Script = """
-        import os, resource, sys, time, torch
+        import os, sys, time, torch
         mode, folder, tensors, elements = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
         kind, operation = mode.split(":")
         path = os.path.join(folder, {"torch": "state.pth", "mmap": "state.pth", "dcp": "dcp", "safetensors": "state.safetensors"}[kind])
@@ -60,7 +60,9 @@ public sealed class PeerReference(string chroot, int tensors, long elements)
                 with torch.no_grad():
                     for key, tensor in model.items(): tensor.copy_(loaded[key])
         seconds = time.perf_counter() - start
-        print(seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        # VmHWM, not ru_maxrss: the latter carries the high-water mark of the (large) benchmark process this one was forked from.
+        peak_kib = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+        print(seconds, peak_kib / 1024)
         """;
 
     private readonly string _folder = Path.Combine(chroot, "tmp", $"ckpt-bench-peers-{Environment.ProcessId}");
@@ -79,6 +81,7 @@ public sealed class PeerReference(string chroot, int tensors, long elements)
     public async Task<double> RunAsync(string peer, string operation)
     {
         Directory.CreateDirectory(_folder);
+        await EnsureProcAsync();
         if (operation != "save" && !Saved(peer)) await RunAsync(peer, "save"); // a load row run alone saves first (untimed)
         var info = new ProcessStartInfo("chroot") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         info.Environment["UCX_LOG_LEVEL"] = "fatal"; // PyTorch's UCX would print an error about the boot id (absent in a chroot) to stdout
@@ -93,6 +96,17 @@ public sealed class PeerReference(string chroot, int tensors, long elements)
         var fields = (await output).Trim().Split('\n')[^1].Trim().Split(' '); // the script's last line
         lock (_peakRssMiB) _peakRssMiB[$"{peer}_{operation}"] = double.Parse(fields[1], CultureInfo.InvariantCulture);
         return double.Parse(fields[0], CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The chroot's /proc, which the script reads its peak RSS from (mounted once, left for later runs).</summary>
+    private async Task EnsureProcAsync()
+    {
+        if (Directory.Exists(Path.Combine(chroot, "proc", "self"))) return;
+        using var mount = Process.Start(new ProcessStartInfo("mount", ["-t", "proc", "proc", Path.Combine(chroot, "proc")]) { UseShellExecute = false, RedirectStandardError = true })
+            ?? throw new InvalidOperationException("could not start mount");
+        var error = await mount.StandardError.ReadToEndAsync();
+        await mount.WaitForExitAsync();
+        if (mount.ExitCode != 0) throw new InvalidOperationException($"mounting /proc in {chroot} failed: {error.Trim()} (the peers need root)");
     }
 
     private bool Saved(string peer) => peer switch

@@ -49,6 +49,7 @@ public static class SiloHost
         if (storage.Checkpoints == "Memory") builder.Services.PostConfigure<RunGrainOptions>(o => o.ChecksStoredSizes = false);
         builder.Services.Configure<TenancyOptions>(builder.Configuration.GetSection(TenancyOptions.Section));
         var stateWrites = new GrainStateWrites();
+        var storageRequests = new StorageRequestCounts(); // checkpoint store and grain state together: what commits cost the account
 
         builder.UseOrleans(orleans =>
         {
@@ -83,7 +84,11 @@ public static class SiloHost
                     o.Configure<IGrainStorageSerializer>((options, serializer) => options.GrainStorageSerializer = stateWrites.Counting(serializer)));
                 else orleans.AddAzureBlobGrainStorage(name, o =>
                 {
-                    o.BlobServiceClient = StorageClients.Blobs(account, stateWrites.CountPuts);
+                    o.BlobServiceClient = StorageClients.Blobs(account, options =>
+                    {
+                        storageRequests.Attach(options);
+                        stateWrites.CountPuts(options);
+                    });
                     o.ContainerName = storage.GrainStateContainer;
                 });
             }
@@ -96,7 +101,7 @@ public static class SiloHost
             });
             // The sweep reminder's period is bounded below by Reminders:MinimumReminderPeriod (Orleans' default 1 minute).
             orleans.Services.Configure<ReminderOptions>(builder.Configuration.GetSection("Reminders"));
-            orleans.AddCheckpointing(CreateCheckpointStore(storage, account));
+            orleans.AddCheckpointing(CreateCheckpointStore(storage, account, storageRequests));
             orleans.AddDashboard(); // served at /orleans, to the operator only
             // Failure-detection timings (ProbeTimeout, NumMissedProbesLimit, ...) can be tuned under "Membership".
             orleans.Services.Configure<ClusterMembershipOptions>(builder.Configuration.GetSection("Membership"));
@@ -125,6 +130,15 @@ public static class SiloHost
         {
             state_writes = stateWrites.Writes,
             state_bytes_written = stateWrites.Bytes,
+            storage_requests = new
+            {
+                put = storageRequests.Puts,
+                put_bytes = storageRequests.PutBytes,
+                get = storageRequests.Gets,
+                head = storageRequests.Heads,
+                delete = storageRequests.Deletes,
+                other = storageRequests.Others,
+            },
             jit_methods = System.Runtime.JitInfo.GetCompiledMethodCount(),
         })).ExcludeFromDescription();
         return app;
@@ -137,10 +151,10 @@ public static class SiloHost
             o.TableName = storage.MembershipTable;
         });
 
-    private static ICheckpointStore CreateCheckpointStore(StorageSettings storage, StorageAccount account) => storage.Checkpoints switch
+    private static ICheckpointStore CreateCheckpointStore(StorageSettings storage, StorageAccount account, StorageRequestCounts requests) => storage.Checkpoints switch
     {
         "Folder" => new FileSystemStore(storage.CheckpointFolder),
-        "AzureBlob" => new AzureBlobStore(StorageClients.Blobs(account).GetBlobContainerClient(storage.CheckpointContainer)),
+        "AzureBlob" => new AzureBlobStore(StorageClients.Blobs(account, options => requests.Attach(options)).GetBlobContainerClient(storage.CheckpointContainer)),
         "Memory" => new MemoryStore(),
         var other => throw new InvalidOperationException($"Storage:Checkpoints must be AzureBlob, Folder or Memory, not '{other}'."),
     };

@@ -27,6 +27,15 @@ public sealed class BenchCliTests
         Assert.True((long)summary["state_bytes_written"]! > 0, summary.ToJsonString());
         Assert.True((double)summary["silo_cpu_s"]! > 0, summary.ToJsonString());
         Assert.True((double)summary["azurite_cpu_s"]! > 0, summary.ToJsonString());
+        // Storage requests per commit, ranks' and silos' together: at least each rank's shard PUT, the manifest PUT and the state PUT.
+        var perCommit = summary["requests_per_commit"]!;
+        Assert.True((double)perCommit["put"]! >= 4 + 1 + 1, summary.ToJsonString());
+        Assert.Equal((double)perCommit["total"]!, (double)perCommit["put"]! + (double)perCommit["get"]! + (double)perCommit["head"]! + (double)perCommit["delete"]! + (double)perCommit["other"]!, 2);
+        // The same request mix sent by the SDK alone: the storage's capacity, and what share of it the control plane reaches.
+        var capacity = (double)summary["storage_capacity_commits_per_s"]!;
+        Assert.True(capacity > 0, summary.ToJsonString());
+        var expected = (double)summary["commits_per_s"]! / capacity;
+        Assert.InRange((double)summary["storage_capacity_ratio"]!, expected * 0.99, expected * 1.01);
     }
 
     [Fact]
