@@ -1,7 +1,6 @@
 using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Microsoft.Extensions.Logging;
-using static TorchSharp.torch;
 
 namespace Checkpointing.Core;
 
