@@ -80,6 +80,28 @@ internal sealed class BlobWorkload : IAsyncDisposable
         });
     });
 
+    /// <summary>
+    /// The same download into fresh memory (native, so it is untouched pages as our load's new tensors are): the floor for a
+    /// load that, like ours, must not write into the model before the checkpoint verified.
+    /// </summary>
+    public Task<double> SdkDownloadFreshAsync() => InterleavedPairs.Time(async () =>
+    {
+        var blob = _store.Container.GetBlobClient(RawBlob);
+        var length = (nuint)_workload.StateBytes;
+        var fresh = FreshMemory.Allocate(length);
+        try
+        {
+            await Parallel.ForEachAsync(Slices(_options.ReadRangeSize), new ParallelOptions { MaxDegreeOfParallelism = _options.MaxRangesInFlight }, async (range, ct) =>
+            {
+                var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(range.Offset, range.Length) }, ct);
+                await using var content = response.Value.Content;
+                await using var destination = fresh.Stream(range.Offset, range.Length);
+                await content.CopyToAsync(destination, ct);
+            });
+        }
+        finally { fresh.Dispose(); }
+    });
+
     private IEnumerable<(long Offset, int Length)> Slices(int size)
     {
         for (long at = 0; at < _workload.StateBytes; at += size) yield return (at, (int)Math.Min(size, _workload.StateBytes - at));

@@ -22,8 +22,8 @@ public static class IoBenchCommand
     public static readonly string[] CoreRowNames =
     [
         "local_save_vs_filestream", "local_save_vs_dd", "local_save_vs_torch_save",
-        "load_cold_vs_torch_load", "load_warm_vs_torch_load", "async_stall_vs_memcpy",
-        "blob_save_vs_sdk", "blob_load_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
+        "load_cold_vs_torch_load", "load_warm_vs_torch_load", "load_cold_vs_read_fresh", "load_warm_vs_read_fresh", "async_stall_vs_memcpy",
+        "blob_save_vs_sdk", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
         "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
     ];
 
@@ -97,14 +97,18 @@ public static class IoBenchCommand
             ("local_save_vs_filestream", "FileStream write + fsync", workload.FileStreamWriteAsync),
             ("local_save_vs_dd", "dd bs=8M conv=fdatasync", workload.DdAsync),
             ("local_save_vs_torch_save", "torch.save + fsync", torchRef.SaveAsync), .. Peers("save")]);
-        AddGroup(groups, rows, "load cold", workload.LoadColdAsync, [("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync), .. Peers("load_cold")]);
-        AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, [("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync), .. Peers("load_warm")]);
+        AddGroup(groups, rows, "load cold", workload.LoadColdAsync, [("load_cold_vs_torch_load", "torch.load, evicted", torchRef.LoadColdAsync),
+            ("load_cold_vs_read_fresh", "the files read into fresh memory, same pieces and parallelism, evicted", () => workload.ReadIntoFreshAsync(cold: true)), .. Peers("load_cold")]);
+        AddGroup(groups, rows, "load warm", workload.LoadWarmAsync, [("load_warm_vs_torch_load", "torch.load, cached", torchRef.LoadWarmAsync),
+            ("load_warm_vs_read_fresh", "the files read into fresh memory, same pieces and parallelism, cached", () => workload.ReadIntoFreshAsync(cold: false)), .. Peers("load_warm")]);
         AddGroup(groups, rows, "async save stall", workload.AsyncStallAsync, ("async_stall_vs_memcpy", device == DeviceType.CPU ? "memcpy into a pre-touched buffer" : "device-to-host copy into pinned tensors", workload.MemcpyAsync));
         await using var blob = rows.Any(r => r.StartsWith("blob", StringComparison.Ordinal)) ? await BlobWorkload.StartAsync(repo ?? RepositoryBuilds.FindRoot(), workload, writeFirst: !rows.Contains("blob_save_vs_sdk"), say) : null;
         if (blob is not null)
         {
             AddGroup(groups, rows, "blob save", blob.SaveAsync, ("blob_save_vs_sdk", "Azure SDK upload, same bytes and concurrency", blob.SdkUploadAsync));
-            AddGroup(groups, rows, "blob load", blob.LoadAsync, ("blob_load_vs_sdk", "Azure SDK download, same bytes and concurrency", blob.SdkDownloadAsync));
+            AddGroup(groups, rows, "blob load", blob.LoadAsync,
+                ("blob_load_vs_sdk", "Azure SDK download, same bytes and concurrency, into pre-touched memory", blob.SdkDownloadAsync),
+                ("blob_load_vs_sdk_fresh", "Azure SDK download, same bytes and concurrency, into fresh memory", blob.SdkDownloadFreshAsync));
         }
         using var incremental = rows.Any(r => r.StartsWith("incremental", StringComparison.Ordinal))
             ? new IncrementalWorkload(workload.Model, tensors, elements, shards, Path.Combine(workload.Folder, "incremental")) : null;

@@ -116,6 +116,32 @@ internal sealed class IoWorkload : IDisposable
         return InterleavedPairs.Time(() => _checkpointer.Load(SavedPath));
     }
 
+    /// <summary>
+    /// The floor of a load into new memory: the checkpoint's files read with positional reads of the same size and parallelism
+    /// as ours into fresh memory (huge-page advised, as our tensors), no checksum, nothing parsed. Warm or cold as <paramref name="cold"/> says.
+    /// </summary>
+    public Task<double> ReadIntoFreshAsync(bool cold)
+    {
+        if (cold) PageCache.EvictFolder(SavedPath);
+        else PageCache.Warm(SavedPath);
+        return InterleavedPairs.Time(async () =>
+        {
+            foreach (var file in Directory.EnumerateFiles(SavedPath))
+            {
+                using var handle = File.OpenHandle(file);
+                var length = RandomAccess.GetLength(handle);
+                using var fresh = FreshMemory.Allocate((nuint)Math.Max(1, length));
+                var pieces = Enumerable.Range(0, (int)((length + Formats.RangedShardReader.PieceBytes - 1) / Formats.RangedShardReader.PieceBytes));
+                await Parallel.ForEachAsync(pieces, new ParallelOptions { MaxDegreeOfParallelism = new Formats.NativeLoadOptions().MaxParallelReads }, async (piece, ct) =>
+                {
+                    var offset = (long)piece * Formats.RangedShardReader.PieceBytes;
+                    var destination = fresh.Slice(offset, (int)Math.Min(Formats.RangedShardReader.PieceBytes, length - offset));
+                    for (var done = 0; done < destination.Length;) done += await RandomAccess.ReadAsync(handle, destination[done..], offset + done, ct);
+                });
+            }
+        });
+    }
+
     /// <summary>The first async save allocates the arena; training pays that once, the benchmark outside its timings.</summary>
     public async Task WarmArenaAsync()
     {
