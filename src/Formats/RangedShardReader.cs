@@ -21,11 +21,14 @@ public static class RangedShardReader
     /// <summary>
     /// Reads shard <paramref name="key"/> of <paramref name="store"/> (<paramref name="expectedLength"/> bytes, checksum
     /// <paramref name="expectedChecksum"/> unless null). For each tensor, <paramref name="targetFor"/> returns where its bytes go,
-    /// or null to only check them. Up to <paramref name="parallelism"/> pieces are in flight at once.
+    /// or null to only check them. Up to <paramref name="parallelism"/> pieces of at most <paramref name="pieceBytes"/> are in flight at once.
     /// </summary>
     public static async Task<SafetensorsHeader> ReadAsync(ICheckpointStore store, string key, long expectedLength, string? expectedChecksum,
-        Func<SafetensorsEntry, ITensorTarget?> targetFor, IProgress<long>? progress, int parallelism, CancellationToken cancellationToken)
+        Func<SafetensorsEntry, ITensorTarget?> targetFor, IProgress<long>? progress, int parallelism, CancellationToken cancellationToken,
+        int pieceBytes = PieceBytes)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(pieceBytes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(parallelism, 1);
         SafetensorsHeader.CheckFileHoldsPrefix(expectedLength, key);
         var pieces = new ConcurrentBag<(long Offset, long Length, ulong Crc)>();
         SafetensorsHeader header;
@@ -37,7 +40,7 @@ public static class RangedShardReader
         {
             // A damaged header is reported as what it is: a checksum mismatch, if the bytes differ.
             pieces.Clear();
-            await CheckOnlyAsync(store, key, 0, expectedLength, pieces, parallelism, cancellationToken).ConfigureAwait(false);
+            await CheckOnlyAsync(store, key, 0, expectedLength, pieces, parallelism, pieceBytes, cancellationToken).ConfigureAwait(false);
             CheckChecksum(pieces, key, expectedLength, expectedChecksum);
             throw;
         }
@@ -46,9 +49,9 @@ public static class RangedShardReader
         await Parallel.ForEachAsync(fills, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken }, async (fill, token) =>
         {
             var start = header.DataStart + fill.Entry.Begin;
-            if (fill.Target is null) await CheckOnlyAsync(store, key, start, fill.Entry.ByteLength, pieces, parallelism, token).ConfigureAwait(false);
+            if (fill.Target is null) await CheckOnlyAsync(store, key, start, fill.Entry.ByteLength, pieces, parallelism, pieceBytes, token).ConfigureAwait(false);
             else await fill.Target.FillAsync((destination, offset, innerToken) =>
-                ReadPiecesAsync(store, key, start + offset, destination, pieces, limit, innerToken), token).ConfigureAwait(false);
+                ReadPiecesAsync(store, key, start + offset, destination, pieces, limit, pieceBytes, innerToken), token).ConfigureAwait(false);
             progress?.Report(fill.Entry.ByteLength);
         }).ConfigureAwait(false);
         if (expectedChecksum is not null) CheckChecksum(pieces, key, expectedLength, expectedChecksum);
@@ -70,13 +73,13 @@ public static class RangedShardReader
 
     /// <summary>Reads <paramref name="destination"/> from <paramref name="fileOffset"/> on in pieces, in parallel, each piece's CRC recorded.</summary>
     private static Task ReadPiecesAsync(ICheckpointStore store, string key, long fileOffset, Memory<byte> destination,
-        ConcurrentBag<(long, long, ulong)> pieces, SemaphoreSlim limit, CancellationToken cancellationToken)
+        ConcurrentBag<(long, long, ulong)> pieces, SemaphoreSlim limit, int pieceBytes, CancellationToken cancellationToken)
     {
-        var count = (int)((destination.Length + (long)PieceBytes - 1) / PieceBytes);
+        var count = (int)((destination.Length + (long)pieceBytes - 1) / pieceBytes);
         return Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, count), CancellationToken = cancellationToken }, async (index, token) =>
         {
-            var start = (long)index * PieceBytes;
-            var piece = destination.Slice((int)start, (int)Math.Min(PieceBytes, destination.Length - start));
+            var start = (long)index * pieceBytes;
+            var piece = destination.Slice((int)start, (int)Math.Min(pieceBytes, destination.Length - start));
             await limit.WaitAsync(token).ConfigureAwait(false);
             try
             {
@@ -89,13 +92,13 @@ public static class RangedShardReader
 
     /// <summary>Reads and checksums a range whose bytes go nowhere, a piece at a time per core through pooled buffers.</summary>
     private static Task CheckOnlyAsync(ICheckpointStore store, string key, long fileOffset, long length,
-        ConcurrentBag<(long, long, ulong)> pieces, int parallelism, CancellationToken cancellationToken)
+        ConcurrentBag<(long, long, ulong)> pieces, int parallelism, int pieceBytes, CancellationToken cancellationToken)
     {
-        var count = (int)((length + PieceBytes - 1) / PieceBytes);
+        var count = (int)((length + pieceBytes - 1) / pieceBytes);
         return Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken }, async (index, token) =>
         {
-            var start = fileOffset + (long)index * PieceBytes;
-            var pieceLength = (int)Math.Min(PieceBytes, fileOffset + length - start);
+            var start = fileOffset + (long)index * pieceBytes;
+            var pieceLength = (int)Math.Min(pieceBytes, fileOffset + length - start);
             var buffer = ArrayPool<byte>.Shared.Rent(pieceLength);
             try
             {
