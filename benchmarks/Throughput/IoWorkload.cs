@@ -118,7 +118,7 @@ internal sealed class IoWorkload : IDisposable
 
     /// <summary>
     /// The floor of a load into new memory: the checkpoint's files read with positional reads of the same size and parallelism
-    /// as ours into fresh memory (huge-page advised, as our tensors), no checksum, nothing parsed. Warm or cold as <paramref name="cold"/> says.
+    /// as ours (a folder store's preference) into fresh memory (huge-page advised, as our tensors), no checksum, nothing parsed. Warm or cold as <paramref name="cold"/> says.
     /// </summary>
     public Task<double> ReadIntoFreshAsync(bool cold)
     {
@@ -132,7 +132,7 @@ internal sealed class IoWorkload : IDisposable
                 var length = RandomAccess.GetLength(handle);
                 using var fresh = FreshMemory.Allocate((nuint)Math.Max(1, length));
                 var pieces = Enumerable.Range(0, (int)((length + Formats.RangedShardReader.PieceBytes - 1) / Formats.RangedShardReader.PieceBytes));
-                await Parallel.ForEachAsync(pieces, new ParallelOptions { MaxDegreeOfParallelism = new Formats.NativeLoadOptions().MaxParallelReads }, async (piece, ct) =>
+                await Parallel.ForEachAsync(pieces, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, Environment.ProcessorCount) }, async (piece, ct) =>
                 {
                     var offset = (long)piece * Formats.RangedShardReader.PieceBytes;
                     var destination = fresh.Slice(offset, (int)Math.Min(Formats.RangedShardReader.PieceBytes, length - offset));

@@ -32,6 +32,12 @@ public interface ICheckpointStore
             (range, token) => new ValueTask(ReadRangeAsync(key, range.Offset, range.Destination, token))).ConfigureAwait(false);
     }
 
+    /// <summary>The size of one ranged read that suits this store (a blob store: its range size): whole loads read in pieces of this many bytes.</summary>
+    int PreferredReadBytes => 8 << 20;
+
+    /// <summary>How many ranged reads of <see cref="PreferredReadBytes"/> a whole load keeps in flight: every core, at least 4.</summary>
+    int PreferredReadsInFlight => Math.Max(4, Environment.ProcessorCount);
+
     /// <summary>The object's entry, or null when it does not exist.</summary>
     Task<StoreEntry?> GetEntryAsync(string key, CancellationToken cancellationToken = default);
 

@@ -49,7 +49,7 @@ public static class NativeCheckpointReader
             var (value, target) = allocate(key, dtype, info.Shape);
             values[key] = value;
             return target;
-        }, options.Progress, options.MaxParallelShards, options.MaxParallelReads, cancellationToken).ConfigureAwait(false);
+        }, options.Progress, options.MaxParallelShards, options.MaxParallelReads ?? store.PreferredReadsInFlight, cancellationToken).ConfigureAwait(false);
         await AssembleShardedAsync(store, checkpointKey, manifest, allocate, values, options, cancellationToken).ConfigureAwait(false);
         return StateTree.Expand(manifest.State, key => values[key]);
     }
@@ -103,7 +103,7 @@ public static class NativeCheckpointReader
 
     /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
     public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, Math.Max(4, Environment.ProcessorCount), cancellationToken);
+        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, store.PreferredReadsInFlight, cancellationToken);
 
     /// <summary>Shards are read in parallel; the caller's progress sees one report at a time.</summary>
     private static IProgress<long>? Serialized(IProgress<long>? progress) => progress is null ? null : new SerializedProgress(progress);
@@ -166,7 +166,7 @@ public static class NativeCheckpointReader
                 seen[tensorKey] = 0;
                 var target = targetFor(tensorKey, info, e.DType);
                 return reused && info.Hash is { } hash ? TensorHash.Checking(target, e.ByteLength, hash, key, tensorKey) : target;
-            }, progress, parallelReads, token).ConfigureAwait(false);
+            }, progress, parallelReads, token, store.PreferredReadBytes).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)

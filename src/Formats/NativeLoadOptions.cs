@@ -11,11 +11,8 @@ public sealed record NativeLoadOptions
     /// <summary>Shards read at once.</summary>
     public int MaxParallelShards { get; init; } = Environment.ProcessorCount;
 
-    /// <summary>
-    /// Ranged reads of <see cref="RangedShardReader.PieceBytes"/> in flight at once, per shard: every core, and at least 4 so that a
-    /// store with latency (blobs) keeps its link busy.
-    /// </summary>
-    public int MaxParallelReads { get; init; } = Math.Max(4, Environment.ProcessorCount);
+    /// <summary>Ranged reads in flight at once, per shard; null: what the store prefers (<see cref="ICheckpointStore.PreferredReadsInFlight"/>).</summary>
+    public int? MaxParallelReads { get; init; }
 
     /// <summary>
     /// The part of each tensor to load, by state path and the tensor's stored global shape, for a load into another layout

@@ -157,6 +157,12 @@ public sealed class AzureBlobStore(BlobContainerClient container, AzureBlobStore
     }
 
     /// <inheritdoc/>
+    public int PreferredReadBytes => _options.ReadRangeSize;
+
+    /// <inheritdoc/>
+    public int PreferredReadsInFlight => _options.MaxRangesInFlight;
+
+    /// <inheritdoc/>
     /// <remarks>One ranged download. Throws <see cref="StoreObjectNotFoundException"/> when the blob is absent and
     /// <see cref="EndOfStreamException"/> when it ends before the range does.</remarks>
     public async Task ReadRangeAsync(string key, long offset, Memory<byte> destination, CancellationToken cancellationToken = default)
