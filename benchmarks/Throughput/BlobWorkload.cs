@@ -67,18 +67,8 @@ internal sealed class BlobWorkload : IAsyncDisposable
         await blob.CommitBlockListAsync(blocks.Select(b => b.Id));
     });
 
-    /// <summary>Ranges of the same size downloaded with the same concurrency straight into memory: the SDK's own floor for our load.</summary>
-    public Task<double> SdkDownloadAsync() => InterleavedPairs.Time(async () =>
-    {
-        var blob = _store.Container.GetBlobClient(RawBlob);
-        await Parallel.ForEachAsync(Slices(_options.ReadRangeSize), new ParallelOptions { MaxDegreeOfParallelism = _options.MaxRangesInFlight }, async (range, ct) =>
-        {
-            var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(range.Offset, range.Length) }, ct);
-            await using var content = response.Value.Content;
-            await using var destination = _workload.BufferStream(FileAccess.Write, range.Offset, range.Length);
-            await content.CopyToAsync(destination, ct);
-        });
-    });
+    /// <summary>Ranges of the same size downloaded with the same concurrency straight into pre-touched memory: the SDK's own floor for our load.</summary>
+    public Task<double> SdkDownloadAsync() => InterleavedPairs.Time(() => DownloadRangesAsync(range => _workload.BufferStream(FileAccess.Write, range.Offset, range.Length)));
 
     /// <summary>
     /// The same download into fresh memory (native, so it is untouched pages as our load's new tensors are): the floor for a
@@ -86,21 +76,22 @@ internal sealed class BlobWorkload : IAsyncDisposable
     /// </summary>
     public Task<double> SdkDownloadFreshAsync() => InterleavedPairs.Time(async () =>
     {
-        var blob = _store.Container.GetBlobClient(RawBlob);
-        var length = (nuint)_workload.StateBytes;
-        var fresh = FreshMemory.Allocate(length);
-        try
-        {
-            await Parallel.ForEachAsync(Slices(_options.ReadRangeSize), new ParallelOptions { MaxDegreeOfParallelism = _options.MaxRangesInFlight }, async (range, ct) =>
-            {
-                var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(range.Offset, range.Length) }, ct);
-                await using var content = response.Value.Content;
-                await using var destination = fresh.Stream(range.Offset, range.Length);
-                await content.CopyToAsync(destination, ct);
-            });
-        }
-        finally { fresh.Dispose(); }
+        using var fresh = FreshMemory.Allocate((nuint)_workload.StateBytes);
+        await DownloadRangesAsync(range => fresh.Stream(range.Offset, range.Length));
     });
+
+    /// <summary>The raw blob's ranges of <see cref="AzureBlobStoreOptions.ReadRangeSize"/>, <see cref="AzureBlobStoreOptions.MaxRangesInFlight"/> at once, each into its stream.</summary>
+    private Task DownloadRangesAsync(Func<(long Offset, int Length), Stream> destinationOf)
+    {
+        var blob = _store.Container.GetBlobClient(RawBlob);
+        return Parallel.ForEachAsync(Slices(_options.ReadRangeSize), new ParallelOptions { MaxDegreeOfParallelism = _options.MaxRangesInFlight }, async (range, ct) =>
+        {
+            var response = await blob.DownloadStreamingAsync(new BlobDownloadOptions { Range = new HttpRange(range.Offset, range.Length) }, ct);
+            await using var content = response.Value.Content;
+            await using var destination = destinationOf(range);
+            await content.CopyToAsync(destination, ct);
+        });
+    }
 
     private IEnumerable<(long Offset, int Length)> Slices(int size)
     {

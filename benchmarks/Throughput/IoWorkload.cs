@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using System.Globalization;
+using Checkpointing.Abstractions;
 using Checkpointing.Cli;
 using Checkpointing.Core;
+using Checkpointing.Storage;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -124,6 +126,8 @@ internal sealed class IoWorkload : IDisposable
     {
         if (cold) PageCache.EvictFolder(SavedPath);
         else PageCache.Warm(SavedPath);
+        ICheckpointStore folder = new FileSystemStore(SavedPath); // its preferences are what our local loads read with
+        var (pieceBytes, inFlight) = (folder.PreferredReadBytes, folder.PreferredReadsInFlight);
         return InterleavedPairs.Time(async () =>
         {
             foreach (var file in Directory.EnumerateFiles(SavedPath))
@@ -131,11 +135,11 @@ internal sealed class IoWorkload : IDisposable
                 using var handle = File.OpenHandle(file);
                 var length = RandomAccess.GetLength(handle);
                 using var fresh = FreshMemory.Allocate((nuint)Math.Max(1, length));
-                var pieces = Enumerable.Range(0, (int)((length + Formats.RangedShardReader.PieceBytes - 1) / Formats.RangedShardReader.PieceBytes));
-                await Parallel.ForEachAsync(pieces, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(4, Environment.ProcessorCount) }, async (piece, ct) =>
+                var pieces = Enumerable.Range(0, (int)((length + pieceBytes - 1) / pieceBytes));
+                await Parallel.ForEachAsync(pieces, new ParallelOptions { MaxDegreeOfParallelism = inFlight }, async (piece, ct) =>
                 {
-                    var offset = (long)piece * Formats.RangedShardReader.PieceBytes;
-                    var destination = fresh.Slice(offset, (int)Math.Min(Formats.RangedShardReader.PieceBytes, length - offset));
+                    var offset = (long)piece * pieceBytes;
+                    var destination = fresh.Slice(offset, (int)Math.Min(pieceBytes, length - offset));
                     for (var done = 0; done < destination.Length;) done += await RandomAccess.ReadAsync(handle, destination[done..], offset + done, ct);
                 });
             }

@@ -32,7 +32,7 @@ public static class RunJson
             ["iteration"] = c.Iteration,
             ["bytes"] = c.Bytes,
             ["world_size"] = c.WorldSize,
-            ["committed_utc"] = c.CommittedUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["committed_utc"] = Utc(c.CommittedUtc),
             ["last"] = c.Name == view.LastCheckpoint,
         }).ToArray()),
         ["pending"] = new JsonArray(view.Pending.Select(p => (JsonNode?)new JsonObject
@@ -139,19 +139,6 @@ public static class RunJson
     };
 
     /// <summary>
-    /// What <c>ckpt run ls TENANT --json</c> and GET …/tenants/{tenant}/runs print: the tenant's limits (null = unlimited) and
-    /// its runs in ordinal order with the retained bytes each last reported.
-    /// </summary>
-    public static JsonObject Of(TenantView view) => new()
-    {
-        ["tenant"] = view.Tenant,
-        ["max_runs"] = view.Limits.MaxRuns,
-        ["max_retained_bytes"] = view.Limits.MaxRetainedBytes,
-        ["runs"] = new JsonArray(view.RetainedBytesByRun.OrderBy(r => r.Key, StringComparer.Ordinal)
-            .Select(r => (JsonNode?)new JsonObject { ["run"] = r.Key, ["retained_bytes"] = r.Value }).ToArray()),
-    };
-
-    /// <summary>
     /// What <c>ckpt history --json</c> and GET …/history print: each event oldest first, with seconds rounded to 0.1 ms and
     /// mb_per_s (10^6 bytes per second; null when the event took no measurable time).
     /// </summary>
@@ -162,7 +149,7 @@ public static class RunJson
         {
             ["kind"] = h.Kind,
             ["name"] = h.Name,
-            ["at_utc"] = h.AtUtc.UtcDateTime.ToString("O", CultureInfo.InvariantCulture),
+            ["at_utc"] = Utc(h.AtUtc),
             ["epoch"] = h.Epoch,
             ["bytes"] = h.Bytes,
             ["seconds"] = Math.Round(h.Seconds, 4),

@@ -31,6 +31,7 @@ public static class RangedShardReader
         ArgumentOutOfRangeException.ThrowIfLessThan(parallelism, 1);
         SafetensorsHeader.CheckFileHoldsPrefix(expectedLength, key);
         var pieces = new ConcurrentBag<(long Offset, long Length, ulong Crc)>();
+        using var inFlight = new SemaphoreSlim(parallelism, parallelism);
         SafetensorsHeader header;
         try
         {
@@ -40,18 +41,17 @@ public static class RangedShardReader
         {
             // A damaged header is reported as what it is: a checksum mismatch, if the bytes differ.
             pieces.Clear();
-            await CheckOnlyAsync(store, key, 0, expectedLength, pieces, parallelism, pieceBytes, cancellationToken).ConfigureAwait(false);
+            await ReadPiecesAsync(store, key, 0, expectedLength, destination: null, pieces, inFlight, pieceBytes, cancellationToken).ConfigureAwait(false);
             CheckChecksum(pieces, key, expectedLength, expectedChecksum);
             throw;
         }
         var fills = header.Entries.Select(entry => (Entry: entry, Target: targetFor(entry))).ToList();
-        var limit = new SemaphoreSlim(parallelism, parallelism);
         await Parallel.ForEachAsync(fills, new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken }, async (fill, token) =>
         {
             var start = header.DataStart + fill.Entry.Begin;
-            if (fill.Target is null) await CheckOnlyAsync(store, key, start, fill.Entry.ByteLength, pieces, parallelism, pieceBytes, token).ConfigureAwait(false);
+            if (fill.Target is null) await ReadPiecesAsync(store, key, start, fill.Entry.ByteLength, destination: null, pieces, inFlight, pieceBytes, token).ConfigureAwait(false);
             else await fill.Target.FillAsync((destination, offset, innerToken) =>
-                ReadPiecesAsync(store, key, start + offset, destination, pieces, limit, pieceBytes, innerToken), token).ConfigureAwait(false);
+                ReadPiecesAsync(store, key, start + offset, destination.Length, destination, pieces, inFlight, pieceBytes, innerToken), token).ConfigureAwait(false);
             progress?.Report(fill.Entry.ByteLength);
         }).ConfigureAwait(false);
         if (expectedChecksum is not null) CheckChecksum(pieces, key, expectedLength, expectedChecksum);
@@ -71,41 +71,32 @@ public static class RangedShardReader
         return SafetensorsHeader.Parse(bytes.AsSpan(8), fileLength, key);
     }
 
-    /// <summary>Reads <paramref name="destination"/> from <paramref name="fileOffset"/> on in pieces, in parallel, each piece's CRC recorded.</summary>
-    private static Task ReadPiecesAsync(ICheckpointStore store, string key, long fileOffset, Memory<byte> destination,
-        ConcurrentBag<(long, long, ulong)> pieces, SemaphoreSlim limit, int pieceBytes, CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads <paramref name="length"/> bytes from <paramref name="fileOffset"/> on in pieces, in parallel, each piece's CRC recorded:
+    /// into <paramref name="destination"/>, or, when it is null (bytes only checked), through pooled buffers. At most
+    /// <paramref name="inFlight"/>'s count of pieces are read at once across the whole shard.
+    /// </summary>
+    private static Task ReadPiecesAsync(ICheckpointStore store, string key, long fileOffset, long length, Memory<byte>? destination,
+        ConcurrentBag<(long, long, ulong)> pieces, SemaphoreSlim inFlight, int pieceBytes, CancellationToken cancellationToken)
     {
-        var count = (int)((destination.Length + (long)pieceBytes - 1) / pieceBytes);
+        var count = (int)((length + pieceBytes - 1) / pieceBytes);
         return Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, count), CancellationToken = cancellationToken }, async (index, token) =>
         {
             var start = (long)index * pieceBytes;
-            var piece = destination.Slice((int)start, (int)Math.Min(pieceBytes, destination.Length - start));
-            await limit.WaitAsync(token).ConfigureAwait(false);
+            var pieceLength = (int)Math.Min(pieceBytes, length - start);
+            await inFlight.WaitAsync(token).ConfigureAwait(false);
+            var scratch = destination is null ? ArrayPool<byte>.Shared.Rent(pieceLength) : null; // rented in flight only: memory stays bounded
+            var piece = scratch?.AsMemory(0, pieceLength) ?? destination!.Value.Slice((int)start, pieceLength);
             try
             {
                 await ReadAsync(store, key, fileOffset + start, piece, long.MaxValue, token).ConfigureAwait(false);
-                pieces.Add((fileOffset + start, piece.Length, Crc64.HashToUInt64(piece.Span)));
+                pieces.Add((fileOffset + start, pieceLength, Crc64.HashToUInt64(piece.Span)));
             }
-            finally { limit.Release(); }
-        });
-    }
-
-    /// <summary>Reads and checksums a range whose bytes go nowhere, a piece at a time per core through pooled buffers.</summary>
-    private static Task CheckOnlyAsync(ICheckpointStore store, string key, long fileOffset, long length,
-        ConcurrentBag<(long, long, ulong)> pieces, int parallelism, int pieceBytes, CancellationToken cancellationToken)
-    {
-        var count = (int)((length + pieceBytes - 1) / pieceBytes);
-        return Parallel.ForEachAsync(Enumerable.Range(0, count), new ParallelOptions { MaxDegreeOfParallelism = parallelism, CancellationToken = cancellationToken }, async (index, token) =>
-        {
-            var start = fileOffset + (long)index * pieceBytes;
-            var pieceLength = (int)Math.Min(pieceBytes, fileOffset + length - start);
-            var buffer = ArrayPool<byte>.Shared.Rent(pieceLength);
-            try
+            finally
             {
-                await ReadAsync(store, key, start, buffer.AsMemory(0, pieceLength), long.MaxValue, token).ConfigureAwait(false);
-                pieces.Add((start, pieceLength, Crc64.HashToUInt64(buffer.AsSpan(0, pieceLength))));
+                inFlight.Release();
+                if (scratch is not null) ArrayPool<byte>.Shared.Return(scratch);
             }
-            finally { ArrayPool<byte>.Shared.Return(buffer); }
         });
     }
 

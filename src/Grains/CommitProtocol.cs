@@ -20,9 +20,6 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
     private RunState State => state.State;
     private KeyValuePair<string, object?> TenantTag => SiloMetrics.Tenant(run.Tenant);
 
-    /// <summary>How many ranks' reports this activation holds for a pending checkpoint.</summary>
-    public int ReportsHeld(string name) => _pending.ReportsHeld(name);
-
     /// <summary>The ranks of <paramref name="pending"/> whose report this activation does not hold, lowest first.</summary>
     public IReadOnlyList<int> ReportsMissing(PendingCheckpoint pending) => _pending.ReportsMissing(pending);
 

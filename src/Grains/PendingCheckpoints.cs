@@ -153,6 +153,4 @@ internal sealed class PendingCheckpoints(RunId run)
             ? Enumerable.Range(0, pending.WorldSize).Where(rank => !collector.Holds(rank)).ToList()
             : Enumerable.Range(0, pending.WorldSize).ToList();
 
-    /// <summary>How many ranks' reports this activation holds for a pending checkpoint.</summary>
-    public int ReportsHeld(string name) => _collecting.GetValueOrDefault(name)?.Received ?? 0;
 }

@@ -6,7 +6,7 @@ namespace Checkpointing.Grains;
 /// What a run grain knows of its ranks between commits: the newest heartbeat of each rank of the current attempt and a bounded
 /// series of progress points, in memory only (O(world size + <see cref="ProgressCapacity"/>), no state write per beat), and
 /// the run's health computed from them on every read. A new activation starts empty; ranks are heard again within one
-/// heartbeat interval. Thread-safe: the silo's metrics read <see cref="View()"/> outside the grain's turns.
+/// heartbeat interval. Thread-safe: the silo's metrics read <see cref="View"/> outside the grain's turns.
 /// </summary>
 internal sealed class RunHealthMonitor(TimeProvider time, RunGrainOptions options)
 {
@@ -86,19 +86,15 @@ internal sealed class RunHealthMonitor(TimeProvider time, RunGrainOptions option
         if (_progress.Count > ProgressCapacity) _progress.RemoveAt(0);
     }
 
-    /// <summary>The run's health now, with what the grain knows of its checkpoints (kept for <see cref="View()"/>).</summary>
+    /// <summary>What the grain knows of the run's checkpoints, kept for <see cref="View"/>.</summary>
     /// <param name="finished">The run committed its final checkpoint.</param>
     /// <param name="checkpointing">A checkpoint of the current attempt is pending.</param>
-    public RunHealthView View(bool finished, bool checkpointing)
+    public void Observe(bool finished, bool checkpointing)
     {
-        lock (_lock)
-        {
-            (_finished, _checkpointing) = (finished, checkpointing);
-            return Compute(time.GetUtcNow());
-        }
+        lock (_lock) (_finished, _checkpointing) = (finished, checkpointing);
     }
 
-    /// <summary>The run's health now, with the checkpoint facts the grain gave last: callable from any thread.</summary>
+    /// <summary>The run's health now, with the checkpoint facts the grain gave last (<see cref="Observe"/>): callable from any thread.</summary>
     public RunHealthView View()
     {
         lock (_lock) return Compute(time.GetUtcNow());

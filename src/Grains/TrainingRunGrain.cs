@@ -208,7 +208,7 @@ internal sealed class TrainingRunGrain(
     public Task Heartbeat(RankHeartbeat beat) => Record(() =>
     {
         _health.Record(beat, State.Epoch);
-        HealthView(); // refreshes what the metrics see of the run's checkpoints
+        ObserveCheckpoints(); // what the metrics see between reads of the run
     });
 
     public Task<RunSummary> GetSummary() => Read(() =>
@@ -308,11 +308,23 @@ internal sealed class TrainingRunGrain(
     }
 
     private RunView View() => new(_id, State.Policy, State.Epoch, State.LastCheckpoint, _catalog.Entries.ToList(),
-        State.Pending.Values.Select(p => new PendingView(p.Name, p.Epoch, p.WorldSize, _commits.ReportsHeld(p.Name), p.StartedUtc, _commits.ReportsMissing(p))).ToList(),
-        State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView());
+        State.Pending.Values.Select(PendingViewOf).ToList(), State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView());
 
-    /// <summary>The run's health: finished once its final checkpoint is the last one, checkpointing while this attempt has one pending.</summary>
-    private RunHealthView HealthView() => _health.View(
+    private PendingView PendingViewOf(PendingCheckpoint pending)
+    {
+        var missing = _commits.ReportsMissing(pending);
+        return new PendingView(pending.Name, pending.Epoch, pending.WorldSize, pending.WorldSize - missing.Count, pending.StartedUtc, missing);
+    }
+
+    /// <summary>The run's health now.</summary>
+    private RunHealthView HealthView()
+    {
+        ObserveCheckpoints();
+        return _health.View();
+    }
+
+    /// <summary>Tells the health monitor what only the state knows: finished once the final checkpoint is the last one, checkpointing while this attempt has one pending.</summary>
+    private void ObserveCheckpoints() => _health.Observe(
         finished: State.Policy.MaxIter is not null && State.LastCheckpoint == State.Policy.FinalName,
         checkpointing: State.Pending.Values.Any(p => p.Epoch == State.Epoch));
 }

@@ -26,11 +26,11 @@ public sealed class RunHealthMonitorTests
     public void A_run_no_rank_has_spoken_for_is_waiting_and_one_whose_ranks_step_is_healthy()
     {
         var monitor = Monitor();
-        Assert.Equal(RunHealth.Waiting, monitor.View(finished: false, checkpointing: false).State);
+        Assert.Equal(RunHealth.Waiting, ViewOf(monitor, finished: false, checkpointing: false).State);
 
         monitor.Record(Beat(0, 3, loss: 0.25), currentEpoch: 1);
         monitor.Record(Beat(1, 4), currentEpoch: 1);
-        var view = monitor.View(false, false);
+        var view = ViewOf(monitor, false, false);
 
         Assert.Equal(RunHealth.Healthy, view.State);
         Assert.Equal(3, view.Iteration); // the job is as far as its slowest rank
@@ -52,7 +52,7 @@ public sealed class RunHealthMonitorTests
             monitor.Record(Beat(0, 1 + second), 1);
         }
 
-        var missing = monitor.View(false, checkpointing: true);
+        var missing = ViewOf(monitor, false, checkpointing: true);
         Assert.Equal(RunHealth.RankMissing, missing.State); // a missing rank outranks the pending checkpoint it holds up
         var rank = Assert.Single(missing.MissingRanks);
         Assert.Equal((1, rank1LastBeat), (rank.Rank, rank.SinceUtc));
@@ -60,10 +60,10 @@ public sealed class RunHealthMonitorTests
         Assert.Equal(17, missing.Iteration); // the live rank's, not the dead rank's last
 
         _clock.Advance(TimeSpan.FromSeconds(16));
-        var failed = monitor.View(false, false);
+        var failed = ViewOf(monitor, false, false);
         Assert.Equal(RunHealth.Failed, failed.State);
         Assert.Equal([0, 1], failed.MissingRanks.Select(m => m.Rank));
-        Assert.Equal(RunHealth.Finished, monitor.View(finished: true, checkpointing: false).State);
+        Assert.Equal(RunHealth.Finished, ViewOf(monitor, finished: true, checkpointing: false).State);
     }
 
     [Fact]
@@ -74,11 +74,11 @@ public sealed class RunHealthMonitorTests
         monitor.Record(Beat(0, 0, worldSize: 3), 1);
         _clock.Advance(TimeSpan.FromSeconds(10));
         monitor.Record(Beat(0, 1, worldSize: 3), 1);
-        Assert.Equal(RunHealth.Healthy, monitor.View(false, false).State);
+        Assert.Equal(RunHealth.Healthy, ViewOf(monitor, false, false).State);
 
         _clock.Advance(TimeSpan.FromSeconds(6));
         monitor.Record(Beat(0, 2, worldSize: 3), 1);
-        var view = monitor.View(false, false);
+        var view = ViewOf(monitor, false, false);
         Assert.Equal(RunHealth.RankMissing, view.State);
         Assert.Equal([(1, first), (2, first)], view.MissingRanks.Select(m => (m.Rank, m.SinceUtc)));
         Assert.Contains("ranks 1, 2", view.Detail);
@@ -97,11 +97,11 @@ public sealed class RunHealthMonitorTests
         monitor.Record(Beat(0, 7), 1);
         monitor.Record(Beat(1, 7), 1);
 
-        Assert.Equal(RunHealth.Stalled, monitor.View(false, false).State);
-        Assert.Equal(RunHealth.Checkpointing, monitor.View(false, checkpointing: true).State);
+        Assert.Equal(RunHealth.Stalled, ViewOf(monitor, false, false).State);
+        Assert.Equal(RunHealth.Checkpointing, ViewOf(monitor, false, checkpointing: true).State);
         monitor.Record(Beat(0, 8), 1);
         monitor.Record(Beat(1, 8), 1);
-        Assert.Equal(RunHealth.Healthy, monitor.View(false, false).State);
+        Assert.Equal(RunHealth.Healthy, ViewOf(monitor, false, false).State);
     }
 
     [Fact]
@@ -109,12 +109,12 @@ public sealed class RunHealthMonitorTests
     {
         var monitor = Monitor(epoch: 2);
         monitor.Record(Beat(0, 50, epoch: 1), currentEpoch: 2);
-        Assert.Equal(RunHealth.Waiting, monitor.View(false, false).State);
+        Assert.Equal(RunHealth.Waiting, ViewOf(monitor, false, false).State);
 
         monitor.Record(Beat(0, 5, epoch: 2), 2);
         monitor.Record(Beat(1, 5, epoch: 2), 2);
         monitor.NewAttempt(3);
-        Assert.Equal(RunHealth.Waiting, monitor.View(false, false).State);
+        Assert.Equal(RunHealth.Waiting, ViewOf(monitor, false, false).State);
         Assert.NotEmpty(monitor.Progress); // the series spans attempts: a resume shows as a dip in iteration
     }
 
@@ -123,7 +123,7 @@ public sealed class RunHealthMonitorTests
     {
         var monitor = Monitor();
         monitor.Record(new RankHeartbeat(0, 1, 1, 3, double.PositiveInfinity, double.NaN), 1);
-        var view = monitor.View(false, false);
+        var view = ViewOf(monitor, false, false);
         Assert.Null(view.Loss);
         Assert.Null(view.StepSeconds);
         Assert.Equal(RunHealth.Healthy, view.State); // the beat still proves the rank alive
@@ -148,11 +148,18 @@ public sealed class RunHealthMonitorTests
                 if (rank < worldSize) monitor.Record(new RankHeartbeat(rank, worldSize, 1, iteration, iteration * 0.001, 0.1), 1);
             }
             var points = monitor.Progress;
-            var view = monitor.View(false, false);
+            var view = ViewOf(monitor, false, false);
             return points.Count <= RunHealthMonitor.ProgressCapacity
                 && points.Zip(points.Skip(1)).All(pair => pair.Second.AtUtc - pair.First.AtUtc >= TimeSpan.FromSeconds(1))
                 && view.MissingRanks.All(m => m.Rank < view.WorldSize);
         }, iter: 200);
+    }
+
+    /// <summary>The health the monitor gives once the grain told it these checkpoint facts.</summary>
+    private static RunHealthView ViewOf(RunHealthMonitor monitor, bool finished, bool checkpointing)
+    {
+        monitor.Observe(finished, checkpointing);
+        return monitor.View();
     }
 
     private sealed class ManualClock(DateTimeOffset start) : TimeProvider

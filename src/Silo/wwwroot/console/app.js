@@ -1,7 +1,7 @@
 // The operator console: routes (/, /tenants/{tenant}, /runs/{tenant}/{run}) kept in the address bar, a sign-in with a tenant
 // token, and a refresh of the open view every two seconds.
 import { adoptTokenFromUrl, token, setToken, tokenTenant } from "./api.js";
-import { $ } from "./dom.js";
+import { $, showOnly } from "./dom.js";
 import { showTenants, showTenant, PageSize } from "./tenants.js";
 import { showRun, requestCheckpoint } from "./run.js";
 
@@ -62,7 +62,7 @@ async function refresh() {
   } catch (error) {
     showError(error);
     $("live").classList.add("stale");
-    for (const id of ["tenants-view", "tenant-view", "run-view"]) if (error.status === 403 || error.status === 404) $(id).hidden = true;
+    if (error.status === 403 || error.status === 404) showOnly(null); // nothing of what the caller may not, or no longer can, see
   } finally {
     refreshing = false;
     if (again) { again = false; refresh(); }

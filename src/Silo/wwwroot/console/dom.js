@@ -39,6 +39,7 @@ export function usage(used, limit, text) {
   return wrapper;
 }
 
+// Shows one view and hides the others; null hides them all.
 export function showOnly(sectionId) {
   for (const id of ["tenants-view", "tenant-view", "run-view"]) $(id).hidden = id !== sectionId;
 }

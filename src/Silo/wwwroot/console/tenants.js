@@ -5,6 +5,11 @@ import { bytes, ago, age, secondsSince, stateLabel } from "./format.js";
 
 export const PageSize = 50;
 
+// Retained bytes against the tenant's limit (null: unlimited), as a bar and in words.
+function retained(bytesUsed, limit) {
+  return usage(bytesUsed, limit, `${bytes(bytesUsed)} of ${limit === null ? "unlimited" : bytes(limit)}`);
+}
+
 export async function showTenants() {
   const answer = await call("GET", "/tenants");
   const body = $("tenants").tBodies[0];
@@ -14,7 +19,7 @@ export async function showTenants() {
     row.dataset.tenant = t.tenant;
     cell(row, link(`/tenants/${encodeURIComponent(t.tenant)}`, t.tenant));
     cell(row, t.runs.toLocaleString(), "num");
-    cell(row, usage(t.retained_bytes, t.max_retained_bytes, `${bytes(t.retained_bytes)} of ${t.max_retained_bytes === null ? "unlimited" : bytes(t.max_retained_bytes)}`));
+    cell(row, retained(t.retained_bytes, t.max_retained_bytes));
   }
   showOnly("tenants-view");
 }
@@ -23,8 +28,7 @@ export async function showTenant(tenant, offset) {
   const page = await call("GET", `${path("tenants", tenant, "runs")}?offset=${offset}&limit=${PageSize}`);
   $("tenant-name").textContent = page.tenant;
   $("tenant-runs").textContent = page.max_runs === null ? page.total_runs.toLocaleString() : `${page.total_runs.toLocaleString()} of ${page.max_runs.toLocaleString()}`;
-  $("tenant-retained").replaceChildren(usage(page.retained_bytes, page.max_retained_bytes,
-    `${bytes(page.retained_bytes)} of ${page.max_retained_bytes === null ? "unlimited" : bytes(page.max_retained_bytes)}`));
+  $("tenant-retained").replaceChildren(retained(page.retained_bytes, page.max_retained_bytes));
   const counts = {};
   const body = $("runs").tBodies[0];
   body.replaceChildren();
