@@ -19,9 +19,14 @@ if ! command -v debootstrap >/dev/null 2>&1; then
   say "installing debootstrap"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2
 fi
+if [[ -e "$root" ]]; then say "$root exists but is not a finished peers' chroot (no $stamp): remove it, or give --root another folder"; exit 1; fi
+# Built beside its final place and moved there when it works: an interrupted build never looks like a chroot (a rerun starts it over).
+building="$root.building"
+rm -rf "$building"
 say "building a Debian trixie chroot in $root with python3-torch, python3-safetensors, python3-numpy (debootstrap)"
-mkdir -p "$root"
-debootstrap --variant=minbase --include=python3-torch,python3-safetensors,python3-numpy trixie "$root" http://deb.debian.org/debian >&2
-chroot "$root" /usr/bin/python3 -c "$probe" >&2 || { say "the chroot was built but its python cannot import the peers"; exit 1; }
-touch "$stamp"
+mkdir -p "$building"
+debootstrap --variant=minbase --include=python3-torch,python3-safetensors,python3-numpy trixie "$building" http://deb.debian.org/debian >&2
+chroot "$building" /usr/bin/python3 -c "$probe" >&2 || { say "the chroot was built but its python cannot import the peers"; exit 1; }
+touch "$building/.ckpt-peers-ready"
+mv "$building" "$root"
 say "ready in $root: $(chroot "$root" /usr/bin/python3 -c "$probe")"
