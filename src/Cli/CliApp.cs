@@ -29,6 +29,7 @@ public static class CliApp
         RunCommands.Run(context),
         RunCommands.History(context),
         RunCommands.Token(context),
+        HolderCommand.Build(context),
     ]);
 
     /// <summary>The exit codes and failure format that every tool's root help ends with.</summary>

@@ -178,11 +178,13 @@ public static class RunCommands
         private readonly Option<long?> _maxIter = CliOptions.OptionalInteger("--max-iter", "the last iteration: model_final is saved there", min: 1);
         private readonly Option<long?> _maxToKeep = CliOptions.OptionalInteger("--max-to-keep", "keep only the K newest periodic checkpoints", min: 1);
         private readonly Option<string?> _prefix = CliOptions.Text("--prefix", "checkpoint name prefix (create: model)", "NAME");
+        private readonly Option<long?> _memoryPeriod = CliOptions.OptionalInteger("--memory-period",
+            "take an in-memory checkpoint every M iterations on the ranks' holders (docs/memory-tier.md); 0: no memory tier", min: 0);
 
         public static PolicyOptions AddTo(Command command)
         {
             var options = new PolicyOptions();
-            command.With(options._period, options._maxIter, options._maxToKeep, options._prefix);
+            command.With(options._period, options._maxIter, options._maxToKeep, options._prefix, options._memoryPeriod);
             return options;
         }
 
@@ -190,7 +192,8 @@ public static class RunCommands
             (int?)parse.GetValue(_period) ?? current.Period,
             parse.GetValue(_maxIter) ?? current.MaxIter,
             (int?)parse.GetValue(_maxToKeep) ?? current.MaxToKeep,
-            parse.GetValue(_prefix) ?? current.FilePrefix).Validated();
+            parse.GetValue(_prefix) ?? current.FilePrefix,
+            parse.GetValue(_memoryPeriod) is { } memory ? (memory == 0 ? null : (int)memory) : current.MemoryPeriod).Validated();
     }
 
     /// <summary>Prints a run to the context's stdout as <see cref="Print(TextWriter, bool, RunView, bool)"/> does, with borders when <see cref="CliContext.Tables"/>.</summary>
@@ -212,9 +215,12 @@ public static class RunCommands
             return;
         }
         var now = DateTimeOffset.UtcNow;
-        output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}  attempt {view.Epoch}");
+        output.WriteLine($"run {view.Id}  policy period={view.Policy.Period} max_iter={view.Policy.MaxIter?.ToString(CultureInfo.InvariantCulture) ?? "-"} max_to_keep={view.Policy.MaxToKeep?.ToString(CultureInfo.InvariantCulture) ?? "-"} prefix={view.Policy.FilePrefix}{(view.Policy.MemoryPeriod is { } memoryPeriod ? $" memory_period={memoryPeriod}" : "")}  attempt {view.Epoch}");
         if (view.Health is { } health)
             output.WriteLine($"health: {RunJson.Name(health.State)} ({health.Detail}){(health.Iteration is { } iteration ? $"; iteration {iteration}" : "")}{(health.LastHeartbeatUtc is { } beat ? $"; last heartbeat {Age(now - beat)} ago" : "")}");
+        if (view.MemoryCheckpoint is { } memory)
+            output.WriteLine($"memory tier: {memory.Name} (iteration {memory.Iteration}, attempt {memory.Epoch}){(memory.Unusable ? " UNUSABLE" : "")}, committed {Age(now - memory.CommittedUtc)} ago, {memory.HeldBytes} bytes held: "
+                + string.Join("; ", memory.Ranks.Select(r => $"rank {r.Rank} on {string.Join(", ", r.Holders.Select(h => h.Host))}")));
         var table = new CliTable(new("", 1), new("NAME", 24), new("ITERATION", 10, Right: true), new("BYTES", 14, Right: true), new("RANKS", 5, Right: true), new("COMMITTED (UTC)", 20));
         foreach (var c in view.Catalog)
         {

@@ -97,15 +97,16 @@ internal struct PeriodicPolicySurrogate
     [Id(1)] public long? MaxIter;
     [Id(2)] public int? MaxToKeep;
     [Id(3)] public string FilePrefix;
+    [Id(4)] public int? MemoryPeriod;
 }
 
 [RegisterConverter]
 internal sealed class PeriodicPolicyConverter : IConverter<PeriodicPolicy, PeriodicPolicySurrogate>
 {
-    public PeriodicPolicy ConvertFromSurrogate(in PeriodicPolicySurrogate surrogate) => new(surrogate.Period, surrogate.MaxIter, surrogate.MaxToKeep, surrogate.FilePrefix);
+    public PeriodicPolicy ConvertFromSurrogate(in PeriodicPolicySurrogate surrogate) => new(surrogate.Period, surrogate.MaxIter, surrogate.MaxToKeep, surrogate.FilePrefix, surrogate.MemoryPeriod);
 
     public PeriodicPolicySurrogate ConvertToSurrogate(in PeriodicPolicy value) =>
-        new() { Period = value.Period, MaxIter = value.MaxIter, MaxToKeep = value.MaxToKeep, FilePrefix = value.FilePrefix };
+        new() { Period = value.Period, MaxIter = value.MaxIter, MaxToKeep = value.MaxToKeep, FilePrefix = value.FilePrefix, MemoryPeriod = value.MemoryPeriod };
 }
 
 [RegisterCopier]

@@ -61,4 +61,29 @@ public interface ICheckpointProtocol : IGrainWithStringKey
     /// <see cref="RunRefusedException"/> for a checkpoint the catalog does not hold.
     /// </summary>
     Task<IReadOnlyList<StoreGrant>> GrantCheckpointRead(string name);
+
+    /// <summary>
+    /// Memory tier (docs/memory-tier.md): records where rank <see cref="HolderAnnouncement.Rank"/>'s holder is and answers where that
+    /// rank's snapshots go (its own holder, then its replicas' in a ring that prefers other hosts), or null until every rank of
+    /// the world announced one. Kept in memory; ranks announce again before every snapshot. Another epoch is refused.
+    /// </summary>
+    Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder);
+
+    /// <summary>
+    /// A rank's snapshot is held on its holders. The report that completes the set commits the memory checkpoint: one state
+    /// write recording where every rank's bytes live, and only when it is newer than the one recorded. Reports are held in
+    /// memory (a silo failure loses an incomplete set, which is then never used); with <paramref name="waitForCommit"/> a report
+    /// that does not complete the set waits up to that long for the commit.
+    /// </summary>
+    Task<MemoryCommitAck> ReportMemorySnapshot(MemorySnapshotReport report, TimeSpan waitForCommit = default);
+
+    /// <summary>Where this rank resumes from: the newest committed memory checkpoint when it is newer than the durable tag and usable, else the durable tag.</summary>
+    Task<ResumePlan> PlanResume(ResumeRequest request);
+
+    /// <summary>
+    /// A rank fetched (or failed to fetch) its snapshot of the planned memory checkpoint. The attempt's decision is made once:
+    /// memory when every rank of the world fetched it, durable as soon as one could not (the memory checkpoint is then marked
+    /// unusable and the history says why). Long-polls up to <paramref name="maxWait"/> (capped) for the other ranks.
+    /// </summary>
+    Task<ResumeDecision> AgreeResume(ResumeOutcome outcome, TimeSpan maxWait);
 }

@@ -47,6 +47,7 @@ public static class RunJson
         ["checkpoint_request"] = view.CheckpointRequest?.Reason,
         ["hosted_by"] = view.HostedBy,
         ["health"] = view.Health is { } health ? Of(health) : null,
+        ["memory_checkpoint"] = view.MemoryCheckpoint is { } memory ? Of(memory) : null,
     };
 
     /// <summary>
@@ -129,13 +130,15 @@ public static class RunJson
 
     private static string? Utc(DateTimeOffset? at) => at?.UtcDateTime.ToString("O", CultureInfo.InvariantCulture);
 
-    /// <summary>A periodic policy in fvcore's names: period, max_iter (null: no final checkpoint), max_to_keep (null: keep all), file_prefix.</summary>
+    /// <summary>A periodic policy in fvcore's names: period, max_iter (null: no final checkpoint), max_to_keep (null: keep all), file_prefix;
+    /// and memory_period (null: no memory tier).</summary>
     public static JsonObject Of(PeriodicPolicy policy) => new()
     {
         ["period"] = policy.Period,
         ["max_iter"] = policy.MaxIter,
         ["max_to_keep"] = policy.MaxToKeep,
         ["file_prefix"] = policy.FilePrefix,
+        ["memory_period"] = policy.MemoryPeriod,
     };
 
     /// <summary>
@@ -160,6 +163,25 @@ public static class RunJson
             },
             ["stall_seconds"] = h.StallSeconds is { } stall ? Math.Round(stall, 4) : null,
             ["rank"] = h.Rank,
+            ["detail"] = h.Detail,
+        }).ToArray()),
+    };
+
+    /// <summary>A run's newest memory-tier checkpoint: where each rank's snapshot is held.</summary>
+    public static JsonObject Of(MemoryCheckpointRecord memory) => new()
+    {
+        ["name"] = memory.Name,
+        ["iteration"] = memory.Iteration,
+        ["epoch"] = memory.Epoch,
+        ["world_size"] = memory.WorldSize,
+        ["committed_utc"] = Utc(memory.CommittedUtc),
+        ["held_bytes"] = memory.HeldBytes,
+        ["usable"] = !memory.Unusable,
+        ["ranks"] = new JsonArray(memory.Ranks.Select(r => (JsonNode?)new JsonObject
+        {
+            ["rank"] = r.Rank,
+            ["bytes"] = r.Bytes,
+            ["holders"] = new JsonArray(r.Holders.Select(h => (JsonNode?)new JsonObject { ["endpoint"] = h.Endpoint, ["host"] = h.Host }).ToArray()),
         }).ToArray()),
     };
 }

@@ -13,7 +13,8 @@ public sealed record RunView(
     [property: Id(7)] DateTimeOffset CreatedUtc,
     [property: Id(8)] string HostedBy,
     [property: Id(9)] long HeldBytes = 0,
-    [property: Id(10)] RunHealthView? Health = null)
+    [property: Id(10)] RunHealthView? Health = null,
+    [property: Id(11)] MemoryCheckpointRecord? MemoryCheckpoint = null)
 {
     /// <summary>What the tenant's quota counts: the catalog's written bytes, and shards of evicted checkpoints that incremental ones still reuse (<see cref="HeldBytes"/>).</summary>
     public long RetainedBytes => Catalog.Sum(c => c.Bytes) + HeldBytes;

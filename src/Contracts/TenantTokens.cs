@@ -63,6 +63,19 @@ public static class TenantTokens
         return (tenant, DateTimeOffset.FromUnixTimeSeconds(expiry), null);
     }
 
+    /// <summary>
+    /// The tenant a well-formed token names, without verifying its signature (only the operator's key can): for a party that
+    /// holds its own token and compares others to it, such as a memory-tier holder. Null for a malformed token.
+    /// </summary>
+    public static string? ClaimedTenant(string token)
+    {
+        var signatureDot = token.LastIndexOf('.');
+        var expiryDot = signatureDot > 0 ? token.LastIndexOf('.', signatureDot - 1) : -1;
+        if (!token.StartsWith("v1.", StringComparison.Ordinal) || expiryDot <= 3) return null;
+        var tenant = token[3..expiryDot];
+        return tenant == OperatorTenant || CheckpointName.IsValid(tenant) ? tenant : null;
+    }
+
     /// <summary>Whether a token for <paramref name="grantedTenant"/> opens <paramref name="targetTenant"/>: the same tenant, or the operator's token.</summary>
     public static bool Grants(string grantedTenant, string targetTenant) =>
         grantedTenant == OperatorTenant || grantedTenant == targetTenant;

@@ -21,6 +21,9 @@ public sealed class RunGrainOptions
     /// <summary>The longest a rank's AwaitCommit call is held before it answers "waiting" (below the client's response timeout).</summary>
     public TimeSpan MaxCommitWait { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>How many other agents' holders keep a replica of each rank's memory-tier snapshot (docs/memory-tier.md); 0: only the rank's own holder.</summary>
+    public int MemoryReplicas { get; set; } = 1;
+
     /// <summary>
     /// How long a run waits before telling its tenant a change in its retained bytes, so the changes of many
     /// commits ride on one report. The tenant's view of a run lags by this much; quotas do not depend on it

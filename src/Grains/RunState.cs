@@ -37,4 +37,8 @@ public sealed class RunState
     [Id(10)] public List<HistoryEntry> LegacyHistory { get; set; } = [];
     /// <summary>Keys ("name/attempt") of entries that left the catalog while the archive still lists them (<see cref="RunCatalog"/>).</summary>
     [Id(11)] public List<string> ArchiveGone { get; set; } = [];
+    /// <summary>The newest committed memory-tier checkpoint (docs/memory-tier.md), null when there is none; its commit writes only this.</summary>
+    [Id(12)] public MemoryCheckpointRecord? Memory { get; set; }
+    /// <summary>The current attempt's resume decision once made, so every rank gets the same one across a silo failure.</summary>
+    [Id(13)] public ResumeDecisionRecord? Resume { get; set; }
 }

@@ -38,6 +38,7 @@ internal sealed class TrainingRunGrain(
     private TenantReporter _tenantReports = null!;
     private StoreGrants _grants = null!;
     private RunHealthMonitor _health = null!;
+    private MemoryTier _memory = null!;
     private IDisposable? _tracking;
     private Task? _sealing;
     /// <summary>A state write failed: memory may be ahead of what is durable until the grain deactivates, so no change may build on it.</summary>
@@ -59,6 +60,7 @@ internal sealed class TrainingRunGrain(
         _tenantReports = new TenantReporter(this, _accounting, () => Tenant, _id.Run, () => _retention.RetainedBytes, Options.TenantReportDelay, logger);
         _grants = new StoreGrants(_id, state, _catalog, stores.Store, _commits.AttemptFor, Options, time, this);
         _health = new RunHealthMonitor(time, Options);
+        _memory = new MemoryTier(_id, state, _catalog, _history, this, Options, time, logger);
         _catalog.Restore();
         _health.NewAttempt(State.Epoch);
         _tracking = metrics.TrackRun(_id, _health.View);
@@ -118,6 +120,7 @@ internal sealed class TrainingRunGrain(
         EnsureCreated();
         State.Epoch++;
         _commits.AbortStale();
+        _memory.NewAttempt();
         await WriteOrReloadAsync();
         _health.NewAttempt(State.Epoch);
         await _janitor.CleanUpForNewAttemptAsync();
@@ -130,6 +133,14 @@ internal sealed class TrainingRunGrain(
     public Task<ShardAck> ReportShard(ShardReport report, TimeSpan waitForCommit = default) => _commits.ReportAsync(report, waitForCommit);
 
     public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => _commits.AwaitAsync(request);
+
+    public Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder) => Task.FromResult(_memory.Place(holder));
+
+    public Task<MemoryCommitAck> ReportMemorySnapshot(MemorySnapshotReport report, TimeSpan waitForCommit = default) => _memory.ReportAsync(report, waitForCommit);
+
+    public Task<ResumePlan> PlanResume(ResumeRequest request) => Task.FromResult(_memory.Plan(request));
+
+    public Task<ResumeDecision> AgreeResume(ResumeOutcome outcome, TimeSpan maxWait) => _memory.AgreeAsync(outcome, maxWait);
 
     public Task<IReadOnlyList<HistoryEntry>> GetHistory() => Read<IReadOnlyList<HistoryEntry>>(() => _history.Entries.ToList());
 
@@ -308,7 +319,7 @@ internal sealed class TrainingRunGrain(
     }
 
     private RunView View() => new(_id, State.Policy, State.Epoch, State.LastCheckpoint, _catalog.Entries.ToList(),
-        State.Pending.Values.Select(PendingViewOf).ToList(), State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView());
+        State.Pending.Values.Select(PendingViewOf).ToList(), State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView(), State.Memory);
 
     private PendingView PendingViewOf(PendingCheckpoint pending)
     {

@@ -18,9 +18,10 @@ public static class RunApi
         [property: JsonPropertyName("period")] int Period,
         [property: JsonPropertyName("max_iter")] long? MaxIter = null,
         [property: JsonPropertyName("max_to_keep")] int? MaxToKeep = null,
-        [property: JsonPropertyName("file_prefix")] string? FilePrefix = null)
+        [property: JsonPropertyName("file_prefix")] string? FilePrefix = null,
+        [property: JsonPropertyName("memory_period")] int? MemoryPeriod = null)
     {
-        public PeriodicPolicy ToPolicy() => new PeriodicPolicy(Period, MaxIter, MaxToKeep, FilePrefix ?? "model").Validated();
+        public PeriodicPolicy ToPolicy() => new PeriodicPolicy(Period, MaxIter, MaxToKeep, FilePrefix ?? "model", MemoryPeriod).Validated();
     }
 
     public sealed record ReasonBody([property: JsonPropertyName("reason")] string? Reason = null);

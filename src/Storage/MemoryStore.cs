@@ -32,6 +32,19 @@ public sealed class MemoryStore : ICheckpointStore
         lock (_gate) _objects[key] = new StoredObject(bytes, DateTimeOffset.UtcNow);
     }
 
+    /// <summary>
+    /// Publishes <paramref name="bytes"/> as object <paramref name="key"/> without copying them (a transfer that already holds
+    /// the whole object); the caller must not change them afterwards.
+    /// </summary>
+    public void Adopt(string key, byte[] bytes)
+    {
+        StoreKey.Validate(key);
+        lock (_gate) _objects[key] = new StoredObject(bytes, DateTimeOffset.UtcNow);
+    }
+
+    /// <summary>The bytes of object <paramref name="key"/>, without a copy; <see cref="StoreObjectNotFoundException"/> when absent.</summary>
+    public ReadOnlyMemory<byte> Bytes(string key) => Get(key).Bytes;
+
     /// <inheritdoc/>
     public Task<Stream> OpenReadAsync(string key, CancellationToken cancellationToken = default) =>
         Task.FromResult<Stream>(new MemoryStream(Get(key).Bytes, writable: false));

@@ -56,21 +56,43 @@ public sealed class WireFormatTests
 
     private static string Golden(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", name)).Trim();
 
+    /// <remarks>run-state.b64 is what builds before the memory tier wrote (its policy had no memory period); this build writes
+    /// run-state-2.b64, and reads both (<see cref="A_run_state_written_by_an_earlier_build_reads_back_whole"/>).</remarks>
     [Theory]
-    [InlineData("run-state.b64")]
+    [InlineData("run-state-2.b64")]
     [InlineData("shard-report.b64")]
     public void Serializing_the_sample_gives_the_bytes_earlier_builds_wrote(string golden)
     {
         var serializer = NewSerializer();
-        var bytes = golden == "run-state.b64" ? serializer.SerializeToArray(SampleState()) : serializer.SerializeToArray(SampleReport());
+        var bytes = golden == "run-state-2.b64" ? serializer.SerializeToArray(SampleState()) : serializer.SerializeToArray(SampleReport());
         if (Environment.GetEnvironmentVariable("CKPT_WRITE_GOLDEN") is { } folder) File.WriteAllText(Path.Combine(folder, golden), Convert.ToBase64String(bytes));
         Assert.Equal(Golden(golden), Convert.ToBase64String(bytes));
     }
 
     [Fact]
-    public void A_run_state_written_by_an_earlier_build_reads_back_whole()
+    public void A_memory_period_a_memory_checkpoint_and_a_resume_decision_survive_the_state_round_trip()
     {
-        var state = NewSerializer().Deserialize<RunState>(Convert.FromBase64String(Golden("run-state.b64")))!;
+        var serializer = NewSerializer();
+        var state = SampleState();
+        state.Policy = state.Policy with { MemoryPeriod = 10 };
+        state.Memory = new MemoryCheckpointRecord("memory_0000019", 19, 4, 2, At, [new RankHolders(0, 64, [new HolderRef("http://127.0.0.1:7400", "a")]),
+            new RankHolders(1, 64, [new HolderRef("http://127.0.0.1:7401", "b"), new HolderRef("http://127.0.0.1:7400", "a")])], Unusable: true);
+        state.Resume = new ResumeDecisionRecord(4, new ResumeDecision(true, false, "memory_0000019", "rank 1 could not fetch it"));
+
+        var read = serializer.Deserialize<RunState>(serializer.SerializeToArray(state))!;
+
+        Assert.Equal(10, read.Policy.MemoryPeriod);
+        Assert.Equal(state.Memory with { Ranks = [] }, read.Memory! with { Ranks = [] });
+        Assert.Equal(state.Memory.Ranks.Select(r => (r.Rank, r.Bytes, string.Join(",", r.Holders))), read.Memory!.Ranks.Select(r => (r.Rank, r.Bytes, string.Join(",", r.Holders))));
+        Assert.Equal(state.Resume, read.Resume);
+    }
+
+    [Theory]
+    [InlineData("run-state.b64")]
+    [InlineData("run-state-2.b64")]
+    public void A_run_state_written_by_an_earlier_build_reads_back_whole(string golden)
+    {
+        var state = NewSerializer().Deserialize<RunState>(Convert.FromBase64String(Golden(golden)))!;
         var sample = SampleState();
         Assert.Equal(sample.Policy, state.Policy);
         Assert.Equal(sample.Catalog[0] with { Reuses = null }, state.Catalog[0] with { Reuses = null });

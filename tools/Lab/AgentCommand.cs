@@ -36,17 +36,20 @@ public static class AgentCommand
         var heartbeat = CliOptions.Integer("--heartbeat-ms", "milliseconds between this rank's heartbeats to its run grain", 5000, min: 10);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
         var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
+        var holder = CliOptions.Text("--holder", "this host's memory-tier holder (`ckpt holder`), http://address:port: take the policy's memory checkpoints and resume from them", "URL");
+        var holderHost = CliOptions.Text("--holder-host", "the host the holder runs on, for placement (default: this machine's name)", "NAME");
         var outageBudget = CliOptions.OptionalInteger("--outage-budget",
             $"seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails; default: env {OutageBudgetVariable} (a duration, e.g. 00:05:00), else {RankCommitter.DefaultOutageBudget.TotalSeconds:0}",
             min: 0);
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt-lab job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder, holderHost);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(parse.GetValue(run)!, (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
             (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)),
             TimeSpan.FromMilliseconds(parse.GetValue(heartbeat)), parse.GetValue(incremental),
-            parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment()),
+            parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment(),
+            parse.GetValue(holder) is { } url ? new HolderRef(url, parse.GetValue(holderHost) ?? Environment.MachineName) : null),
             cluster.Read(parse), store.Read(parse), context));
         return command;
     }
@@ -63,11 +66,11 @@ public static class AgentCommand
     }
 
     private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, TimeSpan Heartbeat,
-        bool Incremental, bool Sharded, TimeSpan OutageBudget);
+        bool Incremental, bool Sharded, TimeSpan OutageBudget, HolderRef? Holder);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore? store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");
         // The agent's checkpoint metrics and spans go to an OpenTelemetry collector when one is configured the standard way.
         var otlp = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 };
@@ -83,17 +86,21 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
         var loaded = new Formats.LoadStatistics();
-        await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded, heartbeat);
+        var memoryTier = holder is null ? null : new MemoryTierOptions(holder, options.TenantToken);
+        await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded, heartbeat,
+            memoryTier);
         agent.Backend.Committer.Incremental = incremental;
         agent.Backend.Committer.OutageBudget = outageBudget;
         agent.Checkpointer.Saved += name => Emit(context, "saved", rank, new JsonObject { ["name"] = name });
+        if (agent.MemoryTier is { } tier) tier.Committed += name => Emit(context, "memory_committed", rank, new JsonObject { ["name"] = name, ["bytes"] = tier.LastSnapshotBytes });
 
-        var resumedFrom = await agent.Checkpointer.HasCheckpointAsync() ? await agent.Backend.GetLastAsync(CancellationToken.None) : null;
-        var extra = await agent.Checkpointer.ResumeOrLoadAsync("", resume: true);
-        var start = extra.TryGetValue("iteration", out var it) && it is long last ? last + 1 : 0;
+        var resuming = System.Diagnostics.Stopwatch.StartNew();
+        var resumed = await agent.ResumeAsync();
+        var start = resumed.StartIteration;
         Emit(context, "start", rank, new JsonObject
         {
-            ["resumed_from"] = resumedFrom, ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch,
+            ["resumed_from"] = resumed.Name, ["tier"] = resumed.Tier, ["reason"] = resumed.Reason, ["resume_seconds"] = resuming.Elapsed.TotalSeconds,
+            ["start_iter"] = start, ["iters"] = iterations, ["epoch"] = epoch,
             ["bytes_read"] = sharded ? loaded.BytesRead : null, ["bytes_needed"] = sharded ? loaded.BytesNeeded : null,
         });
 

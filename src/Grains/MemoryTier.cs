@@ -1,0 +1,189 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Contracts;
+using Microsoft.Extensions.Logging;
+
+namespace Checkpointing.Grains;
+
+/// <summary>
+/// The run's memory tier as its grain applies it (docs/memory-tier.md): where each rank's snapshots go (its own holder,
+/// then replicas on other hosts, in a ring), the memory commit (every rank's snapshot held on every holder it was placed
+/// on, then one state write recording where the bytes live), and the attempt's resume decision (memory only when every
+/// rank fetched and verified its snapshot; otherwise the durable tier, with the reason in the history). Announcements,
+/// reports and agreements are kept in memory: a silo failure loses an incomplete set, which is then never used.
+/// </summary>
+internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, RunCatalog catalog, RunHistoryLog history, IRunShell shell,
+    RunGrainOptions options, TimeProvider time, ILogger logger)
+{
+    private readonly Dictionary<int, HolderRef> _holders = [];
+    private readonly Dictionary<long, MemoryCollector> _collecting = [];
+    private readonly HashSet<int> _fetched = [];
+    private TaskCompletionSource<ResumeDecision> _decided = NewDecision();
+    private RunState State => state.State;
+
+    /// <summary>A new attempt started: announcements and incomplete checkpoints of the old one can never complete now.</summary>
+    public void NewAttempt()
+    {
+        _holders.Clear();
+        foreach (var collector in _collecting.Values) collector.Outcome.TrySetResult(false);
+        _collecting.Clear();
+        _fetched.Clear();
+        _decided.TrySetResult(new ResumeDecision(false, false, "", "a new attempt started"));
+        _decided = NewDecision();
+    }
+
+    public MemoryPlacement? Place(HolderAnnouncement announcement)
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(announcement.Epoch);
+        CheckRank(announcement.Rank, announcement.WorldSize);
+        if (!Uri.TryCreate(announcement.Holder.Endpoint, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
+            throw new RunRefusedException($"Holder endpoint '{announcement.Holder.Endpoint}' of rank {announcement.Rank} is not an http(s) URL.");
+        _holders[announcement.Rank] = announcement.Holder;
+        if (Enumerable.Range(0, announcement.WorldSize).Any(rank => !_holders.ContainsKey(rank))) return null;
+        return new MemoryPlacement(Ring(announcement.Rank, announcement.WorldSize));
+    }
+
+    /// <summary>The rank's own holder, then up to <see cref="RunGrainOptions.MemoryReplicas"/> others: the next ranks' on other hosts first, each endpoint once.</summary>
+    private List<HolderRef> Ring(int rank, int worldSize)
+    {
+        var own = _holders[rank];
+        var next = Enumerable.Range(1, worldSize - 1).Select(offset => _holders[(rank + offset) % worldSize]).Where(h => h.Endpoint != own.Endpoint).DistinctBy(h => h.Endpoint).ToList();
+        var replicas = next.Where(h => h.Host != own.Host).Concat(next.Where(h => h.Host == own.Host)).Take(options.MemoryReplicas);
+        return [own, .. replicas];
+    }
+
+    public async Task<MemoryCommitAck> ReportAsync(MemorySnapshotReport report, TimeSpan waitForCommit)
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(report.Epoch);
+        CheckRank(report.Rank, report.WorldSize);
+        if (report.Name != PeriodicPolicy.MemoryName(report.Iteration))
+            throw new RunRefusedException($"Memory checkpoint '{report.Name}' is not named {PeriodicPolicy.MemoryName(report.Iteration)} after its iteration.");
+        if (report.Holders.Count == 0 || report.Bytes < 0) throw new RunRefusedException($"Memory snapshot report of rank {report.Rank} names no holder or a negative size.");
+        if (State.Memory is { } committed && committed.Epoch == report.Epoch && committed.Iteration >= report.Iteration)
+            return Ack(committed.Iteration == report.Iteration, 0); // a retry after the commit, or one a newer checkpoint superseded
+        if (!_collecting.TryGetValue(report.Iteration, out var collector))
+        {
+            collector = new MemoryCollector(report.Epoch, report.Iteration, report.WorldSize);
+            _collecting[report.Iteration] = collector;
+        }
+        if (collector.WorldSize != report.WorldSize)
+            throw new RunRefusedException($"Memory checkpoint {report.Name} is being taken by {collector.WorldSize} ranks; rank {report.Rank} reports a world of {report.WorldSize}.");
+        collector.Add(report);
+        if (collector.Missing == 0) return Ack(await shell.Exclusive(() => CommitAsync(collector)), 0);
+        try
+        {
+            return Ack(await collector.Outcome.Task.WaitAsync(Capped(waitForCommit), time), 0);
+        }
+        catch (TimeoutException)
+        {
+            return Ack(false, collector.Missing);
+        }
+    }
+
+    private MemoryCommitAck Ack(bool committed, int missing) =>
+        new(committed, missing, State.Memory is { } memory && memory.Epoch == State.Epoch ? memory.Iteration : null);
+
+    /// <summary>Every rank's snapshot is held: one state write records where, unless a newer memory checkpoint of this attempt is recorded already.</summary>
+    private async Task<bool> CommitAsync(MemoryCollector collector)
+    {
+        if (collector.Outcome.Task.IsCompleted) return await collector.Outcome.Task;
+        _collecting.Remove(collector.Iteration);
+        if (collector.Epoch != State.Epoch || (State.Memory is { } current && current.Epoch == collector.Epoch && current.Iteration >= collector.Iteration))
+        {
+            collector.Outcome.TrySetResult(false);
+            return false;
+        }
+        State.Memory = new MemoryCheckpointRecord(PeriodicPolicy.MemoryName(collector.Iteration), collector.Iteration, collector.Epoch, collector.WorldSize,
+            time.GetUtcNow(), collector.Ranks());
+        try
+        {
+            await shell.WriteOrReloadAsync();
+        }
+        catch
+        {
+            collector.Outcome.TrySetResult(false);
+            throw;
+        }
+        // Older incomplete sets of this attempt can never be the newest now.
+        foreach (var older in _collecting.Values.Where(c => c.Iteration < collector.Iteration).ToList())
+        {
+            older.Outcome.TrySetResult(false);
+            _collecting.Remove(older.Iteration);
+        }
+        collector.Outcome.TrySetResult(true);
+        return true;
+    }
+
+    public ResumePlan Plan(ResumeRequest request)
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(request.Epoch);
+        CheckRank(request.Rank, request.WorldSize);
+        var durable = State.LastCheckpoint;
+        if (State.Resume is { } decided && decided.Epoch == request.Epoch && !decided.Decision.UseMemory)
+            return new ResumePlan(null, durable, decided.Decision.Reason);
+        if (State.Memory is not { } memory) return new ResumePlan(null, durable, "the run has no memory checkpoint");
+        if (memory.Unusable) return new ResumePlan(null, durable, $"{memory.Name} is unusable: a resume found a rank's snapshot on none of its holders");
+        var durableIteration = durable is null ? null : catalog.Find(durable)?.Iteration;
+        if (durableIteration >= memory.Iteration) return new ResumePlan(null, durable, $"{durable} is as new as {memory.Name}");
+        if (memory.WorldSize != request.WorldSize)
+            return new ResumePlan(null, durable, $"{memory.Name} was taken by {memory.WorldSize} ranks and this attempt has {request.WorldSize}: the memory tier does not reshard");
+        var holders = memory.Ranks.First(r => r.Rank == request.Rank).Holders;
+        var sources = holders.Where(h => h.Host == request.Host).Concat(holders.Where(h => h.Host != request.Host)).ToList();
+        return new ResumePlan(new MemoryResumeSource(memory.Name, memory.Iteration, memory.Epoch, sources), durable,
+            $"{memory.Name} (iteration {memory.Iteration}) is newer than {(durable is null ? "any durable checkpoint" : durable)}");
+    }
+
+    public async Task<ResumeDecision> AgreeAsync(ResumeOutcome outcome, TimeSpan maxWait)
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(outcome.Epoch);
+        CheckRank(outcome.Rank, outcome.WorldSize);
+        if (State.Resume is { } made && made.Epoch == outcome.Epoch) return made.Decision;
+        if (State.Memory is not { } memory || memory.Name != outcome.Name || memory.Unusable || memory.WorldSize != outcome.WorldSize)
+            return await DecideAsync(outcome.Epoch, new ResumeDecision(true, false, outcome.Name, $"{outcome.Name} is no longer the run's usable memory checkpoint"));
+        if (!outcome.Fetched)
+        {
+            return await DecideAsync(outcome.Epoch, new ResumeDecision(true, false, outcome.Name,
+                $"rank {outcome.Rank} could not fetch its snapshot of {outcome.Name}: {outcome.Problem ?? "no reason given"}"));
+        }
+        _fetched.Add(outcome.Rank);
+        if (_fetched.Count == memory.WorldSize)
+            return await DecideAsync(outcome.Epoch, new ResumeDecision(true, true, memory.Name, $"every rank fetched and verified its snapshot of {memory.Name}"));
+        try
+        {
+            return await _decided.Task.WaitAsync(Capped(maxWait), time);
+        }
+        catch (TimeoutException)
+        {
+            return new ResumeDecision(false, false, memory.Name, $"waiting for {memory.WorldSize - _fetched.Count} more ranks to fetch their snapshots");
+        }
+    }
+
+    /// <summary>Makes the attempt's decision durable (once); a fallback also marks the memory checkpoint unusable and goes into the history.</summary>
+    private Task<ResumeDecision> DecideAsync(long epoch, ResumeDecision decision) => shell.Exclusive(async () =>
+    {
+        if (State.Resume is { } made && made.Epoch == epoch) return made.Decision;
+        shell.CheckEpoch(epoch);
+        State.Resume = new ResumeDecisionRecord(epoch, decision);
+        if (!decision.UseMemory && State.Memory is { } memory && memory.Name == decision.Name) State.Memory = memory with { Unusable = true };
+        await shell.WriteOrReloadAsync();
+        if (!decision.UseMemory)
+        {
+            history.Add(new HistoryEntry(HistoryEntry.Fallback, decision.Name, time.GetUtcNow(), 0, 0, epoch, Detail: decision.Reason), time.GetUtcNow());
+            logger.LogWarning("Run {Run} attempt {Epoch} resumes from the durable tier: {Reason}", run, epoch, decision.Reason);
+        }
+        _decided.TrySetResult(decision);
+        return decision;
+    });
+
+    private TimeSpan Capped(TimeSpan wait) => wait < options.MaxCommitWait ? wait : options.MaxCommitWait;
+
+    private static void CheckRank(int rank, int worldSize)
+    {
+        if (worldSize < 1 || rank < 0 || rank >= worldSize) throw new RunRefusedException($"Rank {rank} is not in a world of {worldSize}.");
+    }
+
+    private static TaskCompletionSource<ResumeDecision> NewDecision() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+}

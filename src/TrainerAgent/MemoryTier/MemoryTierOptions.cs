@@ -1,0 +1,11 @@
+using Checkpointing.Contracts;
+
+namespace Checkpointing.TrainerAgent;
+
+/// <summary>
+/// A rank's part in its run's memory tier (docs/memory-tier.md): the holder on its host that keeps its snapshots across a
+/// restart of the training process, and the job's tenant token, which authenticates every call to any holder.
+/// </summary>
+/// <param name="Holder">This host's holder (<c>ckpt holder</c>, or a <see cref="HolderServer"/> the process runs itself).</param>
+/// <param name="TenantToken">The job's tenant token, as the holders were started with.</param>
+public sealed record MemoryTierOptions(HolderRef Holder, string TenantToken);

@@ -1,0 +1,152 @@
+using Checkpointing.Abstractions;
+using Checkpointing.Contracts;
+using Checkpointing.TestSupport;
+using Checkpointing.TrainerAgent;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace Checkpointing.Integration.Tests;
+
+/// <summary>
+/// The memory tier end to end in one process (docs/memory-tier.md): a real two-silo cluster, real holders over HTTP on
+/// loopback, real TorchSharp models. Ranks step, memory checkpoints commit through the run grain, then the job "restarts"
+/// with a new attempt and fresh models, and resumes from the newest complete tier.
+/// </summary>
+[Collection(nameof(Cluster))]
+public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
+{
+    private const string Tenant = "it";
+    private readonly List<HolderServer> _holders = [];
+    /// <summary>The job's one token: holders accept exactly the token they were started with.</summary>
+    private readonly string _token = TestTenancy.Token(Tenant);
+
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
+    {
+        foreach (var holder in _holders) await holder.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_restart_resumes_every_rank_from_the_newest_memory_checkpoint_bit_for_bit_and_a_replaced_host_fetches_from_its_buddy()
+    {
+        TestTenancy.ActAs(Tenant);
+        var (run, grain) = await CreateAsync("memory-resume", new PeriodicPolicy(100, MaxIter: 60, MemoryPeriod: 10));
+        var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
+        var epoch = await grain.StartAttempt();
+        var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 5);
+        Sequential? atNineteen = null;
+        for (long iteration = 0; iteration < 25; iteration++)
+        {
+            Train(models, iteration);
+            if (iteration == 19) atNineteen = Copy(models[0]);
+            var step = iteration;
+            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
+            if (iteration == 19) await WaitForMemoryCheckpointAsync(grain, "memory_0000019");
+        }
+        var committed = (await grain.Get()).MemoryCheckpoint!;
+        Assert.Equal(2, committed.WorldSize);
+        // Each rank on its own holder first, then its buddy's on the other host.
+        Assert.Equal(["host-0", "host-1"], committed.Ranks[0].Holders.Select(h => h.Host));
+        Assert.Equal(["host-1", "host-0"], committed.Ranks[1].Holders.Select(h => h.Host));
+        foreach (var agent in agents) await agent.DisposeAsync();
+
+        // Host 1 is lost with its holder; its rank comes back on a new host whose holder is empty.
+        await hosts[1].DisposeAsync();
+        hosts[1] = await StartHolderAsync("host-1-replaced");
+        var epoch2 = await grain.StartAttempt();
+        var (fresh, resumed) = await JoinAsync(run, epoch2, hosts, seed: 99);
+        var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
+
+        Assert.All(results, r => Assert.Equal((ResumeResult.Memory, "memory_0000019", 20L), (r.Tier, r.Name, r.StartIteration)));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNineteen!), "a rank's weights differ from the snapshot at iteration 19"));
+        var loads = (await grain.GetHistory()).Where(h => h.Kind == HistoryEntry.Load && h.Epoch == epoch2).ToList();
+        Assert.Equal([0, 1], loads.Select(l => l.Rank!.Value).Order());
+        Assert.All(loads, l => Assert.Equal("memory_0000019", l.Name));
+        foreach (var agent in resumed) await agent.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task When_every_holder_of_a_rank_is_gone_the_attempt_falls_back_to_the_durable_tier_and_the_history_says_why()
+    {
+        TestTenancy.ActAs(Tenant);
+        var (run, grain) = await CreateAsync("memory-fallback", new PeriodicPolicy(10, MaxIter: 60, MemoryPeriod: 5));
+        var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
+        var epoch = await grain.StartAttempt();
+        var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 6);
+        Sequential? atNine = null;
+        for (long iteration = 0; iteration < 15; iteration++)
+        {
+            Train(models, iteration);
+            if (iteration == 9) atNine = Copy(models[0]);
+            var step = iteration;
+            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
+        }
+        await WaitForMemoryCheckpointAsync(grain, "memory_0000014");
+        foreach (var agent in agents) await agent.DisposeAsync();
+
+        // Both hosts are lost: rank 1's snapshot and its replica are gone.
+        foreach (var host in hosts) await host.DisposeAsync();
+        hosts = [await StartHolderAsync("host-2"), await StartHolderAsync("host-3")];
+        var epoch2 = await grain.StartAttempt();
+        var (fresh, resumed) = await JoinAsync(run, epoch2, hosts, seed: 77);
+        var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
+
+        Assert.All(results, r => Assert.Equal((ResumeResult.Durable, "model_0000009", 10L), (r.Tier, r.Name, r.StartIteration)));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine!), "a rank's weights differ from model_0000009"));
+        var fallback = Assert.Single(await grain.GetHistory(), h => h.Kind == HistoryEntry.Fallback);
+        Assert.Equal("memory_0000014", fallback.Name);
+        Assert.Contains("could not fetch its snapshot of memory_0000014", fallback.Detail);
+        Assert.True((await grain.Get()).MemoryCheckpoint!.Unusable);
+        foreach (var agent in resumed) await agent.DisposeAsync();
+    }
+
+    private async Task<(RunId Run, ITrainingRunGrain Grain)> CreateAsync(string name, PeriodicPolicy policy)
+    {
+        var run = await ClusterRanks.CreateRunAsync(fixture.Client, $"{name}-{Guid.NewGuid():N}"[..30], policy);
+        return (run, fixture.Client.GetGrain<ITrainingRunGrain>(run.Key));
+    }
+
+    private async Task<HolderServer> StartHolderAsync(string host)
+    {
+        var holder = await HolderServer.StartAsync(new HolderOptions { TenantToken = _token, Host = host });
+        _holders.Add(holder);
+        return holder;
+    }
+
+    private async Task<(Sequential[] Models, RunAgent[] Agents)> JoinAsync(RunId run, long epoch, HolderServer[] hosts, long seed)
+    {
+        var models = hosts.Select(_ => ClusterRanks.Replica(seed)).ToArray();
+        var agents = await Task.WhenAll(hosts.Select((host, rank) => RunAgent.JoinAsync(fixture.Client, run, fixture.Store, rank, hosts.Length, epoch, models[rank], [],
+            memoryTier: new MemoryTierOptions(host.Ref, _token))));
+        return (models, agents);
+    }
+
+    /// <summary>A deterministic step: every rank's replica moves the same way, so the replicas stay equal.</summary>
+    private static void Train(Sequential[] models, long iteration)
+    {
+        using var noGrad = no_grad();
+        foreach (var model in models)
+        {
+            foreach (var parameter in model.parameters()) parameter.add_(0.001 * (iteration + 1));
+        }
+    }
+
+    private static Sequential Copy(Sequential model)
+    {
+        var copy = ClusterRanks.Replica(seed: 0);
+        copy.load_state_dict(model.state_dict());
+        return copy;
+    }
+
+    /// <summary>Memory checkpoints commit in the background, off the step: waits until the run grain records <paramref name="name"/>.</summary>
+    private static async Task WaitForMemoryCheckpointAsync(ITrainingRunGrain grain, string name)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while ((await grain.Get()).MemoryCheckpoint?.Name != name)
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException($"{name} never committed; the run records {(await grain.Get()).MemoryCheckpoint?.Name ?? "none"}");
+            await Task.Delay(50);
+        }
+    }
+}
