@@ -61,7 +61,7 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
             throw new RunRefusedException($"Memory checkpoint '{report.Name}' is not named {PeriodicPolicy.MemoryName(report.Iteration)} after its iteration.");
         if (report.Holders.Count == 0 || report.Bytes < 0) throw new RunRefusedException($"Memory snapshot report of rank {report.Rank} names no holder or a negative size.");
         if (State.Memory is { } committed && committed.Epoch == report.Epoch && committed.Iteration >= report.Iteration)
-            return Ack(committed.Iteration == report.Iteration, 0); // a retry after the commit, or one a newer checkpoint superseded
+            return new MemoryCommitAck(committed.Iteration == report.Iteration, 0); // a retry after the commit, or one a newer checkpoint superseded
         if (!_collecting.TryGetValue(report.Iteration, out var collector))
         {
             collector = new MemoryCollector(report.Epoch, report.Iteration, report.WorldSize);
@@ -70,19 +70,16 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         if (collector.WorldSize != report.WorldSize)
             throw new RunRefusedException($"Memory checkpoint {report.Name} is being taken by {collector.WorldSize} ranks; rank {report.Rank} reports a world of {report.WorldSize}.");
         collector.Add(report);
-        if (collector.Missing == 0) return Ack(await shell.Exclusive(() => CommitAsync(collector)), 0);
+        if (collector.Missing == 0) return new MemoryCommitAck(await shell.Exclusive(() => CommitAsync(collector)), 0);
         try
         {
-            return Ack(await collector.Outcome.Task.WaitAsync(Capped(waitForCommit), time), 0);
+            return new MemoryCommitAck(await collector.Outcome.Task.WaitAsync(Capped(waitForCommit), time), 0);
         }
         catch (TimeoutException)
         {
-            return Ack(false, collector.Missing);
+            return new MemoryCommitAck(false, collector.Missing);
         }
     }
-
-    private MemoryCommitAck Ack(bool committed, int missing) =>
-        new(committed, missing, State.Memory is { } memory && memory.Epoch == State.Epoch ? memory.Iteration : null);
 
     /// <summary>Every rank's snapshot is held: one state write records where, unless a newer memory checkpoint of this attempt is recorded already.</summary>
     private async Task<bool> CommitAsync(MemoryCollector collector)

@@ -24,16 +24,15 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
     private const long ShardBytes = 512L << 20;
     private readonly MemoryStore _fetched = new();
     private string? _fetchedName;
-    /// <summary>This rank's snapshots on holders not freed yet, oldest first: each is freed once a newer one of the attempt committed.</summary>
-    private readonly List<(SnapshotKey Key, IReadOnlyList<HolderRef> Holders)> _held = [];
-    private long _seenCommitted = -1;
+    /// <summary>This rank's snapshot of the newest memory checkpoint it saw committed: freed once a newer one commits.</summary>
+    private (SnapshotKey Key, IReadOnlyList<HolderRef> Holders)? _previous;
 
-    /// <summary>Memory checkpoints of this attempt this rank saw committed, and those it could not take (a holder or the run grain failed).</summary>
+    /// <summary>Memory checkpoints this rank saw committed, and those it could not complete (a holder or the run grain failed, or another rank did not report in time).</summary>
     public int Commits { get; private set; }
     /// <inheritdoc cref="Commits"/>
     public int Drops { get; private set; }
 
-    /// <summary>Raised with the name of each memory checkpoint of this attempt this rank saw committed (every rank's snapshot held).</summary>
+    /// <summary>Raised with the name of each memory checkpoint once committed (every rank's snapshot held).</summary>
     public event Action<string>? Committed;
 
     /// <summary>Bytes this rank's last snapshot held, each copy.</summary>
@@ -80,24 +79,30 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         await Task.WhenAll(placement.Holders.Select(holder => holders.PutAsync(holder, key, objects, cancellationToken))).ConfigureAwait(false);
         LastSnapshotBytes = objects.Sum(o => (long)o.Bytes.Length);
 
-        _held.Add((key, placement.Holders));
 
-        // One report, not waiting for the other ranks: the last rank's report commits it, and this rank learns of it from its next ack.
+        // Waits for the other ranks' reports, so that a rank never has more than this one snapshot beyond the committed one on a
+        // holder (which keeps two per rank): one that cannot commit in time is abandoned and freed, never left to push the
+        // committed one out. The checkpointer's next memory checkpoint waits for this, so training runs at most that far ahead.
         var report = new MemorySnapshotReport(epoch, rank, worldSize, name, iteration, placement.Holders, LastSnapshotBytes);
-        var ack = await Transient.RetryAsync(() => grain.ReportMemorySnapshot(report), Deadline, cancellationToken).ConfigureAwait(false);
-        if (ack.CommittedIteration is { } committed && committed > _seenCommitted)
+        var deadline = DateTimeOffset.UtcNow + options.CommitWait;
+        MemoryCommitAck ack;
+        do
         {
-            // This report committed it, or a slower rank's report committed an earlier one meanwhile.
-            _seenCommitted = committed;
-            Commits++;
-            Committed?.Invoke(PeriodicPolicy.MemoryName(committed));
-            foreach (var superseded in _held.Where(h => h.Key.Iteration < committed).ToList())
-            {
-                await FreeAsync(superseded.Key, superseded.Holders).ConfigureAwait(false);
-                _held.Remove(superseded);
-            }
+            var wait = deadline - DateTimeOffset.UtcNow;
+            ack = await Transient.RetryAsync(() => grain.ReportMemorySnapshot(report, wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
         }
-        if (!ack.Committed) logger.LogDebug("Memory checkpoint {Name} reported; {Missing} ranks still to report", name, ack.RanksMissing);
+        while (!ack.Committed && ack.RanksMissing > 0 && DateTimeOffset.UtcNow < deadline);
+        if (!ack.Committed)
+        {
+            await FreeAsync(key, placement.Holders).ConfigureAwait(false);
+            throw new TimeoutException(ack.RanksMissing > 0
+                ? $"{ack.RanksMissing} ranks did not report within {options.CommitWait}; abandoned and freed"
+                : "a newer memory checkpoint committed first; freed");
+        }
+        Commits++;
+        Committed?.Invoke(name);
+        if (_previous is var (previousKey, previousHolders)) await FreeAsync(previousKey, previousHolders).ConfigureAwait(false);
+        _previous = (key, placement.Holders);
     }
 
     /// <summary>Frees a superseded snapshot on its holders; a holder that cannot be told drops it by its own bound.</summary>
