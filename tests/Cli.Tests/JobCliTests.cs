@@ -101,4 +101,24 @@ public sealed class JobCliTests
         Assert.True((bool)result.Json["weights_equal_to_uninterrupted"]!);
         Assert.Equal("model_0000009", (string)result.Json["resumed_from"]!);
     }
+
+    [Fact]
+    public async Task With_a_memory_tier_a_lost_host_costs_at_most_one_memory_period_and_the_weights_stay_those_of_an_uninterrupted_run()
+    {
+        var result = await CliRunner.Lab.OutOfProcessWithEnvironment(TimeSpan.FromMinutes(5), [],
+            ["job", "--agents", "2", "--iters", "120", "--period", "100", "--memory-period", "10", "--kill-at", "55", "--json"]);
+        Assert.True(result.ExitCode == 0, result.Error);
+        var summary = result.Json;
+        // The kill took rank 1's host and holder; rank 1 came back on a new host and fetched its snapshot from its buddy.
+        Assert.Equal("memory", (string)summary["recovered_from"]!);
+        Assert.Equal("memory_0000049", (string)summary["resumed_from"]!);
+        Assert.Equal(50, (long)summary["start_iter"]!);
+        Assert.Equal(5, (long)summary["lost_iterations"]!);
+        Assert.True((bool)summary["weights_equal_to_uninterrupted"]!);
+        Assert.Contains(summary["history"]!.AsArray(), h => (string)h!["kind"]! == "load" && (string)h["name"]! == "memory_0000049" && (long)h["rank"]! == 1);
+        Assert.Equal("host-1-replaced", (string)summary["holders"]![1]!["host"]!);
+        // Superseded snapshots are freed: each holder keeps at most its own rank's and its buddy's newest two.
+        Assert.All(summary["holders"]!.AsArray(), h => Assert.InRange((long)h!["complete_snapshots"]!, 1, 4));
+        Assert.True((double)summary["recovery_seconds"]! > 0);
+    }
 }

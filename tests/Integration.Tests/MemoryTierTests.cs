@@ -101,6 +101,39 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         foreach (var agent in resumed) await agent.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_holder_lost_before_the_next_memory_checkpoint_leaves_it_uncommitted_and_the_resume_takes_the_newest_complete_one()
+    {
+        TestTenancy.ActAs(Tenant);
+        var (run, grain) = await CreateAsync("memory-holder-lost", new PeriodicPolicy(100, MaxIter: 60, MemoryPeriod: 10));
+        var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
+        var epoch = await grain.StartAttempt();
+        var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 8);
+        Sequential? atNine = null;
+        for (long iteration = 0; iteration < 25; iteration++)
+        {
+            Train(models, iteration);
+            if (iteration == 9) atNine = Copy(models[0]);
+            var step = iteration;
+            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
+            if (iteration == 9) await WaitForMemoryCheckpointAsync(grain, "memory_0000009");
+            // Host 1 goes away before memory_0000019: rank 1 cannot hold its own snapshot, rank 0 cannot place its replica.
+            if (iteration == 12) await hosts[1].DisposeAsync();
+        }
+        foreach (var agent in agents) await agent.DisposeAsync();
+        Assert.Equal("memory_0000009", (await grain.Get()).MemoryCheckpoint!.Name);
+        Assert.All(agents, a => Assert.True(a.MemoryTier!.Drops >= 1, "the memory checkpoint after the loss was not dropped"));
+
+        hosts[1] = await StartHolderAsync("host-1-replaced");
+        var epoch2 = await grain.StartAttempt();
+        var (fresh, resumed) = await JoinAsync(run, epoch2, hosts, seed: 55);
+        var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
+
+        Assert.All(results, r => Assert.Equal((ResumeResult.Memory, "memory_0000009", 10L), (r.Tier, r.Name, r.StartIteration)));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine!), "a rank's weights differ from the snapshot at iteration 9"));
+        foreach (var agent in resumed) await agent.DisposeAsync();
+    }
+
     private async Task<(RunId Run, ITrainingRunGrain Grain)> CreateAsync(string name, PeriodicPolicy policy)
     {
         var run = await ClusterRanks.CreateRunAsync(fixture.Client, $"{name}-{Guid.NewGuid():N}"[..30], policy);
