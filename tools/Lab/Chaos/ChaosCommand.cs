@@ -27,15 +27,16 @@ public static class ChaosCommand
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
+        var memoryPeriod = CliOptions.OptionalInteger("--memory-period", "runs take a memory-tier checkpoint every M iterations on per-host holders (docs/memory-tier.md); adds the holder_kill fault", min: 1);
         var quota = CliOptions.OptionalInteger("--quota-bytes", "the tenant's retained-bytes limit, small enough to bind: commits are refused at times, and the checker reads from storage that the tenant never holds more", min: 1);
         var command = new Command("chaos", "a multi-host cluster in network namespaces under faults (silo kills, partitions, slow links, storage restarts, agent kills), " +
-            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, faults, json, repo, siloDll, quota);
+            "then the invariant checker; needs root; exit 0 only when nothing was lost").With(minutes, runs, ranks, seed, faults, json, repo, siloDll, quota, memoryPeriod);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? RepositoryBuilds.FindRoot();
             var options = new ChaosOptions(parse.GetValue(minutes), (int)parse.GetValue(runs), (int)parse.GetValue(ranks),
                 (int)(parse.GetValue(seed) ?? RandomNumberGenerator.GetInt32(int.MaxValue)), parse.GetValue(faults)!, root,
-                parse.GetValue(siloDll) ?? RepositoryBuilds.Sibling(root, "Silo", "Checkpointing.Silo.dll"), parse.GetValue(quota));
+                parse.GetValue(siloDll) ?? RepositoryBuilds.Sibling(root, "Silo", "Checkpointing.Silo.dll"), parse.GetValue(quota), (int?)parse.GetValue(memoryPeriod));
             return RunAsync(options, parse.GetValue(json), context);
         });
         return command;
@@ -76,6 +77,13 @@ public static class ChaosCommand
                 ["quota_bytes"] = o.QuotaBytes,
                 ["stored_bytes"] = session.StoredBytes,
                 ["quota_violations"] = findings.QuotaViolations,
+                ["memory_period"] = o.MemoryPeriod,
+                ["memory_resumes"] = session.MemoryResumes,
+                ["memory_fallbacks"] = session.MemoryFallbacks,
+                ["incomplete_memory_resumes"] = findings.IncompleteMemoryResumes,
+                ["memory_regressions"] = findings.MemoryRegressions,
+                ["holders"] = session.HolderStats,
+                ["agent_rss_max_mib"] = session.AgentRssMaxMib,
                 ["lost_commits"] = findings.LostCommits,
                 ["tag_regressions"] = findings.TagRegressions,
                 ["double_commits"] = findings.DoubleCommits,
@@ -84,7 +92,7 @@ public static class ChaosCommand
                 ["errors"] = findings.Errors,
                 ["findings"] = new JsonArray(findings.Details.Take(50).Select(d => (JsonNode?)d).ToArray()),
             };
-            var trouble = findings.QuotaViolations + findings.LostCommits + findings.TagRegressions + findings.DoubleCommits + findings.OrphanBlobs + findings.UnresumableRuns + findings.Errors;
+            var trouble = findings.QuotaViolations + findings.IncompleteMemoryResumes + findings.MemoryRegressions + findings.LostCommits + findings.TagRegressions + findings.DoubleCommits + findings.OrphanBlobs + findings.UnresumableRuns + findings.Errors;
             context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
             return trouble == 0 ? 0 : CliFailure.FailureExitCode;
         }
@@ -105,11 +113,14 @@ public static class ChaosCommand
             $"attempts, silo restarts {s["attempts"]}, {s["silo_restarts"]}",
             $"archived catalogs      {s["archived_catalogs"]}",
         };
-        foreach (var k in new[] { "lost_commits", "tag_regressions", "double_commits", "orphan_blobs", "unresumable_runs", "errors" }) lines.Add($"{k,-22} {s[k]}");
+        if (s["memory_period"] is not null) lines.Add($"memory tier            resumes {s["memory_resumes"]}, fallbacks {s["memory_fallbacks"]}, holders {s["holders"]?.ToJsonString()}");
+        foreach (var k in new[] { "lost_commits", "tag_regressions", "double_commits", "orphan_blobs", "unresumable_runs", "incomplete_memory_resumes", "memory_regressions", "errors" }) lines.Add($"{k,-22} {s[k]}");
         lines.AddRange(s["findings"]!.AsArray().Select(f => "  " + (string)f!));
         return string.Join('\n', lines);
     }
 }
 
 /// <param name="QuotaBytes">The tenant's retained-bytes limit; small enough to bind, commits are refused at times and every run keeps at most 3 checkpoints.</param>
-internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, IReadOnlyList<string> Faults, string Repo, string SiloDll, long? QuotaBytes = null);
+/// <param name="MemoryPeriod">The runs' memory period; null: durable checkpoints only (and no holder_kill fault).</param>
+internal sealed record ChaosOptions(double Minutes, int Runs, int Ranks, int Seed, IReadOnlyList<string> Faults, string Repo, string SiloDll, long? QuotaBytes = null,
+    int? MemoryPeriod = null);

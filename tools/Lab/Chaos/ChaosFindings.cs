@@ -5,9 +5,13 @@ public sealed class ChaosFindings
 {
     private readonly Lock _lock = new();
     private readonly List<string> _details = [];
-    private int _lost, _double, _regressions, _errors, _quota;
+    private int _lost, _double, _regressions, _errors, _quota, _incompleteMemory, _memoryRegressions;
 
     public int QuotaViolations => _quota;
+    /// <summary>Resumes from a memory checkpoint that was never seen committed, or ranks of one attempt resuming from different checkpoints.</summary>
+    public int IncompleteMemoryResumes => _incompleteMemory;
+    /// <summary>Resumes older than a memory checkpoint committed before the attempt began, without the grain having found it incomplete.</summary>
+    public int MemoryRegressions => _memoryRegressions;
     public int LostCommits => _lost;
     public int DoubleCommits => _double;
     public int TagRegressions => _regressions;
@@ -25,6 +29,8 @@ public sealed class ChaosFindings
     public void Regression(string what) => Add(ref _regressions, "tag regression: " + what);
     public void Error(string what) => Add(ref _errors, "error: " + what);
     public void OverQuota(string what) => Add(ref _quota, "over quota: " + what);
+    public void IncompleteMemoryResume(string what) => Add(ref _incompleteMemory, "incomplete memory resume: " + what);
+    public void MemoryRegression(string what) => Add(ref _memoryRegressions, "memory regression: " + what);
 
     public void Note(string what)
     {

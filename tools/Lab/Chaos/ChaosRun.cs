@@ -13,6 +13,9 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
 {
     private readonly Lock _lock = new();
     private readonly List<string> _committed = [];
+    private readonly List<(long Epoch, DateTime StartedUtc)> _attempts = [];
+    private readonly List<Resume> _resumes = [];
+    private readonly Dictionary<string, DateTime> _memoryCommitted = new(StringComparer.Ordinal);
     private readonly Dictionary<int, (string? Error, string? Kind)> _lastError = [];
     private ChildProcess[] _ranks = [];
     private Task[] _readers = [];
@@ -32,6 +35,36 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
         get { lock (_lock) return [.. _committed]; }
     }
 
+    /// <summary>How a rank of attempt <paramref name="Epoch"/> resumed: tier, checkpoint, first iteration and the grain's reason.</summary>
+    public sealed record Resume(long Epoch, int Rank, string Tier, string? Name, long StartIteration, string? Reason);
+
+    /// <summary>Every rank's resume, in the order they were reported.</summary>
+    public IReadOnlyList<Resume> Resumes
+    {
+        get { lock (_lock) return [.. _resumes]; }
+    }
+
+    /// <summary>Each attempt and when it was started.</summary>
+    public IReadOnlyList<(long Epoch, DateTime StartedUtc)> AttemptStarts
+    {
+        get { lock (_lock) return [.. _attempts]; }
+    }
+
+    /// <summary>Memory checkpoints known committed (a rank was told, or the run grain showed it), with when that was first seen.</summary>
+    public IReadOnlyDictionary<string, DateTime> MemoryCommitted
+    {
+        get { lock (_lock) return new Dictionary<string, DateTime>(_memoryCommitted, StringComparer.Ordinal); }
+    }
+
+    /// <summary>The run grain shows <paramref name="name"/> as its committed memory checkpoint.</summary>
+    public void SawMemoryCheckpoint(string name)
+    {
+        lock (_lock) _memoryCommitted.TryAdd(name, DateTime.UtcNow);
+    }
+
+    /// <summary>The live ranks' process ids.</summary>
+    public IEnumerable<int> RankPids => _ranks.Where(r => !r.HasExited).Select(r => r.Id);
+
     public bool Running => _ranks.Length > 0 && _ranks.All(r => !r.HasExited);
 
     /// <summary>A new attempt (epoch) on the run grain, and its ranks started.</summary>
@@ -40,6 +73,7 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
         await StopAsync();
         Epoch = await grain.StartAttempt();
         Attempts++;
+        lock (_lock) _attempts.Add((Epoch, DateTime.UtcNow));
         lock (_lock) _lastError.Clear();
         _ranks = Enumerable.Range(0, ranks).Select(rank => startRank(Id, rank, Epoch)).ToArray();
         _readers = _ranks.Select((process, rank) => FollowAsync(process, rank)).ToArray();
@@ -88,6 +122,14 @@ public sealed class ChaosRun(RunId id, int ranks, Func<RunId, int, long, ChildPr
             {
                 case "saved" when rank == 0:
                     lock (_lock) _committed.Add((string)e["name"]!);
+                    break;
+                case "start":
+                    var resume = new Resume((long?)e["epoch"] ?? Epoch, rank, (string?)e["tier"] ?? "?", (string?)e["resumed_from"], (long?)e["start_iter"] ?? 0, (string?)e["reason"]);
+                    lock (_lock) _resumes.Add(resume);
+                    if (rank == 0) log($"run {Id}: attempt {resume.Epoch} resumed from {resume.Tier} {resume.Name ?? "-"} at iteration {resume.StartIteration} ({resume.Reason})");
+                    break;
+                case "memory_committed":
+                    lock (_lock) _memoryCommitted.TryAdd((string)e["name"]!, DateTime.UtcNow);
                     break;
                 case "error":
                     lock (_lock) _lastError[rank] = ((string?)e["error"], (string?)e["kind"]);

@@ -18,7 +18,7 @@ internal sealed class ChaosSession
     private const int MaxToKeep = 3;
     private static readonly TimeSpan Settle = TimeSpan.FromSeconds(120);
 
-    public static readonly string[] FaultKinds = ["silo_kill", "silo_term", "partition", "netem", "azurite_restart", "agent_kill"];
+    public static readonly string[] FaultKinds = ["silo_kill", "silo_term", "partition", "netem", "azurite_restart", "agent_kill", "holder_kill"];
 
     private readonly ChaosOptions _o;
     private readonly NetworkLab _lab;
@@ -32,6 +32,9 @@ internal sealed class ChaosSession
     private readonly List<ChaosRun> _runs = [];
     private readonly ChaosFindings _findings = new();
     private readonly ConcurrentDictionary<string, long> _lastTag = new(StringComparer.Ordinal);
+    private readonly IReadOnlyList<string> _faults;
+    private ChaosHolders? _holders;
+    private long _agentRssMax;
     // Held by a fault while it has a silo down on purpose, so the supervisor does not restart it under the fault.
     private readonly SemaphoreSlim _siloLock = new(1, 1);
 
@@ -40,7 +43,18 @@ internal sealed class ChaosSession
         _o = options;
         (_lab, _cluster, _client, _store, _key, _clusterId, _say) = (lab, cluster, client, store, key, clusterId, say);
         _random = new Random(_o.Seed);
+        // Without a memory tier there is no holder to kill.
+        _faults = _o.MemoryPeriod is null ? _o.Faults.Where(f => f != "holder_kill").ToList() : _o.Faults;
     }
+
+    /// <summary>Attempts whose ranks resumed from a memory checkpoint, and those the grain sent to the durable tier because one was incomplete.</summary>
+    public int MemoryResumes => _runs.Sum(r => r.Resumes.Where(x => x.Tier == "memory").Select(x => x.Epoch).Distinct().Count());
+    /// <inheritdoc cref="MemoryResumes"/>
+    public int MemoryFallbacks => _runs.Sum(r => r.Resumes.Where(x => x.Tier != "memory" && x.Reason?.Contains("could not fetch", StringComparison.Ordinal) == true).Select(x => x.Epoch).Distinct().Count());
+    /// <summary>The holders at the end: bytes and snapshots kept, resident memory first, highest and now; null without a memory tier.</summary>
+    public System.Text.Json.Nodes.JsonArray? HolderStats { get; private set; }
+    /// <summary>The highest resident memory an agent process had, in MiB.</summary>
+    public double AgentRssMaxMib => Math.Round(_agentRssMax / 1048576.0, 1);
 
     public Dictionary<string, int> Faults { get; } = [];
     public int Commits => _runs.Sum(r => r.Committed.Distinct().Count());
@@ -59,6 +73,12 @@ internal sealed class ChaosSession
     public async Task<ChaosFindings> RunAsync()
     {
         var tenantToken = TenantTokens.Issue(_key, Tenant, DateTimeOffset.UtcNow.AddHours(12));
+        await using var holders = _o.MemoryPeriod is null ? null : new ChaosHolders(_lab["agents"], _o.Repo, tenantToken, _say);
+        _holders = holders;
+        if (holders is not null)
+        {
+            for (var rank = 0; rank < _o.Ranks; rank++) await holders.StartAsync(rank);
+        }
         await Retry("set the tenant's limits", () => _client.GetGrain<ITenantGrain>(Tenant).SetLimits(new TenantLimits(MaxRuns: null, MaxRetainedBytes: _o.QuotaBytes ?? 1L << 30)));
         for (var i = 0; i < _o.Runs; i++)
         {
@@ -66,7 +86,9 @@ internal sealed class ChaosSession
             // Under a binding quota every run keeps a few: one that kept all would soon hold the whole quota.
             var keepsAll = i == 0 && _o.QuotaBytes is null;
             var run = new ChaosRun(new RunId(Tenant, $"run{i}"), _o.Ranks, (id, rank, epoch) => StartRank(id, rank, epoch, tenantToken), _say) { MaxToKeep = keepsAll ? null : MaxToKeep };
-            await Retry($"create {run.Id}", () => Grain(run).Create(new PeriodicPolicy(10, MaxIter: 100_000_000, MaxToKeep: run.MaxToKeep)));
+            // With a memory tier, durable checkpoints are rarer, so that resumes from memory happen.
+            await Retry($"create {run.Id}", () => Grain(run).Create(new PeriodicPolicy(_o.MemoryPeriod is null ? 10 : 30, MaxIter: 100_000_000, MaxToKeep: run.MaxToKeep,
+                MemoryPeriod: _o.MemoryPeriod)));
             _runs.Add(run);
         }
         foreach (var run in _runs) await Retry($"start {run.Id}", () => run.StartAttemptAsync(Grain(run)));
@@ -95,13 +117,15 @@ internal sealed class ChaosSession
             foreach (var run in _runs) await run.StopAsync();
         }
         await CheckAsync();
+        if (holders is not null) HolderStats = await holders.StatsAsync();
         return _findings;
     }
 
     private ChildProcess StartRank(RunId id, int rank, long epoch, string token) => ChildProcess.Start("ip",
         [.. _lab["agents"].Launcher.Skip(1), "dotnet", typeof(ChaosSession).Assembly.Location, "agent", "--run", id.Key, "--rank", $"{rank}", "--world-size", $"{_o.Ranks}",
             "--epoch", $"{epoch}", "--width", "16", "--silo", string.Join(',', _cluster.Gateways), "--cluster-id", _clusterId, "--connect-timeout", "60",
-            "--step-delay-ms", "100", "--incremental"],
+            "--step-delay-ms", "100", "--incremental",
+            .. _o.MemoryPeriod is null ? Array.Empty<string>() : ["--holder", ChaosHolders.Of(rank).Endpoint, "--holder-host", ChaosHolders.Of(rank).Host]],
         new Dictionary<string, string> { [ClusterOptions.TokenVariable] = token, [ClusterOptions.StorageVariable] = _cluster.ConnectionString });
 
     private ITrainingRunGrain Grain(ChaosRun run) => _client.GetGrain<ITrainingRunGrain>(run.Id.Key);
@@ -109,7 +133,7 @@ internal sealed class ChaosSession
     /// <summary>One fault, drawn from the seed, applied and healed.</summary>
     private async Task StrikeAsync()
     {
-        var kind = _o.Faults[_random.Next(_o.Faults.Count)];
+        var kind = _faults[_random.Next(_faults.Count)];
         var silo = _random.Next(_cluster.SiloHosts.Count);
         Faults[kind] = Faults.GetValueOrDefault(kind) + 1;
         switch (kind)
@@ -161,6 +185,9 @@ internal sealed class ChaosSession
                 await _cluster.CrashStorageAsync(_lab);
                 await Task.Delay(TimeSpan.FromSeconds(_random.Next(1, 6)));
                 await _cluster.RestartStorageAsync(_lab);
+                break;
+            case "holder_kill":
+                await _holders!.KillAndReplaceAsync(_random.Next(_o.Ranks), TimeSpan.FromSeconds(_random.Next(1, 5)));
                 break;
             case "agent_kill":
             {
@@ -258,6 +285,8 @@ internal sealed class ChaosSession
                     // A regression is a step back from the previous sample: counted once, not at every sample after it.
                     if (_lastTag.TryGetValue(run.Id.Key, out var previous) && iteration < previous) _findings.Regression($"{run.Id} tag went from iteration {previous} back to {iteration}");
                     _lastTag[run.Id.Key] = iteration;
+                    if (_o.MemoryPeriod is not null && (await Grain(run).Get().WaitAsync(TimeSpan.FromSeconds(5), stop)).MemoryCheckpoint is { } memory) run.SawMemoryCheckpoint(memory.Name);
+                    foreach (var pid in run.RankPids) _agentRssMax = Math.Max(_agentRssMax, JobHolders.ResidentBytes(pid) ?? 0);
                 }
                 catch (Exception) when (!stop.IsCancellationRequested)
                 {
@@ -268,6 +297,7 @@ internal sealed class ChaosSession
                     return;
                 }
             }
+            _holders?.SampleMemory();
             try { await Task.Delay(TimeSpan.FromSeconds(1), stop); }
             catch (OperationCanceledException) { return; }
         }
@@ -321,6 +351,7 @@ internal sealed class ChaosSession
         }
         _findings.OrphanBlobs = orphans.Count;
         foreach (var orphan in orphans.Take(20)) _findings.Note($"orphan blob: {orphan}");
+        if (_o.MemoryPeriod is not null) foreach (var run in _runs) CheckMemoryResumes(run);
         _say("loading every retained checkpoint");
         foreach (var run in _runs) await Retry($"check {run.Id}", () => checker.CheckCatalogAsync(run.Id, run.MaxToKeep, run.Committed, _findings, loadEverything: true));
         ArchivedCatalogs = await Retry("list the grain states", CountArchivedCatalogsAsync);
@@ -331,6 +362,32 @@ internal sealed class ChaosSession
         StoredBytes = await Retry("sum the tenant's objects", async () => await _store.ListAsync($"tenants/{Tenant}/").Select(entry => entry.Length).SumAsync());
         if (tenant?.Limits.MaxRetainedBytes is { } limit && StoredBytes > limit)
             _findings.OverQuota($"tenant {Tenant} holds {StoredBytes:N0} bytes in storage, over its limit of {limit:N0}");
+    }
+
+    /// <summary>
+    /// The memory tier's invariants, from the ranks' own reports: the ranks of an attempt resume from one and the same
+    /// checkpoint; a memory resume loads a checkpoint known committed (every rank's snapshot held); and an attempt never
+    /// resumes older than the newest memory checkpoint the attempt before it committed, unless the grain found that one incomplete.
+    /// </summary>
+    private void CheckMemoryResumes(ChaosRun run)
+    {
+        var committed = run.MemoryCommitted;
+        var starts = run.AttemptStarts.OrderBy(a => a.Epoch).ToList();
+        foreach (var attempt in run.Resumes.GroupBy(r => r.Epoch))
+        {
+            if (attempt.Select(r => (r.Tier, r.Name)).Distinct().Count() > 1)
+                _findings.IncompleteMemoryResume($"{run.Id} attempt {attempt.Key}: ranks resumed from {string.Join(", ", attempt.Select(r => $"rank {r.Rank} {r.Tier} {r.Name}"))}");
+            var resume = attempt.First();
+            if (resume.Tier == "memory" && (resume.Name is null || !committed.ContainsKey(resume.Name)))
+                _findings.IncompleteMemoryResume($"{run.Id} attempt {attempt.Key} resumed from {resume.Name}, never seen committed");
+            var index = starts.FindIndex(a => a.Epoch == attempt.Key);
+            if (index < 1) continue;
+            var (previousStart, startedUtc) = (starts[index - 1].StartedUtc, starts[index].StartedUtc);
+            var newest = committed.Where(c => c.Value > previousStart && c.Value < startedUtc).Select(c => ChaosChecker.IterationOf(c.Key)).DefaultIfEmpty(-1).Max();
+            var incomplete = resume.Reason?.Contains("could not fetch", StringComparison.Ordinal) == true || resume.Reason?.Contains("unusable", StringComparison.Ordinal) == true;
+            if (resume.StartIteration - 1 < newest && !incomplete)
+                _findings.MemoryRegression($"{run.Id} attempt {attempt.Key} resumed at iteration {resume.StartIteration} ({resume.Tier} {resume.Name}: {resume.Reason}) though memory_{newest:D7} had committed");
+        }
     }
 
     private async Task<int> CountArchivedCatalogsAsync()
