@@ -25,6 +25,7 @@ public static class IoBenchCommand
         "load_cold_vs_torch_load", "load_warm_vs_torch_load", "load_cold_vs_read_fresh", "load_warm_vs_read_fresh", "async_stall_vs_memcpy",
         "blob_save_vs_sdk", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
         "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
+        "memory_stall_vs_memcpy", "replica_transfer_vs_loopback",
     ];
 
     /// <summary>The rows against the peers of scripts/peers.sh's chroot (<see cref="PeerReference"/>): the peer, its operation.</summary>
@@ -126,6 +127,15 @@ public static class IoBenchCommand
                 ("resharded_columns_load_vs_consolidated_load", "one whole load of the consolidated checkpoint", reshard.ConsolidatedLoadAsync));
             AddGroup(groups, rows, "4 ranks' row slices loaded by 3 ranks split by rows", reshard.RowsLoadAsync,
                 ("resharded_rows_load_vs_consolidated_load", "one whole load of the consolidated checkpoint", reshard.ConsolidatedLoadAsync));
+        }
+        await using var memoryTier = rows.Any(r => r is "memory_stall_vs_memcpy" or "replica_transfer_vs_loopback")
+            ? await MemoryTierWorkload.StartAsync(RepositoryBuilds.Sibling(repo ?? RepositoryBuilds.FindRoot(), "Silo", "Checkpointing.Silo.dll"), workload, say) : null;
+        if (memoryTier is not null)
+        {
+            AddGroup(groups, rows, "memory checkpoint stall", memoryTier.StallAsync, ("memory_stall_vs_memcpy", "memcpy into a pre-touched buffer", workload.MemcpyAsync));
+            AddGroup(groups, rows, "replica transfer to a holder over loopback HTTP", memoryTier.TransferAsync,
+                ("replica_transfer_vs_loopback", "the same bytes over a plain loopback TCP socket into pre-touched memory", memoryTier.LoopbackCopyAsync));
+            if (rows.Contains("memory_stall_vs_memcpy")) await memoryTier.WarmAsync();
         }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 

@@ -131,17 +131,48 @@ public sealed class MemoryStore : ICheckpointStore
     /// </summary>
     private sealed class WriteOnlyBuffer : Stream
     {
-        private readonly MemoryStream _bytes = new();
+        // Chunks rather than one growing array: a large object costs its size once more while it is published, never a
+        // doubling array's three times.
+        private const int ChunkBytes = 4 << 20;
+        private readonly List<byte[]> _chunks = [];
+        private int _filled = ChunkBytes;
+        private long _length;
 
-        public byte[] ToArray() => _bytes.ToArray();
+        public byte[] ToArray()
+        {
+            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)_length));
+            var at = 0;
+            foreach (var chunk in _chunks)
+            {
+                var count = (int)Math.Min(chunk.Length, _length - at);
+                chunk.AsSpan(0, count).CopyTo(bytes.AsSpan(at));
+                at += count;
+            }
+            return bytes;
+        }
 
-        public override void Write(ReadOnlySpan<byte> buffer) => _bytes.Write(buffer);
-        public override void Write(byte[] buffer, int offset, int count) => _bytes.Write(buffer, offset, count);
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            while (buffer.Length > 0)
+            {
+                if (_filled == ChunkBytes)
+                {
+                    _chunks.Add(GC.AllocateUninitializedArray<byte>(ChunkBytes));
+                    _filled = 0;
+                }
+                var count = Math.Min(buffer.Length, ChunkBytes - _filled);
+                buffer[..count].CopyTo(_chunks[^1].AsSpan(_filled));
+                (_filled, _length) = (_filled + count, _length + count);
+                buffer = buffer[count..];
+            }
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
 
         public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            _bytes.Write(buffer.Span);
+            Write(buffer.Span);
             return ValueTask.CompletedTask;
         }
 
@@ -150,15 +181,15 @@ public sealed class MemoryStore : ICheckpointStore
 
         protected override void Dispose(bool disposing)
         {
-            if (disposing) _bytes.Dispose();
+            if (disposing) _chunks.Clear();
             base.Dispose(disposing);
         }
 
         public override bool CanRead => false;
         public override bool CanSeek => false;
         public override bool CanWrite => true;
-        public override long Length => _bytes.Length;
-        public override long Position { get => _bytes.Length; set => throw new NotSupportedException(); }
+        public override long Length => _length;
+        public override long Position { get => _length; set => throw new NotSupportedException(); }
         public override void Flush() { }
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();

@@ -156,6 +156,10 @@ public sealed class RunAgent : IAsyncDisposable
         }
     }
 
+    /// <summary>Waits until the memory tier's background work for the last memory checkpoint (serialize, put, commit) is done; at once without a memory tier.</summary>
+    public Task WaitForMemoryCheckpointAsync(CancellationToken cancellationToken = default) =>
+        _memoryCheckpointer?.WaitForPendingSaveAsync(cancellationToken) ?? Task.CompletedTask;
+
     /// <summary>Lets the memory tier's background write finish, then stops the heartbeats: the run grain counts this rank missing after its limit unless the run has finished.</summary>
     public async ValueTask DisposeAsync()
     {

@@ -31,12 +31,13 @@ public static class JobCommand
         var resumeAgents = CliOptions.OptionalInteger("--resume-agents", "agents after the kill (default: --agents); the checkpoint is resharded to them", min: 1);
         var memoryPeriod = CliOptions.OptionalInteger("--memory-period",
             "take a memory-tier checkpoint every M iterations on per-host holders (docs/memory-tier.md); the kill then takes the victim's host, holder included", min: 1);
+        var processOnly = CliOptions.Flag("--process-only", "with --memory-period: the kill takes only the agent process; its host and holder live on");
         var compareDurable = CliOptions.Flag("--compare-durable", "with --memory-period: run the same job again with durable checkpoints only and compare the recoveries");
         var json = CliOptions.Json();
         var repo = CliOptions.Text("--repo", "the repository (found from the working folder when not given)", "DIR");
         var siloDll = CliOptions.Text("--silo-dll", "the silo to start (default: the repository's build)", "FILE");
         var command = new Command("job", "the main job on this machine: Azurite, a silo, N agents checkpointing into blobs; one agent is SIGKILLed, the job resumes")
-            .With(agents, iterations, period, maxToKeep, killAt, width, sharded, resumeAgents, memoryPeriod, compareDurable, json, repo, siloDll);
+            .With(agents, iterations, period, maxToKeep, killAt, width, sharded, resumeAgents, memoryPeriod, processOnly, compareDurable, json, repo, siloDll);
         command.SetAction(parse =>
         {
             var root = parse.GetValue(repo) ?? RepositoryBuilds.FindRoot();
@@ -45,14 +46,14 @@ public static class JobCommand
             var memory = (int?)parse.GetValue(memoryPeriod);
             if (parse.GetValue(compareDurable) && memory is null) throw new UsageException("--compare-durable needs --memory-period", "ckpt-lab job");
             return RunAsync(new JobOptions(count, (int)(parse.GetValue(resumeAgents) ?? count), iters, (int)parse.GetValue(period), (int)parse.GetValue(maxToKeep),
-                parse.GetValue(killAt) ?? iters / 2, (int)parse.GetValue(width), parse.GetValue(sharded), memory, parse.GetValue(compareDurable), parse.GetValue(json), root,
+                parse.GetValue(killAt) ?? iters / 2, (int)parse.GetValue(width), parse.GetValue(sharded), memory, parse.GetValue(processOnly), parse.GetValue(compareDurable), parse.GetValue(json), root,
                 parse.GetValue(siloDll) ?? RepositoryBuilds.Sibling(root, "Silo", "Checkpointing.Silo.dll")), context);
         });
         return command;
     }
 
     private sealed record JobOptions(int Agents, int ResumeAgents, long Iterations, int Period, int MaxToKeep, long KillAt, int Width, bool Sharded, int? MemoryPeriod,
-        bool CompareDurable, bool Json, string Repo, string SiloDll);
+        bool ProcessOnly, bool CompareDurable, bool Json, string Repo, string SiloDll);
 
     /// <summary>The agents' seed (their default): the uninterrupted reference trains from the same one.</summary>
     private const long Seed = 1;
@@ -90,7 +91,8 @@ public static class JobCommand
             summary["durable_only"] = new JsonObject
             {
                 ["run"] = durable["run"]!.DeepClone(), ["recovered_from"] = durable["recovered_from"]!.DeepClone(), ["lost_iterations"] = durable["lost_iterations"]!.DeepClone(),
-                ["recovery_seconds"] = durable["recovery_seconds"]!.DeepClone(), ["resume_seconds"] = durable["resume_seconds"]!.DeepClone(),
+                ["recovery_seconds"] = durable["recovery_seconds"]!.DeepClone(), ["first_step_seconds"] = durable["first_step_seconds"]!.DeepClone(),
+                ["resume_seconds"] = durable["resume_seconds"]!.DeepClone(), ["resumed_from"] = durable["resumed_from"]?.DeepClone(),
                 ["weights_equal_to_uninterrupted"] = durable["weights_equal_to_uninterrupted"]!.DeepClone(),
             };
             summary["recovery_speedup"] = Math.Round((double)durable["recovery_seconds"]! / (double)summary["recovery_seconds"]!, 2);
@@ -114,7 +116,8 @@ public static class JobCommand
     /// </summary>
     private static async Task<(JsonObject Summary, bool Passed)> RunJobAsync(JobOptions o, JobCluster cluster, string suffix, CliContext context)
     {
-        var (agents, resumeAgents, iterations, period, maxToKeep, killAt, width, sharded, memoryPeriod, _, _, _, _) = o;
+        var (agents, resumeAgents, iterations, period, maxToKeep, killAt, width, sharded, memoryPeriod, processOnly, _, _, _, _) = o;
+        var hostLost = memoryPeriod is not null && !processOnly;
         var say = cluster.Say;
         var run = new RunId("demo", $"job-{DateTime.UtcNow:yyyyMMdd-HHmmss}{suffix}");
         var grain = cluster.Connection.Run(run);
@@ -143,10 +146,10 @@ public static class JobCommand
             // Attempt 1: train until the kill point, then SIGKILL the last rank (and its host's holder); the job restarts all ranks.
             var epoch1 = await grain.StartAttempt();
             var first = await RunAgentsAsync(agents, rank => ChildProcess.Start("dotnet", agentArgs(rank, agents, epoch1, rank == agents - 1 ? killAt : null), agentSecrets), progress,
-                killAtIteration: killAt, onKill: memoryPeriod is null ? null : () => holders.KillAsync(killedRank));
-            progress.Log($"[job] SIGKILLed agent rank {killedRank} (pid {first.KilledPid}){(memoryPeriod is null ? "" : " and its host's holder")} at iteration {killAt}; the job restarts");
+                killAtIteration: killAt, onKill: hostLost ? () => holders.KillAsync(killedRank) : null);
+            progress.Log($"[job] SIGKILLed agent rank {killedRank} (pid {first.KilledPid}){(hostLost ? " and its host's holder" : "")} at iteration {killAt}; the job restarts");
             var view = await grain.Get();
-            if (memoryPeriod is not null) await holders.StartAsync(killedRank, $"host-{killedRank}-replaced");
+            if (hostLost) await holders.StartAsync(killedRank, $"host-{killedRank}-replaced");
 
             // Attempt 2: a new epoch fences anything the dead attempt might still send; every rank resumes from the newest complete tier
             // (the durable tag resharded when the job comes back with another number of agents).
@@ -167,6 +170,7 @@ public static class JobCommand
             ["resume_agents"] = resumeAgents,
             ["sharded"] = sharded,
             ["memory_period"] = memoryPeriod,
+            ["host_lost"] = hostLost,
             ["attempts"] = 2,
             ["killed_rank"] = killedRank,
             ["killed_at_iteration"] = first.LastIteration,
@@ -178,8 +182,10 @@ public static class JobCommand
             ["start_iter"] = second.StartIteration,
             // Iterations the kill cost: trained before it, trained again after it.
             ["lost_iterations"] = killAt - second.StartIteration,
-            // From launching the new attempt's processes to every rank's first step; resume_seconds is the slowest rank's resume alone.
-            ["recovery_seconds"] = Math.Round(second.SecondsToFirstStep, 3),
+            // From launching the new attempt's processes until every rank has resumed and steps (first_step_seconds: until every
+            // rank finished that step, whose compute is the same for either tier); resume_seconds is the slowest rank's resume alone.
+            ["recovery_seconds"] = Math.Round(second.SecondsToResumed, 3),
+            ["first_step_seconds"] = Math.Round(second.SecondsToFirstStep, 3),
             ["resume_seconds"] = Math.Round(second.ResumeSeconds, 3),
             ["loss_before_kill"] = first.LastLoss,
             ["loss_after_resume"] = second.FirstLoss,
@@ -225,9 +231,10 @@ public static class JobCommand
     /// <param name="BytesRead">Per rank, the tensor bytes its resume read (sharded agents; 0 otherwise), and <paramref name="BytesNeeded"/> what its slices hold.</param>
     /// <param name="Tier">Where rank 0 resumed from (memory, durable, scratch) and <paramref name="Reason"/> why.</param>
     /// <param name="ResumeSeconds">The slowest rank's resume, as the ranks measured it.</param>
+    /// <param name="SecondsToResumed">From starting the processes until every rank had resumed (its state loaded, its first step next).</param>
     /// <param name="SecondsToFirstStep">From starting the processes until every rank finished its first step.</param>
     private sealed record AttemptResult(long LastIteration, double? LastLoss, double? FirstLoss, string? ResumedFrom, long StartIteration, List<string> Saved, int? KilledPid,
-        Dictionary<long, double> Losses, long[] BytesRead, long[] BytesNeeded, string? Tier, string? Reason, double ResumeSeconds, double SecondsToFirstStep,
+        Dictionary<long, double> Losses, long[] BytesRead, long[] BytesNeeded, string? Tier, string? Reason, double ResumeSeconds, double SecondsToResumed, double SecondsToFirstStep,
         List<string> MemoryCommitted);
 
     /// <summary>
@@ -240,6 +247,7 @@ public static class JobCommand
         var launched = System.Diagnostics.Stopwatch.StartNew();
         var ranks = Enumerable.Range(0, count).Select(start).ToList();
         var firstStep = new double?[count];
+        var resumed = new double?[count];
         var resumeSeconds = new double[count];
         var memoryCommitted = new List<string>();
         string? tier = null, reason = null;
@@ -265,6 +273,7 @@ public static class JobCommand
                     bytesRead[index] = (long?)e["bytes_read"] ?? 0;
                     bytesNeeded[index] = (long?)e["bytes_needed"] ?? 0;
                     resumeSeconds[index] = (double?)e["resume_seconds"] ?? 0;
+                    resumed[index] = launched.Elapsed.TotalSeconds;
                 }
                 if (kind == "step") firstStep[index] ??= launched.Elapsed.TotalSeconds;
                 if (index != 0) continue;
@@ -317,7 +326,7 @@ public static class JobCommand
             }
             await Task.WhenAll(readers); // every event the ranks printed before they ended
             return new AttemptResult(killAtIteration ?? lastIteration, lastLoss, firstLoss, resumedFrom, startIteration, saved, killedPid, losses, bytesRead, bytesNeeded,
-                tier, reason, resumeSeconds.Max(), firstStep.Max() ?? 0, memoryCommitted);
+                tier, reason, resumeSeconds.Max(), resumed.Max() ?? 0, firstStep.Max() ?? 0, memoryCommitted);
         }
         finally
         {

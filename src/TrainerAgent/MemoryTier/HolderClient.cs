@@ -44,14 +44,15 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
 
     private async Task PutAllAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, CancellationToken cancellationToken)
     {
-        foreach (var (name, bytes) in objects)
+        await Parallel.ForEachAsync(objects, Transfers(cancellationToken), async (item, token) =>
         {
+            var (name, bytes) = item;
             using var content = new ReadOnlyMemoryContent(bytes);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using var request = Request(HttpMethod.Put, holder, $"{key.Path}/{name}", content);
             request.Headers.Add(HolderServer.ChecksumHeader, Crc64.HashToUInt64(bytes.Span).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
-            await SendAsync(request, holder, $"put {name} of {key.Path}", cancellationToken).ConfigureAwait(false);
-        }
+            using var response = await SendAsync(request, holder, $"put {name} of {key.Path}", token).ConfigureAwait(false);
+        }).ConfigureAwait(false);
         var listing = new JsonObject { ["objects"] = new JsonObject(objects.Select(o => KeyValuePair.Create(o.Name, (JsonNode?)o.Bytes.Length))) };
         using var complete = Request(HttpMethod.Post, holder, $"{key.Path}/complete", new StringContent(listing.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
         await SendAsync(complete, holder, $"complete {key.Path}", cancellationToken).ConfigureAwait(false);
@@ -69,29 +70,42 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
         var listing = JsonNode.Parse(listingBytes, documentOptions: new JsonDocumentOptions { MaxDepth = 4 })?["objects"] as JsonObject
             ?? throw new HolderException(holder, $"list {key.Path}", "the listing has no objects");
         if (listing.Count > HolderServer.MaxObjects) throw new HolderException(holder, $"list {key.Path}", $"the listing names {listing.Count} objects, over {HolderServer.MaxObjects}");
-        long total = 0;
+        var objects = new List<(string Name, long Length)>();
         foreach (var (name, value) in listing)
         {
             if (value is not JsonValue number || !number.TryGetValue<long>(out var length) || length < 0 || length > Array.MaxLength)
                 throw new HolderException(holder, $"list {key.Path}", $"object {name}'s size is not a byte count this process can hold");
+            objects.Add((name, length));
+        }
+        await Parallel.ForEachAsync(objects, Transfers(cancellationToken), async (item, token) =>
+        {
+            var (name, length) = item;
             using var request = Request(HttpMethod.Get, holder, $"{key.Path}/{name}", null);
-            using var response = await SendAsync(request, holder, $"get {name} of {key.Path}", cancellationToken).ConfigureAwait(false);
+            using var response = await SendAsync(request, holder, $"get {name} of {key.Path}", token).ConfigureAwait(false);
             if (!ulong.TryParse(response.Headers.TryGetValues(HolderServer.ChecksumHeader, out var values) ? values.FirstOrDefault() : null,
                     System.Globalization.NumberStyles.AllowHexSpecifier, null, out var expected))
                 throw new HolderException(holder, $"get {name}", $"no CRC-64 in {HolderServer.ChecksumHeader}");
             var bytes = GC.AllocateUninitializedArray<byte>((int)length);
-            await using (var body = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false))
+            try
             {
-                var read = await body.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, cancellationToken).ConfigureAwait(false);
+                await using var body = await response.Content.ReadAsStreamAsync(token).ConfigureAwait(false);
+                var read = await body.ReadAtLeastAsync(bytes, bytes.Length, throwOnEndOfStream: false, token).ConfigureAwait(false);
                 if (read != bytes.Length || body.ReadByte() != -1) throw new HolderException(holder, $"get {name}", $"the object is not the {length} bytes listed");
+            }
+            catch (Exception e) when (e is IOException or HttpRequestException)
+            {
+                throw new HolderException(holder, $"get {name}", $"the transfer broke off: {e.Message}", e); // the holder went away mid-transfer
             }
             var actual = Crc64.HashToUInt64(bytes);
             if (actual != expected) throw new HolderException(holder, $"get {name}", $"CRC-64 {actual:x16} does not match {expected:x16}");
             into.Adopt($"{folder}/{name}", bytes);
-            total += length;
-        }
-        return total;
+        }).ConfigureAwait(false);
+        return objects.Sum(o => o.Length);
     }
+
+    /// <summary>Objects in flight at once: a snapshot's shards move over several connections, as loads read several ranges.</summary>
+    private static ParallelOptions Transfers(CancellationToken cancellationToken) =>
+        new() { MaxDegreeOfParallelism = Math.Max(2, Environment.ProcessorCount), CancellationToken = cancellationToken };
 
     /// <summary>Frees the snapshot on <paramref name="holder"/>; false when it did not hold it.</summary>
     public async Task<bool> DeleteAsync(HolderRef holder, SnapshotKey key, CancellationToken cancellationToken)

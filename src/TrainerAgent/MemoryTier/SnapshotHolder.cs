@@ -15,6 +15,9 @@ internal sealed class SnapshotHolder(long maxBytes)
     private readonly Lock _gate = new();
     private readonly Dictionary<(RunId Run, int Rank), SortedDictionary<(long Epoch, long Iteration), HeldSnapshot>> _snapshots = [];
     private long _bytes;
+    private long _droppedSinceCollect;
+    /// <summary>Dropped bytes after which the holder asks the runtime to give freed chunks back at once, rather than at its next collection.</summary>
+    private const long CollectAfterBytes = 256L << 20;
 
     private sealed class HeldSnapshot
     {
@@ -118,6 +121,12 @@ internal sealed class SnapshotHolder(long maxBytes)
     {
         snapshots.Remove(snapshotKey);
         _bytes -= snapshot.Bytes;
+        _droppedSinceCollect += snapshot.Bytes;
+        if (_droppedSinceCollect < CollectAfterBytes) return;
+        // A holder's memory is mostly its chunks: without this, freed gigabytes stay resident until the large-object heap's
+        // next collection, and RSS would not show that superseded snapshots are gone.
+        _droppedSinceCollect = 0;
+        ThreadPool.QueueUserWorkItem(_ => GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false));
     }
 
     private static string Describe(IReadOnlyDictionary<string, long> lengths) =>
