@@ -166,6 +166,8 @@ public static class RunCommands
                 table.Add($"{h.AtUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}", kind, h.Name, CatalogCommands.Bytes(h.Bytes), h.Seconds.ToString("F3", CultureInfo.InvariantCulture), rate, stall);
             }
             table.Write(context);
+            // Why each fallback did not use the memory tier: too long for a column.
+            foreach (var fallback in history.Where(h => h.Kind == HistoryEntry.Fallback)) context.Out.WriteLine($"fallback from {fallback.Name} (attempt {fallback.Epoch}): {fallback.Detail}");
             return 0;
         });
         return command;

@@ -21,7 +21,7 @@ public sealed class IoBenchCliTests
         Assert.Equal(
             ["async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "blob_save_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
              "load_cold_vs_read_fresh", "load_cold_vs_torch_load", "load_warm_vs_read_fresh", "load_warm_vs_torch_load", "local_save_vs_dd", "local_save_vs_filestream", "local_save_vs_torch_save",
-             "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load"],
+             "memory_stall_vs_memcpy", "replica_transfer_vs_loopback", "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load"],
             rows.Keys.Order(StringComparer.Ordinal));
         // Three ranks loading their columns read their slices' bytes, within the coalescing allowance.
         Assert.InRange((double)summary["resharded_read_ratio"]!, 1.0, 1.1);
