@@ -25,14 +25,22 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
     };
 
     /// <summary>
-    /// Puts every object of the snapshot on <paramref name="holder"/>, then completes it there; returns once the holder keeps it
-    /// whole. When a put fails, what was put is freed (best effort) before the failure is thrown.
+    /// Puts every object of the snapshot on each of <paramref name="holders"/> (concurrently, each object's CRC-64 computed once),
+    /// then completes it on each; returns once every holder keeps it whole. When a holder's put fails, what was put there is
+    /// freed (best effort) and the failure is thrown.
     /// </summary>
-    public async Task PutAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, CancellationToken cancellationToken)
+    public async Task PutAsync(IReadOnlyList<HolderRef> holders, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, CancellationToken cancellationToken)
+    {
+        var checksums = new ulong[objects.Count];
+        Parallel.For(0, objects.Count, index => checksums[index] = Crc64.HashToUInt64(objects[index].Bytes.Span));
+        await Task.WhenAll(holders.Select(holder => PutOnAsync(holder, key, objects, checksums, cancellationToken))).ConfigureAwait(false);
+    }
+
+    private async Task PutOnAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, CancellationToken cancellationToken)
     {
         try
         {
-            await PutAllAsync(holder, key, objects, cancellationToken).ConfigureAwait(false);
+            await PutAllAsync(holder, key, objects, checksums, cancellationToken).ConfigureAwait(false);
         }
         catch (HolderException)
         {
@@ -42,20 +50,20 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
         }
     }
 
-    private async Task PutAllAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, CancellationToken cancellationToken)
+    private async Task PutAllAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, CancellationToken cancellationToken)
     {
-        await Parallel.ForEachAsync(objects, Transfers(cancellationToken), async (item, token) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, objects.Count), Transfers(cancellationToken), async (index, token) =>
         {
-            var (name, bytes) = item;
+            var (name, bytes) = objects[index];
             using var content = new ReadOnlyMemoryContent(bytes);
             content.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             using var request = Request(HttpMethod.Put, holder, $"{key.Path}/{name}", content);
-            request.Headers.Add(HolderServer.ChecksumHeader, Crc64.HashToUInt64(bytes.Span).ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
+            request.Headers.Add(HolderServer.ChecksumHeader, checksums[index].ToString("x16", System.Globalization.CultureInfo.InvariantCulture));
             using var response = await SendAsync(request, holder, $"put {name} of {key.Path}", token).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var listing = new JsonObject { ["objects"] = new JsonObject(objects.Select(o => KeyValuePair.Create(o.Name, (JsonNode?)o.Bytes.Length))) };
         using var complete = Request(HttpMethod.Post, holder, $"{key.Path}/complete", new StringContent(listing.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
-        await SendAsync(complete, holder, $"complete {key.Path}", cancellationToken).ConfigureAwait(false);
+        using var completed = await SendAsync(complete, holder, $"complete {key.Path}", cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

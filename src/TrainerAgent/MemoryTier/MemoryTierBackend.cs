@@ -76,7 +76,7 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         var objects = new List<(string Name, ReadOnlyMemory<byte> Bytes)>();
         await foreach (var entry in staging.ListAsync(folder + "/", cancellationToken).ConfigureAwait(false)) objects.Add((entry.Key[(folder.Length + 1)..], staging.Bytes(entry.Key)));
         var key = new SnapshotKey(run, rank, epoch, iteration);
-        await Task.WhenAll(placement.Holders.Select(holder => holders.PutAsync(holder, key, objects, cancellationToken))).ConfigureAwait(false);
+        await holders.PutAsync(placement.Holders, key, objects, cancellationToken).ConfigureAwait(false);
         LastSnapshotBytes = objects.Sum(o => (long)o.Bytes.Length);
 
 
