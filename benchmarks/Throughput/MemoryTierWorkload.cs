@@ -84,7 +84,7 @@ internal sealed class MemoryTierWorkload : IAsyncDisposable
     public async Task<double> TransferAsync()
     {
         var key = new SnapshotKey(new RunId("bench", "transfer"), 0, 1, _transfers++);
-        var seconds = await InterleavedPairs.Time(() => _client.PutAsync([_holder.Ref], key, _snapshot, CancellationToken.None));
+        var seconds = await InterleavedPairs.Time(() => _client.PutAsync([_holder.Ref], key, _snapshot, null, CancellationToken.None));
         await _client.DeleteAsync(_holder.Ref, key, CancellationToken.None);
         return seconds;
     }

@@ -77,6 +77,13 @@ public interface ICheckpointProtocol : IGrainWithStringKey
     /// </summary>
     Task<MemoryCommitAck> ReportMemorySnapshot(MemorySnapshotReport report, TimeSpan waitForCommit = default);
 
+    /// <summary>
+    /// A rank waited past its limit for the other ranks' reports of memory checkpoint <paramref name="iteration"/>: true when it
+    /// committed after all; false when it did not, and then it never will (later reports of it are answered "not committed"),
+    /// so the rank may free its snapshot.
+    /// </summary>
+    Task<bool> AbandonMemorySnapshot(long epoch, int rank, long iteration);
+
     /// <summary>Where this rank resumes from: the newest committed memory checkpoint when it is newer than the durable tag and usable, else the durable tag.</summary>
     Task<ResumePlan> PlanResume(ResumeRequest request);
 

@@ -16,9 +16,17 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
 {
     private readonly Dictionary<int, HolderRef> _holders = [];
     private readonly Dictionary<long, MemoryCollector> _collecting = [];
-    private readonly HashSet<int> _fetched = [];
+    private readonly HashSet<int> _ranksFetched = [];
+    /// <summary>Iterations of this attempt a rank gave up waiting for: their sets never commit, so no rank frees a snapshot the grain then records.</summary>
+    private readonly HashSet<long> _abandoned = [];
     private TaskCompletionSource<ResumeDecision> _decided = NewDecision();
     private RunState State => state.State;
+
+    /// <summary>
+    /// The newest memory checkpoint whose record is durable: what the run's view shows. <see cref="RunState.Memory"/> runs ahead
+    /// of it while a state write is in flight, and falls back to it when that write fails and the grain reloads.
+    /// </summary>
+    public MemoryCheckpointRecord? Recorded { get; private set; } = state.State.Memory;
 
     /// <summary>A new attempt started: announcements and incomplete checkpoints of the old one can never complete now.</summary>
     public void NewAttempt()
@@ -26,7 +34,8 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         _holders.Clear();
         foreach (var collector in _collecting.Values) collector.Outcome.TrySetResult(false);
         _collecting.Clear();
-        _fetched.Clear();
+        _ranksFetched.Clear();
+        _abandoned.Clear();
         _decided.TrySetResult(new ResumeDecision(false, false, "", "a new attempt started"));
         _decided = NewDecision();
     }
@@ -60,8 +69,8 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         if (report.Name != PeriodicPolicy.MemoryName(report.Iteration))
             throw new RunRefusedException($"Memory checkpoint '{report.Name}' is not named {PeriodicPolicy.MemoryName(report.Iteration)} after its iteration.");
         if (report.Holders.Count == 0 || report.Bytes < 0) throw new RunRefusedException($"Memory snapshot report of rank {report.Rank} names no holder or a negative size.");
-        if (State.Memory is { } committed && committed.Epoch == report.Epoch && committed.Iteration >= report.Iteration)
-            return new MemoryCommitAck(committed.Iteration == report.Iteration, 0); // a retry after the commit, or one a newer checkpoint superseded
+        // Read under the exclusive section: a commit whose state write is still in flight is not answered as committed yet.
+        if (await shell.Exclusive(() => Task.FromResult(Settled(report.Epoch, report.Iteration))) is { } settled) return settled;
         if (!_collecting.TryGetValue(report.Iteration, out var collector))
         {
             collector = new MemoryCollector(report.Epoch, report.Iteration, report.WorldSize);
@@ -81,12 +90,34 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         }
     }
 
+    /// <summary>
+    /// A rank waited past its limit for the others: answers whether the checkpoint committed after all; if it did not, it never
+    /// will (later reports of it are answered "not committed"), so the rank may free its snapshot.
+    /// </summary>
+    public Task<bool> AbandonAsync(long epoch, int rank, long iteration) => shell.Exclusive(() =>
+    {
+        shell.EnsureCreated();
+        shell.CheckEpoch(epoch);
+        if (State.Memory is { } committed && committed.Epoch == epoch && committed.Iteration == iteration) return Task.FromResult(true);
+        _abandoned.Add(iteration);
+        if (_collecting.Remove(iteration, out var collector)) collector.Outcome.TrySetResult(false);
+        return Task.FromResult(false);
+    });
+
+    /// <summary>The answer to a report that needs no collecting: committed already, superseded by a newer one, or abandoned; null otherwise.</summary>
+    private MemoryCommitAck? Settled(long epoch, long iteration)
+    {
+        if (State.Memory is { } committed && committed.Epoch == epoch && committed.Iteration >= iteration)
+            return new MemoryCommitAck(committed.Iteration == iteration, 0); // a retry after the commit, or one a newer checkpoint superseded
+        return _abandoned.Contains(iteration) ? new MemoryCommitAck(false, 0) : null;
+    }
+
     /// <summary>Every rank's snapshot is held: one state write records where, unless a newer memory checkpoint of this attempt is recorded already.</summary>
     private async Task<bool> CommitAsync(MemoryCollector collector)
     {
         if (collector.Outcome.Task.IsCompleted) return await collector.Outcome.Task;
         _collecting.Remove(collector.Iteration);
-        if (collector.Epoch != State.Epoch || (State.Memory is { } current && current.Epoch == collector.Epoch && current.Iteration >= collector.Iteration))
+        if (collector.Epoch != State.Epoch || _abandoned.Contains(collector.Iteration) || (State.Memory is { } current && current.Epoch == collector.Epoch && current.Iteration >= collector.Iteration))
         {
             collector.Outcome.TrySetResult(false);
             return false;
@@ -97,11 +128,13 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         {
             await shell.WriteOrReloadAsync();
         }
-        catch
+        catch (Exception e)
         {
-            collector.Outcome.TrySetResult(false);
+            // The write may have landed: the waiting ranks report again, and the reloaded state answers them.
+            collector.Outcome.TrySetException(e as RunMovedException ?? new RunMovedException($"Recording {PeriodicPolicy.MemoryName(collector.Iteration)} of {run} failed; report again."));
             throw;
         }
+        Recorded = State.Memory;
         // Older incomplete sets of this attempt can never be the newest now.
         foreach (var older in _collecting.Values.Where(c => c.Iteration < collector.Iteration).ToList())
         {
@@ -112,7 +145,10 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         return true;
     }
 
-    public ResumePlan Plan(ResumeRequest request)
+    /// <summary>Under the exclusive section, so that a decision or commit whose state write is in flight is not planned from.</summary>
+    public Task<ResumePlan> PlanAsync(ResumeRequest request) => shell.Exclusive(() => Task.FromResult(Plan(request)));
+
+    private ResumePlan Plan(ResumeRequest request)
     {
         shell.EnsureCreated();
         shell.CheckEpoch(request.Epoch);
@@ -137,16 +173,17 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         shell.EnsureCreated();
         shell.CheckEpoch(outcome.Epoch);
         CheckRank(outcome.Rank, outcome.WorldSize);
-        if (State.Resume is { } made && made.Epoch == outcome.Epoch) return made.Decision;
-        if (State.Memory is not { } memory || memory.Name != outcome.Name || memory.Unusable || memory.WorldSize != outcome.WorldSize)
+        var (made, memory) = await shell.Exclusive(() => Task.FromResult((State.Resume, State.Memory)));
+        if (made is not null && made.Epoch == outcome.Epoch) return made.Decision;
+        if (memory is null || memory.Name != outcome.Name || memory.Unusable || memory.WorldSize != outcome.WorldSize)
             return await DecideAsync(outcome.Epoch, new ResumeDecision(true, false, outcome.Name, $"{outcome.Name} is no longer the run's usable memory checkpoint"));
         if (!outcome.Fetched)
         {
             return await DecideAsync(outcome.Epoch, new ResumeDecision(true, false, outcome.Name,
                 $"rank {outcome.Rank} could not fetch its snapshot of {outcome.Name}: {outcome.Problem ?? "no reason given"}"));
         }
-        _fetched.Add(outcome.Rank);
-        if (_fetched.Count == memory.WorldSize)
+        _ranksFetched.Add(outcome.Rank);
+        if (_ranksFetched.Count == memory.WorldSize)
             return await DecideAsync(outcome.Epoch, new ResumeDecision(true, true, memory.Name, $"every rank fetched and verified its snapshot of {memory.Name}"));
         try
         {
@@ -154,7 +191,7 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         }
         catch (TimeoutException)
         {
-            return new ResumeDecision(false, false, memory.Name, $"waiting for {memory.WorldSize - _fetched.Count} more ranks to fetch their snapshots");
+            return new ResumeDecision(false, false, memory.Name, $"waiting for {memory.WorldSize - _ranksFetched.Count} more ranks to fetch their snapshots");
         }
     }
 
@@ -166,6 +203,7 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         State.Resume = new ResumeDecisionRecord(epoch, decision);
         if (!decision.UseMemory && State.Memory is { } memory && memory.Name == decision.Name) State.Memory = memory with { Unusable = true };
         await shell.WriteOrReloadAsync();
+        Recorded = State.Memory;
         if (!decision.UseMemory)
         {
             history.Add(new HistoryEntry(HistoryEntry.Fallback, decision.Name, time.GetUtcNow(), 0, 0, epoch, Detail: decision.Reason), time.GetUtcNow());

@@ -138,7 +138,9 @@ internal sealed class TrainingRunGrain(
 
     public Task<MemoryCommitAck> ReportMemorySnapshot(MemorySnapshotReport report, TimeSpan waitForCommit = default) => _memory.ReportAsync(report, waitForCommit);
 
-    public Task<ResumePlan> PlanResume(ResumeRequest request) => Task.FromResult(_memory.Plan(request));
+    public Task<ResumePlan> PlanResume(ResumeRequest request) => _memory.PlanAsync(request);
+
+    public Task<bool> AbandonMemorySnapshot(long epoch, int rank, long iteration) => _memory.AbandonAsync(epoch, rank, iteration);
 
     public Task<ResumeDecision> AgreeResume(ResumeOutcome outcome, TimeSpan maxWait) => _memory.AgreeAsync(outcome, maxWait);
 
@@ -319,7 +321,7 @@ internal sealed class TrainingRunGrain(
     }
 
     private RunView View() => new(_id, State.Policy, State.Epoch, State.LastCheckpoint, _catalog.Entries.ToList(),
-        State.Pending.Values.Select(PendingViewOf).ToList(), State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView(), State.Memory);
+        State.Pending.Values.Select(PendingViewOf).ToList(), State.CheckpointRequest, State.CreatedUtc, RuntimeIdentity, _retention.HeldBytes, HealthView(), _memory.Recorded);
 
     private PendingView PendingViewOf(PendingCheckpoint pending)
     {

@@ -104,6 +104,8 @@ public sealed class RunAgent : IAsyncDisposable
             do decision = await Transient.RetryAsync(() => grain.AgreeResume(outcome, TimeSpan.FromSeconds(10)), deadline, cancellationToken).ConfigureAwait(false);
             while (!decision.Decided && DateTimeOffset.UtcNow < deadline);
             if (!decision.Decided) throw new TimeoutException($"Not every rank fetched its snapshot of {candidate.Name} within {Backend.Committer.CommitTimeout}; the attempt cannot agree where to resume.");
+            if (decision.UseMemory && decision.Name != candidate.Name)
+                throw new InvalidOperationException($"The attempt agreed on {decision.Name}, but this rank fetched {candidate.Name}; the attempt must start again.");
             if (decision.UseMemory)
             {
                 var extra = await _memoryCheckpointer!.LoadAsync(_memoryCheckpointer.Backend!.PathOf(candidate.Name), null, cancellationToken).ConfigureAwait(false);

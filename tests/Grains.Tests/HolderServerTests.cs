@@ -30,7 +30,7 @@ public sealed class HolderServerTests : IAsyncLifetime
     [Fact]
     public async Task A_put_snapshot_comes_back_byte_for_byte_and_is_counted_in_the_holders_bytes()
     {
-        await Client(_token).PutAsync([_server.Ref], Key0(), Objects(1000, 7), CancellationToken.None);
+        await Client(_token).PutAsync([_server.Ref], Key0(), Objects(1000, 7), null, CancellationToken.None);
         var into = new MemoryStore();
         var fetched = await Client(_token).FetchAsync(_server.Ref, Key0(), into, "f", CancellationToken.None);
 
@@ -43,7 +43,7 @@ public sealed class HolderServerTests : IAsyncLifetime
     [Fact]
     public async Task Another_token_gets_401_another_tenants_path_gets_403_and_neither_sees_the_bytes()
     {
-        await Client(_token).PutAsync([_server.Ref], Key0(), Objects(10, 1), CancellationToken.None);
+        await Client(_token).PutAsync([_server.Ref], Key0(), Objects(10, 1), null, CancellationToken.None);
         var otherTenant = TenantTokens.Issue(Key, "evil", DateTimeOffset.UtcNow.AddHours(1));
         var forged = TenantTokens.Issue(new byte[32], "acme", DateTimeOffset.UtcNow.AddHours(1));
 
@@ -52,7 +52,7 @@ public sealed class HolderServerTests : IAsyncLifetime
             var refused = await Assert.ThrowsAsync<HolderException>(() => Client(token).FetchAsync(_server.Ref, Key0(), new MemoryStore(), "f", CancellationToken.None));
             Assert.Contains("401", refused.Message);
         }
-        var elsewhere = await Assert.ThrowsAsync<HolderException>(() => Client(_token).PutAsync([_server.Ref], Key0(tenant: "evil"), Objects(10, 1), CancellationToken.None));
+        var elsewhere = await Assert.ThrowsAsync<HolderException>(() => Client(_token).PutAsync([_server.Ref], Key0(tenant: "evil"), Objects(10, 1), null, CancellationToken.None));
         Assert.Contains("403", elsewhere.Message);
         // A raw request with no token at all.
         Assert.Equal(HttpStatusCode.Unauthorized, (await _http.GetAsync($"{_server.Endpoint}/{Key0().Path}/manifest.json")).StatusCode);
@@ -95,14 +95,28 @@ public sealed class HolderServerTests : IAsyncLifetime
     public async Task A_rank_keeps_at_most_two_complete_snapshots_and_a_transfer_past_the_budget_is_refused_with_507_keeping_nothing()
     {
         for (var iteration = 9; iteration <= 39; iteration += 10)
-            await Client(_token).PutAsync([_server.Ref], Key0(iteration: iteration), Objects(100_000, (byte)iteration), CancellationToken.None);
+            await Client(_token).PutAsync([_server.Ref], Key0(iteration: iteration), Objects(100_000, (byte)iteration), null, CancellationToken.None);
         var stats = await Client(_token).StatsAsync(_server.Ref, CancellationToken.None);
         Assert.Equal((2, 2 * 100_003L), (stats.CompleteSnapshots, stats.BytesHeld));
         await Assert.ThrowsAsync<HolderException>(() => Client(_token).FetchAsync(_server.Ref, Key0(iteration: 19), new MemoryStore(), "f", CancellationToken.None));
 
         var tooBig = await Assert.ThrowsAsync<HolderException>(() =>
-            Client(_token).PutAsync([_server.Ref], Key0(iteration: 49), Objects(1 << 20, 1), CancellationToken.None));
+            Client(_token).PutAsync([_server.Ref], Key0(iteration: 49), Objects(1 << 20, 1), null, CancellationToken.None));
         Assert.Contains("507", tooBig.Message);
         Assert.Equal(stats, await Client(_token).StatsAsync(_server.Ref, CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task The_committed_snapshot_a_rank_names_survives_newer_ones_that_a_dead_attempt_left_uncommitted()
+    {
+        var committed = Key0(iteration: 9);
+        await Client(_token).PutAsync([_server.Ref], committed, Objects(100, 9), null, CancellationToken.None);
+        // A dead attempt left a newer complete snapshot that never committed; the next attempt puts its own, naming the committed one.
+        await Client(_token).PutAsync([_server.Ref], Key0(iteration: 14), Objects(100, 14), committed, CancellationToken.None);
+        await Client(_token).PutAsync([_server.Ref], Key0(iteration: 19) with { Epoch = 2 }, Objects(100, 19), committed, CancellationToken.None);
+
+        Assert.Equal(103, await Client(_token).FetchAsync(_server.Ref, committed, new MemoryStore(), "f", CancellationToken.None));
+        await Assert.ThrowsAsync<HolderException>(() => Client(_token).FetchAsync(_server.Ref, Key0(iteration: 14), new MemoryStore(), "g", CancellationToken.None));
+        Assert.Equal(2, (await Client(_token).StatsAsync(_server.Ref, CancellationToken.None)).CompleteSnapshots);
     }
 }

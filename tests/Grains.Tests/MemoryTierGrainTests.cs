@@ -129,4 +129,20 @@ public sealed class MemoryTierGrainTests(TwoSiloCluster fixture)
         Assert.Equal(second, await first);
         Assert.False((await job.Grain.Get()).MemoryCheckpoint!.Unusable);
     }
+
+    [Fact]
+    public async Task A_rank_that_gives_up_waiting_abandons_the_checkpoint_so_a_late_report_never_commits_it_and_a_committed_one_answers_committed()
+    {
+        var job = await NewRun(2);
+        await job.Grain.ReportMemorySnapshot(Report(job, 0, 2, 4));
+        Assert.False(await job.Grain.AbandonMemorySnapshot(job.Epoch, 0, 4));
+        // Rank 1 reports late: the set is complete, but rank 0 may have freed its snapshot already.
+        var late = await job.Grain.ReportMemorySnapshot(Report(job, 1, 2, 4), TimeSpan.FromSeconds(1));
+        Assert.False(late.Committed);
+        Assert.Null((await job.Grain.Get()).MemoryCheckpoint);
+
+        await Task.WhenAll(Enumerable.Range(0, 2).Select(rank => job.Grain.ReportMemorySnapshot(Report(job, rank, 2, 9), TimeSpan.FromSeconds(10))));
+        Assert.True(await job.Grain.AbandonMemorySnapshot(job.Epoch, 1, 9));
+        Assert.Equal("memory_0000009", (await job.Grain.Get()).MemoryCheckpoint!.Name);
+    }
 }

@@ -6,7 +6,7 @@ namespace Checkpointing.Grains.Tests;
 
 /// <summary>
 /// Any sequence of puts, completions and deletions on a holder, checked against a model: a snapshot is served only once
-/// complete and then exactly as put; a rank never has more than two complete snapshots, and those are its newest;
+/// complete and then exactly as put; a rank never has more than two complete snapshots: the one completed last and the newest other;
 /// the bytes held are exactly the bytes of what it keeps, and never pass the budget.
 /// </summary>
 public sealed class SnapshotHolderProperties
@@ -50,7 +50,9 @@ public sealed class SnapshotHolderProperties
                         Assert.Null(holder.Complete(key, snapshot.Objects.ToDictionary(o => o.Key, o => (long)o.Value.Length)));
                         model[(op.Rank, op.Iteration)] = (snapshot.Objects, true);
                         foreach (var older in model.Keys.Where(k => k.Item1 == op.Rank && k.Item2 < op.Iteration && !model[k].Complete).ToList()) model.Remove(older);
-                        foreach (var older in model.Where(m => m.Key.Item1 == op.Rank && m.Value.Complete).OrderBy(m => m.Key.Item2).SkipLast(SnapshotHolder.CompleteKept).ToList())
+                        // The one just completed stays, with the newest other complete one.
+                        foreach (var older in model.Where(m => m.Key.Item1 == op.Rank && m.Value.Complete && m.Key.Item2 != op.Iteration).OrderBy(m => m.Key.Item2)
+                            .SkipLast(SnapshotHolder.CompleteKept - 1).ToList())
                             model.Remove(older.Key);
                         break;
                     case Delete:

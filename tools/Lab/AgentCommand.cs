@@ -31,7 +31,7 @@ public static class AgentCommand
         var epoch = CliOptions.Integer("--epoch", "the attempt this rank belongs to (from ckpt run attempt)", 0, min: 1);
         var width = CliOptions.Integer("--width", "hidden width of the model", 64, min: 1);
         var seed = CliOptions.Integer("--seed", "random seed", 1);
-        var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N until the launcher kills this rank", min: 0);
+        var holdAt = CliOptions.OptionalInteger("--hold-at", "stop before iteration N (once a memory checkpoint in flight is done) until the launcher kills this rank", min: 0);
         var stepDelay = CliOptions.Integer("--step-delay-ms", "milliseconds each training step takes on top of its compute (paces a long-running agent)", 0, min: 0);
         var heartbeat = CliOptions.Integer("--heartbeat-ms", "milliseconds between this rank's heartbeats to its run grain", 5000, min: 10);
         var incremental = CliOptions.Flag("--incremental", "save incrementally: tensors unchanged since the run's last checkpoint are referenced, not written");
@@ -108,7 +108,9 @@ public static class AgentCommand
         {
             if (iteration == holdAt)
             {
-                // Lets a launcher kill this rank at an exact point: it stops here until it is killed.
+                // Lets a launcher kill this rank at an exact point: it stops here until it is killed, once its memory checkpoint (if one
+                // is in flight) is done, so that what was taken before the kill point is in the tier when the kill comes.
+                await agent.WaitForMemoryCheckpointAsync();
                 Emit(context, "hold", rank, new JsonObject { ["iteration"] = iteration });
                 await Task.Delay(TimeSpan.FromMinutes(10));
                 throw new TimeoutException($"rank {rank} was held at iteration {iteration} for 10 minutes and never killed");

@@ -18,8 +18,12 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
     /// <summary>The largest listing of a snapshot's objects read from a holder.</summary>
     private const int MaxListingBytes = 1 << 20;
 
-    /// <summary>An <see cref="HttpClient"/> for holders: no overall timeout (a transfer of gigabytes takes what it takes; callers cancel).</summary>
-    public static HttpClient CreateHttp() => new(new SocketsHttpHandler { PooledConnectionLifetime = TimeSpan.FromMinutes(5), AutomaticDecompression = DecompressionMethods.None })
+    /// <summary>An <see cref="HttpClient"/> for holders: connections time out, transfers do not (gigabytes take what they take; callers cancel).</summary>
+    public static HttpClient CreateHttp() => new(new SocketsHttpHandler
+    {
+        PooledConnectionLifetime = TimeSpan.FromMinutes(5), AutomaticDecompression = DecompressionMethods.None,
+        ConnectTimeout = TimeSpan.FromSeconds(10), // a holder whose host is gone is given up on, and the next one tried
+    })
     {
         Timeout = Timeout.InfiniteTimeSpan,
     };
@@ -29,18 +33,25 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
     /// then completes it on each; returns once every holder keeps it whole. When a holder's put fails, what was put there is
     /// freed (best effort) and the failure is thrown.
     /// </summary>
-    public async Task PutAsync(IReadOnlyList<HolderRef> holders, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, CancellationToken cancellationToken)
+    /// <param name="holders">Where the snapshot goes: the placement the run grain gave.</param>
+    /// <param name="key">The snapshot.</param>
+    /// <param name="objects">Its objects: name and bytes.</param>
+    /// <param name="keep">The committed snapshot of this run and rank the holders must keep whatever else their bound drops; null: none.</param>
+    /// <param name="cancellationToken">Cancels the transfers.</param>
+    public async Task PutAsync(IReadOnlyList<HolderRef> holders, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, SnapshotKey? keep,
+        CancellationToken cancellationToken)
     {
         var checksums = new ulong[objects.Count];
         Parallel.For(0, objects.Count, index => checksums[index] = Crc64.HashToUInt64(objects[index].Bytes.Span));
-        await Task.WhenAll(holders.Select(holder => PutOnAsync(holder, key, objects, checksums, cancellationToken))).ConfigureAwait(false);
+        await Task.WhenAll(holders.Select(holder => PutOnAsync(holder, key, objects, checksums, keep, cancellationToken))).ConfigureAwait(false);
     }
 
-    private async Task PutOnAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, CancellationToken cancellationToken)
+    private async Task PutOnAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, SnapshotKey? keep,
+        CancellationToken cancellationToken)
     {
         try
         {
-            await PutAllAsync(holder, key, objects, checksums, cancellationToken).ConfigureAwait(false);
+            await PutAllAsync(holder, key, objects, checksums, keep, cancellationToken).ConfigureAwait(false);
         }
         catch (HolderException)
         {
@@ -50,7 +61,8 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
         }
     }
 
-    private async Task PutAllAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, CancellationToken cancellationToken)
+    private async Task PutAllAsync(HolderRef holder, SnapshotKey key, IReadOnlyList<(string Name, ReadOnlyMemory<byte> Bytes)> objects, ulong[] checksums, SnapshotKey? keep,
+        CancellationToken cancellationToken)
     {
         await Parallel.ForEachAsync(Enumerable.Range(0, objects.Count), Transfers(cancellationToken), async (index, token) =>
         {
@@ -62,6 +74,7 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
             using var response = await SendAsync(request, holder, $"put {name} of {key.Path}", token).ConfigureAwait(false);
         }).ConfigureAwait(false);
         var listing = new JsonObject { ["objects"] = new JsonObject(objects.Select(o => KeyValuePair.Create(o.Name, (JsonNode?)o.Bytes.Length))) };
+        if (keep is not null && keep.Run == key.Run && keep.Rank == key.Rank) listing["keep"] = new JsonObject { ["epoch"] = keep.Epoch, ["iteration"] = keep.Iteration };
         using var complete = Request(HttpMethod.Post, holder, $"{key.Path}/complete", new StringContent(listing.ToJsonString(), System.Text.Encoding.UTF8, "application/json"));
         using var completed = await SendAsync(complete, holder, $"complete {key.Path}", cancellationToken).ConfigureAwait(false);
     }
@@ -74,9 +87,17 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
     {
         using var listingRequest = Request(HttpMethod.Get, holder, key.Path, null);
         using var listingResponse = await SendAsync(listingRequest, holder, $"list {key.Path}", cancellationToken).ConfigureAwait(false);
-        var listingBytes = await ReadBoundedAsync(listingResponse, MaxListingBytes, holder, cancellationToken).ConfigureAwait(false);
-        var listing = JsonNode.Parse(listingBytes, documentOptions: new JsonDocumentOptions { MaxDepth = 4 })?["objects"] as JsonObject
-            ?? throw new HolderException(holder, $"list {key.Path}", "the listing has no objects");
+        JsonObject listing;
+        try
+        {
+            var listingBytes = await ReadBoundedAsync(listingResponse, MaxListingBytes, holder, cancellationToken).ConfigureAwait(false);
+            listing = JsonNode.Parse(listingBytes, documentOptions: new JsonDocumentOptions { MaxDepth = 4 })?["objects"] as JsonObject
+                ?? throw new HolderException(holder, $"list {key.Path}", "the listing has no objects");
+        }
+        catch (Exception e) when (e is JsonException or IOException or HttpRequestException)
+        {
+            throw new HolderException(holder, $"list {key.Path}", $"the listing did not arrive whole: {e.Message}", e);
+        }
         if (listing.Count > HolderServer.MaxObjects) throw new HolderException(holder, $"list {key.Path}", $"the listing names {listing.Count} objects, over {HolderServer.MaxObjects}");
         var objects = new List<(string Name, long Length)>();
         foreach (var (name, value) in listing)
@@ -119,7 +140,10 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
     public async Task<bool> DeleteAsync(HolderRef holder, SnapshotKey key, CancellationToken cancellationToken)
     {
         using var request = Request(HttpMethod.Delete, holder, key.Path, null);
-        using var response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false);
+        HttpResponseMessage response;
+        try { response = await http.SendAsync(request, cancellationToken).ConfigureAwait(false); }
+        catch (HttpRequestException e) { throw new HolderException(holder, $"delete {key.Path}", e.Message, e); }
+        using var answered = response;
         if (response.StatusCode == HttpStatusCode.NotFound) return false;
         await ThrowUnlessSuccessAsync(response, holder, $"delete {key.Path}", cancellationToken).ConfigureAwait(false);
         return true;
@@ -165,8 +189,8 @@ public sealed class HolderClient(HttpClient http, string tenantToken)
             var body = await ReadBoundedAsync(response, 4096, holder, cancellationToken).ConfigureAwait(false);
             detail = JsonNode.Parse(body)?["detail"]?.GetValue<string>() ?? "";
         }
-        catch (Exception e) when (e is JsonException or HolderException or InvalidOperationException) { } // the status says enough
-        response.Dispose();
+        catch (Exception e) when (e is JsonException or HolderException or InvalidOperationException or IOException or HttpRequestException) { } // the status says enough
+        finally { response.Dispose(); }
         throw new HolderException(holder, what, $"{(int)response.StatusCode} {response.StatusCode}{(detail.Length > 0 ? $": {detail}" : "")}");
     }
 

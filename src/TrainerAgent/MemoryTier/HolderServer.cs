@@ -165,8 +165,9 @@ public sealed class HolderServer : IAsyncDisposable
             var read = await http.Request.Body.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, http.RequestAborted).ConfigureAwait(false);
             if (read > MaxCompletionBytes) return Problem(413, $"a completion is at most {MaxCompletionBytes} bytes");
             body = JsonNode.Parse(buffer.AsSpan(0, read), documentOptions: new JsonDocumentOptions { MaxDepth = 4 }) as JsonObject;
+            _ = body?.Count; // a duplicate property surfaces here, as ArgumentException
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or ArgumentException)
         {
             return Problem(400, $"the completion is not JSON: {e.Message}");
         }
@@ -177,7 +178,15 @@ public sealed class HolderServer : IAsyncDisposable
             if (value is not JsonValue number || !number.TryGetValue<long>(out var length) || length < 0) return Problem(400, $"object {name}'s size is not a byte count");
             lengths[name] = length;
         }
-        var problem = _holder.Complete(key, lengths);
+        SnapshotKey? keep = null;
+        if (body["keep"] is JsonObject kept)
+        {
+            if (kept["epoch"] is not JsonValue epochValue || !epochValue.TryGetValue<long>(out var keptEpoch)
+                || kept["iteration"] is not JsonValue iterationValue || !iterationValue.TryGetValue<long>(out var keptIteration))
+                return Problem(400, "keep is {\"epoch\": E, \"iteration\": I}");
+            keep = key with { Epoch = keptEpoch, Iteration = keptIteration };
+        }
+        var problem = _holder.Complete(key, lengths, keep);
         return problem is null ? Results.NoContent() : Problem(409, problem);
     }
 

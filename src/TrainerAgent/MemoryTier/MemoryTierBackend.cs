@@ -76,13 +76,21 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         var objects = new List<(string Name, ReadOnlyMemory<byte> Bytes)>();
         await foreach (var entry in staging.ListAsync(folder + "/", cancellationToken).ConfigureAwait(false)) objects.Add((entry.Key[(folder.Length + 1)..], staging.Bytes(entry.Key)));
         var key = new SnapshotKey(run, rank, epoch, iteration);
-        await holders.PutAsync(placement.Holders, key, objects, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            // The committed snapshot this rank knows of is kept by every holder whatever else it drops (see SnapshotHolder).
+            await holders.PutAsync(placement.Holders, key, objects, _previous?.Key, cancellationToken).ConfigureAwait(false);
+        }
+        catch (HolderException)
+        {
+            await FreeAsync(key, placement.Holders).ConfigureAwait(false); // never reported, so it can never commit: free every copy
+            throw;
+        }
         LastSnapshotBytes = objects.Sum(o => (long)o.Bytes.Length);
 
-
         // Waits for the other ranks' reports, so that a rank never has more than this one snapshot beyond the committed one on a
-        // holder (which keeps two per rank): one that cannot commit in time is abandoned and freed, never left to push the
-        // committed one out. The checkpointer's next memory checkpoint waits for this, so training runs at most that far ahead.
+        // holder. One that does not commit in time is abandoned through the grain first (it then never commits) and freed.
+        // The checkpointer's next memory checkpoint waits for this, so training runs at most that far ahead.
         var report = new MemorySnapshotReport(epoch, rank, worldSize, name, iteration, placement.Holders, LastSnapshotBytes);
         var deadline = DateTimeOffset.UtcNow + options.CommitWait;
         MemoryCommitAck ack;
@@ -92,12 +100,14 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
             ack = await Transient.RetryAsync(() => grain.ReportMemorySnapshot(report, wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
         }
         while (!ack.Committed && ack.RanksMissing > 0 && DateTimeOffset.UtcNow < deadline);
-        if (!ack.Committed)
+        var committed = ack.Committed || (ack.RanksMissing > 0
+            && await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, iteration), Deadline, cancellationToken).ConfigureAwait(false));
+        if (!committed)
         {
             await FreeAsync(key, placement.Holders).ConfigureAwait(false);
             throw new TimeoutException(ack.RanksMissing > 0
                 ? $"{ack.RanksMissing} ranks did not report within {options.CommitWait}; abandoned and freed"
-                : "a newer memory checkpoint committed first; freed");
+                : "it will not commit (a newer one committed first, or a rank abandoned it); freed");
         }
         Commits++;
         Committed?.Invoke(name);
@@ -105,13 +115,13 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         _previous = (key, placement.Holders);
     }
 
-    /// <summary>Frees a superseded snapshot on its holders; a holder that cannot be told drops it by its own bound.</summary>
+    /// <summary>Frees a snapshot on its holders; a holder that cannot be told drops it by its own bound.</summary>
     private async Task FreeAsync(SnapshotKey key, IReadOnlyList<HolderRef> on)
     {
         foreach (var holder in on)
         {
             try { await holders.DeleteAsync(holder, key, CancellationToken.None).ConfigureAwait(false); }
-            catch (HolderException e) { logger.LogInformation("Could not free superseded snapshot: {Reason}", e.Message); }
+            catch (HolderException e) { logger.LogInformation("Could not free snapshot {Key}: {Reason}", key.Path, e.Message); }
         }
     }
 
@@ -129,12 +139,15 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
             {
                 var bytes = await holders.FetchAsync(holder, key, _fetched, FetchedFolder(source.Name), cancellationToken).ConfigureAwait(false);
                 _fetchedName = source.Name;
+                // Once this attempt commits a newer one, the snapshot resumed from is freed on its holders like any superseded one.
+                _previous = (key, source.Sources);
                 logger.LogInformation("Rank {Rank} fetched {Name} ({Bytes} bytes) from holder {Holder}", rank, source.Name, bytes, holder.Endpoint);
                 return null;
             }
             catch (HolderException e)
             {
                 problems.Add(e.Message);
+                await CheckpointFiles.DeleteCheckpointAsync(_fetched, FetchedFolder(source.Name)).ConfigureAwait(false); // what a broken fetch left
             }
         }
         return problems.Count == 0 ? "no holder was recorded for it" : string.Join("; ", problems);

@@ -3,9 +3,9 @@ using Checkpointing.Contracts;
 namespace Checkpointing.TrainerAgent;
 
 /// <summary>
-/// What a memory-tier holder keeps (docs/memory-tier.md): per run and rank, the objects of snapshots being put, and the
-/// newest <see cref="CompleteKept"/> complete ones: the one the run grain may have committed and the one after it, whose
-/// commit is not known here. A rank deletes the older once the newer committed; the bound holds even when it cannot.
+/// What a memory-tier holder keeps (docs/memory-tier.md): per run and rank, the objects of snapshots being put, and at most
+/// <see cref="CompleteKept"/> complete ones: the newest, and the one the run grain committed (named by the rank) or else the
+/// newest before it, whose commit is not known here. A rank deletes the older once the newer committed; the bound holds even when it cannot.
 /// Every byte is counted against the budget as it arrives; a complete snapshot never changes.
 /// </summary>
 internal sealed class SnapshotHolder(long maxBytes)
@@ -66,9 +66,10 @@ internal sealed class SnapshotHolder(long maxBytes)
 
     /// <summary>
     /// Marks a snapshot complete when it holds exactly <paramref name="lengths"/> (names and sizes); then drops this rank's
-    /// incomplete older snapshots and complete ones beyond the newest <see cref="CompleteKept"/>. A problem when it does not match.
+    /// incomplete older snapshots and complete ones beyond the newest <see cref="CompleteKept"/>, except <paramref name="keep"/>
+    /// (the rank's committed snapshot, which an uncommitted one a dead attempt left must not push out). A problem when it does not match.
     /// </summary>
-    public string? Complete(SnapshotKey key, IReadOnlyDictionary<string, long> lengths)
+    public string? Complete(SnapshotKey key, IReadOnlyDictionary<string, long> lengths, SnapshotKey? keep = null)
     {
         lock (_gate)
         {
@@ -79,7 +80,10 @@ internal sealed class SnapshotHolder(long maxBytes)
                 return $"snapshot {key.Path} holds {Describe(held)}, not {Describe(lengths)}";
             snapshot.Complete = true;
             foreach (var (older, snapshotOf) in snapshots.Where(s => s.Key.CompareTo((key.Epoch, key.Iteration)) < 0 && !s.Value.Complete).ToList()) Drop(snapshots, older, snapshotOf);
-            foreach (var (older, snapshotOf) in snapshots.Where(s => s.Value.Complete).SkipLast(CompleteKept).ToList()) Drop(snapshots, older, snapshotOf);
+            // Besides this one: the committed one when the rank names it, else the newest other (which the grain may have committed).
+            var kept = keep is not null && snapshots.TryGetValue((keep.Epoch, keep.Iteration), out var named) && named.Complete ? (keep.Epoch, keep.Iteration) : (((long, long)?)null);
+            var others = snapshots.Where(s => s.Value.Complete && s.Key != (key.Epoch, key.Iteration)).ToList();
+            foreach (var (older, snapshotOf) in kept is { } committed ? others.Where(s => s.Key != committed) : others.SkipLast(CompleteKept - 1)) Drop(snapshots, older, snapshotOf);
             return null;
         }
     }

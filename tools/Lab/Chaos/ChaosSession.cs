@@ -280,13 +280,13 @@ internal sealed class ChaosSession
             {
                 try
                 {
+                    if (_o.MemoryPeriod is not null && (await Grain(run).Get().WaitAsync(TimeSpan.FromSeconds(5), stop)).MemoryCheckpoint is { } memory) run.SawMemoryCheckpoint(memory.Name);
+                    foreach (var pid in run.RankPids) _agentRssMax = Math.Max(_agentRssMax, JobHolders.ResidentBytes(pid) ?? 0);
                     var last = await Grain(run).GetLastCheckpoint().WaitAsync(TimeSpan.FromSeconds(5), stop);
                     if (last?.Iteration is not { } iteration) continue;
                     // A regression is a step back from the previous sample: counted once, not at every sample after it.
                     if (_lastTag.TryGetValue(run.Id.Key, out var previous) && iteration < previous) _findings.Regression($"{run.Id} tag went from iteration {previous} back to {iteration}");
                     _lastTag[run.Id.Key] = iteration;
-                    if (_o.MemoryPeriod is not null && (await Grain(run).Get().WaitAsync(TimeSpan.FromSeconds(5), stop)).MemoryCheckpoint is { } memory) run.SawMemoryCheckpoint(memory.Name);
-                    foreach (var pid in run.RankPids) _agentRssMax = Math.Max(_agentRssMax, JobHolders.ResidentBytes(pid) ?? 0);
                 }
                 catch (Exception) when (!stop.IsCancellationRequested)
                 {
@@ -367,12 +367,14 @@ internal sealed class ChaosSession
     /// <summary>
     /// The memory tier's invariants, from the ranks' own reports: the ranks of an attempt resume from one and the same
     /// checkpoint; a memory resume loads a checkpoint known committed (every rank's snapshot held); and an attempt never
-    /// resumes older than the newest memory checkpoint the attempt before it committed, unless the grain found that one incomplete.
+    /// resumes older than the newest memory checkpoint committed before it began, except those a resume found incomplete.
     /// </summary>
     private void CheckMemoryResumes(ChaosRun run)
     {
         var committed = run.MemoryCommitted;
         var starts = run.AttemptStarts.OrderBy(a => a.Epoch).ToList();
+        var lost = run.Resumes.Where(r => r.Reason?.Contains("could not fetch", StringComparison.Ordinal) == true || r.Reason?.Contains("unusable", StringComparison.Ordinal) == true)
+            .SelectMany(r => System.Text.RegularExpressions.Regex.Matches(r.Reason!, "memory_[0-9]{7}").Select(m => m.Value)).ToHashSet(StringComparer.Ordinal);
         foreach (var attempt in run.Resumes.GroupBy(r => r.Epoch))
         {
             if (attempt.Select(r => (r.Tier, r.Name)).Distinct().Count() > 1)
@@ -382,8 +384,9 @@ internal sealed class ChaosSession
                 _findings.IncompleteMemoryResume($"{run.Id} attempt {attempt.Key} resumed from {resume.Name}, never seen committed");
             var index = starts.FindIndex(a => a.Epoch == attempt.Key);
             if (index < 1) continue;
-            var (previousStart, startedUtc) = (starts[index - 1].StartedUtc, starts[index].StartedUtc);
-            var newest = committed.Where(c => c.Value > previousStart && c.Value < startedUtc).Select(c => ChaosChecker.IterationOf(c.Key)).DefaultIfEmpty(-1).Max();
+            // Every memory checkpoint known committed before the attempt began, but those a resume found incomplete (named in its reason).
+            var startedUtc = starts[index].StartedUtc;
+            var newest = committed.Where(c => c.Value < startedUtc && !lost.Contains(c.Key)).Select(c => ChaosChecker.IterationOf(c.Key)).DefaultIfEmpty(-1).Max();
             var incomplete = resume.Reason?.Contains("could not fetch", StringComparison.Ordinal) == true || resume.Reason?.Contains("unusable", StringComparison.Ordinal) == true;
             if (resume.StartIteration - 1 < newest && !incomplete)
                 _findings.MemoryRegression($"{run.Id} attempt {attempt.Key} resumed at iteration {resume.StartIteration} ({resume.Tier} {resume.Name}: {resume.Reason}) though memory_{newest:D7} had committed");
