@@ -35,15 +35,7 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
         var epoch = await grain.StartAttempt();
         var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 5);
-        Sequential? atNineteen = null;
-        for (long iteration = 0; iteration < 25; iteration++)
-        {
-            Train(models, iteration);
-            if (iteration == 19) atNineteen = Copy(models[0]);
-            var step = iteration;
-            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
-            if (iteration == 19) await WaitForMemoryCheckpointAsync(grain, "memory_0000019");
-        }
+        var atNineteen = await TrainAsync(grain, models, agents, iterations: 25, committedAt: 19);
         var committed = (await grain.Get()).MemoryCheckpoint!;
         Assert.Equal(2, committed.WorldSize);
         // Each rank on its own holder first, then its buddy's on the other host.
@@ -59,7 +51,7 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
 
         Assert.All(results, r => Assert.Equal((ResumeResult.Memory, "memory_0000019", 20L), (r.Tier, r.Name, r.StartIteration)));
-        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNineteen!), "a rank's weights differ from the snapshot at iteration 19"));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNineteen), "a rank's weights differ from the snapshot at iteration 19"));
         var loads = (await grain.GetHistory()).Where(h => h.Kind == HistoryEntry.Load && h.Epoch == epoch2).ToList();
         Assert.Equal([0, 1], loads.Select(l => l.Rank!.Value).Order());
         Assert.All(loads, l => Assert.Equal("memory_0000019", l.Name));
@@ -74,14 +66,8 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
         var epoch = await grain.StartAttempt();
         var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 6);
-        Sequential? atNine = null;
-        for (long iteration = 0; iteration < 15; iteration++)
-        {
-            Train(models, iteration);
-            if (iteration == 9) atNine = Copy(models[0]);
-            var step = iteration;
-            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
-        }
+        // model_0000009 is durable; memory_0000014 is the newest memory checkpoint.
+        var atNine = await TrainAsync(grain, models, agents, iterations: 15, committedAt: 9);
         await WaitForMemoryCheckpointAsync(grain, "memory_0000014");
         foreach (var agent in agents) await agent.DisposeAsync();
 
@@ -93,7 +79,7 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
 
         Assert.All(results, r => Assert.Equal((ResumeResult.Durable, "model_0000009", 10L), (r.Tier, r.Name, r.StartIteration)));
-        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine!), "a rank's weights differ from model_0000009"));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine), "a rank's weights differ from model_0000009"));
         var fallback = Assert.Single(await grain.GetHistory(), h => h.Kind == HistoryEntry.Fallback);
         Assert.Equal("memory_0000014", fallback.Name);
         Assert.Contains("could not fetch its snapshot of memory_0000014", fallback.Detail);
@@ -109,17 +95,8 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
         var epoch = await grain.StartAttempt();
         var (models, agents) = await JoinAsync(run, epoch, hosts, seed: 8);
-        Sequential? atNine = null;
-        for (long iteration = 0; iteration < 25; iteration++)
-        {
-            Train(models, iteration);
-            if (iteration == 9) atNine = Copy(models[0]);
-            var step = iteration;
-            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
-            if (iteration == 9) await WaitForMemoryCheckpointAsync(grain, "memory_0000009");
-            // Host 1 goes away before memory_0000019: rank 1 cannot hold its own snapshot, rank 0 cannot place its replica.
-            if (iteration == 12) await hosts[1].DisposeAsync();
-        }
+        // Host 1 goes away before memory_0000019: rank 1 cannot hold its own snapshot, rank 0 cannot place its replica.
+        var atNine = await TrainAsync(grain, models, agents, iterations: 25, committedAt: 9, afterStep: async iteration => { if (iteration == 12) await hosts[1].DisposeAsync(); });
         foreach (var agent in agents) await agent.DisposeAsync();
         Assert.Equal("memory_0000009", (await grain.Get()).MemoryCheckpoint!.Name);
         Assert.All(agents, a => Assert.True(a.MemoryTier!.Drops >= 1, "the memory checkpoint after the loss was not dropped"));
@@ -130,7 +107,7 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var results = await Task.WhenAll(resumed.Select(a => a.ResumeAsync()));
 
         Assert.All(results, r => Assert.Equal((ResumeResult.Memory, "memory_0000009", 10L), (r.Tier, r.Name, r.StartIteration)));
-        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine!), "a rank's weights differ from the snapshot at iteration 9"));
+        Assert.All(fresh, model => Assert.True(ClusterRanks.SameWeights(model, atNine), "a rank's weights differ from the snapshot at iteration 9"));
         foreach (var agent in resumed) await agent.DisposeAsync();
     }
 
@@ -153,6 +130,26 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         var agents = await Task.WhenAll(hosts.Select((host, rank) => RunAgent.JoinAsync(fixture.Client, run, fixture.Store, rank, hosts.Length, epoch, models[rank], [],
             memoryTier: new MemoryTierOptions(host.Ref, _token))));
         return (models, agents);
+    }
+
+    /// <summary>
+    /// Trains every rank through <paramref name="iterations"/> steps; returns a copy of the weights after step <paramref name="committedAt"/>,
+    /// once the checkpoint taken there (memory or durable) has committed.
+    /// </summary>
+    private static async Task<Sequential> TrainAsync(ITrainingRunGrain grain, Sequential[] models, RunAgent[] agents, long iterations, long committedAt,
+        Func<long, Task>? afterStep = null)
+    {
+        Sequential? copy = null;
+        for (long iteration = 0; iteration < iterations; iteration++)
+        {
+            Train(models, iteration);
+            if (iteration == committedAt) copy = Copy(models[0]);
+            var step = iteration;
+            await Task.WhenAll(agents.Select(a => a.StepAsync(step)));
+            if (iteration == committedAt && (await grain.Get()).Policy.IsMemoryStep(iteration)) await WaitForMemoryCheckpointAsync(grain, PeriodicPolicy.MemoryName(iteration));
+            if (afterStep is not null) await afterStep(iteration);
+        }
+        return copy!;
     }
 
     /// <summary>A deterministic step: every rank's replica moves the same way, so the replicas stay equal.</summary>
