@@ -40,6 +40,10 @@ public sealed class GrainAccessTests(TwoSiloCluster fixture)
         [typeof(TimeSpan)] = TimeSpan.Zero,
         [typeof(RankHeartbeat)] = new RankHeartbeat(0, 1, 1, 0, 0.5, 0.1),
         [typeof(ShardReport)] = new ShardReport("model_0000009", "0000", 0, 1, new ShardInfo("shard.safetensors", 8, "crc64:0"), new Dictionary<string, TensorInfo>(), "{}"),
+        [typeof(HolderAnnouncement)] = new HolderAnnouncement(1, 0, 1, new HolderRef("http://127.0.0.1:7400", "probe")),
+        [typeof(MemorySnapshotReport)] = new MemorySnapshotReport(1, 0, 1, "memory_0000004", 4, [new HolderRef("http://127.0.0.1:7400", "probe")], 64),
+        [typeof(ResumeRequest)] = new ResumeRequest(1, 0, 1, "probe"),
+        [typeof(ResumeOutcome)] = new ResumeOutcome(1, 0, 1, "memory_0000004", false, "probe"),
     };
 
     public static IEnumerable<object[]> Members() =>
