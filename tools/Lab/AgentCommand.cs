@@ -86,7 +86,10 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
         var loaded = new Formats.LoadStatistics();
-        var memoryTier = holder is null ? null : new MemoryTierOptions(holder, options.TenantToken);
+        // The demo's ranks share no collective that would keep them in step: a rank that started late (a loaded machine) may be
+        // minutes behind at the first memory checkpoint. Waiting that long for the others' reports absorbs the skew once, as a
+        // training job's first all-reduce would; afterwards each memory checkpoint keeps the ranks within a period of each other.
+        var memoryTier = holder is null ? null : new MemoryTierOptions(holder, options.TenantToken) { CommitWait = TimeSpan.FromMinutes(3) };
         await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded, heartbeat,
             memoryTier);
         agent.Backend.Committer.Incremental = incremental;
