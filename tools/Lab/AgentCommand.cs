@@ -38,18 +38,20 @@ public static class AgentCommand
         var sharded = CliOptions.Flag("--sharded", "hold only this rank's slices of a tensor-parallel model (save and load only those)");
         var holder = CliOptions.Text("--holder", "this host's memory-tier holder (`ckpt holder`), http://address:port: take the policy's memory checkpoints and resume from them", "URL");
         var holderHost = CliOptions.Text("--holder-host", "the host the holder runs on, for placement (default: this machine's name)", "NAME");
+        var memoryCommitWait = CliOptions.Integer("--memory-commit-wait", "seconds a memory checkpoint waits for the other ranks' reports before it is abandoned", 30, min: 1);
         var outageBudget = CliOptions.OptionalInteger("--outage-budget",
             $"seconds a save waits out a storage outage (retrying with backoff, its checkpoint kept pending) before the rank fails; default: env {OutageBudgetVariable} (a duration, e.g. 00:05:00), else {RankCommitter.DefaultOutageBudget.TotalSeconds:0}",
             min: 0);
         var command = new Command("agent", "one training rank in cluster mode (what `ckpt-lab job` launches); JSON events on stdout")
-            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder, holderHost);
+            .With(run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder, holderHost, memoryCommitWait);
         var cluster = ClusterOptions.AddTo(command);
         var store = StoreOptions.AddTo(command);
         command.SetAction(parse => RunAsync(new AgentOptions(parse.GetValue(run)!, (int)parse.GetValue(rank), (int)parse.GetValue(worldSize), parse.GetValue(epoch),
             (int)parse.GetValue(width), parse.GetValue(seed), parse.GetValue(holdAt), TimeSpan.FromMilliseconds(parse.GetValue(stepDelay)),
             TimeSpan.FromMilliseconds(parse.GetValue(heartbeat)), parse.GetValue(incremental),
             parse.GetValue(sharded), parse.GetValue(outageBudget) is { } seconds ? TimeSpan.FromSeconds(seconds) : OutageBudgetFromEnvironment(),
-            parse.GetValue(holder) is { } url ? new HolderRef(url, parse.GetValue(holderHost) ?? Environment.MachineName) : null),
+            parse.GetValue(holder) is { } url ? new HolderRef(url, parse.GetValue(holderHost) ?? Environment.MachineName) : null,
+            TimeSpan.FromSeconds(parse.GetValue(memoryCommitWait))),
             cluster.Read(parse), store.Read(parse), context));
         return command;
     }
@@ -66,11 +68,11 @@ public static class AgentCommand
     }
 
     private sealed record AgentOptions(RunId Run, int Rank, int WorldSize, long Epoch, int Width, long Seed, long? HoldAt, TimeSpan StepDelay, TimeSpan Heartbeat,
-        bool Incremental, bool Sharded, TimeSpan OutageBudget, HolderRef? Holder);
+        bool Incremental, bool Sharded, TimeSpan OutageBudget, HolderRef? Holder, TimeSpan MemoryCommitWait);
 
     private static async Task<int> RunAsync(AgentOptions o, ClusterConnectionOptions options, ICheckpointStore? store, CliContext context)
     {
-        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder) = o;
+        var (run, rank, worldSize, epoch, width, seed, holdAt, stepDelay, heartbeat, incremental, sharded, outageBudget, holder, memoryCommitWait) = o;
         if (rank >= worldSize) throw new UsageException($"--rank {rank} is not below --world-size {worldSize}", "ckpt-lab agent");
         // The agent's checkpoint metrics and spans go to an OpenTelemetry collector when one is configured the standard way.
         var otlp = Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is { Length: > 0 };
@@ -86,10 +88,7 @@ public static class AgentCommand
         var iterations = policy.MaxIter ?? throw new UsageException($"run {run} has no max_iter in its policy", "ckpt run policy");
         var (model, checkpointables, step, layouts) = Training(sharded, seed, width, iterations, rank, worldSize);
         var loaded = new Formats.LoadStatistics();
-        // The demo's ranks share no collective that would keep them in step: a rank that started late (a loaded machine) may be
-        // minutes behind at the first memory checkpoint. Waiting that long for the others' reports absorbs the skew once, as a
-        // training job's first all-reduce would; afterwards each memory checkpoint keeps the ranks within a period of each other.
-        var memoryTier = holder is null ? null : new MemoryTierOptions(holder, options.TenantToken) { CommitWait = TimeSpan.FromMinutes(3) };
+        var memoryTier = holder is null ? null : new MemoryTierOptions(holder, options.TenantToken) { CommitWait = memoryCommitWait };
         await using var agent = await RunAgent.JoinAsync(connection.Client, run, store, rank, worldSize, epoch, model, checkpointables, context.Logger($"agent{rank}"), layouts, loaded, heartbeat,
             memoryTier);
         agent.Backend.Committer.Incremental = incremental;

@@ -136,7 +136,10 @@ public static class JobCommand
             "--width", $"{width}", "--seed", $"{Seed}", "--silo", $"127.0.0.1:{cluster.GatewayPort}",
             .. holdAt is { } h ? new[] { "--hold-at", $"{h}" } : [],
             .. sharded ? new[] { "--sharded" } : [],
-            .. memoryPeriod is not null ? new[] { "--holder", holders.Current[rank].Endpoint, "--holder-host", holders.Current[rank].Host } : [],
+            // The demo's ranks share no collective that keeps them in step: on a loaded machine one may start a minute after the
+            // other. A long wait for the others' memory reports absorbs that skew at the first memory checkpoint, as a job's first
+            // all-reduce would; afterwards each memory checkpoint keeps the ranks within a period of each other.
+            .. memoryPeriod is not null ? new[] { "--holder", holders.Current[rank].Endpoint, "--holder-host", holders.Current[rank].Host, "--memory-commit-wait", "180" } : [],
         ]);
         // Secrets go to the agents through their environment: a command line is readable by every user (/proc/PID/cmdline).
         var agentSecrets = new Dictionary<string, string> { [ClusterOptions.TokenVariable] = cluster.Token, [ClusterOptions.StorageVariable] = cluster.Azurite.ConnectionString };
