@@ -69,7 +69,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         collector.Add(report, ReportChecks.Check(collector.Pending, report), time.GetUtcNow());
         collector.Pending.LastProgressUtc = time.GetUtcNow();
         if (collector.Missing == 0) return new ShardAck(true, 0, await shell.Exclusive(() => CommitAsync(collector)));
-        return await PendingCheckpoints.WaitForCommitAsync(collector, Capped(waitForCommit), time) is { } committedMeanwhile
+        return await PendingCheckpoints.WaitForCommitAsync(collector, options.CappedWait(waitForCommit), time) is { } committedMeanwhile
             ? new ShardAck(true, 0, committedMeanwhile)
             : new ShardAck(false, collector.Missing, null);
     }
@@ -82,7 +82,7 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         {
             if (request.Rank < 0 || request.Rank >= collector.Pending.WorldSize || !collector.Holds(request.Rank))
                 return new CommitWait(CommitWaitStatus.ReportAgain, null, collector.Missing);
-            return await PendingCheckpoints.WaitForCommitAsync(collector, Capped(request.MaxWait), time) is { } committed
+            return await PendingCheckpoints.WaitForCommitAsync(collector, options.CappedWait(request.MaxWait), time) is { } committed
                 ? new CommitWait(CommitWaitStatus.Committed, committed, 0)
                 : new CommitWait(CommitWaitStatus.Waiting, null, collector.Missing);
         }
@@ -92,8 +92,6 @@ internal sealed class CommitProtocol(RunId run, IPersistentState<RunState> state
         throw _pending.AbandonedRefusal(request.Name, request.AttemptId)
             ?? new RunRefusedException($"Checkpoint {request.Name} attempt {request.AttemptId} of {run} was abandoned before every rank reported (see the run grain's log).");
     }
-
-    private TimeSpan Capped(TimeSpan wait) => wait < options.MaxCommitWait ? wait : options.MaxCommitWait;
 
     /// <summary>Step 3 ends here: every rank reported; the manifest is written, then the catalog, in one state write.</summary>
     private async Task<CheckpointRecord> CommitAsync(CommitCollector collector)

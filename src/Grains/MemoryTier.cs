@@ -82,7 +82,7 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         if (collector.Missing == 0) return new MemoryCommitAck(await shell.Exclusive(() => CommitAsync(collector)), 0);
         try
         {
-            return new MemoryCommitAck(await collector.Outcome.Task.WaitAsync(Capped(waitForCommit), time), 0);
+            return new MemoryCommitAck(await collector.Outcome.Task.WaitAsync(options.CappedWait(waitForCommit), time), 0);
         }
         catch (TimeoutException)
         {
@@ -187,7 +187,7 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
             return await DecideAsync(outcome.Epoch, new ResumeDecision(true, true, memory.Name, $"every rank fetched and verified its snapshot of {memory.Name}"));
         try
         {
-            return await _decided.Task.WaitAsync(Capped(maxWait), time);
+            return await _decided.Task.WaitAsync(options.CappedWait(maxWait), time);
         }
         catch (TimeoutException)
         {
@@ -212,8 +212,6 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         _decided.TrySetResult(decision);
         return decision;
     });
-
-    private TimeSpan Capped(TimeSpan wait) => wait < options.MaxCommitWait ? wait : options.MaxCommitWait;
 
     private static void CheckRank(int rank, int worldSize)
     {

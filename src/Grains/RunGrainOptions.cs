@@ -21,6 +21,9 @@ public sealed class RunGrainOptions
     /// <summary>The longest a rank's AwaitCommit call is held before it answers "waiting" (below the client's response timeout).</summary>
     public TimeSpan MaxCommitWait { get; set; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>A wait a caller asked for, at most <see cref="MaxCommitWait"/>.</summary>
+    public TimeSpan CappedWait(TimeSpan wait) => wait < MaxCommitWait ? wait : MaxCommitWait;
+
     /// <summary>How many other agents' holders keep a replica of each rank's memory-tier snapshot (docs/memory-tier.md); 0: only the rank's own holder.</summary>
     public int MemoryReplicas { get; set; } = 1;
 

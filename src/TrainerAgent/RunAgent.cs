@@ -145,17 +145,21 @@ public sealed class RunAgent : IAsyncDisposable
         if (directive.Policy != _policy) (_periodic, _policy) = (Periodic(directive.Policy), directive.Policy);
         if (directive.CheckpointNow?.SaveAtIteration == iteration && !_policy.IsPeriodicStep(iteration))
         {
-            var state = new Dictionary<string, object?>(StringComparer.Ordinal) { ["iteration"] = iteration };
-            foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) state[key] = value;
-            await Checkpointer.SaveAsync(_policy.PeriodicName(iteration), state, cancellationToken).ConfigureAwait(false);
+            await Checkpointer.SaveAsync(_policy.PeriodicName(iteration), StateAt(iteration, extra), cancellationToken).ConfigureAwait(false);
         }
         await _periodic.StepAsync(iteration, extra, cancellationToken).ConfigureAwait(false);
         if (_memoryCheckpointer is not null && _policy.IsMemoryStep(iteration))
         {
-            var state = new Dictionary<string, object?>(StringComparer.Ordinal) { ["iteration"] = iteration };
-            foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) state[key] = value;
-            await _memoryCheckpointer.SaveAsync(PeriodicPolicy.MemoryName(iteration), state, cancellationToken).ConfigureAwait(false);
+            await _memoryCheckpointer.SaveAsync(PeriodicPolicy.MemoryName(iteration), StateAt(iteration, extra), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>What a save outside the periodic checkpointer records beside the state: the iteration, then the step's extra entries.</summary>
+    private static Dictionary<string, object?> StateAt(long iteration, IReadOnlyDictionary<string, object?>? extra)
+    {
+        var state = new Dictionary<string, object?>(StringComparer.Ordinal) { ["iteration"] = iteration };
+        foreach (var (key, value) in extra ?? new Dictionary<string, object?>()) state[key] = value;
+        return state;
     }
 
     /// <summary>Waits until the memory tier's background work for the last memory checkpoint (serialize, put, commit) is done; at once without a memory tier.</summary>
