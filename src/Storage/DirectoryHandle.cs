@@ -80,11 +80,18 @@ public sealed partial class DirectoryHandle : IDisposable
         if (_fd >= 0) NativeFlock(_fd, LockUn);
     }
 
-    /// <summary>Closes the descriptor, which releases any lock it holds. Calling it again does nothing.</summary>
+    /// <summary>Releases any lock the handle holds and closes the descriptor. Calling it again does nothing.</summary>
+    /// <remarks>
+    /// Unlocks explicitly rather than relying on the close: the lock belongs to the open file description, which a child
+    /// process this process is starting shares until its exec (O_CLOEXEC acts only then), so a close alone could leave the
+    /// folder locked for that moment and the next writer of this very process would find it "held elsewhere".
+    /// </remarks>
     public void Dispose()
     {
         var fd = Interlocked.Exchange(ref _fd, -1);
-        if (fd >= 0) NativeClose(fd);
+        if (fd < 0) return;
+        NativeFlock(fd, LockUn);
+        NativeClose(fd);
     }
 
     /// <summary>The errno goes into HResult, as .NET does for its own failed file system calls on Unix.</summary>

@@ -145,6 +145,18 @@ public sealed class FileSystemStoreSafetyTests : IDisposable
     }
 
     [Fact]
+    public void Disposing_a_locked_handle_releases_the_lock_even_while_a_child_being_started_still_shares_its_descriptor()
+    {
+        var first = DirectoryHandle.Open(_store.Root);
+        Assert.Equal(FolderLock.Taken, first.TryLockExclusive());
+        using var child = InheritedDescriptor.Of(_store.Root); // a process started at this moment, not yet at exec
+        first.Dispose();
+
+        using var next = DirectoryHandle.Open(_store.Root);
+        Assert.Equal(FolderLock.Taken, next.TryLockExclusive());
+    }
+
+    [Fact]
     public void A_folder_whose_file_system_cannot_fsync_folders_flushes_without_error()
     {
         DirectoryHandle.Flush("/proc"); // fsync of a procfs folder fails with EINVAL, as on some network and FUSE file systems
