@@ -64,10 +64,11 @@ public interface ICheckpointProtocol : IGrainWithStringKey
 
     /// <summary>
     /// Memory tier (docs/memory-tier.md): records where rank <see cref="HolderAnnouncement.Rank"/>'s holder is and answers where that
-    /// rank's snapshots go (its own holder, then its replicas' in a ring that prefers other hosts), or null until every rank of
-    /// the world announced one. Kept in memory; ranks announce again before every snapshot. Another epoch is refused.
+    /// rank's snapshots go (its own holder, then its replicas' in a ring that prefers other hosts). Until every rank of the world
+    /// announced one, waits up to <paramref name="waitForWorld"/> for them, then answers null. Kept in memory; ranks announce
+    /// again before every snapshot. Another epoch is refused.
     /// </summary>
-    Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder);
+    Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder, TimeSpan waitForWorld = default);
 
     /// <summary>
     /// A rank's snapshot is held on its holders. The report that completes the set commits the memory checkpoint: one state

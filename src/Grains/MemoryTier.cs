@@ -20,6 +20,8 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
     /// <summary>Iterations of this attempt a rank gave up waiting for: their sets never commit, so no rank frees a snapshot the grain then records.</summary>
     private readonly HashSet<long> _abandoned = [];
     private TaskCompletionSource<ResumeDecision> _decided = NewDecision();
+    /// <summary>Completed (and replaced) whenever a rank announces its holder: wakes the ranks waiting for the whole world.</summary>
+    private TaskCompletionSource _announced = NewSignal();
     private RunState State => state.State;
 
     /// <summary>
@@ -38,9 +40,16 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         _abandoned.Clear();
         _decided.TrySetResult(new ResumeDecision(false, false, "", "a new attempt started"));
         _decided = NewDecision();
+        _announced.TrySetResult();
+        _announced = NewSignal();
     }
 
-    public MemoryPlacement? Place(HolderAnnouncement announcement)
+    /// <summary>
+    /// Records the rank's holder and answers its placement; until every rank of the world has announced one, waits up to
+    /// <paramref name="waitForWorld"/> (capped) for the others, then answers null. Ranks start with skew (one may reach its
+    /// first memory checkpoint before another has joined): waiting here absorbs it instead of dropping the checkpoint.
+    /// </summary>
+    public async Task<MemoryPlacement?> PlaceAsync(HolderAnnouncement announcement, TimeSpan waitForWorld)
     {
         shell.EnsureCreated();
         shell.CheckEpoch(announcement.Epoch);
@@ -48,7 +57,17 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
         if (!Uri.TryCreate(announcement.Holder.Endpoint, UriKind.Absolute, out var endpoint) || endpoint.Scheme is not ("http" or "https"))
             throw new RunRefusedException($"Holder endpoint '{announcement.Holder.Endpoint}' of rank {announcement.Rank} is not an http(s) URL.");
         _holders[announcement.Rank] = announcement.Holder;
-        if (Enumerable.Range(0, announcement.WorldSize).Any(rank => !_holders.ContainsKey(rank))) return null;
+        _announced.TrySetResult();
+        _announced = NewSignal();
+        var deadline = time.GetUtcNow() + options.CappedWait(waitForWorld);
+        while (Enumerable.Range(0, announcement.WorldSize).Any(rank => !_holders.ContainsKey(rank)))
+        {
+            var remaining = deadline - time.GetUtcNow();
+            if (remaining <= TimeSpan.Zero) return null;
+            try { await _announced.Task.WaitAsync(remaining, time); }
+            catch (TimeoutException) { return null; }
+            shell.CheckEpoch(announcement.Epoch); // a new attempt started meanwhile: this rank's announcement is gone with it
+        }
         return new MemoryPlacement(Ring(announcement.Rank, announcement.WorldSize));
     }
 
@@ -219,4 +238,6 @@ internal sealed class MemoryTier(RunId run, IPersistentState<RunState> state, Ru
     }
 
     private static TaskCompletionSource<ResumeDecision> NewDecision() => new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    private static TaskCompletionSource NewSignal() => new(TaskCreationOptions.RunContinuationsAsynchronously);
 }

@@ -134,7 +134,7 @@ internal sealed class TrainingRunGrain(
 
     public Task<CommitWait> AwaitCommit(CommitWaitRequest request) => _commits.AwaitAsync(request);
 
-    public Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder) => Task.FromResult(_memory.Place(holder));
+    public Task<MemoryPlacement?> PlaceMemorySnapshots(HolderAnnouncement holder, TimeSpan waitForWorld = default) => _memory.PlaceAsync(holder, waitForWorld);
 
     public Task<MemoryCommitAck> ReportMemorySnapshot(MemorySnapshotReport report, TimeSpan waitForCommit = default) => _memory.ReportAsync(report, waitForCommit);
 

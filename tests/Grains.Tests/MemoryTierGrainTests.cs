@@ -44,6 +44,31 @@ public sealed class MemoryTierGrainTests(TwoSiloCluster fixture)
     }
 
     [Fact]
+    public async Task A_rank_asking_for_its_placement_before_the_others_joined_waits_for_their_announcements()
+    {
+        var job = await NewRun(2);
+        var early = job.Grain.PlaceMemorySnapshots(new HolderAnnouncement(job.Epoch, 1, 2, Holders[1]), TimeSpan.FromSeconds(10));
+        await Task.Delay(200); // rank 1 is waiting inside the grain
+        Assert.False(early.IsCompleted, "the placement answered before every rank announced");
+        var late = await job.Grain.PlaceMemorySnapshots(new HolderAnnouncement(job.Epoch, 0, 2, Holders[0]));
+
+        Assert.Equal([Holders[1], Holders[0]], (await early)!.Holders);
+        Assert.Equal([Holders[0], Holders[1]], late!.Holders);
+    }
+
+    [Fact]
+    public async Task A_placement_wait_that_runs_out_answers_null_and_a_new_attempt_refuses_the_waiting_rank()
+    {
+        var job = await NewRun(2);
+        Assert.Null(await job.Grain.PlaceMemorySnapshots(new HolderAnnouncement(job.Epoch, 1, 2, Holders[1]), TimeSpan.FromMilliseconds(300)));
+
+        var waiting = job.Grain.PlaceMemorySnapshots(new HolderAnnouncement(job.Epoch, 1, 2, Holders[1]), TimeSpan.FromSeconds(10));
+        await Task.Delay(200);
+        await job.Grain.StartAttempt();
+        await Assert.ThrowsAsync<StaleAttemptException>(() => waiting); // fenced: its attempt is over
+    }
+
+    [Fact]
     public async Task A_memory_checkpoint_commits_only_when_every_rank_reported_and_records_where_each_ranks_bytes_live()
     {
         var job = await NewRun(2);

@@ -111,6 +111,53 @@ public sealed class MemoryTierTests(TwoSiloCluster fixture) : IAsyncLifetime
         foreach (var agent in resumed) await agent.DisposeAsync();
     }
 
+    [Fact]
+    public async Task A_rank_that_reaches_its_first_memory_checkpoint_before_the_other_joined_waits_for_it_instead_of_dropping_the_checkpoint()
+    {
+        TestTenancy.ActAs(Tenant);
+        var (run, grain) = await CreateAsync("memory-skew", new PeriodicPolicy(100, MaxIter: 30, MemoryPeriod: 10));
+        var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
+        var epoch = await grain.StartAttempt();
+        var models = hosts.Select(_ => ClusterRanks.Replica(seed: 3)).ToArray();
+        // Rank 1 starts first and steps through memory_0000009 while rank 0 is still starting (as on a loaded machine).
+        var early = await RunAgent.JoinAsync(fixture.Client, run, fixture.Store, 1, 2, epoch, models[1], [], memoryTier: new MemoryTierOptions(hosts[1].Ref, _token));
+        for (long iteration = 0; iteration < 10; iteration++) await early.StepAsync(iteration);
+        var late = await RunAgent.JoinAsync(fixture.Client, run, fixture.Store, 0, 2, epoch, models[0], [], memoryTier: new MemoryTierOptions(hosts[0].Ref, _token));
+        for (long iteration = 0; iteration < 10; iteration++) await late.StepAsync(iteration);
+        await Task.WhenAll(early.WaitForMemoryCheckpointAsync(), late.WaitForMemoryCheckpointAsync());
+
+        Assert.Equal("memory_0000009", (await grain.Get()).MemoryCheckpoint?.Name);
+        Assert.Equal((0, 1), (early.MemoryTier!.Drops, early.MemoryTier.Commits));
+        Assert.Equal((0, 1), (late.MemoryTier!.Drops, late.MemoryTier.Commits));
+        await early.DisposeAsync();
+        await late.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_rank_that_drops_a_memory_checkpoint_before_reporting_it_abandons_it_so_the_other_rank_stops_waiting_at_once()
+    {
+        TestTenancy.ActAs(Tenant);
+        var (run, grain) = await CreateAsync("memory-abandon", new PeriodicPolicy(100, MaxIter: 30, MemoryPeriod: 10));
+        var hosts = new[] { await StartHolderAsync("host-0"), await StartHolderAsync("host-1") };
+        var epoch = await grain.StartAttempt();
+        var models = hosts.Select(_ => ClusterRanks.Replica(seed: 4)).ToArray();
+        // Rank 0 would wait ten minutes for rank 1's report; rank 1 holds a token the holders refuse, so its puts fail and it never reports.
+        var patient = await RunAgent.JoinAsync(fixture.Client, run, fixture.Store, 0, 2, epoch, models[0], [],
+            memoryTier: new MemoryTierOptions(hosts[0].Ref, _token) { CommitWait = TimeSpan.FromMinutes(10) });
+        var failing = await RunAgent.JoinAsync(fixture.Client, run, fixture.Store, 1, 2, epoch, models[1], [],
+            memoryTier: new MemoryTierOptions(hosts[1].Ref, _token + "-forged"));
+        for (long iteration = 0; iteration < 10; iteration++) await Task.WhenAll(patient.StepAsync(iteration), failing.StepAsync(iteration));
+        await failing.WaitForMemoryCheckpointAsync();
+        Assert.Equal(1, failing.MemoryTier!.Drops);
+
+        // Bounded far below rank 0's ten minutes: only rank 1's abandonment can end its wait this soon.
+        await Task.WhenAny(patient.WaitForMemoryCheckpointAsync(), Task.Delay(TimeSpan.FromMinutes(2)));
+        Assert.True(patient.MemoryTier!.Drops == 1, "rank 0 was still waiting for a report rank 1 had dropped: the drop was not abandoned through the grain");
+        Assert.Null((await grain.Get()).MemoryCheckpoint);
+        await patient.DisposeAsync();
+        await failing.DisposeAsync();
+    }
+
     private async Task<(RunId Run, ITrainingRunGrain Grain)> CreateAsync(string name, PeriodicPolicy policy)
     {
         var run = await ClusterRanks.CreateRunAsync(fixture.Client, $"{name}-{Guid.NewGuid():N}"[..30], policy);

@@ -198,7 +198,9 @@ public static class JobCommand
             ["bytes_read_per_rank"] = sharded ? new JsonArray(second.BytesRead.Select(b => (JsonNode?)b).ToArray()) : null,
             ["bytes_needed_per_rank"] = sharded ? new JsonArray(second.BytesNeeded.Select(b => (JsonNode?)b).ToArray()) : null,
             ["saved"] = new JsonArray(first.Saved.Concat(second.Saved).Select(s => (JsonNode?)s).ToArray()),
-            ["memory_committed"] = new JsonArray(first.MemoryCommitted.Concat(second.MemoryCommitted).Select(s => (JsonNode?)s).ToArray()),
+            // Per attempt: what the ranks were told committed before the kill, and after the restart.
+            ["memory_committed"] = new JsonArray(new JsonArray(first.MemoryCommitted.Distinct().Select(s => (JsonNode?)s).ToArray()),
+                new JsonArray(second.MemoryCommitted.Distinct().Select(s => (JsonNode?)s).ToArray())),
             ["holders"] = memoryPeriod is null ? null : await holders.StatsAsync(),
             ["last"] = final.LastCheckpoint,
             ["catalog"] = RunJson.Of(final)["checkpoints"]!.DeepClone(),

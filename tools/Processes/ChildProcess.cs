@@ -11,6 +11,10 @@ public sealed class ChildProcess : IAsyncDisposable
     private readonly IDisposable _exitGuard;
     private readonly OutputTail _errors = new(20);
     private readonly Channel<JsonObject> _events = Channel.CreateUnbounded<JsonObject>();
+    private StreamWriter? _log;
+
+    /// <summary>Where <see cref="LogFile"/> writes every child's whole stderr, one file per process: for diagnosing a lab run after the fact.</summary>
+    public const string LogFolderVariable = "CKPT_CHILD_LOG_DIR";
 
     private ChildProcess(Process process)
     {
@@ -21,7 +25,13 @@ public sealed class ChildProcess : IAsyncDisposable
             if (e.Data is null) _events.Writer.TryComplete();
             else if (e.Data.StartsWith('{') && ParseOrNull(e.Data) is { } json) _events.Writer.TryWrite(json);
         };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) _errors.Add(e.Data); };
+        _log = LogFile(process);
+        process.ErrorDataReceived += (_, e) =>
+        {
+            if (e.Data is null) return;
+            _errors.Add(e.Data);
+            lock (_errors) _log?.WriteLine($"{DateTime.UtcNow:HH:mm:ss.fff} {e.Data}");
+        };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
     }
@@ -38,6 +48,15 @@ public sealed class ChildProcess : IAsyncDisposable
         foreach (var a in arguments) info.ArgumentList.Add(a);
         foreach (var (k, v) in environment ?? new Dictionary<string, string>()) info.Environment[k] = v;
         return new ChildProcess(Process.Start(info) ?? throw new InvalidOperationException($"could not start {fileName}"));
+    }
+
+    /// <summary><c>$CKPT_CHILD_LOG_DIR/PID.log</c>, starting with the command line, when that variable names a folder; else null.</summary>
+    private static StreamWriter? LogFile(Process process)
+    {
+        if (Environment.GetEnvironmentVariable(LogFolderVariable) is not { Length: > 0 } folder) return null;
+        var log = new StreamWriter(Path.Combine(folder, $"{process.Id}.log")) { AutoFlush = true };
+        log.WriteLine($"{process.StartInfo.FileName} {string.Join(' ', process.StartInfo.ArgumentList)}");
+        return log;
     }
 
     private static JsonObject? ParseOrNull(string line)
@@ -78,5 +97,10 @@ public sealed class ChildProcess : IAsyncDisposable
         _exitGuard.Dispose();
         await KillAsync();
         _process.Dispose();
+        lock (_errors)
+        {
+            _log?.Dispose();
+            _log = null; // stderr lines the killed process still had in flight are dropped
+        }
     }
 }

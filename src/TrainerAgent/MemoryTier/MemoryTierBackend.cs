@@ -48,26 +48,44 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
     public Task AnnounceAsync(CancellationToken cancellationToken) =>
         Transient.RetryAsync(() => grain.PlaceMemorySnapshots(new HolderAnnouncement(epoch, rank, worldSize, options.Holder)), Deadline, cancellationToken);
 
-    /// <summary>Takes memory checkpoint <paramref name="name"/> from the snapshot in <paramref name="data"/>; drops it (logged, counted in <see cref="Drops"/>) when it cannot complete.</summary>
+    /// <summary>
+    /// Takes memory checkpoint <paramref name="name"/> from the snapshot in <paramref name="data"/>; drops it (logged, counted in
+    /// <see cref="Drops"/>) when it cannot complete. Everything, from waiting for the other ranks' holders to the commit, fits in
+    /// <see cref="MemoryTierOptions.CommitWait"/>.
+    /// </summary>
     public async Task SaveAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken, double? stallSeconds = null)
     {
         if (iteration is not { } at) throw new ArgumentException("A memory checkpoint needs the iteration it holds.", nameof(data));
+        var deadline = DateTimeOffset.UtcNow + CommitWait; // the parameter named options hides the tier's
+        var reporting = false;
         try
         {
-            await SaveCoreAsync(name, at, data, options, cancellationToken).ConfigureAwait(false);
+            var (key, placement) = await PutAsync(name, at, data, options, deadline, cancellationToken).ConfigureAwait(false);
+            reporting = true;
+            await CommitAsync(new MemorySnapshotReport(epoch, rank, worldSize, name, at, placement.Holders, LastSnapshotBytes), key, deadline, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
             Drops++;
             logger.LogWarning("Memory checkpoint {Name} of rank {Rank} dropped: {Reason}", name, rank, e.Message);
+            // The set can never complete without this rank: say so, so that the ranks waiting for it stop now.
+            if (!reporting) await AbandonQuietlyAsync(name, at).ConfigureAwait(false);
         }
     }
 
-    private async Task SaveCoreAsync(string name, long iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions writeOptions, CancellationToken cancellationToken)
+    /// <summary>Waits for the world's placement, serializes the snapshot in memory and puts it on the rank's holders.</summary>
+    private async Task<(SnapshotKey Key, MemoryPlacement Placement)> PutAsync(string name, long iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions writeOptions,
+        DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         var announcement = new HolderAnnouncement(epoch, rank, worldSize, options.Holder);
-        var placement = await Transient.RetryAsync(() => grain.PlaceMemorySnapshots(announcement), Deadline, cancellationToken).ConfigureAwait(false);
-        if (placement is null) throw new InvalidOperationException("not every rank has announced its holder yet");
+        MemoryPlacement? placement;
+        do
+        {
+            var wait = deadline - DateTimeOffset.UtcNow;
+            placement = await Transient.RetryAsync(() => grain.PlaceMemorySnapshots(announcement, wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
+        }
+        while (placement is null && DateTimeOffset.UtcNow < deadline);
+        if (placement is null) throw new TimeoutException($"not every rank announced its holder within {options.CommitWait}");
         var staging = new MemoryStore();
         var folder = $"snapshot/{rank}/{iteration}";
         var shards = (int)Math.Clamp(AgentMetrics.TensorBytes(data) / ShardBytes + 1, 1, Environment.ProcessorCount * 4);
@@ -87,12 +105,16 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
             throw;
         }
         LastSnapshotBytes = objects.Sum(o => (long)o.Bytes.Length);
+        return (key, placement);
+    }
 
-        // Waits for the other ranks' reports, so that a rank never has more than this one snapshot beyond the committed one on a
-        // holder. One that does not commit in time is abandoned through the grain first (it then never commits) and freed.
-        // The checkpointer's next memory checkpoint waits for this, so training runs at most that far ahead.
-        var report = new MemorySnapshotReport(epoch, rank, worldSize, name, iteration, placement.Holders, LastSnapshotBytes);
-        var deadline = DateTimeOffset.UtcNow + options.CommitWait;
+    /// <remarks>
+    /// Waits for the other ranks' reports, so that a rank never has more than this one snapshot beyond the committed one on a
+    /// holder. One that does not commit in time is abandoned through the grain first (it then never commits) and freed.
+    /// The checkpointer's next memory checkpoint waits for this, so training runs at most that far ahead.
+    /// </remarks>
+    private async Task CommitAsync(MemorySnapshotReport report, SnapshotKey key, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
         MemoryCommitAck ack;
         do
         {
@@ -101,18 +123,28 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         }
         while (!ack.Committed && ack.RanksMissing > 0 && DateTimeOffset.UtcNow < deadline);
         var committed = ack.Committed || (ack.RanksMissing > 0
-            && await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, iteration), Deadline, cancellationToken).ConfigureAwait(false));
+            && await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, report.Iteration), Deadline, cancellationToken).ConfigureAwait(false));
         if (!committed)
         {
-            await FreeAsync(key, placement.Holders).ConfigureAwait(false);
+            await FreeAsync(key, report.Holders).ConfigureAwait(false);
             throw new TimeoutException(ack.RanksMissing > 0
                 ? $"{ack.RanksMissing} ranks did not report within {options.CommitWait}; abandoned and freed"
                 : "it will not commit (a newer one committed first, or a rank abandoned it); freed");
         }
         Commits++;
-        Committed?.Invoke(name);
+        Committed?.Invoke(report.Name);
         if (_previous is var (previousKey, previousHolders)) await FreeAsync(previousKey, previousHolders).ConfigureAwait(false);
-        _previous = (key, placement.Holders);
+        _previous = (key, report.Holders);
+    }
+
+    /// <summary>Abandons an iteration this rank never reported; a grain that cannot be told lets the others' waits run out instead.</summary>
+    private async Task AbandonQuietlyAsync(string name, long iteration)
+    {
+        try { await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, iteration), Deadline, CancellationToken.None).ConfigureAwait(false); }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            logger.LogInformation("Could not abandon memory checkpoint {Name} of rank {Rank}: {Reason}", name, rank, e.Message);
+        }
     }
 
     /// <summary>Frees a snapshot on its holders; a holder that cannot be told drops it by its own bound.</summary>
@@ -194,4 +226,6 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
     public Task<bool> DeleteAsync(string name, CancellationToken cancellationToken) => Task.FromResult(false);
 
     private DateTimeOffset Deadline => DateTimeOffset.UtcNow + commitTimeout;
+
+    private TimeSpan CommitWait => options.CommitWait;
 }
