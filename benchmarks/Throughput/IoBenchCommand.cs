@@ -18,6 +18,9 @@ namespace Checkpointing.Benchmarks.Throughput;
 /// </summary>
 public static class IoBenchCommand
 {
+    /// <summary>The compression rows' data: trained weights and random bytes in each float dtype (<see cref="CompressionWorkload"/>).</summary>
+    private static readonly string[] CompressionSets = ["bf16_trained", "f16_trained", "f32_trained", "bf16_random", "f16_random", "f32_random"];
+
     /// <summary>The rows against the machine's own limits and Debian 12's torch 1.13.</summary>
     public static readonly string[] CoreRowNames =
     [
@@ -26,7 +29,9 @@ public static class IoBenchCommand
         "blob_save_vs_sdk", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
         "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
         "memory_stall_vs_memcpy", "replica_transfer_vs_loopback",
+        .. CompressionSets.SelectMany(set => new[] { $"compress_{set}_vs_zstd", $"decompress_{set}_vs_zstd" }), "compress_bf16_save_500mbps_vs_plain_save",
     ];
+
 
     /// <summary>The rows against the peers of scripts/peers.sh's chroot (<see cref="PeerReference"/>): the peer, its operation.</summary>
     public static readonly (string Row, string Peer, string Operation, string Reference)[] PeerRows =
@@ -137,6 +142,19 @@ public static class IoBenchCommand
                 ("replica_transfer_vs_loopback", "the same bytes over a plain loopback TCP socket into pre-touched memory", memoryTier.LoopbackCopyAsync));
             if (rows.Contains("memory_stall_vs_memcpy")) await memoryTier.WarmAsync();
         }
+        var compression = rows.Any(r => r.Contains("compress", StringComparison.Ordinal)) ? CompressionWorkload.Create(workload.StateBytes, steps: 50, say) : null;
+        if (compression is not null)
+        {
+            foreach (var set in CompressionSets)
+            {
+                AddGroup(groups, rows, $"bytegroup encode of {set.Replace('_', ' ')} weights, one core", () => compression.EncodeAsync(set),
+                    ($"compress_{set}_vs_zstd", "zstd alone on the raw bytes, same level and frames, one core", () => compression.ZstdEncodeAsync(set)));
+                AddGroup(groups, rows, $"bytegroup decode of {set.Replace('_', ' ')} weights, one core", () => compression.DecodeAsync(set),
+                    ($"decompress_{set}_vs_zstd", "zstd alone, decompressing the same frames, one core", () => compression.ZstdDecodeAsync(set)));
+            }
+            AddGroup(groups, rows, "save of trained bf16 weights, compressed, through a 500 MB/s link", () => compression.SaveThroughLinkAsync(compressed: true),
+                ("compress_bf16_save_500mbps_vs_plain_save", "the same save uncompressed through the same link", () => compression.SaveThroughLinkAsync(compressed: false)));
+        }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 
         if (peersNote is not null) say(peersNote);
@@ -152,6 +170,7 @@ public static class IoBenchCommand
         summary["device"] = device.ToString().ToLowerInvariant();
         if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
         if (reshard?.ReadRatio is { } read) summary["resharded_read_ratio"] = Round(read);
+        if (compression is not null) AddCompressionFigures(summary, compression);
         if (reshard is not null)
         {
             var (peak, slices) = await reshard.PeakMemoryOfOneColumnsLoadAsync();
@@ -160,6 +179,24 @@ public static class IoBenchCommand
         }
         context.Out.WriteLine(json ? summary.ToJsonString() : Table(summary));
         return 0;
+    }
+
+    /// <summary>
+    /// Beside each compression row: raw over stored bytes for ours (raw when encoding does not pay) and for zstd alone, and both
+    /// sides' speeds in MB of raw bytes per second on one core (from the medians).
+    /// </summary>
+    private static void AddCompressionFigures(JsonObject summary, CompressionWorkload compression)
+    {
+        var ratios = compression.Ratios();
+        foreach (var row in summary["rows"]!.AsArray().OfType<JsonObject>())
+        {
+            var name = (string)row["name"]!;
+            if (CompressionSets.FirstOrDefault(set => name.EndsWith($"_{set}_vs_zstd", StringComparison.Ordinal)) is not { } set || !ratios.TryGetValue(set, out var figures)) continue;
+            row["compression_ratio"] = Round(figures.Ours);
+            row["zstd_compression_ratio"] = Round(figures.Zstd);
+            row["mb_per_s_per_core"] = Round(figures.RawBytes / 1e6 / (double)row["ours_median_s"]!);
+            row["zstd_mb_per_s_per_core"] = Round(figures.RawBytes / 1e6 / (double)row["reference_median_s"]!);
+        }
     }
 
     /// <summary>Null when the peers' rows run; else why they do not.</summary>

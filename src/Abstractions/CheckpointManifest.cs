@@ -11,9 +11,13 @@ public sealed record CheckpointManifest
 {
     /// <summary>
     /// Version 2 added tensor content hashes and shards referenced from earlier checkpoints of the run (docs/format.md#incremental-checkpoints);
-    /// version 3 added sharded tensors, stored as chunks (docs/format.md#sharded-tensors-and-resharding).
+    /// version 3 added sharded tensors, stored as chunks (docs/format.md#sharded-tensors-and-resharding); version 4 added
+    /// encoded (compressed) tensors (docs/compression.md), and is written only by a checkpoint that has one.
     /// </summary>
-    public const int CurrentFormatVersion = 3;
+    public const int CurrentFormatVersion = 4;
+
+    /// <summary>The version of a manifest without encoded tensors: what builds before compression read.</summary>
+    public const int UnencodedFormatVersion = 3;
 
     /// <summary>The oldest version this build still reads.</summary>
     public const int OldestReadableFormatVersion = 1;
@@ -50,7 +54,7 @@ public sealed record CheckpointManifest
     public long WrittenBytes => Shards.Where(s => s.Checkpoint is null).Sum(s => s.Bytes);
 
     /// <summary>Bytes of tensor data in the state (logical bytes, chunks of sharded tensors included), wherever they are stored.</summary>
-    public long TensorBytes => Tensors.Values.Sum(t => t.ByteLength);
+    public long TensorBytes => Tensors.Values.Sum(t => t.LogicalLength);
 
     /// <summary>The earlier checkpoints whose folders hold shards this one reuses.</summary>
     public IEnumerable<string> ReusedFrom => Shards.Select(s => s.Checkpoint).OfType<string>().Distinct();

@@ -127,7 +127,9 @@ public static class CatalogCommands
                     ["key"] = t.Key,
                     ["dtype"] = t.Value.DType,
                     ["shape"] = new JsonArray(t.Value.Shape.Select(d => (JsonNode?)d).ToArray()),
-                    ["bytes"] = t.Value.ByteLength,
+                    ["bytes"] = t.Value.LogicalLength,
+                    ["stored_bytes"] = t.Value.ByteLength,
+                    ["encoding"] = t.Value.Encoding,
                     ["shard"] = t.Value.Shard,
                     ["hash"] = t.Value.Hash,
                 }).ToArray()),
@@ -149,8 +151,15 @@ public static class CatalogCommands
         }
         context.Out.WriteLine($"checkpoint {manifest.Name}  iteration {manifest.Iteration?.ToString(CultureInfo.InvariantCulture) ?? "-"}  world size {manifest.WorldSize}  created {manifest.CreatedUtc.UtcDateTime:yyyy-MM-dd HH:mm:ss}Z  {manifest.TotalBytes:N0} bytes in {manifest.Shards.Count} shard(s){(manifest.WrittenBytes < manifest.TotalBytes ? $" ({manifest.WrittenBytes:N0} written by this save, the rest reused from {string.Join(", ", manifest.ReusedFrom)})" : "")}");
         var table = TensorTable();
-        foreach (var (k, t) in manifest.Tensors) table.Add(k, t.DType, Shape(t.Shape), Bytes(t.ByteLength));
+        foreach (var (k, t) in manifest.Tensors) table.Add(k, t.DType, Shape(t.Shape), Bytes(t.LogicalLength));
         table.Write(context);
+        var encoded = manifest.Tensors.Values.Where(t => t.Encoding is not null).ToList();
+        if (encoded.Count > 0)
+        {
+            var (raw, stored) = (encoded.Sum(t => t.LogicalLength), encoded.Sum(t => t.ByteLength));
+            context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"compressed ({encoded[0].Encoding}): {encoded.Count} of {manifest.Tensors.Count} tensors, {stored:N0} bytes stored for {raw:N0} ({(double)raw / stored:F2}x); `ckpt compact --decompress` makes plain safetensors shards"));
+        }
         if (manifest.Sharded.Count > 0)
         {
             context.Out.WriteLine("sharded tensors (the entries KEY@... above are their chunks):");
@@ -213,16 +222,23 @@ public static class CatalogCommands
     /// <c>ckpt compact PATH</c>: rewrites an incremental checkpoint so it holds every shard itself and no longer depends on
     /// earlier checkpoints (verified before it is rewritten); a self-contained checkpoint is left as it is.
     /// </summary>
-    public static Command Compact(CliContext context) =>
-        OnePath("compact", "rewrite an incremental checkpoint as self-contained (verified first)", "a native checkpoint folder", context, CompactAsync);
+    public static Command Compact(CliContext context)
+    {
+        var path = CliOptions.Positional("PATH", "a native checkpoint folder");
+        var decompress = new Option<bool>("--decompress") { Description = "also store every tensor uncompressed, so that the shards are plain safetensors files any reader opens" };
+        var json = CliOptions.Json();
+        var command = new Command("compact", "rewrite an incremental (or, with --decompress, a compressed) checkpoint as self-contained plain shards (verified first)").With(path, decompress, json);
+        command.SetAction(parse => CompactAsync(parse.GetValue(path)!, parse.GetValue(decompress), parse.GetValue(json), context));
+        return command;
+    }
 
-    private static async Task<int> CompactAsync(string path, bool json, CliContext context)
+    private static async Task<int> CompactAsync(string path, bool decompress, bool json, CliContext context)
     {
         var (store, key) = NativeCheckpointFiles.Locate(path);
-        var written = await new LocalBackend(store.Root, logger: context.Logger("compact")).CompactAsync(key);
+        var written = await new LocalBackend(store.Root, logger: context.Logger("compact")).CompactAsync(key, decompress);
         var message = written is { } bytes
-            ? $"compacted {key}: wrote {bytes:N0} bytes; it no longer depends on earlier checkpoints"
-            : $"{key} is already self-contained; nothing written";
+            ? $"compacted {key}: wrote {bytes:N0} bytes; it no longer depends on earlier checkpoints{(decompress ? " and its shards are plain safetensors" : "")}"
+            : $"{key} is already self-contained{(decompress ? " and uncompressed" : "")}; nothing written";
         if (json) context.Out.WriteLine(new JsonObject { ["name"] = key, ["compacted"] = written is not null, ["bytes_written"] = written ?? 0 }.ToJsonString());
         else context.Out.WriteLine(message);
         return 0;

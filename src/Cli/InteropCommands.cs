@@ -24,18 +24,23 @@ public static class InteropCommands
         var rename = CliOptions.Choice("--rename", "apply detectron2's Caffe2 renames", fallback: null, "c2");
         var matchTo = CliOptions.Text("--match-to", "align SRC's model keys to TARGET's keys and shapes and print the matches", "TARGET");
         var layout = CliOptions.Text("--layout", "split tensors into a sharded native checkpoint as FILE.json says (parts, and per state path a dim, flat or boxes)", "FILE");
+        var compress = new Option<bool>("--compress") { Description = "store the native checkpoint's tensors compressed where that makes them smaller (bytegroup; not plain safetensors)" };
         var json = CliOptions.Json();
-        var command = new Command("convert", "convert SRC to DST; a sharded SRC is consolidated unless --layout splits it").With(source, destination, rename, matchTo, layout, json);
-        command.SetAction(parse => ConvertAsync(parse.GetValue(source)!, parse.GetValue(destination)!, parse.GetValue(rename), parse.GetValue(matchTo),
-            parse.GetValue(layout), parse.GetValue(json), context));
+        var command = new Command("convert", "convert SRC to DST; a sharded SRC is consolidated unless --layout splits it").With(source, destination, rename, matchTo, layout, compress, json);
+        command.SetAction(parse => ConvertAsync(new ConvertRequest(parse.GetValue(source)!, parse.GetValue(destination)!, parse.GetValue(rename), parse.GetValue(matchTo),
+            parse.GetValue(layout), parse.GetValue(compress)), parse.GetValue(json), context));
         return command;
     }
 
-    private static async Task<int> ConvertAsync(string source, string destination, string? rename, string? matchTo, string? layoutPath, bool json, CliContext context)
+    private sealed record ConvertRequest(string Source, string Destination, string? Rename, string? MatchTo, string? LayoutPath, bool Compress);
+
+    private static async Task<int> ConvertAsync(ConvertRequest request, bool json, CliContext context)
     {
+        var (source, destination, rename, matchTo, layoutPath, compress) = request;
         var format = TorchFiles.IsTorchFile(destination) ? "pth" : SafetensorsFile.HasExtension(destination) ? "safetensors" : "native";
         var layout = layoutPath is null ? null : LayoutFile.Read(layoutPath);
         if (layout is not null && format != "native") throw new InvalidDataException($"--layout writes a sharded native checkpoint; {destination} is a .{format} file, which holds whole tensors.");
+        if (compress && format != "native") throw new UsageException($"--compress writes a native checkpoint; {destination} is a .{format} file, which holds plain tensors.", "ckpt convert");
 
         var data = await CheckpointTrees.LoadAsync(source);
         var model = CheckpointTrees.Model(data, source);
@@ -70,7 +75,7 @@ public static class InteropCommands
         var tensors = CheckpointTrees.Leaves(data).Select(l => l.Value).OfType<HostTensor>().ToList();
         var bytes = tensors.Sum(t => t.Data.LongLength);
         var sharded = layout?.Apply(data, source) ?? 0;
-        await WriteAsync(destination, data, format, layout?.Parts ?? 1);
+        await WriteAsync(destination, data, format, layout?.Parts ?? 1, compress ? new TensorCompression() : null);
         if (json)
         {
             context.Out.WriteLine(new JsonObject
@@ -83,6 +88,7 @@ public static class InteropCommands
                 ["renamed"] = c2 ? "c2" : null,
                 ["sharded_tensors"] = sharded,
                 ["parts"] = layout?.Parts,
+                ["compressed"] = compress,
                 ["match"] = match,
             }.ToJsonString());
         }
@@ -104,7 +110,8 @@ public static class InteropCommands
     /// <param name="data">The checkpoint's state tree; a <c>.safetensors</c> file takes only its "model" tensors and string metadata.</param>
     /// <param name="format">"pth", "safetensors" or "native".</param>
     /// <param name="parts">Shards of a native checkpoint (the parts of a sharded layout).</param>
-    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format, int parts)
+    /// <param name="compression">How a native checkpoint's tensors are compressed; null: stored as they are.</param>
+    private static async Task WriteAsync(string destination, OrderedDictionary<string, object?> data, string format, int parts, TensorCompression? compression)
     {
         var full = Path.GetFullPath(destination).TrimEnd(Path.DirectorySeparatorChar);
         if (format == "native") EnsureCheckpointFolderOrAbsent(full);
@@ -136,7 +143,7 @@ public static class InteropCommands
         }
         var iteration = data.GetValueOrDefault("iteration") as long?;
         await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("local", name, iteration, parts), data, TorchTensors.AsSource,
-            new NativeWriteOptions { ShardCount = parts });
+            new NativeWriteOptions { ShardCount = parts, Compression = compression });
     }
 
     private static void EnsureCheckpointFolderOrAbsent(string folder)

@@ -38,15 +38,17 @@ internal struct TensorInfoSurrogate
     [Id(2)] public long[] Shape;
     [Id(3)] public long[] DataOffsets;
     [Id(4)] public string? Hash;
+    [Id(5)] public string? Encoding;
+    [Id(6)] public long? RawLength;
 }
 
 [RegisterConverter]
 internal sealed class TensorInfoConverter : IConverter<TensorInfo, TensorInfoSurrogate>
 {
-    public TensorInfo ConvertFromSurrogate(in TensorInfoSurrogate surrogate) => new(surrogate.Shard, surrogate.DType, surrogate.Shape, surrogate.DataOffsets, surrogate.Hash);
+    public TensorInfo ConvertFromSurrogate(in TensorInfoSurrogate surrogate) => new(surrogate.Shard, surrogate.DType, surrogate.Shape, surrogate.DataOffsets, surrogate.Hash, surrogate.Encoding, surrogate.RawLength);
 
     public TensorInfoSurrogate ConvertToSurrogate(in TensorInfo value) =>
-        new() { Shard = value.Shard, DType = value.DType, Shape = value.Shape, DataOffsets = value.DataOffsets, Hash = value.Hash };
+        new() { Shard = value.Shard, DType = value.DType, Shape = value.Shape, DataOffsets = value.DataOffsets, Hash = value.Hash, Encoding = value.Encoding, RawLength = value.RawLength };
 }
 
 [RegisterCopier]

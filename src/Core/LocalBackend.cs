@@ -30,6 +30,7 @@ public sealed class LocalBackend : ICheckpointBackend
     {
         Options = options ?? new LocalBackendOptions();
         if (Options.Incremental && Options.Format != CheckpointFormat.Native) throw new ArgumentException("Incremental saves need the native format.", nameof(options));
+        if (Options.Compression is not null && Options.Format != CheckpointFormat.Native) throw new ArgumentException("Compressed saves need the native format.", nameof(options));
         _store = new FileSystemStore(saveDir);
         _catalog = new LocalCatalog(_store);
         _logger = logger ?? NullLogger.Instance;
@@ -102,6 +103,7 @@ public sealed class LocalBackend : ICheckpointBackend
     private async Task SaveNativeAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
         var pinned = Array.Empty<string>();
+        options = options with { Compression = Options.Compression };
         try
         {
             // A re-save of a name must keep that folder's shards other checkpoints reuse; a new name has none to keep.
@@ -192,12 +194,21 @@ public sealed class LocalBackend : ICheckpointBackend
     /// Shards it reused stay where they are for as long as other checkpoints reference them.
     /// </summary>
     /// <returns>Bytes written, or null when the checkpoint already was self-contained.</returns>
-    public async Task<long?> CompactAsync(string name, CancellationToken cancellationToken = default)
+    public async Task<long?> CompactAsync(string name, CancellationToken cancellationToken = default) => await CompactAsync(name, decompress: false, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// Rewrites a checkpoint as a self-contained one, as <see cref="CompactAsync(string, CancellationToken)"/>; with
+    /// <paramref name="decompress"/>, also with every tensor stored as it is (docs/compression.md), so that its shards are plain
+    /// safetensors files any reader opens. Without it, encoded tensors are encoded again.
+    /// </summary>
+    /// <returns>Bytes written, or null when there was nothing to do.</returns>
+    public async Task<long?> CompactAsync(string name, bool decompress, CancellationToken cancellationToken = default)
     {
         using var writer = SaveFolderWriter.Acquire(SaveDir);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
         var holders = manifest.ReusedFrom.ToList();
-        if (holders.Count == 0) return null;
+        var encoded = manifest.Tensors.Values.Any(t => t.Encoding is not null);
+        if (holders.Count == 0 && !(decompress && encoded)) return null;
         await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
         var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
         var run = await RunCheckpoints.ReadCommittedAsync(_store, "", cancellationToken).ConfigureAwait(false);
@@ -205,6 +216,7 @@ public sealed class LocalBackend : ICheckpointBackend
         {
             ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
             ReferencedElsewhere = ReferencedElsewhere(run, name, ownPins: []),
+            Compression = decompress || !encoded ? null : Options.Compression ?? new TensorCompression(),
         };
         var compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
             state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);

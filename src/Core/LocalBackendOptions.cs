@@ -1,3 +1,5 @@
+using Checkpointing.Formats;
+
 namespace Checkpointing.Core;
 
 /// <summary>How a <see cref="LocalBackend"/> writes into its save folder.</summary>
@@ -21,4 +23,10 @@ public sealed record LocalBackendOptions
     /// <c>ckpt compact</c> makes it whole).
     /// </summary>
     public bool Incremental { get; init; }
+
+    /// <summary>
+    /// Native saves store each tensor that gets smaller compressed (docs/compression.md). Off by default: a compressed
+    /// checkpoint's shards are not plain safetensors (<c>ckpt compact --decompress</c> makes them so).
+    /// </summary>
+    public TensorCompression? Compression { get; init; }
 }

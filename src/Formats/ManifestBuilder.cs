@@ -23,7 +23,7 @@ public sealed class ManifestBuilder(IEnumerable<ShardInfo> ownShards)
     public bool TryAddReused(string key, TensorInfo tensor, ShardInfo shard) => _tensors.TryAdd(key, tensor with { Shard = _shards.IndexOrAdd(shard) });
 
     /// <summary>
-    /// The manifest of the shards and tensors added so far, in the current format version. Nothing is checked here:
+    /// The manifest of the shards and tensors added so far, in the oldest format version that holds them. Nothing is checked here:
     /// <see cref="Serialize"/> refuses a manifest the reader would refuse.
     /// </summary>
     /// <param name="identity">The run, name, iteration and world size the manifest records.</param>
@@ -34,7 +34,8 @@ public sealed class ManifestBuilder(IEnumerable<ShardInfo> ownShards)
     public CheckpointManifest Build(CheckpointIdentity identity, DateTimeOffset createdUtc, JsonObject state,
         IReadOnlyDictionary<string, ShardedTensorInfo> sharded, IEnumerable<string>? order = null) => new()
     {
-        FormatVersion = CheckpointManifest.CurrentFormatVersion,
+        // Version 4 only when needed: a checkpoint without encoded tensors stays readable by builds that predate them.
+        FormatVersion = _tensors.Values.Any(t => t.Encoding is not null) ? CheckpointManifest.CurrentFormatVersion : CheckpointManifest.UnencodedFormatVersion,
         Run = identity.Run,
         Name = identity.Name,
         Iteration = identity.Iteration,

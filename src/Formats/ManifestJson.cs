@@ -65,6 +65,8 @@ public static class ManifestJson
                 WriteLongs(w, "shape", t.Shape);
                 WriteLongs(w, "data_offsets", t.DataOffsets);
                 if (t.Hash is not null) w.WriteString("hash", t.Hash);
+                if (t.Encoding is not null) w.WriteString("encoding", t.Encoding);
+                if (t.RawLength is { } raw) w.WriteNumber("raw_bytes", raw);
                 w.WriteEndObject();
             }
             w.WriteEndObject();
@@ -171,10 +173,25 @@ public static class ManifestJson
             long expected;
             try { expected = TensorDTypes.ByteLength(parsed, shape); }
             catch (Exception e) when (e is FormatException or OverflowException) { throw Bad(source, $"tensor '{key}': {e.Message}"); }
-            if (expected != offsets[1] - offsets[0]) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, offsets span {offsets[1] - offsets[0]}");
             var hash = OptionalStr(t, "hash", source);
             if (hash is not null && !TensorHash.IsWellFormed(hash)) throw Bad(source, $"tensor '{key}' has malformed hash '{hash}'");
-            tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash));
+            var encoding = OptionalStr(t, "encoding", source);
+            if (encoding is null)
+            {
+                if (t["raw_bytes"] is not null) throw Bad(source, $"tensor '{key}' has raw_bytes but no encoding");
+                if (expected != offsets[1] - offsets[0]) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, offsets span {offsets[1] - offsets[0]}");
+                tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash));
+                continue;
+            }
+            // An encoded tensor (docs/compression.md): its raw length is its dtype x shape, its hash covers the decoded bytes.
+            if (version < 4) throw Bad(source, $"format_version {version} has no encoded tensors (they came with version 4)");
+            if (encoding != BytegroupCodec.Name) throw new CheckpointFormatException(source, "encoding", $"tensor '{key}' has encoding '{encoding}', which this build cannot decode (it knows {BytegroupCodec.Name})");
+            var raw = Long(t, "raw_bytes", source);
+            if (raw != expected) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, raw_bytes records {raw}");
+            if (raw > BytegroupCodec.MaxTensorBytes) throw Bad(source, $"encoded tensor '{key}' has {raw} raw bytes, above the limit of {BytegroupCodec.MaxTensorBytes}");
+            if (hash is null) throw Bad(source, $"encoded tensor '{key}' has no hash of its decoded bytes");
+            if (offsets[1] == offsets[0]) throw Bad(source, $"encoded tensor '{key}' stores no bytes");
+            tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash, encoding, raw));
         }
 
         if (version < 3 && root["sharded"] is not null) throw Bad(source, $"format_version {version} has no sharded tensors (they came with version 3)");

@@ -133,7 +133,8 @@ public static class NativeCheckpointReader
         public (string Key, TensorInfo Info)? Find(int shard, SafetensorsEntry entry)
         {
             if (_manifest.Shards[shard].Checkpoint is not null) return _reused[shard].TryGetValue((entry.Begin, entry.End), out var reused) ? reused : null;
-            return _manifest.Tensors.TryGetValue(entry.Key, out var info) && info.Shard == shard ? (entry.Key, info) : null;
+            var key = ShardEncoding.TensorKeyOf(entry.Key) ?? entry.Key; // an encoded tensor's bytes are listed under a marked key
+            return _manifest.Tensors.TryGetValue(key, out var info) && info.Shard == shard ? (key, info) : null;
         }
     }
 
@@ -161,10 +162,13 @@ public static class NativeCheckpointReader
                     throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is in the shard but not indexed to it by the manifest");
                 }
                 var (tensorKey, info) = indexed;
-                if (info.DType != e.DType.Name() || !info.Shape.SequenceEqual(e.Shape) || info.DataOffsets[0] != e.Begin || info.DataOffsets[1] != e.End)
-                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest indexes '{tensorKey}' there as {info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
+                if (!ShardEncoding.HeaderMatches(info, e))
+                    throw new CheckpointFormatException(key, "index", $"tensor '{e.Key}' is {e.DType}[{string.Join(", ", e.Shape)}] at [{e.Begin}, {e.End}) in the shard but the manifest indexes '{tensorKey}' there as {info.DType}[{string.Join(", ", info.Shape)}]{(info.Encoding is null ? "" : $" encoded {info.Encoding}")} at [{info.DataOffsets[0]}, {info.DataOffsets[1]})");
                 seen[tensorKey] = 0;
-                var target = targetFor(tensorKey, info, e.DType);
+                TensorDTypes.TryParse(info.DType, out var dtype);
+                var target = targetFor(tensorKey, info, dtype);
+                // An encoded tensor is decoded and checked against its hash before its target sees a byte.
+                if (info.Encoding is not null) return ShardEncoding.Decoding(target, info, key, tensorKey);
                 return reused && info.Hash is { } hash ? TensorHash.Checking(target, e.ByteLength, hash, key, tensorKey) : target;
             }, progress, parallelReads, token, store.PreferredReadBytes).ConfigureAwait(false);
         }).ConfigureAwait(false);

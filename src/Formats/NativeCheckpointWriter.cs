@@ -55,7 +55,7 @@ public static class NativeCheckpointWriter
         var builder = new ManifestBuilder(written.Select(w => w.Info));
         for (var i = 0; i < written.Length; i++)
         {
-            foreach (var e in written[i].Layout) builder.TryAdd(e.Key, new TensorInfo(i, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)));
+            foreach (var (key, info) in written[i].Shard.Index(i, hashes)) builder.TryAdd(key, info);
         }
         foreach (var (key, bytes) in reused) builder.TryAddReused(key, bytes.Tensor, bytes.Shard);
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
@@ -103,9 +103,9 @@ public static class NativeCheckpointWriter
                     // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
                     // of its own, started here rather than queued to the pool, which a busy pool hands out late
                     // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).
-                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token),
+                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token, options.Compression),
                         stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
-                    written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard.Layout);
+                    written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard);
                 }
                 catch (Exception e)
                 {
@@ -125,7 +125,7 @@ public static class NativeCheckpointWriter
         throw new OperationCanceledException(cancellationToken); // cancelled between two shards: nothing failed, but not every shard was written
     }
 
-    private sealed record WrittenShard(ShardInfo Info, IReadOnlyList<SafetensorsEntry> Layout);
+    private sealed record WrittenShard(ShardInfo Info, StoredShard Shard);
 
     /// <summary>
     /// A save that failed (disk full, storage down) removes the shards it wrote: without a manifest

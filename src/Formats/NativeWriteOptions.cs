@@ -2,7 +2,7 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>How <see cref="NativeCheckpointWriter"/> writes a native checkpoint: shard count, parallelism, progress, incremental reuse and sharded layouts.</summary>
+/// <summary>How <see cref="NativeCheckpointWriter"/> writes a native checkpoint: shard count, parallelism, progress, incremental reuse, sharded layouts and compression.</summary>
 public sealed record NativeWriteOptions
 {
     /// <summary>How many shards to split the tensors into, balanced by bytes.</summary>
@@ -41,4 +41,10 @@ public sealed record NativeWriteOptions
     /// tensor (a conversion); ranks holding slices save collectively in cluster mode.
     /// </summary>
     public Func<string, TensorLayout?>? Layouts { get; init; }
+
+    /// <summary>
+    /// Stores tensors compressed when that makes them smaller (docs/compression.md); null, the default: every tensor as it
+    /// is, and the checkpoint is plain safetensors shards that any reader opens.
+    /// </summary>
+    public TensorCompression? Compression { get; init; }
 }

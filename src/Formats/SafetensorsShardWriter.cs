@@ -23,9 +23,12 @@ public static class SafetensorsShardWriter
         return entries;
     }
 
-    /// <summary>Writes header and data; returns the layout written. <paramref name="progress"/> gets bytes as each tensor completes.</summary>
+    /// <summary>
+    /// Writes header and data; returns the layout written. <paramref name="progress"/> gets bytes as each tensor completes:
+    /// those it wrote, or for a key in <paramref name="reportAs"/> the bytes given there (an encoded tensor's decoded length).
+    /// </summary>
     public static IReadOnlyList<SafetensorsEntry> Write(Stream destination, IReadOnlyList<NamedTensor> tensors,
-        IReadOnlyDictionary<string, string>? metadata = null, IProgress<long>? progress = null)
+        IReadOnlyDictionary<string, string>? metadata = null, IProgress<long>? progress = null, IReadOnlyDictionary<string, long>? reportAs = null)
     {
         var duplicates = tensors.GroupBy(t => t.Key, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1);
         if (duplicates is not null) throw new ArgumentException($"tensor key '{duplicates.Key}' appears twice in one shard", nameof(tensors));
@@ -41,7 +44,7 @@ public static class SafetensorsShardWriter
             var written = counter.BytesWritten - before;
             if (written != entry.ByteLength)
                 throw new InvalidOperationException($"tensor '{entry.Key}' ({entry.DType}[{string.Join(", ", entry.Shape)}]) wrote {written} bytes, expected {entry.ByteLength}");
-            progress?.Report(written);
+            progress?.Report(reportAs?.GetValueOrDefault(entry.Key, written) ?? written);
         }
         return layout;
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Collections.Concurrent;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
@@ -32,6 +33,8 @@ public sealed class SliceReader
     /// <summary>What to read, sorted by where it goes in the destination (chunks never overlap, so neither do these).</summary>
     private readonly Piece[] _pieces;
     private long _bytesRead;
+    /// <summary>Encoded chunks decoded so far, by chunk index: kept while this reader lives, so that each is read and decoded once.</summary>
+    private readonly ConcurrentDictionary<int, Lazy<Task<byte[]>>> _decoded = new();
 
     private readonly record struct Piece(int Chunk, long SourceByte, long DestinationByte, long Bytes);
 
@@ -143,6 +146,14 @@ public sealed class SliceReader
         var chunk = _tensor.Chunks[chunkIndex];
         var shardKey = StoreLayout.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
         var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
+        if (chunk.Info.Encoding is not null)
+        {
+            // An encoded chunk decodes only whole: read and checked once, then every piece is copied out of it.
+            var raw = await _decoded.GetOrAdd(chunkIndex, _ => new Lazy<Task<byte[]>>(() => ReadDecodedAsync(chunk, shardKey, fileStart))).Value.WaitAsync(ct).ConfigureAwait(false);
+            foreach (var piece in ranges.SelectMany(range => range))
+                raw.AsSpan((int)piece.SourceByte, (int)piece.Bytes).CopyTo(destination.Span.Slice((int)piece.DestinationByte, (int)piece.Bytes));
+            return;
+        }
         foreach (var batch in Batches(ranges))
         {
             var bufferedBytes = batch.Where(range => range.Count > 1).Sum(BufferLength);
@@ -182,6 +193,21 @@ public sealed class SliceReader
                 foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
             }
         }
+    }
+
+    /// <summary>
+    /// The decoded bytes of an encoded chunk, checked against its hash. Not tied to one caller's cancellation: the other ranges
+    /// of the tensor share it.
+    /// </summary>
+    private async Task<byte[]> ReadDecodedAsync(StoredChunk chunk, string shardKey, long fileStart)
+    {
+        var stored = GC.AllocateUninitializedArray<byte>(checked((int)chunk.Info.ByteLength));
+        using (await ReadBufferBudget.Shared.AcquireAsync(stored.Length, CancellationToken.None).ConfigureAwait(false))
+        {
+            await _store.ReadRangesAsync(shardKey, [(fileStart, stored.AsMemory())], CancellationToken.None).ConfigureAwait(false);
+        }
+        Interlocked.Add(ref _bytesRead, stored.Length);
+        return ShardEncoding.DecodeChecked(stored, chunk.Info, shardKey, chunk.Key);
     }
 
     /// <summary>Bytes a range of several pieces is read into: from its first piece's start to its last piece's end.</summary>

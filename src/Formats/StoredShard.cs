@@ -2,31 +2,42 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>A safetensors shard written atomically into a store, with its layout, length and CRC-64 taken while streaming.</summary>
-public sealed record StoredShard(IReadOnlyList<SafetensorsEntry> Layout, long Length, string Checksum)
+/// <summary>
+/// A safetensors shard written atomically into a store, with its layout, length and CRC-64 taken while streaming, and the
+/// tensors it stores encoded (docs/compression.md), by tensor key.
+/// </summary>
+public sealed record StoredShard(IReadOnlyList<SafetensorsEntry> Layout, long Length, string Checksum, IReadOnlyDictionary<string, EncodedTensor> Encoded)
 {
     /// <summary>
-    /// Writes <paramref name="tensors"/> as a safetensors file (metadata <c>format: pt</c>) to <paramref name="key"/>,
-    /// which appears only once complete and durable. The checksum covers the whole file, header included.
+    /// Writes <paramref name="tensors"/> as a safetensors file to <paramref name="key"/>, which appears only once complete
+    /// and durable. The checksum covers the whole file, header included. With <paramref name="compression"/>, tensors that get
+    /// smaller are stored encoded (<see cref="ShardEncoding"/>), which holds their encoded bytes in memory until the shard is written.
     /// </summary>
     /// <param name="store">the store to write to</param>
     /// <param name="key">the shard's store key</param>
     /// <param name="tensors">the tensors, in any order: the file orders them by element size, then key</param>
-    /// <param name="progress">gets each tensor's byte count as it completes; null for none</param>
+    /// <param name="progress">gets each tensor's byte count (decoded) as it completes; null for none</param>
     /// <param name="cancellationToken">cancels the write; then nothing becomes visible</param>
+    /// <param name="compression">how tensors are compressed; null: stored as they are (metadata <c>format: pt</c>)</param>
     /// <exception cref="ArgumentException">Two tensors share a key.</exception>
     /// <exception cref="InvalidOperationException">A tensor wrote another number of bytes than its dtype and shape need.</exception>
     public static async Task<StoredShard> WriteAsync(ICheckpointStore store, string key, IReadOnlyList<NamedTensor> tensors,
-        IProgress<long>? progress, CancellationToken cancellationToken)
+        IProgress<long>? progress, CancellationToken cancellationToken, TensorCompression? compression = null)
     {
+        var (stored, encoded) = compression is null ? (tensors, new Dictionary<string, EncodedTensor>()) : ShardEncoding.Encode(tensors, compression, cancellationToken);
+        var reportAs = encoded.ToDictionary(e => ShardEncoding.StoredKey(e.Key), e => e.Value.RawLength, StringComparer.Ordinal);
         StoredShard? result = null;
         await store.WriteAsync(key, (stream, ct) =>
         {
             var hashing = new ChecksummingWriteStream(stream);
-            var layout = SafetensorsShardWriter.Write(hashing, tensors, new Dictionary<string, string> { ["format"] = "pt" }, progress);
-            result = new StoredShard(layout, hashing.BytesWritten, hashing.Checksum);
+            var layout = SafetensorsShardWriter.Write(hashing, stored, ShardEncoding.Metadata(encoded.Count > 0), progress, reportAs);
+            result = new StoredShard(layout, hashing.BytesWritten, hashing.Checksum, encoded);
             return Task.CompletedTask;
         }, cancellationToken).ConfigureAwait(false);
         return result!;
     }
+
+    /// <summary>The index entries of the shard's tensors: encoded ones under their own key, dtype and shape; <paramref name="hashes"/> for the others.</summary>
+    public IEnumerable<(string Key, TensorInfo Info)> Index(int shard, IReadOnlyDictionary<string, string> hashes) =>
+        Layout.Select(entry => ShardEncoding.IndexEntry(entry, shard, Encoded, hashes));
 }

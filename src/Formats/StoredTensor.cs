@@ -6,7 +6,8 @@ namespace Checkpointing.Formats;
 /// A tensor that stays in its shard: writing it copies its byte range from the store in bounded chunks,
 /// so a checkpoint can be rewritten (made self-contained) without holding its state in memory.
 /// </summary>
-public sealed class StoredTensor(ICheckpointStore store, string shardKey, long offset, TensorDType dtype, long[] shape) : ITensorSource
+/// <remarks>An encoded tensor (docs/compression.md) is read whole, decoded and checked against its hash, then written out decoded.</remarks>
+public sealed class StoredTensor(ICheckpointStore store, string shardKey, long offset, TensorDType dtype, long[] shape, TensorInfo? encoded = null) : ITensorSource
 {
     private const int ChunkBytes = 4 << 20;
 
@@ -22,6 +23,13 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
     /// </summary>
     public void WriteTo(Stream destination)
     {
+        if (encoded is not null)
+        {
+            var stored = GC.AllocateUninitializedArray<byte>(checked((int)encoded.ByteLength));
+            store.ReadRangeAsync(shardKey, offset, stored).GetAwaiter().GetResult();
+            destination.Write(ShardEncoding.DecodeChecked(stored, encoded, shardKey, $"the tensor at byte {offset}"));
+            return;
+        }
         var remaining = TensorDTypes.ByteLength(DType, Shape);
         var buffer = new byte[(int)Math.Min(ChunkBytes, Math.Max(remaining, 1))];
         for (var at = offset; remaining > 0;)
@@ -50,7 +58,8 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
         StoredTensor Stored(TensorInfo t)
         {
             TensorDTypes.TryParse(t.DType, out var dtype);
-            return new StoredTensor(store, StoreLayout.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape);
+            return new StoredTensor(store, StoreLayout.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape,
+                t.Encoding is null ? null : t);
         }
         return StateTree.Expand(manifest.State, key =>
         {

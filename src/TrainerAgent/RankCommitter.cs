@@ -40,6 +40,9 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     /// </summary>
     public bool Incremental { get; set; }
 
+    /// <summary>Compresses the tensors of this rank's shard that get smaller (docs/compression.md); null, the default: stored as they are.</summary>
+    public TensorCompression? Compression { get; set; }
+
     /// <summary>
     /// How long this rank waits out a storage outage while it writes its shard (Storage:OutageBudget): it tries again with
     /// backoff, keeping its pending checkpoint alive at the grain, then fails with <see cref="StorageOutageException"/>.
@@ -83,7 +86,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
             ? [.. await StorageOutage.RideAsync(() => LastCommittedAsync(deadline, cancellationToken), OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false)]
             : null;
         var report = await Traced(CheckpointTracing.WriteShard, name, () => StorageOutage.RideAsync(
-            () => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom),
+            () => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom, Compression),
             OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken)).ConfigureAwait(false);
         report = report with { StallSeconds = stallSeconds };
         return await Traced(CheckpointTracing.Report, name, () => ReportUntilCommittedAsync(report, deadline, cancellationToken)).ConfigureAwait(false);

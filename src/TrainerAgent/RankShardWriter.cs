@@ -21,8 +21,10 @@ internal static class RankShardWriter
     /// <param name="reuseFrom">For an incremental save (null: not incremental, no hashes recorded), the run's last committed checkpoint,
     /// if any: a tensor of this rank's share whose key, hash, dtype and shape equal one it stores is referenced there instead of
     /// written (the shard may end up empty).</param>
+    /// <param name="compression">How the shard's tensors are compressed (docs/compression.md); null: stored as they are.</param>
     public static async Task<ShardReport> WriteAsync(ICheckpointStore store, SavePlan plan, long epoch, IReadOnlyList<NamedTensor> tensors,
-        string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<EarlierCheckpoint>? reuseFrom = null)
+        string? stateJson, IProgress<long>? progress = null, CancellationToken cancellationToken = default, IReadOnlyList<EarlierCheckpoint>? reuseFrom = null,
+        TensorCompression? compression = null)
     {
         var byKey = tensors.ToDictionary(t => t.Key, StringComparer.Ordinal);
         var mine = plan.TensorKeys.Select(k => byKey.TryGetValue(k, out var t) && t.Chunk is null ? t : throw new ArgumentException($"The plan assigns tensor '{k}' to rank {plan.Rank}, which does not hold it whole.", nameof(tensors)))
@@ -30,8 +32,8 @@ internal static class RankShardWriter
         // A sharded save hashes every tensor: a load into another layout reads ranges, not whole shards, and checks each tensor or chunk it reads whole.
         var hashes = TensorHash.All(reuseFrom is not null || tensors.Any(t => t.Chunk is not null) ? mine : []);
         var claimed = reuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
-        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken).ConfigureAwait(false);
-        var index = written.Layout.ToDictionary(e => e.Key, e => new TensorInfo(plan.Rank, e.DType.Name(), e.Shape, [e.Begin, e.End], hashes.GetValueOrDefault(e.Key)), StringComparer.Ordinal);
+        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken, compression).ConfigureAwait(false);
+        var index = written.Index(plan.Rank, hashes).ToDictionary(e => e.Key, e => e.Info, StringComparer.Ordinal);
         var reused = new List<ShardInfo>();
         foreach (var (key, (shard, tensor)) in claimed) index[key] = tensor with { Shard = plan.WorldSize + reused.IndexOrAdd(shard) };
         return new ShardReport(plan.Name, plan.AttemptId, plan.Rank, epoch, new ShardInfo(plan.ShardPath, written.Length, written.Checksum), index, stateJson,

@@ -48,6 +48,17 @@ public sealed class FuzzSeeds : IAsyncLifetime
 
     public List<byte[]> Manifests { get; } = [];
 
+    /// <summary>Raw length of every <see cref="Encoded"/> seed.</summary>
+    public const int EncodedRawBytes = 64 << 10;
+
+    /// <summary>bytegroup encodings of bf16 tensors: weights-like, random, constant; several frames each.</summary>
+    public List<byte[]> Encoded { get; } =
+    [
+        BytegroupCodec.Encode(Properties.BytegroupCodecProperties.WeightsLike(TensorDType.BF16, EncodedRawBytes / 2, seed: 3), TensorDType.BF16, frameBytes: 16 << 10),
+        BytegroupCodec.Encode(Enumerable.Range(0, EncodedRawBytes).Select(i => (byte)(i * 7919 >> 3)).ToArray(), TensorDType.BF16, frameBytes: 16 << 10),
+        BytegroupCodec.Encode(new byte[EncodedRawBytes], TensorDType.BF16, frameBytes: 16 << 10),
+    ];
+
     public async Task InitializeAsync()
     {
         PythonTorch.RunCode(PythonWriter, _dir);

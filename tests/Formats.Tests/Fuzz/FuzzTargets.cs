@@ -25,6 +25,10 @@ public static class FuzzTargets
 
     public static FuzzTarget ManifestParser { get; } = new("manifest.json (ManifestJson.Parse)", bytes => ManifestJson.Parse(bytes, ManifestJson.FileName));
 
+    /// <summary>The seeds are bf16 tensors of <see cref="FuzzSeeds.EncodedRawBytes"/> bytes: decoded into a destination of that length.</summary>
+    public static FuzzTarget BytegroupDecoder { get; } = new("bytegroup decoder (BytegroupCodec.Decode)", bytes =>
+        BytegroupCodec.Decode(bytes, TensorDType.BF16, new byte[FuzzSeeds.EncodedRawBytes], "fuzz.ckz"));
+
     /// <summary>The records of a zip, in order: a .pth's data.pkl can be mutated and the zip rebuilt with valid CRCs.</summary>
     public static List<(string Name, byte[] Data)> Records(byte[] zip)
     {

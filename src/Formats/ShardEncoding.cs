@@ -1,0 +1,134 @@
+using Checkpointing.Abstractions;
+
+namespace Checkpointing.Formats;
+
+/// <summary>
+/// Encoded tensors inside a shard (docs/compression.md). The shard stays a safetensors container, but an encoded tensor is
+/// an entry of U8 bytes under its key plus <see cref="KeySuffix"/>, and the shard's metadata says that its <c>format</c> is
+/// not <c>pt</c>: a reader that does not know the encoding sees blobs named as such, never a tensor with wrong values.
+/// The manifest indexes the tensor under its own key, dtype and shape, with the encoding, the raw length and the hash of
+/// the decoded bytes.
+/// </summary>
+public static class ShardEncoding
+{
+    /// <summary>What the shard header appends to an encoded tensor's key.</summary>
+    public const string KeySuffix = "#" + BytegroupCodec.Name;
+
+    /// <summary>The <c>format</c> metadata of a shard holding encoded tensors (a plain shard says <c>pt</c>).</summary>
+    public const string Format = "ckpt-encoded";
+
+    /// <summary>The key under which a shard header lists the encoded bytes of tensor <paramref name="key"/>.</summary>
+    public static string StoredKey(string key) => key + KeySuffix;
+
+    /// <summary>The tensor's key for a header entry of encoded bytes; null for an entry that is not encoded.</summary>
+    public static string? TensorKeyOf(string storedKey) => storedKey.EndsWith(KeySuffix, StringComparison.Ordinal) ? storedKey[..^KeySuffix.Length] : null;
+
+    /// <summary>Whether a shard header's entry is what the manifest indexes: the tensor's dtype and shape, or for an encoded one, U8 bytes under a marked key; at the same offsets.</summary>
+    public static bool HeaderMatches(TensorInfo info, SafetensorsEntry entry)
+    {
+        var listed = info.Encoding is null
+            ? info.DType == entry.DType.Name() && info.Shape.SequenceEqual(entry.Shape) && TensorKeyOf(entry.Key) is null
+            : entry.DType == TensorDType.U8 && entry.Shape is [var length] && length == info.ByteLength && TensorKeyOf(entry.Key) is not null;
+        return listed && info.DataOffsets[0] == entry.Begin && info.DataOffsets[1] == entry.End;
+    }
+
+    /// <summary>The metadata of a shard: <c>pt</c> when nothing in it is encoded, else a note saying how to get plain files.</summary>
+    public static Dictionary<string, string> Metadata(bool encoded) => encoded
+        ? new() { ["format"] = Format, ["encoding"] = BytegroupCodec.Name, ["note"] = "entries ending in " + KeySuffix + " are compressed tensors; `ckpt compact --decompress` writes plain safetensors" }
+        : new() { ["format"] = "pt" };
+
+    /// <summary>
+    /// Encodes every tensor that <paramref name="compression"/> selects and that gets smaller; returns what the shard
+    /// stores (encoded ones as U8 entries under <see cref="StoredKey"/>) and, by tensor key, each encoded tensor.
+    /// </summary>
+    /// <exception cref="ArgumentException">a tensor's key already ends in <see cref="KeySuffix"/></exception>
+    public static (List<NamedTensor> Stored, Dictionary<string, EncodedTensor> Encoded) Encode(IReadOnlyList<NamedTensor> tensors, TensorCompression compression,
+        CancellationToken cancellationToken)
+    {
+        var stored = new List<NamedTensor>(tensors.Count);
+        var encoded = new Dictionary<string, EncodedTensor>(StringComparer.Ordinal);
+        foreach (var tensor in tensors)
+        {
+            if (TensorKeyOf(tensor.Key) is not null) throw new ArgumentException($"Tensor key '{tensor.Key}' ends in '{KeySuffix}', which marks encoded bytes in a shard.", nameof(tensors));
+            cancellationToken.ThrowIfCancellationRequested();
+            var length = tensor.ByteLength;
+            if (length < Math.Max(1, compression.MinBytes) || length > BytegroupCodec.MaxTensorBytes)
+            {
+                stored.Add(tensor);
+                continue;
+            }
+            var raw = RawBytes(tensor.Source, length);
+            var bytes = BytegroupCodec.Encode(raw, tensor.Source.DType, compression.Level, maxParallel: compression.MaxParallel);
+            if (bytes.Length >= length)
+            {
+                stored.Add(tensor); // never stored larger than raw
+                continue;
+            }
+            encoded[tensor.Key] = new EncodedTensor(tensor.Source.DType, tensor.Source.Shape, length, TensorHash.Of(raw));
+            stored.Add(new NamedTensor(StoredKey(tensor.Key), new HostTensor(TensorDType.U8, [bytes.Length], bytes)) { Chunk = tensor.Chunk });
+        }
+        return (stored, encoded);
+    }
+
+    /// <summary>The index entry of a header entry: an encoded tensor under its own key, dtype and shape; any other as it is.</summary>
+    public static (string Key, TensorInfo Info) IndexEntry(SafetensorsEntry entry, int shard, IReadOnlyDictionary<string, EncodedTensor> encoded, IReadOnlyDictionary<string, string> hashes)
+    {
+        if (TensorKeyOf(entry.Key) is { } key && encoded.TryGetValue(key, out var tensor))
+            return (key, new TensorInfo(shard, tensor.DType.Name(), tensor.Shape, [entry.Begin, entry.End], tensor.Hash, BytegroupCodec.Name, tensor.RawLength));
+        return (entry.Key, new TensorInfo(shard, entry.DType.Name(), entry.Shape, [entry.Begin, entry.End], hashes.GetValueOrDefault(entry.Key)));
+    }
+
+    /// <summary>
+    /// Wraps the target of an encoded tensor: it takes the stored bytes, decodes them, checks the decoded bytes against
+    /// the tensor's hash, and only then fills <paramref name="inner"/> (null: only checks).
+    /// </summary>
+    public static ITensorTarget Decoding(ITensorTarget? inner, TensorInfo info, string source, string key) => new DecodingTarget(inner, info, source, key);
+
+    /// <summary>Decodes the stored bytes of encoded tensor <paramref name="key"/> and checks them against its hash.</summary>
+    /// <exception cref="CheckpointFormatException">the bytes do not decode, or decode to other bytes than the hash says</exception>
+    public static byte[] DecodeChecked(ReadOnlyMemory<byte> stored, TensorInfo info, string source, string key)
+    {
+        TensorDTypes.TryParse(info.DType, out var dtype);
+        var raw = GC.AllocateUninitializedArray<byte>(checked((int)info.LogicalLength));
+        try { BytegroupCodec.Decode(stored, dtype, raw, source); }
+        catch (CheckpointFormatException e) { throw new CheckpointFormatException(source, e.Check, $"tensor '{key}': {e.Message}", e); }
+        TensorHash.Verify(raw, info.Hash!, source, key);
+        return raw;
+    }
+
+    private static byte[] RawBytes(ITensorSource source, long length)
+    {
+        if (source is HostTensor host) return host.Data;
+        var raw = GC.AllocateUninitializedArray<byte>((int)length);
+        using var into = new MemoryStream(raw, writable: true);
+        source.WriteTo(into);
+        if (into.Position != length) throw new InvalidOperationException($"a {source.DType} tensor wrote {into.Position} bytes, expected {length}");
+        return raw;
+    }
+
+    private sealed class DecodingTarget(ITensorTarget? inner, TensorInfo info, string source, string key) : ITensorTarget
+    {
+        public void Fill(Stream stored)
+        {
+            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)info.ByteLength));
+            stored.ReadExactly(bytes);
+            var raw = DecodeChecked(bytes, info, source, key);
+            inner?.Fill(new MemoryStream(raw, writable: false));
+        }
+
+        public async Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken)
+        {
+            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)info.ByteLength));
+            await read(bytes, 0, cancellationToken).ConfigureAwait(false);
+            var raw = DecodeChecked(bytes, info, source, key);
+            if (inner is not null)
+            {
+                await inner.FillAsync((destination, offset, _) =>
+                {
+                    raw.AsMemory((int)offset, destination.Length).CopyTo(destination);
+                    return Task.CompletedTask;
+                }, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}
