@@ -87,7 +87,7 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
         if (ShardedTensorCheck.Problem(tensors, sharded) is { } problem)
             throw new RunRefusedException($"The ranks' slices do not make up the sharded tensors of {Pending.Name}: {problem}.");
         var chunkKeys = ShardedTensorInfo.ChunkKeys(sharded.Values);
-        var sizes = tensors.Where(t => !chunkKeys.Contains(t.Key)).Select(t => new TensorSize(t.Key, t.Value.ByteLength)).ToList();
+        var sizes = tensors.Where(t => !chunkKeys.Contains(t.Key)).Select(t => new TensorSize(t.Key, t.Value.LogicalLength)).ToList();
         var summary = TensorListSummary.Of(sizes);
         if (summary != Pending.Tensors)
             throw new RunRefusedException($"The ranks' shards hold {summary.Count} tensors ({summary.TotalBytes:N0} bytes), not the {Pending.Tensors.Count} tensors ({Pending.Tensors.TotalBytes:N0} bytes) the ranks began {Pending.Name} with.");

@@ -41,6 +41,13 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
         init => Committer.Incremental = value;
     }
 
+    /// <summary>Each rank stores the tensors of its shard that get smaller compressed (see <see cref="RankCommitter.Compression"/>).</summary>
+    public TensorCompression? Compression
+    {
+        get => Committer.Compression;
+        init => Committer.Compression = value;
+    }
+
     /// <summary><c>ckpt://tenant/run/NAME</c>, which <see cref="ResolveAsync"/> turns back into the checkpoint's folder in the store.</summary>
     public string PathOf(string name) => $"{Scheme}{Run.Key}/{name}";
 

@@ -42,6 +42,7 @@ public sealed class WireFormatTests
         {
             ["w"] = new(0, "F32", [2, 4], [0, 32], "xxh128:00"),
             ["emb@0,0"] = new(1, "F16", [1, 2], [32, 36]),
+            ["enc"] = new(0, "BF16", [4, 4], [36, 50], "xxh128:01", "bytegroup", 32),
         },
         "{\"w\":{\"$tensor\":\"w\"}}",
         [new ShardInfo("a9-1.safetensors", 512, "crc64:0000000000000001", "net_0000024")],
@@ -56,11 +57,13 @@ public sealed class WireFormatTests
 
     private static string Golden(string name) => File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Golden", name)).Trim();
 
-    /// <remarks>run-state.b64 is what builds before the memory tier wrote (its policy had no memory period); this build writes
-    /// run-state-2.b64, and reads both (<see cref="A_run_state_written_by_an_earlier_build_reads_back_whole"/>).</remarks>
+    /// <remarks>run-state.b64 is what builds before the memory tier wrote (its policy had no memory period), shard-report.b64
+    /// what builds before compression wrote (its tensors had no encoding); this build writes run-state-2.b64 and
+    /// shard-report-2.b64, and reads all four (<see cref="A_run_state_written_by_an_earlier_build_reads_back_whole"/>,
+    /// <see cref="A_shard_report_written_by_an_earlier_build_reads_back_whole"/>).</remarks>
     [Theory]
     [InlineData("run-state-2.b64")]
-    [InlineData("shard-report.b64")]
+    [InlineData("shard-report-2.b64")]
     public void Serializing_the_sample_gives_the_bytes_earlier_builds_wrote(string golden)
     {
         var serializer = NewSerializer();
@@ -104,10 +107,12 @@ public sealed class WireFormatTests
         Assert.Equal(sample.ArchiveGone, state.ArchiveGone);
     }
 
-    [Fact]
-    public void A_shard_report_written_by_an_earlier_build_reads_back_whole()
+    [Theory]
+    [InlineData("shard-report.b64")]
+    [InlineData("shard-report-2.b64")]
+    public void A_shard_report_written_by_an_earlier_build_reads_back_whole(string golden)
     {
-        var report = NewSerializer().Deserialize<ShardReport>(Convert.FromBase64String(Golden("shard-report.b64")))!;
+        var report = NewSerializer().Deserialize<ShardReport>(Convert.FromBase64String(Golden(golden)))!;
         var sample = SampleReport();
         Assert.Equal(sample.Shard, report.Shard);
         Assert.Equal(sample.Reused![0], report.Reused![0]);
@@ -118,5 +123,7 @@ public sealed class WireFormatTests
         Assert.Equal([0L, 0L], chunks[0].Offsets!);
         Assert.Equal(2, chunks[1].FlatOffset);
         Assert.Equal(sample.StateJson, report.StateJson);
+        Assert.Null(report.Tensors["w"].Encoding);
+        if (golden == "shard-report-2.b64") Assert.Equal(("bytegroup", 32L), (report.Tensors["enc"].Encoding, report.Tensors["enc"].RawLength));
     }
 }
