@@ -52,7 +52,7 @@ internal static class BytePlanes
                 planes[..count].CopyTo(raw);
                 return;
             case 2:
-                Merge16(planes, MemoryMarshal.Cast<byte, ushort>(raw), count, rotate);
+                Merge16(planes[..count], planes.Slice(count, count), MemoryMarshal.Cast<byte, ushort>(raw), rotate);
                 return;
             case 4:
                 Merge32(planes, MemoryMarshal.Cast<byte, uint>(raw), count, rotate);
@@ -91,10 +91,10 @@ internal static class BytePlanes
         }
     }
 
-    private static void Merge16(ReadOnlySpan<byte> planes, Span<ushort> values, int count, bool rotate)
+    /// <summary>Two-byte elements from their two planes, wherever each lies.</summary>
+    public static void Merge16(ReadOnlySpan<byte> low, ReadOnlySpan<byte> high, Span<ushort> values, bool rotate)
     {
-        var low = planes[..count];
-        var high = planes.Slice(count, count);
+        var count = values.Length;
         var i = 0;
         for (; i + Lanes <= count; i += Lanes)
         {

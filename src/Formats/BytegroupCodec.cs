@@ -213,10 +213,11 @@ public static class BytegroupCodec
                 var into = grouped.AsSpan(plane * planeLength, planeLength);
                 switch (methods[plane])
                 {
+                    case AsIs when elementSize == 2:
+                        break; // merged straight from the stored bytes below
                     case AsIs:
                         stored.CopyTo(into);
-                        break;
-                    case Packed:
+                        break;                    case Packed:
                         PackedCodes.Decode(stored, into, source, $"frame {frame} plane {plane}");
                         break;
                     default:
@@ -227,7 +228,14 @@ public static class BytegroupCodec
                         break;
                 }
             }
-            BytePlanes.Merge(grouped, destination, elementSize, transform == FloatRotation);
+            if (elementSize == 2)
+            {
+                // Two-byte elements (bf16, f16) merge from each plane where it is: a plane stored as it is is never copied first.
+                var low = methods[0] == AsIs ? encoded[(int)starts[0]..(int)starts[1]] : grouped.AsSpan(0, planeLength);
+                var high = methods[1] == AsIs ? encoded[(int)starts[1]..(int)starts[2]] : grouped.AsSpan(planeLength, planeLength);
+                BytePlanes.Merge16(low, high, MemoryMarshal.Cast<byte, ushort>(destination), transform == FloatRotation);
+            }
+            else BytePlanes.Merge(grouped, destination, elementSize, transform == FloatRotation);
         }
         finally
         {
