@@ -68,29 +68,39 @@ public static class BytegroupCodec
         frameBytes -= frameBytes % elementSize;
         var frameCount = (int)((raw.Length + (long)frameBytes - 1) / frameBytes);
         var transform = IsFloat(dtype) ? FloatRotation : NoTransform;
-        var frames = new byte[frameCount][];
+        // Each frame encodes into a pooled buffer of its raw size (an encoding is never longer), copied once into the result.
+        var frames = new (byte[] Buffer, int Length)[frameCount];
         var lengths = new uint[frameCount * elementSize];
-        Parallel(frameCount, maxParallel, frame =>
+        try
         {
-            var slice = raw.Slice(frame * frameBytes, Math.Min(frameBytes, raw.Length - frame * frameBytes));
-            frames[frame] = EncodeFrame(slice.Span, elementSize, transform, level, lengths.AsSpan(frame * elementSize, elementSize));
-        });
+            Parallel(frameCount, maxParallel, frame =>
+            {
+                var slice = raw.Slice(frame * frameBytes, Math.Min(frameBytes, raw.Length - frame * frameBytes));
+                var buffer = ArrayPool<byte>.Shared.Rent(slice.Length);
+                frames[frame] = (buffer, EncodeFrame(slice.Span, elementSize, transform, level, lengths.AsSpan(frame * elementSize, elementSize), buffer));
+            });
 
-        var output = new byte[HeaderBytes + lengths.Length * 4 + frames.Sum(f => (long)f.Length)];
-        Magic.CopyTo(output);
-        output[4] = (byte)elementSize;
-        output[5] = transform;
-        BinaryPrimitives.WriteInt64LittleEndian(output.AsSpan(8), raw.Length);
-        BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(16), frameBytes);
-        BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(20), frameCount);
-        for (var i = 0; i < lengths.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(HeaderBytes + i * 4), lengths[i]);
-        var at = HeaderBytes + lengths.Length * 4;
-        foreach (var frame in frames)
-        {
-            frame.CopyTo(output, at);
-            at += frame.Length;
+            var output = GC.AllocateUninitializedArray<byte>(checked(HeaderBytes + lengths.Length * 4 + frames.Sum(f => f.Length)));
+            Magic.CopyTo(output);
+            output[4] = (byte)elementSize;
+            output[5] = transform;
+            output.AsSpan(6, 2).Clear();
+            BinaryPrimitives.WriteInt64LittleEndian(output.AsSpan(8), raw.Length);
+            BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(16), frameBytes);
+            BinaryPrimitives.WriteInt32LittleEndian(output.AsSpan(20), frameCount);
+            for (var i = 0; i < lengths.Length; i++) BinaryPrimitives.WriteUInt32LittleEndian(output.AsSpan(HeaderBytes + i * 4), lengths[i]);
+            var at = HeaderBytes + lengths.Length * 4;
+            foreach (var (buffer, length) in frames)
+            {
+                buffer.AsSpan(0, length).CopyTo(output.AsSpan(at));
+                at += length;
+            }
+            return output;
         }
-        return output;
+        finally
+        {
+            foreach (var (buffer, _) in frames) if (buffer is not null) ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     /// <summary>Decodes <paramref name="encoded"/> into <paramref name="destination"/>, which must be exactly the tensor's raw length.</summary>
@@ -145,7 +155,8 @@ public static class BytegroupCodec
 
     private static bool IsFloat(TensorDType dtype) => dtype is TensorDType.F16 or TensorDType.BF16 or TensorDType.F32 or TensorDType.F64;
 
-    private static byte[] EncodeFrame(ReadOnlySpan<byte> raw, int elementSize, byte transform, int level, Span<uint> lengths)
+    /// <summary>Encodes one frame's planes into <paramref name="output"/> (at least the frame's length); returns the bytes written.</summary>
+    private static int EncodeFrame(ReadOnlySpan<byte> raw, int elementSize, byte transform, int level, Span<uint> lengths, Span<byte> output)
     {
         var planeLength = raw.Length / elementSize;
         var grouped = ArrayPool<byte>.Shared.Rent(raw.Length);
@@ -154,7 +165,6 @@ public static class BytegroupCodec
         try
         {
             BytePlanes.Split(raw, grouped, elementSize, transform == FloatRotation);
-            var output = new byte[raw.Length];
             var written = 0;
             for (var plane = 0; plane < elementSize; plane++)
             {
@@ -169,11 +179,11 @@ public static class BytegroupCodec
                     else if (width > 0)
                         (method, length) = (Packed, PackedCodes.Encode(bytes, histogram, width, coded));
                 }
-                (method == AsIs ? bytes : coded.AsSpan(0, length)).CopyTo(output.AsSpan(written));
+                (method == AsIs ? bytes : coded.AsSpan(0, length)).CopyTo(output[written..]);
                 written += length;
                 lengths[plane] = (uint)length | method << MethodShift;
             }
-            return written == output.Length ? output : output[..written];
+            return written;
         }
         finally
         {
