@@ -18,11 +18,19 @@ public sealed class IoBenchCliTests
         Assert.Equal(2, (long)summary["repeat"]!);
         Assert.Equal(2, (long)summary["shards"]!);
         var rows = summary["rows"]!.AsArray().ToDictionary(r => (string)r!["name"]!, r => r!.AsObject());
+        string[] compressionSets = ["bf16_random", "bf16_trained", "f16_random", "f16_trained", "f32_random", "f32_trained"];
         Assert.Equal(
-            ["async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "blob_save_vs_sdk", "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
+            new[] { "async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "blob_save_vs_sdk", "compress_bf16_save_500mbps_vs_plain_save",
+             "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
              "load_cold_vs_read_fresh", "load_cold_vs_torch_load", "load_warm_vs_read_fresh", "load_warm_vs_torch_load", "local_save_vs_dd", "local_save_vs_filestream", "local_save_vs_torch_save",
-             "memory_stall_vs_memcpy", "replica_transfer_vs_loopback", "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load"],
+             "memory_stall_vs_memcpy", "replica_transfer_vs_loopback", "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load" }
+                .Concat(compressionSets.SelectMany(set => new[] { $"compress_{set}_vs_zstd", $"decompress_{set}_vs_zstd" })).Order(StringComparer.Ordinal),
             rows.Keys.Order(StringComparer.Ordinal));
+        // Trained bf16 weights compress better than zstd alone does; random bytes are stored as they are (ratio 1, never below).
+        Assert.True((double)rows["compress_bf16_trained_vs_zstd"]["compression_ratio"]! > (double)rows["compress_bf16_trained_vs_zstd"]["zstd_compression_ratio"]!,
+            rows["compress_bf16_trained_vs_zstd"].ToJsonString());
+        Assert.All(compressionSets.Where(set => set.EndsWith("random", StringComparison.Ordinal)), set => Assert.Equal(1.0, (double)rows[$"compress_{set}_vs_zstd"]["compression_ratio"]!));
+        Assert.All(compressionSets, set => Assert.True((double)rows[$"decompress_{set}_vs_zstd"]["mb_per_s_per_core"]! > 0));
         // Three ranks loading their columns read their slices' bytes, within the coalescing allowance.
         Assert.InRange((double)summary["resharded_read_ratio"]!, 1.0, 1.1);
         foreach (var (name, row) in rows)
