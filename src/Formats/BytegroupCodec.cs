@@ -40,6 +40,8 @@ public static class BytegroupCodec
     public const int DefaultLevel = 1;
 
     private const int HeaderBytes = 24;
+    /// <summary>The smallest frame (4 KiB): bounds a frame table, and so what a decoder allocates for one, to a thousandth of the raw bytes per byte of element.</summary>
+    public const int MinFrameBytes = 4096;
     private const int SampleBytes = 16 << 10;
     private const int MaxFrameBytes = 64 << 20;
     private const int MethodShift = 30;
@@ -64,7 +66,7 @@ public static class BytegroupCodec
     {
         var elementSize = dtype.ElementSize();
         if (raw.Length % elementSize != 0) throw new ArgumentException($"{raw.Length} bytes are not a whole number of {dtype} elements.", nameof(raw));
-        if (frameBytes < elementSize || frameBytes > MaxFrameBytes) throw new ArgumentOutOfRangeException(nameof(frameBytes), frameBytes, $"a frame holds {elementSize} to {MaxFrameBytes} bytes");
+        if (frameBytes < MinFrameBytes || frameBytes > MaxFrameBytes) throw new ArgumentOutOfRangeException(nameof(frameBytes), frameBytes, $"a frame holds {MinFrameBytes} to {MaxFrameBytes} bytes");
         frameBytes -= frameBytes % elementSize;
         var frameCount = (int)((raw.Length + (long)frameBytes - 1) / frameBytes);
         var transform = IsFloat(dtype) ? FloatRotation : NoTransform;
@@ -122,7 +124,7 @@ public static class BytegroupCodec
         var frameBytes = BinaryPrimitives.ReadInt32LittleEndian(header[16..]);
         var frameCount = BinaryPrimitives.ReadInt32LittleEndian(header[20..]);
         if (rawLength != destination.Length) Fail(source, $"it holds {rawLength} raw bytes, the tensor has {destination.Length}");
-        if (frameBytes < elementSize || frameBytes > MaxFrameBytes || frameBytes % elementSize != 0) Fail(source, $"frame size {frameBytes} is out of range");
+        if (frameBytes < MinFrameBytes || frameBytes > MaxFrameBytes || frameBytes % elementSize != 0) Fail(source, $"frame size {frameBytes} is out of range");
         if (frameCount != (rawLength + frameBytes - 1) / frameBytes) Fail(source, $"{frameCount} frames of {frameBytes} bytes cannot hold {rawLength} bytes");
         var tableEnd = HeaderBytes + (long)frameCount * elementSize * 4;
         if (tableEnd > header.Length) Fail(source, "its frame table is cut short");
@@ -152,6 +154,9 @@ public static class BytegroupCodec
                 destination.Span.Slice((int)offset, length), source, frame);
         });
     }
+
+    /// <summary>The longest valid encoding of <paramref name="rawLength"/> bytes of elements of <paramref name="elementSize"/> bytes: header, the table of the smallest frames, and every plane as it is.</summary>
+    public static long MaxEncodedLength(long rawLength, int elementSize) => HeaderBytes + 4L * elementSize * ((rawLength + MinFrameBytes - 1) / MinFrameBytes) + rawLength;
 
     private static bool IsFloat(TensorDType dtype) => dtype is TensorDType.F16 or TensorDType.BF16 or TensorDType.F32 or TensorDType.F64;
 

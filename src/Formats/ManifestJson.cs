@@ -191,6 +191,8 @@ public static class ManifestJson
             if (raw > BytegroupCodec.MaxTensorBytes) throw Bad(source, $"encoded tensor '{key}' has {raw} raw bytes, above the limit of {BytegroupCodec.MaxTensorBytes}");
             if (hash is null) throw Bad(source, $"encoded tensor '{key}' has no hash of its decoded bytes");
             if (offsets[1] == offsets[0]) throw Bad(source, $"encoded tensor '{key}' stores no bytes");
+            if (offsets[1] - offsets[0] > BytegroupCodec.MaxEncodedLength(raw, parsed.ElementSize()))
+                throw Bad(source, $"encoded tensor '{key}' stores {offsets[1] - offsets[0]} bytes, more than any encoding of {raw} bytes takes");
             tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash, encoding, raw));
         }
 

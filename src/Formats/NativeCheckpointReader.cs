@@ -133,8 +133,9 @@ public static class NativeCheckpointReader
         public (string Key, TensorInfo Info)? Find(int shard, SafetensorsEntry entry)
         {
             if (_manifest.Shards[shard].Checkpoint is not null) return _reused[shard].TryGetValue((entry.Begin, entry.End), out var reused) ? reused : null;
-            var key = ShardEncoding.TensorKeyOf(entry.Key) ?? entry.Key; // an encoded tensor's bytes are listed under a marked key
-            return _manifest.Tensors.TryGetValue(key, out var info) && info.Shard == shard ? (key, info) : null;
+            if (_manifest.Tensors.TryGetValue(entry.Key, out var plain) && plain.Shard == shard && plain.Encoding is null) return (entry.Key, plain);
+            // An encoded tensor's bytes are listed under its key marked with the encoding.
+            return ShardEncoding.TensorKeyOf(entry.Key) is { } key && _manifest.Tensors.TryGetValue(key, out var info) && info.Shard == shard && info.Encoding is not null ? (key, info) : null;
         }
     }
 

@@ -27,6 +27,8 @@ public static class SafetensorsFile
             tensors.Add(entry.Key, value);
             return target;
         });
+        if (header.Metadata.GetValueOrDefault("format") == ShardEncoding.Format)
+            throw new CheckpointFormatException(path, "encoding", "this is a shard of a compressed native checkpoint, whose tensors it holds encoded: load the checkpoint's folder, or make its shards plain with `ckpt compact --decompress`");
         return (tensors, header.Metadata);
     }
 

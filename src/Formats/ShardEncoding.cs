@@ -27,7 +27,7 @@ public static class ShardEncoding
     public static bool HeaderMatches(TensorInfo info, SafetensorsEntry entry)
     {
         var listed = info.Encoding is null
-            ? info.DType == entry.DType.Name() && info.Shape.SequenceEqual(entry.Shape) && TensorKeyOf(entry.Key) is null
+            ? info.DType == entry.DType.Name() && info.Shape.SequenceEqual(entry.Shape)
             : entry.DType == TensorDType.U8 && entry.Shape is [var length] && length == info.ByteLength && TensorKeyOf(entry.Key) is not null;
         return listed && info.DataOffsets[0] == entry.Begin && info.DataOffsets[1] == entry.End;
     }
@@ -45,6 +45,9 @@ public static class ShardEncoding
     public static (List<NamedTensor> Stored, Dictionary<string, EncodedTensor> Encoded) Encode(IReadOnlyList<NamedTensor> tensors, TensorCompression compression,
         CancellationToken cancellationToken)
     {
+        if (compression.MaxParallel < 1) throw new ArgumentOutOfRangeException(nameof(compression), compression.MaxParallel, "TensorCompression.MaxParallel must be at least 1 (or null: every core)");
+        if (compression.Level < ZstdSharp.Compressor.MinCompressionLevel || compression.Level > ZstdSharp.Compressor.MaxCompressionLevel)
+            throw new ArgumentOutOfRangeException(nameof(compression), compression.Level, $"TensorCompression.Level must be a zstd level from {ZstdSharp.Compressor.MinCompressionLevel} to {ZstdSharp.Compressor.MaxCompressionLevel}");
         var stored = new List<NamedTensor>(tensors.Count);
         var encoded = new Dictionary<string, EncodedTensor>(StringComparer.Ordinal);
         foreach (var tensor in tensors)

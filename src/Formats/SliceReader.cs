@@ -202,7 +202,8 @@ public sealed class SliceReader
     private async Task<byte[]> ReadDecodedAsync(StoredChunk chunk, string shardKey, long fileStart)
     {
         var stored = GC.AllocateUninitializedArray<byte>(checked((int)chunk.Info.ByteLength));
-        using (await ReadBufferBudget.Shared.AcquireAsync(stored.Length, CancellationToken.None).ConfigureAwait(false))
+        // An encoded chunk is read whole, however large: its lease is capped at the budget, so it waits for the others' reads but never fails for its size.
+        using (await ReadBufferBudget.Shared.AcquireAsync(Math.Min(stored.Length, ReadBufferBudget.Shared.Capacity), CancellationToken.None).ConfigureAwait(false))
         {
             await _store.ReadRangesAsync(shardKey, [(fileStart, stored.AsMemory())], CancellationToken.None).ConfigureAwait(false);
         }

@@ -180,6 +180,24 @@ public sealed class CompressedCheckpointTests : IDisposable
     }
 
     [Fact]
+    public async Task A_shard_of_a_compressed_checkpoint_opened_as_a_safetensors_file_is_refused_saying_what_to_do()
+    {
+        var manifest = await SaveAsync("c1", State(Model(9)));
+        var shard = Path.Combine(_dir, "c1", manifest.Shards[0].Path);
+        var refused = Assert.Throws<CheckpointFormatException>(() => SafetensorsFile.Read(shard, HostTensor.Allocator));
+        Assert.Contains("compact --decompress", refused.Message);
+    }
+
+    [Fact]
+    public async Task An_uncompressed_tensor_whose_key_ends_like_a_marked_one_saves_and_loads_as_any_other()
+    {
+        var model = new Dictionary<string, HostTensor> { ["w#bytegroup"] = Weights(TensorDType.F32, 10, 64, 64), ["w"] = Weights(TensorDType.F32, 11, 64, 64) };
+        await NativeCheckpointWriter.WriteAsync(_store, "plain", new CheckpointIdentity("run", "plain", 7), State(model), v => v as HostTensor);
+        AssertSame(model, await LoadAsync("plain"));
+        await Assert.ThrowsAsync<ArgumentException>(() => SaveAsync("c1", State(model))); // compressed, the marked key would be ambiguous
+    }
+
+    [Fact]
     public async Task A_manifest_that_claims_an_unknown_encoding_or_a_wrong_raw_length_is_refused()
     {
         await SaveAsync("c1", State(Model(8)));
@@ -190,5 +208,11 @@ public sealed class CompressedCheckpointTests : IDisposable
         var raw = text.IndexOf("\"raw_bytes\": ", StringComparison.Ordinal);
         var wrong = text[..(raw + 13)] + "1" + text[(raw + 13)..];
         Assert.Throws<CheckpointFormatException>(() => ManifestJson.Parse(System.Text.Encoding.UTF8.GetBytes(wrong), "m"));
+        // Stored bytes beyond what any encoding of the tensor takes (a decoder would allocate them before looking).
+        var manifest = ManifestJson.Parse(System.Text.Encoding.UTF8.GetBytes(text), "m");
+        var (key, info) = manifest.Tensors.First(t => t.Value.Encoding is not null);
+        var inflated = manifest with { Tensors = new Dictionary<string, TensorInfo>(manifest.Tensors) { [key] = info with { DataOffsets = [info.DataOffsets[0], info.DataOffsets[0] + 3 * info.RawLength!.Value] } } };
+        var tooLong = Assert.Throws<CheckpointFormatException>(() => ManifestJson.Parse(ManifestJson.Serialize(inflated), "m"));
+        Assert.Contains("more than any encoding", tooLong.Message);
     }
 }

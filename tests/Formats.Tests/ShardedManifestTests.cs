@@ -10,7 +10,7 @@ public class ShardedManifestTests
     /// <summary>"model/p" [4, 6] F32: rows 0-1 as a box, rows 2-3 as two boxes split on dimension 1 (an uneven mix).</summary>
     private static string Valid() => Encoding.UTF8.GetString(ManifestJson.Serialize(new CheckpointManifest
     {
-        FormatVersion = CheckpointManifest.CurrentFormatVersion, Run = "r", Name = "model_0000009", Iteration = 9, WorldSize = 3,
+        FormatVersion = CheckpointManifest.UnencodedFormatVersion, Run = "r", Name = "model_0000009", Iteration = 9, WorldSize = 3,
         CreatedUtc = DateTimeOffset.UnixEpoch, Shards = [new ShardInfo("shard-00000-of-00001-00000000.safetensors", 200, "crc64:0000000000000000")],
         Tensors = new Dictionary<string, TensorInfo>
         {
