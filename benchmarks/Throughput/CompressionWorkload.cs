@@ -1,7 +1,5 @@
-using Checkpointing.Abstractions;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
-using TorchSharp;
 using ZstdSharp;
 using static TorchSharp.torch;
 
