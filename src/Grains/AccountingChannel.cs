@@ -47,14 +47,37 @@ internal sealed class AccountingChannel
 
     /// <summary>
     /// The tenant drops every grant once its runs answer this and counts each run by its last report, so the report must
-    /// be current; it gives the grant back in order with the run's other calls (a Reserve sent after it grants anew), and
-    /// counts a commit that already passed its check at what the run will retain once it lands.
+    /// be current; it counts a commit that already passed its check at what the run will retain once it lands. It goes at
+    /// once, not behind the run's Reserve in flight: the tenant may be revoking while serving another run's Reserve, and
+    /// that run's revocation may wait behind its own Reserve, which waits on this one (two runs each holding slack the
+    /// other needs waited on each other until the calls timed out). A grant that Reserve brings back is not kept
+    /// (<see cref="EnsureGrantAsync"/>), so the tenant at worst counts it until the run's next report or revocation, never less
+    /// than the run holds. Calls made after this one still wait for it: a later Reserve grants anew.
     /// </summary>
     public Task RevokeAsync(ITenantAccounting tenant, string run, long retainedBytes)
     {
         _grant = null;
         _revocations++;
-        return Report(tenant, run, Math.Max(retainedBytes, _committingTo), release: true);
+        var bytes = Math.Max(retainedBytes, _committingTo);
+        var report = ReportNowAsync(tenant, run, bytes);
+        var previous = _tail;
+        _tail = AfterBothAsync(previous, report);
+        return report;
+    }
+
+    private async Task ReportNowAsync(ITenantAccounting tenant, string run, long retainedBytes)
+    {
+        await tenant.Report(run, retainedBytes, releaseGrant: true);
+        _lastReported = retainedBytes;
+        _releaseWanted = false;
+    }
+
+    private static async Task AfterBothAsync(Task first, Task second)
+    {
+        try { await first; }
+        catch { /* the earlier call's caller saw its failure */ }
+        try { await second; }
+        catch { /* the revocation's caller saw its failure */ }
     }
 
     /// <summary>Gives the grant back in the background once its lease ended.</summary>

@@ -9,6 +9,7 @@ namespace Checkpointing.Grains.Tests;
 /// <summary>Plays the ranks of a training job: real shards with real bytes, through the real protocol.</summary>
 public sealed class FakeJob(IClusterClient client, ICheckpointStore store, RunId run, int worldSize, int tensors = 12)
 {
+    public RunId Run => run;
     public ITrainingRunGrain Grain => client.GetGrain<ITrainingRunGrain>(run.Key);
     public long Epoch { get; set; }
 

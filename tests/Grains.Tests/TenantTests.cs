@@ -151,6 +151,47 @@ public sealed class TenantTests(TwoSiloCluster fixture)
         Assert.True(retained > limit - jobs.Count * checkpoint, $"the tenant retains only {retained} of {limit} bytes: grants held back too much");
     }
 
+    /// <summary>
+    /// Two runs ask their tenant for room at the same moment, each holding slack the other needs: the tenant revokes each
+    /// one's grant while serving the other's reservation. A revocation must not wait behind its run's own reservation in
+    /// flight, or the two reservations wait on each other until the grain calls time out.
+    /// </summary>
+    [Fact]
+    public async Task Two_runs_reserving_at_once_while_each_holds_slack_the_other_needs_are_answered_without_waiting_on_each_other()
+    {
+        TestTenancy.ActAs("lambda");
+        var small = await StartedRunsAsync("lambda", runs: 2, worldSize: 1);
+        foreach (var job in small) await job.SaveAsync("model_0000001", 1);
+        var size = (await small[0].Grain.GetLastCheckpoint())!.Bytes;
+        TestTenancy.ActAs(TenantTokens.OperatorTenant);
+        await fixture.Client.GetGrain<ITenantGrain>("lambda").SetLimits(new TenantLimits(null, 9 * size)); // revokes the unlimited grants
+
+        // Each run is granted its two checkpoints and as much again (4 sizes), and reports retaining 2.
+        TestTenancy.ActAs("lambda");
+        foreach (var job in small) await job.SaveAsync("model_0000002", 2);
+        await Eventually.Equal(4 * size, async () => (await fixture.Client.GetGrain<ITenantGrain>("lambda").Get()).RetainedBytes);
+
+        // Both now save a checkpoint four times as large at once: neither fits beside the other's grant, each needs the other's slack.
+        var large = small.Select(job => new FakeJob(fixture.Client, fixture.Store, job.Run, worldSize: 1, tensors: 8) { Epoch = job.Epoch }).ToList();
+        ReserveBarrier.Arm("lambda", calls: 2);
+        var outcomes = await Task.WhenAll(large.Select(async job =>
+        {
+            try
+            {
+                await job.SaveAsync("model_0000003", 3);
+                return "committed";
+            }
+            catch (TenantLimitException) { return "refused"; }
+            catch (Exception e) { return $"{e.GetType().Name}: {e.Message}"; }
+        }));
+        ReserveBarrier.Disarm("lambda");
+
+        Assert.All(outcomes, outcome => Assert.True(outcome is "committed" or "refused", outcome));
+        var retained = 0L;
+        foreach (var job in small) retained += (await job.Grain.Get()).RetainedBytes;
+        Assert.True(retained <= 9 * size, $"the tenant retains {retained} bytes, over its limit of {9 * size}");
+    }
+
     [Fact]
     public async Task A_run_committing_in_a_burst_tells_its_tenant_at_most_once_per_report_delay()
     {

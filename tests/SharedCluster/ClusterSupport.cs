@@ -58,6 +58,7 @@ public static class TestClusters
             silo.AddMemoryGrainStorage(GrainStorage.Tenants);
             silo.UseInMemoryReminderService();
             silo.AddIncomingGrainCallFilter(TenantReports.Count);
+            silo.AddIncomingGrainCallFilter(ReserveBarrier.Hold);
             silo.AddCheckpointing(store, o => o.SigningKey = TestTenancy.SigningKey, o =>
             {
                 o.PendingTimeout = pendingTimeout ?? TimeSpan.FromHours(1);
@@ -84,5 +85,37 @@ public static class TenantReports
         if (context.InterfaceMethod.DeclaringType == typeof(ITenantAccounting) && context.InterfaceMethod.Name == nameof(ITenantAccounting.Report))
             Received.AddOrUpdate(context.TargetId.Key.ToString()!, 1, (_, count) => count + 1);
         return context.Invoke();
+    }
+}
+
+/// <summary>
+/// A barrier on the tenant's side of <see cref="ITenantAccounting.Reserve"/>: once armed for a tenant, its Reserve calls wait
+/// (at most 20 s) until the given number have arrived, so that several runs' reservations are in flight at the tenant at
+/// once. Unarmed, calls pass through.
+/// </summary>
+public static class ReserveBarrier
+{
+    private sealed record Armed(int Calls)
+    {
+        public int Arrived;
+        public TaskCompletionSource AllArrived { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    private static readonly ConcurrentDictionary<string, Armed> ByTenant = new(StringComparer.Ordinal);
+
+    public static void Arm(string tenant, int calls) => ByTenant[tenant] = new Armed(calls);
+
+    public static void Disarm(string tenant) => ByTenant.TryRemove(tenant, out _);
+
+    internal static async Task Hold(IIncomingGrainCallContext context)
+    {
+        if (context.InterfaceMethod.DeclaringType == typeof(ITenantAccounting) && context.InterfaceMethod.Name == nameof(ITenantAccounting.Reserve)
+            && ByTenant.TryGetValue(context.TargetId.Key.ToString()!, out var armed))
+        {
+            if (Interlocked.Increment(ref armed.Arrived) >= armed.Calls) armed.AllArrived.TrySetResult();
+            try { await armed.AllArrived.Task.WaitAsync(TimeSpan.FromSeconds(20)); }
+            catch (TimeoutException) { }
+        }
+        await context.Invoke();
     }
 }
