@@ -1,3 +1,4 @@
+using System.Buffers;
 using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
@@ -91,12 +92,18 @@ public static class ShardEncoding
     /// <exception cref="CheckpointFormatException">the bytes do not decode, or decode to other bytes than the hash says</exception>
     public static byte[] DecodeChecked(ReadOnlyMemory<byte> stored, TensorInfo info, string source, string key)
     {
-        TensorDTypes.TryParse(info.DType, out var dtype);
         var raw = GC.AllocateUninitializedArray<byte>(checked((int)info.LogicalLength));
+        DecodeChecked(stored, info, raw, source, key);
+        return raw;
+    }
+
+    /// <summary>Decodes into <paramref name="raw"/>, exactly the tensor's decoded length, and checks it against the tensor's hash.</summary>
+    private static void DecodeChecked(ReadOnlyMemory<byte> stored, TensorInfo info, Memory<byte> raw, string source, string key)
+    {
+        TensorDTypes.TryParse(info.DType, out var dtype);
         try { BytegroupCodec.Decode(stored, dtype, raw, source); }
         catch (CheckpointFormatException e) { throw new CheckpointFormatException(source, e.Check, $"tensor '{key}': {e.Message}", e); }
-        TensorHash.Verify(raw, info.Hash!, source, key);
-        return raw;
+        TensorHash.Verify(raw.Span, info.Hash!, source, key);
     }
 
     private static byte[] RawBytes(ITensorSource source, long length)
@@ -109,29 +116,58 @@ public static class ShardEncoding
         return raw;
     }
 
+    /// <summary>
+    /// The stored and decoded bytes that whole loads and verifies may hold at once for the tensors they decode, across the
+    /// process (a tensor larger than this takes all of it): without it, a verify that reads a shard's tensors a core's worth
+    /// of ranges at a time held ten times the memory of a plain one.
+    /// </summary>
+    public static ReadBufferBudget DecodeBudget { get; } = new(256L << 20);
+
+    /// <remarks>Its buffers come from the shared array pool and go back once the target is filled, so a load's garbage does not grow with the checkpoint.</remarks>
     private sealed class DecodingTarget(ITensorTarget? inner, TensorInfo info, string source, string key) : ITensorTarget
     {
+        private long Footprint => Math.Min(info.ByteLength + info.LogicalLength, DecodeBudget.Capacity);
+
         public void Fill(Stream stored)
         {
-            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)info.ByteLength));
-            stored.ReadExactly(bytes);
-            var raw = DecodeChecked(bytes, info, source, key);
-            inner?.Fill(new MemoryStream(raw, writable: false));
+            using var lease = DecodeBudget.AcquireAsync(Footprint, CancellationToken.None).GetAwaiter().GetResult();
+            var (bytes, raw) = Rent();
+            try
+            {
+                stored.ReadExactly(bytes.AsSpan(0, (int)info.ByteLength));
+                DecodeChecked(bytes.AsMemory(0, (int)info.ByteLength), info, raw.AsMemory(0, (int)info.LogicalLength), source, key);
+                inner?.Fill(new MemoryStream(raw, 0, (int)info.LogicalLength, writable: false));
+            }
+            finally { Return(bytes, raw); }
         }
 
         public async Task FillAsync(TensorRangeReader read, CancellationToken cancellationToken)
         {
-            var bytes = GC.AllocateUninitializedArray<byte>(checked((int)info.ByteLength));
-            await read(bytes, 0, cancellationToken).ConfigureAwait(false);
-            var raw = DecodeChecked(bytes, info, source, key);
-            if (inner is not null)
+            using var lease = await DecodeBudget.AcquireAsync(Footprint, cancellationToken).ConfigureAwait(false);
+            var (bytes, raw) = Rent();
+            try
             {
-                await inner.FillAsync((destination, offset, _) =>
+                await read(bytes.AsMemory(0, (int)info.ByteLength), 0, cancellationToken).ConfigureAwait(false);
+                DecodeChecked(bytes.AsMemory(0, (int)info.ByteLength), info, raw.AsMemory(0, (int)info.LogicalLength), source, key);
+                if (inner is not null)
                 {
-                    raw.AsMemory((int)offset, destination.Length).CopyTo(destination);
-                    return Task.CompletedTask;
-                }, cancellationToken).ConfigureAwait(false);
+                    await inner.FillAsync((destination, offset, _) =>
+                    {
+                        raw.AsMemory((int)offset, destination.Length).CopyTo(destination);
+                        return Task.CompletedTask;
+                    }, cancellationToken).ConfigureAwait(false);
+                }
             }
+            finally { Return(bytes, raw); }
+        }
+
+        private (byte[] Stored, byte[] Raw) Rent() =>
+            (ArrayPool<byte>.Shared.Rent(checked((int)info.ByteLength)), ArrayPool<byte>.Shared.Rent(checked((int)info.LogicalLength)));
+
+        private static void Return(byte[] stored, byte[] raw)
+        {
+            ArrayPool<byte>.Shared.Return(stored);
+            ArrayPool<byte>.Shared.Return(raw);
         }
     }
 }
