@@ -58,26 +58,13 @@ internal sealed class AccountingChannel
     {
         _grant = null;
         _revocations++;
-        var bytes = Math.Max(retainedBytes, _committingTo);
-        var report = ReportNowAsync(tenant, run, bytes);
-        var previous = _tail;
-        _tail = AfterBothAsync(previous, report);
+        var report = SendReportAsync(tenant, run, Math.Max(retainedBytes, _committingTo), release: true);
+        _tail = RunAfterAsync(_tail, async () =>
+        {
+            await report;
+            return true;
+        });
         return report;
-    }
-
-    private async Task ReportNowAsync(ITenantAccounting tenant, string run, long retainedBytes)
-    {
-        await tenant.Report(run, retainedBytes, releaseGrant: true);
-        _lastReported = retainedBytes;
-        _releaseWanted = false;
-    }
-
-    private static async Task AfterBothAsync(Task first, Task second)
-    {
-        try { await first; }
-        catch { /* the earlier call's caller saw its failure */ }
-        try { await second; }
-        catch { /* the revocation's caller saw its failure */ }
     }
 
     /// <summary>Gives the grant back in the background once its lease ended.</summary>
@@ -108,10 +95,17 @@ internal sealed class AccountingChannel
     public Task Report(ITenantAccounting tenant, string run, long retainedBytes, bool release) =>
         Enqueue(async () =>
         {
-            await tenant.Report(run, retainedBytes, release);
-            _lastReported = retainedBytes;
+            await SendReportAsync(tenant, run, retainedBytes, release);
             return true;
         });
+
+    /// <summary>One report to the tenant, now: what it last heard, and that no release is owed once one went.</summary>
+    private async Task SendReportAsync(ITenantAccounting tenant, string run, long retainedBytes, bool release)
+    {
+        await tenant.Report(run, retainedBytes, release);
+        _lastReported = retainedBytes;
+        if (release) _releaseWanted = false;
+    }
 
     /// <summary>Whether the tenant has yet to hear <paramref name="retainedBytes"/> (or a release).</summary>
     public bool ReportDue(long retainedBytes) => _releaseWanted || _lastReported != retainedBytes;
@@ -129,8 +123,7 @@ internal sealed class AccountingChannel
             var bytes = retainedBytes();
             try
             {
-                await tenant.Report(run, bytes, release);
-                _lastReported = bytes;
+                await SendReportAsync(tenant, run, bytes, release);
             }
             catch (Exception e)
             {
