@@ -78,13 +78,7 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         DateTimeOffset deadline, CancellationToken cancellationToken)
     {
         var announcement = new HolderAnnouncement(epoch, rank, worldSize, options.Holder);
-        MemoryPlacement? placement;
-        do
-        {
-            var wait = deadline - DateTimeOffset.UtcNow;
-            placement = await Transient.RetryAsync(() => grain.PlaceMemorySnapshots(announcement, wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
-        }
-        while (placement is null && DateTimeOffset.UtcNow < deadline);
+        var placement = await AskUntilAsync(wait => grain.PlaceMemorySnapshots(announcement, wait), placed => placed is not null, deadline, cancellationToken).ConfigureAwait(false);
         if (placement is null) throw new TimeoutException($"not every rank announced its holder within {options.CommitWait}");
         var staging = new MemoryStore();
         var folder = $"snapshot/{rank}/{iteration}";
@@ -115,15 +109,9 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
     /// </remarks>
     private async Task CommitAsync(MemorySnapshotReport report, SnapshotKey key, DateTimeOffset deadline, CancellationToken cancellationToken)
     {
-        MemoryCommitAck ack;
-        do
-        {
-            var wait = deadline - DateTimeOffset.UtcNow;
-            ack = await Transient.RetryAsync(() => grain.ReportMemorySnapshot(report, wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
-        }
-        while (!ack.Committed && ack.RanksMissing > 0 && DateTimeOffset.UtcNow < deadline);
-        var committed = ack.Committed || (ack.RanksMissing > 0
-            && await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, report.Iteration), Deadline, cancellationToken).ConfigureAwait(false));
+        var ack = await AskUntilAsync(wait => grain.ReportMemorySnapshot(report, wait), answer => answer.Committed || answer.RanksMissing == 0, deadline, cancellationToken)
+            .ConfigureAwait(false);
+        var committed = ack.Committed || (ack.RanksMissing > 0 && await AbandonAsync(report.Iteration, cancellationToken).ConfigureAwait(false));
         if (!committed)
         {
             await FreeAsync(key, report.Holders).ConfigureAwait(false);
@@ -137,10 +125,30 @@ public sealed class MemoryTierBackend(ITrainingRunGrain grain, RunId run, int ra
         _previous = (key, report.Holders);
     }
 
+    /// <summary>
+    /// Asks the grain, which holds each call up to the time left, again and again until an answer is <paramref name="final"/>
+    /// or <paramref name="deadline"/> has passed; returns the last answer.
+    /// </summary>
+    private async Task<T> AskUntilAsync<T>(Func<TimeSpan, Task<T>> ask, Func<T, bool> final, DateTimeOffset deadline, CancellationToken cancellationToken)
+    {
+        T answer;
+        do
+        {
+            var wait = deadline - DateTimeOffset.UtcNow;
+            answer = await Transient.RetryAsync(() => ask(wait > TimeSpan.Zero ? wait : TimeSpan.Zero), Deadline, cancellationToken).ConfigureAwait(false);
+        }
+        while (!final(answer) && DateTimeOffset.UtcNow < deadline);
+        return answer;
+    }
+
+    /// <summary>Tells the grain this rank gives up on <paramref name="iteration"/>; true when it committed after all.</summary>
+    private Task<bool> AbandonAsync(long iteration, CancellationToken cancellationToken) =>
+        Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, iteration), Deadline, cancellationToken);
+
     /// <summary>Abandons an iteration this rank never reported; a grain that cannot be told lets the others' waits run out instead.</summary>
     private async Task AbandonQuietlyAsync(string name, long iteration)
     {
-        try { await Transient.RetryAsync(() => grain.AbandonMemorySnapshot(epoch, rank, iteration), Deadline, CancellationToken.None).ConfigureAwait(false); }
+        try { await AbandonAsync(iteration, CancellationToken.None).ConfigureAwait(false); }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
             logger.LogInformation("Could not abandon memory checkpoint {Name} of rank {Rank}: {Reason}", name, rank, e.Message);
