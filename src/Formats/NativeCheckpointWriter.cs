@@ -51,7 +51,7 @@ public static class NativeCheckpointWriter
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, cancellationToken).ConfigureAwait(false);
+        var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, hashes, cancellationToken).ConfigureAwait(false);
         var builder = new ManifestBuilder(written.Select(w => w.Info));
         for (var i = 0; i < written.Length; i++)
         {
@@ -82,7 +82,7 @@ public static class NativeCheckpointWriter
     /// that were written (also any that finished after the failure) are deleted and that failure is thrown.
     /// </summary>
     private static async Task<WrittenShard[]> WriteShardsAsync(ICheckpointStore store, string checkpointKey,
-        IReadOnlyList<IReadOnlyList<NamedTensor>> plan, string attempt, NativeWriteOptions options, CancellationToken cancellationToken)
+        IReadOnlyList<IReadOnlyList<NamedTensor>> plan, string attempt, NativeWriteOptions options, IReadOnlyDictionary<string, string> hashes, CancellationToken cancellationToken)
     {
         var written = new WrittenShard?[plan.Count];
         var progress = options.Progress is null ? null : new SerializedProgress(options.Progress);
@@ -103,7 +103,7 @@ public static class NativeCheckpointWriter
                     // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
                     // of its own, started here rather than queued to the pool, which a busy pool hands out late
                     // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).
-                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token, options.Compression),
+                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token, options.Compression, hashes),
                         stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
                     written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard);
                 }

@@ -42,9 +42,13 @@ public static class ShardEncoding
     /// Encodes every tensor that <paramref name="compression"/> selects and that gets smaller; returns what the shard
     /// stores (encoded ones as U8 entries under <see cref="StoredKey"/>) and, by tensor key, each encoded tensor.
     /// </summary>
+    /// <param name="tensors">the shard's tensors</param>
+    /// <param name="compression">which tensors to encode, and how</param>
+    /// <param name="hashes">content hashes the save computed already (incremental and sharded saves), by key: not computed again</param>
+    /// <param name="cancellationToken">stops between tensors</param>
     /// <exception cref="ArgumentException">a tensor's key already ends in <see cref="KeySuffix"/></exception>
     public static (List<NamedTensor> Stored, Dictionary<string, EncodedTensor> Encoded) Encode(IReadOnlyList<NamedTensor> tensors, TensorCompression compression,
-        CancellationToken cancellationToken)
+        IReadOnlyDictionary<string, string> hashes, CancellationToken cancellationToken)
     {
         if (compression.MaxParallel < 1) throw new ArgumentOutOfRangeException(nameof(compression), compression.MaxParallel, "TensorCompression.MaxParallel must be at least 1 (or null: every core)");
         if (compression.Level < ZstdSharp.Compressor.MinCompressionLevel || compression.Level > ZstdSharp.Compressor.MaxCompressionLevel)
@@ -68,7 +72,7 @@ public static class ShardEncoding
                 stored.Add(tensor); // never stored larger than raw
                 continue;
             }
-            encoded[tensor.Key] = new EncodedTensor(tensor.Source.DType, tensor.Source.Shape, length, TensorHash.Of(raw));
+            encoded[tensor.Key] = new EncodedTensor(tensor.Source.DType, tensor.Source.Shape, length, hashes.GetValueOrDefault(tensor.Key) ?? TensorHash.Of(raw));
             stored.Add(new NamedTensor(StoredKey(tensor.Key), new HostTensor(TensorDType.U8, [bytes.Length], bytes)) { Chunk = tensor.Chunk });
         }
         return (stored, encoded);

@@ -19,12 +19,15 @@ public sealed record StoredShard(IReadOnlyList<SafetensorsEntry> Layout, long Le
     /// <param name="progress">gets each tensor's byte count (decoded) as it completes; null for none</param>
     /// <param name="cancellationToken">cancels the write; then nothing becomes visible</param>
     /// <param name="compression">how tensors are compressed; null: stored as they are (metadata <c>format: pt</c>)</param>
+    /// <param name="hashes">content hashes the save computed already, by key, which encoded tensors record without hashing again; null: none</param>
     /// <exception cref="ArgumentException">Two tensors share a key.</exception>
     /// <exception cref="InvalidOperationException">A tensor wrote another number of bytes than its dtype and shape need.</exception>
     public static async Task<StoredShard> WriteAsync(ICheckpointStore store, string key, IReadOnlyList<NamedTensor> tensors,
-        IProgress<long>? progress, CancellationToken cancellationToken, TensorCompression? compression = null)
+        IProgress<long>? progress, CancellationToken cancellationToken, TensorCompression? compression = null, IReadOnlyDictionary<string, string>? hashes = null)
     {
-        var (stored, encoded) = compression is null ? (tensors, new Dictionary<string, EncodedTensor>()) : ShardEncoding.Encode(tensors, compression, cancellationToken);
+        var (stored, encoded) = compression is null
+            ? (tensors, new Dictionary<string, EncodedTensor>())
+            : ShardEncoding.Encode(tensors, compression, hashes ?? new Dictionary<string, string>(), cancellationToken);
         var reportAs = encoded.ToDictionary(e => ShardEncoding.StoredKey(e.Key), e => e.Value.RawLength, StringComparer.Ordinal);
         StoredShard? result = null;
         await store.WriteAsync(key, (stream, ct) =>

@@ -32,7 +32,7 @@ internal static class RankShardWriter
         // A sharded save hashes every tensor: a load into another layout reads ranges, not whole shards, and checks each tensor or chunk it reads whole.
         var hashes = TensorHash.All(reuseFrom is not null || tensors.Any(t => t.Chunk is not null) ? mine : []);
         var claimed = reuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, plan.CheckpointPrefix, reuseFrom!, mine, hashes, sameKeyOnly: true, cancellationToken).ConfigureAwait(false);
-        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken, compression).ConfigureAwait(false);
+        var written = await StoredShard.WriteAsync(store, plan.ShardKey, mine.Where(t => !claimed.ContainsKey(t.Key)).ToList(), progress, cancellationToken, compression, hashes).ConfigureAwait(false);
         var index = written.Index(plan.Rank, hashes).ToDictionary(e => e.Key, e => e.Info, StringComparer.Ordinal);
         var reused = new List<ShardInfo>();
         foreach (var (key, (shard, tensor)) in claimed) index[key] = tensor with { Shard = plan.WorldSize + reused.IndexOrAdd(shard) };
