@@ -30,6 +30,7 @@ public static class IoBenchCommand
         "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load",
         "memory_stall_vs_memcpy", "replica_transfer_vs_loopback",
         .. CompressionSets.SelectMany(set => new[] { $"compress_{set}_vs_zstd", $"decompress_{set}_vs_zstd" }), "compress_bf16_save_500mbps_vs_plain_save",
+        "embedding_blocks_save_vs_full_save", "embedding_blocks_save_vs_incremental_save", "embedding_blocks_load_vs_full_load",
     ];
 
 
@@ -155,6 +156,17 @@ public static class IoBenchCommand
             AddGroup(groups, rows, "save of trained bf16 weights, compressed, through a 500 MB/s link", () => compression.SaveThroughLinkAsync(compressed: true),
                 ("compress_bf16_save_500mbps_vs_plain_save", "the same save uncompressed through the same link", () => compression.SaveThroughLinkAsync(compressed: false)));
         }
+        // The table is as large as the state dict: --size-mib 512 makes it 1M rows of 128 float32.
+        using var embedding = rows.Any(r => r.StartsWith("embedding", StringComparison.Ordinal))
+            ? new EmbeddingWorkload(Math.Max(100, workload.StateBytes / (EmbeddingWorkload.Columns * 4)), Path.Combine(workload.Folder, "embedding")) : null;
+        if (embedding is not null)
+        {
+            AddGroup(groups, rows, $"save of an embedding table ({embedding.Rows} x {EmbeddingWorkload.Columns} float32) with 1% of its rows changed, block reuse", embedding.BlocksSaveAsync,
+                ("embedding_blocks_save_vs_full_save", "a full save of the same table", embedding.FullSaveAsync),
+                ("embedding_blocks_save_vs_incremental_save", "a whole-tensor incremental save of the same table", embedding.WholeIncrementalSaveAsync));
+            AddGroup(groups, rows, "whole load of the block-mapped table", embedding.BlocksLoadAsync,
+                ("embedding_blocks_load_vs_full_load", "a whole load of the same table saved in full", embedding.FullLoadAsync));
+        }
         if (rows.Contains("async_stall_vs_memcpy")) await workload.WarmArenaAsync();
 
         if (peersNote is not null) say(peersNote);
@@ -171,6 +183,7 @@ public static class IoBenchCommand
         if (incremental?.FrozenWrittenRatio is { } written) summary["incremental_frozen90_written_ratio"] = Round(written);
         if (reshard?.ReadRatio is { } read) summary["resharded_read_ratio"] = Round(read);
         if (compression is not null) AddCompressionFigures(summary, compression);
+        if (embedding is not null) AddEmbeddingFigures(summary, embedding);
         if (reshard is not null)
         {
             var (peak, slices) = await reshard.PeakMemoryOfOneColumnsLoadAsync();
@@ -197,6 +210,23 @@ public static class IoBenchCommand
             row["mb_per_s_per_core"] = Round(figures.RawBytes / 1e6 / (double)row["ours_median_s"]!);
             row["zstd_mb_per_s_per_core"] = Round(figures.RawBytes / 1e6 / (double)row["reference_median_s"]!);
         }
+    }
+
+    /// <summary>Beside each embedding save row: the median bytes a block save wrote over the median its reference wrote (shards and manifest).</summary>
+    private static void AddEmbeddingFigures(JsonObject summary, EmbeddingWorkload embedding)
+    {
+        foreach (var row in summary["rows"]!.AsArray().OfType<JsonObject>())
+        {
+            var ratio = (string)row["name"]! switch
+            {
+                "embedding_blocks_save_vs_full_save" => embedding.WrittenRatioVsFull,
+                "embedding_blocks_save_vs_incremental_save" => embedding.WrittenRatioVsWholeIncremental,
+                _ => null,
+            };
+            if (ratio is { } written) row["bytes_written_ratio"] = Math.Round(written, 4);
+            if ((string)row["name"]! == "embedding_blocks_save_vs_full_save" && embedding.MaxWrittenRatioVsFull is { } most) row["bytes_written_ratio_max"] = Math.Round(most, 4);
+        }
+        summary["embedding_table_mib"] = Round(embedding.TableBytes / 1048576.0);
     }
 
     /// <summary>Null when the peers' rows run; else why they do not.</summary>
@@ -301,6 +331,8 @@ public static class IoBenchCommand
         if (s["peak_rss_resharded_load_mib"] is { } resharded)
             lines.Add($"peak RSS one resharded (column-split) load added: {resharded} MiB for {s["resharded_slices_mib"]} MiB of slices; read buffers are bounded by {ReadBufferBudget.Shared.Capacity >> 20} MiB per process");
         if (s["incremental_frozen90_written_ratio"] is { } written) lines.Add($"incremental save with 90% of tensors frozen wrote {written} of the state's bytes (last repetition)");
+        foreach (var row in s["rows"]!.AsArray().OfType<JsonObject>().Where(r => r["bytes_written_ratio"] is not null))
+            lines.Add($"{row["name"]}: the block save wrote {row["bytes_written_ratio"]} of the bytes {row["reference"]} wrote (medians; {s["embedding_table_mib"]} MiB table, 1% of its rows changed)");
         return string.Join('\n', lines);
     }
 }

@@ -153,12 +153,19 @@ public static class CatalogCommands
         var table = TensorTable();
         foreach (var (k, t) in manifest.Tensors) table.Add(k, t.DType, Shape(t.Shape), Bytes(t.LogicalLength));
         table.Write(context);
-        var encoded = manifest.Tensors.Values.Where(t => t.Encoding is not null).ToList();
+        var encoded = manifest.Tensors.Values.Where(t => t.Encoding == BytegroupCodec.Name).ToList();
         if (encoded.Count > 0)
         {
             var (raw, stored) = (encoded.Sum(t => t.LogicalLength), encoded.Sum(t => t.ByteLength));
             context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"compressed ({encoded[0].Encoding}): {encoded.Count} of {manifest.Tensors.Count} tensors, {stored:N0} bytes stored for {raw:N0} ({(double)raw / stored:F2}x); `ckpt compact --decompress` makes plain safetensors shards"));
+        }
+        var blockMapped = manifest.Tensors.Values.Where(t => t.Encoding == BlockMap.Encoding).ToList();
+        if (blockMapped.Count > 0)
+        {
+            var (raw, stored) = (blockMapped.Sum(t => t.LogicalLength), blockMapped.Sum(t => t.ByteLength));
+            context.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"block-mapped (blocks): {blockMapped.Count} of {manifest.Tensors.Count} tensors, {stored:N0} bytes written by this save for {raw:N0}, the other blocks referenced; `ckpt compact --decompress` makes plain safetensors shards"));
         }
         if (manifest.Sharded.Count > 0)
         {

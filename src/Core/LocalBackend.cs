@@ -25,12 +25,15 @@ public sealed class LocalBackend : ICheckpointBackend
     private readonly ILogger _logger;
     private readonly ShardReferences _references = new();
 
-    /// <exception cref="ArgumentException">incremental saves in a format other than native</exception>
+    /// <exception cref="ArgumentException">incremental or compressed saves in a format other than native, or block reuse without incremental saves</exception>
+    /// <exception cref="ArgumentOutOfRangeException">a block reuse setting out of its range</exception>
     public LocalBackend(string saveDir, LocalBackendOptions? options = null, ILogger? logger = null)
     {
         Options = options ?? new LocalBackendOptions();
         if (Options.Incremental && Options.Format != CheckpointFormat.Native) throw new ArgumentException("Incremental saves need the native format.", nameof(options));
         if (Options.Compression is not null && Options.Format != CheckpointFormat.Native) throw new ArgumentException("Compressed saves need the native format.", nameof(options));
+        if (Options.BlockReuse is not null && !Options.Incremental) throw new ArgumentException("Block reuse is part of incremental saves: set Incremental too.", nameof(options));
+        Options.BlockReuse?.Validate();
         _store = new FileSystemStore(saveDir);
         _catalog = new LocalCatalog(_store);
         _logger = logger ?? NullLogger.Instance;
@@ -103,7 +106,7 @@ public sealed class LocalBackend : ICheckpointBackend
     private async Task SaveNativeAsync(string name, long? iteration, IReadOnlyDictionary<string, object?> data, NativeWriteOptions options, CancellationToken cancellationToken)
     {
         var pinned = Array.Empty<string>();
-        options = options with { Compression = Options.Compression };
+        options = options with { Compression = Options.Compression, BlockReuse = Options.BlockReuse };
         try
         {
             // A re-save of a name must keep that folder's shards other checkpoints reuse; a new name has none to keep.
@@ -208,6 +211,7 @@ public sealed class LocalBackend : ICheckpointBackend
         var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, CheckpointName.Validate(name), cancellationToken).ConfigureAwait(false);
         var holders = manifest.ReusedFrom.ToList();
         var encoded = manifest.Tensors.Values.Any(t => t.Encoding is not null);
+        var compressed = manifest.Tensors.Values.Any(t => t.Encoding == BytegroupCodec.Name);
         if (holders.Count == 0 && !(decompress && encoded)) return null;
         await NativeCheckpointReader.VerifyAsync(_store, name, manifest, cancellationToken: cancellationToken).ConfigureAwait(false); // never copy damaged bytes
         var state = await StoredTensor.StateOfAsync(_store, name, manifest, cancellationToken).ConfigureAwait(false);
@@ -216,7 +220,7 @@ public sealed class LocalBackend : ICheckpointBackend
         {
             ReuseFrom = [], // hashes recorded, nothing reused: later incremental saves can build on it
             ReferencedElsewhere = ReferencedElsewhere(run, name, ownPins: []),
-            Compression = decompress || !encoded ? null : Options.Compression ?? new TensorCompression(),
+            Compression = decompress || !compressed ? null : Options.Compression ?? new TensorCompression(),
         };
         var compacted = await NativeCheckpointWriter.WriteAsync(_store, name, new CheckpointIdentity(manifest.Run, name, manifest.Iteration, manifest.WorldSize),
             state, value => value as ITensorSource, options, cancellationToken).ConfigureAwait(false);

@@ -29,4 +29,10 @@ public sealed record LocalBackendOptions
     /// checkpoint's shards are not plain safetensors (<c>ckpt compact --decompress</c> makes them so).
     /// </summary>
     public TensorCompression? Compression { get; init; }
+
+    /// <summary>
+    /// With <see cref="Incremental"/>: large tensors (embedding tables) write only the blocks of rows that changed since the
+    /// latest checkpoint storing them (docs/compression.md#block-reuse). Off by default; needs <see cref="Incremental"/>.
+    /// </summary>
+    public BlockReuse? BlockReuse { get; init; }
 }

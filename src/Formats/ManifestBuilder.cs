@@ -22,6 +22,9 @@ public sealed class ManifestBuilder(IEnumerable<ShardInfo> ownShards)
     /// <summary>Indexes a tensor whose bytes an earlier checkpoint's shard holds; false when the key is indexed already.</summary>
     public bool TryAddReused(string key, TensorInfo tensor, ShardInfo shard) => _tensors.TryAdd(key, tensor with { Shard = _shards.IndexOrAdd(shard) });
 
+    /// <summary>Lists a shard of an earlier checkpoint that no index entry points into but whose bytes the checkpoint uses (blocks of a block-mapped tensor), once.</summary>
+    public void AddReferenced(ShardInfo shard) => _shards.IndexOrAdd(shard);
+
     /// <summary>
     /// The manifest of the shards and tensors added so far, in the oldest format version that holds them. Nothing is checked here:
     /// <see cref="Serialize"/> refuses a manifest the reader would refuse.

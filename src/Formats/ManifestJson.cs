@@ -185,14 +185,25 @@ public static class ManifestJson
             }
             // An encoded tensor (docs/compression.md): its raw length is its dtype x shape, its hash covers the decoded bytes.
             if (version < 4) throw Bad(source, $"format_version {version} has no encoded tensors (they came with version 4)");
-            if (encoding != BytegroupCodec.Name) throw new CheckpointFormatException(source, "encoding", $"tensor '{key}' has encoding '{encoding}', which this build cannot decode (it knows {BytegroupCodec.Name})");
+            if (encoding is not (BytegroupCodec.Name or BlockMap.Encoding))
+                throw new CheckpointFormatException(source, "encoding", $"tensor '{key}' has encoding '{encoding}', which this build cannot decode (it knows {BytegroupCodec.Name} and {BlockMap.Encoding})");
             var raw = Long(t, "raw_bytes", source);
             if (raw != expected) throw new CheckpointFormatException(source, "dtype x shape", $"tensor '{key}' needs {expected} bytes, raw_bytes records {raw}");
-            if (raw > BytegroupCodec.MaxTensorBytes) throw Bad(source, $"encoded tensor '{key}' has {raw} raw bytes, above the limit of {BytegroupCodec.MaxTensorBytes}");
             if (hash is null) throw Bad(source, $"encoded tensor '{key}' has no hash of its decoded bytes");
             if (offsets[1] == offsets[0]) throw Bad(source, $"encoded tensor '{key}' stores no bytes");
-            if (offsets[1] - offsets[0] > BytegroupCodec.MaxEncodedLength(raw, parsed.ElementSize()))
-                throw Bad(source, $"encoded tensor '{key}' stores {offsets[1] - offsets[0]} bytes, more than any encoding of {raw} bytes takes");
+            if (encoding == BlockMap.Encoding)
+            {
+                // Block-mapped (docs/compression.md#block-reuse): the entry holds a map and the blocks this checkpoint wrote.
+                if (shape.Length == 0 || shape[0] == 0) throw Bad(source, $"block-mapped tensor '{key}' has no rows");
+                if (shards[shard].Checkpoint is not null) throw Bad(source, $"block-mapped tensor '{key}' is indexed into a reused shard; its entry belongs in one of the checkpoint's own");
+                if (offsets[1] - offsets[0] > BlockMap.MaxEntryLength(raw)) throw Bad(source, $"block-mapped tensor '{key}' stores {offsets[1] - offsets[0]} bytes, more than any map of {raw} bytes takes");
+            }
+            else
+            {
+                if (raw > BytegroupCodec.MaxTensorBytes) throw Bad(source, $"encoded tensor '{key}' has {raw} raw bytes, above the limit of {BytegroupCodec.MaxTensorBytes}");
+                if (offsets[1] - offsets[0] > BytegroupCodec.MaxEncodedLength(raw, parsed.ElementSize()))
+                    throw Bad(source, $"encoded tensor '{key}' stores {offsets[1] - offsets[0]} bytes, more than any encoding of {raw} bytes takes");
+            }
             tensors.Add(key, new TensorInfo(shard, dtype, shape, offsets, hash, encoding, raw));
         }
 

@@ -45,7 +45,7 @@ public static class NativeCheckpointReader
         var chunks = ShardedTensorInfo.ChunkKeys(manifest.Sharded.Values);
         await ReadShardsAsync(store, checkpointKey, manifest, (key, info, dtype) =>
         {
-            if (chunks.Contains(key)) return null; // verified now, assembled below
+            if (chunks.Contains(key) || info.Encoding == BlockMap.Encoding) return null; // verified now, assembled below
             var (value, target) = allocate(key, dtype, info.Shape);
             values[key] = value;
             return target;
@@ -56,12 +56,16 @@ public static class NativeCheckpointReader
 
     /// <summary>
     /// After every shard verified: each sharded tensor is read again from its chunks (ranged reads) into a fresh whole
-    /// tensor. (The verifying pass reported the progress.)
+    /// tensor, and each block-mapped one from its blocks. (The verifying pass reported the progress.)
     /// </summary>
     private static Task AssembleShardedAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
-        TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct) =>
-        ReadSlicesAsync(store, checkpointKey, manifest, manifest.Sharded.Keys.Select(key => StoredTensorChunks.Of(manifest, key)), t => TensorLayout.Whole(t.Shape),
-            allocate, values, options with { Progress = null }, ct);
+        TensorAllocator allocate, ConcurrentDictionary<string, object> values, NativeLoadOptions options, CancellationToken ct)
+    {
+        var chunks = ShardedTensorInfo.ChunkKeys(manifest.Sharded.Values);
+        var blockMapped = manifest.Tensors.Where(t => t.Value.Encoding == BlockMap.Encoding && !chunks.Contains(t.Key)).Select(t => t.Key);
+        return ReadSlicesAsync(store, checkpointKey, manifest, manifest.Sharded.Keys.Concat(blockMapped).Select(key => StoredTensorChunks.Of(manifest, key)),
+            t => TensorLayout.Whole(t.Shape), allocate, values, options with { Progress = null }, ct);
+    }
 
     /// <summary>A load into declared layouts: for every tensor the state references, only the bytes of the part asked for.</summary>
     private static Task LoadSlicesAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, TensorAllocator allocate,
@@ -81,6 +85,9 @@ public static class NativeCheckpointReader
             var reader = new SliceReader(store, checkpointKey, manifest, headers, tensor, layout);
             var (value, target) = allocate(tensor.Key, tensor.DType, layout.LocalShape);
             values[tensor.Key] = value;
+            // A block-mapped tensor read whole is checked against its hash as well as block by block: its map could send a block to the wrong place.
+            if (layout.IsWhole && tensor.Chunks is [{ Info: { Encoding: BlockMap.Encoding, Hash: { } hash } info } whole])
+                target = TensorHash.Checking(target, info.LogicalLength, hash, StoreLayout.ShardKey(checkpointKey, manifest.Shards[info.Shard]), whole.Key);
             if (reader.BytesNeeded > 0) await target.FillAsync(reader.ReadAsync, token).ConfigureAwait(false);
             options.Statistics?.Add(reader.BytesNeeded, reader.BytesRead);
             options.Progress?.Report(reader.BytesNeeded);
@@ -101,9 +108,21 @@ public static class NativeCheckpointReader
         return key;
     }
 
-    /// <summary>Reads every shard end to end, checking lengths, headers against the index, and checksums.</summary>
-    public static Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default) =>
-        ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, store.PreferredReadsInFlight, cancellationToken);
+    /// <summary>
+    /// Reads every shard end to end, checking lengths, headers against the index, and checksums; then reads each block-mapped
+    /// tensor from its blocks (docs/compression.md#block-reuse), checking every block's hash and the tensor's.
+    /// </summary>
+    public static async Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, store.PreferredReadsInFlight, cancellationToken).ConfigureAwait(false);
+        var headers = new ShardHeaders(store, checkpointKey, manifest);
+        foreach (var (key, info) in manifest.Tensors.Where(t => t.Value.Encoding == BlockMap.Encoding))
+        {
+            var reader = new BlockTensorReader(store, checkpointKey, manifest, headers, new StoredChunk(key, TensorLayout.Whole(info.Shape), info));
+            await TensorHash.Checking(null, info.LogicalLength, info.Hash!, StoreLayout.ShardKey(checkpointKey, manifest.Shards[info.Shard]), key)
+                .FillAsync(reader.ReadAsync, cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Shards are read in parallel; the caller's progress sees one report at a time.</summary>
     private static IProgress<long>? Serialized(IProgress<long>? progress) => progress is null ? null : new SerializedProgress(progress);
@@ -135,7 +154,8 @@ public static class NativeCheckpointReader
             if (_manifest.Shards[shard].Checkpoint is not null) return _reused[shard].TryGetValue((entry.Begin, entry.End), out var reused) ? reused : null;
             if (_manifest.Tensors.TryGetValue(entry.Key, out var plain) && plain.Shard == shard && plain.Encoding is null) return (entry.Key, plain);
             // An encoded tensor's bytes are listed under its key marked with the encoding.
-            return ShardEncoding.TensorKeyOf(entry.Key) is { } key && _manifest.Tensors.TryGetValue(key, out var info) && info.Shard == shard && info.Encoding is not null ? (key, info) : null;
+            return ShardEncoding.TensorKeyOf(entry.Key) is { } key && _manifest.Tensors.TryGetValue(key, out var info) && info.Shard == shard && info.Encoding is { } encoding
+                && entry.Key == ShardEncoding.StoredKey(key, encoding) ? (key, info) : null;
         }
     }
 
@@ -168,8 +188,8 @@ public static class NativeCheckpointReader
                 seen[tensorKey] = 0;
                 TensorDTypes.TryParse(info.DType, out var dtype);
                 var target = targetFor(tensorKey, info, dtype);
-                // An encoded tensor is decoded and checked against its hash before its target sees a byte.
-                if (info.Encoding is not null) return ShardEncoding.Decoding(target, info, key, tensorKey);
+                // A compressed tensor is decoded and checked against its hash before its target sees a byte.
+                if (info.Encoding == BytegroupCodec.Name) return ShardEncoding.Decoding(target, info, key, tensorKey);
                 return reused && info.Hash is { } hash ? TensorHash.Checking(target, e.ByteLength, hash, key, tensorKey) : target;
             }, progress, parallelReads, token, store.PreferredReadBytes).ConfigureAwait(false);
         }).ConfigureAwait(false);

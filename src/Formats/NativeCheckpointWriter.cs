@@ -24,7 +24,7 @@ public static class NativeCheckpointWriter
     /// <param name="asTensor">returns the tensor behind any leaf that is not a plain value (null: not a tensor, which is refused)</param>
     /// <param name="options">shards, parallelism, progress and reuse; null: one shard, no reuse</param>
     /// <param name="cancellationToken">cancels the save; before the commit, the shards written so far are deleted</param>
-    /// <exception cref="ArgumentException">The key or name is invalid, an option is out of range, a state value cannot be stored, or a sharded tensor misses chunks.</exception>
+    /// <exception cref="ArgumentException">The key or name is invalid, an option is out of range (or block reuse asked for without reuse), a state value cannot be stored, or a sharded tensor misses chunks.</exception>
     /// <exception cref="ForeignContentException">The folder holds objects that no checkpoint of ours would hold.</exception>
     public static async Task<CheckpointManifest> WriteAsync(ICheckpointStore store, string checkpointKey, CheckpointIdentity identity,
         IReadOnlyDictionary<string, object?> state, Func<object, ITensorSource?> asTensor, NativeWriteOptions? options = null,
@@ -35,6 +35,8 @@ public static class NativeCheckpointWriter
         CheckpointName.Validate(identity.Name);
         if (options.ShardCount < 1) throw new ArgumentOutOfRangeException(nameof(options), options.ShardCount, "ShardCount must be at least 1");
         if (options.MaxParallelShards < 1) throw new ArgumentOutOfRangeException(nameof(options), options.MaxParallelShards, "MaxParallelShards must be at least 1");
+        if (options.BlockReuse is not null && options.ReuseFrom is null) throw new ArgumentException("BlockReuse is part of incremental saves: set ReuseFrom too (an empty list when there is nothing to build on).", nameof(options));
+        options.BlockReuse?.Validate();
 
         var foreign = await CheckpointFiles.ForeignKeysAsync(store, checkpointKey, cancellationToken).ConfigureAwait(false);
         if (foreign.Count > 0) throw new ForeignContentException($"{checkpointKey} in {store.Description}", foreign);
@@ -46,18 +48,23 @@ public static class NativeCheckpointWriter
             throw new ArgumentException($"Checkpoint {identity.Name} cannot be written: {problem}. A save into one checkpoint needs every chunk of a sharded tensor; ranks that each hold a slice save together in cluster mode.", nameof(state));
         // A sharded checkpoint hashes every tensor: a load into another layout reads ranges, not whole shards, and checks each tensor or chunk it reads whole.
         var hashes = TensorHash.All(options.ReuseFrom is not null || sharded.Count > 0 ? tensors : []);
-        var reused = options.ReuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, tensors, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
-        var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).ToList();
+        var blocks = options is { ReuseFrom: { } earlier, BlockReuse: { } blockReuse }
+            ? await BlockPlanner.PlanAsync(store, checkpointKey, earlier, tensors, hashes, blockReuse, cancellationToken).ConfigureAwait(false)
+            : BlockPlanner.Plan.None;
+        var wholes = tensors.Where(t => !blocks.Entries.ContainsKey(t.Key)).ToList();
+        var reused = options.ReuseFrom is null ? [] : await ReusableBytes.ClaimAsync(store, checkpointKey, options.ReuseFrom!, wholes, hashes, sameKeyOnly: false, cancellationToken).ConfigureAwait(false);
+        var toWrite = tensors.Where(t => !reused.ContainsKey(t.Key)).Select(blocks.Stored).ToList();
         // Never more shards than tensors: an empty shard would carry no information.
         var plan = toWrite.Count == 0 ? [] : ShardPlanner.Split(toWrite, Math.Min(options.ShardCount, toWrite.Count), t => t.Key, t => t.ByteLength);
         var attempt = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, hashes, cancellationToken).ConfigureAwait(false);
+        var written = await WriteShardsAsync(store, checkpointKey, plan, attempt, options, hashes, blocks.Encoded, cancellationToken).ConfigureAwait(false);
         var builder = new ManifestBuilder(written.Select(w => w.Info));
         for (var i = 0; i < written.Length; i++)
         {
             foreach (var (key, info) in written[i].Shard.Index(i, hashes)) builder.TryAdd(key, info);
         }
         foreach (var (key, bytes) in reused) builder.TryAddReused(key, bytes.Tensor, bytes.Shard);
+        foreach (var shard in blocks.Referenced) builder.AddReferenced(shard);
         // Keep the index in the state's order, which is the order users see in `ckpt inspect`.
         var manifest = builder.Build(identity, DateTimeOffset.UtcNow, stateJson, sharded, tensors.Select(t => t.Key));
         try
@@ -82,7 +89,8 @@ public static class NativeCheckpointWriter
     /// that were written (also any that finished after the failure) are deleted and that failure is thrown.
     /// </summary>
     private static async Task<WrittenShard[]> WriteShardsAsync(ICheckpointStore store, string checkpointKey,
-        IReadOnlyList<IReadOnlyList<NamedTensor>> plan, string attempt, NativeWriteOptions options, IReadOnlyDictionary<string, string> hashes, CancellationToken cancellationToken)
+        IReadOnlyList<IReadOnlyList<NamedTensor>> plan, string attempt, NativeWriteOptions options, IReadOnlyDictionary<string, string> hashes,
+        IReadOnlyDictionary<string, EncodedTensor> blockMapped, CancellationToken cancellationToken)
     {
         var written = new WrittenShard?[plan.Count];
         var progress = options.Progress is null ? null : new SerializedProgress(options.Progress);
@@ -103,7 +111,7 @@ public static class NativeCheckpointWriter
                     // A shard's serialization is long synchronous work (the store calls the writer inline): on a thread
                     // of its own, started here rather than queued to the pool, which a busy pool hands out late
                     // (seen: four shards one after another, and a worker not started for 30 s under a loaded test run).
-                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token, options.Compression, hashes),
+                    var shard = await Task.Factory.StartNew(() => StoredShard.WriteAsync(store, StoreLayout.FileKey(checkpointKey, path), plan[i], progress, stop.Token, options.Compression, hashes, blockMapped),
                         stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap().ConfigureAwait(false);
                     written[i] = new WrittenShard(new ShardInfo(path, shard.Length, shard.Checksum), shard);
                 }

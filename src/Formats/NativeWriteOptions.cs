@@ -2,7 +2,7 @@ using Checkpointing.Abstractions;
 
 namespace Checkpointing.Formats;
 
-/// <summary>How <see cref="NativeCheckpointWriter"/> writes a native checkpoint: shard count, parallelism, progress, incremental reuse, sharded layouts and compression.</summary>
+/// <summary>How <see cref="NativeCheckpointWriter"/> writes a native checkpoint: shard count, parallelism, progress, incremental reuse (of whole tensors and of blocks), sharded layouts and compression.</summary>
 public sealed record NativeWriteOptions
 {
     /// <summary>How many shards to split the tensors into, balanced by bytes.</summary>
@@ -47,4 +47,11 @@ public sealed record NativeWriteOptions
     /// is, and the checkpoint is plain safetensors shards that any reader opens.
     /// </summary>
     public TensorCompression? Compression { get; init; }
+
+    /// <summary>
+    /// With <see cref="ReuseFrom"/>: large tensors are stored in blocks of rows, and only the blocks that changed since the
+    /// latest earlier checkpoint storing them so are written (docs/compression.md#block-reuse). Null, the default: tensors are
+    /// reused or written whole.
+    /// </summary>
+    public BlockReuse? BlockReuse { get; init; }
 }

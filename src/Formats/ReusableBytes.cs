@@ -37,6 +37,7 @@ internal static class ReusableBytes
             foreach (var (storedKey, tensor) in manifest.Tensors)
             {
                 if (tensor.Hash is null || tensor.ByteLength == 0) continue; // an empty tensor costs a header entry: never worth a reference
+                if (tensor.Encoding == BlockMap.Encoding) continue; // its map names other shards, which a whole reference would not list
                 var stored = manifest.Shards[tensor.Shard];
                 var holder = stored.Checkpoint ?? name;
                 if (sameKeyOnly && holder == ownName) continue; // a rank may not reference an earlier attempt at its own name: the run grain replaces it

@@ -5,37 +5,38 @@ namespace Checkpointing.Formats;
 
 /// <summary>
 /// Encoded tensors inside a shard (docs/compression.md). The shard stays a safetensors container, but an encoded tensor is
-/// an entry of U8 bytes under its key plus <see cref="KeySuffix"/>, and the shard's metadata says that its <c>format</c> is
+/// an entry of U8 bytes under its key plus <c>#</c> and the encoding (<see cref="StoredKey"/>), and the shard's metadata says that its <c>format</c> is
 /// not <c>pt</c>: a reader that does not know the encoding sees blobs named as such, never a tensor with wrong values.
 /// The manifest indexes the tensor under its own key, dtype and shape, with the encoding, the raw length and the hash of
 /// the decoded bytes.
 /// </summary>
 public static class ShardEncoding
 {
-    /// <summary>What the shard header appends to an encoded tensor's key.</summary>
-    public const string KeySuffix = "#" + BytegroupCodec.Name;
-
     /// <summary>The <c>format</c> metadata of a shard holding encoded tensors (a plain shard says <c>pt</c>).</summary>
     public const string Format = "ckpt-encoded";
 
-    /// <summary>The key under which a shard header lists the encoded bytes of tensor <paramref name="key"/>.</summary>
-    public static string StoredKey(string key) => key + KeySuffix;
+    /// <summary>Every encoding a shard entry may have: compressed (<see cref="BytegroupCodec"/>) and block-mapped (<see cref="BlockMap"/>).</summary>
+    private static readonly string[] Encodings = [BytegroupCodec.Name, BlockMap.Encoding];
+
+    /// <summary>The key under which a shard header lists the bytes of tensor <paramref name="key"/> stored with <paramref name="encoding"/>.</summary>
+    public static string StoredKey(string key, string encoding) => key + "#" + encoding;
 
     /// <summary>The tensor's key for a header entry of encoded bytes; null for an entry that is not encoded.</summary>
-    public static string? TensorKeyOf(string storedKey) => storedKey.EndsWith(KeySuffix, StringComparison.Ordinal) ? storedKey[..^KeySuffix.Length] : null;
+    public static string? TensorKeyOf(string storedKey) =>
+        Encodings.FirstOrDefault(e => storedKey.EndsWith("#" + e, StringComparison.Ordinal)) is { } encoding ? storedKey[..^(encoding.Length + 1)] : null;
 
     /// <summary>Whether a shard header's entry is what the manifest indexes: the tensor's dtype and shape, or for an encoded one, U8 bytes under a marked key; at the same offsets.</summary>
     public static bool HeaderMatches(TensorInfo info, SafetensorsEntry entry)
     {
         var listed = info.Encoding is null
             ? info.DType == entry.DType.Name() && info.Shape.SequenceEqual(entry.Shape)
-            : entry.DType == TensorDType.U8 && entry.Shape is [var length] && length == info.ByteLength && TensorKeyOf(entry.Key) is not null;
+            : entry.DType == TensorDType.U8 && entry.Shape is [var length] && length == info.ByteLength && entry.Key.EndsWith("#" + info.Encoding, StringComparison.Ordinal);
         return listed && info.DataOffsets[0] == entry.Begin && info.DataOffsets[1] == entry.End;
     }
 
-    /// <summary>The metadata of a shard: <c>pt</c> when nothing in it is encoded, else a note saying how to get plain files.</summary>
-    public static Dictionary<string, string> Metadata(bool encoded) => encoded
-        ? new() { ["format"] = Format, ["encoding"] = BytegroupCodec.Name, ["note"] = "entries ending in " + KeySuffix + " are compressed tensors; `ckpt compact --decompress` writes plain safetensors" }
+    /// <summary>The metadata of a shard: <c>pt</c> when nothing in it is encoded, else the encodings used and a note saying how to get plain files.</summary>
+    public static Dictionary<string, string> Metadata(IEnumerable<string> encodings) => encodings.Distinct().Order(StringComparer.Ordinal).ToList() is { Count: > 0 } used
+        ? new() { ["format"] = Format, ["encoding"] = string.Join(",", used), ["note"] = $"entries ending in {string.Join(" or ", used.Select(e => "#" + e))} are encoded tensors; `ckpt compact --decompress` writes plain safetensors" }
         : new() { ["format"] = "pt" };
 
     /// <summary>
@@ -46,7 +47,7 @@ public static class ShardEncoding
     /// <param name="compression">which tensors to encode, and how</param>
     /// <param name="hashes">content hashes the save computed already (incremental and sharded saves), by key: not computed again</param>
     /// <param name="cancellationToken">stops between tensors</param>
-    /// <exception cref="ArgumentException">a tensor's key already ends in <see cref="KeySuffix"/></exception>
+    /// <exception cref="ArgumentException">a tensor's key already ends in an encoding's mark (<see cref="StoredKey"/>)</exception>
     public static (List<NamedTensor> Stored, Dictionary<string, EncodedTensor> Encoded) Encode(IReadOnlyList<NamedTensor> tensors, TensorCompression compression,
         IReadOnlyDictionary<string, string> hashes, CancellationToken cancellationToken)
     {
@@ -57,7 +58,7 @@ public static class ShardEncoding
         var encoded = new Dictionary<string, EncodedTensor>(StringComparer.Ordinal);
         foreach (var tensor in tensors)
         {
-            if (TensorKeyOf(tensor.Key) is not null) throw new ArgumentException($"Tensor key '{tensor.Key}' ends in '{KeySuffix}', which marks encoded bytes in a shard.", nameof(tensors));
+            if (TensorKeyOf(tensor.Key) is not null) throw new ArgumentException($"Tensor key '{tensor.Key}' ends in '#{string.Join("' or '#", Encodings)}', which marks encoded bytes in a shard.", nameof(tensors));
             cancellationToken.ThrowIfCancellationRequested();
             var length = tensor.ByteLength;
             if (length < Math.Max(1, compression.MinBytes) || length > BytegroupCodec.MaxTensorBytes)
@@ -72,8 +73,8 @@ public static class ShardEncoding
                 stored.Add(tensor); // never stored larger than raw
                 continue;
             }
-            encoded[tensor.Key] = new EncodedTensor(tensor.Source.DType, tensor.Source.Shape, length, hashes.GetValueOrDefault(tensor.Key) ?? TensorHash.Of(raw));
-            stored.Add(new NamedTensor(StoredKey(tensor.Key), new HostTensor(TensorDType.U8, [bytes.Length], bytes)) { Chunk = tensor.Chunk });
+            encoded[tensor.Key] = new EncodedTensor(tensor.Source.DType, tensor.Source.Shape, length, hashes.GetValueOrDefault(tensor.Key) ?? TensorHash.Of(raw), BytegroupCodec.Name);
+            stored.Add(new NamedTensor(StoredKey(tensor.Key, BytegroupCodec.Name), new HostTensor(TensorDType.U8, [bytes.Length], bytes)) { Chunk = tensor.Chunk });
         }
         return (stored, encoded);
     }
@@ -82,7 +83,7 @@ public static class ShardEncoding
     public static (string Key, TensorInfo Info) IndexEntry(SafetensorsEntry entry, int shard, IReadOnlyDictionary<string, EncodedTensor> encoded, IReadOnlyDictionary<string, string> hashes)
     {
         if (TensorKeyOf(entry.Key) is { } key && encoded.TryGetValue(key, out var tensor))
-            return (key, new TensorInfo(shard, tensor.DType.Name(), tensor.Shape, [entry.Begin, entry.End], tensor.Hash, BytegroupCodec.Name, tensor.RawLength));
+            return (key, new TensorInfo(shard, tensor.DType.Name(), tensor.Shape, [entry.Begin, entry.End], tensor.Hash, tensor.Encoding, tensor.RawLength));
         return (entry.Key, new TensorInfo(shard, entry.DType.Name(), entry.Shape, [entry.Begin, entry.End], hashes.GetValueOrDefault(entry.Key)));
     }
 

@@ -23,7 +23,7 @@ public sealed class ShardHeaders(ICheckpointStore store, string checkpointKey, C
         var shard = manifest.Shards[chunk.Info.Shard];
         var info = chunk.Info;
         var entry = shard.Checkpoint is null
-            ? header.ByKey.GetValueOrDefault(info.Encoding is null ? chunk.Key : ShardEncoding.StoredKey(chunk.Key))
+            ? header.ByKey.GetValueOrDefault(info.Encoding is null ? chunk.Key : ShardEncoding.StoredKey(chunk.Key, info.Encoding))
             : header.ByRange.GetValueOrDefault((info.DataOffsets[0], info.DataOffsets[1]));
         if (entry is null || !ShardEncoding.HeaderMatches(info, entry))
             throw new CheckpointFormatException(StoreLayout.ShardKey(checkpointKey, shard), "index", $"the shard's header does not list '{chunk.Key}' as the manifest indexes it ({info.DType}[{string.Join(", ", info.Shape)}] at [{info.DataOffsets[0]}, {info.DataOffsets[1]}))");

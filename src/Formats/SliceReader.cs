@@ -35,6 +35,8 @@ public sealed class SliceReader
     private long _bytesRead;
     /// <summary>Encoded chunks decoded so far, by chunk index: kept while this reader lives, so that each is read and decoded once.</summary>
     private readonly ConcurrentDictionary<int, Lazy<Task<byte[]>>> _decoded = new();
+    /// <summary>Readers of block-mapped chunks, by chunk index: each reads its map once.</summary>
+    private readonly ConcurrentDictionary<int, BlockTensorReader> _blockReaders = new();
 
     private readonly record struct Piece(int Chunk, long SourceByte, long DestinationByte, long Bytes);
 
@@ -73,7 +75,7 @@ public sealed class SliceReader
     public long BytesNeeded { get; }
 
     /// <summary>Bytes read from the store so far (shard headers not counted).</summary>
-    public long BytesRead => Interlocked.Read(ref _bytesRead);
+    public long BytesRead => Interlocked.Read(ref _bytesRead) + _blockReaders.Values.Sum(reader => reader.BytesRead);
 
     /// <summary>A <see cref="TensorRangeReader"/>: fills <paramref name="destination"/> with the destination tensor's bytes from <paramref name="offset"/> on.</summary>
     public async Task ReadAsync(Memory<byte> destination, long offset, CancellationToken ct)
@@ -145,8 +147,13 @@ public sealed class SliceReader
     {
         var chunk = _tensor.Chunks[chunkIndex];
         var shardKey = StoreLayout.ShardKey(_checkpointKey, _manifest.Shards[chunk.Info.Shard]);
+        if (chunk.Info.Encoding == BlockMap.Encoding)
+        {
+            await ReadBlockMappedAsync(chunkIndex, chunk, ranges, destination, ct).ConfigureAwait(false);
+            return;
+        }
         var fileStart = await _headers.DataStartAsync(chunk, ct).ConfigureAwait(false) + chunk.Info.DataOffsets[0];
-        if (chunk.Info.Encoding is not null)
+        if (chunk.Info.Encoding == BytegroupCodec.Name)
         {
             // An encoded chunk decodes only whole: read and checked once, then every piece is copied out of it.
             var raw = await _decoded.GetOrAdd(chunkIndex, _ => new Lazy<Task<byte[]>>(() => ReadDecodedAsync(chunk, shardKey, fileStart))).Value.WaitAsync(ct).ConfigureAwait(false);
@@ -192,6 +199,33 @@ public sealed class SliceReader
             {
                 foreach (var (buffer, _) in buffered) ArrayPool<byte>.Shared.Return(buffer);
             }
+        }
+    }
+
+    /// <summary>
+    /// A block-mapped chunk (docs/compression.md#block-reuse): each range through its <see cref="BlockTensorReader"/>, which checks
+    /// every block against its hash; a range of one piece straight into the destination, a range of several read once into a
+    /// pooled buffer and scattered. (The buffer takes no budget: the block reads inside it do.)
+    /// </summary>
+    private async Task ReadBlockMappedAsync(int chunkIndex, StoredChunk chunk, List<List<Piece>> ranges, Memory<byte> destination, CancellationToken ct)
+    {
+        var blocks = _blockReaders.GetOrAdd(chunkIndex, _ => new BlockTensorReader(_store, _checkpointKey, _manifest, _headers, chunk));
+        foreach (var range in ranges)
+        {
+            if (range.Count == 1)
+            {
+                await blocks.ReadAsync(destination.Slice((int)range[0].DestinationByte, (int)range[0].Bytes), range[0].SourceByte, ct).ConfigureAwait(false);
+                continue;
+            }
+            var length = (int)BufferLength(range);
+            var buffer = ArrayPool<byte>.Shared.Rent(length);
+            try
+            {
+                await blocks.ReadAsync(buffer.AsMemory(0, length), range[0].SourceByte, ct).ConfigureAwait(false);
+                foreach (var piece in range)
+                    buffer.AsSpan((int)(piece.SourceByte - range[0].SourceByte), (int)piece.Bytes).CopyTo(destination.Span.Slice((int)piece.DestinationByte, (int)piece.Bytes));
+            }
+            finally { ArrayPool<byte>.Shared.Return(buffer); }
         }
     }
 

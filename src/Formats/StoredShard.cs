@@ -20,20 +20,31 @@ public sealed record StoredShard(IReadOnlyList<SafetensorsEntry> Layout, long Le
     /// <param name="cancellationToken">cancels the write; then nothing becomes visible</param>
     /// <param name="compression">how tensors are compressed; null: stored as they are (metadata <c>format: pt</c>)</param>
     /// <param name="hashes">content hashes the save computed already, by key, which encoded tensors record without hashing again; null: none</param>
+    /// <param name="blockMapped">block-mapped tensors by tensor key (<see cref="BlockPlanner"/>), whose entries are among <paramref name="tensors"/> already; null: none</param>
     /// <exception cref="ArgumentException">Two tensors share a key.</exception>
     /// <exception cref="InvalidOperationException">A tensor wrote another number of bytes than its dtype and shape need.</exception>
     public static async Task<StoredShard> WriteAsync(ICheckpointStore store, string key, IReadOnlyList<NamedTensor> tensors,
-        IProgress<long>? progress, CancellationToken cancellationToken, TensorCompression? compression = null, IReadOnlyDictionary<string, string>? hashes = null)
+        IProgress<long>? progress, CancellationToken cancellationToken, TensorCompression? compression = null, IReadOnlyDictionary<string, string>? hashes = null,
+        IReadOnlyDictionary<string, EncodedTensor>? blockMapped = null)
     {
+        bool IsBlockMapped(NamedTensor t) => blockMapped is not null && ShardEncoding.TensorKeyOf(t.Key) is { } tensorKey && blockMapped.ContainsKey(tensorKey);
+        var mapped = tensors.Where(IsBlockMapped).ToList();
+        var others = tensors.Where(t => !IsBlockMapped(t)).ToList();
         var (stored, encoded) = compression is null
-            ? (tensors, new Dictionary<string, EncodedTensor>())
-            : ShardEncoding.Encode(tensors, compression, hashes ?? new Dictionary<string, string>(), cancellationToken);
-        var reportAs = encoded.ToDictionary(e => ShardEncoding.StoredKey(e.Key), e => e.Value.RawLength, StringComparer.Ordinal);
+            ? (others, new Dictionary<string, EncodedTensor>())
+            : ShardEncoding.Encode(others, compression, hashes ?? new Dictionary<string, string>(), cancellationToken);
+        stored = [.. stored, .. mapped];
+        foreach (var entry in mapped)
+        {
+            var tensorKey = ShardEncoding.TensorKeyOf(entry.Key)!;
+            encoded[tensorKey] = blockMapped![tensorKey];
+        }
+        var reportAs = encoded.ToDictionary(e => ShardEncoding.StoredKey(e.Key, e.Value.Encoding), e => e.Value.RawLength, StringComparer.Ordinal);
         StoredShard? result = null;
         await store.WriteAsync(key, (stream, ct) =>
         {
             var hashing = new ChecksummingWriteStream(stream);
-            var layout = SafetensorsShardWriter.Write(hashing, stored, ShardEncoding.Metadata(encoded.Count > 0), progress, reportAs);
+            var layout = SafetensorsShardWriter.Write(hashing, stored, ShardEncoding.Metadata(encoded.Values.Select(e => e.Encoding)), progress, reportAs);
             result = new StoredShard(layout, hashing.BytesWritten, hashing.Checksum, encoded);
             return Task.CompletedTask;
         }, cancellationToken).ConfigureAwait(false);

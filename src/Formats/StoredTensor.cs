@@ -6,8 +6,10 @@ namespace Checkpointing.Formats;
 /// A tensor that stays in its shard: writing it copies its byte range from the store in bounded chunks,
 /// so a checkpoint can be rewritten (made self-contained) without holding its state in memory.
 /// </summary>
-/// <remarks>An encoded tensor (docs/compression.md) is read whole, decoded and checked against its hash, then written out decoded.</remarks>
-public sealed class StoredTensor(ICheckpointStore store, string shardKey, long offset, TensorDType dtype, long[] shape, TensorInfo? encoded = null) : ITensorSource
+/// <remarks>A compressed tensor (docs/compression.md) is read whole, decoded and checked against its hash, then written out decoded;
+/// a block-mapped one is assembled from its blocks, each checked against its hash, in chunks.</remarks>
+public sealed class StoredTensor(ICheckpointStore store, string shardKey, long offset, TensorDType dtype, long[] shape, TensorInfo? encoded = null,
+    BlockTensorReader? blocks = null) : ITensorSource
 {
     private const int ChunkBytes = 4 << 20;
 
@@ -23,6 +25,18 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
     /// </summary>
     public void WriteTo(Stream destination)
     {
+        if (blocks is not null)
+        {
+            var total = TensorDTypes.ByteLength(DType, Shape);
+            var chunk = new byte[(int)Math.Min(ChunkBytes, Math.Max(total, 1))];
+            for (long at = 0; at < total; at += chunk.Length)
+            {
+                var part = chunk.AsMemory(0, (int)Math.Min(chunk.Length, total - at));
+                blocks.ReadAsync(part, at, CancellationToken.None).GetAwaiter().GetResult();
+                destination.Write(part.Span);
+            }
+            return;
+        }
         if (encoded is not null)
         {
             var stored = GC.AllocateUninitializedArray<byte>(checked((int)encoded.ByteLength));
@@ -55,18 +69,20 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
             await using var stream = await store.OpenReadAsync(key, ct).ConfigureAwait(false);
             dataStarts[i] = SafetensorsHeader.Read(stream, manifest.Shards[i].Bytes, key).DataStart;
         }
-        StoredTensor Stored(TensorInfo t)
+        var headers = new ShardHeaders(store, checkpointKey, manifest);
+        StoredTensor Stored(string key, TensorInfo t)
         {
             TensorDTypes.TryParse(t.DType, out var dtype);
+            var blocks = t.Encoding == BlockMap.Encoding ? new BlockTensorReader(store, checkpointKey, manifest, headers, new StoredChunk(key, TensorLayout.Whole(t.Shape), t)) : null;
             return new StoredTensor(store, StoreLayout.ShardKey(checkpointKey, manifest.Shards[t.Shard]), dataStarts[t.Shard] + t.DataOffsets[0], dtype, t.Shape,
-                t.Encoding is null ? null : t);
+                t.Encoding == BytegroupCodec.Name ? t : null, blocks);
         }
         return StateTree.Expand(manifest.State, key =>
         {
-            if (manifest.Tensors.TryGetValue(key, out var whole)) return Stored(whole);
+            if (manifest.Tensors.TryGetValue(key, out var whole)) return Stored(key, whole);
             // A sharded tensor stays sharded: its chunks, each over the bytes that hold it.
             var sharded = StoredTensorChunks.Of(manifest, key);
-            return new TensorParts(sharded.Shape, sharded.Chunks.Select(c => (c.Layout, (ITensorSource)Stored(c.Info))).ToList());
+            return new TensorParts(sharded.Shape, sharded.Chunks.Select(c => (c.Layout, (ITensorSource)Stored(c.Key, c.Info))).ToList());
         });
     }
 }

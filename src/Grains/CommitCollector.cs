@@ -81,6 +81,8 @@ internal sealed class CommitCollector(PendingCheckpoint pending)
                 if (!(reusedShard is null ? builder.TryAdd(key, reported) : builder.TryAddReused(key, reported, reusedShard)))
                     throw new RunRefusedException($"Tensor '{key}' is in the shards of two ranks (rank {report.Rank} and another): each slice of a sharded tensor must be saved by one rank.");
             }
+            // Shards whose blocks a block-mapped tensor references (docs/compression.md#block-reuse) are listed although no index entry points into them.
+            foreach (var shard in report.Reused ?? []) builder.AddReferenced(shard);
         }
         var tensors = builder.Tensors;
         var sharded = MergeSharded(reports);

@@ -48,6 +48,13 @@ public sealed class ClusterBackend(IGrainFactory grains, RunId run, ICheckpointS
         init => Committer.Compression = value;
     }
 
+    /// <summary>Each rank writes only the changed blocks of its large tensors (see <see cref="RankCommitter.BlockReuse"/>).</summary>
+    public BlockReuse? BlockReuse
+    {
+        get => Committer.BlockReuse;
+        init => Committer.BlockReuse = value;
+    }
+
     /// <summary><c>ckpt://tenant/run/NAME</c>, which <see cref="ResolveAsync"/> turns back into the checkpoint's folder in the store.</summary>
     public string PathOf(string name) => $"{Scheme}{Run.Key}/{name}";
 

@@ -44,6 +44,12 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     public TensorCompression? Compression { get; set; }
 
     /// <summary>
+    /// With <see cref="Incremental"/>: large tensors of this rank's share write only the blocks that changed since the run's last
+    /// committed checkpoint (docs/compression.md#block-reuse); null, the default: tensors are reused or written whole.
+    /// </summary>
+    public BlockReuse? BlockReuse { get; set; }
+
+    /// <summary>
     /// How long this rank waits out a storage outage while it writes its shard (Storage:OutageBudget): it tries again with
     /// backoff, keeping its pending checkpoint alive at the grain, then fails with <see cref="StorageOutageException"/>.
     /// </summary>
@@ -74,6 +80,8 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
     public async Task<CheckpointRecord> SaveAsync(string name, long? iteration, IReadOnlyList<NamedTensor> tensors, string? stateJson,
         IProgress<long>? progress, CancellationToken cancellationToken, double? stallSeconds = null)
     {
+        if (BlockReuse is not null && !Incremental) throw new InvalidOperationException("RankCommitter.BlockReuse is part of incremental saves: set Incremental too.");
+        BlockReuse?.Validate();
         var deadline = DateTimeOffset.UtcNow + CommitTimeout;
         // The plan splits the whole (replicated) tensors; each rank writes its own chunks of sharded ones besides.
         var sizes = tensors.Where(t => t.Chunk is null).Select(t => new TensorSize(t.Key, t.ByteLength)).ToList();
@@ -86,7 +94,7 @@ public sealed class RankCommitter(IGrainFactory grains, RunId run, ICheckpointSt
             ? [.. await StorageOutage.RideAsync(() => LastCommittedAsync(deadline, cancellationToken), OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken).ConfigureAwait(false)]
             : null;
         var report = await Traced(CheckpointTracing.WriteShard, name, () => StorageOutage.RideAsync(
-            () => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom, Compression),
+            () => RankShardWriter.WriteAsync(Store, plan, Epoch, tensors, Rank == 0 ? stateJson : null, progress, cancellationToken, reuseFrom, Compression, BlockReuse),
             OutageBudget, KeepAlive, KeepAliveEvery, cancellationToken)).ConfigureAwait(false);
         report = report with { StallSeconds = stallSeconds };
         return await Traced(CheckpointTracing.Report, name, () => ReportUntilCommittedAsync(report, deadline, cancellationToken)).ConfigureAwait(false);

@@ -21,6 +21,7 @@ public sealed class IoBenchCliTests
         string[] compressionSets = ["bf16_random", "bf16_trained", "f16_random", "f16_trained", "f32_random", "f32_trained"];
         Assert.Equal(
             new[] { "async_stall_vs_memcpy", "blob_load_vs_sdk", "blob_load_vs_sdk_fresh", "blob_save_vs_sdk", "compress_bf16_save_500mbps_vs_plain_save",
+             "embedding_blocks_load_vs_full_load", "embedding_blocks_save_vs_full_save", "embedding_blocks_save_vs_incremental_save",
              "incremental_changed_vs_full_save", "incremental_frozen90_vs_full_save",
              "load_cold_vs_read_fresh", "load_cold_vs_torch_load", "load_warm_vs_read_fresh", "load_warm_vs_torch_load", "local_save_vs_dd", "local_save_vs_filestream", "local_save_vs_torch_save",
              "memory_stall_vs_memcpy", "replica_transfer_vs_loopback", "resharded_columns_load_vs_consolidated_load", "resharded_rows_load_vs_consolidated_load" }
@@ -31,6 +32,9 @@ public sealed class IoBenchCliTests
             rows["compress_bf16_trained_vs_zstd"].ToJsonString());
         Assert.All(compressionSets.Where(set => set.EndsWith("random", StringComparison.Ordinal)), set => Assert.Equal(1.0, (double)rows[$"compress_{set}_vs_zstd"]["compression_ratio"]!));
         Assert.All(compressionSets, set => Assert.True((double)rows[$"decompress_{set}_vs_zstd"]["mb_per_s_per_core"]! > 0));
+        // A table with 1% of its rows changed: the block save writes those rows, their hashes and a map, far below the 5% of a full save.
+        Assert.InRange((double)rows["embedding_blocks_save_vs_full_save"]["bytes_written_ratio"]!, 0.005, 0.05);
+        Assert.InRange((double)rows["embedding_blocks_save_vs_incremental_save"]["bytes_written_ratio"]!, 0.005, 0.05);
         // Three ranks loading their columns read their slices' bytes, within the coalescing allowance.
         Assert.InRange((double)summary["resharded_read_ratio"]!, 1.0, 1.1);
         foreach (var (name, row) in rows)

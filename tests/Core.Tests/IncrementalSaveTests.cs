@@ -71,6 +71,38 @@ public sealed class IncrementalSaveTests : IDisposable
     }
 
     [Fact]
+    public void An_embedding_table_writes_only_its_touched_rows_and_retention_keeps_exactly_the_blocks_retained_checkpoints_reference()
+    {
+        var model = nn.Sequential(("emb", nn.Embedding(4096, 32)), ("head", nn.Linear(32, 8)));
+        var options = new LocalBackendOptions { Incremental = true, BlockReuse = new BlockReuse { MinBytes = 64 << 10, BlockBytes = 128 } };
+        var checkpointer = new Checkpointer(model, _dir.Path, options: options);
+        var periodic = new PeriodicCheckpointer(checkpointer, 1, maxIter: 8, maxToKeep: 2);
+        var random = new Random(3);
+        var expected = new Dictionary<string, Dictionary<string, Tensor>>();
+        for (var iteration = 0; iteration < 8; iteration++)
+        {
+            var rows = Enumerable.Range(0, 41).Select(_ => (long)random.Next(4096)).ToArray(); // 1% of the rows
+            using (no_grad()) model.state_dict()["emb.weight"].index_add_(0, tensor(rows), ones(rows.Length, 32), 1);
+            periodic.Step(iteration);
+            var state = model.state_dict().ToDictionary(p => p.Key, p => p.Value.clone());
+            expected[$"model_{iteration:D7}"] = state;
+            if (iteration == 7) expected["model_final"] = state;
+        }
+
+        var table = Manifest("model_0000006").Tensors["model/emb.weight"];
+        Assert.Equal(BlockMap.Encoding, table.Encoding);
+        Assert.True(table.ByteLength < table.LogicalLength / 20, $"model_0000006 wrote {table.ByteLength} bytes of its {table.LogicalLength}-byte table");
+        var (onDisk, referenced) = Shards();
+        Assert.Equal(referenced.Order(), onDisk.Order()); // the first save's blocks stay while a retained map names them, nothing else does
+        foreach (var name in new Checkpointer(nn.Sequential(("emb", nn.Embedding(4096, 32)), ("head", nn.Linear(32, 8))), _dir.Path).GetAllCheckpointFiles().Select(Path.GetFileName))
+        {
+            var loaded = nn.Sequential(("emb", nn.Embedding(4096, 32)), ("head", nn.Linear(32, 8)));
+            new Checkpointer(loaded).Load(Path.Combine(_dir.Path, name!));
+            foreach (var (key, tensor) in expected[name!]) Assert.True(Models.BitEqual(tensor, loaded.state_dict()[key]), $"{name}: {key}");
+        }
+    }
+
+    [Fact]
     public async Task Retention_during_an_async_save_keeps_the_shards_that_save_reuses()
     {
         var model = FrozenBackbone();

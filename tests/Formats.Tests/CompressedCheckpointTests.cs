@@ -102,7 +102,7 @@ public sealed class CompressedCheckpointTests : IDisposable
         var header = SafetensorsHeader.Read(file, file.Length, shardPath);
 
         Assert.Equal(ShardEncoding.Format, header.Metadata["format"]);
-        Assert.Contains(header.Entries, e => e.Key == "model/w32" + ShardEncoding.KeySuffix && e.DType == TensorDType.U8);
+        Assert.Contains(header.Entries, e => e.Key == ShardEncoding.StoredKey("model/w32", BytegroupCodec.Name) && e.DType == TensorDType.U8);
         Assert.DoesNotContain(header.Entries, e => e.Key == "model/w32");
         Assert.Contains(header.Entries, e => e.Key == "model/noise" && e.DType == TensorDType.F32);
     }

@@ -87,6 +87,52 @@ public sealed class IncrementalClusterTests(TwoSiloCluster fixture)
         }
     }
 
+    [Fact]
+    public async Task Two_ranks_write_only_the_touched_rows_of_an_embedding_table_and_retention_holds_the_blocks_retained_checkpoints_reference()
+    {
+        TestTenancy.ActAs("it");
+        var grains = fixture.Client;
+        var run = await ClusterRanks.CreateRunAsync(grains, "blocks", new PeriodicPolicy(1, MaxToKeep: 2));
+        var grain = grains.GetGrain<ITrainingRunGrain>(run.Key);
+        var epoch = await grain.StartAttempt();
+        static nn.Module Model(long seed) => SeededWeights.Fill(nn.Sequential(("emb", nn.Embedding(2048, 32)), ("head", nn.Linear(32, 8))), seed);
+        var replicas = Enumerable.Range(0, 2).Select(_ => Model(seed: 9)).ToList();
+        // Rows of 128 bytes, one per block; the 256 KiB table is block-mapped, the head reused or written whole.
+        var blocks = new BlockReuse { MinBytes = 64 << 10, BlockBytes = 128 };
+        var checkpointers = Enumerable.Range(0, 2)
+            .Select(rank => new Core.Checkpointer(replicas[rank], new TrainerAgent.ClusterBackend(grains, run, fixture.Store, rank, 2, epoch) { Incremental = true, BlockReuse = blocks }))
+            .ToList();
+
+        var random = new Random(10);
+        for (var step = 0; step < 6; step++)
+        {
+            var rows = Enumerable.Range(0, 20).Select(_ => (long)random.Next(2048)).ToArray(); // 1% of the rows
+            foreach (var replica in replicas)
+            {
+                using (no_grad()) replica.state_dict()["emb.weight"].index_add_(0, tensor(rows), ones(rows.Length, 32), 1);
+            }
+            var name = $"model_{step:D7}";
+            await Task.WhenAll(checkpointers.Select(c => c.SaveAsync(name, new Dictionary<string, object?> { ["iteration"] = (long)step })));
+
+            var record = (await grain.GetLastCheckpoint())!;
+            var manifest = await NativeCheckpointReader.ReadManifestAsync(fixture.Store, StoreLayout.CheckpointKeyOf(record.ManifestKey));
+            var table = manifest.Tensors["model/emb.weight"];
+            Assert.Equal(BlockMap.Encoding, table.Encoding);
+            if (step > 0)
+            {
+                Assert.True(table.ByteLength < table.LogicalLength / 20, $"{name} wrote {table.ByteLength} bytes of its {table.LogicalLength}-byte table");
+                Assert.Contains(manifest.Shards, s => s.Checkpoint is not null); // the earlier checkpoints' blocks
+            }
+            var loaded = Model(seed: 79);
+            ClusterRanks.Checkpointer(grains, run, fixture.Store, 0, 1, epoch, loaded).Load($"{TrainerAgent.ClusterBackend.Scheme}{run.Key}/{name}");
+            Assert.True(ClusterRanks.SameWeights(replicas[0], loaded), $"{name} does not load bit-exact");
+            await NativeCheckpointReader.VerifyAsync(fixture.Store, StoreLayout.CheckpointKeyOf(record.ManifestKey), manifest);
+            await AssertEveryShardReferencedAsync(run, grain);
+        }
+        Assert.Equal(["model_0000004", "model_0000005"], (await grain.ListCheckpoints()).Select(c => c.Name));
+        Assert.True((await grain.Get()).HeldBytes > 0, "model_0000000's blocks are held for the retained checkpoints");
+    }
+
     /// <summary>Once the owed deletions ran, the shard blobs under the run are exactly those the retained manifests reference.</summary>
     private async Task AssertEveryShardReferencedAsync(RunId run, ITrainingRunGrain grain)
     {

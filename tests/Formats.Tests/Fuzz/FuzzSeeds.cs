@@ -59,8 +59,15 @@ public sealed class FuzzSeeds : IAsyncLifetime
         BytegroupCodec.Encode(new byte[EncodedRawBytes], TensorDType.BF16, frameBytes: 16 << 10),
     ];
 
+    /// <summary>The table every <see cref="BlockEntries"/> seed maps: rows of 64 bytes (16 f32), one row per block.</summary>
+    public const int BlockRows = 64, BlockRowBytes = 64;
+
+    /// <summary>Entries of a block-mapped table (map, hashes, blocks): every block its own, then a few changed blocks referencing the rest.</summary>
+    public List<byte[]> BlockEntries { get; } = [];
+
     public async Task InitializeAsync()
     {
+        await AddBlockEntriesAsync();
         PythonTorch.RunCode(PythonWriter, _dir);
         foreach (var name in new[] { "c2_p0.pkl", "c2_p2.pkl", "c2_p4.pkl", "c2_p5.pkl", "zoo.pkl" }) Pickles.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, name)));
         PthFiles.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "torch.pth")));
@@ -92,6 +99,27 @@ public sealed class FuzzSeeds : IAsyncLifetime
         await NativeCheckpointWriter.WriteAsync(store, "model_0000029", new CheckpointIdentity("fuzz", "model_0000029", 29, 2), sharded, v => v as HostTensor,
             new NativeWriteOptions { ShardCount = 2 });
         Manifests.Add(await File.ReadAllBytesAsync(Path.Combine(_dir, "native", "model_0000029", ManifestJson.FileName)));
+    }
+
+    private async Task AddBlockEntriesAsync()
+    {
+        var store = new MemoryStore();
+        var table = HostTensor.Allocate(TensorDType.F32, [BlockRows, BlockRowBytes / 4]);
+        new Random(7).NextBytes(table.Data);
+        foreach (var name in new[] { "b0", "b1", "b2" })
+        {
+            table.Data[new Random(name.GetHashCode(StringComparison.Ordinal)).Next(table.Data.Length)] ^= 0x11;
+            var state = new OrderedDictionary<string, object?> { ["table"] = table };
+            var manifest = await NativeCheckpointWriter.WriteAsync(store, name, new CheckpointIdentity("fuzz", name, 1), state, v => v as HostTensor,
+                new NativeWriteOptions { ReuseFrom = (await RunCheckpoints.ReadCommittedAsync(store, "")).Committed, BlockReuse = new BlockReuse { MinBytes = 1, BlockBytes = BlockRowBytes } });
+            var entry = manifest.Tensors["table"];
+            var shardKey = StoreLayout.ShardKey(name, manifest.Shards[entry.Shard]);
+            await using var shard = await store.OpenReadAsync(shardKey);
+            var dataStart = SafetensorsHeader.Read(shard, manifest.Shards[entry.Shard].Bytes, shardKey).DataStart;
+            var bytes = new byte[entry.ByteLength];
+            await store.ReadRangeAsync(shardKey, dataStart + entry.DataOffsets[0], bytes);
+            BlockEntries.Add(bytes);
+        }
     }
 
     private static TensorParts Parts(HostTensor whole, params TensorLayout[] layouts) => HostTensorSlice.Parts(whole, layouts);

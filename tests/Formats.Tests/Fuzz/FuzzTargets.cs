@@ -1,6 +1,7 @@
 using System.IO.Compression;
 using Checkpointing.Formats.Interop.Pickle;
 using Checkpointing.Formats.Interop.Torch;
+using Checkpointing.Storage;
 
 namespace Checkpointing.Formats.Tests.Fuzz;
 
@@ -28,6 +29,14 @@ public static class FuzzTargets
     /// <summary>The seeds are bf16 tensors of <see cref="FuzzSeeds.EncodedRawBytes"/> bytes: decoded into a destination of that length.</summary>
     public static FuzzTarget BytegroupDecoder { get; } = new("bytegroup decoder (BytegroupCodec.Decode)", bytes =>
         BytegroupCodec.Decode(bytes, TensorDType.BF16, new byte[FuzzSeeds.EncodedRawBytes], "fuzz.ckz"));
+
+    /// <summary>The seeds are entries of a <see cref="FuzzSeeds.BlockRows"/>-row table: the map is read from a store holding the entry alone.</summary>
+    public static FuzzTarget BlockMapParser { get; } = new("block map (BlockMap.ReadAsync)", bytes =>
+    {
+        var store = new MemoryStore();
+        store.WriteAsync("entry", (stream, ct) => stream.WriteAsync(bytes, ct).AsTask()).GetAwaiter().GetResult();
+        BlockMap.ReadAsync(store, "entry", 0, bytes.Length, FuzzSeeds.BlockRows * FuzzSeeds.BlockRowBytes, FuzzSeeds.BlockRowBytes, "fuzz", default).GetAwaiter().GetResult();
+    });
 
     /// <summary>The records of a zip, in order: a .pth's data.pkl can be mutated and the zip rebuilt with valid CRCs.</summary>
     public static List<(string Name, byte[] Data)> Records(byte[] zip)

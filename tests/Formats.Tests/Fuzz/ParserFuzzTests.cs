@@ -13,7 +13,7 @@ namespace Checkpointing.Formats.Tests.Fuzz;
 /// </summary>
 public sealed class ParserFuzzTests(FuzzSeeds seeds, ITestOutputHelper output) : IClassFixture<FuzzSeeds>
 {
-    private const int TargetCount = 6;
+    private const int TargetCount = 7;
     private const int DefaultSuiteSeconds = 45;
 
     /// <summary>Far above any sane parse of these small inputs: it catches hangs, it does not time parsing.</summary>
@@ -40,6 +40,9 @@ public sealed class ParserFuzzTests(FuzzSeeds seeds, ITestOutputHelper output) :
 
     [Fact]
     public void Bytegroup_decoder_survives_mutated_encodings() => Fuzz(FuzzTargets.BytegroupDecoder, seeds.Encoded, rezip: false);
+
+    [Fact]
+    public void Block_map_parser_survives_mutated_entries() => Fuzz(FuzzTargets.BlockMapParser, seeds.BlockEntries, rezip: false);
 
     private static int SecondsPerTarget()
     {
