@@ -1,4 +1,7 @@
 using System.Buffers.Binary;
+using System.Numerics;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Checkpointing.Formats;
 
@@ -93,8 +96,9 @@ internal static class PackedCodes
         var packed = stored.Slice(5 + codes, (int)packedLength);
         var escaped = stored.Slice(5 + codes + (int)packedLength, escapes);
         var mask = (ulong)codes;
-        int at = 0, escapedAt = 0;
-        for (var i = 0; i < plane.Length; i += 8)
+        int start = 0, at = 0, escapedAt = 0;
+        if (width <= 4 && Bmi2.X64.IsSupported && Ssse3.IsSupported) (start, at) = DecodeVectorized(packed, symbols, width, escaped, ref escapedAt, plane, source, where);
+        for (var i = start; i < plane.Length; i += 8)
         {
             var inGroup = Math.Min(8, plane.Length - i);
             var bytes = inGroup == 8 ? width : (inGroup * width + 7) / 8;
@@ -111,6 +115,36 @@ internal static class PackedCodes
             }
         }
         if (escapedAt != escapes) throw Bad(source, where, $"{escapes} escaped bytes recorded, {escapedAt} escape codes");
+    }
+
+    /// <summary>
+    /// Codes of at most 4 bits, sixteen at a time: PDEP spreads each group of eight codes into eight bytes, and one byte shuffle
+    /// looks all sixteen up (the 16-entry table fits a vector). A block with an escape code takes its escaped bytes in order.
+    /// Returns how far it got (codes and packed bytes), always a whole number of groups.
+    /// </summary>
+    private static (int Codes, int Packed) DecodeVectorized(ReadOnlySpan<byte> packed, ReadOnlySpan<byte> symbols, int width, ReadOnlySpan<byte> escaped, ref int escapedAt, Span<byte> plane, string source, string where)
+    {
+        var codes = (1 << width) - 1;
+        Span<byte> entries = stackalloc byte[16];
+        symbols.CopyTo(entries);
+        var table = Vector128.Create((ReadOnlySpan<byte>)entries);
+        var escape = Vector128.Create((byte)codes);
+        var spread = 0x0101010101010101UL * (ulong)codes; // each byte's low w bits
+        int i = 0, at = 0;
+        for (; i + 16 <= plane.Length && at + width + 8 <= packed.Length; i += 16, at += 2 * width)
+        {
+            var low = Bmi2.X64.ParallelBitDeposit(BinaryPrimitives.ReadUInt64LittleEndian(packed[at..]), spread);
+            var high = Bmi2.X64.ParallelBitDeposit(BinaryPrimitives.ReadUInt64LittleEndian(packed[(at + width)..]), spread);
+            var indices = Vector128.Create(low, high).AsByte();
+            Ssse3.Shuffle(table, indices).CopyTo(plane[i..]);
+            var escapes = Vector128.Equals(indices, escape).ExtractMostSignificantBits();
+            for (; escapes != 0; escapes &= escapes - 1)
+            {
+                if (escapedAt == escaped.Length) throw Bad(source, where, "more escape codes than escaped bytes");
+                plane[i + BitOperations.TrailingZeroCount(escapes)] = escaped[escapedAt++];
+            }
+        }
+        return (i, at);
     }
 
     /// <summary>Counts of each byte value in <paramref name="plane"/>, four counters per value to keep consecutive equal bytes from waiting on each other.</summary>
