@@ -26,37 +26,26 @@ internal sealed class BlockEntry(ITensorSource tensor, BlockMap map, byte[] mapB
         destination.Write(hashes);
         var filter = new WrittenBlocks(destination, map.BlockBytes, written);
         tensor.WriteTo(filter);
-        if (filter.Position != map.RawLength) throw new InvalidOperationException($"a {tensor.DType} tensor wrote {filter.Position} bytes, expected {map.RawLength}");
+        if (filter.Seen != map.RawLength) throw new InvalidOperationException($"a {tensor.DType} tensor wrote {filter.Seen} bytes, expected {map.RawLength}");
     }
 
     /// <summary>Passes on the bytes of the blocks marked written and drops the others.</summary>
-    private sealed class WrittenBlocks(Stream inner, int blockBytes, bool[] written) : Stream
+    private sealed class WrittenBlocks(Stream inner, int blockBytes, bool[] written) : WriteOnlyStream
     {
-        private long _position;
-
-        public override long Position { get => _position; set => throw new NotSupportedException(); }
+        /// <summary>Bytes of the tensor seen so far, written on or dropped.</summary>
+        public long Seen { get; private set; }
 
         public override void Write(ReadOnlySpan<byte> buffer)
         {
             while (buffer.Length > 0)
             {
-                var block = _position / blockBytes;
-                var take = (int)Math.Min(buffer.Length, blockBytes - _position % blockBytes);
+                var block = Seen / blockBytes;
+                var take = (int)Math.Min(buffer.Length, blockBytes - Seen % blockBytes);
                 if (block >= written.Length) throw new InvalidOperationException($"the tensor wrote more than its {written.Length} blocks");
                 if (written[block]) inner.Write(buffer[..take]);
-                _position += take;
+                Seen += take;
                 buffer = buffer[take..];
             }
         }
-
-        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }

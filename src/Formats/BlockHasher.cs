@@ -7,7 +7,7 @@ namespace Checkpointing.Formats;
 /// hash only says whether a block changed since a checkpoint of the same run and catches damaged blocks on reads; the
 /// tensor's XxHash128 in the manifest still covers the whole.
 /// </summary>
-internal sealed class BlockHasher : Stream
+internal sealed class BlockHasher : WriteOnlyStream
 {
     private readonly ulong[] _hashes;
     private readonly byte[] _partial;
@@ -56,6 +56,7 @@ internal sealed class BlockHasher : Stream
         _hashes[_next++] = Of(block);
     }
 
+    /// <inheritdoc/>
     public override void Write(ReadOnlySpan<byte> buffer)
     {
         _written += buffer.Length;
@@ -73,15 +74,4 @@ internal sealed class BlockHasher : Stream
         buffer.CopyTo(_partial);
         _partialLength = buffer.Length;
     }
-
-    public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
-    public override bool CanRead => false;
-    public override bool CanSeek => false;
-    public override bool CanWrite => true;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
 }

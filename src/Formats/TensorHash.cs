@@ -47,23 +47,13 @@ public static class TensorHash
     private static string Format(XxHash128 hash) => Prefix + Convert.ToHexStringLower(hash.GetCurrentHash());
 
     /// <summary>A write-only stream that only hashes what is written to it.</summary>
-    private sealed class HashingSink : Stream
+    private sealed class HashingSink : WriteOnlyStream
     {
         private readonly XxHash128 _hash = new();
 
         public string Hash => Format(_hash);
 
         public override void Write(ReadOnlySpan<byte> buffer) => _hash.Append(buffer);
-        public override void Write(byte[] buffer, int offset, int count) => _hash.Append(buffer.AsSpan(offset, count));
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     /// <summary>

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using Checkpointing.Formats;
 using Checkpointing.Storage;
@@ -14,8 +13,6 @@ namespace Checkpointing.Cli.Tests;
 [Collection(nameof(CliCollection))]
 public sealed class BlockReuseCliTests : IDisposable
 {
-    private const string PeersRoot = "/var/lib/ckpt-peers";
-
     /// <summary>Inside the chroot: the SHA-256 of the bytes of every tensor of every shard under the folder, by key.</summary>
     private const string Digests = """
         import sys, glob, json, hashlib, torch
@@ -28,27 +25,14 @@ public sealed class BlockReuseCliTests : IDisposable
         print(json.dumps(found))
         """;
 
-    private readonly string _dir = Directory.CreateDirectory(Path.Combine(PeersRoot, "tmp", $"ckpt-blocks-{Guid.NewGuid():N}")).FullName;
+    private readonly string _dir = PeersChroot.NewFolder("ckpt-blocks");
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
-
-    private string Python(string script, string folder)
-    {
-        var info = new ProcessStartInfo("chroot") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { PeersRoot, "/usr/bin/python3", "-c", script, "/" + Path.GetRelativePath(PeersRoot, folder) }) info.ArgumentList.Add(arg);
-        info.Environment["UCX_LOG_LEVEL"] = "fatal";
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"python in the peers' chroot failed: {error}");
-        return output;
-    }
 
     [Fact]
     public async Task A_block_mapped_checkpoint_inspects_and_verifies_and_after_compact_decompress_the_official_reader_opens_it_without_its_earlier_checkpoint()
     {
-        Assert.True(File.Exists(Path.Combine(PeersRoot, ".ckpt-peers-ready")), "the peers' chroot is missing: run scripts/peers.sh (as root; scripts/test.sh runs it)");
+        PeersChroot.RequireReady();
         var store = new FileSystemStore(_dir);
         var table = HostTensor.Allocate(TensorDType.F32, [8192, 32]);
         new Random(1).NextBytes(table.Data);
@@ -74,7 +58,7 @@ public sealed class BlockReuseCliTests : IDisposable
         Assert.True((bool)compacted.Json["compacted"]!);
         Directory.Delete(Path.Combine(_dir, "c0"), recursive: true);
         Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", Path.Combine(_dir, "c1"))).ExitCode);
-        var read = System.Text.Json.Nodes.JsonNode.Parse(Python(Digests, Path.Combine(_dir, "c1")))!["model/table"]!;
+        var read = System.Text.Json.Nodes.JsonNode.Parse(PeersChroot.Python(Digests, Path.Combine(_dir, "c1")))!["model/table"]!;
         Assert.Equal(Convert.ToHexStringLower(SHA256.HashData(table.Data)), (string?)read["sha256"]);
         Assert.Equal("pt", (string?)read["format"]);
     }

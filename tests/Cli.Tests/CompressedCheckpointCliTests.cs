@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json.Nodes;
 
 namespace Checkpointing.Cli.Tests;
@@ -11,8 +10,6 @@ namespace Checkpointing.Cli.Tests;
 [Collection(nameof(CliCollection))]
 public sealed class CompressedCheckpointCliTests : IDisposable
 {
-    private const string PeersRoot = "/var/lib/ckpt-peers";
-
     /// <summary>Inside the chroot: weights-like tensors in three float dtypes and one that does not compress, saved by the official writer.</summary>
     private const string WriteSource = """
         import sys, torch
@@ -45,30 +42,17 @@ public sealed class CompressedCheckpointCliTests : IDisposable
         print(json.dumps(found))
         """;
 
-    private readonly string _dir = Directory.CreateDirectory(Path.Combine(PeersRoot, "tmp", $"ckpt-compressed-{Guid.NewGuid():N}")).FullName;
+    private readonly string _dir = PeersChroot.NewFolder("ckpt-compressed");
 
     public void Dispose() => Directory.Delete(_dir, recursive: true);
 
     private string In(string name) => Path.Combine(_dir, name);
 
-    private string Python(string script, params string[] args)
-    {
-        var info = new ProcessStartInfo("chroot") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { PeersRoot, "/usr/bin/python3", "-c", script }.Concat(args.Select(a => "/" + Path.GetRelativePath(PeersRoot, a)))) info.ArgumentList.Add(arg);
-        info.Environment["UCX_LOG_LEVEL"] = "fatal";
-        using var process = Process.Start(info)!;
-        var output = process.StandardOutput.ReadToEnd();
-        var error = process.StandardError.ReadToEnd();
-        process.WaitForExit();
-        Assert.True(process.ExitCode == 0, $"python in the peers' chroot failed: {error}");
-        return output;
-    }
-
     [Fact]
     public async Task A_compressed_checkpoint_verifies_and_after_compact_decompress_the_official_reader_opens_every_tensor_bit_for_bit()
     {
-        Assert.True(File.Exists(Path.Combine(PeersRoot, ".ckpt-peers-ready")), "the peers' chroot is missing: run scripts/peers.sh (as root; scripts/test.sh runs it)");
-        Python(WriteSource, In("source.safetensors"));
+        PeersChroot.RequireReady();
+        PeersChroot.Python(WriteSource, In("source.safetensors"));
 
         var converted = await CliRunner.Ckpt.InProcess("convert", In("source.safetensors"), In("packed"), "--compress", "--json");
         Assert.True(converted.ExitCode == 0, converted.Error);
@@ -80,14 +64,14 @@ public sealed class CompressedCheckpointCliTests : IDisposable
         Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", In("packed"))).ExitCode);
 
         // Before: the official reader sees blobs under marked keys, never the tensors.
-        var before = JsonNode.Parse(Python(Compare, In("source.safetensors"), _dir))!.AsObject();
+        var before = JsonNode.Parse(PeersChroot.Python(Compare, In("source.safetensors"), _dir))!.AsObject();
         Assert.False(before.ContainsKey("fc.weight"));
 
         var compacted = await CliRunner.Ckpt.InProcess("compact", In("packed"), "--decompress", "--json");
         Assert.True(compacted.ExitCode == 0, compacted.Error);
         Assert.True((bool)compacted.Json["compacted"]!);
         Assert.Equal(0, (await CliRunner.Ckpt.InProcess("verify", In("packed"))).ExitCode);
-        var after = JsonNode.Parse(Python(Compare, In("source.safetensors"), _dir))!.AsObject();
+        var after = JsonNode.Parse(PeersChroot.Python(Compare, In("source.safetensors"), _dir))!.AsObject();
         Assert.Equal(["fc.bias", "fc.weight", "head.weight", "noise", "proj.weight"], after.Select(p => p.Key).Order());
         Assert.All(after, p => Assert.True((bool)p.Value!["equal"]! && (string?)p.Value["format"] == "pt", $"{p.Key}: {p.Value!.ToJsonString()}"));
 

@@ -59,7 +59,7 @@ public sealed class IoBenchCliTests
     [Fact]
     public async Task Every_peer_row_measures_the_peer_on_the_same_state_and_the_best_peer_is_named_per_operation()
     {
-        Assert.True(File.Exists("/var/lib/ckpt-peers/.ckpt-peers-ready"), "the peers' chroot is missing: run scripts/peers.sh (as root; scripts/test.sh runs it)");
+        PeersChroot.RequireReady();
         var result = await CliRunner.Bench.OutOfProcess(Limit, "io", "--size-mib", "8", "--repeat", "1", "--tensors", "4", "--peers", "on", "--rows",
             "local_save_vs_torch2_save,local_save_vs_dcp_save,local_save_vs_safetensors_save,load_cold_vs_torch2_mmap_load,load_warm_vs_safetensors_load,load_warm_vs_dcp_load", "--json");
 

@@ -141,14 +141,10 @@ public sealed class BlockReuseTests : IDisposable
         var first = await SaveAsync(_store, "c0", State(table, bias), Rows);
         await SaveAsync(_store, "c1", State(Touch(table, [5], random), bias), Rows);
         // Flip a byte of row 700's block, which c1 references in c0's shard.
-        var entry = first.Tensors["model/table"];
-        var shardPath = Path.Combine(_dir, "c0", first.Shards[entry.Shard].Path);
+        var (shardPath, entryAt, map) = await TableEntryAsync("c0", first);
         var manifest = await NativeCheckpointReader.ReadManifestAsync(_store, "c1");
-        long dataStart;
-        await using (var file = File.OpenRead(shardPath)) dataStart = SafetensorsHeader.Read(file, file.Length, shardPath).DataStart;
-        var map = await BlockMap.ReadAsync(_store, "c0/" + first.Shards[entry.Shard].Path, dataStart + entry.DataOffsets[0], entry.ByteLength, entry.LogicalLength, 128, "model/table", default);
         var bytes = File.ReadAllBytes(shardPath);
-        bytes[dataStart + entry.DataOffsets[0] + map.OwnPayloadAt + 700 * 128 + 3] ^= 0x40;
+        bytes[entryAt + map.OwnPayloadAt + 700 * 128 + 3] ^= 0x40;
         File.WriteAllBytes(shardPath, bytes);
 
         await Assert.ThrowsAsync<CheckpointFormatException>(() => LoadTableAsync(_store, "c1"));
@@ -164,14 +160,10 @@ public sealed class BlockReuseTests : IDisposable
     {
         var table = Table(1024, 32, seed: 16);
         var manifest = await SaveAsync(_store, "c0", State(table, Table(1, 8, seed: 17)), Rows);
-        var entry = manifest.Tensors["model/table"];
-        var shardPath = Path.Combine(_dir, "c0", manifest.Shards[entry.Shard].Path);
-        long dataStart;
-        await using (var file = File.OpenRead(shardPath)) dataStart = SafetensorsHeader.Read(file, file.Length, shardPath).DataStart;
-        var map = await BlockMap.ReadAsync(_store, "c0/" + manifest.Shards[entry.Shard].Path, dataStart + entry.DataOffsets[0], entry.ByteLength, entry.LogicalLength, 128, "model/table", default);
+        var (shardPath, entryAt, map) = await TableEntryAsync("c0", manifest);
         var bytes = File.ReadAllBytes(shardPath);
-        var hashes = dataStart + entry.DataOffsets[0] + map.MapLength;
-        var blocks = dataStart + entry.DataOffsets[0] + map.OwnPayloadAt;
+        var hashes = entryAt + map.MapLength;
+        var blocks = entryAt + map.OwnPayloadAt;
         Swap(bytes, hashes + 3 * 8, hashes + 4 * 8, 8);
         Swap(bytes, blocks + 3 * 128, blocks + 4 * 128, 128);
         File.WriteAllBytes(shardPath, bytes);
@@ -180,6 +172,18 @@ public sealed class BlockReuseTests : IDisposable
         var whole = new NativeLoadOptions { Layouts = (_, shape) => TensorLayout.Whole(shape) };
         var failure = await Assert.ThrowsAsync<CheckpointFormatException>(() => LoadTableAsync(_store, "c0", whole));
         Assert.Contains("hash", failure.Message);
+    }
+
+    /// <summary>The file of the shard holding checkpoint <paramref name="name"/>'s table entry, where in it the entry starts, and its map.</summary>
+    private async Task<(string ShardPath, long EntryAt, BlockMap Map)> TableEntryAsync(string name, CheckpointManifest manifest)
+    {
+        var entry = manifest.Tensors["model/table"];
+        var shard = manifest.Shards[entry.Shard];
+        var shardPath = Path.Combine(_dir, name, shard.Path);
+        long dataStart;
+        await using (var file = File.OpenRead(shardPath)) dataStart = SafetensorsHeader.Read(file, file.Length, shardPath).DataStart;
+        var entryAt = dataStart + entry.DataOffsets[0];
+        return (shardPath, entryAt, await BlockMap.ReadAsync(_store, $"{name}/{shard.Path}", entryAt, entry.ByteLength, entry.LogicalLength, 128, "model/table", default));
     }
 
     private static void Swap(byte[] bytes, long first, long second, int length)
