@@ -49,7 +49,7 @@ public static class NativeCheckpointReader
             var (value, target) = allocate(key, dtype, info.Shape);
             values[key] = value;
             return target;
-        }, options.Progress, options.MaxParallelShards, options.MaxParallelReads ?? store.PreferredReadsInFlight, cancellationToken).ConfigureAwait(false);
+        }, options.Progress, options.MaxParallelShards, options.MaxParallelReads ?? store.PreferredReadsInFlight, blockSourcesToo: false, cancellationToken).ConfigureAwait(false);
         await AssembleShardedAsync(store, checkpointKey, manifest, allocate, values, options, cancellationToken).ConfigureAwait(false);
         return StateTree.Expand(manifest.State, key => values[key]);
     }
@@ -114,7 +114,7 @@ public static class NativeCheckpointReader
     /// </summary>
     public static async Task VerifyAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest, IProgress<long>? progress = null, CancellationToken cancellationToken = default)
     {
-        await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, store.PreferredReadsInFlight, cancellationToken).ConfigureAwait(false);
+        await ReadShardsAsync(store, checkpointKey, manifest, (_, _, _) => null, Serialized(progress), Environment.ProcessorCount, store.PreferredReadsInFlight, blockSourcesToo: true, cancellationToken).ConfigureAwait(false);
         var headers = new ShardHeaders(store, checkpointKey, manifest);
         foreach (var (key, info) in manifest.Tensors.Where(t => t.Value.Encoding == BlockMap.Encoding))
         {
@@ -161,21 +161,24 @@ public static class NativeCheckpointReader
 
     /// <summary>
     /// Reads the shards (several at once, each through parallel ranged reads: <see cref="RangedShardReader"/>), verifying each:
-    /// lengths, headers against the index, checksums, and the content hash of every tensor taken from a reused shard.
-    /// Returns their headers by shard index.
+    /// lengths, headers against the index, checksums, and the content hash of every tensor taken from a reused shard. With
+    /// <c>blockSourcesToo</c>, also the shards that only block-mapped tensors' maps name (no index entry points into them): a
+    /// verify reads them whole; a load need not, since it reads only the blocks it uses, checks each against the hash beside
+    /// it, and the tensor against its own.
     /// </summary>
-    private static async Task<SafetensorsHeader[]> ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
-        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, int parallelReads, CancellationToken ct)
+    private static async Task ReadShardsAsync(ICheckpointStore store, string checkpointKey, CheckpointManifest manifest,
+        Func<string, TensorInfo, TensorDType, ITensorTarget?> targetFor, IProgress<long>? progress, int maxParallel, int parallelReads, bool blockSourcesToo, CancellationToken ct)
     {
         var index = new ShardIndex(manifest, checkpointKey);
         var seen = new ConcurrentDictionary<string, byte>(StringComparer.Ordinal);
-        var headers = new SafetensorsHeader[manifest.Shards.Count];
-        await Parallel.ForEachAsync(Enumerable.Range(0, manifest.Shards.Count), new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = ct }, async (shardIndex, token) =>
+        var indexed = manifest.Tensors.Values.Select(t => t.Shard).ToHashSet();
+        var shards = Enumerable.Range(0, manifest.Shards.Count).Where(shard => blockSourcesToo || indexed.Contains(shard));
+        await Parallel.ForEachAsync(shards, new ParallelOptions { MaxDegreeOfParallelism = maxParallel, CancellationToken = ct }, async (shardIndex, token) =>
         {
             var shard = manifest.Shards[shardIndex];
             var reused = shard.Checkpoint is not null;
             var key = await PresentShardAsync(store, checkpointKey, manifest, shardIndex, token).ConfigureAwait(false);
-            headers[shardIndex] = await RangedShardReader.ReadAsync(store, key, shard.Bytes, shard.Checksum, e =>
+            await RangedShardReader.ReadAsync(store, key, shard.Bytes, shard.Checksum, e =>
             {
                 if (index.Find(shardIndex, e) is not { } indexed)
                 {
@@ -196,6 +199,5 @@ public static class NativeCheckpointReader
         var absent = manifest.Tensors.Keys.FirstOrDefault(k => !seen.ContainsKey(k));
         if (absent is not null)
             throw new CheckpointFormatException(StoreLayout.ShardKey(checkpointKey, manifest.Shards[manifest.Tensors[absent].Shard]), "index", $"tensor '{absent}' is indexed but not in its shard");
-        return headers;
     }
 }

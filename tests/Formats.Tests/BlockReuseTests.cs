@@ -156,6 +156,26 @@ public sealed class BlockReuseTests : IDisposable
     }
 
     [Fact]
+    public async Task A_load_reads_only_the_blocks_it_uses_of_an_earlier_shard_while_verify_checks_that_shard_whole()
+    {
+        var table = Table(1024, 32, seed: 23);
+        var tableOnly = new OrderedDictionary<string, object?> { ["model"] = new OrderedDictionary<string, object?> { ["table"] = table } };
+        var first = await SaveAsync(_store, "c0", tableOnly, Rows);
+        var changed = Touch(table, [5], new Random(24));
+        await SaveAsync(_store, "c1", new() { ["model"] = new OrderedDictionary<string, object?> { ["table"] = changed } }, Rows);
+        // Damage row 5's block in c0: c1 wrote that block itself, so it uses nothing damaged.
+        var (shardPath, entryAt, map) = await TableEntryAsync("c0", first);
+        var bytes = File.ReadAllBytes(shardPath);
+        bytes[entryAt + map.OwnPayloadAt + 5 * 128] ^= 0x01;
+        File.WriteAllBytes(shardPath, bytes);
+
+        Assert.Equal(changed.Data, (await LoadTableAsync(_store, "c1")).Data);
+        var refused = await Assert.ThrowsAsync<CheckpointFormatException>(async () => await NativeCheckpointReader.VerifyAsync(_store, "c1", await NativeCheckpointReader.ReadManifestAsync(_store, "c1")));
+        Assert.Contains(first.Shards[0].Path, refused.Message);
+        await Assert.ThrowsAsync<CheckpointFormatException>(() => LoadTableAsync(_store, "c0"));
+    }
+
+    [Fact]
     public async Task Two_blocks_swapped_with_their_hashes_pass_every_block_check_but_fail_the_tensor_hash_of_a_whole_load()
     {
         var table = Table(1024, 32, seed: 16);
