@@ -25,7 +25,7 @@ internal static class BlockPlanner
     }
 
     /// <summary>An earlier entry's blocks: their hashes and, per block, its source (in <see cref="Sources"/>) and slot.</summary>
-    private sealed record Base(ulong[] Hashes, int[] SourceOf, int[] SlotOf, IReadOnlyList<(BlockMap.Source Source, ShardInfo Shard)> Sources);
+    private sealed record Base(ulong[] Hashes, int[] SourceOf, int[] SlotOf, IReadOnlyList<BlockSources.Place> Sources);
 
     /// <param name="store">the store holding the run</param>
     /// <param name="checkpointKey">the new checkpoint's key; earlier checkpoints are its siblings</param>
@@ -112,29 +112,18 @@ internal static class BlockPlanner
         var (name, manifest) = candidate;
         var info = manifest.Tensors[tensor.Key];
         var holderKey = runPrefix + name;
-        var shard = manifest.Shards[info.Shard];
-        var shardKey = StoreLayout.ShardKey(holderKey, shard);
         try
         {
-            var entryAt = await new ShardHeaders(store, holderKey, manifest).DataStartAsync(new StoredChunk(tensor.Key, TensorLayout.Whole(info.Shape), info), ct).ConfigureAwait(false) + info.DataOffsets[0];
-            var map = await BlockMap.ReadAsync(store, shardKey, entryAt, info.ByteLength, info.LogicalLength, info.LogicalLength / info.Shape[0], tensor.Key, ct).ConfigureAwait(false);
-            if (map.BlockBytes != blockBytes) return null;
-            var sources = new List<(BlockMap.Source, ShardInfo)> { (new BlockMap.Source(name, shard.Path, entryAt + map.MapLength, entryAt + map.OwnPayloadAt, map.OwnSlots), shard with { Checkpoint = name }) };
-            foreach (var source in map.External)
-            {
-                var listed = manifest.Shards.FirstOrDefault(s => s.Checkpoint == source.Holder && s.Path == source.Path);
-                // A source in a folder of the new checkpoint's own name would be replaced by this very save.
-                if (listed is null || source.Holder == ownName) return null;
-                sources.Add((source, listed));
-            }
+            var (map, sources) = await BlockSources.ResolveAsync(store, holderKey, manifest, new ShardHeaders(store, holderKey, manifest),
+                new StoredChunk(tensor.Key, TensorLayout.Whole(info.Shape), info), ct).ConfigureAwait(false);
+            // A source in a folder of the new checkpoint's own name would be replaced by this very save.
+            if (map.BlockBytes != blockBytes || sources.Any(place => place.Source.Holder == ownName)) return null;
             var hashes = new ulong[sources.Count][];
             for (var s = 0; s < sources.Count; s++)
             {
-                var (source, listed) = sources[s];
-                var key = StoreLayout.ShardKey(checkpointKey, listed);
-                if ((await store.GetEntryAsync(key, ct).ConfigureAwait(false))?.Length != listed.Bytes) return null; // gone or damaged: not built upon
+                var (source, shard, key) = sources[s];
                 var bytes = new byte[(long)source.Slots * BlockMap.HashBytes];
-                if (source.HashesAt + bytes.Length > listed.Bytes) return null;
+                if (source.HashesAt + bytes.Length > shard.Bytes) return null;
                 await store.ReadRangeAsync(key, source.HashesAt, bytes, ct).ConfigureAwait(false);
                 hashes[s] = new ulong[source.Slots];
                 for (var slot = 0; slot < source.Slots; slot++) hashes[s][slot] = BinaryPrimitives.ReadUInt64LittleEndian(bytes.AsSpan(slot * BlockMap.HashBytes));

@@ -20,17 +20,9 @@ public sealed class BlockTensorReader
     public const int MaxReadBytes = 8 << 20;
 
     private readonly ICheckpointStore _store;
-    private readonly string _checkpointKey;
-    private readonly CheckpointManifest _manifest;
-    private readonly ShardHeaders _headers;
     private readonly StoredChunk _entry;
-    private readonly Lazy<Task<Resolved>> _resolved;
+    private readonly Lazy<Task<BlockSources>> _sources;
     private long _bytesRead;
-
-    /// <summary>Where one source's hashes and blocks are, in a shard file of <see cref="ShardBytes"/>.</summary>
-    private sealed record Place(string ShardKey, long ShardBytes, long HashesAt, long PayloadAt);
-
-    private sealed record Resolved(BlockMap Map, Place[] Places);
 
     /// <summary>Consecutive blocks of one run: <see cref="Blocks"/> blocks from <see cref="FirstBlock"/>, in slots from <see cref="FirstSlot"/>.</summary>
     private readonly record struct Segment(int FirstBlock, int Blocks, int FirstSlot);
@@ -50,12 +42,9 @@ public sealed class BlockTensorReader
     {
         if (entry.Info.Encoding != BlockMap.Encoding) throw new ArgumentException($"'{entry.Key}' is not block-mapped.", nameof(entry));
         _store = store;
-        _checkpointKey = checkpointKey;
-        _manifest = manifest;
-        _headers = headers;
         _entry = entry;
         // Shared by every range read of the tensor: not tied to one caller's cancellation.
-        _resolved = new Lazy<Task<Resolved>>(() => ResolveAsync(CancellationToken.None));
+        _sources = new Lazy<Task<BlockSources>>(() => BlockSources.ResolveAsync(store, checkpointKey, manifest, headers, entry, CancellationToken.None));
     }
 
     /// <summary>Bytes of blocks and their hashes read from the store so far (the map's own reads not counted).</summary>
@@ -65,7 +54,7 @@ public sealed class BlockTensorReader
     public async Task ReadAsync(Memory<byte> destination, long offset, CancellationToken ct)
     {
         if (destination.Length == 0) return;
-        var (map, places) = await _resolved.Value.WaitAsync(ct).ConfigureAwait(false);
+        var (map, places) = await _sources.Value.WaitAsync(ct).ConfigureAwait(false);
         var end = offset + destination.Length;
         if (offset < 0 || end > map.RawLength) throw new ArgumentOutOfRangeException(nameof(offset), offset, $"'{_entry.Key}' has {map.RawLength} bytes; asked for [{offset}, {end})");
         var reads = Plan(map, (int)(offset / map.BlockBytes), (int)((end - 1) / map.BlockBytes));
@@ -103,15 +92,15 @@ public sealed class BlockTensorReader
     }
 
     /// <summary>One read of a source's hashes and blocks; each block checked, then the part of it asked for copied out.</summary>
-    private async Task ReadBlocksAsync(BlockMap map, Place place, Read read, Memory<byte> destination, long offset, CancellationToken ct)
+    private async Task ReadBlocksAsync(BlockMap map, BlockSources.Place place, Read read, Memory<byte> destination, long offset, CancellationToken ct)
     {
         var lastBlock = read.Segments[^1].FirstBlock + read.Segments[^1].Blocks - 1;
         var slots = read.EndSlot - read.FirstSlot;
         var payloadLength = (long)(slots - 1) * map.BlockBytes + map.BlockLength(lastBlock);
-        var payloadAt = place.PayloadAt + (long)read.FirstSlot * map.BlockBytes;
-        var hashesAt = place.HashesAt + (long)read.FirstSlot * BlockMap.HashBytes;
-        if (payloadAt + payloadLength > place.ShardBytes || hashesAt + (long)slots * BlockMap.HashBytes > place.ShardBytes)
-            throw new CheckpointFormatException(place.ShardKey, BlockMap.Encoding, $"tensor '{_entry.Key}': slots {read.FirstSlot} to {read.EndSlot} lie beyond the shard's {place.ShardBytes} bytes");
+        var payloadAt = place.Source.PayloadAt + (long)read.FirstSlot * map.BlockBytes;
+        var hashesAt = place.Source.HashesAt + (long)read.FirstSlot * BlockMap.HashBytes;
+        if (payloadAt + payloadLength > place.Shard.Bytes || hashesAt + (long)slots * BlockMap.HashBytes > place.Shard.Bytes)
+            throw new CheckpointFormatException(place.ShardKey, BlockMap.Encoding, $"tensor '{_entry.Key}': slots {read.FirstSlot} to {read.EndSlot} lie beyond the shard's {place.Shard.Bytes} bytes");
         var bufferBytes = payloadLength + (long)slots * BlockMap.HashBytes;
         using var lease = await ReadBufferBudget.Shared.AcquireAsync(Math.Min(bufferBytes, ReadBufferBudget.Shared.Capacity), ct).ConfigureAwait(false);
         var payload = ArrayPool<byte>.Shared.Rent((int)payloadLength);
@@ -143,29 +132,5 @@ public sealed class BlockTensorReader
             ArrayPool<byte>.Shared.Return(payload);
             ArrayPool<byte>.Shared.Return(hashes);
         }
-    }
-
-    /// <summary>Reads the map and finds each source among the manifest's shards, present at its recorded length.</summary>
-    private async Task<Resolved> ResolveAsync(CancellationToken ct)
-    {
-        var info = _entry.Info;
-        var shard = _manifest.Shards[info.Shard];
-        var shardKey = StoreLayout.ShardKey(_checkpointKey, shard);
-        if (shard.Checkpoint is not null || info.Shape.Length == 0 || info.Shape[0] == 0)
-            throw new CheckpointFormatException(shardKey, BlockMap.Encoding, $"tensor '{_entry.Key}' is block-mapped, which needs rows and an entry in one of the checkpoint's own shards");
-        var entryAt = await _headers.DataStartAsync(_entry, ct).ConfigureAwait(false) + info.DataOffsets[0];
-        var map = await BlockMap.ReadAsync(_store, shardKey, entryAt, info.ByteLength, info.LogicalLength, info.LogicalLength / info.Shape[0], _entry.Key, ct).ConfigureAwait(false);
-        var places = new Place[map.External.Count + 1];
-        places[0] = new Place(shardKey, shard.Bytes, entryAt + map.MapLength, entryAt + map.OwnPayloadAt);
-        for (var s = 0; s < map.External.Count; s++)
-        {
-            var source = map.External[s];
-            var index = Enumerable.Range(0, _manifest.Shards.Count).FirstOrDefault(i => _manifest.Shards[i].Checkpoint == source.Holder && _manifest.Shards[i].Path == source.Path, -1);
-            if (index < 0)
-                throw new CheckpointFormatException(shardKey, BlockMap.Encoding, $"tensor '{_entry.Key}' has blocks in '{source.Holder}/{source.Path}', a shard the manifest does not list");
-            var key = await NativeCheckpointReader.PresentShardAsync(_store, _checkpointKey, _manifest, index, ct).ConfigureAwait(false);
-            places[s + 1] = new Place(key, _manifest.Shards[index].Bytes, source.HashesAt, source.PayloadAt);
-        }
-        return new Resolved(map, places);
     }
 }

@@ -188,12 +188,7 @@ public sealed class SliceReader
                     // A piece that is the whole chunk is checked against the chunk's content hash.
                     if (offset == fileStart && target.Length == chunk.Info.ByteLength && chunk.Info.Hash is { } expected) TensorHash.Verify(target.Span, expected, shardKey, chunk.Key);
                 }
-                foreach (var (buffer, range) in buffered)
-                {
-                    var start = range[0].SourceByte;
-                    foreach (var p in range)
-                        buffer.AsSpan((int)(p.SourceByte - start), (int)p.Bytes).CopyTo(destination.Span.Slice((int)p.DestinationByte, (int)p.Bytes));
-                }
+                foreach (var (buffer, range) in buffered) Scatter(buffer, range, destination.Span);
             }
             finally
             {
@@ -222,8 +217,7 @@ public sealed class SliceReader
             try
             {
                 await blocks.ReadAsync(buffer.AsMemory(0, length), range[0].SourceByte, ct).ConfigureAwait(false);
-                foreach (var piece in range)
-                    buffer.AsSpan((int)(piece.SourceByte - range[0].SourceByte), (int)piece.Bytes).CopyTo(destination.Span.Slice((int)piece.DestinationByte, (int)piece.Bytes));
+                Scatter(buffer, range, destination.Span);
             }
             finally { ArrayPool<byte>.Shared.Return(buffer); }
         }
@@ -243,6 +237,14 @@ public sealed class SliceReader
         }
         Interlocked.Add(ref _bytesRead, stored.Length);
         return ShardEncoding.DecodeChecked(stored, chunk.Info, shardKey, chunk.Key);
+    }
+
+    /// <summary>Copies each piece of <paramref name="range"/> from <paramref name="buffer"/>, which holds the range from its first piece's start, to its place in the destination.</summary>
+    private static void Scatter(byte[] buffer, List<Piece> range, Span<byte> destination)
+    {
+        var start = range[0].SourceByte;
+        foreach (var piece in range)
+            buffer.AsSpan((int)(piece.SourceByte - start), (int)piece.Bytes).CopyTo(destination.Slice((int)piece.DestinationByte, (int)piece.Bytes));
     }
 
     /// <summary>Bytes a range of several pieces is read into: from its first piece's start to its last piece's end.</summary>

@@ -25,18 +25,6 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
     /// </summary>
     public void WriteTo(Stream destination)
     {
-        if (blocks is not null)
-        {
-            var total = TensorDTypes.ByteLength(DType, Shape);
-            var chunk = new byte[(int)Math.Min(ChunkBytes, Math.Max(total, 1))];
-            for (long at = 0; at < total; at += chunk.Length)
-            {
-                var part = chunk.AsMemory(0, (int)Math.Min(chunk.Length, total - at));
-                blocks.ReadAsync(part, at, CancellationToken.None).GetAwaiter().GetResult();
-                destination.Write(part.Span);
-            }
-            return;
-        }
         if (encoded is not null)
         {
             var stored = GC.AllocateUninitializedArray<byte>(checked((int)encoded.ByteLength));
@@ -44,15 +32,15 @@ public sealed class StoredTensor(ICheckpointStore store, string shardKey, long o
             destination.Write(ShardEncoding.DecodeChecked(stored, encoded, shardKey, $"the tensor at byte {offset}"));
             return;
         }
-        var remaining = TensorDTypes.ByteLength(DType, Shape);
-        var buffer = new byte[(int)Math.Min(ChunkBytes, Math.Max(remaining, 1))];
-        for (var at = offset; remaining > 0;)
+        // Plain bytes are one range of the shard; a block-mapped tensor's are assembled from its blocks.
+        TensorRangeReader read = blocks is not null ? blocks.ReadAsync : (part, at, ct) => store.ReadRangeAsync(shardKey, offset + at, part, ct);
+        var total = TensorDTypes.ByteLength(DType, Shape);
+        var buffer = new byte[(int)Math.Min(ChunkBytes, Math.Max(total, 1))];
+        for (long at = 0; at < total; at += buffer.Length)
         {
-            var chunk = buffer.AsMemory(0, (int)Math.Min(buffer.Length, remaining));
-            store.ReadRangeAsync(shardKey, at, chunk).GetAwaiter().GetResult();
+            var chunk = buffer.AsMemory(0, (int)Math.Min(buffer.Length, total - at));
+            read(chunk, at, CancellationToken.None).GetAwaiter().GetResult();
             destination.Write(chunk.Span);
-            at += chunk.Length;
-            remaining -= chunk.Length;
         }
     }
 
